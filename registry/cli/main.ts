@@ -1,0 +1,57 @@
+import { readFileSync } from 'node:fs';
+import { CliUsageError } from './cli-error.js';
+import { serveCommand, serveUsage } from './commands/serve.js';
+
+type Command = { summary: string; usage: string; run: (argv: string[]) => Promise<void> };
+
+/** Every subcommand of `berth`, with its one-line summary for `berth --help`. */
+const commands: Record<string, Command> = {
+  serve: { summary: 'run the registry headless', usage: serveUsage, run: serveCommand },
+};
+
+function version(): string {
+  const manifest = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return manifest.version;
+}
+
+function help(): string {
+  const width = Math.max(...Object.keys(commands).map((name) => name.length));
+  const lines = Object.entries(commands).map(([name, command]) => `  ${name.padEnd(width)}  ${command.summary}`);
+  return `Berth ${version()}: a local container registry mirror.
+
+Usage: berth <command> [options]
+
+Commands:
+${lines.join('\n')}
+
+Run "berth <command> --help" for a command's options.`;
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    console.log(help());
+    return;
+  }
+  if (name === '--version' || name === '-v') {
+    console.log(version());
+    return;
+  }
+  const command = commands[name];
+  if (!command) throw new CliUsageError(`unknown command "${name}"\n\n${help()}`);
+  if (rest.includes('--help') || rest.includes('-h')) {
+    console.log(command.usage);
+    return;
+  }
+  await command.run(rest);
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  if (error instanceof CliUsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    console.error(`berth: ${(error as Error).message}`);
+    process.exitCode = 2;
+    return;
+  }
+  console.error(`berth: ${(error as Error).message ?? error}`);
+  process.exitCode = 1;
+});

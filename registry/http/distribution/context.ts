@@ -1,0 +1,83 @@
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { RegistryError } from '../../core/errors.js';
+import type { RegistryEvents } from '../../events.js';
+import type { Logger } from '../../log.js';
+import type { BlobStore } from '../../storage/blob-store.js';
+import type { RepositoryStore } from '../../storage/repository-store.js';
+import type { UploadStore } from '../../storage/upload-store.js';
+import type { Caller } from '../access.js';
+
+/** What every distribution handler is built from. */
+export interface DistributionDeps {
+  blobs: BlobStore;
+  uploads: UploadStore;
+  repositories: RepositoryStore;
+  events: RegistryEvents;
+  log: Logger;
+}
+
+/** One request, after routing and authorization. */
+export interface RequestContext {
+  req: IncomingMessage;
+  res: ServerResponse;
+  query: URLSearchParams;
+  caller: Caller;
+  /** Client address for audit events. */
+  client: string;
+}
+
+export const apiVersionHeader = { 'Docker-Distribution-API-Version': 'registry/2.0' } as const;
+
+/** Answers with no body (HEAD, 201/202/204). */
+export function sendEmpty(res: ServerResponse, status: number, headers: OutgoingHttpHeaders = {}): void {
+  res.writeHead(status, { ...apiVersionHeader, 'Content-Length': 0, ...headers });
+  res.end();
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: OutgoingHttpHeaders = {}): void {
+  const bytes = Buffer.from(JSON.stringify(body));
+  res.writeHead(status, {
+    ...apiVersionHeader,
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': bytes.length,
+    ...headers,
+  });
+  res.end(bytes);
+}
+
+/** The upload `Range` header: inclusive end of the bytes received (`0-0` before the first byte). */
+export function uploadRange(offset: number): string {
+  return `0-${Math.max(offset - 1, 0)}`;
+}
+
+/**
+ * Reads a small request body (manifests) with a hard ceiling. An oversized body is refused from its
+ * Content-Length before a byte is read, or as soon as the ceiling is crossed for chunked bodies.
+ */
+export async function readSmallBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length'] ?? Number.NaN);
+  if (declared > limit) throw tooLarge(limit);
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of req) {
+    total += (chunk as Buffer).length;
+    if (total > limit) throw tooLarge(limit);
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks, total);
+}
+
+function tooLarge(limit: number): RegistryError {
+  return new RegistryError('SIZE_INVALID', `manifest exceeds the ${limit / 1024 / 1024} MiB limit`, {
+    status: 413,
+    headers: { Connection: 'close' },
+    detail: { limit },
+  });
+}
+
+/** True when the request carries body bytes (a declared length above 0, or chunked encoding). */
+export function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  if (length !== undefined) return Number(length) > 0;
+  return req.headers['transfer-encoding'] !== undefined;
+}

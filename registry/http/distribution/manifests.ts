@@ -1,0 +1,69 @@
+import { isDigest, parseDigest } from '../../core/digest.js';
+import { RegistryError } from '../../core/errors.js';
+import { maxManifestBytes } from '../../core/manifest.js';
+import { assertTag } from '../../core/names.js';
+import { apiVersionHeader, readSmallBody, sendEmpty, type DistributionDeps, type RequestContext } from './context.js';
+
+/** Manifests by tag or digest: the bytes served are exactly the bytes pushed. */
+export function createManifestHandlers({ repositories, events }: DistributionDeps) {
+  function checkReference(reference: string): string {
+    if (reference.includes(':')) return parseDigest(reference).digest;
+    return assertTag(reference);
+  }
+
+  async function get(ctx: RequestContext, name: string, reference: string): Promise<void> {
+    const manifest = await repositories.getManifest(name, checkReference(reference));
+    if (!manifest) throw new RegistryError('MANIFEST_UNKNOWN', `manifest unknown: ${name}:${reference}`, { detail: { name, reference } });
+    const headers = {
+      ...apiVersionHeader,
+      'Content-Type': manifest.mediaType,
+      'Content-Length': manifest.bytes.length,
+      'Docker-Content-Digest': manifest.digest,
+      ETag: manifest.etag,
+    };
+    if (ctx.req.headers['if-none-match'] === manifest.etag) {
+      ctx.res.writeHead(304, headers);
+      ctx.res.end();
+      return;
+    }
+    ctx.res.writeHead(200, headers);
+    if (ctx.req.method === 'HEAD') {
+      ctx.res.end();
+      return;
+    }
+    ctx.res.end(manifest.bytes);
+    if (events.listenerCount('manifest.pulled') > 0) {
+      events.emit('manifest.pulled', { repository: name, reference, digest: manifest.digest, actor: ctx.caller.name, client: ctx.client });
+    }
+  }
+
+  async function put(ctx: RequestContext, name: string, reference: string): Promise<void> {
+    checkReference(reference);
+    const bytes = await readSmallBody(ctx.req, maxManifestBytes);
+    const result = await repositories.putManifest(name, reference, bytes, ctx.req.headers['content-type']);
+    events.emit('manifest.pushed', { repository: name, reference, digest: result.digest, mediaType: result.mediaType, actor: ctx.caller.name, client: ctx.client });
+    sendEmpty(ctx.res, 201, {
+      Location: `/v2/${name}/manifests/${result.digest}`,
+      'Docker-Content-Digest': result.digest,
+      ...(result.subject ? { 'OCI-Subject': result.subject } : {}),
+    });
+  }
+
+  async function remove(ctx: RequestContext, name: string, reference: string): Promise<void> {
+    checkReference(reference);
+    if (isDigest(reference)) {
+      if (!(await repositories.deleteManifest(name, parseDigest(reference)))) {
+        throw new RegistryError('MANIFEST_UNKNOWN', `manifest unknown: ${name}@${reference}`, { detail: { name, reference } });
+      }
+      events.emit('manifest.deleted', { repository: name, digest: reference, actor: ctx.caller.name, client: ctx.client });
+    } else {
+      if (!(await repositories.deleteTag(name, reference))) {
+        throw new RegistryError('MANIFEST_UNKNOWN', `tag unknown: ${name}:${reference}`, { detail: { name, reference } });
+      }
+      events.emit('tag.deleted', { repository: name, tag: reference, actor: ctx.caller.name, client: ctx.client });
+    }
+    sendEmpty(ctx.res, 202);
+  }
+
+  return { get, put, remove };
+}

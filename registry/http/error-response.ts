@@ -1,0 +1,29 @@
+import type { ServerResponse } from 'node:http';
+import { isRegistryError, RegistryError } from '../core/errors.js';
+import type { Logger } from '../log.js';
+
+/**
+ * The one writer of registry protocol errors: `{"errors":[{code,message,detail}]}` with the code's
+ * status. Anything that is not a RegistryError is an internal fault: logged with its stack,
+ * answered as 500 UNKNOWN without internals.
+ */
+export function sendError(res: ServerResponse, error: unknown, log: Logger): void {
+  if (res.headersSent || res.destroyed) {
+    // Too late for a status line: cut the connection so the client sees a broken transfer, not a short
+    // file. Mostly the client went away itself (it found the blob elsewhere, or was stopped): not a fault.
+    log.debug({ err: error }, 'response cut short');
+    res.destroy();
+    return;
+  }
+  const registryError = isRegistryError(error) ? error : new RegistryError('UNKNOWN', 'internal server error');
+  if (!isRegistryError(error)) log.error({ err: error }, 'request failed');
+  const body = JSON.stringify({
+    errors: [{ code: registryError.code, message: registryError.message, detail: registryError.detail }],
+  });
+  res.writeHead(registryError.status, {
+    ...registryError.headers,
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(body),
+  });
+  res.end(body);
+}

@@ -1,0 +1,129 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdir } from 'node:fs/promises';
+import { openGate, type AccessGate } from './http/access.js';
+import { createDistributionApi } from './http/distribution-api.js';
+import { createRequestRouter, type Mount } from './http/request-router.js';
+import { createRegistryEvents, type RegistryEvents } from './events.js';
+import { silentLogger, type Logger } from './log.js';
+import { createBlobStore, type BlobStore } from './storage/blob-store.js';
+import type { StorageDriver } from './storage/driver.js';
+import { createFilesystemDriver } from './storage/filesystem-driver.js';
+import { createRepositoryStore, type RepositoryStore } from './storage/repository-store.js';
+import { createUploadStore, type UploadStore } from './storage/upload-store.js';
+
+export interface RegistryOptions {
+  /** Berth's data directory: blobs, repositories, state, keys. */
+  dataDir: string;
+  logger?: Logger;
+  /** Defaults to the filesystem driver on `<dataDir>`. */
+  driver?: StorageDriver;
+  /** Who may do what; `openGate` (everyone, everything) when not given. */
+  gate?: AccessGate;
+  /** Upload sessions untouched for this long are purged (default 24 h). */
+  uploadMaxAgeMs?: number;
+  /** Extra mounts served beside `/v2` (token service, admin API, UI), tried in order after it. */
+  mounts?: Mount[];
+}
+
+export interface ListenOptions {
+  host: string;
+  port: number;
+}
+
+export interface Registry {
+  readonly events: RegistryEvents;
+  readonly blobs: BlobStore;
+  readonly uploads: UploadStore;
+  readonly repositories: RepositoryStore;
+  /** Node request listener, for embedding in another server. */
+  readonly handler: ReturnType<typeof createRequestRouter>;
+  /** Starts a plain-HTTP listener; resolves with its URL (port 0 picks a free port). */
+  listen(options: ListenOptions): Promise<{ url: string; port: number; server: Server }>;
+  /** Attaches an existing server (e.g. the HTTPS listener) so close() also drains it. */
+  track(server: Server): void;
+  /** Stops accepting, lets in-flight requests finish (up to `graceMs`), then closes. */
+  close(graceMs?: number): Promise<void>;
+}
+
+const hour = 60 * 60 * 1000;
+
+/** The embedded registry as a plain Node library: no Electron, no CLI concerns. */
+export async function createRegistry(options: RegistryOptions): Promise<Registry> {
+  const log = options.logger ?? silentLogger();
+  await mkdir(options.dataDir, { recursive: true, mode: 0o700 });
+  const driver = options.driver ?? createFilesystemDriver(options.dataDir);
+  const blobs = createBlobStore(driver);
+  const uploads = createUploadStore(driver, blobs);
+  const repositories = createRepositoryStore(driver, blobs);
+  const events = createRegistryEvents();
+  const distribution = createDistributionApi({ blobs, uploads, repositories, events, log, gate: options.gate ?? openGate });
+  const handler = createRequestRouter([{ prefix: '/v2', handle: distribution }, ...(options.mounts ?? [])], log);
+
+  const servers = new Set<Server>();
+  const uploadMaxAgeMs = options.uploadMaxAgeMs ?? 24 * hour;
+  const purge = () =>
+    uploads
+      .purge(uploadMaxAgeMs)
+      .then((count) => count > 0 && log.info({ count }, 'purged abandoned upload sessions'))
+      .catch((error: unknown) => log.warn({ err: error }, 'purging upload sessions failed'));
+  const purgeTimer = setInterval(purge, hour);
+  purgeTimer.unref();
+  void purge();
+
+  function track(server: Server): void {
+    servers.add(server);
+    // Keep-alive sockets of idle clients must not hold a shutdown open.
+    server.keepAliveTimeout = 65_000;
+  }
+
+  return {
+    events,
+    blobs,
+    uploads,
+    repositories,
+    handler,
+    track,
+
+    async listen({ host, port }) {
+      const server = createServer(handler);
+      track(server);
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+      const address = server.address() as AddressInfo;
+      const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+      return { url: `http://${shownHost}:${address.port}`, port: address.port, server };
+    },
+
+    async close(graceMs = 30_000) {
+      clearInterval(purgeTimer);
+      await Promise.all(
+        [...servers].map(
+          (server) =>
+            new Promise<void>((resolve) => {
+              if (!server.listening) return resolve();
+              const force = setTimeout(() => server.closeAllConnections(), graceMs);
+              force.unref();
+              server.close(() => {
+                clearTimeout(force);
+                resolve();
+              });
+              server.closeIdleConnections();
+            }),
+        ),
+      );
+      servers.clear();
+    },
+  };
+}
+
+export type { AccessGate, Caller, Action, AccessNeed } from './http/access.js';
+export type { StorageDriver } from './storage/driver.js';
+export type { Logger } from './log.js';
+export { createLogger, silentLogger } from './log.js';
+export { RegistryError } from './core/errors.js';

@@ -1,0 +1,60 @@
+import type { Readable, Writable } from 'node:stream';
+
+/**
+ * The one storage contract every Berth component goes through (after CNCF distribution's
+ * storagedriver.go). Paths are absolute POSIX-style keys inside the driver (`/blobs/sha256/...`),
+ * built only by storage/paths.ts. The filesystem driver implements it today; an S3-compatible
+ * driver implements the same contract for scale-out, so nothing above this file may touch `fs`.
+ */
+export interface StorageDriver {
+  readonly name: string;
+  /** Reads a small object (link files, manifests) whole. Throws PathNotFoundError. */
+  getContent(path: string): Promise<Buffer>;
+  /** Writes a small object atomically: a reader sees the old content or the new, never a mix. */
+  putContent(path: string, content: Uint8Array | string): Promise<void>;
+  /** Streams `[start, end]` (inclusive, like HTTP ranges) of an object. Throws PathNotFoundError. */
+  reader(path: string, range?: { start: number; end: number }): Promise<Readable>;
+  /**
+   * Opens a writer that appends to `path` (creating it). Bytes become durable only after commit();
+   * cancel() removes the file. Used for upload sessions, whose objects are never read as blobs.
+   */
+  writer(path: string): Promise<FileWriter>;
+  /** Throws PathNotFoundError. */
+  stat(path: string): Promise<FileInfo>;
+  /** Names of the direct children of a directory; [] when it does not exist. */
+  list(path: string): Promise<string[]>;
+  /** Moves an object into place atomically, creating parents; replaces an existing target. */
+  move(source: string, destination: string): Promise<void>;
+  /** Deletes an object or a whole subtree; deleting what does not exist is not an error. */
+  delete(path: string): Promise<void>;
+}
+
+export interface FileInfo {
+  readonly size: number;
+  readonly modifiedAt: Date;
+  readonly isDirectory: boolean;
+}
+
+export interface FileWriter {
+  /** Pipe bytes into this stream; its `finish` does not make them durable, commit() does. */
+  readonly stream: Writable;
+  /** Size of the object when the writer was opened (the resume offset of an upload). */
+  readonly initialSize: number;
+  /** Ends the stream, flushes to stable storage (fsync) and closes. */
+  commit(): Promise<void>;
+  /** Closes without flushing; the bytes written so far stay (an interrupted PATCH can be resumed). */
+  close(): Promise<void>;
+}
+
+export class PathNotFoundError extends Error {
+  readonly path: string;
+  constructor(path: string, options?: { cause?: unknown }) {
+    super(`path not found: ${path}`, options);
+    this.name = 'PathNotFoundError';
+    this.path = path;
+  }
+}
+
+export function isPathNotFound(error: unknown): error is PathNotFoundError {
+  return error instanceof PathNotFoundError;
+}

@@ -1,0 +1,70 @@
+import type { ParsedDigest } from '../core/digest.js';
+
+/**
+ * The one place that knows Berth's storage layout. Every key handed to a StorageDriver is built
+ * here from already-validated names, tags and digests:
+ *
+ *   /blobs/<alg>/<2 hex>/<hex>/data                              content, written once, read many
+ *   /repositories/<name>/_layers/<alg>/<hex>/link                blob visible in <name>
+ *   /repositories/<name>/_manifests/revisions/<alg>/<hex>/link   manifest stored in <name>
+ *   /repositories/<name>/_manifests/tags/<tag>/current/link      tag -> manifest digest
+ *   /repositories/<name>/_referrers/<alg>/<subject hex>/<alg>/<hex>/link
+ *                                                                 manifest whose subject is <subject>
+ *   /repositories/<name>/_uploads/<id>/data                      upload session bytes
+ *   /repositories/<name>/_uploads/<id>/startedat                 RFC 3339 start time (for purging)
+ *
+ * A link file holds a digest: the global content-addressed store becomes visible per repository
+ * only through links, so a repository can read exactly what was pushed or mounted into it.
+ * Repository names cannot start with `_` (core/names.ts), so they never collide with `_layers` etc.
+ */
+export type PathSpec =
+  | { kind: 'blobData'; digest: ParsedDigest }
+  | { kind: 'repositoriesRoot' }
+  | { kind: 'repository'; repository: string }
+  | { kind: 'layerLink'; repository: string; digest: ParsedDigest }
+  | { kind: 'manifestRevisionLink'; repository: string; digest: ParsedDigest }
+  | { kind: 'manifestRevisions'; repository: string; algorithm: string }
+  | { kind: 'tags'; repository: string }
+  | { kind: 'tag'; repository: string; tag: string }
+  | { kind: 'tagCurrentLink'; repository: string; tag: string }
+  | { kind: 'referrers'; repository: string; subject: ParsedDigest; algorithm: string }
+  | { kind: 'referrerLink'; repository: string; subject: ParsedDigest; digest: ParsedDigest }
+  | { kind: 'uploads'; repository: string }
+  | { kind: 'upload'; repository: string; id: string }
+  | { kind: 'uploadData'; repository: string; id: string }
+  | { kind: 'uploadStartedAt'; repository: string; id: string };
+
+export function pathFor(spec: PathSpec): string {
+  switch (spec.kind) {
+    case 'blobData':
+      return `/blobs/${spec.digest.algorithm}/${spec.digest.hex.slice(0, 2)}/${spec.digest.hex}/data`;
+    case 'repositoriesRoot':
+      return '/repositories';
+    case 'repository':
+      return `/repositories/${spec.repository}`;
+    case 'layerLink':
+      return `/repositories/${spec.repository}/_layers/${spec.digest.algorithm}/${spec.digest.hex}/link`;
+    case 'manifestRevisionLink':
+      return `/repositories/${spec.repository}/_manifests/revisions/${spec.digest.algorithm}/${spec.digest.hex}/link`;
+    case 'manifestRevisions':
+      return `/repositories/${spec.repository}/_manifests/revisions/${spec.algorithm}`;
+    case 'tags':
+      return `/repositories/${spec.repository}/_manifests/tags`;
+    case 'tag':
+      return `/repositories/${spec.repository}/_manifests/tags/${spec.tag}`;
+    case 'tagCurrentLink':
+      return `/repositories/${spec.repository}/_manifests/tags/${spec.tag}/current/link`;
+    case 'referrers':
+      return `/repositories/${spec.repository}/_referrers/${spec.subject.algorithm}/${spec.subject.hex}/${spec.algorithm}`;
+    case 'referrerLink':
+      return `/repositories/${spec.repository}/_referrers/${spec.subject.algorithm}/${spec.subject.hex}/${spec.digest.algorithm}/${spec.digest.hex}/link`;
+    case 'uploads':
+      return `/repositories/${spec.repository}/_uploads`;
+    case 'upload':
+      return `/repositories/${spec.repository}/_uploads/${spec.id}`;
+    case 'uploadData':
+      return `/repositories/${spec.repository}/_uploads/${spec.id}/data`;
+    case 'uploadStartedAt':
+      return `/repositories/${spec.repository}/_uploads/${spec.id}/startedat`;
+  }
+}
