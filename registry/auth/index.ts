@@ -1,0 +1,66 @@
+export { AuthError, authErrorCodes, isAuthError, type AuthErrorCode } from './errors.js';
+export {
+  actionsForRepository,
+  allActions,
+  formatScope,
+  isScopePattern,
+  parseScope,
+  patternMatches,
+  scopesAllowCatalog,
+  type Action,
+  type Scope,
+} from './scopes.js';
+export {
+  allowedActions,
+  createToken,
+  hashToken,
+  isTokenName,
+  lastUsedResolutionMs,
+  listTokens,
+  revokeToken,
+  tokenPrefix,
+  tokenStatus,
+  verifyToken,
+  type CreateTokenInput,
+  type TokenStatus,
+  type VerifyFailure,
+  type VerifyResult,
+} from './access-tokens.js';
+export { jwtKeyRelativePath, loadOrCreateJwtKey, signJwt, verifyJwt, type JwtClaims, type VerifyJwtOptions } from './jwt.js';
+export {
+  bearerAccess,
+  bearerTtlSeconds,
+  formatResourceScope,
+  grantAccess,
+  issueBearerToken,
+  parseBasicAuthorization,
+  parseBearerAuthorization,
+  parseResourceScopes,
+  parseTokenRequestForm,
+  verifyBearerToken,
+  wwwAuthenticateBearer,
+  type BearerAccess,
+  type BearerClaims,
+  type GrantPolicy,
+  type IssueBearerOptions,
+  type ResourceAccess,
+  type Subject,
+  type TokenRequestForm,
+  type TokenResponse,
+} from './bearer-tokens.js';
+export { clientKey, createRateLimiter, type RateDecision, type RateLimiter, type RateLimiterOptions } from './rate-limiter.js';
+export {
+  auditDirName,
+  AuditClosedError,
+  createAuditLog,
+  queryAudit,
+  scrubSecrets,
+  type AuditAction,
+  type AuditEvent,
+  type AuditEventInput,
+  type AuditLog,
+  type AuditOutcome,
+  type AuditQuery,
+  type AuditQueryResult,
+} from './audit-log.js';
+export { DurationError, formatDuration, parseDuration } from '../core/duration.js';

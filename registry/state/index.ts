@@ -1,0 +1,23 @@
+export {
+  createStateStore,
+  stateFileName,
+  StateStoreClosedError,
+  type StateStore,
+  type StateStoreOptions,
+} from './state-store.js';
+export { withFileLock, LockTimeoutError, type FileLockOptions } from './file-lock.js';
+export {
+  currentSchemaVersion,
+  defaultState,
+  normalizeState,
+  StateFileError,
+  type Action,
+  type JobRecord,
+  type NamespaceRecord,
+  type Scope,
+  type Settings,
+  type State,
+  type SyncRuleRecord,
+  type TokenRecord,
+  type UpstreamRecord,
+} from './schema.js';

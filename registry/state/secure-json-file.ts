@@ -1,0 +1,53 @@
+import { randomBytes } from 'node:crypto';
+import { chmod, open, readFile, rename, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import type { Adapter } from 'lowdb';
+import { normalizeState, StateFileError, type State } from './schema.js';
+
+/**
+ * A lowdb adapter for state.json. lowdb's own JSONFile (steno) writes through `.state.json.tmp` with the default
+ * file mode, so the renamed file would be world-readable (token hashes, settings). This one creates the temporary
+ * file 0600 with a unique name, fsyncs it, then renames it over the target: readers see the old or the new file,
+ * never a torn one, and the mode is right from the first byte.
+ */
+export class SecureJsonFile implements Adapter<State> {
+  constructor(readonly path: string) {}
+
+  async read(): Promise<State | null> {
+    let text: string;
+    try {
+      text = await readFile(this.path, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw error;
+    }
+    return parseStateText(text, this.path);
+  }
+
+  async write(data: State): Promise<void> {
+    const temp = join(dirname(this.path), `.${basename(this.path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+    const handle = await open(temp, 'wx', 0o600);
+    try {
+      await handle.writeFile(`${JSON.stringify(data, null, 2)}\n`);
+      await handle.sync();
+    } catch (error) {
+      await handle.close();
+      await unlink(temp).catch(() => undefined);
+      throw error;
+    }
+    await handle.close();
+    // A umask can only remove bits, but make the mode explicit anyway (e.g. umask 0 still yields 0600 here).
+    await chmod(temp, 0o600);
+    await rename(temp, this.path);
+  }
+}
+
+export function parseStateText(text: string, path: string): State {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (error) {
+    throw new StateFileError(path, `not valid JSON (${(error as Error).message}); fix or move the file away`, { cause: error });
+  }
+  return normalizeState(raw, path);
+}

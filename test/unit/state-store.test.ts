@@ -1,0 +1,212 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { test } from 'node:test';
+import { createStateStore, StateFileError, withFileLock } from '../../registry/state/index.js';
+import { makeTempDir } from '../support/temp-dir.js';
+
+const childScript = fileURLToPath(new URL('../support/state-child.js', import.meta.url));
+
+function counterOf(settings: Record<string, unknown>): number {
+  return typeof settings.counter === 'number' ? settings.counter : 0;
+}
+
+function runChild(dataDir: string, count: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [childScript, dataDir, String(count)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`child exited with ${code}: ${stderr}`))));
+  });
+}
+
+test('a new data directory gets state.json (mode 0600) with the default sections', async (t) => {
+  const dir = await makeTempDir(t);
+  const store = await createStateStore(join(dir, 'data'));
+  t.after(() => store.close());
+  const info = await stat(store.path);
+  assert.equal(info.mode & 0o777, 0o600);
+  const onDisk = JSON.parse(await readFile(store.path, 'utf8')) as Record<string, unknown>;
+  assert.deepEqual(onDisk, { schemaVersion: 1, settings: {}, namespaces: [], tokens: [], upstreams: [], syncRules: [], jobs: [] });
+  assert.deepEqual(store.read().namespaces, []);
+});
+
+test('update writes atomically, keeps mode 0600 and leaves no temp files behind', async (t) => {
+  const dir = await makeTempDir(t);
+  const store = await createStateStore(dir);
+  t.after(() => store.close());
+  const next = await store.update((draft) => {
+    draft.namespaces.push({ name: 'team', anonymousPull: false, createdAt: new Date().toISOString() });
+    draft.settings.listen = '127.0.0.1:5000';
+  });
+  assert.equal(next.namespaces[0]?.name, 'team');
+  assert.equal(store.read().settings.listen, '127.0.0.1:5000');
+  assert.equal((await stat(store.path)).mode & 0o777, 0o600);
+  assert.deepEqual((await readdir(dir)).sort(), ['state.json']);
+});
+
+test('snapshots are frozen: a caller cannot change the state without update()', async (t) => {
+  const dir = await makeTempDir(t);
+  const store = await createStateStore(dir);
+  t.after(() => store.close());
+  const snapshot = store.read();
+  assert.throws(() => snapshot.namespaces.push({ name: 'x', anonymousPull: true, createdAt: '' }), TypeError);
+  assert.throws(() => {
+    snapshot.settings.listen = 'nope';
+  }, TypeError);
+});
+
+test('a failing update changes nothing, and the next update still works', async (t) => {
+  const dir = await makeTempDir(t);
+  const store = await createStateStore(dir);
+  t.after(() => store.close());
+  await assert.rejects(
+    store.update((draft) => {
+      draft.settings.listen = 'half-done';
+      throw new Error('boom');
+    }),
+    /boom/,
+  );
+  assert.equal(store.read().settings.listen, undefined);
+  assert.equal(JSON.parse(await readFile(store.path, 'utf8')).settings.listen, undefined);
+  await store.update((draft) => {
+    draft.settings.listen = 'ok';
+  });
+  assert.equal(store.read().settings.listen, 'ok');
+});
+
+test('a change made through another store (another process) is visible within one second, without a reload call', async (t) => {
+  const dir = await makeTempDir(t);
+  const server = await createStateStore(dir);
+  const cli = await createStateStore(dir);
+  t.after(async () => {
+    await server.close();
+    await cli.close();
+  });
+  assert.equal(server.read().tokens.length, 0);
+  await cli.update((draft) => {
+    draft.namespaces.push({ name: 'team', anonymousPull: true, createdAt: new Date().toISOString() });
+  });
+  const started = Date.now();
+  while (server.read().namespaces.length === 0) {
+    assert.ok(Date.now() - started < 1000, 'the server store did not see the change within 1 s');
+    await sleep(20);
+  }
+});
+
+test('read() does not re-read an unchanged file (served from the snapshot)', async (t) => {
+  const dir = await makeTempDir(t);
+  const store = await createStateStore(dir, { refreshMs: 0 });
+  t.after(() => store.close());
+  const first = store.read();
+  await sleep(5);
+  assert.equal(store.read(), first, 'same object while the file is unchanged');
+});
+
+test('concurrent updates from two stores in one process never lose a write', async (t) => {
+  const dir = await makeTempDir(t);
+  const a = await createStateStore(dir);
+  const b = await createStateStore(dir);
+  t.after(async () => {
+    await a.close();
+    await b.close();
+  });
+  const bump = (store: typeof a) =>
+    store.update(async (draft) => {
+      const value = counterOf(draft.settings);
+      await sleep(0); // widen the read-modify-write window
+      draft.settings.counter = value + 1;
+    });
+  await Promise.all(Array.from({ length: 40 }, (_, i) => bump(i % 2 === 0 ? a : b)));
+  const fresh = await createStateStore(dir);
+  t.after(() => fresh.close());
+  assert.equal(counterOf(fresh.read().settings), 40);
+});
+
+test('two real processes doing 50 increments each end at exactly 100', async (t) => {
+  const dir = await makeTempDir(t);
+  await Promise.all([runChild(dir, 50), runChild(dir, 50)]);
+  const store = await createStateStore(dir);
+  t.after(() => store.close());
+  assert.equal(counterOf(store.read().settings), 100);
+  assert.deepEqual((await readdir(dir)).sort(), ['state.json'], 'no lock or temp file left behind');
+});
+
+test('this process and a child process update concurrently without losing writes', async (t) => {
+  const dir = await makeTempDir(t);
+  const store = await createStateStore(dir);
+  t.after(() => store.close());
+  const local = (async () => {
+    for (let i = 0; i < 50; i++) {
+      await store.update((draft) => {
+        draft.settings.counter = counterOf(draft.settings) + 1;
+      });
+    }
+  })();
+  await Promise.all([local, runChild(dir, 50)]);
+  await sleep(250);
+  assert.equal(counterOf(store.read().settings), 100);
+});
+
+test('a lock left by a dead process is taken over at once; an old lock of a live owner after the stale age', async (t) => {
+  const dir = await makeTempDir(t);
+  const lockPath = join(dir, 'state.json.lock');
+  // A pid that does not exist on this host (a crashed CLI).
+  const { hostname } = await import('node:os');
+  await writeFile(lockPath, JSON.stringify({ pid: 2 ** 22 + 12345, host: hostname(), id: 'dead', acquiredAt: '' }));
+  const started = Date.now();
+  const store = await createStateStore(dir);
+  t.after(() => store.close());
+  assert.ok(Date.now() - started < 2000, 'dead owner lock should not delay startup');
+
+  // A lock owned by a live process (ourselves, pid-wise) that nobody touched for longer than staleMs.
+  await writeFile(lockPath, JSON.stringify({ pid: process.pid, host: hostname(), id: 'stuck', acquiredAt: '' }));
+  const past = new Date(Date.now() - 60_000);
+  await utimes(lockPath, past, past);
+  let ran = false;
+  await withFileLock(lockPath, async () => {
+    ran = true;
+  }, { staleMs: 10_000 });
+  assert.ok(ran);
+});
+
+test('a held lock makes others wait, and times out with a clear error', async (t) => {
+  const dir = await makeTempDir(t);
+  const lockPath = join(dir, 'x.lock');
+  let release!: () => void;
+  const held = withFileLock(lockPath, () => new Promise<void>((resolve) => (release = resolve)));
+  await sleep(20);
+  await assert.rejects(
+    withFileLock(lockPath, async () => undefined, { timeoutMs: 150 }),
+    (error: Error & { code?: string }) => error.code === 'BERTH_LOCK_TIMEOUT' && /held by pid/.test(error.message),
+  );
+  release();
+  await held;
+  await withFileLock(lockPath, async () => undefined, { timeoutMs: 500 });
+});
+
+test('a corrupt state.json is refused with a message naming the file (not silently replaced)', async (t) => {
+  const dir = await makeTempDir(t);
+  await writeFile(join(dir, 'state.json'), '{ "tokens": [ oops');
+  await assert.rejects(createStateStore(dir), (error: unknown) => error instanceof StateFileError && error.message.includes('state.json'));
+  assert.equal(await readFile(join(dir, 'state.json'), 'utf8'), '{ "tokens": [ oops');
+});
+
+test('an older file missing sections is completed; unknown sections and a looser mode are fixed up', async (t) => {
+  const dir = await makeTempDir(t);
+  await writeFile(join(dir, 'state.json'), JSON.stringify({ settings: { listen: ':5000' }, future: { keep: true } }), { mode: 0o644 });
+  const store = await createStateStore(dir);
+  t.after(() => store.close());
+  assert.equal(store.read().settings.listen, ':5000');
+  assert.deepEqual(store.read().tokens, []);
+  assert.equal((await stat(store.path)).mode & 0o777, 0o600);
+  await store.update((draft) => {
+    draft.settings.tlsNames = ['berth.local'];
+  });
+  const onDisk = JSON.parse(await readFile(store.path, 'utf8')) as Record<string, unknown>;
+  assert.deepEqual(onDisk.future, { keep: true });
+});
