@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { RegistryError } from '../core/errors.js';
-import { assertRepositoryName, isRepositoryName } from '../core/names.js';
+import { assertRepositoryName } from '../core/names.js';
 import type { AccessGate, AccessNeed } from './access.js';
 import { createBlobHandlers } from './distribution/blobs.js';
 import { sendJson, type DistributionDeps, type RequestContext } from './distribution/context.js';
@@ -35,7 +35,7 @@ export function createDistributionApi(deps: DistributionDeps & { gate: AccessGat
   const remove = (route: { name: string }): AccessNeed[] => [{ repository: route.name, actions: ['delete'] }];
   const none = (): AccessNeed[] => [];
 
-  // Per route kind, per method. A mount also needs pull on the source repository.
+  // Per route kind, per method.
   const table: EndpointTable = {
     base: { GET: { needs: none, handle: ({ res }) => sendJson(res, 200, {}) } },
     catalog: { GET: { needs: none, handle: (ctx) => listings.catalog(ctx) } },
@@ -52,13 +52,7 @@ export function createDistributionApi(deps: DistributionDeps & { gate: AccessGat
     },
     uploads: {
       POST: {
-        needs: (route, query) => {
-          const from = query.get('from');
-          const mount = query.get('mount');
-          const needs = push(route);
-          if (mount && from && isRepositoryName(from)) needs.push({ repository: from, actions: ['pull'] });
-          return needs;
-        },
+        needs: push,
         handle: (ctx, r) => uploads.start(ctx, r.name),
       },
     },

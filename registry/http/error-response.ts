@@ -21,6 +21,8 @@ export function sendError(res: ServerResponse, error: unknown, log: Logger): voi
     errors: [{ code: registryError.code, message: registryError.message, detail: registryError.detail }],
   });
   res.writeHead(registryError.status, {
+    // Docker recognises a v2 registry by this header, on its 401 ping answer too.
+    'Docker-Distribution-API-Version': 'registry/2.0',
     ...registryError.headers,
     'Content-Type': 'application/json; charset=utf-8',
     'Content-Length': Buffer.byteLength(body),

@@ -1,40 +1,52 @@
 import { parseArgs } from 'node:util';
-import { createRegistry } from '../../index.js';
+import { startBerth, type AuthMode } from '../../berth-server.js';
 import { defaultDataDir } from '../../config/data-dir.js';
-import { isLoopback, parseListenAddress } from '../../config/listen-address.js';
 import { createLogger } from '../../log.js';
 import { CliUsageError } from '../cli-error.js';
 
-export const serveUsage = `berth serve [--data DIR] [--listen HOST:PORT] [--auth none] [--force-plain-http]
+export const serveUsage = `berth serve [--data DIR] [--listen HOST:PORT|off] [--tls-listen HOST:PORT|off] [--auth token|none]
 
-Runs the registry headless until SIGINT/SIGTERM.
-  --data DIR          data directory (default: ${defaultDataDir()})
-  --listen HOST:PORT  plain-HTTP listener (default: 127.0.0.1:5000)
-  --auth MODE         "none": no authentication (development; loopback only)
-  --log-level LEVEL   trace|debug|info|warn|error (default: info)`;
+Runs the registry headless until SIGINT/SIGTERM (in-flight requests finish first).
+  --data DIR              data directory (default: ${defaultDataDir()})
+  --listen HOST:PORT      plain-HTTP listener, loopback only unless forced (default: 127.0.0.1:5000)
+  --tls-listen HOST:PORT  HTTPS listener with a certificate from Berth's local CA (default: 127.0.0.1:5443)
+  --auth token|none       token (default): access tokens required; none: open, for loopback development
+  --force-plain-http      allow --listen on a non-loopback address
+  --log-level LEVEL       trace|debug|info|warn|error (default: info)`;
 
 export async function serveCommand(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
     options: {
       data: { type: 'string' },
-      listen: { type: 'string', default: '127.0.0.1:5000' },
-      auth: { type: 'string', default: 'none' },
+      listen: { type: 'string' },
+      'tls-listen': { type: 'string' },
+      auth: { type: 'string', default: 'token' },
       'force-plain-http': { type: 'boolean', default: false },
       'log-level': { type: 'string' },
     },
     strict: true,
   });
-  if (values.auth !== 'none') throw new CliUsageError(`unknown --auth mode "${values.auth}" (supported: none)`);
-  const listen = parseListenAddress(values.listen);
-  if (!isLoopback(listen.host) && !values['force-plain-http']) {
-    throw new CliUsageError(`refusing plain HTTP on non-loopback address ${listen.host}: anyone on the network could read and write. Use --force-plain-http to insist.`);
-  }
+  if (values.auth !== 'token' && values.auth !== 'none') throw new CliUsageError(`unknown --auth mode "${values.auth}" (token or none)`);
   const dataDir = values.data ?? defaultDataDir();
   const log = createLogger({ level: values['log-level'] });
-  const registry = await createRegistry({ dataDir, logger: log });
-  const { url } = await registry.listen(listen);
-  log.info({ url, dataDir, auth: values.auth }, 'berth ready');
+  let berth;
+  try {
+    berth = await startBerth({
+      dataDir,
+      logger: log,
+      listen: listenFlag(values.listen),
+      tlsListen: listenFlag(values['tls-listen']),
+      auth: values.auth as AuthMode,
+      forcePlainHttp: values['force-plain-http'],
+    });
+  } catch (error) {
+    if ((error as Error).message.startsWith('invalid listen address') || (error as Error).message.startsWith('refusing') || (error as Error).message.startsWith('--auth none')) {
+      throw new CliUsageError((error as Error).message);
+    }
+    throw error;
+  }
+  log.info({ url: berth.urls.http, tlsUrl: berth.urls.https, dataDir, auth: values.auth }, 'berth ready');
 
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
@@ -44,7 +56,7 @@ export async function serveCommand(argv: string[]): Promise<void> {
     }
     stopping = true;
     log.info({ signal }, 'stopping: finishing in-flight requests');
-    registry.close().then(
+    berth.close().then(
       () => {
         log.info('stopped');
         process.exit(0);
@@ -57,4 +69,8 @@ export async function serveCommand(argv: string[]): Promise<void> {
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+}
+
+function listenFlag(value: string | undefined): string | null | undefined {
+  return value === 'off' ? null : value;
 }

@@ -28,8 +28,10 @@ export function createUploadHandlers({ uploads, repositories, events }: Distribu
     const from = ctx.query.get('from');
     if (mount && from) {
       const digest = parseDigest(mount);
-      // The gate has already checked pull access on `from` (see needsFor in distribution-api.ts).
-      if ((await repositories.blobSize(assertRepositoryName(from), digest)) !== undefined) {
+      // Mounting from a repository the caller may not read would leak its blobs. Clients send `from`
+      // for wherever they pulled the image, so a refusal is not an error: fall back to an upload (202).
+      const source = assertRepositoryName(from);
+      if (ctx.caller.can(source, 'pull') && (await repositories.blobSize(source, digest)) !== undefined) {
         await repositories.linkBlob(name, digest);
         sendEmpty(ctx.res, 201, { Location: `/v2/${name}/blobs/${digest.digest}`, 'Docker-Content-Digest': digest.digest });
         return;

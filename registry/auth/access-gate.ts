@@ -1,0 +1,160 @@
+import type { IncomingMessage } from 'node:http';
+import { RegistryError } from '../core/errors.js';
+import { namespaceOf } from '../core/names.js';
+import type { AccessGate, AccessNeed, Action, Caller } from '../http/access.js';
+import type { StateStore } from '../state/index.js';
+import { allowedActions, tokenStatus, verifyToken } from './access-tokens.js';
+import type { AuditLog } from './audit-log.js';
+import {
+  parseBasicAuthorization,
+  parseBearerAuthorization,
+  verifyBearerToken,
+  wwwAuthenticateBearer,
+  type BearerClaims,
+  type GrantPolicy,
+  type ResourceAccess,
+} from './bearer-tokens.js';
+import type { RateLimiter } from './rate-limiter.js';
+
+export interface TokenGateOptions {
+  store: StateStore;
+  jwtKey: Buffer;
+  /** The `service` of challenges and the audience of bearer tokens. */
+  service: string;
+  rateLimiter: RateLimiter;
+  audit: AuditLog;
+  /** Counts failures for metrics (reason: 'invalid_credentials', 'invalid_token', 'denied', 'rate_limited'). */
+  onFailure?: (reason: string) => void;
+}
+
+/** Who may pull anonymously: namespaces marked so in the state file. */
+export function namespacePolicy(store: StateStore): GrantPolicy {
+  return { anonymousPullAllowed: (namespace) => store.read().namespaces.some((ns) => ns.name === namespace && ns.anonymousPull) };
+}
+
+/**
+ * The access gate of an authenticated Berth. Accepts Bearer JWTs from `/token` (Docker token auth)
+ * and, for clients that skip the token dance, Basic credentials carrying an access token. Every need
+ * is checked against the caller's scopes for its repository; anonymous callers get pull on
+ * namespaces that allow it. A missing or insufficient credential answers 401 with a challenge that
+ * names the scope to ask for; an identity that can never get the access answers 403 DENIED.
+ */
+export function createTokenGate(options: TokenGateOptions): AccessGate {
+  const { store, jwtKey, service, rateLimiter, audit } = options;
+  const policy = namespacePolicy(store);
+  const fail = (reason: string) => options.onFailure?.(reason);
+
+  function realmOf(req: IncomingMessage): string {
+    const secure = (req.socket as { encrypted?: boolean }).encrypted === true;
+    return `${secure ? 'https' : 'http'}://${req.headers.host ?? 'localhost'}/token`;
+  }
+
+  function challenge(req: IncomingMessage, needs: readonly AccessNeed[], message: string, error?: 'invalid_token' | 'insufficient_scope') {
+    const scope: ResourceAccess[] = needs.map((need) => ({ type: 'repository', name: need.repository, actions: need.actions }));
+    return new RegistryError('UNAUTHORIZED', message, {
+      headers: { 'WWW-Authenticate': wwwAuthenticateBearer({ realm: realmOf(req), service, scope, error }) },
+      detail: needs.length ? scope.map((s) => ({ Type: s.type, Name: s.name, Action: s.actions.join(',') })) : null,
+    });
+  }
+
+  function deny(req: IncomingMessage, caller: Caller, needs: readonly AccessNeed[], missing: AccessNeed): RegistryError {
+    fail('denied');
+    void audit
+      .record({
+        action: 'auth.denied',
+        actor: caller.name,
+        namespace: namespaceOf(missing.repository),
+        repository: missing.repository,
+        client: req.socket.remoteAddress ?? 'unknown',
+        outcome: 'denied',
+        detail: { method: req.method, actions: missing.actions, needs: needs.map((n) => `${n.repository}:${n.actions.join(',')}`) },
+      })
+      .catch(() => undefined);
+    return new RegistryError('DENIED', `${caller.name} may not ${missing.actions.join('/')} ${missing.repository}`, {
+      detail: { repository: missing.repository, actions: missing.actions },
+    });
+  }
+
+  function anonymousCaller(): Caller {
+    return { name: 'anonymous', can: (repository, action) => action === 'pull' && policy.anonymousPullAllowed(namespaceOf(repository)) };
+  }
+
+  function tokenCaller(name: string, id: string): Caller {
+    return {
+      name,
+      can: (repository, action) => {
+        // Re-read on every check: a revocation must bite within a second, mid-session too.
+        const record = store.read().tokens.find((token) => token.id === id);
+        return record !== undefined && tokenStatus(record) === 'active' && allowedActions(record, repository).has(action);
+      },
+    };
+  }
+
+  function rateLimited(req: IncomingMessage): void {
+    const decision = rateLimiter.check(req.socket.remoteAddress ?? 'unknown');
+    if (!decision.allowed) {
+      fail('rate_limited');
+      throw new RegistryError('TOOMANYREQUESTS', 'too many failed authentication attempts; try again later', {
+        headers: { 'Retry-After': String(decision.retryAfterSeconds) },
+      });
+    }
+  }
+
+  function authenticateBasic(req: IncomingMessage, password: string, needs: readonly AccessNeed[]): Caller {
+    rateLimited(req);
+    const address = req.socket.remoteAddress ?? 'unknown';
+    const result = verifyToken(store, password);
+    if (!result.ok) {
+      rateLimiter.recordFailure(address);
+      fail('invalid_credentials');
+      void audit
+        .record({ action: 'auth.failed', actor: 'unknown', client: address, outcome: 'failure', detail: { reason: result.reason, method: req.method } })
+        .catch(() => undefined);
+      throw challenge(req, needs, `access token ${result.reason === 'unknown' ? 'not recognised' : result.reason}`, 'invalid_token');
+    }
+    rateLimiter.recordSuccess(address);
+    return tokenCaller(result.record.name, result.record.id);
+  }
+
+  function authenticateBearer(req: IncomingMessage, jwt: string, needs: readonly AccessNeed[]): { caller: Caller; claims: BearerClaims } {
+    let claims: BearerClaims;
+    try {
+      claims = verifyBearerToken(jwtKey, jwt, { service });
+    } catch {
+      fail('invalid_token');
+      throw challenge(req, needs, 'bearer token invalid or expired', 'invalid_token');
+    }
+    const caller = claims.tid === undefined ? anonymousCaller() : tokenCaller(claims.sub, claims.tid);
+    return { caller, claims };
+  }
+
+  return {
+    authorize(req, needs) {
+      const header = req.headers.authorization;
+      const bearer = parseBearerAuthorization(header);
+      const basic = bearer ? null : parseBasicAuthorization(header);
+      let caller: Caller;
+      let claims: BearerClaims | undefined;
+      if (bearer) ({ caller, claims } = authenticateBearer(req, bearer, needs));
+      else if (basic) caller = authenticateBasic(req, basic.password, needs);
+      else caller = anonymousCaller();
+
+      // `GET /v2/` and the catalog need an identity; docker login relies on that 401.
+      if (needs.length === 0 && !bearer && !basic) throw challenge(req, needs, 'authentication required');
+
+      for (const need of needs) {
+        for (const action of need.actions) {
+          if (!caller.can(need.repository, action as Action)) {
+            if (caller.name === 'anonymous' && !bearer) throw challenge(req, needs, 'authentication required');
+            throw deny(req, caller, needs, need);
+          }
+          // A bearer token carries only what /token granted for it: ask the client to fetch a wider one.
+          if (claims && !claims.access.some((entry) => entry.type === 'repository' && entry.name === need.repository && (entry.actions.includes(action) || entry.actions.includes('*')))) {
+            throw challenge(req, needs, `token does not cover ${action} on ${need.repository}`, 'insufficient_scope');
+          }
+        }
+      }
+      return caller;
+    },
+  };
+}

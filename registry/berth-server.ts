@@ -1,0 +1,159 @@
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { createTokenGate, namespacePolicy } from './auth/access-gate.js';
+import { createAuditLog, type AuditLog } from './auth/audit-log.js';
+import { loadOrCreateJwtKey } from './auth/jwt.js';
+import { createRateLimiter } from './auth/rate-limiter.js';
+import { isLoopback, parseListenAddress, type ListenAddress } from './config/listen-address.js';
+import { namespaceOf } from './core/names.js';
+import { openGate } from './http/access.js';
+import type { Mount } from './http/request-router.js';
+import { createTokenEndpoint } from './http/token-endpoint.js';
+import { createRegistry, type Registry } from './index.js';
+import type { Logger } from './log.js';
+import { createStateStore, type StateStore } from './state/index.js';
+import { createCertificateManager, type CertificateManager } from './tls/index.js';
+
+export type AuthMode = 'token' | 'none';
+
+export interface BerthOptions {
+  dataDir: string;
+  logger: Logger;
+  /** Plain-HTTP listener; null turns it off. Default: settings.listen, else 127.0.0.1:5000. */
+  listen?: string | null;
+  /** HTTPS listener; null turns it off. Default: settings.tlsListen, else 127.0.0.1:5443. */
+  tlsListen?: string | null;
+  /** Default `token`: every request authenticated against access tokens. */
+  auth?: AuthMode;
+  /** Allow plain HTTP on a non-loopback address. */
+  forcePlainHttp?: boolean;
+}
+
+export interface Berth {
+  readonly registry: Registry;
+  readonly state: StateStore;
+  readonly audit: AuditLog;
+  readonly certificates?: CertificateManager;
+  /** `http://127.0.0.1:5000`-style URLs of the listeners that are up. */
+  readonly urls: { http?: string; https?: string };
+  close(): Promise<void>;
+}
+
+/** The service name in challenges and the audience of Berth's bearer tokens. */
+export const tokenService = 'berth';
+
+/**
+ * A whole Berth instance: state, access control, audit, the registry, and its HTTP and HTTPS
+ * listeners. `berth serve` and the desktop app both start exactly this.
+ */
+export async function startBerth(options: BerthOptions): Promise<Berth> {
+  const { dataDir, logger: log } = options;
+  const state = await createStateStore(dataDir);
+  const settings = state.read().settings;
+  const auth = options.auth ?? 'token';
+  const listen = address(options.listen, settings.listen, '127.0.0.1:5000');
+  const tlsListen = address(options.tlsListen, settings.tlsListen, '127.0.0.1:5443');
+  if (listen && !isLoopback(listen.host) && !options.forcePlainHttp) {
+    throw new Error(`refusing plain HTTP on non-loopback address ${listen.host}: anyone on the network could read tokens and images. Use the TLS listener, or force it.`);
+  }
+  if (auth === 'none' && [listen, tlsListen].some((l) => l && !isLoopback(l.host))) {
+    throw new Error('--auth none is for loopback only: it would give everyone on the network push and delete');
+  }
+
+  const audit = await createAuditLog(dataDir);
+  const rateLimiter = createRateLimiter();
+  const mounts: Mount[] = [];
+  let gate = openGate;
+  if (auth === 'token') {
+    const jwtKey = await loadOrCreateJwtKey(dataDir);
+    const policy = namespacePolicy(state);
+    gate = createTokenGate({ store: state, jwtKey, service: tokenService, rateLimiter, audit });
+    mounts.push({ prefix: '/token', handle: createTokenEndpoint({ store: state, jwtKey, service: tokenService, policy, rateLimiter, audit }) });
+  }
+  const registry = await createRegistry({ dataDir, logger: log, gate, mounts });
+  recordContentChanges(registry, state, audit, log);
+
+  const urls: { http?: string; https?: string } = {};
+  let certificates: CertificateManager | undefined;
+  try {
+    if (listen) urls.http = (await registry.listen(listen)).url;
+    if (tlsListen) {
+      certificates = createCertificateManager({ dataDir, names: settings.tlsNames ?? [], logger: log });
+      await certificates.ensure();
+      const server = createHttpsServer(certificates.secureContextOptions(), registry.handler);
+      registry.track(server);
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(tlsListen.port, tlsListen.host, () => resolve());
+      });
+      certificates.watch(server);
+      const bound = server.address() as AddressInfo;
+      urls.https = `https://${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`;
+    }
+  } catch (error) {
+    await registry.close(0);
+    throw error;
+  }
+
+  return {
+    registry,
+    state,
+    audit,
+    certificates,
+    urls,
+    async close() {
+      await registry.close();
+      await certificates?.close();
+      rateLimiter.close();
+      await audit.close();
+      await state.close();
+    },
+  };
+}
+
+function address(flag: string | null | undefined, setting: unknown, fallback: string): ListenAddress | null {
+  if (flag === null) return null;
+  return parseListenAddress(flag ?? (typeof setting === 'string' && setting ? setting : fallback));
+}
+
+/** Manifest pulls are audited once per actor, client and manifest per minute, not per request. */
+const pullAuditWindowMs = 60_000;
+
+/** Audit events for content changes and pulls; namespaces come into being with their first push. */
+function recordContentChanges(registry: Registry, state: StateStore, audit: AuditLog, log: Logger): void {
+  const record = (event: Parameters<AuditLog['record']>[0]) =>
+    audit.record(event).catch((error: unknown) => log.error({ err: error }, 'audit write failed'));
+
+  registry.events.on('manifest.pushed', (e) => {
+    void record({ action: 'push', actor: e.actor, client: e.client, namespace: namespaceOf(e.repository), repository: e.repository, reference: e.reference, digest: e.digest, outcome: 'success' });
+    const namespace = namespaceOf(e.repository);
+    if (!state.read().namespaces.some((ns) => ns.name === namespace)) {
+      state
+        .update((draft) => {
+          if (draft.namespaces.some((ns) => ns.name === namespace)) return;
+          draft.namespaces.push({ name: namespace, anonymousPull: false, createdAt: new Date().toISOString() });
+        })
+        .then(() => record({ action: 'namespace.create', actor: e.actor, client: e.client, namespace, outcome: 'success', detail: { reason: 'first push' } }))
+        .catch((error: unknown) => log.error({ err: error }, 'creating namespace failed'));
+    }
+  });
+  registry.events.on('manifest.deleted', (e) =>
+    void record({ action: 'delete', actor: e.actor, client: e.client, namespace: namespaceOf(e.repository), repository: e.repository, digest: e.digest, outcome: 'success' }),
+  );
+  registry.events.on('tag.deleted', (e) =>
+    void record({ action: 'delete', actor: e.actor, client: e.client, namespace: namespaceOf(e.repository), repository: e.repository, reference: e.tag, outcome: 'success' }),
+  );
+  registry.events.on('blob.deleted', (e) =>
+    void record({ action: 'delete', actor: e.actor, client: e.client, namespace: namespaceOf(e.repository), repository: e.repository, digest: e.digest, outcome: 'success' }),
+  );
+
+  const recentPulls = new Map<string, number>();
+  registry.events.on('manifest.pulled', (e) => {
+    const key = `${e.actor}\n${e.client}\n${e.repository}\n${e.digest}`;
+    const now = Date.now();
+    if ((recentPulls.get(key) ?? 0) > now - pullAuditWindowMs) return;
+    if (recentPulls.size > 10_000) recentPulls.clear();
+    recentPulls.set(key, now);
+    void record({ action: 'pull', actor: e.actor, client: e.client, namespace: namespaceOf(e.repository), repository: e.repository, reference: e.reference, digest: e.digest, outcome: 'success' });
+  });
+}

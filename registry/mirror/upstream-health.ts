@@ -1,0 +1,123 @@
+import { EventEmitter } from 'node:events';
+import { UpstreamUnavailableError } from './errors.js';
+
+/**
+ * Per-upstream health, after Verdaccio's uplinks: `maxFailures` consecutive failures take the upstream offline
+ * for `offlineForMs`. While offline, requests fail at once (no connection attempt, no client waiting on a
+ * timeout); when the window has passed, exactly one request goes through as a probe and its outcome decides.
+ * A 429 with Retry-After takes the upstream offline at once for as long as it asked.
+ * "Not found" answers are successes here: the upstream answered.
+ */
+export interface UpstreamHealthOptions {
+  /** Consecutive failures before going offline. Default 3. */
+  readonly maxFailures?: number;
+  /** How long to stay offline before letting a probe through. Default 30 s. */
+  readonly offlineForMs?: number;
+  /** Clock (ms since the epoch); default Date.now. */
+  readonly now?: () => number;
+  /** The upstream's name, for the errors thrown while offline. */
+  readonly name?: string;
+}
+
+export interface UpstreamHealthState {
+  readonly online: boolean;
+  readonly consecutiveFailures: number;
+  /** Message of the last failure (kept after recovery, for the GUI's "last problem" line). */
+  readonly lastError?: string;
+  /** While offline: when a probe will be let through (ms since the epoch). */
+  readonly offlineUntil?: number;
+}
+
+export interface UpstreamHealthChange {
+  readonly name: string;
+  readonly online: boolean;
+  readonly state: UpstreamHealthState;
+}
+
+export interface UpstreamHealthEvents {
+  change: [UpstreamHealthChange];
+}
+
+export interface UpstreamHealth extends EventEmitter<UpstreamHealthEvents> {
+  readonly name: string;
+  state(): UpstreamHealthState;
+  /**
+   * Call before a request: throws UpstreamUnavailableError (reason 'offline') while offline, unless this call
+   * is the one probe allowed after the window. Every admitted request must end in exactly one of
+   * succeeded(), failed() or abandoned().
+   */
+  admit(): void;
+  succeeded(): void;
+  /** Failures that do not count against health (see UpstreamUnavailableError.countsAgainstHealth) are ignored. */
+  failed(error: UpstreamUnavailableError): void;
+  /** The request ended without a verdict (the caller aborted it): a probe slot is freed. */
+  abandoned(): void;
+}
+
+export function createUpstreamHealth(options: UpstreamHealthOptions = {}): UpstreamHealth {
+  const maxFailures = Math.max(1, options.maxFailures ?? 3);
+  const offlineForMs = options.offlineForMs ?? 30_000;
+  const now = options.now ?? Date.now;
+  const name = options.name ?? 'upstream';
+
+  let online = true;
+  let consecutiveFailures = 0;
+  let lastError: string | undefined;
+  let offlineUntil: number | undefined;
+  let probing = false;
+
+  const snapshot = (): UpstreamHealthState => ({
+    online,
+    consecutiveFailures,
+    ...(lastError !== undefined ? { lastError } : {}),
+    ...(!online && offlineUntil !== undefined ? { offlineUntil } : {}),
+  });
+
+  const emitter = new EventEmitter<UpstreamHealthEvents>();
+  const setOnline = (value: boolean): void => {
+    if (online === value) return;
+    online = value;
+    emitter.emit('change', { name, online, state: snapshot() });
+  };
+
+  return Object.assign(emitter, {
+    name,
+    state: snapshot,
+
+    admit(): void {
+      if (online) return;
+      const until = offlineUntil ?? 0;
+      if (!probing && now() >= until) {
+        probing = true;
+        return;
+      }
+      const seconds = Math.max(0, Math.ceil((until - now()) / 1000));
+      const why = probing ? 'a probe request is in flight' : `retrying in ${seconds} s`;
+      throw new UpstreamUnavailableError(name, 'offline', `offline after ${consecutiveFailures} failure(s) (${why}); last error: ${lastError ?? 'unknown'}`);
+    },
+
+    succeeded(): void {
+      probing = false;
+      consecutiveFailures = 0;
+      offlineUntil = undefined;
+      setOnline(true);
+    },
+
+    failed(error: UpstreamUnavailableError): void {
+      probing = false;
+      if (!error.countsAgainstHealth) return;
+      consecutiveFailures++;
+      lastError = error.message;
+      const rateLimitedUntil = error.reason === 'rate-limited' && error.retryAfterMs !== undefined ? now() + error.retryAfterMs : undefined;
+      if (consecutiveFailures >= maxFailures || rateLimitedUntil !== undefined) {
+        offlineUntil = Math.max(now() + (consecutiveFailures >= maxFailures ? offlineForMs : 0), rateLimitedUntil ?? 0);
+        if (!online) return; // a failed probe: stays offline with a new window
+        setOnline(false);
+      }
+    },
+
+    abandoned(): void {
+      probing = false;
+    },
+  });
+}
