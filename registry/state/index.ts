@@ -13,6 +13,7 @@ export {
   StateFileError,
   type Action,
   type JobRecord,
+  type JobStatus,
   type NamespaceRecord,
   type Scope,
   type Settings,

@@ -41,10 +41,61 @@ export interface TokenRecord {
   revokedAt?: string | null;
 }
 
-// The mirror feature owns these shapes; until it lands they are opaque records.
-export type UpstreamRecord = Record<string, unknown>;
-export type SyncRuleRecord = Record<string, unknown>;
-export type JobRecord = Record<string, unknown>;
+/** An upstream registry Berth mirrors. Its name is also its pull-through namespace (`hub/library/redis`). */
+export interface UpstreamRecord {
+  name: string;
+  /** Base URL, e.g. `https://registry-1.docker.io`. */
+  url: string;
+  /** Other host names clients use for it (containerd's `?ns=docker.io`). */
+  aliases: string[];
+  /** Receives requests with no known namespace (Docker's `registry-mirrors`). At most one upstream. */
+  isDefault: boolean;
+  username?: string;
+  /** The password, encrypted at rest (AES-256-GCM, key in `<data>/auth/secrets.key`); never logged. */
+  passwordSealed?: string;
+  /** PEM of a CA to trust for this upstream only. */
+  caPem?: string;
+  /** Skip TLS verification: refused unless the upstream is on loopback. */
+  insecure: boolean;
+  /** How long a tag resolved upstream is trusted before asking again (HEAD). */
+  tagTtlSeconds: number;
+  createdAt: string;
+}
+
+/** A scheduled mirror of repositories from an upstream into a namespace. */
+export interface SyncRuleRecord {
+  name: string;
+  upstream: string;
+  /** Repository names upstream (`library/redis`), or prefixes ending in `/*` (`bitnami/*`). */
+  repositories: string[];
+  /** Tags to take: include/exclude regular expressions, a semver range, the newest N (by semver, then lexical). */
+  tags: { include?: string; exclude?: string; semver?: string; newest?: number };
+  /** `os/arch[/variant]`; empty means every platform of an index. */
+  platforms: string[];
+  /** Target namespace; defaults to the upstream's name. */
+  into: string;
+  /** Interval between runs in seconds; null runs only on demand. */
+  everySeconds: number | null;
+  paused: boolean;
+  createdAt: string;
+  lastRunAt?: string | null;
+}
+
+export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+
+/** One run of a sync rule. Progress counters are updated while it runs; errors are kept with the job. */
+export interface JobRecord {
+  id: string;
+  rule: string;
+  status: JobStatus;
+  queuedAt: string;
+  startedAt?: string | null;
+  finishedAt?: string | null;
+  images: { done: number; total: number };
+  blobs: { done: number; total: number };
+  bytes: { done: number; total: number };
+  errors: string[];
+}
 
 export interface State {
   schemaVersion: typeof currentSchemaVersion;
