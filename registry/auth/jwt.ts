@@ -1,7 +1,6 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { chmod, link, mkdir, open, readFile, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
 import { AuthError } from './errors.js';
+import { loadOrCreateSecretKey } from './secret-key.js';
 
 /**
  * Compact JWS with HS256 over node:crypto: the registry both issues and verifies its bearer tokens, so a shared
@@ -81,50 +80,9 @@ export function verifyJwt(key: Buffer, token: string, options: VerifyJwtOptions)
   return claims as JwtClaims;
 }
 
-export const jwtKeyRelativePath = join('auth', 'jwt.key');
+export const jwtKeyRelativePath = 'auth/jwt.key';
 
-/**
- * The 256-bit signing key in `<dataDir>/auth/jwt.key` (file 0600, directory 0700), created on first use.
- * Creation is race-free across processes: the key is written to a temporary file and hard-linked into place,
- * which fails if another process got there first (then its key is used).
- */
-export async function loadOrCreateJwtKey(dataDir: string): Promise<Buffer> {
-  const dir = join(dataDir, 'auth');
-  const path = join(dataDir, jwtKeyRelativePath);
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  await chmod(dir, 0o700);
-  const existing = await readKey(path);
-  if (existing) return existing;
-
-  const temp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  const handle = await open(temp, 'wx', 0o600);
-  try {
-    await handle.writeFile(`${randomBytes(32).toString('base64url')}\n`);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
-    await link(temp, path);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-  } finally {
-    await unlink(temp).catch(() => undefined);
-  }
-  const key = await readKey(path);
-  if (!key) throw new Error(`could not create the signing key ${path}`);
-  return key;
-}
-
-async function readKey(path: string): Promise<Buffer | null> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw error;
-  }
-  const key = Buffer.from(text.trim(), 'base64url');
-  if (key.length !== 32) throw new Error(`${path} does not hold a 256-bit key; delete it to have a new one created`);
-  return key;
+/** The 256-bit signing key in `<dataDir>/auth/jwt.key` (file 0600, directory 0700), created on first use. */
+export function loadOrCreateJwtKey(dataDir: string): Promise<Buffer> {
+  return loadOrCreateSecretKey(dataDir, jwtKeyRelativePath);
 }

@@ -23,8 +23,17 @@ export interface RepositoryStore {
   unlinkBlob(repository: string, digest: ParsedDigest): Promise<boolean>;
   /** A manifest by tag or digest; undefined when unknown in this repository. */
   getManifest(repository: string, reference: string): Promise<StoredManifest | undefined>;
-  /** Validates and stores a manifest; `reference` is a tag or the manifest's digest. */
-  putManifest(repository: string, reference: string, bytes: Buffer, contentType: string | undefined): Promise<PutManifestResult>;
+  /**
+   * Validates and stores a manifest; `reference` is a tag or the manifest's digest. A mirror stores
+   * upstream manifests before their blobs (fetched on demand) with `requireReferences: false`.
+   */
+  putManifest(
+    repository: string,
+    reference: string,
+    bytes: Buffer,
+    contentType: string | undefined,
+    options?: { requireReferences?: boolean },
+  ): Promise<PutManifestResult>;
   /** Deletes a manifest revision and every tag pointing at it; false when unknown. */
   deleteManifest(repository: string, digest: ParsedDigest): Promise<boolean>;
   deleteTag(repository: string, tag: string): Promise<boolean>;
@@ -104,7 +113,7 @@ export function createRepositoryStore(driver: StorageDriver, blobs: BlobStore): 
       return manifest;
     },
 
-    async putManifest(repository, reference, bytes, contentType) {
+    async putManifest(repository, reference, bytes, contentType, options = {}) {
       const parsed = parseManifest(bytes, contentType);
       const byDigest = isDigest(reference) || reference.includes(':');
       const expected = byDigest ? parseDigest(reference) : undefined;
@@ -115,10 +124,11 @@ export function createRepositoryStore(driver: StorageDriver, blobs: BlobStore): 
         });
       }
       const missing: string[] = [];
-      for (const blob of parsed.blobs) {
+      const requireReferences = options.requireReferences ?? true;
+      for (const blob of requireReferences ? parsed.blobs : []) {
         if ((await store.blobSize(repository, parseDigest(blob.digest))) === undefined) missing.push(blob.digest);
       }
-      for (const child of parsed.manifests) {
+      for (const child of requireReferences ? parsed.manifests : []) {
         if (!(await exists(pathFor({ kind: 'manifestRevisionLink', repository, digest: parseDigest(child.digest) })))) {
           missing.push(child.digest);
         }
