@@ -1,0 +1,299 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { startBerth, type BerthProcess } from '../test/support/berth-process.js';
+import { startDistribution, type DistributionServer } from '../test/support/distribution.js';
+import { createImageLayout, mediaTypes, type ImageLayout } from '../test/support/oci-layout.js';
+import { createTempDir, removeDir } from '../test/support/temp-dir.js';
+import { requireTools, run, trackChild } from '../test/support/tools.js';
+import { bestBlobGet, timePull, timePush, type BlobGetResult } from './measure.js';
+import { check, formatTable, type Row, type TargetCheck } from './report.js';
+import { runWrk, type WrkResult } from './wrk.js';
+
+/**
+ * Berth against CNCF distribution (Debian's docker-registry), side by side, same machine, same clients:
+ * manifest GETs with wrk (plus a bare node:http server as the ceiling), one 256 MiB blob GET with curl,
+ * skopeo push and pull of a 256 MiB image, and Berth's peak RSS. Prints a table, writes bench/results.json.
+ *   npm run bench [-- --blob-mib 64 --duration 5 --skip-berth]
+ */
+
+const { values: flags } = parseArgs({
+  options: {
+    'blob-mib': { type: 'string', default: '256' },
+    duration: { type: 'string', default: '10' },
+    threads: { type: 'string', default: '2' },
+    connections: { type: 'string', default: '32' },
+    'blob-runs': { type: 'string', default: '3' },
+    'push-runs': { type: 'string', default: '3' },
+    'skip-berth': { type: 'boolean', default: false },
+    out: { type: 'string' },
+  },
+});
+
+const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+const resultsFile = flags.out ?? join(repoRoot, 'bench', 'results.json');
+const blobMiB = Number(flags['blob-mib']);
+const wrkOptions = { threads: Number(flags.threads), connections: Number(flags.connections), durationSec: Number(flags.duration) };
+const blobRuns = Number(flags['blob-runs']);
+const pushRuns = Math.max(1, Number(flags['push-runs']));
+const mib = 1024 * 1024;
+
+type Side = 'berth' | 'distribution';
+
+interface Target {
+  readonly side: Side;
+  /** host:port for image references. */
+  readonly host: string;
+  readonly url: string;
+}
+
+interface SideResults {
+  push?: number;
+  pull?: number;
+  blobGet?: BlobGetResult;
+  manifestGet?: WrkResult;
+  error?: string;
+}
+
+function log(message: string): void {
+  process.stderr.write(`[bench] ${message}\n`);
+}
+
+async function toolVersion(command: string, args: string[]): Promise<string> {
+  try {
+    const result = await run(command, args, { timeoutMs: 10_000 });
+    return `${result.stdout}${result.stderr}`.split('\n').find((line) => line.trim() !== '')?.trim() ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** The ceiling: a child process answering the same manifest bytes from memory. */
+async function startCeiling(manifestFile: string): Promise<{ url: string; child: ChildProcess }> {
+  const script = fileURLToPath(new URL('./manifest-server.js', import.meta.url));
+  const child = spawn(process.execPath, [script, manifestFile, mediaTypes.imageManifest], { stdio: ['ignore', 'pipe', 'inherit'] });
+  trackChild(child);
+  const url = await new Promise<string>((resolve, reject) => {
+    let buffered = '';
+    const timer = setTimeout(() => reject(new Error('manifest-server did not start')), 10_000);
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      buffered += chunk;
+      const line = buffered.split('\n')[0];
+      if (buffered.includes('\n') && line) {
+        clearTimeout(timer);
+        resolve((JSON.parse(line) as { url: string }).url);
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`manifest-server exited with ${code}`)));
+  });
+  return { url, child };
+}
+
+/** Runs one named step; a failure names the step, so "push to Berth hung" is told apart from a slow GET. */
+async function step<T>(side: Side, name: string, fn: () => Promise<T>): Promise<T> {
+  log(`${side}: ${name}`);
+  try {
+    return await fn();
+  } catch (error) {
+    throw new Error(`${name} failed: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+async function bestOf(runs: number, fn: (run: number) => Promise<number>): Promise<number> {
+  let best = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < runs; i++) best = Math.min(best, await fn(i));
+  return best;
+}
+
+async function measureSide(target: Target, bigs: readonly ImageLayout[], small: ImageLayout, scratch: string, results: SideResults): Promise<void> {
+  const [big] = bigs;
+  const layer = big?.layers[0];
+  if (!big || !layer) throw new Error('no big image');
+  const side = target.side;
+  // Each push run uses its own image: a blob the registry already has would not be uploaded again.
+  results.push = await step(side, `skopeo push of the ${blobMiB} MiB image, best of ${bigs.length}`, () =>
+    bestOf(bigs.length, (i) => timePush(bigs[i]?.ref ?? '', `${target.host}/bench/big:${i}`)),
+  );
+  const blobUrl = `${target.url}/v2/bench/big/blobs/${layer.digest}`;
+  results.blobGet = await step(side, `blob GET with curl, best of ${blobRuns}`, () => bestBlobGet(blobUrl, layer.size, blobRuns));
+  results.pull = await step(side, `skopeo pull of the ${blobMiB} MiB image, best of ${blobRuns}`, () =>
+    bestOf(blobRuns, () => timePull(`${target.host}/bench/big:0`, join(scratch, `pull-${side}`))),
+  );
+  await step(side, 'skopeo push of the small image', () => timePush(small.ref, `${target.host}/bench/small:1`));
+  const manifestUrl = `${target.url}/v2/bench/small/manifests/1`;
+  const headers = { Accept: mediaTypes.imageManifest };
+  const manifestGet = await step(side, `manifest GET with wrk (${wrkOptions.durationSec}s after a 2s warm-up)`, async () => {
+    await runWrk(manifestUrl, { ...wrkOptions, durationSec: 2, headers }); // warm-up: caches, JIT, connection pools
+    return runWrk(manifestUrl, { ...wrkOptions, headers });
+  });
+  if (manifestGet.non2xx3xx > 0) {
+    throw new Error(`manifest GET: ${manifestGet.non2xx3xx} of ${manifestGet.requests} responses were not 2xx/3xx, the figure is void`);
+  }
+  results.manifestGet = manifestGet;
+}
+
+function ratio(a: number | undefined, b: number | undefined): number | undefined {
+  return a === undefined || b === undefined || b === 0 ? undefined : a / b;
+}
+
+async function main(): Promise<void> {
+  requireTools('wrk', 'curl', 'skopeo', 'docker-registry');
+  const scratch = await createTempDir('berth-bench-');
+  // On Ctrl-C the async cleanups below never run; this synchronous one still does.
+  process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
+  const cleanups: Array<() => Promise<unknown> | void> = [() => removeDir(scratch)];
+  const results: Record<Side, SideResults> = { berth: {}, distribution: {} };
+  let ceiling: WrkResult | undefined;
+  let berthPeakRss: number | undefined;
+  let berth: BerthProcess | undefined;
+  try {
+    log(`building images in ${scratch}`);
+    const layout = join(scratch, 'layout');
+    const bigs: ImageLayout[] = [];
+    for (let i = 0; i < pushRuns; i++) {
+      bigs.push(await createImageLayout(layout, { tag: `big-${i}`, layers: [{ bytes: blobMiB * mib, files: 1, compress: false }] }));
+    }
+    const small = await createImageLayout(layout, { tag: 'small', layers: [{ bytes: 64 * 1024, files: 4 }] });
+
+    const distribution: DistributionServer = await startDistribution({ accessLog: false, logLevel: 'error' });
+    cleanups.push(() => distribution.stop());
+    const targets: Target[] = [{ side: 'distribution', host: distribution.host, url: distribution.url }];
+    if (flags['skip-berth']) {
+      results.berth.error = 'skipped (--skip-berth)';
+    } else {
+      try {
+        const dataDir = join(scratch, 'berth-data');
+        await mkdir(dataDir);
+        berth = await startBerth({ dataDir });
+        const started = berth;
+        cleanups.push(() => started.stop());
+        targets.push({ side: 'berth', host: berth.host, url: berth.url });
+      } catch (error) {
+        results.berth.error = `Berth did not start: ${error instanceof Error ? error.message : String(error)}`;
+        log(results.berth.error);
+      }
+    }
+
+    for (const target of targets) {
+      try {
+        await measureSide(target, bigs, small, scratch, results[target.side]);
+        if (target.side === 'berth' && berth) berthPeakRss = await berth.peakRssBytes();
+      } catch (error) {
+        results[target.side].error = error instanceof Error ? error.message : String(error);
+        log(`${target.side} FAILED: ${results[target.side].error}`);
+      }
+    }
+
+    log('ceiling: bare node:http manifest server');
+    const manifestFile = join(scratch, 'small-manifest.json');
+    await writeFile(manifestFile, small.manifestBytes);
+    const ceilingServer = await startCeiling(manifestFile);
+    cleanups.push(() => {
+      ceilingServer.child.kill('SIGTERM');
+    });
+    const ceilingUrl = `${ceilingServer.url}/v2/bench/small/manifests/1`;
+    await runWrk(ceilingUrl, { ...wrkOptions, durationSec: 2 });
+    ceiling = await runWrk(ceilingUrl, wrkOptions);
+
+    if (berth) {
+      // VmHWM only grows; read again in case the ceiling phase ran while Berth still held memory.
+      const last = await berth.peakRssBytes();
+      if (last !== undefined) berthPeakRss = Math.max(berthPeakRss ?? 0, last);
+      const exit = await Promise.race([berth.exited, Promise.resolve(undefined)]);
+      if (exit) {
+        const note = `Berth exited during the benchmark (code ${exit.code ?? 'none'}, signal ${exit.signal ?? 'none'})`;
+        results.berth.error = `${results.berth.error ? `${results.berth.error}; ` : ''}${note}\n${berth.logs().slice(-3000)}`;
+      }
+    }
+  } finally {
+    for (const cleanup of cleanups.reverse()) {
+      try {
+        await cleanup();
+      } catch (error) {
+        log(`cleanup: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+  }
+
+  const b = results.berth;
+  const d = results.distribution;
+  const rssMiB = berthPeakRss === undefined ? undefined : berthPeakRss / mib;
+  const checks: TargetCheck[] = [
+    check('manifest GET req/s, berth/distribution', ratio(b.manifestGet?.requestsPerSec, d.manifestGet?.requestsPerSec), 'atLeast', 5, 'x'),
+    check('blob GET MiB/s, berth/distribution', ratio(b.blobGet?.mibPerSec, d.blobGet?.mibPerSec), 'atLeast', 1, 'x'),
+    check('push time, berth/distribution', ratio(b.push, d.push), 'atMost', 1, 'x'),
+    check('Berth peak RSS', rssMiB, 'atMost', 200, 'MiB'),
+  ];
+  const rows: Row[] = [
+    {
+      metric: 'manifest GET by tag (req/s)',
+      berth: b.manifestGet?.requestsPerSec,
+      distribution: d.manifestGet?.requestsPerSec,
+      ceiling: ceiling?.requestsPerSec,
+      ratio: checks[0]?.value,
+      check: checks[0],
+      digits: 0,
+    },
+    { metric: 'manifest GET mean latency (ms)', berth: b.manifestGet?.latencyAvgMs, distribution: d.manifestGet?.latencyAvgMs, ceiling: ceiling?.latencyAvgMs, ratio: ratio(b.manifestGet?.latencyAvgMs, d.manifestGet?.latencyAvgMs), digits: 2 },
+    { metric: `blob GET ${blobMiB} MiB (MiB/s)`, berth: b.blobGet?.mibPerSec, distribution: d.blobGet?.mibPerSec, ratio: checks[1]?.value, check: checks[1], digits: 0 },
+    { metric: `skopeo push ${blobMiB} MiB (s)`, berth: b.push, distribution: d.push, ratio: checks[2]?.value, check: checks[2], digits: 2 },
+    { metric: `skopeo pull ${blobMiB} MiB (s)`, berth: b.pull, distribution: d.pull, ratio: ratio(b.pull, d.pull), digits: 2 },
+    { metric: 'Berth peak RSS (MiB)', berth: rssMiB, check: checks[3], digits: 0 },
+  ];
+
+  const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memoryMiB: Math.round(totalmem() / mib), node: process.version };
+  const tools = {
+    wrk: await toolVersion('wrk', ['--version']),
+    skopeo: await toolVersion('skopeo', ['--version']),
+    curl: await toolVersion('curl', ['--version']),
+    distribution: await toolVersion('/usr/bin/docker-registry', ['--version']),
+  };
+  const report = {
+    date: new Date().toISOString(),
+    machine,
+    tools,
+    settings: {
+      blobMiB,
+      wrk: wrkOptions,
+      blobRuns,
+      pushRuns,
+      client: { blobGet: 'curl -o /dev/null, best of blobRuns', push: 'skopeo copy --preserve-digests oci: → docker://, best of pushRuns', pull: 'skopeo copy docker:// → dir:, best of blobRuns' },
+    },
+    results: {
+      manifestGet: {
+        berth: b.manifestGet && { requestsPerSec: b.manifestGet.requestsPerSec, latencyAvgMs: b.manifestGet.latencyAvgMs, requests: b.manifestGet.requests },
+        distribution: d.manifestGet && { requestsPerSec: d.manifestGet.requestsPerSec, latencyAvgMs: d.manifestGet.latencyAvgMs, requests: d.manifestGet.requests },
+        nodeHttpCeiling: ceiling && { requestsPerSec: ceiling.requestsPerSec, latencyAvgMs: ceiling.latencyAvgMs, requests: ceiling.requests },
+      },
+      blobGet: { berth: b.blobGet, distribution: d.blobGet },
+      pushSeconds: { berth: b.push, distribution: d.push },
+      pullSeconds: { berth: b.pull, distribution: d.pull },
+      berthPeakRssMiB: rssMiB,
+    },
+    checks,
+    errors: { berth: b.error, distribution: d.error },
+  };
+  await writeFile(resultsFile, `${JSON.stringify(report, null, 2)}\n`);
+
+  process.stdout.write(`\nBerth vs CNCF distribution (${tools.distribution}), ${machine.cpus} CPUs, ${machine.cpuModel}, node ${machine.node}\n`);
+  process.stdout.write(
+    `wrk -t${wrkOptions.threads} -c${wrkOptions.connections} -d${wrkOptions.durationSec}s; one ${blobMiB} MiB plain-tar layer; ` +
+      `push best of ${pushRuns}, blob GET and pull best of ${blobRuns}\n\n`,
+  );
+  process.stdout.write(`${formatTable(rows)}\n\n`);
+  for (const side of ['berth', 'distribution'] as const) {
+    if (results[side].error) process.stdout.write(`${side.toUpperCase()} ERROR: ${results[side].error}\n`);
+  }
+  process.stdout.write(`results written to ${resultsFile}\n`);
+  // A failed side is a failed benchmark run (CI can tell); missed targets are reported, not fatal.
+  if (d.error || b.error) process.exitCode = 1;
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`[bench] ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exitCode = 1;
+});
