@@ -17,6 +17,9 @@ interface Endpoint<R extends V2Route> {
   handle: (ctx: RequestContext, route: R) => Promise<void> | void;
 }
 
+/** Client writes; DELETE stays allowed on mirrors, as cache eviction. */
+const writeMethods = new Set(['POST', 'PUT', 'PATCH']);
+
 type EndpointTable = { [K in V2Route['kind']]: Partial<Record<string, Endpoint<RouteOf<K>>>> };
 
 /**
@@ -66,7 +69,7 @@ export function createDistributionApi(deps: DistributionDeps & { gate: AccessGat
 
   return async function handle(req: IncomingMessage, res: ServerResponse, pathname: string, search: string): Promise<void> {
     try {
-      const route = matchV2Route(pathname);
+      let route = matchV2Route(pathname);
       if (!route) throw new RegistryError('NAME_UNKNOWN', `no such endpoint: ${pathname.slice(0, 200)}`, { status: 404 });
       const method = req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET');
       const endpoint = (table[route.kind] as Partial<Record<string, Endpoint<V2Route>>>)[method];
@@ -76,8 +79,14 @@ export function createDistributionApi(deps: DistributionDeps & { gate: AccessGat
           headers: { Allow: [...allowed, ...(allowed.includes('GET') ? ['HEAD'] : [])].join(', ') },
         });
       }
-      if ('name' in route) assertRepositoryName(route.name);
       const query = new URLSearchParams(search);
+      if ('name' in route) {
+        assertRepositoryName(route.name);
+        if (deps.mirror) route = { ...route, name: deps.mirror.localName(route.name, method, query) };
+        if (deps.mirror?.isMirrored(route.name) && writeMethods.has(method)) {
+          throw new RegistryError('DENIED', `${route.name} is a pull-through mirror of an upstream registry: push to another namespace`);
+        }
+      }
       const caller = await deps.gate.authorize(req, endpoint.needs(route, query));
       await endpoint.handle({ req, res, query, caller, client: req.socket.remoteAddress ?? 'unknown' }, route);
     } catch (error) {

@@ -30,7 +30,9 @@ const maxRetryAfterMs = 10 * 60 * 1000;
 export function networkFailure(upstream: string, error: unknown, what: string): UpstreamUnavailableError {
   const code = (error as NodeJS.ErrnoException | undefined)?.code ?? '';
   const detail = error instanceof Error ? error.message : String(error);
-  if (error instanceof TransportTimeoutError) return new UpstreamUnavailableError(upstream, 'timeout', `${what}: ${detail}`, { cause: error });
+  if (error instanceof TransportTimeoutError) {
+    return new UpstreamUnavailableError(upstream, 'timeout', `${what}: ${detail}`, { cause: error });
+  }
   if (tlsErrorCodes.has(code) || code.startsWith('ERR_TLS') || code.startsWith('ERR_SSL')) {
     return new UpstreamUnavailableError(upstream, 'tls', `${what}: TLS failure (${code}): ${detail}`, { cause: error });
   }
@@ -80,10 +82,13 @@ export function statusFailure(
     const wait = retryAfterMs !== undefined ? `, retry after ${Math.ceil(retryAfterMs / 1000)} s` : '';
     return new UpstreamUnavailableError(upstream, 'rate-limited', `${what}: rate limited (429)${wait}`, { status, retryAfterMs });
   }
-  if (status === 401) return new UpstreamUnavailableError(upstream, 'unauthorized', `${what}: authentication failed (401)${suffix}`, { status });
+  if (status === 401) {
+    return new UpstreamUnavailableError(upstream, 'unauthorized', `${what}: authentication failed (401)${suffix}`, { status });
+  }
   if (status === 403) return new UpstreamUnavailableError(upstream, 'denied', `${what}: access denied (403)${suffix}`, { status });
   if (status >= 500) {
-    return new UpstreamUnavailableError(upstream, 'server-error', `${what}: upstream error ${status}${suffix}`, { status, retryAfterMs });
+    const message = `${what}: upstream error ${status}${suffix}`;
+    return new UpstreamUnavailableError(upstream, 'server-error', message, { status, retryAfterMs });
   }
   return new UpstreamUnavailableError(upstream, 'rejected', `${what}: unexpected answer ${status}${suffix}`, { status });
 }

@@ -66,7 +66,9 @@ export function createTransport(options: TransportOptions): Transport {
     maxSockets: 32,
     ...(options.caPem !== undefined ? { ca: [...rootCertificates, options.caPem] } : {}),
   });
-  const insecureAgent = options.insecure === true ? new HttpsAgent({ keepAlive: true, maxSockets: 32, rejectUnauthorized: false }) : undefined;
+  const insecureAgent = options.insecure === true
+    ? new HttpsAgent({ keepAlive: true, maxSockets: 32, rejectUnauthorized: false })
+    : undefined;
 
   const agentFor = (url: URL): HttpAgent => {
     if (url.protocol === 'http:') return httpAgent;
@@ -76,7 +78,8 @@ export function createTransport(options: TransportOptions): Transport {
   const once = (request: TransportRequest, url: URL, headers: Record<string, string>): Promise<IncomingMessage> =>
     new Promise((resolve, reject) => {
       const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
-      const req = send(url, { method: request.method, headers, agent: agentFor(url), timeout: options.timeoutMs, signal: request.signal });
+      const agent = agentFor(url);
+      const req = send(url, { method: request.method, headers, agent, timeout: options.timeoutMs, signal: request.signal });
       req.on('timeout', () => req.destroy(new TransportTimeoutError(options.timeoutMs)));
       req.on('error', (error: NodeJS.ErrnoException) => {
         // A keep-alive socket the server closed while idle fails on first use: that is not the upstream failing.
@@ -102,7 +105,9 @@ export function createTransport(options: TransportOptions): Transport {
       }
       discard(body);
       const next = new URL(location, url);
-      if (next.protocol !== 'http:' && next.protocol !== 'https:') throw new Error(`redirect to an unsupported URL scheme: ${next.protocol}`);
+      if (next.protocol !== 'http:' && next.protocol !== 'https:') {
+        throw new Error(`redirect to an unsupported URL scheme: ${next.protocol}`);
+      }
       // Storage redirects (S3, CDNs) carry their own signature in the URL; the registry's credentials must not
       // follow them to another host.
       if (next.origin !== url.origin) {

@@ -46,7 +46,8 @@ export function createUpstreamAuth(options: UpstreamAuthOptions): UpstreamAuth {
   const tokens = new Map<string, CachedToken>();
   const pending = new Map<string, Promise<CachedToken>>();
 
-  const cacheKey = (realm: string, service: string | undefined, scope: string | undefined): string => `${realm}\n${service ?? ''}\n${scope ?? ''}`;
+  const cacheKey = (realm: string, service: string | undefined, scope: string | undefined): string =>
+    `${realm}\n${service ?? ''}\n${scope ?? ''}`;
 
   const fresh = (key: string): CachedToken | undefined => {
     const cached = tokens.get(key);
@@ -71,7 +72,9 @@ export function createUpstreamAuth(options: UpstreamAuthOptions): UpstreamAuth {
     const headers: Record<string, string> = { accept: 'application/json' };
     // Credentials go only where they cannot be read on the way: TLS, or this machine.
     if (basic !== undefined && (url.protocol === 'https:' || isLoopbackHost(url.hostname))) headers.authorization = basic;
-    else if (basic !== undefined) options.logger.warn({ upstream: options.upstream, host: url.host }, 'token realm is plain HTTP: asking anonymously');
+    else if (basic !== undefined) {
+      options.logger.warn({ upstream: options.upstream, host: url.host }, 'token realm is plain HTTP: asking anonymously');
+    }
     const what = 'token request';
     let response;
     try {
@@ -89,7 +92,8 @@ export function createUpstreamAuth(options: UpstreamAuthOptions): UpstreamAuth {
       const failure = statusFailure(options.upstream, response.status, response.headers, body, what);
       // A token service never "has not found" anything: whatever it refuses is an auth problem.
       if (failure instanceof UpstreamUnavailableError) throw failure;
-      throw new UpstreamUnavailableError(options.upstream, 'unauthorized', `${what}: the token service answered ${response.status}`, { status: response.status });
+      const message = `${what}: the token service answered ${response.status}`;
+      throw new UpstreamUnavailableError(options.upstream, 'unauthorized', message, { status: response.status });
     }
     let parsed: { token?: unknown; access_token?: unknown; expires_in?: unknown };
     try {
@@ -147,18 +151,21 @@ export function createUpstreamAuth(options: UpstreamAuthOptions): UpstreamAuth {
         tokens.delete(cacheKey(realm, service, scope));
         tokens.delete(cacheKey(realm, service, wanted));
         const token = await bearerFor(realm, service, wanted);
-        if (scope !== undefined && wanted !== scope) tokens.set(cacheKey(realm, service, scope), tokens.get(cacheKey(realm, service, wanted)) as CachedToken);
+        const obtained = tokens.get(cacheKey(realm, service, wanted));
+        if (scope !== undefined && wanted !== scope && obtained !== undefined) tokens.set(cacheKey(realm, service, scope), obtained);
         return `Bearer ${token}`;
       }
       if (challenges.some((challenge) => challenge.scheme === 'basic')) {
         if (basic === undefined) {
-          throw new UpstreamUnavailableError(options.upstream, 'unauthorized', 'the upstream requires a username and password (Basic auth)', { status: 401 });
+          const message = 'the upstream requires a username and password (Basic auth)';
+          throw new UpstreamUnavailableError(options.upstream, 'unauthorized', message, { status: 401 });
         }
         scheme = 'basic';
         return basic;
       }
       const offered = challenges.map((challenge) => challenge.scheme).join(', ') || 'none';
-      throw new UpstreamUnavailableError(options.upstream, 'unauthorized', `authentication required with an unsupported scheme (${offered})`, { status: 401 });
+      const message = `authentication required with an unsupported scheme (${offered})`;
+      throw new UpstreamUnavailableError(options.upstream, 'unauthorized', message, { status: 401 });
     },
   };
 }

@@ -93,7 +93,8 @@ export function createUpstreamHealth(options: UpstreamHealthOptions = {}): Upstr
       }
       const seconds = Math.max(0, Math.ceil((until - now()) / 1000));
       const why = probing ? 'a probe request is in flight' : `retrying in ${seconds} s`;
-      throw new UpstreamUnavailableError(name, 'offline', `offline after ${consecutiveFailures} failure(s) (${why}); last error: ${lastError ?? 'unknown'}`);
+      const message = `offline after ${consecutiveFailures} failure(s) (${why}); last error: ${lastError ?? 'unknown'}`;
+      throw new UpstreamUnavailableError(name, 'offline', message);
     },
 
     succeeded(): void {
@@ -108,7 +109,8 @@ export function createUpstreamHealth(options: UpstreamHealthOptions = {}): Upstr
       if (!error.countsAgainstHealth) return;
       consecutiveFailures++;
       lastError = error.message;
-      const rateLimitedUntil = error.reason === 'rate-limited' && error.retryAfterMs !== undefined ? now() + error.retryAfterMs : undefined;
+      const rateLimited = error.reason === 'rate-limited' && error.retryAfterMs !== undefined;
+      const rateLimitedUntil = rateLimited ? now() + (error.retryAfterMs ?? 0) : undefined;
       if (consecutiveFailures >= maxFailures || rateLimitedUntil !== undefined) {
         offlineUntil = Math.max(now() + (consecutiveFailures >= maxFailures ? offlineForMs : 0), rateLimitedUntil ?? 0);
         if (!online) return; // a failed probe: stays offline with a new window

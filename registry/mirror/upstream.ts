@@ -30,7 +30,7 @@ export function isLoopbackHost(hostname: string): boolean {
 }
 
 /**
- * Checks an upstream before use and returns its parsed base URL (no trailing slash in the path). Refuses what
+ * Checks an upstream before use and returns its parsed base URL. Refuses what
  * would be unsafe rather than warning: `insecure` towards a non-loopback host, and credentials over plain HTTP
  * to a non-loopback host (they would cross the network in clear text).
  */
@@ -52,7 +52,8 @@ export function validateUpstream(upstream: Upstream): URL {
   if (upstream.insecure === true && !loopback) {
     throw new UpstreamConfigError(
       name,
-      `insecure (skip TLS verification) is allowed only for loopback hosts, not ${url.hostname}: add the registry's CA certificate (caPem) instead`,
+      `insecure (skip TLS verification) is allowed only for loopback hosts, not ${url.hostname}: ` +
+        "add the registry's CA certificate (caPem) instead",
     );
   }
   const hasCredentials = upstream.username !== undefined || upstream.password !== undefined;
@@ -62,7 +63,6 @@ export function validateUpstream(upstream: Upstream): URL {
   if ((upstream.username === undefined) !== (upstream.password === undefined)) {
     throw new UpstreamConfigError(name, 'set both username and password, or neither');
   }
-  url.pathname = url.pathname.replace(/\/+$/, '');
   return url;
 }
 

@@ -4,10 +4,15 @@ import { RegistryError } from '../../core/errors.js';
 import { apiVersionHeader, sendEmpty, type DistributionDeps, type RequestContext } from './context.js';
 
 /** `GET`/`HEAD /v2/<name>/blobs/<digest>`: streamed from disk, with single byte ranges. */
-export function createBlobHandlers({ repositories, blobs, events }: DistributionDeps) {
+export function createBlobHandlers({ repositories, blobs, events, mirror }: DistributionDeps) {
   async function get(ctx: RequestContext, name: string, rawDigest: string): Promise<void> {
     const digest = parseDigest(rawDigest);
-    const size = await repositories.blobSize(name, digest);
+    let size = await repositories.blobSize(name, digest);
+    if (size === undefined && mirror?.isMirrored(name)) {
+      const outcome = await mirror.serveBlob(ctx, name, digest.digest);
+      if (outcome === 'served') return;
+      if (outcome === 'cached') size = await repositories.blobSize(name, digest);
+    }
     if (size === undefined) throw new RegistryError('BLOB_UNKNOWN', `blob unknown to repository ${name}: ${digest.digest}`, { detail: { digest: digest.digest } });
     const etag = `"${digest.digest}"`;
     const headers = {

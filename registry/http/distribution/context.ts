@@ -6,6 +6,7 @@ import type { BlobStore } from '../../storage/blob-store.js';
 import type { RepositoryStore } from '../../storage/repository-store.js';
 import type { UploadStore } from '../../storage/upload-store.js';
 import type { Caller } from '../access.js';
+import type { MirrorHook } from '../mirror-hook.js';
 
 /** What every distribution handler is built from. */
 export interface DistributionDeps {
@@ -14,6 +15,8 @@ export interface DistributionDeps {
   repositories: RepositoryStore;
   events: RegistryEvents;
   log: Logger;
+  /** Present when upstreams are configured. */
+  mirror?: MirrorHook;
 }
 
 /** One request, after routing and authorization. */

@@ -4,9 +4,9 @@ import { mediaTypes } from '../../core/manifest.js';
 import { sendJson, type DistributionDeps, type RequestContext } from './context.js';
 
 /** Content discovery: tag lists, the catalog and the referrers API. */
-export function createListingHandlers({ repositories }: DistributionDeps) {
+export function createListingHandlers({ repositories, mirror }: DistributionDeps) {
   async function tags(ctx: RequestContext, name: string): Promise<void> {
-    const all = await repositories.listTags(name);
+    const all = mirror?.isMirrored(name) ? await mirror.tags(name) : await repositories.listTags(name);
     if (!all) throw new RegistryError('NAME_UNKNOWN', `repository unknown: ${name}`, { detail: { name } });
     const page = paginate(all, ctx.query);
     const link = page.next ? { Link: `</v2/${name}/tags/list?${nextQuery(page.n, page.next)}>; rel="next"` } : {};

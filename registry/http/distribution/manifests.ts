@@ -5,14 +5,15 @@ import { assertTag } from '../../core/names.js';
 import { apiVersionHeader, readSmallBody, sendEmpty, type DistributionDeps, type RequestContext } from './context.js';
 
 /** Manifests by tag or digest: the bytes served are exactly the bytes pushed. */
-export function createManifestHandlers({ repositories, events }: DistributionDeps) {
+export function createManifestHandlers({ repositories, events, mirror }: DistributionDeps) {
   function checkReference(reference: string): string {
     if (reference.includes(':')) return parseDigest(reference).digest;
     return assertTag(reference);
   }
 
   async function get(ctx: RequestContext, name: string, reference: string): Promise<void> {
-    const manifest = await repositories.getManifest(name, checkReference(reference));
+    const checked = checkReference(reference);
+    const manifest = mirror?.isMirrored(name) ? await mirror.manifest(name, checked) : await repositories.getManifest(name, checked);
     if (!manifest) throw new RegistryError('MANIFEST_UNKNOWN', `manifest unknown: ${name}:${reference}`, { detail: { name, reference } });
     const headers = {
       ...apiVersionHeader,

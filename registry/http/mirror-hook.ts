@@ -1,0 +1,28 @@
+import type { StoredManifest } from '../storage/repository-store.js';
+import type { RequestContext } from './distribution/context.js';
+
+/**
+ * What the distribution API asks of the mirror (injected only when upstreams exist, after zot's
+ * on-demand sync): name routing for the three mirror styles, and reads that fall through to an
+ * upstream when the local cache does not have the answer.
+ */
+export interface MirrorHook {
+  /**
+   * The local repository a request's name refers to: `hub/library/redis` for `hub/library/redis`
+   * (path prefix), for `library/redis?ns=docker.io` (containerd) and, on pulls, for `library/redis`
+   * when no local namespace `library` exists (Docker's registry-mirrors). Local names pass unchanged.
+   */
+  localName(name: string, method: string, query: URLSearchParams): string;
+  /** Whether a local repository is a pull-through cache (clients may read it, not push to it). */
+  isMirrored(local: string): boolean;
+  /** A manifest from the cache, refreshed from upstream per the tag TTL; stale when the upstream is down. */
+  manifest(local: string, reference: string): Promise<StoredManifest | undefined>;
+  /**
+   * A blob that is not cached yet, fetched once: `served` when it was streamed to the client,
+   * `cached` when it is now in the store for the normal path to serve (HEAD, ranges), `unknown`
+   * when the upstream does not have it either.
+   */
+  serveBlob(ctx: RequestContext, local: string, digest: string): Promise<'served' | 'cached' | 'unknown'>;
+  /** Tags as the upstream lists them, or the cached ones while it is down. */
+  tags(local: string): Promise<string[] | undefined>;
+}

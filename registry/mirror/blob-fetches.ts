@@ -1,0 +1,136 @@
+import { EventEmitter } from 'node:events';
+import { Readable, Transform } from 'node:stream';
+import type { ParsedDigest } from '../core/digest.js';
+import type { Logger } from '../log.js';
+import type { BlobStore } from '../storage/blob-store.js';
+import type { StorageDriver } from '../storage/driver.js';
+import { pathFor } from '../storage/paths.js';
+import type { RepositoryStore } from '../storage/repository-store.js';
+import type { UploadStore } from '../storage/upload-store.js';
+import type { BlobDownload } from './upstream-client.js';
+
+/** One upstream blob being fetched into the cache, readable by any number of clients meanwhile. */
+export interface BlobFetch {
+  /** Resolves with the upstream's Content-Length (undefined when it sent none) once it answered. */
+  readonly started: Promise<{ size: number | undefined }>;
+  /** Resolves when the blob is verified, stored and linked; rejects when nothing was cached. */
+  readonly done: Promise<void>;
+  /** A stream of the blob's bytes for one client: from the upload file while it grows, then from the store. */
+  follow(): Readable;
+}
+
+export interface BlobFetcher {
+  /** The fetch of `digest`, started now or joined if one is running (each blob is fetched once). */
+  fetch(local: string, digest: ParsedDigest, download: () => Promise<BlobDownload>): BlobFetch;
+  /** Fetches under way. */
+  active(): number;
+}
+
+/** Followers read in slices at least this big, so a fast download does not turn into tiny reads. */
+const followSliceBytes = 1024 * 1024;
+
+/**
+ * Single-flight blob fetches (DESIGN: "a missing blob is fetched once, streamed to the client while
+ * it is written, and committed only after its digest verifies"). The download goes through the
+ * upload store, which hashes, fsyncs and verifies before the blob becomes visible, so a cut or
+ * corrupt upstream stream never leaves a cached blob. Readers follow the growing upload file.
+ */
+export function createBlobFetcher(deps: {
+  driver: StorageDriver;
+  blobs: BlobStore;
+  uploads: UploadStore;
+  repositories: RepositoryStore;
+  log: Logger;
+  onFetched?: (bytes: number) => void;
+}): BlobFetcher {
+  const running = new Map<string, BlobFetch>();
+
+  function start(local: string, digest: ParsedDigest, download: () => Promise<BlobDownload>): BlobFetch {
+    const changes = new EventEmitter();
+    changes.setMaxListeners(0);
+    let received = 0;
+    let finished = false;
+    let failure: Error | undefined;
+    let uploadPath: string | undefined;
+
+    let announce!: (value: { size: number | undefined }) => void;
+    const started = new Promise<{ size: number | undefined }>((resolve) => (announce = resolve));
+
+    const done = (async () => {
+      const session = await deps.uploads.start(local);
+      uploadPath = pathFor({ kind: 'uploadData', repository: local, id: session.id });
+      try {
+        const upstream = await download();
+        announce({ size: upstream.size });
+        let sinceNotice = 0;
+        const counter = new Transform({
+          transform(chunk: Buffer, _encoding, callback) {
+            received += chunk.length;
+            sinceNotice += chunk.length;
+            if (sinceNotice >= followSliceBytes) {
+              sinceNotice = 0;
+              changes.emit('change');
+            }
+            callback(null, chunk);
+          },
+        });
+        upstream.stream.on('error', (error) => counter.destroy(error));
+        await deps.uploads.complete(local, session.id, digest, upstream.stream.pipe(counter));
+        await deps.repositories.linkBlob(local, digest);
+        deps.onFetched?.(received);
+      } catch (error) {
+        await deps.uploads.cancel(local, session.id).catch(() => undefined);
+        throw error;
+      }
+    })();
+    done.then(
+      () => {
+        finished = true;
+        changes.emit('change');
+      },
+      (error: Error) => {
+        failure = error;
+        finished = true;
+        announce({ size: undefined });
+        changes.emit('change');
+        deps.log.warn({ digest: digest.digest, repository: local, err: error }, 'blob fetch from upstream failed: nothing cached');
+      },
+    );
+    // Nobody may be listening when a fetch fails; the failure is logged above.
+    done.catch(() => undefined);
+
+    const nextChange = () => new Promise<void>((resolve) => changes.once('change', () => resolve()));
+
+    async function* follow(): AsyncGenerator<Buffer> {
+      let offset = 0;
+      for (;;) {
+        if (failure) throw failure;
+        const complete = finished;
+        if (offset < received || complete) {
+          const range = { start: offset, end: Number.MAX_SAFE_INTEGER };
+          const source = complete ? await deps.blobs.reader(digest, range) : await deps.driver.reader(uploadPath as string, range);
+          for await (const chunk of source as AsyncIterable<Buffer>) {
+            offset += chunk.length;
+            yield chunk;
+          }
+          if (complete) return;
+        }
+        await nextChange();
+      }
+    }
+
+    return { started, done, follow: () => Readable.from(follow(), { objectMode: false }) };
+  }
+
+  return {
+    fetch(local, digest, download) {
+      const existing = running.get(digest.digest);
+      if (existing) return existing;
+      const fetch = start(local, digest, download);
+      running.set(digest.digest, fetch);
+      void fetch.done.catch(() => undefined).finally(() => running.delete(digest.digest));
+      return fetch;
+    },
+    active: () => running.size,
+  };
+}

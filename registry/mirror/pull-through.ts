@@ -1,0 +1,188 @@
+import { pipeline } from 'node:stream/promises';
+import { isDigest, parseDigest } from '../core/digest.js';
+import { RegistryError } from '../core/errors.js';
+import { isRepositoryName } from '../core/names.js';
+import { apiVersionHeader } from '../http/distribution/context.js';
+import type { MirrorHook } from '../http/mirror-hook.js';
+import type { Logger } from '../log.js';
+import type { StoredManifest, RepositoryStore } from '../storage/repository-store.js';
+import type { BlobFetcher } from './blob-fetches.js';
+import { isUpstreamNotFoundError, isUpstreamUnavailableError, type UpstreamUnavailableError } from './errors.js';
+import type { PooledUpstream, UpstreamPool } from './upstream-pool.js';
+import { upstreamRepository } from './upstream.js';
+
+export interface PullThroughOptions {
+  pool: UpstreamPool;
+  repositories: RepositoryStore;
+  fetcher: BlobFetcher;
+  log: Logger;
+  /** Whether a namespace exists locally (so `team/app` is not sent to the default upstream). */
+  isLocalNamespace: (namespace: string) => boolean;
+  /** Counts a cached answer given because the upstream was unreachable. */
+  onStale?: (upstream: string) => void;
+}
+
+interface Target {
+  upstream: PooledUpstream;
+  /** The repository name upstream (`library/redis`). */
+  remote: string;
+}
+
+/**
+ * Pull-through caching as a decorator over the local stores (after distribution's proxy package).
+ * Tags are resolved upstream with HEAD at most once per TTL; digests never again. When the
+ * upstream is down, the cached manifest for a tag is served stale; anything other than "not found"
+ * from the upstream is reported as unavailability, never as MANIFEST_UNKNOWN.
+ */
+export function createPullThrough(options: PullThroughOptions): MirrorHook & { isUpstreamNamespace(name: string): boolean } {
+  const { pool, repositories, fetcher, log } = options;
+  /** `local@tag` → when the tag was last confirmed upstream. */
+  const tagCheckedAt = new Map<string, number>();
+
+  function target(local: string): Target | undefined {
+    const slash = local.indexOf('/');
+    if (slash === -1) return undefined;
+    const upstream = pool.get(local.slice(0, slash));
+    return upstream ? { upstream, remote: upstreamRepository(upstream.record, local.slice(slash + 1)) } : undefined;
+  }
+
+  /** Upstream trouble in the protocol's terms: never MANIFEST_UNKNOWN, which would tell clients the image is gone. */
+  function unavailable(error: UpstreamUnavailableError): RegistryError {
+    const detail = { upstream: error.upstream, reason: error.reason };
+    if (error.reason === 'rate-limited') {
+      const retry = error.retryAfterMs ? { 'Retry-After': String(Math.ceil(error.retryAfterMs / 1000)) } : undefined;
+      return new RegistryError('TOOMANYREQUESTS', error.message, { detail, headers: retry });
+    }
+    if (error.reason === 'unauthorized' || error.reason === 'denied') {
+      // Docker Hub also answers 401 for repositories that do not exist.
+      return new RegistryError('DENIED', `${error.message} (the upstream refused: check the name, or the upstream's credentials)`, { detail });
+    }
+    return new RegistryError('UNAVAILABLE', error.message, { detail });
+  }
+
+  async function store(local: string, reference: string, bytes: Buffer, mediaType: string): Promise<StoredManifest | undefined> {
+    await repositories.putManifest(local, reference, bytes, mediaType, { requireReferences: false });
+    return repositories.getManifest(local, reference);
+  }
+
+  async function manifestByTag(local: string, tag: string, { upstream, remote }: Target): Promise<StoredManifest | undefined> {
+    const key = `${local}@${tag}`;
+    const ttlMs = upstream.record.tagTtlSeconds * 1000;
+    if (Date.now() - (tagCheckedAt.get(key) ?? 0) < ttlMs) {
+      const cached = await repositories.getManifest(local, tag);
+      if (cached) return cached;
+    }
+    let head;
+    try {
+      head = await upstream.client.headManifest(remote, tag);
+    } catch (error) {
+      if (!isUpstreamUnavailableError(error)) throw error;
+      const cached = await repositories.getManifest(local, tag);
+      if (!cached) throw unavailable(error);
+      log.warn({ repository: local, tag, upstream: upstream.record.name, reason: error.reason }, 'upstream unavailable: serving the cached manifest');
+      options.onStale?.(upstream.record.name);
+      return cached;
+    }
+    if (!head) return undefined;
+    let manifest = await repositories.getManifest(local, head.digest);
+    if (manifest) {
+      // Known content under a moved or new tag: just point the tag at it.
+      const tagged = await repositories.getManifest(local, tag);
+      if (tagged?.digest !== manifest.digest) manifest = await store(local, tag, manifest.bytes, manifest.mediaType);
+    } else {
+      const fetched = await upstream.client.getManifest(remote, head.digest);
+      manifest = await store(local, tag, fetched.bytes, fetched.mediaType);
+    }
+    if (tagCheckedAt.size > 50_000) tagCheckedAt.clear();
+    tagCheckedAt.set(key, Date.now());
+    return manifest;
+  }
+
+  async function manifestByDigest(local: string, digest: string, { upstream, remote }: Target): Promise<StoredManifest | undefined> {
+    const cached = await repositories.getManifest(local, digest);
+    if (cached) return cached;
+    try {
+      const fetched = await upstream.client.getManifest(remote, digest);
+      return await store(local, digest, fetched.bytes, fetched.mediaType);
+    } catch (error) {
+      if (isUpstreamNotFoundError(error)) return undefined;
+      if (isUpstreamUnavailableError(error)) throw unavailable(error);
+      throw error;
+    }
+  }
+
+  return {
+    localName(name, method, query) {
+      const first = name.split('/', 1)[0] as string;
+      if (pool.get(first) && name.includes('/')) return name;
+      const ns = query.get('ns');
+      const byHost = ns ? pool.byHost(ns) : undefined;
+      const chosen = byHost ?? (method === 'GET' && !options.isLocalNamespace(first) ? pool.defaultUpstream() : undefined);
+      if (!chosen) return name;
+      const local = `${chosen.record.name}/${upstreamRepository(chosen.record, name)}`;
+      return isRepositoryName(local) ? local : name;
+    },
+
+    isMirrored: (local) => target(local) !== undefined,
+    isUpstreamNamespace: (name) => pool.get(name) !== undefined,
+
+    async manifest(local, reference) {
+      const where = target(local);
+      if (!where) return repositories.getManifest(local, reference);
+      try {
+        return isDigest(reference) ? await manifestByDigest(local, reference, where) : await manifestByTag(local, reference, where);
+      } catch (error) {
+        if (isUpstreamNotFoundError(error)) return undefined;
+        if (isUpstreamUnavailableError(error)) throw unavailable(error);
+        throw error;
+      }
+    },
+
+    async serveBlob(ctx, local, rawDigest) {
+      const where = target(local);
+      if (!where) return 'unknown';
+      const digest = parseDigest(rawDigest);
+      const fetch = fetcher.fetch(local, digest, () => where.upstream.client.getBlob(where.remote, digest.digest, { verify: false }));
+      const wantsRange = ctx.req.headers.range !== undefined;
+      try {
+        const { size } = await fetch.started;
+        if (ctx.req.method === 'HEAD' || wantsRange) {
+          // Ranges and HEADs are answered from the cache once the blob is in: the normal path serves them.
+          await fetch.done;
+          await repositories.linkBlob(local, digest);
+          return 'cached';
+        }
+        ctx.res.writeHead(200, {
+          ...apiVersionHeader,
+          'Content-Type': 'application/octet-stream',
+          'Docker-Content-Digest': digest.digest,
+          ETag: `"${digest.digest}"`,
+          ...(size !== undefined ? { 'Content-Length': size } : {}),
+        });
+        await pipeline(fetch.follow(), ctx.res);
+        await fetch.done;
+        await repositories.linkBlob(local, digest);
+        return 'served';
+      } catch (error) {
+        if (isUpstreamNotFoundError(error)) return 'unknown';
+        if (isUpstreamUnavailableError(error)) throw unavailable(error);
+        throw error;
+      }
+    },
+
+    async tags(local) {
+      const where = target(local);
+      if (!where) return repositories.listTags(local);
+      try {
+        return (await where.upstream.client.listTags(where.remote)).sort();
+      } catch (error) {
+        if (isUpstreamNotFoundError(error)) return undefined;
+        if (!isUpstreamUnavailableError(error)) throw error;
+        const cached = await repositories.listTags(local);
+        if (!cached) throw unavailable(error);
+        options.onStale?.(where.upstream.record.name);
+        return cached;
+      }
+    },
+  };
+}

@@ -1,0 +1,404 @@
+import type { Readable } from 'node:stream';
+import { digestOf, isDigest, parseDigest } from '../core/digest.js';
+import { assertRepositoryName, assertTag } from '../core/names.js';
+import type { Logger } from '../log.js';
+import { BlobVerifier } from './blob-verifier.js';
+import { UpstreamNotFoundError, UpstreamUnavailableError } from './errors.js';
+import { networkFailure, statusFailure } from './failure-mapping.js';
+import { createTransport, readBody, type TransportResponse } from './http-transport.js';
+import { createUpstreamAuth } from './upstream-auth.js';
+import { createUpstreamHealth, type UpstreamHealth } from './upstream-health.js';
+import { upstreamRepository, validateUpstream, type Upstream } from './upstream.js';
+import { parseChallenges } from './www-authenticate.js';
+
+/**
+ * The client side of the OCI Distribution API towards one upstream registry: what the pull-through cache and
+ * namespace sync need, and nothing more. Every call goes through the upstream's health gate and ends in a
+ * value, an UpstreamNotFoundError (or undefined for headManifest), or an UpstreamUnavailableError.
+ */
+export interface UpstreamClientOptions {
+  readonly logger: Logger;
+  /** Socket inactivity limit per request (connect, headers, pauses in a body). Default 30 s. */
+  readonly fetchTimeoutMs?: number;
+  /**
+   * Shared health object; by default the client makes its own (3 failures → offline for 30 s). The client does
+   * not log health changes itself: whoever owns it listens to `health.on('change')` (logs, metrics, GUI).
+   */
+  readonly health?: UpstreamHealth;
+  /** Clock for token expiry; default Date.now. */
+  readonly now?: () => number;
+}
+
+export interface ManifestHead {
+  readonly digest: string;
+  readonly mediaType: string;
+  readonly size: number;
+}
+
+export interface FetchedManifest {
+  readonly bytes: Buffer;
+  readonly digest: string;
+  readonly mediaType: string;
+}
+
+export interface BlobDownload {
+  /**
+   * The blob's bytes as they arrive. Errors (instead of ending) when the upstream cuts the transfer, sends a
+   * wrong length, or — unless `verify: false` — content that does not match the digest.
+   */
+  readonly stream: Readable;
+  /** Content-Length, when the upstream sent one. */
+  readonly size: number | undefined;
+}
+
+export interface GetBlobOptions {
+  readonly signal?: AbortSignal;
+  /** Hash the stream and fail it at the end on a digest mismatch. Default true. */
+  readonly verify?: boolean;
+}
+
+export interface ListTagsOptions {
+  /** At most this many tags in all (also sent as the page size). */
+  readonly n?: number;
+  /** Start after this tag. */
+  readonly last?: string;
+}
+
+export interface UpstreamClient {
+  readonly name: string;
+  readonly health: UpstreamHealth;
+  /** Resolves a tag or digest: undefined when the upstream does not have it. */
+  headManifest(repository: string, reference: string, accept?: readonly string[]): Promise<ManifestHead | undefined>;
+  /** Fetches a manifest's exact bytes; verifies them against a digest reference and Docker-Content-Digest. */
+  getManifest(repository: string, reference: string, accept?: readonly string[]): Promise<FetchedManifest>;
+  /** Streams a blob (never buffered); follows storage redirects without sending credentials to other hosts. */
+  getBlob(repository: string, digest: string, options?: GetBlobOptions): Promise<BlobDownload>;
+  /** All tags (following Link pagination), or at most `n`. */
+  listTags(repository: string, options?: ListTagsOptions): Promise<string[]>;
+  /** GET /v2/ (authenticating if asked): resolves when the upstream answers as a registry. */
+  ping(): Promise<void>;
+  /** While the upstream is offline, pings it every intervalMs to bring it back early. Timer unref'd; close() stops it. */
+  startProbing(intervalMs: number): void;
+  close(): void;
+}
+
+/** What Berth accepts when it does not say otherwise: every current image and index format. */
+export const defaultManifestAccept: readonly string[] = [
+  'application/vnd.oci.image.index.v1+json',
+  'application/vnd.oci.image.manifest.v1+json',
+  'application/vnd.docker.distribution.manifest.list.v2+json',
+  'application/vnd.docker.distribution.manifest.v2+json',
+];
+
+/** distribution refuses manifests over 4 MiB; an upstream answer beyond that is not a manifest we want. */
+const manifestLimitBytes = 4 * 1024 * 1024;
+const errorBodyLimitBytes = 64 * 1024;
+const tagPageLimitBytes = 16 * 1024 * 1024;
+const maxTagPages = 10_000;
+const userAgent = 'berth (registry mirror)';
+const genericContentTypes = new Set(['', 'application/json', 'text/plain', 'application/octet-stream']);
+
+interface ExchangeRequest {
+  readonly method: 'GET' | 'HEAD';
+  readonly url: URL;
+  readonly accept: string;
+  /** Docker token scope the request needs (`repository:name:pull`); undefined for /v2/. */
+  readonly scope: string | undefined;
+  readonly what: string;
+  readonly signal?: AbortSignal;
+}
+
+function header(response: TransportResponse, name: string): string | undefined {
+  const value = response.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function mediaTypeOf(contentType: string | undefined): string {
+  return (contentType ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+}
+
+function nextLink(linkHeader: string | undefined): string | undefined {
+  if (linkHeader === undefined) return undefined;
+  for (const part of linkHeader.split(',')) {
+    const match = /<([^>]*)>\s*;(.*)$/.exec(part.trim());
+    if (match && /rel="?next"?/.test(match[2] as string)) return match[1];
+  }
+  return undefined;
+}
+
+export function createUpstreamClient(upstream: Upstream, options: UpstreamClientOptions): UpstreamClient {
+  const base = validateUpstream(upstream);
+  const name = upstream.name;
+  const logger = options.logger.child({ upstream: name });
+  const timeoutMs = options.fetchTimeoutMs ?? 30_000;
+  const health = options.health ?? createUpstreamHealth({ name });
+  const transport = createTransport({ caPem: upstream.caPem, insecure: upstream.insecure, timeoutMs });
+  const auth = createUpstreamAuth({
+    upstream: name,
+    username: upstream.username,
+    password: upstream.password,
+    transport,
+    logger,
+    now: options.now,
+  });
+  let probeTimer: NodeJS.Timeout | undefined;
+  let closed = false;
+
+
+  const urlFor = (path: string, query?: URLSearchParams): URL => {
+    const url = new URL(base.href);
+    // new URL() always keeps at least '/' as the path: join without doubling the slash.
+    url.pathname = `${base.pathname.replace(/\/+$/, '')}${path}`;
+    if (query !== undefined && [...query.keys()].length > 0) url.search = query.toString();
+    return url;
+  };
+
+  async function send(request: ExchangeRequest, authorization: string | undefined): Promise<TransportResponse> {
+    const headers: Record<string, string> = { 'user-agent': userAgent, accept: request.accept };
+    if (authorization !== undefined) headers.authorization = authorization;
+    try {
+      return await transport.send({ url: request.url, method: request.method, headers, signal: request.signal });
+    } catch (error) {
+      if (request.signal?.aborted) throw error;
+      throw networkFailure(name, error, request.what);
+    }
+  }
+
+  /** One request with auth handling; resolves only with a 2xx response, else throws an upstream error. */
+  async function exchange(request: ExchangeRequest): Promise<TransportResponse> {
+    const started = performance.now();
+    let response = await send(request, auth.authorizationFor(request.scope));
+    if (response.status === 401) {
+      const challenges = parseChallenges(response.headers['www-authenticate']);
+      response.discard();
+      response = await send(request, await auth.respond(challenges, request.scope));
+    }
+    const ms = Math.round(performance.now() - started);
+    logger.debug({ method: request.method, path: request.url.pathname, status: response.status, ms }, 'upstream request');
+    if (response.status >= 200 && response.status < 300) return response;
+    let body: Buffer | undefined;
+    if (request.method !== 'HEAD') body = await readBody(response.body, errorBodyLimitBytes).catch(() => undefined);
+    else response.discard();
+    throw statusFailure(name, response.status, response.headers, body, request.what);
+  }
+
+  /** Runs a call through the health gate and records its verdict. */
+  async function guarded<T>(call: () => Promise<T>, signal?: AbortSignal, gate = true): Promise<T> {
+    if (closed) throw new UpstreamUnavailableError(name, 'offline', 'the upstream client is closed');
+    if (gate) health.admit();
+    try {
+      const result = await call();
+      health.succeeded();
+      return result;
+    } catch (error) {
+      if (error instanceof UpstreamNotFoundError) health.succeeded();
+      else if (error instanceof UpstreamUnavailableError) health.failed(error);
+      else health.abandoned();
+      if (error instanceof UpstreamUnavailableError && !signal?.aborted) {
+        logger.debug({ reason: error.reason, status: error.status, err: error.message }, 'upstream request failed');
+      }
+      throw error;
+    }
+  }
+
+  const repositoryFor = (repository: string): string => upstreamRepository(upstream, assertRepositoryName(repository));
+  const checkReference = (reference: string): string => (isDigest(reference) ? reference : assertTag(reference));
+  const scopeFor = (repository: string): string => `repository:${repository}:pull`;
+
+  async function fetchManifest(repository: string, reference: string, accept: readonly string[]): Promise<FetchedManifest> {
+    const repo = repositoryFor(repository);
+    const ref = checkReference(reference);
+    const what = `manifest ${repo}:${ref}`;
+    const response = await exchange({
+      method: 'GET',
+      url: urlFor(`/v2/${repo}/manifests/${ref}`),
+      accept: (accept.length > 0 ? accept : defaultManifestAccept).join(', '),
+      scope: scopeFor(repo),
+      what,
+    });
+    let bytes: Buffer;
+    try {
+      bytes = await readBody(response.body, manifestLimitBytes);
+    } catch (error) {
+      throw networkFailure(name, error, what);
+    }
+    const mismatch = (message: string): UpstreamUnavailableError =>
+      new UpstreamUnavailableError(name, 'digest-mismatch', `${what}: ${message}`);
+    if (isDigest(ref) && digestOf(bytes, parseDigest(ref).algorithm) !== ref) {
+      throw mismatch('the content does not match the requested digest');
+    }
+    const announced = header(response, 'docker-content-digest');
+    if (announced !== undefined && isDigest(announced) && digestOf(bytes, parseDigest(announced).algorithm) !== announced) {
+      throw mismatch(`the content does not match Docker-Content-Digest ${announced}`);
+    }
+    const digest = isDigest(ref) ? ref : announced !== undefined && isDigest(announced) ? announced : digestOf(bytes);
+    let mediaType = mediaTypeOf(header(response, 'content-type'));
+    if (genericContentTypes.has(mediaType)) {
+      // Some registries and static mirrors serve manifests as plain JSON: the document says what it is.
+      try {
+        const inner = (JSON.parse(bytes.toString('utf8')) as { mediaType?: unknown }).mediaType;
+        if (typeof inner === 'string' && inner !== '') mediaType = inner;
+      } catch {
+        throw new UpstreamUnavailableError(name, 'protocol', `${what}: the upstream's answer is not JSON`);
+      }
+    }
+    return { bytes, digest, mediaType };
+  }
+
+  const client: UpstreamClient = {
+    name,
+    health,
+
+    async headManifest(repository, reference, accept = defaultManifestAccept) {
+      const repo = repositoryFor(repository);
+      const ref = checkReference(reference);
+      try {
+        const head = await guarded(async () => {
+          const response = await exchange({
+            method: 'HEAD',
+            url: urlFor(`/v2/${repo}/manifests/${ref}`),
+            accept: (accept.length > 0 ? accept : defaultManifestAccept).join(', '),
+            scope: scopeFor(repo),
+            what: `manifest ${repo}:${ref}`,
+          });
+          response.discard();
+          const announced = header(response, 'docker-content-digest');
+          const digest = announced !== undefined && isDigest(announced) ? announced : isDigest(ref) ? ref : undefined;
+          const size = Number(header(response, 'content-length') ?? Number.NaN);
+          const mediaType = mediaTypeOf(header(response, 'content-type'));
+          const complete = digest !== undefined && Number.isFinite(size) && !genericContentTypes.has(mediaType);
+          return complete ? { digest, mediaType, size } : undefined;
+        });
+        if (head !== undefined) return head;
+        // The HEAD answer was incomplete (no digest, length or media type): the manifest itself tells all.
+        const fetched = await guarded(() => fetchManifest(repository, reference, accept));
+        return { digest: fetched.digest, mediaType: fetched.mediaType, size: fetched.bytes.length };
+      } catch (error) {
+        if (error instanceof UpstreamNotFoundError) return undefined;
+        throw error;
+      }
+    },
+
+    getManifest(repository, reference, accept = defaultManifestAccept) {
+      return guarded(() => fetchManifest(repository, reference, accept));
+    },
+
+    getBlob(repository, digest, blobOptions = {}) {
+      const repo = repositoryFor(repository);
+      parseDigest(digest);
+      const signal = blobOptions.signal;
+      const what = `blob ${repo}@${digest}`;
+      return guarded(async () => {
+        const url = urlFor(`/v2/${repo}/blobs/${digest}`);
+        const response = await exchange({ method: 'GET', url, accept: '*/*', scope: scopeFor(repo), what, signal });
+        const length = Number(header(response, 'content-length') ?? Number.NaN);
+        const size = Number.isFinite(length) ? length : undefined;
+        const verifier = new BlobVerifier(digest, size, (message, reason) => {
+          const failure = new UpstreamUnavailableError(name, reason, message);
+          health.failed(failure);
+          return failure;
+        }, blobOptions.verify !== false);
+        const body = response.body;
+        body.on('error', (error) => {
+          if (verifier.destroyed) return;
+          // The caller's own abort is not the upstream's fault.
+          if (signal?.aborted) {
+            verifier.destroy(error);
+            return;
+          }
+          const failure = networkFailure(name, error, `${what}: download interrupted after ${verifier.bytesReceived} bytes`);
+          health.failed(failure);
+          verifier.destroy(failure);
+        });
+        // A consumer that stops reading (destroys the stream) must not leave the upstream socket open.
+        verifier.on('close', () => {
+          if (!body.complete) body.destroy();
+        });
+        body.pipe(verifier);
+        return { stream: verifier, size };
+      }, signal);
+    },
+
+    listTags(repository, listOptions = {}) {
+      const repo = repositoryFor(repository);
+      const limit = listOptions.n;
+      const query = new URLSearchParams();
+      if (limit !== undefined) query.set('n', String(limit));
+      if (listOptions.last !== undefined) query.set('last', listOptions.last);
+      let url = urlFor(`/v2/${repo}/tags/list`, query);
+      const what = `tags of ${repo}`;
+      return guarded(async () => {
+        const tags: string[] = [];
+        const seen = new Set<string>();
+        for (let page = 0; page < maxTagPages; page++) {
+          seen.add(url.href);
+          const response = await exchange({ method: 'GET', url, accept: 'application/json', scope: scopeFor(repo), what });
+          let parsed: { tags?: unknown };
+          try {
+            parsed = JSON.parse((await readBody(response.body, tagPageLimitBytes)).toString('utf8')) as { tags?: unknown };
+          } catch (error) {
+            if (error instanceof SyntaxError) throw new UpstreamUnavailableError(name, 'protocol', `${what}: the answer is not JSON`);
+            throw networkFailure(name, error, what);
+          }
+          // distribution answers `"tags": null` for a repository without tags.
+          const pageTags = Array.isArray(parsed.tags) ? parsed.tags.filter((tag): tag is string => typeof tag === 'string') : [];
+          tags.push(...pageTags);
+          if (limit !== undefined && tags.length >= limit) return tags.slice(0, limit);
+          const next = nextLink(header(response, 'link'));
+          if (next === undefined || pageTags.length === 0) return tags;
+          const nextUrl = new URL(next, url);
+          // The next page must come from the same registry: credentials are not sent to wherever a header points.
+          if (nextUrl.origin !== base.origin || seen.has(nextUrl.href)) {
+            throw new UpstreamUnavailableError(name, 'protocol', `${what}: invalid pagination link`);
+          }
+          url = nextUrl;
+        }
+        throw new UpstreamUnavailableError(name, 'protocol', `${what}: more than ${maxTagPages} pages`);
+      });
+    },
+
+    ping() {
+      return guarded(() => pingOnce());
+    },
+
+    startProbing(intervalMs) {
+      if (probeTimer !== undefined || closed) return;
+      let running = false;
+      probeTimer = setInterval(() => {
+        if (running || health.state().online) return;
+        running = true;
+        // The probe bypasses the offline gate: finding the upstream back is its whole purpose.
+        guarded(() => pingOnce(), undefined, false)
+          .then(() => logger.debug('background probe reached the upstream'))
+          .catch(() => undefined)
+          .finally(() => {
+            running = false;
+          });
+      }, intervalMs);
+      probeTimer.unref();
+    },
+
+    close() {
+      closed = true;
+      if (probeTimer !== undefined) clearInterval(probeTimer);
+      probeTimer = undefined;
+      transport.close();
+    },
+  };
+
+  async function pingOnce(): Promise<void> {
+    try {
+      const url = urlFor('/v2/');
+      const response = await exchange({ method: 'GET', url, accept: 'application/json', scope: undefined, what: 'ping' });
+      response.discard();
+    } catch (error) {
+      // /v2/ always exists on a registry: a 404 there means the URL points at something else.
+      if (error instanceof UpstreamNotFoundError) {
+        throw new UpstreamUnavailableError(name, 'protocol', `ping: ${base.href} does not answer /v2/ (not a registry?)`, { status: 404 });
+      }
+      throw error;
+    }
+  }
+
+  return client;
+}
