@@ -4,6 +4,7 @@ import { createTokenGate, namespacePolicy } from './auth/access-gate.js';
 import { createAuditLog, type AuditLog } from './auth/audit-log.js';
 import { loadOrCreateJwtKey } from './auth/jwt.js';
 import { createRateLimiter } from './auth/rate-limiter.js';
+import { createSecretBox } from './auth/secret-box.js';
 import { isLoopback, parseListenAddress, type ListenAddress } from './config/listen-address.js';
 import { namespaceOf } from './core/names.js';
 import { openGate } from './http/access.js';
@@ -11,6 +12,9 @@ import type { Mount } from './http/request-router.js';
 import { createTokenEndpoint } from './http/token-endpoint.js';
 import { createRegistry, type Registry } from './index.js';
 import type { Logger } from './log.js';
+import { createBlobFetcher } from './mirror/blob-fetches.js';
+import { createPullThrough } from './mirror/pull-through.js';
+import { createUpstreamPool } from './mirror/upstream-pool.js';
 import { createStateStore, type StateStore } from './state/index.js';
 import { createCertificateManager, type CertificateManager } from './tls/index.js';
 
@@ -70,7 +74,16 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
     gate = createTokenGate({ store: state, jwtKey, service: tokenService, rateLimiter, audit });
     mounts.push({ prefix: '/token', handle: createTokenEndpoint({ store: state, jwtKey, service: tokenService, policy, rateLimiter, audit }) });
   }
-  const registry = await createRegistry({ dataDir, logger: log, gate, mounts });
+  const secrets = await createSecretBox(dataDir);
+  const upstreams = createUpstreamPool({ state, secrets, log });
+  const isLocalNamespace = (namespace: string) => state.read().namespaces.some((ns) => ns.name === namespace);
+  const registry = await createRegistry({
+    dataDir,
+    logger: log,
+    gate,
+    mounts,
+    mirror: (stores) => createPullThrough({ pool: upstreams, repositories: stores.repositories, fetcher: createBlobFetcher(stores), log, isLocalNamespace }),
+  });
   recordContentChanges(registry, state, audit, log);
 
   const urls: { http?: string; https?: string } = {};
@@ -103,6 +116,7 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
     urls,
     async close() {
       await registry.close();
+      upstreams.close();
       await certificates?.close();
       rateLimiter.close();
       await audit.close();

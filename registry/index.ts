@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { mkdir } from 'node:fs/promises';
 import { openGate, type AccessGate } from './http/access.js';
 import { createDistributionApi } from './http/distribution-api.js';
+import type { MirrorHook } from './http/mirror-hook.js';
 import { createRequestRouter, type Mount } from './http/request-router.js';
 import { createRegistryEvents, type RegistryEvents } from './events.js';
 import { silentLogger, type Logger } from './log.js';
@@ -24,6 +25,8 @@ export interface RegistryOptions {
   uploadMaxAgeMs?: number;
   /** Extra mounts served beside `/v2` (token service, admin API, UI), tried in order after it. */
   mounts?: Mount[];
+  /** Pull-through mirroring, built over this registry's stores. */
+  mirror?: (stores: { driver: StorageDriver; blobs: BlobStore; uploads: UploadStore; repositories: RepositoryStore; log: Logger }) => MirrorHook;
 }
 
 export interface ListenOptions {
@@ -57,7 +60,8 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
   const uploads = createUploadStore(driver, blobs);
   const repositories = createRepositoryStore(driver, blobs);
   const events = createRegistryEvents();
-  const distribution = createDistributionApi({ blobs, uploads, repositories, events, log, gate: options.gate ?? openGate });
+  const mirror = options.mirror?.({ driver, blobs, uploads, repositories, log });
+  const distribution = createDistributionApi({ blobs, uploads, repositories, events, log, mirror, gate: options.gate ?? openGate });
   const handler = createRequestRouter([{ prefix: '/v2', handle: distribution }, ...(options.mounts ?? [])], log);
 
   const servers = new Set<Server>();

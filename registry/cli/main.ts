@@ -1,12 +1,22 @@
 import { readFileSync } from 'node:fs';
 import { CliUsageError } from './cli-error.js';
+import { auditCommand, auditUsage } from './commands/audit.js';
+import { caCommand, caUsage } from './commands/ca.js';
+import { namespaceCommand, namespaceUsage } from './commands/namespace.js';
 import { serveCommand, serveUsage } from './commands/serve.js';
+import { tokenCommand, tokenUsage } from './commands/token.js';
+import { trustCommand, trustUsage } from './commands/trust.js';
 
 type Command = { summary: string; usage: string; run: (argv: string[]) => Promise<void> };
 
 /** Every subcommand of `berth`, with its one-line summary for `berth --help`. */
 const commands: Record<string, Command> = {
   serve: { summary: 'run the registry headless', usage: serveUsage, run: serveCommand },
+  token: { summary: 'create, list and revoke access tokens', usage: tokenUsage, run: tokenCommand },
+  namespace: { summary: 'list, create, change and delete namespaces', usage: namespaceUsage, run: namespaceCommand },
+  audit: { summary: 'show the audit trail', usage: auditUsage, run: auditCommand },
+  ca: { summary: "export Berth's local CA certificate", usage: caUsage, run: caCommand },
+  trust: { summary: "print how to make clients trust Berth's CA", usage: trustUsage, run: trustCommand },
 };
 
 function version(): string {

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { verifyToken } from '../auth/access-tokens.js';
+import { tokenPrefix, verifyToken } from '../auth/access-tokens.js';
 import type { AuditLog } from '../auth/audit-log.js';
 import {
   grantAccess,
@@ -8,6 +8,7 @@ import {
   parseResourceScopes,
   parseTokenRequestForm,
   type GrantPolicy,
+  type ResourceAccess,
   type Subject,
 } from '../auth/bearer-tokens.js';
 import { isAuthError } from '../auth/errors.js';
@@ -36,8 +37,11 @@ export interface TokenEndpointOptions {
 export function createTokenEndpoint(options: TokenEndpointOptions): MountHandler {
   const { store, jwtKey, service, policy, rateLimiter, audit } = options;
 
-  function authenticate(req: IncomingMessage, password: string | undefined): Subject {
+  function authenticate(req: IncomingMessage, password: string | undefined, scopes: ResourceAccess[]): Subject {
     if (password === undefined) return { kind: 'anonymous' };
+    // dockerd sends Docker Hub credentials to mirrors: for pulls, a foreign credential is no credential.
+    const pullOnly = scopes.every((scope) => scope.actions.every((action) => action === 'pull'));
+    if (!password.startsWith(tokenPrefix) && pullOnly) return { kind: 'anonymous' };
     const address = req.socket.remoteAddress ?? 'unknown';
     const decision = rateLimiter.check(address);
     if (!decision.allowed) {
@@ -62,7 +66,7 @@ export function createTokenEndpoint(options: TokenEndpointOptions): MountHandler
   return async (req: IncomingMessage, res: ServerResponse, pathname: string, search: string) => {
     if (pathname !== '/token') throw new RegistryError('NAME_UNKNOWN', 'not found', { status: 404 });
     let password: string | undefined;
-    let scopes;
+    let scopes: ResourceAccess[];
     if (req.method === 'GET') {
       const query = new URLSearchParams(search);
       password = parseBasicAuthorization(req.headers.authorization)?.password;
@@ -83,7 +87,7 @@ export function createTokenEndpoint(options: TokenEndpointOptions): MountHandler
     } else {
       throw new RegistryError('UNSUPPORTED', `${req.method} is not supported on /token`, { headers: { Allow: 'GET, POST' } });
     }
-    const subject = authenticate(req, password);
+    const subject = authenticate(req, password, scopes);
     const access = grantAccess(scopes, subject, policy);
     const issued = issueBearerToken({ key: jwtKey, issuer: 'berth', service, subject, access });
     // OAuth2 clients read access_token, Docker clients read token: both are the same JWT.

@@ -38,9 +38,9 @@ export interface RequestObservation {
   method: string;
   status: number;
   durationSeconds: number;
-  /** Request body bytes read (0 when none). */
+  /** Bytes received for this request (instrumentRequests counts them on the socket, headers included). */
   bytesIn?: number;
-  /** Response bytes written, headers excluded (0 when none). */
+  /** Bytes sent for this response (likewise). */
   bytesOut?: number;
 }
 
@@ -94,12 +94,12 @@ export function createMetrics(options: BerthMetricsOptions = {}): BerthMetrics {
   });
   const received = registry.counter({
     name: 'berth_http_bytes_received_total',
-    help: 'Request body bytes received, by route kind.',
+    help: 'Bytes received on the connection for requests (request line, headers and body), by route kind.',
     labelNames: ['route'],
   });
   const sent = registry.counter({
     name: 'berth_http_bytes_sent_total',
-    help: 'Response body bytes sent, by route kind.',
+    help: 'Bytes sent on the connection for responses (status line, headers and body), by route kind.',
     labelNames: ['route'],
   });
   const authFailures = registry.counter({

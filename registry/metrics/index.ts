@@ -26,6 +26,7 @@ export {
   type RequestObservation,
   type RouteKind,
 } from './berth-metrics.js';
+export { instrumentRequests, type RequestListener } from './instrument-requests.js';
 export { metricsContentType, metricsHandler } from './metrics-handler.js';
 export { routeKindOf } from './route-kind.js';
 export {

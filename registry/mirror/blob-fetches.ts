@@ -3,7 +3,7 @@ import { Readable, Transform } from 'node:stream';
 import type { ParsedDigest } from '../core/digest.js';
 import type { Logger } from '../log.js';
 import type { BlobStore } from '../storage/blob-store.js';
-import type { StorageDriver } from '../storage/driver.js';
+import { isPathNotFound, type StorageDriver } from '../storage/driver.js';
 import { pathFor } from '../storage/paths.js';
 import type { RepositoryStore } from '../storage/repository-store.js';
 import type { UploadStore } from '../storage/upload-store.js';
@@ -108,7 +108,15 @@ export function createBlobFetcher(deps: {
         const complete = finished;
         if (offset < received || complete) {
           const range = { start: offset, end: Number.MAX_SAFE_INTEGER };
-          const source = complete ? await deps.blobs.reader(digest, range) : await deps.driver.reader(uploadPath as string, range);
+          let source: Readable;
+          try {
+            source = complete ? await deps.blobs.reader(digest, range) : await deps.driver.reader(uploadPath as string, range);
+          } catch (error) {
+            // The upload file moved into the blob store between the check and the open: read it there.
+            if (complete || !isPathNotFound(error)) throw error;
+            await done.catch(() => undefined);
+            continue;
+          }
           for await (const chunk of source as AsyncIterable<Buffer>) {
             offset += chunk.length;
             yield chunk;

@@ -12,6 +12,7 @@ export {
   normalizeState,
   StateFileError,
   type Action,
+  type AdminSignInState,
   type JobRecord,
   type JobStatus,
   type NamespaceRecord,

@@ -97,8 +97,19 @@ export interface JobRecord {
   errors: string[];
 }
 
+/**
+ * Admin (GUI) sign-in, separate from registry tokens: one-time codes from `berth ui-url` and the browser sessions
+ * they opened. Only SHA-256 hashes are stored; both carry their expiry. Owned by registry/admin/sign-in.ts.
+ */
+export interface AdminSignInState {
+  codes: Array<{ hash: string; expiresAt: string }>;
+  sessions: Array<{ hash: string; createdAt: string; expiresAt: string }>;
+}
+
 export interface State {
   schemaVersion: typeof currentSchemaVersion;
+  /** Absent until the first `berth ui-url`. */
+  adminSignIn?: AdminSignInState;
   settings: Settings;
   namespaces: NamespaceRecord[];
   tokens: TokenRecord[];

@@ -1,0 +1,675 @@
+/**
+ * The contract of Berth's admin API (`/api/...`): the JSON the GUI (`renderer/`) and scripts exchange with the
+ * server. Types and plain constants only, no runtime import: a browser bundle imports this file as it is.
+ *
+ * Conventions
+ * - Bodies are JSON (`Content-Type: application/json`); times are ISO 8601 strings (UTC); sizes are bytes.
+ * - Authentication: every route except `GET /api/health` needs the `berth_admin` session cookie, set by
+ *   `GET /ui/signin?code=CODE` (run `berth ui-url` to get a sign-in link). Without it: 401 BERTH_ADMIN_SIGNIN_REQUIRED.
+ * - CSRF defence: every POST, PATCH and DELETE must carry the header `X-Berth-Admin: 1` or a
+ *   `Content-Type: application/json` body (neither can be sent cross-site without a CORS preflight, which Berth
+ *   never grants). Otherwise: 403 BERTH_ADMIN_CSRF. The GUI simply always sends `X-Berth-Admin: 1`.
+ * - Errors: any non-2xx answer has the body `ErrorBody`. Codes are stable (`BERTH_*`); messages are for humans.
+ * - Repository names contain slashes, so they travel in the query string (`?repository=team/app`), never in the
+ *   path. Other names (namespaces, tokens, upstreams, sync rules) are single path segments, URL-encoded
+ *   (use `adminPaths`).
+ * - 201 for creations, 200 with the changed record for updates, 204 (no body) for deletions.
+ */
+
+// ---------------------------------------------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------------------------------------------
+
+export interface ErrorBody {
+  error: {
+    /** `BERTH_*` (see `AdminErrorCode`, plus codes of the token, TLS and mirror modules). */
+    code: string;
+    message: string;
+    /** What to do about it, when there is something to do. */
+    hint?: string;
+  };
+}
+
+/** Codes the admin API itself produces; other `BERTH_*` codes (BERTH_TOKEN_NAME_TAKEN, ...) pass through. */
+export type AdminErrorCode =
+  | 'BERTH_ADMIN_SIGNIN_REQUIRED' // 401: no or expired session cookie
+  | 'BERTH_ADMIN_SIGNIN_INVALID' // 401/400: unknown, used or expired sign-in code
+  | 'BERTH_ADMIN_CSRF' // 403: mutation without X-Berth-Admin: 1 / JSON body
+  | 'BERTH_BAD_REQUEST' // 400: malformed JSON, wrong field types
+  | 'BERTH_VALIDATION' // 400: a value is out of range (listen address, name grammar, ...)
+  | 'BERTH_NOT_FOUND' // 404: unknown route
+  | 'BERTH_NAMESPACE_NOT_FOUND' // 404
+  | 'BERTH_NAMESPACE_EXISTS' // 409
+  | 'BERTH_REPOSITORY_NOT_FOUND' // 404
+  | 'BERTH_MANIFEST_NOT_FOUND' // 404
+  | 'BERTH_UPSTREAM_NOT_FOUND' // 404
+  | 'BERTH_UPSTREAM_EXISTS' // 409
+  | 'BERTH_UPSTREAM_IN_USE' // 409: a sync rule still uses it
+  | 'BERTH_SYNC_RULE_NOT_FOUND' // 404
+  | 'BERTH_SYNC_RULE_EXISTS' // 409
+  | 'BERTH_MIRROR_UNAVAILABLE' // 503: the mirror service is not running in this process
+  | 'BERTH_CA_NOT_FOUND' // 404: no local CA yet (TLS listener never started)
+  | 'BERTH_INTERNAL'; // 500: a bug; details are in the server log, never in the answer
+
+// ---------------------------------------------------------------------------------------------------------------
+// Routes
+// ---------------------------------------------------------------------------------------------------------------
+
+/** Fixed paths. Parameterised ones are built by `adminPaths`. */
+export const adminRoutes = {
+  health: '/api/health',
+  overview: '/api/overview',
+  namespaces: '/api/namespaces',
+  repositories: '/api/repositories',
+  tags: '/api/tags',
+  manifests: '/api/manifests',
+  tokens: '/api/tokens',
+  upstreams: '/api/upstreams',
+  syncRules: '/api/sync-rules',
+  jobs: '/api/jobs',
+  settings: '/api/settings',
+  audit: '/api/audit',
+  auditExport: '/api/audit/export',
+  storage: '/api/storage',
+  caCertificate: '/api/ca.crt',
+  trust: '/api/trust',
+  events: '/api/events',
+  signOut: '/api/signout',
+  /** Not under /api: the link `berth ui-url` prints. Consumes `?code=`, sets the cookie, 303 to `/ui/`. */
+  signIn: '/ui/signin',
+} as const;
+
+/** The session cookie's name. HttpOnly: the GUI never reads it, the browser just sends it. */
+export const adminCookieName = 'berth_admin';
+/** The CSRF header and its value (see the conventions above). */
+export const adminCsrfHeader = 'X-Berth-Admin';
+export const adminCsrfValue = '1';
+
+const segment = (value: string): string => encodeURIComponent(value);
+function query(params: Record<string, string | number | undefined>): string {
+  const parts = Object.entries(params)
+    .filter((entry): entry is [string, string | number] => entry[1] !== undefined && entry[1] !== '')
+    .map(([key, value]) => `${encodeURIComponent(key)}=${encodeURIComponent(String(value))}`);
+  return parts.length > 0 ? `?${parts.join('&')}` : '';
+}
+
+/** Path builders (plain string functions, safe in the browser). */
+export const adminPaths = {
+  namespace: (name: string) => `${adminRoutes.namespaces}/${segment(name)}`,
+  repositories: (q: RepositoriesQuery = {}) => `${adminRoutes.repositories}${query({ ...q })}`,
+  tags: (repository: string) => `${adminRoutes.tags}${query({ repository })}`,
+  manifest: (repository: string, reference: string) => `${adminRoutes.manifests}${query({ repository, reference })}`,
+  token: (name: string) => `${adminRoutes.tokens}/${segment(name)}`,
+  upstream: (name: string) => `${adminRoutes.upstreams}/${segment(name)}`,
+  upstreamTest: (name: string) => `${adminRoutes.upstreams}/${segment(name)}/test`,
+  syncRule: (name: string) => `${adminRoutes.syncRules}/${segment(name)}`,
+  syncRuleRun: (name: string) => `${adminRoutes.syncRules}/${segment(name)}/run`,
+  jobs: (limit?: number) => `${adminRoutes.jobs}${query({ limit })}`,
+  audit: (q: AuditQueryParams = {}) => `${adminRoutes.audit}${query({ ...q })}`,
+  auditExport: (q: Omit<AuditQueryParams, 'limit' | 'offset'> = {}) => `${adminRoutes.auditExport}${query({ ...q })}`,
+} as const;
+
+// ---------------------------------------------------------------------------------------------------------------
+// Health and overview
+// ---------------------------------------------------------------------------------------------------------------
+
+/** `GET /api/health` (no auth). */
+export interface HealthResponse {
+  status: 'ok';
+  version: string;
+  uptimeSeconds: number;
+}
+
+export interface ListenerInfo {
+  /** `http://127.0.0.1:5000`; absent when that listener is off. */
+  http?: string;
+  https?: string;
+}
+
+export interface CertificateSummary {
+  /** `CN=...` style subject names of the certificate, as strings (DNS names and IPs for the server one). */
+  names: string[];
+  notBefore: string;
+  notAfter: string;
+  fingerprint256: string;
+}
+
+export interface TlsStatus {
+  enabled: boolean;
+  ca?: CertificateSummary;
+  server?: CertificateSummary;
+}
+
+export interface StorageResponse {
+  /** Bytes of every stored blob (layers, configs, manifests). */
+  bytes: number;
+  blobs: number;
+  repositories: number;
+}
+
+export interface UpstreamsSummary {
+  total: number;
+  online: number;
+  offline: number;
+}
+
+/** Copy-paste lines built from the real listener URLs. */
+export interface SetupSnippets {
+  /** `docker login 127.0.0.1:5000 -u NAME` */
+  dockerLogin: string;
+  podmanLogin: string;
+  /** `/etc/containerd/certs.d/<host>/hosts.toml` content. */
+  containerdHostsToml: string;
+  /** `{"registry-mirrors": [...]}` (plus insecure-registries for plain HTTP), for /etc/docker/daemon.json. */
+  dockerDaemonJson: string;
+  /** Example push and pull, e.g. `docker tag alpine 127.0.0.1:5000/team/alpine && docker push ...`. */
+  pushExample: string;
+}
+
+/** `GET /api/overview`: the home page in one request. */
+export interface OverviewResponse {
+  version: string;
+  uptimeSeconds: number;
+  listeners: ListenerInfo;
+  /** The address clients should use, without scheme: the plain-HTTP loopback listener when on (no trust setup
+   * needed for Docker and Podman), else the HTTPS one. E.g. `127.0.0.1:5000`. */
+  registryHost?: string;
+  tls: TlsStatus;
+  storage: StorageResponse;
+  namespaces: number;
+  repositories: number;
+  tokens: { active: number };
+  upstreams: UpstreamsSummary;
+  /** The newest 10 audit events, newest first. */
+  recentActivity: AuditEvent[];
+  setup: SetupSnippets;
+  dataDir: string;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Namespaces
+// ---------------------------------------------------------------------------------------------------------------
+
+export interface Namespace {
+  name: string;
+  anonymousPull: boolean;
+  createdAt: string;
+  /** Repositories currently stored in it. */
+  repositories: number;
+}
+
+/** `GET /api/namespaces` */
+export interface NamespacesResponse {
+  namespaces: Namespace[];
+}
+
+/** `POST /api/namespaces` → 201 `Namespace`. Name: lowercase repository-name component (`[a-z0-9]+([._-][a-z0-9]+)*`). */
+export interface CreateNamespaceRequest {
+  name: string;
+  anonymousPull?: boolean;
+}
+
+/** `PATCH /api/namespaces/:name` → 200 `Namespace`. */
+export interface UpdateNamespaceRequest {
+  anonymousPull?: boolean;
+}
+
+/**
+ * `DELETE /api/namespaces/:name` → 204. Removes the namespace's settings only (as `berth namespace delete`): images
+ * stored under it are kept, and the namespace is re-created on its next push.
+ */
+
+// ---------------------------------------------------------------------------------------------------------------
+// Repositories, tags, manifests
+// ---------------------------------------------------------------------------------------------------------------
+
+export interface RepositoriesQuery {
+  /** Only repositories in this namespace (first path component). */
+  namespace?: string;
+  /** Case-insensitive substring of the repository name. */
+  q?: string;
+}
+
+export interface RepositorySummary {
+  /** `team/app` */
+  name: string;
+  namespace: string;
+  tagCount: number;
+}
+
+/** `GET /api/repositories?namespace=&q=` */
+export interface RepositoriesResponse {
+  repositories: RepositorySummary[];
+}
+
+/** `os/architecture[/variant]`, e.g. `linux/arm64/v8`. */
+export type PlatformString = string;
+
+export interface TagSummary {
+  tag: string;
+  digest: string;
+  mediaType: string;
+  /** Manifest bytes plus every blob it references (for an index: plus its children and their blobs, each once). */
+  size: number;
+  platforms: PlatformString[];
+  /** `created` of the image config (for an index: of its first child that has one). */
+  createdAt?: string;
+}
+
+/** `GET /api/tags?repository=team/app` (404 BERTH_REPOSITORY_NOT_FOUND when unknown). */
+export interface TagsResponse {
+  repository: string;
+  tags: TagSummary[];
+}
+
+export interface DescriptorView {
+  mediaType: string;
+  digest: string;
+  size: number;
+  artifactType?: string;
+  annotations?: Record<string, string>;
+}
+
+export interface ImageConfigView {
+  created?: string;
+  os?: string;
+  architecture?: string;
+  variant?: string;
+  env: string[];
+  cmd: string[];
+  entrypoint: string[];
+  workingDir?: string;
+  user?: string;
+  exposedPorts: string[];
+  labels: Record<string, string>;
+}
+
+export interface IndexChild extends DescriptorView {
+  platform?: PlatformString;
+  /** false when the child manifest is not stored here (a partial mirror of a multi-platform image). */
+  present: boolean;
+}
+
+/** `GET /api/manifests?repository=&reference=` (reference: tag or digest). */
+export interface ManifestDetail {
+  repository: string;
+  reference: string;
+  digest: string;
+  mediaType: string;
+  isIndex: boolean;
+  /** The manifest's own bytes. */
+  manifestSize: number;
+  /** As in TagSummary. */
+  size: number;
+  platforms: PlatformString[];
+  /** Tags that point at this digest. */
+  tags: string[];
+  /** Image manifests only. */
+  layers: DescriptorView[];
+  configDescriptor?: DescriptorView;
+  config?: ImageConfigView;
+  /** Indexes only. */
+  children: IndexChild[];
+  subject?: DescriptorView;
+  annotations?: Record<string, string>;
+  /** Manifests whose subject is this one (signatures, SBOMs). */
+  referrers: DescriptorView[];
+}
+
+/** `DELETE /api/manifests?repository=&reference=` → 200. A tag deletes the tag only; a digest deletes the manifest
+ * and every tag pointing at it. */
+export interface DeleteManifestResponse {
+  deleted: 'tag' | 'manifest';
+  repository: string;
+  reference: string;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Tokens
+// ---------------------------------------------------------------------------------------------------------------
+
+export type ScopeAction = 'pull' | 'push' | 'delete';
+
+export interface TokenScope {
+  /** `*`, `team/*` or an exact repository. */
+  pattern: string;
+  actions: ScopeAction[];
+}
+
+/** A token as the API shows it: never a hash, never the secret. */
+export interface TokenView {
+  id: string;
+  name: string;
+  scopes: TokenScope[];
+  /** The CLI form, `team/*:pull,push`, one per scope. */
+  scopeText: string[];
+  status: 'active' | 'expired' | 'revoked';
+  createdAt: string;
+  expiresAt: string | null;
+  lastUsedAt: string | null;
+  revokedAt: string | null;
+}
+
+/** `GET /api/tokens` (revoked ones included, oldest first). */
+export interface TokensResponse {
+  tokens: TokenView[];
+}
+
+/** `POST /api/tokens` → 201 `CreateTokenResponse`. */
+export interface CreateTokenRequest {
+  /** `[a-zA-Z0-9._-]{1,64}`; the username for `docker login`. */
+  name: string;
+  /** CLI form: `team/*:pull,push`, `*:pull`, `team/app:pull,push,delete`. */
+  scopes: string[];
+  /** `90m`, `12h`, `30d`, `1y`; absent or null: never expires. */
+  expiresIn?: string | null;
+}
+
+export interface CreateTokenResponse {
+  /** The secret. Shown once: it is not stored and cannot be shown again. */
+  token: string;
+  record: TokenView;
+  /** `docker login 127.0.0.1:5000 -u NAME -p berth_...` (prefer `--password-stdin` in scripts). */
+  loginCommand: string;
+}
+
+/** `DELETE /api/tokens/:name` → 200 `TokenView` (the revoked record). */
+
+// ---------------------------------------------------------------------------------------------------------------
+// Mirror: upstreams, sync rules, jobs
+// ---------------------------------------------------------------------------------------------------------------
+
+export interface UpstreamView {
+  name: string;
+  url: string;
+  aliases: string[];
+  isDefault: boolean;
+  username?: string;
+  /** The password itself is never returned. */
+  hasPassword: boolean;
+  hasCaPem: boolean;
+  insecure: boolean;
+  tagTtlSeconds: number;
+  createdAt: string;
+  /** Absent when the mirror service is not running. */
+  health?: { online: boolean; lastError?: string };
+}
+
+/** `GET /api/upstreams` */
+export interface UpstreamsResponse {
+  upstreams: UpstreamView[];
+}
+
+/** `POST /api/upstreams` → 201 `UpstreamView`. The name is also its pull-through namespace. */
+export interface CreateUpstreamRequest {
+  name: string;
+  url: string;
+  aliases?: string[];
+  isDefault?: boolean;
+  username?: string;
+  /** Write-only. Stored encrypted. */
+  password?: string;
+  caPem?: string;
+  insecure?: boolean;
+  /** Default 300. */
+  tagTtlSeconds?: number;
+}
+
+/** `PATCH /api/upstreams/:name` → 200 `UpstreamView`. `password: null` (or `username: null`) removes it. */
+export interface UpdateUpstreamRequest {
+  url?: string;
+  aliases?: string[];
+  isDefault?: boolean;
+  username?: string | null;
+  password?: string | null;
+  caPem?: string | null;
+  insecure?: boolean;
+  tagTtlSeconds?: number;
+}
+
+/** `POST /api/upstreams/:name/test` → 200 (also when the upstream fails: `ok` says so). */
+export interface UpstreamTestResponse {
+  ok: boolean;
+  message: string;
+  latencyMs?: number;
+}
+
+export interface SyncRuleTags {
+  /** Regular expression (JavaScript syntax) a tag must match. */
+  include?: string;
+  exclude?: string;
+  /** A semver range, e.g. `>=7 <8`. */
+  semver?: string;
+  /** Keep only the newest N. */
+  newest?: number;
+}
+
+export interface SyncRuleView {
+  name: string;
+  upstream: string;
+  repositories: string[];
+  tags: SyncRuleTags;
+  platforms: string[];
+  into: string;
+  everySeconds: number | null;
+  paused: boolean;
+  createdAt: string;
+  lastRunAt: string | null;
+}
+
+/** `GET /api/sync-rules` */
+export interface SyncRulesResponse {
+  syncRules: SyncRuleView[];
+}
+
+/** `POST /api/sync-rules` → 201 `SyncRuleView`. */
+export interface CreateSyncRuleRequest {
+  name: string;
+  upstream: string;
+  /** `library/redis`, or `bitnami/*`. At least one. */
+  repositories: string[];
+  tags?: SyncRuleTags;
+  /** `linux/amd64`; empty or absent: every platform. */
+  platforms?: string[];
+  /** Default: the upstream's name. */
+  into?: string;
+  /** null or absent: only on demand. Minimum 60. */
+  everySeconds?: number | null;
+  paused?: boolean;
+}
+
+/** `PATCH /api/sync-rules/:name` → 200 `SyncRuleView`. */
+export type UpdateSyncRuleRequest = Partial<Omit<CreateSyncRuleRequest, 'name'>>;
+
+/** `POST /api/sync-rules/:name/run` → 202. Progress arrives as `job.progress` / `job.finished` events. */
+export interface RunSyncRuleResponse {
+  jobId: string;
+}
+
+export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+
+export interface Progress {
+  done: number;
+  total: number;
+}
+
+export interface JobView {
+  id: string;
+  rule: string;
+  status: JobStatus;
+  queuedAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  images: Progress;
+  blobs: Progress;
+  bytes: Progress;
+  errors: string[];
+}
+
+/** `GET /api/jobs?limit=50` (default 50, max 500), newest first. */
+export interface JobsResponse {
+  jobs: JobView[];
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Settings
+// ---------------------------------------------------------------------------------------------------------------
+
+/** `GET /api/settings` */
+export interface SettingsResponse {
+  /** `HOST:PORT` of the plain-HTTP listener as saved, else the default `127.0.0.1:5000`. */
+  listen: string;
+  /** `HOST:PORT` of the HTTPS listener as saved, else the default `127.0.0.1:5443`. */
+  tlsListen: string;
+  /** Extra DNS names / IPs for the server certificate. */
+  tlsNames: string[];
+  /** Allows non-loopback listen addresses (TLS listener only; plain HTTP stays loopback). */
+  exposeOnNetwork: boolean;
+  /** Read-only. */
+  dataDir: string;
+  /** What is running now (may differ from the saved values until restart). */
+  running: ListenerInfo;
+}
+
+/**
+ * `PATCH /api/settings` → 200 `UpdateSettingsResponse`. Only given fields change. Addresses are `HOST:PORT`
+ * (`127.0.0.1:5000`, `[::1]:5000`); a non-loopback TLS address needs `exposeOnNetwork: true` (in the same request or
+ * already saved); a non-loopback plain-HTTP address is always refused. Errors: 400 BERTH_VALIDATION.
+ */
+export interface UpdateSettingsRequest {
+  listen?: string;
+  tlsListen?: string;
+  tlsNames?: string[];
+  exposeOnNetwork?: boolean;
+}
+
+export interface UpdateSettingsResponse {
+  settings: SettingsResponse;
+  /**
+   * True when a saved change only takes effect after Berth restarts (listen, tlsListen). tlsNames apply at once
+   * when the HTTPS listener runs in this process (the certificate is re-issued); exposeOnNetwork is a permission.
+   */
+  restartRequired: boolean;
+  /** The fields that wait for the restart. */
+  pending: Array<'listen' | 'tlsListen'>;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Audit
+// ---------------------------------------------------------------------------------------------------------------
+
+export interface AuditEvent {
+  time: string;
+  /** `push`, `pull`, `delete`, `token.create`, `token.revoke`, `namespace.create`, `auth.denied`, ... */
+  action: string;
+  /** Token name, `anonymous` or `admin`. */
+  actor: string;
+  namespace?: string;
+  repository?: string;
+  reference?: string;
+  digest?: string;
+  client: string;
+  outcome: 'success' | 'denied' | 'failure';
+  detail?: unknown;
+}
+
+/** Query of `GET /api/audit` and `GET /api/audit/export`. */
+export interface AuditQueryParams {
+  /** ISO date/time, or a duration back from now: `24h`, `7d`. */
+  since?: string;
+  until?: string;
+  namespace?: string;
+  /** Exact action or a family: `token.*`. */
+  action?: string;
+  actor?: string;
+  /** Default 100, max 1000. */
+  limit?: number;
+  offset?: number;
+}
+
+/** `GET /api/audit?...`: the newest `limit` matches after skipping `offset`, oldest first. */
+export interface AuditResponse {
+  events: AuditEvent[];
+  /** All matches before limit/offset (for paging). */
+  total: number;
+}
+
+/** `GET /api/audit/export?...` streams every match as `application/x-ndjson` (one AuditEvent per line, oldest
+ * first) with `Content-Disposition: attachment; filename="berth-audit-<date>.jsonl"`. */
+
+// ---------------------------------------------------------------------------------------------------------------
+// TLS
+// ---------------------------------------------------------------------------------------------------------------
+
+/** `GET /api/ca.crt`: the CA certificate PEM (`application/x-pem-file`, attachment `berth-ca.crt`). */
+
+export type TrustTarget = 'docker' | 'containerd' | 'containers' | 'debian' | 'fedora' | 'macos' | 'windows' | 'other';
+
+export interface TrustSection {
+  target: TrustTarget;
+  title: string;
+  commands: string[];
+  notes: string[];
+}
+
+/** `GET /api/trust`: how to make clients trust Berth's CA. */
+export interface TrustResponse {
+  caPath: string;
+  /** `127.0.0.1:5443` */
+  hostPort: string;
+  sections: TrustSection[];
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Sign-out
+// ---------------------------------------------------------------------------------------------------------------
+
+/** `POST /api/signout` → 204; the session is deleted on the server and the cookie cleared. */
+
+// ---------------------------------------------------------------------------------------------------------------
+// Live events: GET /api/events (text/event-stream)
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * Every event is sent as a default SSE message (no `event:` line), `data:` one JSON `AdminEvent` whose `type`
+ * tells them apart, so `new EventSource('/api/events').onmessage` receives everything:
+ *   `const event = JSON.parse(message.data) as AdminEvent; switch (event.type) { ... }`
+ * A comment line (`: heartbeat`) every 15 s keeps proxies from closing the stream. The first frame is
+ * `{ type: 'hello' }`. There is no replay: after a reconnect, refetch what the page shows.
+ */
+export type AdminEvent =
+  | { type: 'hello'; time: string; version: string }
+  | { type: 'manifest.pushed'; time: string; repository: string; reference: string; digest: string; mediaType: string; actor: string }
+  | { type: 'manifest.deleted'; time: string; repository: string; digest: string; actor: string }
+  | { type: 'tag.deleted'; time: string; repository: string; tag: string; actor: string }
+  | { type: 'blob.deleted'; time: string; repository: string; digest: string; actor: string }
+  | { type: 'job.progress'; time: string; job: JobView }
+  | { type: 'job.finished'; time: string; job: JobView }
+  | { type: 'upstream.health'; time: string; upstream: string; online: boolean; lastError?: string }
+  | { type: 'token.created' | 'token.revoked'; time: string; name: string }
+  | { type: 'namespace.created' | 'namespace.updated' | 'namespace.deleted'; time: string; name: string }
+  | { type: 'upstream.created' | 'upstream.updated' | 'upstream.deleted'; time: string; name: string }
+  | { type: 'syncRule.created' | 'syncRule.updated' | 'syncRule.deleted'; time: string; name: string }
+  | { type: 'settings.updated'; time: string; restartRequired: boolean };
+
+export type AdminEventType = AdminEvent['type'];
+
+// ---------------------------------------------------------------------------------------------------------------
+// The mirror service as the admin API sees it (implemented by registry/mirror, injected by the server)
+// ---------------------------------------------------------------------------------------------------------------
+
+/** Events the mirror service pushes to the admin API's stream. */
+export type MirrorEvent =
+  | { type: 'job.progress'; job: JobView }
+  | { type: 'job.finished'; job: JobView }
+  | { type: 'upstream.health'; upstream: string; online: boolean; lastError?: string };
+
+export interface MirrorControl {
+  testUpstream(name: string): Promise<{ ok: boolean; message: string; latencyMs?: number }>;
+  runSyncRule(name: string): Promise<{ jobId: string }>;
+  upstreamHealth(): Record<string, { online: boolean; lastError?: string }>;
+  /** Optional live feed; returns the unsubscribe function. */
+  subscribe?(listener: (event: MirrorEvent) => void): () => void;
+  /** Optional: called after an upstream or sync rule changed in state, so schedules and clients reload. */
+  reload?(): void | Promise<void>;
+}

@@ -1,0 +1,38 @@
+import type { AuditLog } from '../auth/audit-log.js';
+import type { Registry } from '../index.js';
+import type { Logger } from '../log.js';
+import type { StateStore } from '../state/index.js';
+import type { CertificateManager } from '../tls/index.js';
+import type { ListenerInfo, MirrorControl } from './contract.js';
+import type { AdminEventHub } from './event-hub.js';
+import type { AdminSignIn } from './sign-in.js';
+
+/** What the admin API is built from: one Berth instance's parts. */
+export interface AdminDeps {
+  /**
+   * The registry, or a function returning it: the registry takes the admin API's mounts when it is created, so
+   * the composer passes `() => registry` and assigns it right after createRegistry(). Resolved per request.
+   */
+  registry: Registry | (() => Registry);
+  state: StateStore;
+  audit: AuditLog;
+  dataDir: string;
+  /** The listeners' URLs, read at request time (they are known only after listen()). */
+  urls: () => ListenerInfo;
+  /** Present when this process runs the HTTPS listener. */
+  certificates?: CertificateManager;
+  log: Logger;
+  /** Encrypts an upstream password for state.json (AES-GCM, key in the data directory). */
+  sealSecret: (plain: string) => string;
+  /** The mirror service, when it runs in this process. */
+  mirror?: MirrorControl;
+  version: string;
+}
+
+/** What every route module gets: the deps plus the pieces createAdminApi builds once. */
+export interface AdminContext extends Omit<AdminDeps, 'registry'> {
+  readonly registry: Registry;
+  hub: AdminEventHub;
+  signIn: AdminSignIn;
+  startedAt: number;
+}

@@ -1,0 +1,186 @@
+import { parseDigest } from '../core/digest.js';
+import { maxManifestBytes, parseManifest, type Descriptor, type Platform } from '../core/manifest.js';
+import type { Registry } from '../index.js';
+import type { StoredManifest } from '../storage/repository-store.js';
+import type { DescriptorView, ImageConfigView, IndexChild, ManifestDetail, PlatformString, TagSummary } from './contract.js';
+
+/**
+ * What the GUI shows about an image, read from the registry's own stores (never over HTTP to itself). Manifests
+ * and configs are small JSON documents read whole (configs only up to the manifest size cap); layers are never
+ * read, their sizes come from the descriptors. Results per digest are cached: content by digest never changes.
+ */
+export interface ImageInspector {
+  /** Undefined when the repository has no such tag or digest. */
+  summary(repository: string, reference: string): Promise<TagSummary | undefined>;
+  detail(repository: string, reference: string): Promise<ManifestDetail | undefined>;
+}
+
+interface Facts {
+  size: number;
+  platforms: PlatformString[];
+  createdAt?: string;
+}
+
+const cacheLimit = 2000;
+
+export function platformString(platform: { os?: unknown; architecture?: unknown; variant?: unknown } | undefined): PlatformString | undefined {
+  if (!platform || typeof platform.os !== 'string' || typeof platform.architecture !== 'string') return undefined;
+  if (platform.os === 'unknown' && platform.architecture === 'unknown') return undefined; // attestation manifests in buildx indexes
+  return [platform.os, platform.architecture, typeof platform.variant === 'string' ? platform.variant : undefined].filter(Boolean).join('/');
+}
+
+function descriptorView(descriptor: Descriptor): DescriptorView {
+  const view: DescriptorView = { mediaType: descriptor.mediaType, digest: descriptor.digest, size: descriptor.size };
+  if (descriptor.artifactType) view.artifactType = descriptor.artifactType;
+  if (descriptor.annotations) view.annotations = descriptor.annotations;
+  return view;
+}
+
+type RawConfig = {
+  created?: unknown;
+  os?: unknown;
+  architecture?: unknown;
+  variant?: unknown;
+  config?: { Env?: unknown; Cmd?: unknown; Entrypoint?: unknown; WorkingDir?: unknown; User?: unknown; ExposedPorts?: unknown; Labels?: unknown };
+};
+
+const strings = (value: unknown): string[] => (Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : []);
+const text = (value: unknown): string | undefined => (typeof value === 'string' && value !== '' ? value : undefined);
+
+function configView(raw: RawConfig): ImageConfigView {
+  const inner = typeof raw.config === 'object' && raw.config !== null ? raw.config : {};
+  const labels: Record<string, string> = {};
+  if (typeof inner.Labels === 'object' && inner.Labels !== null) {
+    for (const [key, value] of Object.entries(inner.Labels)) if (typeof value === 'string') labels[key] = value;
+  }
+  const view: ImageConfigView = {
+    env: strings(inner.Env),
+    cmd: strings(inner.Cmd),
+    entrypoint: strings(inner.Entrypoint),
+    exposedPorts: typeof inner.ExposedPorts === 'object' && inner.ExposedPorts !== null ? Object.keys(inner.ExposedPorts) : [],
+    labels,
+  };
+  const optional = { created: text(raw.created), os: text(raw.os), architecture: text(raw.architecture), variant: text(raw.variant), workingDir: text(inner.WorkingDir), user: text(inner.User) };
+  for (const [key, value] of Object.entries(optional)) if (value !== undefined) (view as unknown as Record<string, string>)[key] = value;
+  return view;
+}
+
+/** `registry` is resolved per call (see AdminDeps.registry). */
+export function createImageInspector(registryOf: () => Registry): ImageInspector {
+  const facts = new Map<string, Facts>();
+  const configs = new Map<string, RawConfig | null>();
+
+  function remember<V>(map: Map<string, V>, key: string, value: V): V {
+    if (map.size >= cacheLimit) map.delete(map.keys().next().value as string);
+    map.set(key, value);
+    return value;
+  }
+
+  /** The image config as JSON, or null when it is not JSON (an artifact's), too big, or missing. */
+  async function readConfig(descriptor: Descriptor | undefined): Promise<RawConfig | null> {
+    if (!descriptor || descriptor.size > maxManifestBytes || !descriptor.mediaType.includes('json')) return null;
+    const cached = configs.get(descriptor.digest);
+    if (cached !== undefined) return cached;
+    const bytes = await registryOf().blobs.read(parseDigest(descriptor.digest));
+    let parsed: RawConfig | null = null;
+    try {
+      const value: unknown = bytes ? JSON.parse(bytes.toString('utf8')) : null;
+      if (typeof value === 'object' && value !== null && !Array.isArray(value)) parsed = value as RawConfig;
+    } catch {
+      parsed = null;
+    }
+    return remember(configs, descriptor.digest, parsed);
+  }
+
+  /** Size, platforms and creation time of a stored manifest; for an index, over the children stored here. */
+  async function factsOf(repository: string, manifest: StoredManifest): Promise<Facts> {
+    const cached = facts.get(manifest.digest);
+    if (cached) return cached;
+    const parsed = parseManifest(manifest.bytes);
+    const counted = new Set<string>([manifest.digest]);
+    let size = manifest.bytes.length;
+    const addBlobs = (blobs: Descriptor[]) => {
+      for (const blob of blobs) {
+        if (counted.has(blob.digest)) continue;
+        counted.add(blob.digest);
+        size += blob.size;
+      }
+    };
+    let result: Facts;
+    if (!parsed.isIndex) {
+      addBlobs(parsed.blobs);
+      const config = await readConfig(parsed.config);
+      const platform = config ? platformString(config as Platform) : undefined;
+      result = { size, platforms: platform ? [platform] : [], createdAt: text(config?.created) };
+    } else {
+      const platforms: PlatformString[] = [];
+      let createdAt: string | undefined;
+      for (const child of parsed.manifests) {
+        const stored = await registryOf().repositories.getManifest(repository, child.digest);
+        const platform = platformString(child.platform);
+        if (platform && !platforms.includes(platform)) platforms.push(platform);
+        if (!stored || counted.has(child.digest)) continue;
+        counted.add(child.digest);
+        size += stored.bytes.length;
+        const childParsed = parseManifest(stored.bytes);
+        addBlobs(childParsed.blobs);
+        if (!createdAt && !childParsed.isIndex) createdAt = text((await readConfig(childParsed.config))?.created);
+      }
+      result = { size, platforms, createdAt };
+    }
+    return remember(facts, manifest.digest, result);
+  }
+
+  return {
+    async summary(repository, reference) {
+      const manifest = await registryOf().repositories.getManifest(repository, reference);
+      if (!manifest) return undefined;
+      const { size, platforms, createdAt } = await factsOf(repository, manifest);
+      const summary: TagSummary = { tag: reference, digest: manifest.digest, mediaType: manifest.mediaType, size, platforms };
+      if (createdAt) summary.createdAt = createdAt;
+      return summary;
+    },
+
+    async detail(repository, reference) {
+      const manifest = await registryOf().repositories.getManifest(repository, reference);
+      if (!manifest) return undefined;
+      const parsed = parseManifest(manifest.bytes);
+      const { size, platforms } = await factsOf(repository, manifest);
+      const tags: string[] = [];
+      for (const tag of (await registryOf().repositories.listTags(repository)) ?? []) {
+        if ((await registryOf().repositories.getManifest(repository, tag))?.digest === manifest.digest) tags.push(tag);
+      }
+      const children: IndexChild[] = [];
+      for (const child of parsed.manifests) {
+        const present = (await registryOf().repositories.getManifest(repository, child.digest)) !== undefined;
+        const view: IndexChild = { ...descriptorView(child), present };
+        const platform = platformString(child.platform);
+        if (platform) view.platform = platform;
+        children.push(view);
+      }
+      const detail: ManifestDetail = {
+        repository,
+        reference,
+        digest: manifest.digest,
+        mediaType: manifest.mediaType,
+        isIndex: parsed.isIndex,
+        manifestSize: manifest.bytes.length,
+        size,
+        platforms,
+        tags,
+        // blobs is [config, ...layers] (foreign layers with urls left out: they are not stored here).
+        layers: parsed.isIndex ? [] : parsed.blobs.slice(1).map(descriptorView),
+        children,
+        referrers: (await registryOf().repositories.referrers(repository, parseDigest(manifest.digest))).map(descriptorView),
+      };
+      if (parsed.config) {
+        detail.configDescriptor = descriptorView(parsed.config);
+        const config = await readConfig(parsed.config);
+        if (config) detail.config = configView(config);
+      }
+      if (parsed.subject) detail.subject = descriptorView(parsed.subject);
+      if (parsed.annotations) detail.annotations = parsed.annotations;
+      return detail;
+    },
+  };
+}

@@ -1,0 +1,103 @@
+import { Router, type Request } from 'express';
+import { isLoopback, parseListenAddress } from '../../config/listen-address.js';
+import type { Settings } from '../../state/index.js';
+import { parseSubjectName } from '../../tls/subject-names.js';
+import { badRequest } from '../admin-error.js';
+import { adminRoutes, type SettingsResponse, type UpdateSettingsResponse } from '../contract.js';
+import type { AdminContext } from '../deps.js';
+import { auditChange, bodyOf, optionalBoolean, optionalString, optionalStringArray } from '../request-helpers.js';
+
+/** The defaults startBerth uses when a setting is absent. */
+export const defaultListen = '127.0.0.1:5000';
+export const defaultTlsListen = '127.0.0.1:5443';
+
+function settingsView(ctx: AdminContext, settings: Settings): SettingsResponse {
+  return {
+    listen: typeof settings.listen === 'string' && settings.listen ? settings.listen : defaultListen,
+    tlsListen: typeof settings.tlsListen === 'string' && settings.tlsListen ? settings.tlsListen : defaultTlsListen,
+    tlsNames: Array.isArray(settings.tlsNames) ? [...settings.tlsNames] : [],
+    exposeOnNetwork: settings.exposeOnNetwork === true,
+    dataDir: ctx.dataDir,
+    running: { ...ctx.urls() },
+  };
+}
+
+function checkAddress(field: 'listen' | 'tlsListen', value: string, exposeOnNetwork: boolean): string {
+  let host: string;
+  try {
+    host = parseListenAddress(value).host;
+  } catch (error) {
+    throw badRequest(`"${field}": ${(error as Error).message}`);
+  }
+  if (isLoopback(host)) return value.trim();
+  if (field === 'listen') {
+    throw badRequest(
+      `"listen" must be a loopback address, not ${host}: plain HTTP on the network would expose tokens and images`,
+      'to serve other machines, set "tlsListen" (HTTPS) to a network address and turn on exposeOnNetwork',
+    );
+  }
+  if (!exposeOnNetwork) {
+    throw badRequest(`"tlsListen" on ${host} would serve other machines`, 'send "exposeOnNetwork": true as well to allow it');
+  }
+  return value.trim();
+}
+
+/**
+ * Server settings. Listener addresses are saved and take effect on restart (a running listener is not moved
+ * under its clients); certificate names apply at once when this process runs the HTTPS listener.
+ */
+export function settingsRoutes(ctx: AdminContext): Router {
+  const router = Router();
+
+  router.get(adminRoutes.settings, (_req, res) => {
+    res.json(settingsView(ctx, ctx.state.read().settings));
+  });
+
+  router.patch(adminRoutes.settings, async (req: Request, res) => {
+    const body = bodyOf(req);
+    for (const key of Object.keys(body)) {
+      if (!['listen', 'tlsListen', 'tlsNames', 'exposeOnNetwork'].includes(key)) {
+        throw badRequest(`"${key.slice(0, 40)}" is not a setting that can be changed here`, key === 'dataDir' ? 'the data directory is chosen when Berth starts (--data)' : undefined);
+      }
+    }
+    const before = settingsView(ctx, ctx.state.read().settings);
+    const exposeOnNetwork = optionalBoolean(body, 'exposeOnNetwork') ?? before.exposeOnNetwork;
+    const listenText = optionalString(body, 'listen');
+    const tlsListenText = optionalString(body, 'tlsListen');
+    const listen = listenText === undefined ? undefined : checkAddress('listen', listenText, exposeOnNetwork);
+    const tlsListen = tlsListenText === undefined ? undefined : checkAddress('tlsListen', tlsListenText, exposeOnNetwork);
+    // Turning exposure off while the saved HTTPS address is a network one would leave a contradiction on disk.
+    if (tlsListen === undefined && !exposeOnNetwork) checkAddress('tlsListen', before.tlsListen, exposeOnNetwork);
+    const names = optionalStringArray(body, 'tlsNames');
+    const tlsNames = names?.map((name) => {
+      try {
+        const parsed = parseSubjectName(name);
+        return parsed.value;
+      } catch (error) {
+        throw badRequest(`"tlsNames": ${(error as Error).message}`, 'a DNS name such as berth.example.lan or an IP address');
+      }
+    });
+
+    const saved = await ctx.state.update((draft) => {
+      if (listen !== undefined) draft.settings.listen = listen;
+      if (tlsListen !== undefined) draft.settings.tlsListen = tlsListen;
+      if (tlsNames !== undefined) draft.settings.tlsNames = [...new Set(tlsNames)];
+      if (body.exposeOnNetwork !== undefined) draft.settings.exposeOnNetwork = exposeOnNetwork;
+    });
+    const after = settingsView(ctx, saved.settings);
+    const pending: UpdateSettingsResponse['pending'] = [];
+    if (after.listen !== before.listen) pending.push('listen');
+    if (after.tlsListen !== before.tlsListen) pending.push('tlsListen');
+    const namesChanged = JSON.stringify(after.tlsNames) !== JSON.stringify(before.tlsNames);
+    // New names need a new server certificate: issue it now when the HTTPS listener runs here (it picks it up live).
+    if (namesChanged && ctx.certificates) await ctx.certificates.setNames(after.tlsNames);
+    const changes = Object.fromEntries(Object.entries(body).filter(([key]) => JSON.stringify(after[key as keyof SettingsResponse]) !== JSON.stringify(before[key as keyof SettingsResponse])));
+    if (Object.keys(changes).length > 0) {
+      await auditChange(ctx, req, { action: 'settings.update', detail: { changes, restartRequired: pending.length > 0 } });
+      ctx.hub.publish({ type: 'settings.updated', restartRequired: pending.length > 0 });
+    }
+    const answer: UpdateSettingsResponse = { settings: after, restartRequired: pending.length > 0, pending };
+    res.json(answer);
+  });
+  return router;
+}

@@ -1,0 +1,185 @@
+import { Router, type Request } from 'express';
+import { isRepositoryName } from '../../core/names.js';
+import type { SyncRuleRecord } from '../../state/index.js';
+import { AdminError, badRequest } from '../admin-error.js';
+import { adminRoutes, type JobsResponse, type RunSyncRuleResponse, type SyncRuleTags, type SyncRulesResponse } from '../contract.js';
+import type { AdminContext } from '../deps.js';
+import {
+  auditChange,
+  bodyOf,
+  optionalBoolean,
+  optionalInteger,
+  optionalString,
+  optionalStringArray,
+  paramOf,
+  queryInteger,
+  requiredString,
+  type JsonObject,
+} from '../request-helpers.js';
+import { jobView, syncRuleView } from '../views.js';
+import { mirrorUnavailable, upstreamNotFound } from './upstreams.js';
+
+const ruleNameGrammar = /^[a-zA-Z0-9._-]{1,64}$/;
+const platformGrammar = /^[a-z0-9]+\/[a-z0-9_]+(\/[a-z0-9]+)?$/;
+/** Shorter intervals would hammer the upstream (and its rate limits) for no benefit. */
+const minEverySeconds = 60;
+
+const ruleNotFound = (name: string) => new AdminError('BERTH_SYNC_RULE_NOT_FOUND', 404, `no sync rule "${name.slice(0, 80)}"`);
+
+function checkRegex(value: string | undefined, field: string): string | undefined {
+  if (value === undefined || value === '') return undefined;
+  try {
+    new RegExp(value);
+  } catch (error) {
+    throw badRequest(`"tags.${field}" is not a valid regular expression: ${(error as Error).message}`);
+  }
+  return value;
+}
+
+function parseTags(value: unknown): SyncRuleTags {
+  if (value === undefined || value === null) return {};
+  if (typeof value !== 'object' || Array.isArray(value)) throw badRequest('"tags" must be an object: {include?, exclude?, semver?, newest?}');
+  const body = value as JsonObject;
+  const tags: SyncRuleTags = {};
+  const include = checkRegex(optionalString(body, 'include'), 'include');
+  const exclude = checkRegex(optionalString(body, 'exclude'), 'exclude');
+  const semver = optionalString(body, 'semver')?.trim();
+  const newest = optionalInteger(body, 'newest', 1, 10_000);
+  if (include) tags.include = include;
+  if (exclude) tags.exclude = exclude;
+  if (semver) tags.semver = semver;
+  if (newest !== undefined) tags.newest = newest;
+  return tags;
+}
+
+function parseRepositories(value: string[]): string[] {
+  if (value.length === 0) throw badRequest('"repositories" needs at least one entry, e.g. library/redis or bitnami/*');
+  for (const entry of value) {
+    const name = entry.endsWith('/*') ? entry.slice(0, -2) : entry;
+    if (!isRepositoryName(name)) throw badRequest(`invalid repository "${entry.slice(0, 120)}": e.g. library/redis or bitnami/*`);
+  }
+  return value;
+}
+
+/** Applies the body's fields to a rule (create and update share it), checking each. */
+function applyFields(record: SyncRuleRecord, body: JsonObject): void {
+  const upstream = optionalString(body, 'upstream');
+  if (upstream !== undefined) record.upstream = upstream;
+  const repositories = optionalStringArray(body, 'repositories');
+  if (repositories !== undefined) record.repositories = parseRepositories(repositories);
+  if (body.tags !== undefined) record.tags = parseTags(body.tags);
+  const platforms = optionalStringArray(body, 'platforms');
+  if (platforms !== undefined) {
+    const bad = platforms.find((platform) => !platformGrammar.test(platform));
+    if (bad !== undefined) throw badRequest(`invalid platform "${bad.slice(0, 40)}": os/arch[/variant], e.g. linux/arm64/v8`);
+    record.platforms = platforms;
+  }
+  const into = optionalString(body, 'into');
+  if (into !== undefined) {
+    if (into.includes('/') || !isRepositoryName(into)) throw badRequest(`invalid target namespace "${into.slice(0, 80)}"`);
+    record.into = into;
+  }
+  if (body.everySeconds === null) record.everySeconds = null;
+  else {
+    const every = optionalInteger(body, 'everySeconds', minEverySeconds);
+    if (every !== undefined) record.everySeconds = every;
+  }
+  const paused = optionalBoolean(body, 'paused');
+  if (paused !== undefined) record.paused = paused;
+}
+
+/** Scheduled mirroring rules (state), running one now, and the job history. */
+export function syncRuleRoutes(ctx: AdminContext): Router {
+  const router = Router();
+  const item = `${adminRoutes.syncRules}/:name`;
+  const changed = async () => {
+    await ctx.mirror?.reload?.();
+  };
+
+  router.get(adminRoutes.syncRules, (_req, res) => {
+    const body: SyncRulesResponse = { syncRules: ctx.state.read().syncRules.map(syncRuleView) };
+    res.json(body);
+  });
+
+  router.post(adminRoutes.syncRules, async (req: Request, res) => {
+    const body = bodyOf(req);
+    const name = requiredString(body, 'name');
+    if (!ruleNameGrammar.test(name)) throw badRequest(`invalid sync rule name "${name.slice(0, 80)}": 1-64 of a-z A-Z 0-9 . _ -`);
+    const upstream = requiredString(body, 'upstream');
+    const record: SyncRuleRecord = {
+      name,
+      upstream,
+      repositories: [],
+      tags: {},
+      platforms: [],
+      into: upstream,
+      everySeconds: null,
+      paused: false,
+      createdAt: new Date().toISOString(),
+      lastRunAt: null,
+    };
+    if (optionalStringArray(body, 'repositories') === undefined) throw badRequest('"repositories" is required, e.g. ["library/redis"]');
+    applyFields(record, body);
+    await ctx.state.update((draft) => {
+      if (!draft.upstreams.some((entry) => entry.name === record.upstream)) throw upstreamNotFound(record.upstream);
+      if (draft.syncRules.some((rule) => rule.name === name)) {
+        throw new AdminError('BERTH_SYNC_RULE_EXISTS', 409, `a sync rule named "${name}" already exists`, 'change it with PATCH instead');
+      }
+      draft.syncRules.push(record);
+    });
+    await auditChange(ctx, req, { action: 'sync.rule.create', namespace: record.into, detail: { name, upstream: record.upstream } });
+    ctx.hub.publish({ type: 'syncRule.created', name });
+    await changed();
+    res.status(201).json(syncRuleView(record));
+  });
+
+  router.patch(item, async (req: Request, res) => {
+    const name = paramOf(req, 'name');
+    const body = bodyOf(req);
+    if (body.name !== undefined && body.name !== name) throw badRequest('a sync rule cannot be renamed: create a new one and delete this one');
+    let updated: SyncRuleRecord | undefined;
+    await ctx.state.update((draft) => {
+      const record = draft.syncRules.find((rule) => rule.name === name);
+      if (!record) throw ruleNotFound(name);
+      applyFields(record, body);
+      if (!draft.upstreams.some((entry) => entry.name === record.upstream)) throw upstreamNotFound(record.upstream);
+      updated = structuredClone(record);
+    });
+    if (!updated) throw ruleNotFound(name);
+    await auditChange(ctx, req, { action: 'sync.rule.update', namespace: updated.into, detail: { name, fields: Object.keys(body) } });
+    ctx.hub.publish({ type: 'syncRule.updated', name });
+    await changed();
+    res.json(syncRuleView(updated));
+  });
+
+  router.delete(item, async (req: Request, res) => {
+    const name = paramOf(req, 'name');
+    await ctx.state.update((draft) => {
+      const index = draft.syncRules.findIndex((rule) => rule.name === name);
+      if (index === -1) throw ruleNotFound(name);
+      draft.syncRules.splice(index, 1);
+    });
+    await auditChange(ctx, req, { action: 'sync.rule.delete', detail: { name } });
+    ctx.hub.publish({ type: 'syncRule.deleted', name });
+    await changed();
+    res.status(204).end();
+  });
+
+  router.post(`${item}/run`, async (req: Request, res) => {
+    const name = paramOf(req, 'name');
+    if (!ctx.state.read().syncRules.some((rule) => rule.name === name)) throw ruleNotFound(name);
+    if (!ctx.mirror) throw mirrorUnavailable();
+    const { jobId } = await ctx.mirror.runSyncRule(name);
+    await auditChange(ctx, req, { action: 'sync.run', detail: { name, jobId } });
+    const body: RunSyncRuleResponse = { jobId };
+    res.status(202).json(body);
+  });
+
+  router.get(adminRoutes.jobs, (req, res) => {
+    const limit = queryInteger(req, 'limit', 50, 1, 500);
+    const jobs = [...ctx.state.read().jobs].sort((a, b) => (a.queuedAt < b.queuedAt ? 1 : a.queuedAt > b.queuedAt ? -1 : 0)).slice(0, limit);
+    const body: JobsResponse = { jobs: jobs.map(jobView) };
+    res.json(body);
+  });
+  return router;
+}
