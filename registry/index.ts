@@ -113,8 +113,12 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
               if (!server.listening) return resolve();
               const force = setTimeout(() => server.closeAllConnections(), graceMs);
               force.unref();
+              // A keep-alive connection whose response is finishing right now is not idle yet, and
+              // later nothing would close it: sweep until the last in-flight request is done.
+              const sweep = setInterval(() => server.closeIdleConnections(), 25);
               server.close(() => {
                 clearTimeout(force);
+                clearInterval(sweep);
                 resolve();
               });
               server.closeIdleConnections();

@@ -36,6 +36,7 @@ async function assertServes(repo: string, reference: string, expected: { bytes: 
   assert.equal(response.headers.get('docker-content-digest'), sha256(expected.bytes));
   assert.equal(response.headers.get('content-length'), String(expected.bytes.length));
   assert.ok(response.headers.get('etag'), 'ETag missing');
+  assert.equal(response.headers.get('content-encoding'), null, 'manifest bytes must not be re-encoded');
   return response.headers;
 }
 
@@ -214,6 +215,38 @@ describe('manifest validation', () => {
     const claimed = randomDigest();
     await assertOciError(await putManifest(reg.url, repo, claimed, image.bytes, image.mediaType), 400, 'DIGEST_INVALID', 'digest mismatch');
     assert.equal(await manifestStatus(repo, claimed), 404);
+  });
+
+  it('refuses structurally wrong manifests with 400, never a server error', async () => {
+    const repo = uniqueRepo('man');
+    const image = await makeImage(reg.url, repo);
+    const config = (image.manifest as { config: object }).config;
+    const cases: [string, unknown, string][] = [
+      ['layers not an array', { ...image.manifest, layers: 'nope' }, mediaTypes.ociManifest],
+      ['config missing', { schemaVersion: 2, mediaType: mediaTypes.ociManifest, layers: [] }, mediaTypes.ociManifest],
+      ['config digest malformed', { ...image.manifest, config: { ...config, digest: 'sha256:zz' } }, mediaTypes.ociManifest],
+      ['layer null', { ...image.manifest, layers: [null] }, mediaTypes.ociManifest],
+      ['size negative', { ...image.manifest, config: { ...config, size: -1 } }, mediaTypes.ociManifest],
+      ['schemaVersion 1', { ...image.manifest, schemaVersion: 1 }, mediaTypes.ociManifest],
+      ['index manifests null', { schemaVersion: 2, mediaType: mediaTypes.ociIndex, manifests: null }, mediaTypes.ociIndex],
+      ['index child digest missing', { schemaVersion: 2, mediaType: mediaTypes.ociIndex, manifests: [{ mediaType: mediaTypes.ociManifest, size: 1 }] }, mediaTypes.ociIndex],
+      ['JSON string', 'just a string', mediaTypes.ociManifest],
+      ['JSON null', null, mediaTypes.ociManifest],
+    ];
+    for (const [label, body, type] of cases) {
+      const pushed = await putManifest(reg.url, repo, 'shape', jsonBytes(body), type);
+      await assertOciError(pushed, 400, ['MANIFEST_INVALID', 'DIGEST_INVALID', 'MANIFEST_BLOB_UNKNOWN', 'SIZE_INVALID'], label);
+    }
+    assert.equal(await manifestStatus(repo, 'shape'), 404);
+  });
+
+  it('accepts a 128-character tag (the longest the grammar allows)', async () => {
+    const repo = uniqueRepo('man');
+    const image = await makeImage(reg.url, repo);
+    const tag = `A_${'b'.repeat(124)}.-`;
+    assert.equal(tag.length, 128);
+    await pushManifest(reg.url, repo, tag, image.bytes, image.mediaType);
+    await assertServes(repo, tag, image);
   });
 
   it('refuses invalid tags', async () => {

@@ -9,6 +9,7 @@ import {
   patchChunk,
   pushBlob,
   request,
+  resolveLocation,
   sha256,
   startUpload,
   uniqueRepo,
@@ -64,8 +65,9 @@ describe('data survives a restart on the same data dir', () => {
 
     await reg.restart();
 
-    // The session URL is relative to the server; rebuild it on the (possibly new) base URL.
-    const moved = new URL(new URL(session).pathname + new URL(session).search, `${reg.url}/`).toString();
+    // restart() may have had to take another port: keep the session's path, take the new origin.
+    const { pathname, search } = new URL(session);
+    const moved = resolveLocation(reg.url, `${pathname}${search}`);
     const status = await request('GET', moved, { expected: 204 });
     await status.arrayBuffer();
     assert.equal(status.headers.get('range'), `0-${half - 1}`);
