@@ -12,9 +12,11 @@ import type { Mount } from './http/request-router.js';
 import { createTokenEndpoint } from './http/token-endpoint.js';
 import { createRegistry, type Registry } from './index.js';
 import type { Logger } from './log.js';
-import { createBlobFetcher } from './mirror/blob-fetches.js';
+import { createMetrics, metricsHandler, storageUsage, type BerthMetrics } from './metrics/index.js';
+import { createBlobFetcher, type BlobFetcher } from './mirror/blob-fetches.js';
+import { createSyncScheduler, type SyncScheduler } from './mirror/sync/sync-scheduler.js';
 import { createPullThrough } from './mirror/pull-through.js';
-import { createUpstreamPool } from './mirror/upstream-pool.js';
+import { createUpstreamPool, type UpstreamPool } from './mirror/upstream-pool.js';
 import { createStateStore, type StateStore } from './state/index.js';
 import { createCertificateManager, type CertificateManager } from './tls/index.js';
 
@@ -31,6 +33,8 @@ export interface BerthOptions {
   auth?: AuthMode;
   /** Allow plain HTTP on a non-loopback address. */
   forcePlainHttp?: boolean;
+  /** Berth's version, for `berth_build_info` and the admin API. */
+  version?: string;
 }
 
 export interface Berth {
@@ -38,6 +42,9 @@ export interface Berth {
   readonly state: StateStore;
   readonly audit: AuditLog;
   readonly certificates?: CertificateManager;
+  readonly upstreams: UpstreamPool;
+  readonly metrics: BerthMetrics;
+  readonly sync: SyncScheduler;
   /** `http://127.0.0.1:5000`-style URLs of the listeners that are up. */
   readonly urls: { http?: string; https?: string };
   close(): Promise<void>;
@@ -58,32 +65,43 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
   const listen = address(options.listen, settings.listen, '127.0.0.1:5000');
   const tlsListen = address(options.tlsListen, settings.tlsListen, '127.0.0.1:5443');
   if (listen && !isLoopback(listen.host) && !options.forcePlainHttp) {
-    throw new Error(`refusing plain HTTP on non-loopback address ${listen.host}: anyone on the network could read tokens and images. Use the TLS listener, or force it.`);
+    throw new Error(`refusing plain HTTP on non-loopback address ${listen.host}: anyone on the network could read tokens and images. Use --tls-listen, or --force-plain-http to insist.`);
   }
   if (auth === 'none' && [listen, tlsListen].some((l) => l && !isLoopback(l.host))) {
     throw new Error('--auth none is for loopback only: it would give everyone on the network push and delete');
   }
 
   const audit = await createAuditLog(dataDir);
+  const metrics = createMetrics({ storage: () => storageUsage(dataDir), version: options.version });
   const rateLimiter = createRateLimiter();
-  const mounts: Mount[] = [];
+  // Metrics carry no image content or secrets: readable without credentials, like a health check.
+  const mounts: Mount[] = [{ prefix: '/metrics', handle: metricsHandler(metrics) }];
   let gate = openGate;
   if (auth === 'token') {
     const jwtKey = await loadOrCreateJwtKey(dataDir);
     const policy = namespacePolicy(state);
-    gate = createTokenGate({ store: state, jwtKey, service: tokenService, rateLimiter, audit });
-    mounts.push({ prefix: '/token', handle: createTokenEndpoint({ store: state, jwtKey, service: tokenService, policy, rateLimiter, audit }) });
+    const onFailure = (reason: string) => metrics.authFailure(reason);
+    gate = createTokenGate({ store: state, jwtKey, service: tokenService, rateLimiter, audit, onFailure });
+    mounts.push({ prefix: '/token', handle: createTokenEndpoint({ store: state, jwtKey, service: tokenService, policy, rateLimiter, audit, onFailure }) });
   }
   const secrets = await createSecretBox(dataDir);
-  const upstreams = createUpstreamPool({ state, secrets, log });
+  const upstreams = createUpstreamPool({ state, secrets, log, onHealthChange: (name, online) => metrics.upstreamOnline(name, online) });
+  let fetcher: BlobFetcher | undefined;
   const isLocalNamespace = (namespace: string) => state.read().namespaces.some((ns) => ns.name === namespace);
   const registry = await createRegistry({
     dataDir,
     logger: log,
     gate,
     mounts,
-    mirror: (stores) => createPullThrough({ pool: upstreams, repositories: stores.repositories, fetcher: createBlobFetcher(stores), log, isLocalNamespace }),
+    metrics,
+    mirror: (stores) => {
+      fetcher = createBlobFetcher(stores);
+      return createPullThrough({ pool: upstreams, repositories: stores.repositories, fetcher, log, isLocalNamespace });
+    },
   });
+  if (!fetcher) throw new Error('the mirror was not set up');
+  const sync = createSyncScheduler({ state, pool: upstreams, repositories: registry.repositories, fetcher, log });
+  await sync.start();
   recordContentChanges(registry, state, audit, log);
 
   const urls: { http?: string; https?: string } = {};
@@ -113,8 +131,12 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
     state,
     audit,
     certificates,
+    upstreams,
+    sync,
+    metrics,
     urls,
     async close() {
+      await sync.close();
       await registry.close();
       upstreams.close();
       await certificates?.close();

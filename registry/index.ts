@@ -6,6 +6,7 @@ import { createDistributionApi } from './http/distribution-api.js';
 import type { MirrorHook } from './http/mirror-hook.js';
 import { createRequestRouter, type Mount } from './http/request-router.js';
 import { createRegistryEvents, type RegistryEvents } from './events.js';
+import { instrumentRequests, type BerthMetrics, type RequestListener } from './metrics/index.js';
 import { silentLogger, type Logger } from './log.js';
 import { createBlobStore, type BlobStore } from './storage/blob-store.js';
 import type { StorageDriver } from './storage/driver.js';
@@ -25,6 +26,8 @@ export interface RegistryOptions {
   uploadMaxAgeMs?: number;
   /** Extra mounts served beside `/v2` (token service, admin API, UI), tried in order after it. */
   mounts?: Mount[];
+  /** Counts every request (route, status, bytes, duration) for `/metrics`. */
+  metrics?: BerthMetrics;
   /** Pull-through mirroring, built over this registry's stores. */
   mirror?: (stores: { driver: StorageDriver; blobs: BlobStore; uploads: UploadStore; repositories: RepositoryStore; log: Logger }) => MirrorHook;
 }
@@ -40,7 +43,7 @@ export interface Registry {
   readonly uploads: UploadStore;
   readonly repositories: RepositoryStore;
   /** Node request listener, for embedding in another server. */
-  readonly handler: ReturnType<typeof createRequestRouter>;
+  readonly handler: RequestListener;
   /** Starts a plain-HTTP listener; resolves with its URL (port 0 picks a free port). */
   listen(options: ListenOptions): Promise<{ url: string; port: number; server: Server }>;
   /** Attaches an existing server (e.g. the HTTPS listener) so close() also drains it. */
@@ -62,15 +65,15 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
   const events = createRegistryEvents();
   const mirror = options.mirror?.({ driver, blobs, uploads, repositories, log });
   const distribution = createDistributionApi({ blobs, uploads, repositories, events, log, mirror, gate: options.gate ?? openGate });
-  const handler = createRequestRouter([{ prefix: '/v2', handle: distribution }, ...(options.mounts ?? [])], log);
+  const router = createRequestRouter([{ prefix: '/v2', handle: distribution }, ...(options.mounts ?? [])], log);
+  const handler = options.metrics ? instrumentRequests(options.metrics, router) : router;
 
   const servers = new Set<Server>();
   const uploadMaxAgeMs = options.uploadMaxAgeMs ?? 24 * hour;
   const purge = () =>
-    uploads
-      .purge(uploadMaxAgeMs)
-      .then((count) => count > 0 && log.info({ count }, 'purged abandoned upload sessions'))
-      .catch((error: unknown) => log.warn({ err: error }, 'purging upload sessions failed'));
+    Promise.all([uploads.purge(uploadMaxAgeMs), driver.purgeLeftovers(hour)])
+      .then(([sessions, leftovers]) => sessions + leftovers > 0 && log.info({ sessions, leftovers }, 'purged abandoned uploads and interrupted writes'))
+      .catch((error: unknown) => log.warn({ err: error }, 'purging abandoned uploads failed'));
   const purgeTimer = setInterval(purge, hour);
   purgeTimer.unref();
   void purge();

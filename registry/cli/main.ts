@@ -1,11 +1,13 @@
-import { readFileSync } from 'node:fs';
+import { berthVersion } from '../version.js';
 import { CliUsageError } from './cli-error.js';
 import { auditCommand, auditUsage } from './commands/audit.js';
 import { caCommand, caUsage } from './commands/ca.js';
+import { mirrorConfigCommand, mirrorConfigUsage } from './commands/mirror-config.js';
 import { namespaceCommand, namespaceUsage } from './commands/namespace.js';
 import { serveCommand, serveUsage } from './commands/serve.js';
 import { tokenCommand, tokenUsage } from './commands/token.js';
 import { trustCommand, trustUsage } from './commands/trust.js';
+import { upstreamCommand, upstreamUsage } from './commands/upstream.js';
 
 type Command = { summary: string; usage: string; run: (argv: string[]) => Promise<void> };
 
@@ -14,14 +16,15 @@ const commands: Record<string, Command> = {
   serve: { summary: 'run the registry headless', usage: serveUsage, run: serveCommand },
   token: { summary: 'create, list and revoke access tokens', usage: tokenUsage, run: tokenCommand },
   namespace: { summary: 'list, create, change and delete namespaces', usage: namespaceUsage, run: namespaceCommand },
+  upstream: { summary: 'add, list and remove upstream registries to mirror', usage: upstreamUsage, run: upstreamCommand },
+  'mirror-config': { summary: 'print Docker, containerd and podman settings for the mirror', usage: mirrorConfigUsage, run: mirrorConfigCommand },
   audit: { summary: 'show the audit trail', usage: auditUsage, run: auditCommand },
   ca: { summary: "export Berth's local CA certificate", usage: caUsage, run: caCommand },
   trust: { summary: "print how to make clients trust Berth's CA", usage: trustUsage, run: trustCommand },
 };
 
 function version(): string {
-  const manifest = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return manifest.version;
+  return berthVersion;
 }
 
 function help(): string {

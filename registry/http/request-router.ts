@@ -17,7 +17,15 @@ export interface Mount {
  * prefix matches (the registry protocol, the token service, metrics, the admin API, the UI).
  */
 export function createRequestRouter(mounts: readonly Mount[], log: Logger) {
+  // Decided once: an access log costs a listener per request, so it exists only at debug level.
+  const accessLog = log.isLevelEnabled('debug');
   return (req: IncomingMessage, res: ServerResponse): void => {
+    if (accessLog) {
+      const started = process.hrtime.bigint();
+      res.once('close', () =>
+        log.debug({ method: req.method, url: req.url, status: res.statusCode, client: req.socket.remoteAddress, ms: Number(process.hrtime.bigint() - started) / 1e6 }, 'request'),
+      );
+    }
     const url = req.url ?? '/';
     const queryAt = url.indexOf('?');
     const pathname = queryAt === -1 ? url : url.slice(0, queryAt);

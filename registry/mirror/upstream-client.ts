@@ -75,6 +75,8 @@ export interface UpstreamClient {
   getBlob(repository: string, digest: string, options?: GetBlobOptions): Promise<BlobDownload>;
   /** All tags (following Link pagination), or at most `n`. */
   listTags(repository: string, options?: ListTagsOptions): Promise<string[]>;
+  /** Every repository in the upstream's catalog (many public registries refuse `_catalog`). */
+  listRepositories(): Promise<string[]>;
   /** GET /v2/ (authenticating if asked): resolves when the upstream answers as a registry. */
   ping(): Promise<void>;
   /** While the upstream is offline, pings it every intervalMs to bring it back early. Timer unref'd; close() stops it. */
@@ -245,6 +247,40 @@ export function createUpstreamClient(upstream: Upstream, options: UpstreamClient
     return { bytes, digest, mediaType };
   }
 
+  /** A paginated list (`tags` or `repositories`), following Link headers on the same origin only. */
+  function listPaged(first: URL, field: 'tags' | 'repositories', scope: string, what: string, limit: number | undefined): Promise<string[]> {
+    let url = first;
+    return guarded(async () => {
+      const items: string[] = [];
+      const seen = new Set<string>();
+      for (let page = 0; page < maxTagPages; page++) {
+        seen.add(url.href);
+        const response = await exchange({ method: 'GET', url, accept: 'application/json', scope, what });
+        let parsed: Record<string, unknown>;
+        try {
+          parsed = JSON.parse((await readBody(response.body, tagPageLimitBytes)).toString('utf8')) as Record<string, unknown>;
+        } catch (error) {
+          if (error instanceof SyntaxError) throw new UpstreamUnavailableError(name, 'protocol', `${what}: the answer is not JSON`);
+          throw networkFailure(name, error, what);
+        }
+        // distribution answers `"tags": null` for a repository without tags.
+        const list = parsed[field];
+        const pageItems = Array.isArray(list) ? list.filter((item): item is string => typeof item === 'string') : [];
+        items.push(...pageItems);
+        if (limit !== undefined && items.length >= limit) return items.slice(0, limit);
+        const next = nextLink(header(response, 'link'));
+        if (next === undefined || pageItems.length === 0) return items;
+        const nextUrl = new URL(next, url);
+        // The next page must come from the same registry: credentials are not sent to wherever a header points.
+        if (nextUrl.origin !== base.origin || seen.has(nextUrl.href)) {
+          throw new UpstreamUnavailableError(name, 'protocol', `${what}: invalid pagination link`);
+        }
+        url = nextUrl;
+      }
+      throw new UpstreamUnavailableError(name, 'protocol', `${what}: more than ${maxTagPages} pages`);
+    });
+  }
+
   const client: UpstreamClient = {
     name,
     health,
@@ -321,40 +357,14 @@ export function createUpstreamClient(upstream: Upstream, options: UpstreamClient
 
     listTags(repository, listOptions = {}) {
       const repo = repositoryFor(repository);
-      const limit = listOptions.n;
       const query = new URLSearchParams();
-      if (limit !== undefined) query.set('n', String(limit));
+      if (listOptions.n !== undefined) query.set('n', String(listOptions.n));
       if (listOptions.last !== undefined) query.set('last', listOptions.last);
-      let url = urlFor(`/v2/${repo}/tags/list`, query);
-      const what = `tags of ${repo}`;
-      return guarded(async () => {
-        const tags: string[] = [];
-        const seen = new Set<string>();
-        for (let page = 0; page < maxTagPages; page++) {
-          seen.add(url.href);
-          const response = await exchange({ method: 'GET', url, accept: 'application/json', scope: scopeFor(repo), what });
-          let parsed: { tags?: unknown };
-          try {
-            parsed = JSON.parse((await readBody(response.body, tagPageLimitBytes)).toString('utf8')) as { tags?: unknown };
-          } catch (error) {
-            if (error instanceof SyntaxError) throw new UpstreamUnavailableError(name, 'protocol', `${what}: the answer is not JSON`);
-            throw networkFailure(name, error, what);
-          }
-          // distribution answers `"tags": null` for a repository without tags.
-          const pageTags = Array.isArray(parsed.tags) ? parsed.tags.filter((tag): tag is string => typeof tag === 'string') : [];
-          tags.push(...pageTags);
-          if (limit !== undefined && tags.length >= limit) return tags.slice(0, limit);
-          const next = nextLink(header(response, 'link'));
-          if (next === undefined || pageTags.length === 0) return tags;
-          const nextUrl = new URL(next, url);
-          // The next page must come from the same registry: credentials are not sent to wherever a header points.
-          if (nextUrl.origin !== base.origin || seen.has(nextUrl.href)) {
-            throw new UpstreamUnavailableError(name, 'protocol', `${what}: invalid pagination link`);
-          }
-          url = nextUrl;
-        }
-        throw new UpstreamUnavailableError(name, 'protocol', `${what}: more than ${maxTagPages} pages`);
-      });
+      return listPaged(urlFor(`/v2/${repo}/tags/list`, query), 'tags', scopeFor(repo), `tags of ${repo}`, listOptions.n);
+    },
+
+    listRepositories() {
+      return listPaged(urlFor('/v2/_catalog', new URLSearchParams()), 'repositories', 'registry:catalog:*', 'the catalog', undefined);
     },
 
     ping() {

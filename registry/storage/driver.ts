@@ -27,6 +27,8 @@ export interface StorageDriver {
   move(source: string, destination: string): Promise<void>;
   /** Deletes an object or a whole subtree; deleting what does not exist is not an error. */
   delete(path: string): Promise<void>;
+  /** Removes what interrupted atomic writes left behind (older than `olderThanMs`); returns how many. */
+  purgeLeftovers(olderThanMs: number): Promise<number>;
 }
 
 export interface FileInfo {

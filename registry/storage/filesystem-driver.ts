@@ -1,5 +1,5 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, opendir, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, join, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -138,6 +138,22 @@ export function createFilesystemDriver(root: string): StorageDriver {
 
     async delete(path) {
       await rm(full(path), { recursive: true, force: true });
+    },
+
+    async purgeLeftovers(olderThanMs) {
+      // putContent's temp files (`<name>.<random>.tmp`) survive a kill -9 between write and rename.
+      let purged = 0;
+      const cutoff = Date.now() - olderThanMs;
+      for await (const entry of await opendir(base, { recursive: true })) {
+        if (!entry.isFile() || !entry.name.endsWith('.tmp')) continue;
+        const path = join(entry.parentPath ?? (entry as unknown as { path: string }).path, entry.name);
+        const info = await stat(path).catch(() => undefined);
+        if (info && info.mtimeMs < cutoff) {
+          await rm(path, { force: true });
+          purged += 1;
+        }
+      }
+      return purged;
     },
   };
 }

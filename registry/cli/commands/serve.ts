@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { startBerth, type AuthMode } from '../../berth-server.js';
 import { defaultDataDir } from '../../config/data-dir.js';
 import { createLogger } from '../../log.js';
+import { berthVersion } from '../../version.js';
 import { CliUsageError } from '../cli-error.js';
 
 export const serveUsage = `berth serve [--data DIR] [--listen HOST:PORT|off] [--tls-listen HOST:PORT|off] [--auth token|none]
@@ -39,6 +40,7 @@ export async function serveCommand(argv: string[]): Promise<void> {
       tlsListen: listenFlag(values['tls-listen']),
       auth: values.auth as AuthMode,
       forcePlainHttp: values['force-plain-http'],
+      version: berthVersion,
     });
   } catch (error) {
     if ((error as Error).message.startsWith('invalid listen address') || (error as Error).message.startsWith('refusing') || (error as Error).message.startsWith('--auth none')) {

@@ -65,16 +65,20 @@ async function create(argv: string[]): Promise<void> {
     const { token, record } = await createToken(store, { name: values.name, scopes: values.scope, expiresIn: values.expires ?? null }).catch(
       (error: unknown) => Promise.reject(asCliError(error)),
     );
-    // The secret never goes to the audit trail: name, scopes and expiry are enough to review who can do what.
-    await auditAdmin(dataDir, {
-      action: 'token.create',
-      detail: { name: record.name, id: record.id, scopes: record.scopes.map(formatScope), expiresAt: record.expiresAt ?? null },
-    });
     const expiry = record.expiresAt ? `expires ${formatTime(record.expiresAt)}` : 'never expires';
     console.log(`Created token "${record.name}" (${record.scopes.map(formatScope).join(' ')}; ${expiry}).`);
     console.log(`Log in with: echo "$TOKEN" | docker login HOST:PORT -u ${record.name} --password-stdin`);
     console.log('This is the only time the token is shown: store it now. The last line below is the token.');
     console.log(token);
+    // Audited after printing: the token exists now, so a failed audit write must not also lose its only copy.
+    // The secret never goes to the audit trail: name, scopes and expiry are enough to review who can do what.
+    await auditAdmin(dataDir, {
+      action: 'token.create',
+      detail: { name: record.name, id: record.id, scopes: record.scopes.map(formatScope), expiresAt: record.expiresAt ?? null },
+    }).catch((error: unknown) => {
+      console.error(`berth: warning: token "${record.name}" was created but its audit event was not written: ${(error as Error).message}`);
+      process.exitCode = 1;
+    });
   } finally {
     await store.close();
   }

@@ -1,0 +1,136 @@
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { extname, resolve, sep } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { Mount } from '../http/request-router.js';
+
+/**
+ * Serves the built GUI (`renderer/dist`) at `/ui/`. Client-side routes (`/ui/images/team/app`) fall back to
+ * index.html; hashed bundles under `/ui/assets/` are cached for a year, everything else is revalidated. Every
+ * answer carries a strict Content-Security-Policy: the bundle needs no inline script, eval or external origin.
+ * Mount it after the admin API's mounts, so `/ui/signin` reaches the sign-in handler first.
+ */
+export const uiPrefix = '/ui';
+
+export const uiContentSecurityPolicy = [
+  "default-src 'self'",
+  "img-src 'self' data:",
+  // Mantine sets CSS variables in style attributes and one <style> element; no script is inline.
+  "style-src 'self' 'unsafe-inline'",
+  "connect-src 'self'",
+  "frame-ancestors 'none'",
+  "base-uri 'none'",
+  "form-action 'self'",
+].join('; ');
+
+const contentTypes: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.json': 'application/json; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+  '.woff2': 'font/woff2',
+  '.txt': 'text/plain; charset=utf-8',
+  '.map': 'application/json; charset=utf-8',
+};
+
+const securityHeaders = {
+  'Content-Security-Policy': uiContentSecurityPolicy,
+  'X-Content-Type-Options': 'nosniff',
+  'X-Frame-Options': 'DENY',
+  'Referrer-Policy': 'no-referrer',
+};
+
+function sendText(res: ServerResponse, status: number, text: string, extra: Record<string, string> = {}): void {
+  res.writeHead(status, {
+    ...securityHeaders,
+    'Content-Type': 'text/plain; charset=utf-8',
+    'Content-Length': Buffer.byteLength(text),
+    'Cache-Control': 'no-store',
+    ...extra,
+  });
+  res.end(text);
+}
+
+/** `/ui/assets/a.js` → `<distDir>/assets/a.js`; undefined for anything that would leave distDir. */
+function confinedPath(distDir: string, relative: string): string | undefined {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(relative);
+  } catch {
+    return undefined;
+  }
+  if (decoded.includes('\0') || decoded.includes('\\')) return undefined;
+  const full = resolve(distDir, `.${decoded.startsWith('/') ? '' : '/'}${decoded}`);
+  return full === distDir || full.startsWith(distDir + sep) ? full : undefined;
+}
+
+async function fileSize(path: string): Promise<number | undefined> {
+  try {
+    const info = await stat(path);
+    return info.isFile() ? info.size : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function sendFile(req: IncomingMessage, res: ServerResponse, path: string, size: number, cacheControl: string): Promise<void> {
+  res.writeHead(200, {
+    ...securityHeaders,
+    'Content-Type': contentTypes[extname(path).toLowerCase()] ?? 'application/octet-stream',
+    'Content-Length': size,
+    'Cache-Control': cacheControl,
+  });
+  if (req.method === 'HEAD') {
+    res.end();
+    return;
+  }
+  await pipeline(createReadStream(path), res);
+}
+
+export function createUiMount(distDir: string): Mount {
+  const root = resolve(distDir);
+  const indexPath = resolve(root, 'index.html');
+  return {
+    prefix: uiPrefix,
+    async handle(req, res, pathname) {
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        sendText(res, 405, 'method not allowed', { Allow: 'GET, HEAD' });
+        return;
+      }
+      if (pathname === uiPrefix) {
+        res.writeHead(301, { ...securityHeaders, Location: `${uiPrefix}/`, 'Content-Length': 0 });
+        res.end();
+        return;
+      }
+      const relative = pathname.slice(uiPrefix.length);
+      const path = confinedPath(root, relative);
+      if (!path) {
+        sendText(res, 400, 'bad path');
+        return;
+      }
+      const size = path === root ? undefined : await fileSize(path);
+      if (size !== undefined) {
+        // Vite puts a content hash in every name under assets/: those can be cached forever.
+        const immutable = relative.startsWith('/assets/');
+        await sendFile(req, res, path, size, immutable ? 'public, max-age=31536000, immutable' : 'no-cache');
+        return;
+      }
+      // A missing asset is a real 404 (a stale index.html asking for an old bundle must not get HTML back).
+      if (relative.startsWith('/assets/') || extname(relative) !== '') {
+        sendText(res, 404, `not found: ${pathname.slice(0, 200)}`);
+        return;
+      }
+      const indexSize = await fileSize(indexPath);
+      if (indexSize === undefined) {
+        sendText(res, 503, 'The GUI is not built. Run `npm run build:ui` (vite build --config renderer/vite.config.ts), then reload.');
+        return;
+      }
+      await sendFile(req, res, indexPath, indexSize, 'no-cache');
+    },
+  };
+}

@@ -1,0 +1,190 @@
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { Logger } from '../../log.js';
+import type { RepositoryStore } from '../../storage/repository-store.js';
+import type { JobRecord, StateStore, SyncRuleRecord } from '../../state/index.js';
+import type { BlobFetcher } from '../blob-fetches.js';
+import type { UpstreamPool } from '../upstream-pool.js';
+import { runSyncJob } from './sync-job.js';
+
+export interface SyncEvents {
+  'job.progress': [JobRecord];
+  'job.finished': [JobRecord];
+}
+
+export interface SyncScheduler {
+  readonly events: EventEmitter<SyncEvents>;
+  /** Queues a run of the rule (paused rules too: pausing stops the schedule, not a deliberate run). */
+  runNow(ruleName: string): Promise<JobRecord>;
+  /** Resolves with the job's final record. */
+  finished(jobId: string): Promise<JobRecord>;
+  /** Jobs running or queued, with live progress. */
+  active(): JobRecord[];
+  /** Starts the schedule and resumes jobs a restart interrupted. */
+  start(): Promise<void>;
+  close(): Promise<void>;
+}
+
+const historyLimit = 200;
+/** How often due rules are looked for. */
+const tickMs = 30_000;
+/** Progress is saved to the state file at most this often (the live stream gets every change). */
+const persistEveryMs = 5_000;
+
+/**
+ * The one scheduler for sync jobs (zot's lesson: background work through one queue). Jobs run one
+ * or a few at a time; each fetches every blob once and skips what is stored, so a job that a
+ * restart interrupted is queued again and resumes rather than starting over.
+ */
+export function createSyncScheduler(deps: {
+  state: StateStore;
+  pool: UpstreamPool;
+  repositories: RepositoryStore;
+  fetcher: BlobFetcher;
+  log: Logger;
+  concurrency?: number;
+}): SyncScheduler {
+  const { state, log } = deps;
+  const events = new EventEmitter<SyncEvents>();
+  events.setMaxListeners(0);
+  const queue: JobRecord[] = [];
+  const running = new Map<string, JobRecord>();
+  const waiters = new Map<string, Array<(job: JobRecord) => void>>();
+  let timer: NodeJS.Timeout | undefined;
+  let closed = false;
+  const concurrency = deps.concurrency ?? 1;
+
+  async function save(job: JobRecord): Promise<void> {
+    await state.update((draft) => {
+      const index = draft.jobs.findIndex((existing) => existing.id === job.id);
+      if (index === -1) draft.jobs.push(structuredClone(job));
+      else draft.jobs[index] = structuredClone(job);
+      if (draft.jobs.length > historyLimit) draft.jobs.splice(0, draft.jobs.length - historyLimit);
+    });
+  }
+
+  function pump(): void {
+    while (!closed && running.size < concurrency && queue.length > 0) {
+      const job = queue.shift() as JobRecord;
+      running.set(job.id, job);
+      void execute(job).finally(() => {
+        running.delete(job.id);
+        pump();
+      });
+    }
+  }
+
+  async function execute(job: JobRecord): Promise<void> {
+    const rule = state.read().syncRules.find((candidate) => candidate.name === job.rule);
+    const upstream = rule ? deps.pool.get(rule.upstream) : undefined;
+    job.status = 'running';
+    job.startedAt = new Date().toISOString();
+    await save(job).catch(() => undefined);
+    events.emit('job.progress', job);
+    try {
+      if (!rule) throw new Error(`sync rule ${job.rule} no longer exists`);
+      if (!upstream) throw new Error(`upstream ${rule.upstream} of rule ${rule.name} is not configured`);
+      let lastSaved = Date.now();
+      const result = await runSyncJob(rule, { client: upstream.client, repositories: deps.repositories, fetcher: deps.fetcher, log }, (progress) => {
+        Object.assign(job, structuredClone(progress));
+        events.emit('job.progress', job);
+        if (Date.now() - lastSaved > persistEveryMs) {
+          lastSaved = Date.now();
+          void save(job).catch(() => undefined);
+        }
+      });
+      Object.assign(job, structuredClone(result));
+      job.status = result.errors.length === 0 ? 'succeeded' : 'failed';
+    } catch (error) {
+      job.errors.push((error as Error).message);
+      job.status = 'failed';
+    }
+    job.finishedAt = new Date().toISOString();
+    log[job.status === 'succeeded' ? 'info' : 'warn'](
+      { job: job.id, rule: job.rule, images: job.images, blobs: job.blobs, bytes: job.bytes.done, errors: job.errors.slice(0, 5) },
+      `sync job ${job.status}`,
+    );
+    await save(job).catch((error: unknown) => log.error({ err: error }, 'saving sync job failed'));
+    await state
+      .update((draft) => {
+        const target = draft.syncRules.find((candidate) => candidate.name === job.rule);
+        if (target) target.lastRunAt = job.finishedAt;
+      })
+      .catch(() => undefined);
+    events.emit('job.finished', job);
+    for (const resolve of waiters.get(job.id) ?? []) resolve(job);
+    waiters.delete(job.id);
+  }
+
+  async function enqueue(rule: SyncRuleRecord, existing?: JobRecord): Promise<JobRecord> {
+    const job: JobRecord = existing ?? {
+      id: randomUUID(),
+      rule: rule.name,
+      status: 'queued',
+      queuedAt: new Date().toISOString(),
+      images: { done: 0, total: 0 },
+      blobs: { done: 0, total: 0 },
+      bytes: { done: 0, total: 0 },
+      errors: [],
+    };
+    job.status = 'queued';
+    await save(job);
+    queue.push(job);
+    pump();
+    return job;
+  }
+
+  function isBusy(ruleName: string): boolean {
+    return [...running.values(), ...queue].some((job) => job.rule === ruleName);
+  }
+
+  function dueRules(now: number): SyncRuleRecord[] {
+    return state.read().syncRules.filter((rule) => {
+      if (rule.paused || rule.everySeconds === null || isBusy(rule.name)) return false;
+      const last = rule.lastRunAt ? Date.parse(rule.lastRunAt) : 0;
+      return now - last >= rule.everySeconds * 1000;
+    });
+  }
+
+  return {
+    events,
+
+    async runNow(ruleName) {
+      const rule = state.read().syncRules.find((candidate) => candidate.name === ruleName);
+      if (!rule) throw new Error(`no sync rule named "${ruleName}"`);
+      const queued = [...running.values(), ...queue].find((job) => job.rule === ruleName);
+      return queued ?? enqueue(rule);
+    },
+
+    finished(jobId) {
+      const done = state.read().jobs.find((job) => job.id === jobId && job.finishedAt);
+      if (done && !running.has(jobId) && !queue.some((job) => job.id === jobId)) return Promise.resolve(done);
+      return new Promise((resolve) => waiters.set(jobId, [...(waiters.get(jobId) ?? []), resolve]));
+    },
+
+    active: () => [...running.values(), ...queue],
+
+    async start() {
+      const interrupted = state.read().jobs.filter((job) => job.status === 'running' || job.status === 'queued');
+      for (const job of interrupted) {
+        const rule = state.read().syncRules.find((candidate) => candidate.name === job.rule);
+        if (!rule) continue;
+        log.info({ job: job.id, rule: job.rule }, 'resuming a sync job interrupted by a restart');
+        await enqueue(rule, structuredClone(job) as JobRecord);
+      }
+      const tick = () => {
+        for (const rule of dueRules(Date.now())) void enqueue(rule).catch((error: unknown) => log.error({ err: error }, 'queueing sync failed'));
+      };
+      timer = setInterval(tick, tickMs);
+      timer.unref();
+      tick();
+    },
+
+    async close() {
+      closed = true;
+      if (timer) clearInterval(timer);
+      queue.length = 0;
+      // Running jobs stay "running" in the state file and resume at the next start.
+    },
+  };
+}

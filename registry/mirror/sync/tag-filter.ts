@@ -1,0 +1,49 @@
+import semver from 'semver';
+import type { SyncRuleRecord } from '../../state/index.js';
+
+/**
+ * The tags a sync rule takes, in this order: include regex, exclude regex, semver range, newest N.
+ * "Newest" orders semver tags by version (a `v` prefix allowed), then everything else lexically;
+ * registries keep no push dates we could trust, so versions are the honest order.
+ */
+export function selectTags(tags: readonly string[], filter: SyncRuleRecord['tags']): string[] {
+  const include = filter.include ? new RegExp(`^(?:${filter.include})$`) : undefined;
+  const exclude = filter.exclude ? new RegExp(`^(?:${filter.exclude})$`) : undefined;
+  let selected = tags.filter((tag) => (!include || include.test(tag)) && !(exclude && exclude.test(tag)));
+  if (filter.semver) {
+    const range = filter.semver;
+    selected = selected.filter((tag) => {
+      const version = semver.valid(tag.replace(/^v/, ''), { loose: true });
+      return version !== null && semver.satisfies(version, range, { includePrerelease: false, loose: true });
+    });
+  }
+  if (filter.newest !== undefined) selected = [...selected].sort(newestFirst).slice(0, filter.newest);
+  return selected.sort();
+}
+
+function newestFirst(a: string, b: string): number {
+  const va = semver.valid(a.replace(/^v/, ''), { loose: true });
+  const vb = semver.valid(b.replace(/^v/, ''), { loose: true });
+  if (va && vb) return semver.rcompare(va, vb, true);
+  if (va) return -1;
+  if (vb) return 1;
+  return a < b ? 1 : a > b ? -1 : 0;
+}
+
+/** Checks a rule's patterns up front, so a bad regex or range is refused when the rule is saved. */
+export function validateTagFilter(filter: SyncRuleRecord['tags']): void {
+  for (const [name, pattern] of [['include', filter.include], ['exclude', filter.exclude]] as const) {
+    if (pattern === undefined) continue;
+    try {
+      new RegExp(pattern);
+    } catch (error) {
+      throw new Error(`invalid --tags ${name} pattern "${pattern}": ${(error as Error).message}`);
+    }
+  }
+  if (filter.semver !== undefined && semver.validRange(filter.semver, { loose: true }) === null) {
+    throw new Error(`invalid semver range "${filter.semver}" (examples: ">=1.2 <2", "^3", "~1.4")`);
+  }
+  if (filter.newest !== undefined && (!Number.isInteger(filter.newest) || filter.newest < 1)) {
+    throw new Error(`--newest must be a positive whole number, not ${filter.newest}`);
+  }
+}
