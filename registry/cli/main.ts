@@ -5,6 +5,7 @@ import { caCommand, caUsage } from './commands/ca.js';
 import { mirrorConfigCommand, mirrorConfigUsage } from './commands/mirror-config.js';
 import { namespaceCommand, namespaceUsage } from './commands/namespace.js';
 import { serveCommand, serveUsage } from './commands/serve.js';
+import { syncCommand, syncUsage } from './commands/sync.js';
 import { tokenCommand, tokenUsage } from './commands/token.js';
 import { trustCommand, trustUsage } from './commands/trust.js';
 import { upstreamCommand, upstreamUsage } from './commands/upstream.js';
@@ -17,6 +18,7 @@ const commands: Record<string, Command> = {
   token: { summary: 'create, list and revoke access tokens', usage: tokenUsage, run: tokenCommand },
   namespace: { summary: 'list, create, change and delete namespaces', usage: namespaceUsage, run: namespaceCommand },
   upstream: { summary: 'add, list and remove upstream registries to mirror', usage: upstreamUsage, run: upstreamCommand },
+  sync: { summary: 'mirror repositories from an upstream on a schedule', usage: syncUsage, run: syncCommand },
   'mirror-config': { summary: 'print Docker, containerd and podman settings for the mirror', usage: mirrorConfigUsage, run: mirrorConfigCommand },
   audit: { summary: 'show the audit trail', usage: auditUsage, run: auditCommand },
   ca: { summary: "export Berth's local CA certificate", usage: caUsage, run: caCommand },
