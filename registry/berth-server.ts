@@ -1,4 +1,6 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
+import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import { createTokenGate, namespacePolicy } from './auth/access-gate.js';
 import { createAuditLog, type AuditLog } from './auth/audit-log.js';
@@ -6,11 +8,15 @@ import { loadOrCreateJwtKey } from './auth/jwt.js';
 import { createRateLimiter } from './auth/rate-limiter.js';
 import { createSecretBox } from './auth/secret-box.js';
 import { isLoopback, parseListenAddress, type ListenAddress } from './config/listen-address.js';
+import { RegistryError } from './core/errors.js';
 import { namespaceOf } from './core/names.js';
 import { openGate } from './http/access.js';
 import type { Mount } from './http/request-router.js';
 import { createTokenEndpoint } from './http/token-endpoint.js';
+import { createAdminApi } from './admin/index.js';
+import { createUiMount } from './admin/ui-static.js';
 import { createRegistry, type Registry } from './index.js';
+import { createMirrorControl } from './mirror/mirror-control.js';
 import type { Logger } from './log.js';
 import { createMetrics, metricsHandler, storageUsage, type BerthMetrics } from './metrics/index.js';
 import { createBlobFetcher, type BlobFetcher } from './mirror/blob-fetches.js';
@@ -50,6 +56,16 @@ export interface Berth {
   close(): Promise<void>;
 }
 
+/** The GUI's built files (`npm run build:ui`), served at /ui/. */
+const uiDistDir = fileURLToPath(new URL('../../renderer/dist', import.meta.url));
+
+/** `http://localhost:5000/` in a browser lands on the GUI. */
+function redirectRootToUi(req: IncomingMessage, res: ServerResponse, pathname: string): void {
+  if (pathname !== '/') throw new RegistryError('NAME_UNKNOWN', `not found: ${pathname.slice(0, 200)}`, { status: 404 });
+  res.writeHead(302, { Location: '/ui/', 'Content-Length': 0 });
+  res.end();
+}
+
 /** The service name in challenges and the audience of Berth's bearer tokens. */
 export const tokenService = 'berth';
 
@@ -87,6 +103,29 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
   const secrets = await createSecretBox(dataDir);
   const upstreams = createUpstreamPool({ state, secrets, log, onHealthChange: (name, online) => metrics.upstreamOnline(name, online) });
   let fetcher: BlobFetcher | undefined;
+  // The admin API is mounted before the registry and the scheduler exist; it reaches them through these.
+  let registryRef: Registry | undefined;
+  let syncRef: SyncScheduler | undefined;
+  const urls: { http?: string; https?: string } = {};
+  let certificates: CertificateManager | undefined;
+  mounts.push(
+    ...createAdminApi({
+      registry: () => registryRef as Registry,
+      state,
+      audit,
+      dataDir,
+      urls: () => urls,
+      get certificates() {
+        return certificates;
+      },
+      log,
+      sealSecret: (plain) => secrets.seal(plain),
+      mirror: createMirrorControl(upstreams, () => syncRef as SyncScheduler),
+      version: options.version ?? '0.0.0',
+    }),
+    createUiMount(uiDistDir),
+    { prefix: '/', handle: redirectRootToUi },
+  );
   const isLocalNamespace = (namespace: string) => state.read().namespaces.some((ns) => ns.name === namespace);
   const registry = await createRegistry({
     dataDir,
@@ -100,12 +139,12 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
     },
   });
   if (!fetcher) throw new Error('the mirror was not set up');
+  registryRef = registry;
   const sync = createSyncScheduler({ state, pool: upstreams, repositories: registry.repositories, fetcher, log });
+  syncRef = sync;
   await sync.start();
   recordContentChanges(registry, state, audit, log);
 
-  const urls: { http?: string; https?: string } = {};
-  let certificates: CertificateManager | undefined;
   try {
     if (listen) urls.http = (await registry.listen(listen)).url;
     if (tlsListen) {

@@ -6,6 +6,7 @@ import { mirrorConfigCommand, mirrorConfigUsage } from './commands/mirror-config
 import { namespaceCommand, namespaceUsage } from './commands/namespace.js';
 import { serveCommand, serveUsage } from './commands/serve.js';
 import { syncCommand, syncUsage } from './commands/sync.js';
+import { uiUrlCommand, uiUrlUsage } from './commands/ui-url.js';
 import { tokenCommand, tokenUsage } from './commands/token.js';
 import { trustCommand, trustUsage } from './commands/trust.js';
 import { upstreamCommand, upstreamUsage } from './commands/upstream.js';
@@ -20,6 +21,7 @@ const commands: Record<string, Command> = {
   upstream: { summary: 'add, list and remove upstream registries to mirror', usage: upstreamUsage, run: upstreamCommand },
   sync: { summary: 'mirror repositories from an upstream on a schedule', usage: syncUsage, run: syncCommand },
   'mirror-config': { summary: 'print Docker, containerd and podman settings for the mirror', usage: mirrorConfigUsage, run: mirrorConfigCommand },
+  'ui-url': { summary: 'print a one-time sign-in link for the GUI', usage: uiUrlUsage, run: uiUrlCommand },
   audit: { summary: 'show the audit trail', usage: auditUsage, run: auditCommand },
   ca: { summary: "export Berth's local CA certificate", usage: caUsage, run: caCommand },
   trust: { summary: "print how to make clients trust Berth's CA", usage: trustUsage, run: trustCommand },

@@ -17,8 +17,12 @@ export interface UpstreamPool {
   byHost(host: string): PooledUpstream | undefined;
   defaultUpstream(): PooledUpstream | undefined;
   all(): PooledUpstream[];
+  /** Health changes of every upstream, present and future; returns the unsubscribe function. */
+  onHealthChange(listener: HealthListener): () => void;
   close(): void;
 }
+
+type HealthListener = (name: string, online: boolean, lastError?: string) => void;
 
 const dockerHubNames = ['docker.io', 'index.docker.io', 'registry-1.docker.io', 'registry.hub.docker.com'];
 /** While an upstream is offline, how often it is pinged to bring it back early. */
@@ -32,9 +36,10 @@ export function createUpstreamPool(options: {
   state: StateStore;
   secrets: SecretBox;
   log: Logger;
-  onHealthChange?: (name: string, online: boolean, lastError?: string) => void;
+  onHealthChange?: HealthListener;
 }): UpstreamPool {
   const { state, secrets, log } = options;
+  const healthListeners = new Set<HealthListener>(options.onHealthChange ? [options.onHealthChange] : []);
   let snapshot: readonly UpstreamRecord[] | undefined;
   let pooled = new Map<string, PooledUpstream & { key: string }>();
 
@@ -52,7 +57,7 @@ export function createUpstreamPool(options: {
     client.startProbing(probeIntervalMs);
     client.health.on('change', (change) => {
       log[change.online ? 'info' : 'warn']({ upstream: change.name, lastError: change.state.lastError }, change.online ? 'upstream back online' : 'upstream offline: serving from cache');
-      options.onHealthChange?.(change.name, change.online, change.state.lastError);
+      for (const listener of healthListeners) listener(change.name, change.online, change.state.lastError);
     });
     const hosts = new Set<string>([new URL(record.url).host.toLowerCase(), new URL(record.url).hostname.toLowerCase(), ...record.aliases.map((a) => a.toLowerCase())]);
     if (isDockerHub(upstream)) for (const name of dockerHubNames) hosts.add(name);
@@ -87,6 +92,10 @@ export function createUpstreamPool(options: {
     byHost: (host) => [...current().values()].find((upstream) => upstream.hosts.has(host.toLowerCase())),
     defaultUpstream: () => [...current().values()].find((upstream) => upstream.record.isDefault),
     all: () => [...current().values()],
+    onHealthChange(listener) {
+      healthListeners.add(listener);
+      return () => healthListeners.delete(listener);
+    },
     close() {
       for (const upstream of pooled.values()) upstream.client.close();
       pooled.clear();

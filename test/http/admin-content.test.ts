@@ -52,6 +52,7 @@ async function openEvents(cookie: string) {
   const decoder = new TextDecoder();
   let buffer = '';
   const events: AdminEvent[] = [];
+  let pending: ReturnType<typeof reader.read> | undefined;
   async function waitFor(want: (event: AdminEvent) => boolean, timeoutMs = 5_000): Promise<AdminEvent> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
@@ -59,8 +60,14 @@ async function openEvents(cookie: string) {
       if (found) return found;
       const left = deadline - Date.now();
       if (left <= 0) assert.fail(`no matching event within ${timeoutMs} ms; got ${JSON.stringify(events).slice(0, 500)}`);
-      const chunk = await Promise.race([reader.read(), new Promise<'timeout'>((resolve) => setTimeout(resolve, left, 'timeout'))]);
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(resolve, left, 'timeout')));
+      // One read in flight at a time: a read abandoned on timeout would swallow the next chunk.
+      pending ??= reader.read();
+      const chunk = await Promise.race([pending, timeout]);
+      clearTimeout(timer);
       if (chunk === 'timeout') continue;
+      pending = undefined;
       if (chunk.done) assert.fail('the event stream ended');
       buffer += decoder.decode(chunk.value, { stream: true });
       let end: number;
@@ -217,5 +224,16 @@ describe('live events', () => {
     const deadline = Date.now() + 2_000;
     while (admin.registry.events.listenerCount('manifest.pushed') !== baseline && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     assert.equal(admin.registry.events.listenerCount('manifest.pushed'), baseline, 'registry listeners removed when the stream closed');
+  });
+
+  it('an open stream does not hold a server shutdown open (quitting the app with the GUI open)', async () => {
+    const other = await startAdminServer();
+    const stream = await openEvents(other.cookie);
+    await stream.waitFor((e) => e.type === 'hello');
+    const started = Date.now();
+    await other.registry.close(); // default grace: 30 s for in-flight requests
+    assert.ok(Date.now() - started < 3_000, `close took ${Date.now() - started} ms`);
+    stream.close();
+    await other.close();
   });
 });

@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { createAdminSignIn, createSignInUrl } from '../../registry/admin/index.js';
+import { defaultBaseUrl, uiUrlCommand } from '../../registry/cli/commands/ui-url.js';
 import { createCertificateManager } from '../../registry/tls/index.js';
 import { assertAdminError, signIn, startAdminServer, type AdminServer } from './admin-fixture.js';
 
@@ -127,6 +128,35 @@ describe('admin sign-in', () => {
       await second.close();
       await first.close().catch(() => undefined);
     }
+  });
+});
+
+describe('berth ui-url', () => {
+  it('prints a working one-time link for the data directory', async (t) => {
+    const printed: string[] = [];
+    t.mock.method(console, 'log', (line: unknown) => printed.push(String(line)));
+    await uiUrlCommand(['--data', admin.dataDir, '--base', `${admin.url}/ignored/path`]);
+    t.mock.restoreAll();
+    assert.equal(printed.length, 1);
+    const link = printed[0] ?? '';
+    assert.ok(link.startsWith(`${admin.url}/ui/signin?code=`), link);
+    assert.equal((await open(link)).status, 303);
+  });
+
+  it('builds the default link from the saved listen address', async () => {
+    assert.equal(await defaultBaseUrl(admin.dataDir, false), 'http://127.0.0.1:5000');
+    assert.equal(await defaultBaseUrl(admin.dataDir, true), 'https://127.0.0.1:5443');
+    await admin.state.update((draft) => {
+      draft.settings.listen = '[::1]:5055';
+    });
+    assert.equal(await defaultBaseUrl(admin.dataDir, false), 'http://[::1]:5055');
+    await admin.state.update((draft) => {
+      delete draft.settings.listen;
+    });
+  });
+
+  it('refuses a data directory that does not exist instead of creating one', async () => {
+    await assert.rejects(uiUrlCommand(['--data', `${admin.dataDir}-typo`]), /no Berth data directory/);
   });
 });
 

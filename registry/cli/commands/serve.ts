@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { createSignInUrl } from '../../admin/sign-in.js';
 import { startBerth, type AuthMode } from '../../berth-server.js';
 import { defaultDataDir } from '../../config/data-dir.js';
 import { createLogger } from '../../log.js';
@@ -49,6 +50,12 @@ export async function serveCommand(argv: string[]): Promise<void> {
     throw error;
   }
   log.info({ url: berth.urls.http, tlsUrl: berth.urls.https, dataDir, auth: values.auth }, 'berth ready');
+  const base = berth.urls.http ?? berth.urls.https;
+  if (base) {
+    // A one-time code, valid for minutes: "berth ui-url" prints a fresh one any time.
+    const { url } = await createSignInUrl(dataDir, base);
+    log.info({ signInUrl: url }, `open Berth in a browser: ${url}`);
+  }
 
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {

@@ -1,0 +1,145 @@
+import { Badge, Group, List, Paper, Progress, SimpleGrid, Spoiler, Table, Text } from '@mantine/core';
+import type { JobStatus, JobView, Progress as ProgressCounts } from '../../api/contract.js';
+import { formatBytes, formatCount, percent } from '../../format.js';
+import { RelativeTime } from '../relative-time.js';
+
+const statusColors: Record<JobStatus, string> = { queued: 'gray', running: 'harbour', succeeded: 'teal', failed: 'red', cancelled: 'gray' };
+
+export function JobStatusBadge({ status }: { status: JobStatus }) {
+  return (
+    <Badge variant={status === 'failed' ? 'filled' : 'light'} color={statusColors[status]}>
+      {status}
+    </Badge>
+  );
+}
+
+function Meter({ label, counts, bytes = false }: { label: string; counts: ProgressCounts; bytes?: boolean }) {
+  const show = bytes ? formatBytes : formatCount;
+  const value = percent(counts.done, counts.total);
+  return (
+    <div>
+      <Group justify="space-between" mb={4}>
+        <Text size="xs" fw={600}>
+          {label}
+        </Text>
+        <Text size="xs" c="dimmed" className="berth-nums">
+          {show(counts.done)} / {counts.total > 0 ? show(counts.total) : '?'}
+        </Text>
+      </Group>
+      <Progress value={value} size="md" radius="xl" animated={counts.total === 0 || value < 100} aria-label={`${label} progress`} />
+    </div>
+  );
+}
+
+/** A queued or running job: three progress bars fed by `job.progress` events. */
+export function ActiveJob({ job }: { job: JobView }) {
+  return (
+    <Paper withBorder radius="md" p="md" component="article" aria-label={`Job ${job.rule}`}>
+      <Group justify="space-between" mb="sm">
+        <Group gap="xs">
+          <Text fw={600}>{job.rule}</Text>
+          <JobStatusBadge status={job.status} />
+        </Group>
+        <Text size="xs" c="dimmed">
+          {job.startedAt ? (
+            <>
+              started <RelativeTime value={job.startedAt} />
+            </>
+          ) : (
+            <>
+              queued <RelativeTime value={job.queuedAt} />
+            </>
+          )}
+        </Text>
+      </Group>
+      <SimpleGrid cols={{ base: 1, sm: 3 }} spacing="md">
+        <Meter label="Images" counts={job.images} />
+        <Meter label="Blobs" counts={job.blobs} />
+        <Meter label="Data" counts={job.bytes} bytes />
+      </SimpleGrid>
+      {job.errors.length > 0 && (
+        <Text size="xs" c="red" mt="sm">
+          {job.errors.length} error{job.errors.length === 1 ? '' : 's'} so far: {job.errors[job.errors.length - 1]}
+        </Text>
+      )}
+    </Paper>
+  );
+}
+
+function duration(job: JobView): string {
+  if (!job.startedAt || !job.finishedAt) return '—';
+  const seconds = Math.max(0, (Date.parse(job.finishedAt) - Date.parse(job.startedAt)) / 1000);
+  if (seconds < 60) return `${seconds.toFixed(seconds < 10 ? 1 : 0)} s`;
+  const minutes = Math.floor(seconds / 60);
+  return minutes < 60 ? `${minutes} min ${Math.round(seconds % 60)} s` : `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
+}
+
+/** Finished jobs, newest first, with their errors readable in place. */
+export function JobHistory({ jobs }: { jobs: JobView[] }) {
+  return (
+    <Table.ScrollContainer minWidth={720}>
+      <Table verticalSpacing="sm" aria-label="Job history">
+        <Table.Thead>
+          <Table.Tr>
+            <Table.Th>Rule</Table.Th>
+            <Table.Th>Status</Table.Th>
+            <Table.Th>Finished</Table.Th>
+            <Table.Th>Took</Table.Th>
+            <Table.Th ta="right">Images</Table.Th>
+            <Table.Th ta="right">Data</Table.Th>
+            <Table.Th>Errors</Table.Th>
+          </Table.Tr>
+        </Table.Thead>
+        <Table.Tbody>
+          {jobs.map((job) => (
+            <Table.Tr key={job.id}>
+              <Table.Td fw={600}>{job.rule}</Table.Td>
+              <Table.Td>
+                <JobStatusBadge status={job.status} />
+              </Table.Td>
+              <Table.Td fz="sm">
+                <RelativeTime value={job.finishedAt ?? job.queuedAt} />
+              </Table.Td>
+              <Table.Td fz="sm" className="berth-nums">
+                {duration(job)}
+              </Table.Td>
+              <Table.Td ta="right" fz="sm" className="berth-nums">
+                {formatCount(job.images.done)}/{formatCount(job.images.total)}
+              </Table.Td>
+              <Table.Td ta="right" fz="sm" className="berth-nums">
+                {formatBytes(job.bytes.done)}
+              </Table.Td>
+              <Table.Td maw={360}>
+                {job.errors.length === 0 ? (
+                  <Text size="sm" c="dimmed">
+                    none
+                  </Text>
+                ) : (
+                  <Spoiler maxHeight={44} showLabel={`Show all ${job.errors.length}`} hideLabel="Show less">
+                    <List size="xs" spacing={2}>
+                      {job.errors.map((message, index) => (
+                        <List.Item key={index}>
+                          <Text size="xs" c="red" className="berth-break">
+                            {message}
+                          </Text>
+                        </List.Item>
+                      ))}
+                    </List>
+                  </Spoiler>
+                )}
+              </Table.Td>
+            </Table.Tr>
+          ))}
+        </Table.Tbody>
+      </Table>
+    </Table.ScrollContainer>
+  );
+}
+
+export function activeJobs(jobs: JobView[]): JobView[] {
+  return jobs.filter((job) => job.status === 'queued' || job.status === 'running');
+}
+
+export function finishedJobs(jobs: JobView[]): JobView[] {
+  return jobs.filter((job) => job.status !== 'queued' && job.status !== 'running');
+}

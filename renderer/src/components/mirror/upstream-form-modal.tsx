@@ -1,0 +1,167 @@
+import { Button, Group, Modal, PasswordInput, Stack, Switch, TagsInput, TextInput } from '@mantine/core';
+import { useEffect, useState, type FormEvent } from 'react';
+import { api } from '../../api/client.js';
+import { adminPaths, adminRoutes, type CreateUpstreamRequest, type UpdateUpstreamRequest, type UpstreamView } from '../../api/contract.js';
+import { ErrorAlert } from '../error-alert.js';
+
+const namePattern = /^[a-z0-9]+([._-][a-z0-9]+)*$/;
+
+/** Skipping TLS verification is only allowed for upstreams on this machine; the server enforces it too. */
+export function isLoopbackUrl(url: string): boolean {
+  try {
+    const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
+    return host === 'localhost' || host === '::1' || /^127\./.test(host);
+  } catch {
+    return false;
+  }
+}
+
+function validUrl(url: string): boolean {
+  try {
+    const parsed = new URL(url);
+    return parsed.protocol === 'http:' || parsed.protocol === 'https:';
+  } catch {
+    return false;
+  }
+}
+
+export interface UpstreamFormModalProps {
+  opened: boolean;
+  /** Absent: create a new upstream. */
+  editing?: UpstreamView;
+  onClose: () => void;
+  onSaved: (upstream: UpstreamView) => void;
+}
+
+export function UpstreamFormModal({ opened, editing, onClose, onSaved }: UpstreamFormModalProps) {
+  const [name, setName] = useState('');
+  const [url, setUrl] = useState('');
+  const [aliases, setAliases] = useState<string[]>([]);
+  const [isDefault, setIsDefault] = useState(false);
+  const [username, setUsername] = useState('');
+  const [password, setPassword] = useState('');
+  const [insecure, setInsecure] = useState(false);
+  const [touched, setTouched] = useState(false);
+  const [error, setError] = useState<unknown>();
+  const [busy, setBusy] = useState(false);
+
+  useEffect(() => {
+    if (!opened) return;
+    setName(editing?.name ?? '');
+    setUrl(editing?.url ?? '');
+    setAliases(editing?.aliases ?? []);
+    setIsDefault(editing?.isDefault ?? false);
+    setUsername(editing?.username ?? '');
+    setPassword('');
+    setInsecure(editing?.insecure ?? false);
+    setTouched(false);
+    setError(undefined);
+  }, [opened, editing]);
+
+  const loopback = isLoopbackUrl(url);
+  const nameError = touched && !editing && !namePattern.test(name) ? 'Lowercase letters, digits and . _ - (e.g. hub); it becomes the namespace' : undefined;
+  const urlError = touched && !validUrl(url) ? 'A full URL, e.g. https://registry-1.docker.io' : undefined;
+
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    setTouched(true);
+    if ((!editing && !namePattern.test(name)) || !validUrl(url)) return;
+    setBusy(true);
+    setError(undefined);
+    try {
+      let saved: UpstreamView;
+      if (editing) {
+        const body: UpdateUpstreamRequest = {
+          url,
+          aliases,
+          isDefault,
+          insecure: loopback && insecure,
+          username: username.trim() === '' ? null : username.trim(),
+        };
+        if (password !== '') body.password = password;
+        if (username.trim() === '') body.password = null;
+        saved = await api.patch<UpstreamView>(adminPaths.upstream(editing.name), body);
+      } else {
+        const body: CreateUpstreamRequest = { name, url, aliases, isDefault, insecure: loopback && insecure };
+        if (username.trim() !== '') body.username = username.trim();
+        if (password !== '') body.password = password;
+        saved = await api.post<UpstreamView>(adminRoutes.upstreams, body);
+      }
+      onSaved(saved);
+    } catch (reason) {
+      setError(reason);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <Modal opened={opened} onClose={onClose} title={editing ? `Edit upstream “${editing.name}”` : 'Add upstream'} size="lg" centered>
+      <form onSubmit={(event) => void submit(event)} noValidate>
+        <Stack gap="md">
+          <TextInput
+            label="Upstream name"
+            description={`Also its pull-through namespace: ${name || 'hub'}/library/redis pulls library/redis from this upstream.`}
+            placeholder="hub"
+            value={name}
+            onChange={(event) => setName(event.currentTarget.value)}
+            disabled={editing !== undefined}
+            error={nameError}
+            required
+            data-autofocus
+          />
+          <TextInput
+            label="Upstream URL"
+            placeholder="https://registry-1.docker.io"
+            value={url}
+            onChange={(event) => setUrl(event.currentTarget.value)}
+            onBlur={() => setTouched(true)}
+            error={urlError}
+            required
+          />
+          <TagsInput
+            label="Aliases"
+            description="Other host names clients use for it, e.g. docker.io (press Enter after each)."
+            placeholder="docker.io"
+            value={aliases}
+            onChange={setAliases}
+          />
+          <Switch
+            label="Default upstream"
+            description="Receives pulls for names with no known namespace (Docker’s registry-mirrors). Only one upstream can be the default."
+            checked={isDefault}
+            onChange={(event) => setIsDefault(event.currentTarget.checked)}
+          />
+          <Group grow align="flex-start">
+            <TextInput label="Username" placeholder="optional" value={username} onChange={(event) => setUsername(event.currentTarget.value)} autoComplete="off" />
+            <PasswordInput
+              label="Password"
+              placeholder={editing?.hasPassword ? 'unchanged' : 'optional'}
+              description={editing?.hasPassword ? 'Leave empty to keep the saved password.' : 'Stored encrypted; never shown again.'}
+              value={password}
+              onChange={(event) => setPassword(event.currentTarget.value)}
+              autoComplete="new-password"
+            />
+          </Group>
+          <Switch
+            label="Skip TLS verification"
+            description={loopback ? 'For a test registry on this machine with a self-signed certificate.' : 'Only allowed for upstreams on this machine (localhost, 127.0.0.1, ::1).'}
+            checked={loopback && insecure}
+            disabled={!loopback}
+            onChange={(event) => setInsecure(event.currentTarget.checked)}
+            color="orange"
+          />
+          {error !== undefined && <ErrorAlert error={error} />}
+          <Group justify="flex-end" gap="sm">
+            <Button variant="default" onClick={onClose}>
+              Cancel
+            </Button>
+            <Button type="submit" loading={busy}>
+              {editing ? 'Save upstream' : 'Add upstream'}
+            </Button>
+          </Group>
+        </Stack>
+      </form>
+    </Modal>
+  );
+}

@@ -1,0 +1,70 @@
+import { Group, Loader, Stack, Text } from '@mantine/core';
+import { useState } from 'react';
+import { api } from '../api/client.js';
+import { adminRoutes, type NamespacesResponse, type SettingsResponse } from '../api/contract.js';
+import { useEvents } from '../api/events.js';
+import { useResource } from '../api/use-resource.js';
+import { useAppInfo } from '../app-context.js';
+import { InlineCode } from '../components/code-snippet.js';
+import { ErrorAlert } from '../components/error-alert.js';
+import { PageHeader } from '../components/page-header.js';
+import { SectionCard } from '../components/section-card.js';
+import { ListenersForm } from '../components/settings/listeners-form.js';
+import { NamespaceAccess } from '../components/settings/namespace-access.js';
+
+export function SettingsPage() {
+  const { reloadOverview } = useAppInfo();
+  const [version, setVersion] = useState(0);
+  const bump = () => setVersion((value) => value + 1);
+  useEvents(['namespace.created', 'namespace.updated', 'namespace.deleted'], bump, bump);
+  const settings = useResource((signal) => api.get<SettingsResponse>(adminRoutes.settings, undefined, signal), 'settings');
+  const namespaces = useResource((signal) => api.get<NamespacesResponse>(adminRoutes.namespaces, undefined, signal), `ns:${version}`);
+
+  return (
+    <>
+      <PageHeader title="Settings" description="Where Berth listens, the names in its certificate, and who may pull without a token." />
+      <Stack gap="lg">
+        <SectionCard title="Listeners and TLS" description="Changes to listeners apply after Berth restarts.">
+          {settings.error !== undefined ? (
+            <ErrorAlert error={settings.error} onRetry={settings.reload} />
+          ) : !settings.data ? (
+            <Group justify="center" py="md">
+              <Loader size="sm" aria-label="Loading settings" />
+            </Group>
+          ) : (
+            <Stack gap="lg">
+              <Group gap="xl">
+                <Text size="sm">
+                  Running now: HTTP <code>{settings.data.running.http ?? 'off'}</code>, HTTPS <code>{settings.data.running.https ?? 'off'}</code>
+                </Text>
+              </Group>
+              <ListenersForm
+                settings={settings.data}
+                onSaved={() => {
+                  settings.reload();
+                  reloadOverview();
+                }}
+              />
+            </Stack>
+          )}
+        </SectionCard>
+
+        <SectionCard title="Anonymous pull" description="Let anyone pull from a namespace without a token. Push and delete always need one.">
+          {namespaces.error !== undefined ? (
+            <ErrorAlert error={namespaces.error} onRetry={namespaces.reload} />
+          ) : !namespaces.data ? (
+            <Group justify="center" py="md">
+              <Loader size="sm" aria-label="Loading namespaces" />
+            </Group>
+          ) : (
+            <NamespaceAccess namespaces={namespaces.data.namespaces} onChanged={bump} />
+          )}
+        </SectionCard>
+
+        <SectionCard title="Data directory" description="Images, state and keys. Set with --data-dir or BERTH_DATA_DIR when Berth starts; read-only here.">
+          {settings.data ? <InlineCode code={settings.data.dataDir} copyLabel="Copy data directory path" /> : <Text c="dimmed">—</Text>}
+        </SectionCard>
+      </Stack>
+    </>
+  );
+}
