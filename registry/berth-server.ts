@@ -126,7 +126,9 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
     createUiMount(uiDistDir),
     { prefix: '/', handle: redirectRootToUi },
   );
-  const isLocalNamespace = (namespace: string) => state.read().namespaces.some((ns) => ns.name === namespace);
+  // Local: a namespace in the state file, or one with content on disk (kept after "namespace delete").
+  const namespacesOnDisk = new Set<string>();
+  const isLocalNamespace = (namespace: string) => namespacesOnDisk.has(namespace) || state.read().namespaces.some((ns) => ns.name === namespace);
   const registry = await createRegistry({
     dataDir,
     logger: log,
@@ -140,6 +142,8 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
   });
   if (!fetcher) throw new Error('the mirror was not set up');
   registryRef = registry;
+  for (const repository of await registry.repositories.listRepositories()) namespacesOnDisk.add(namespaceOf(repository));
+  registry.events.on('blob.pushed', (e) => namespacesOnDisk.add(namespaceOf(e.repository)));
   const sync = createSyncScheduler({ state, pool: upstreams, repositories: registry.repositories, fetcher, log });
   syncRef = sync;
   await sync.start();

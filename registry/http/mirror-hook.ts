@@ -1,5 +1,6 @@
 import type { StoredManifest } from '../storage/repository-store.js';
 import type { RequestContext } from './distribution/context.js';
+import type { V2Route } from './routes.js';
 
 /**
  * What the distribution API asks of the mirror (injected only when upstreams exist, after zot's
@@ -11,8 +12,9 @@ export interface MirrorHook {
    * The local repository a request's name refers to: `hub/library/redis` for `hub/library/redis`
    * (path prefix), for `library/redis?ns=docker.io` (containerd) and, on pulls, for `library/redis`
    * when no local namespace `library` exists (Docker's registry-mirrors). Local names pass unchanged.
+   * `method` is the request's own (HEAD stays HEAD): a pusher's HEAD on a blob must not go upstream.
    */
-  localName(name: string, method: string, query: URLSearchParams): string;
+  localName(name: string, request: { method: string; kind: V2Route['kind']; query: URLSearchParams }): string;
   /** Whether a local repository is a pull-through cache (clients may read it, not push to it). */
   isMirrored(local: string): boolean;
   /** A manifest from the cache, refreshed from upstream per the tag TTL; stale when the upstream is down. */

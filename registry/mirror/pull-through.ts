@@ -34,6 +34,17 @@ interface Target {
  * upstream is down, the cached manifest for a tag is served stale; anything other than "not found"
  * from the upstream is reported as unavailability, never as MANIFEST_UNKNOWN.
  */
+/**
+ * Requests that Docker's registry-mirrors sends: manifest GET/HEAD, blob GET, tag lists. A blob HEAD
+ * is how pushers probe for existing layers, so it stays local (a new namespace would otherwise leak
+ * its digests to the default upstream before its first manifest lands).
+ */
+function pullsFromMirror(method: string, kind: string): boolean {
+  if (kind === 'manifest') return method === 'GET' || method === 'HEAD';
+  if (kind === 'blob' || kind === 'tags') return method === 'GET';
+  return false;
+}
+
 export function createPullThrough(options: PullThroughOptions): MirrorHook & { isUpstreamNamespace(name: string): boolean } {
   const { pool, repositories, fetcher, log } = options;
   /** `local@tag` → when the tag was last confirmed upstream. */
@@ -112,12 +123,12 @@ export function createPullThrough(options: PullThroughOptions): MirrorHook & { i
   }
 
   return {
-    localName(name, method, query) {
+    localName(name, { method, kind, query }) {
       const first = name.split('/', 1)[0] as string;
       if (pool.get(first) && name.includes('/')) return name;
       const ns = query.get('ns');
       const byHost = ns ? pool.byHost(ns) : undefined;
-      const chosen = byHost ?? (method === 'GET' && !options.isLocalNamespace(first) ? pool.defaultUpstream() : undefined);
+      const chosen = byHost ?? (pullsFromMirror(method, kind) && !options.isLocalNamespace(first) ? pool.defaultUpstream() : undefined);
       if (!chosen) return name;
       const local = `${chosen.record.name}/${upstreamRepository(chosen.record, name)}`;
       return isRepositoryName(local) ? local : name;

@@ -9,7 +9,7 @@ import { makeTempDir } from '../support/temp-dir.js';
 import { requireTools, toolSkipReason } from '../support/tools.js';
 import { pushImage } from '../mirror/fixtures.js';
 import { skopeoCopy, skopeoCopyResult, skopeoInspect, skopeoInspectRaw } from './skopeo.js';
-import { berthCliOk, blobFileExists, errorCodes, hashGet, httpGet, startMirror, upstreamGets } from './mirror-fixture.js';
+import { berthCliOk, blobFileExists, errorCodes, eventually, hashGet, httpGet, startMirror, upstreamGets } from './mirror-fixture.js';
 
 /**
  * Pull-through from Debian's docker-registry (plain HTTP on loopback) with real clients: the three routing
@@ -34,6 +34,7 @@ test('pull-through mirror of docker-registry', { skip: toolSkipReason(...tools),
     pushImage(big.ref, dist.host, 'library/big:1'),
     pushImage(routed.ref, dist.host, 'library/routed:1'),
     pushImage(routed.ref, dist.host, 'team/app:upstream-only'),
+    pushImage(routed.ref, dist.host, 'fresh/app:1'),
   ]);
 
   // Aliased docker.io, so it also answers containerd's ?ns=docker.io and adds library/ to one-part names.
@@ -122,6 +123,21 @@ test('pull-through mirror of docker-registry', { skip: toolSkipReason(...tools),
     assert.deepEqual(leaked.map((e) => `${e.method} ${e.path}`), [], 'local names never reach the upstream');
   });
 
+  await t.test('the first push into a new namespace asks the default upstream nothing', async () => {
+    const seen = dist.requests().length;
+    await skopeoCopy(app.ref, ref('fresh/app:1'));
+    const leaked = dist.requests().slice(seen).filter((entry) => entry.path.includes('/fresh/'));
+    assert.deepEqual(leaked.map((e) => `${e.method} ${e.path}`), []);
+  });
+
+  await t.test('images kept after "berth namespace delete" are not shadowed by the default upstream', async () => {
+    await eventually('namespace fresh recorded', async () => (await berthCliOk(['namespace', 'list', '--data', mirror.dataDir])).includes('fresh'));
+    await berthCliOk(['namespace', 'delete', 'fresh', '--data', mirror.dataDir]);
+    await new Promise((resolve) => setTimeout(resolve, 400)); // the server re-reads state.json within 200 ms
+    const answer = await httpGet(`${mirror.url}/v2/fresh/app/manifests/1`);
+    assert.equal(answer.headers.get('docker-content-digest'), app.manifestDigest, 'the local image, not the upstream fresh/app:1');
+  });
+
   await t.test('pushes into the mirrored namespace are refused with 403 DENIED', async () => {
     const start = await fetch(`${mirror.url}/v2/up/library/pushed/blobs/uploads/`, { method: 'POST' });
     assert.equal(start.status, 403);
@@ -143,7 +159,9 @@ test('pull-through mirror of docker-registry', { skip: toolSkipReason(...tools),
     const never = await httpGet(`${mirror.url}/v2/up/library/never-pulled/manifests/1`);
     assert.equal(never.status, 503, never.body.toString());
     assert.deepEqual(errorCodes(never), ['UNAVAILABLE']);
-    assert.match(never.body.toString(), /"up"|upstream up\b|\bup\b/);
+    const body = JSON.parse(never.body.toString()) as { errors: Array<{ message: string; detail?: { upstream?: string } }> };
+    assert.match(body.errors[0]?.message ?? '', /^upstream up: /, 'the message names the upstream');
+    assert.equal(body.errors[0]?.detail?.upstream, 'up');
     const neverDigest = await httpGet(`${mirror.url}/v2/up/library/app/manifests/sha256:${'0'.repeat(64)}`);
     assert.notDeepEqual(errorCodes(neverDigest), ['MANIFEST_UNKNOWN'], 'a digest the cache lacks is not "unknown" while the upstream is down');
     const failed = await skopeoCopyResult(ref('up/library/never-pulled:1'), `oci:${join(out, 'never')}:1`);
