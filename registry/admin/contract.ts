@@ -30,7 +30,12 @@ export interface ErrorBody {
   };
 }
 
-/** Codes the admin API itself produces; other `BERTH_*` codes (BERTH_TOKEN_NAME_TAKEN, ...) pass through. */
+/**
+ * Codes the admin API itself produces. Codes of other modules pass through unchanged: BERTH_TOKEN_NAME_INVALID (400),
+ * BERTH_TOKEN_NAME_TAKEN (409), BERTH_TOKEN_NOT_FOUND (404), BERTH_SCOPE_INVALID (400), BERTH_EXPIRY_INVALID (400),
+ * BERTH_UPSTREAM_CONFIG_INVALID (400), BERTH_TLS_NAME_INVALID (400); registry-protocol errors appear as
+ * `BERTH_REGISTRY_<OCI code>` (e.g. BERTH_REGISTRY_MANIFEST_INVALID) with the OCI status.
+ */
 export type AdminErrorCode =
   | 'BERTH_ADMIN_SIGNIN_REQUIRED' // 401: no or expired session cookie
   | 'BERTH_ADMIN_SIGNIN_INVALID' // 401/400: unknown, used or expired sign-in code
@@ -536,6 +541,7 @@ export interface SettingsResponse {
  * (`127.0.0.1:5000`, `[::1]:5000`); a non-loopback TLS address needs `exposeOnNetwork: true` (in the same request or
  * already saved); a non-loopback plain-HTTP address is always refused. Errors: 400 BERTH_VALIDATION.
  */
+/** Unknown fields (including `dataDir`) are refused with 400 BERTH_VALIDATION rather than ignored. */
 export interface UpdateSettingsRequest {
   listen?: string;
   tlsListen?: string;
@@ -560,7 +566,11 @@ export interface UpdateSettingsResponse {
 
 export interface AuditEvent {
   time: string;
-  /** `push`, `pull`, `delete`, `token.create`, `token.revoke`, `namespace.create`, `auth.denied`, ... */
+  /**
+   * `push`, `pull`, `delete`, `token.create`, `token.revoke`, `namespace.create|update|delete`, `auth.denied`,
+   * `auth.failed`; from the admin API also `admin.signin`, `upstream.create|update|delete`,
+   * `sync.rule.create|update|delete`, `sync.run`, `settings.update`.
+   */
   action: string;
   /** Token name, `anonymous` or `admin`. */
   actor: string;

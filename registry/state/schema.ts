@@ -10,6 +10,8 @@ export interface Settings {
   listen?: string;
   tlsListen?: string;
   tlsNames?: string[];
+  /** Scheduled syncs are not started while true (the tray's "Pause mirror"). */
+  mirrorPaused?: boolean;
   [key: string]: unknown;
 }
 

@@ -1,4 +1,5 @@
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, open as openCallback } from 'node:fs';
+import { promisify } from 'node:util';
 import { mkdir, open, opendir, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, join, resolve, sep } from 'node:path';
@@ -11,6 +12,7 @@ import { PathNotFoundError, type FileInfo, type FileWriter, type StorageDriver }
  * deliver ~620 MiB/s, with 1 MiB ~1.6 GiB/s (on par with distribution's Go server).
  */
 const readChunkBytes = 1024 * 1024;
+const openFd = promisify(openCallback);
 
 /** StorageDriver over a local directory. Every path is confined to `root`. */
 export function createFilesystemDriver(root: string): StorageDriver {
@@ -68,10 +70,12 @@ export function createFilesystemDriver(root: string): StorageDriver {
 
     async reader(path, range) {
       const target = full(path);
-      // Open first so a missing file is a PathNotFoundError here, not a stream error later.
-      const handle = await open(target, 'r').catch((error: unknown) => notFound(path, error));
+      // Open first so a missing file is a PathNotFoundError here, not a stream error later. A numeric fd,
+      // not a FileHandle: streams over FileHandle read through promises, ~25% slower on large blobs.
+      const fd = await openFd(target, 'r').catch((error: unknown) => notFound(path, error));
       return createReadStream('', {
-        fd: handle,
+        fd,
+        autoClose: true,
         highWaterMark: readChunkBytes,
         ...(range ? { start: range.start, end: range.end } : {}),
       }) as Readable;

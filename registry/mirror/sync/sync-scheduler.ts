@@ -20,6 +20,10 @@ export interface SyncScheduler {
   finished(jobId: string): Promise<JobRecord>;
   /** Jobs running or queued, with live progress. */
   active(): JobRecord[];
+  /** Stops starting scheduled runs (runNow still works); kept in the settings, so it survives restarts. */
+  pause(): Promise<void>;
+  resume(): Promise<void>;
+  isPaused(): boolean;
   /** Starts the schedule and resumes jobs a restart interrupted. */
   start(): Promise<void>;
   close(): Promise<void>;
@@ -138,7 +142,16 @@ export function createSyncScheduler(deps: {
     return [...running.values(), ...queue].some((job) => job.rule === ruleName);
   }
 
+  const isPaused = () => state.read().settings.mirrorPaused === true;
+  const setPaused = (paused: boolean) =>
+    state
+      .update((draft) => {
+        draft.settings.mirrorPaused = paused;
+      })
+      .then(() => log.info({ paused }, paused ? 'mirror schedule paused' : 'mirror schedule resumed'));
+
   function dueRules(now: number): SyncRuleRecord[] {
+    if (isPaused()) return [];
     return state.read().syncRules.filter((rule) => {
       if (rule.paused || rule.everySeconds === null || isBusy(rule.name)) return false;
       const last = rule.lastRunAt ? Date.parse(rule.lastRunAt) : 0;
@@ -163,6 +176,9 @@ export function createSyncScheduler(deps: {
     },
 
     active: () => [...running.values(), ...queue],
+    pause: () => setPaused(true),
+    resume: () => setPaused(false),
+    isPaused,
 
     async start() {
       const interrupted = state.read().jobs.filter((job) => job.status === 'running' || job.status === 'queued');
