@@ -26,10 +26,14 @@ interface Mapped {
   body: ErrorBody;
 }
 
-/** Errors thrown by body-parser carry `type` and `status`; they are the client's fault. */
-function isBodyParserError(error: unknown): error is { type: string; status: number; message: string } {
-  const candidate = error as { type?: unknown; status?: unknown } | null;
-  return typeof candidate === 'object' && candidate !== null && typeof candidate.type === 'string' && typeof candidate.status === 'number';
+/**
+ * Errors raised by express itself and body-parser (http-errors: `status` plus `expose` for client errors, e.g. a
+ * malformed body or a path parameter that is not valid percent-encoding). Only 4xx ones are the client's fault.
+ */
+function isHttpClientError(error: unknown): error is { type?: string; status: number; message: string } {
+  const candidate = error as { status?: unknown; expose?: unknown } | null;
+  if (typeof candidate !== 'object' || candidate === null || typeof candidate.status !== 'number') return false;
+  return candidate.status >= 400 && candidate.status < 500;
 }
 
 /** Codes of Berth's other modules (mirror, state) that carry a code and a message but no status. */
@@ -56,10 +60,10 @@ export function mapAdminError(error: unknown): Mapped {
     }
     return { status: codedStatus[error.code] ?? 500, body: body(error.code, error.message) };
   }
-  if (isBodyParserError(error)) {
+  if (isHttpClientError(error)) {
     if (error.type === 'entity.parse.failed') return { status: 400, body: body('BERTH_BAD_REQUEST', 'the request body is not valid JSON') };
-    if (error.type === 'entity.too.large') return { status: 413, body: body('BERTH_BAD_REQUEST', 'the request body is too large') };
-    if (error.status >= 400 && error.status < 500) return { status: error.status, body: body('BERTH_BAD_REQUEST', error.message) };
+    if (error.type === 'entity.too.large') return { status: 413, body: body('BERTH_BAD_REQUEST', 'the request body is too large (1 MiB at most)') };
+    return { status: error.status, body: body('BERTH_BAD_REQUEST', error.message.slice(0, 200)) };
   }
   const code = (error as { code?: unknown } | null)?.code;
   if (typeof code === 'string' && code in codedStatus) {
@@ -70,7 +74,8 @@ export function mapAdminError(error: unknown): Mapped {
 
 /** Express error handler (four arguments). Logs server faults with their stack; clients never see one. */
 export function adminErrorHandler(log: Logger) {
-  return (error: unknown, req: Request, res: Response, next: NextFunction): void => {
+  // Express recognises an error handler by its four parameters, so `_next` stays although it is not called.
+  return (error: unknown, req: Request, res: Response, _next: NextFunction): void => {
     const { status, body } = mapAdminError(error);
     if (status >= 500) log.error({ err: error, method: req.method, path: req.path }, 'admin API request failed');
     if (res.headersSent) {
@@ -78,7 +83,6 @@ export function adminErrorHandler(log: Logger) {
       res.destroy();
       return;
     }
-    void next;
     res.status(status).set('Cache-Control', 'no-store').json(body);
   };
 }

@@ -32,7 +32,14 @@ export function createAdminEventHub(registryEvents: () => RegistryEvents, mirror
   function attach(): () => void {
     const handlers: Partial<Upstream> = {
       'manifest.pushed': (e) =>
-        publish({ type: 'manifest.pushed', repository: e.repository, reference: e.reference, digest: e.digest, mediaType: e.mediaType, actor: e.actor }),
+        publish({
+          type: 'manifest.pushed',
+          repository: e.repository,
+          reference: e.reference,
+          digest: e.digest,
+          mediaType: e.mediaType,
+          actor: e.actor,
+        }),
       'manifest.deleted': (e) => publish({ type: 'manifest.deleted', repository: e.repository, digest: e.digest, actor: e.actor }),
       'tag.deleted': (e) => publish({ type: 'tag.deleted', repository: e.repository, tag: e.tag, actor: e.actor }),
       'blob.deleted': (e) => publish({ type: 'blob.deleted', repository: e.repository, digest: e.digest, actor: e.actor }),

@@ -60,7 +60,14 @@ function configView(raw: RawConfig): ImageConfigView {
     exposedPorts: typeof inner.ExposedPorts === 'object' && inner.ExposedPorts !== null ? Object.keys(inner.ExposedPorts) : [],
     labels,
   };
-  const optional = { created: text(raw.created), os: text(raw.os), architecture: text(raw.architecture), variant: text(raw.variant), workingDir: text(inner.WorkingDir), user: text(inner.User) };
+  const optional = {
+    created: text(raw.created),
+    os: text(raw.os),
+    architecture: text(raw.architecture),
+    variant: text(raw.variant),
+    workingDir: text(inner.WorkingDir),
+    user: text(inner.User),
+  };
   for (const [key, value] of Object.entries(optional)) if (value !== undefined) (view as unknown as Record<string, string>)[key] = value;
   return view;
 }

@@ -80,7 +80,9 @@ export function queryParam(req: Request, name: string): string | undefined {
 export function queryInteger(req: Request, name: string, fallback: number, min: number, max: number): number {
   const text = queryParam(req, name);
   if (text === undefined) return fallback;
-  if (!/^\d{1,9}$/.test(text) || Number(text) < min || Number(text) > max) throw badRequest(`"${name}" must be a whole number from ${min} to ${max}`);
+  if (!/^\d{1,9}$/.test(text) || Number(text) < min || Number(text) > max) {
+    throw badRequest(`"${name}" must be a whole number from ${min} to ${max}`);
+  }
   return Number(text);
 }
 

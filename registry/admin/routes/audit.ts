@@ -92,7 +92,11 @@ export function auditRoutes(ctx: AdminContext): Router {
   const router = Router();
 
   router.get(adminRoutes.audit, async (req, res) => {
-    const query: AuditQuery = { ...filtersOf(req), limit: queryInteger(req, 'limit', 100, 1, 1000), offset: queryInteger(req, 'offset', 0, 0, 1_000_000) };
+    const query: AuditQuery = {
+      ...filtersOf(req),
+      limit: queryInteger(req, 'limit', 100, 1, 1000),
+      offset: queryInteger(req, 'offset', 0, 0, 1_000_000),
+    };
     const result = await queryAudit(ctx.dataDir, query);
     const body: AuditResponse = { events: result.events, total: result.total };
     res.json(body);

@@ -2,7 +2,14 @@ import { Router, type Request } from 'express';
 import { isDigest, parseDigest } from '../../core/digest.js';
 import { isRepositoryName, isTag, namespaceOf } from '../../core/names.js';
 import { AdminError, badRequest } from '../admin-error.js';
-import { adminRoutes, type DeleteManifestResponse, type RepositoriesResponse, type RepositorySummary, type TagSummary, type TagsResponse } from '../contract.js';
+import {
+  adminRoutes,
+  type DeleteManifestResponse,
+  type RepositoriesResponse,
+  type RepositorySummary,
+  type TagSummary,
+  type TagsResponse,
+} from '../contract.js';
 import type { AdminContext } from '../deps.js';
 import type { ImageInspector } from '../image-inspect.js';
 import { clientOf, queryParam } from '../request-helpers.js';

@@ -57,7 +57,8 @@ export function settingsRoutes(ctx: AdminContext): Router {
     const body = bodyOf(req);
     for (const key of Object.keys(body)) {
       if (!['listen', 'tlsListen', 'tlsNames', 'exposeOnNetwork'].includes(key)) {
-        throw badRequest(`"${key.slice(0, 40)}" is not a setting that can be changed here`, key === 'dataDir' ? 'the data directory is chosen when Berth starts (--data)' : undefined);
+        const hint = key === 'dataDir' ? 'the data directory is chosen when Berth starts (--data)' : undefined;
+        throw badRequest(`"${key.slice(0, 40)}" is not a setting that can be changed here`, hint);
       }
     }
     const before = settingsView(ctx, ctx.state.read().settings);
@@ -91,7 +92,8 @@ export function settingsRoutes(ctx: AdminContext): Router {
     const namesChanged = JSON.stringify(after.tlsNames) !== JSON.stringify(before.tlsNames);
     // New names need a new server certificate: issue it now when the HTTPS listener runs here (it picks it up live).
     if (namesChanged && ctx.certificates) await ctx.certificates.setNames(after.tlsNames);
-    const changes = Object.fromEntries(Object.entries(body).filter(([key]) => JSON.stringify(after[key as keyof SettingsResponse]) !== JSON.stringify(before[key as keyof SettingsResponse])));
+    const differs = (key: string) => JSON.stringify(after[key as keyof SettingsResponse]) !== JSON.stringify(before[key as keyof SettingsResponse]);
+    const changes = Object.fromEntries(Object.entries(body).filter(([key]) => differs(key)));
     if (Object.keys(changes).length > 0) {
       await auditChange(ctx, req, { action: 'settings.update', detail: { changes, restartRequired: pending.length > 0 } });
       ctx.hub.publish({ type: 'settings.updated', restartRequired: pending.length > 0 });

@@ -1,5 +1,5 @@
 import { Router, type Request } from 'express';
-import { isRepositoryName } from '../../core/names.js';
+import { SyncRuleError, validateSyncRule } from '../../mirror/sync/sync-rules.js';
 import type { SyncRuleRecord } from '../../state/index.js';
 import { AdminError, badRequest } from '../admin-error.js';
 import { adminRoutes, type JobsResponse, type RunSyncRuleResponse, type SyncRuleTags, type SyncRulesResponse } from '../contract.js';
@@ -19,30 +19,15 @@ import {
 import { jobView, syncRuleView } from '../views.js';
 import { mirrorUnavailable, upstreamNotFound } from './upstreams.js';
 
-const ruleNameGrammar = /^[a-zA-Z0-9._-]{1,64}$/;
-const platformGrammar = /^[a-z0-9]+\/[a-z0-9_]+(\/[a-z0-9]+)?$/;
-/** Shorter intervals would hammer the upstream (and its rate limits) for no benefit. */
-const minEverySeconds = 60;
-
 const ruleNotFound = (name: string) => new AdminError('BERTH_SYNC_RULE_NOT_FOUND', 404, `no sync rule "${name.slice(0, 80)}"`);
-
-function checkRegex(value: string | undefined, field: string): string | undefined {
-  if (value === undefined || value === '') return undefined;
-  try {
-    new RegExp(value);
-  } catch (error) {
-    throw badRequest(`"tags.${field}" is not a valid regular expression: ${(error as Error).message}`);
-  }
-  return value;
-}
 
 function parseTags(value: unknown): SyncRuleTags {
   if (value === undefined || value === null) return {};
   if (typeof value !== 'object' || Array.isArray(value)) throw badRequest('"tags" must be an object: {include?, exclude?, semver?, newest?}');
   const body = value as JsonObject;
   const tags: SyncRuleTags = {};
-  const include = checkRegex(optionalString(body, 'include'), 'include');
-  const exclude = checkRegex(optionalString(body, 'exclude'), 'exclude');
+  const include = optionalString(body, 'include');
+  const exclude = optionalString(body, 'exclude');
   const semver = optionalString(body, 'semver')?.trim();
   const newest = optionalInteger(body, 'newest', 1, 10_000);
   if (include) tags.include = include;
@@ -52,40 +37,34 @@ function parseTags(value: unknown): SyncRuleTags {
   return tags;
 }
 
-function parseRepositories(value: string[]): string[] {
-  if (value.length === 0) throw badRequest('"repositories" needs at least one entry, e.g. library/redis or bitnami/*');
-  for (const entry of value) {
-    const name = entry.endsWith('/*') ? entry.slice(0, -2) : entry;
-    if (!isRepositoryName(name)) throw badRequest(`invalid repository "${entry.slice(0, 120)}": e.g. library/redis or bitnami/*`);
-  }
-  return value;
-}
-
-/** Applies the body's fields to a rule (create and update share it), checking each. */
+/** Applies the body's fields to a rule (create and update share it); validateSyncRule then checks the whole. */
 function applyFields(record: SyncRuleRecord, body: JsonObject): void {
   const upstream = optionalString(body, 'upstream');
   if (upstream !== undefined) record.upstream = upstream;
   const repositories = optionalStringArray(body, 'repositories');
-  if (repositories !== undefined) record.repositories = parseRepositories(repositories);
+  if (repositories !== undefined) record.repositories = repositories;
   if (body.tags !== undefined) record.tags = parseTags(body.tags);
   const platforms = optionalStringArray(body, 'platforms');
-  if (platforms !== undefined) {
-    const bad = platforms.find((platform) => !platformGrammar.test(platform));
-    if (bad !== undefined) throw badRequest(`invalid platform "${bad.slice(0, 40)}": os/arch[/variant], e.g. linux/arm64/v8`);
-    record.platforms = platforms;
-  }
+  if (platforms !== undefined) record.platforms = platforms;
   const into = optionalString(body, 'into');
-  if (into !== undefined) {
-    if (into.includes('/') || !isRepositoryName(into)) throw badRequest(`invalid target namespace "${into.slice(0, 80)}"`);
-    record.into = into;
-  }
+  if (into !== undefined) record.into = into;
   if (body.everySeconds === null) record.everySeconds = null;
   else {
-    const every = optionalInteger(body, 'everySeconds', minEverySeconds);
+    const every = optionalInteger(body, 'everySeconds', 0);
     if (every !== undefined) record.everySeconds = every;
   }
   const paused = optionalBoolean(body, 'paused');
   if (paused !== undefined) record.paused = paused;
+}
+
+/** The shared validation, answered in the admin API's terms. */
+function checkRule(record: SyncRuleRecord, upstreams: readonly { name: string }[]): void {
+  try {
+    validateSyncRule(record, upstreams);
+  } catch (error) {
+    if (!(error instanceof SyncRuleError)) throw error;
+    throw error.code === 'BERTH_UPSTREAM_NOT_FOUND' ? upstreamNotFound(record.upstream) : badRequest(error.message);
+  }
 }
 
 /** Scheduled mirroring rules (state), running one now, and the job history. */
@@ -104,7 +83,6 @@ export function syncRuleRoutes(ctx: AdminContext): Router {
   router.post(adminRoutes.syncRules, async (req: Request, res) => {
     const body = bodyOf(req);
     const name = requiredString(body, 'name');
-    if (!ruleNameGrammar.test(name)) throw badRequest(`invalid sync rule name "${name.slice(0, 80)}": 1-64 of a-z A-Z 0-9 . _ -`);
     const upstream = requiredString(body, 'upstream');
     const record: SyncRuleRecord = {
       name,
@@ -121,7 +99,7 @@ export function syncRuleRoutes(ctx: AdminContext): Router {
     if (optionalStringArray(body, 'repositories') === undefined) throw badRequest('"repositories" is required, e.g. ["library/redis"]');
     applyFields(record, body);
     await ctx.state.update((draft) => {
-      if (!draft.upstreams.some((entry) => entry.name === record.upstream)) throw upstreamNotFound(record.upstream);
+      checkRule(record, draft.upstreams);
       if (draft.syncRules.some((rule) => rule.name === name)) {
         throw new AdminError('BERTH_SYNC_RULE_EXISTS', 409, `a sync rule named "${name}" already exists`, 'change it with PATCH instead');
       }
@@ -142,7 +120,7 @@ export function syncRuleRoutes(ctx: AdminContext): Router {
       const record = draft.syncRules.find((rule) => rule.name === name);
       if (!record) throw ruleNotFound(name);
       applyFields(record, body);
-      if (!draft.upstreams.some((entry) => entry.name === record.upstream)) throw upstreamNotFound(record.upstream);
+      checkRule(record, draft.upstreams);
       updated = structuredClone(record);
     });
     if (!updated) throw ruleNotFound(name);

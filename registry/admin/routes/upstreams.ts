@@ -23,7 +23,12 @@ const maxTtlSeconds = 7 * 24 * 60 * 60;
 
 export const upstreamNotFound = (name: string) => new AdminError('BERTH_UPSTREAM_NOT_FOUND', 404, `no upstream "${name.slice(0, 80)}"`);
 export const mirrorUnavailable = () =>
-  new AdminError('BERTH_MIRROR_UNAVAILABLE', 503, 'the mirror service is not running in this Berth process', 'restart Berth; see its log for why the mirror did not start');
+  new AdminError(
+    'BERTH_MIRROR_UNAVAILABLE',
+    503,
+    'the mirror service is not running in this Berth process',
+    'restart Berth; see its log for why the mirror did not start',
+  );
 
 /** The upstream's name is its pull-through namespace (`hub/library/redis`), so it follows the namespace grammar. */
 function checkName(name: string): string {
@@ -46,7 +51,9 @@ function validate(record: UpstreamRecord): void {
     insecure: record.insecure,
   });
   for (const alias of record.aliases) {
-    if (!/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?$/i.test(alias)) throw badRequest(`invalid alias "${alias.slice(0, 80)}": a host name such as docker.io`);
+    if (!/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?$/i.test(alias)) {
+      throw badRequest(`invalid alias "${alias.slice(0, 80)}": a host name such as docker.io`);
+    }
   }
 }
 
@@ -144,7 +151,8 @@ export function upstreamRoutes(ctx: AdminContext): Router {
       if (index === -1) throw upstreamNotFound(name);
       const users = draft.syncRules.filter((rule) => rule.upstream === name).map((rule) => rule.name);
       if (users.length > 0) {
-        throw new AdminError('BERTH_UPSTREAM_IN_USE', 409, `sync rules use upstream "${name}": ${users.slice(0, 10).join(', ')}`, 'delete those rules first');
+        const message = `sync rules use upstream "${name}": ${users.slice(0, 10).join(', ')}`;
+        throw new AdminError('BERTH_UPSTREAM_IN_USE', 409, message, 'delete those rules first');
       }
       draft.upstreams.splice(index, 1);
     });

@@ -6,27 +6,40 @@ export type SyncRuleInput = Omit<SyncRuleRecord, 'createdAt' | 'lastRunAt' | 'in
   Partial<Pick<SyncRuleRecord, 'into' | 'paused' | 'platforms' | 'tags'>>;
 
 const ruleNameGrammar = /^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$/;
-const platformGrammar = /^[a-z0-9]+\/[a-z0-9]+(\/[a-z0-9]+)?$/;
+const platformGrammar = /^[a-z0-9]+\/[a-z0-9_]+(\/[a-z0-9]+)?$/;
 
-/** Checks a rule against the upstreams it names; the one validation shared by the CLI and the admin API. */
-export function validateSyncRule(rule: SyncRuleRecord, state: StateStore): void {
-  if (!ruleNameGrammar.test(rule.name)) throw new Error(`invalid rule name "${rule.name}": letters, digits, '.', '_' and '-', up to 64`);
-  if (!state.read().upstreams.some((upstream) => upstream.name === rule.upstream)) {
-    throw new Error(`no upstream named "${rule.upstream}": add it first with "berth upstream add"`);
+export class SyncRuleError extends Error {
+  override readonly name = 'SyncRuleError';
+  constructor(message: string, readonly code: 'BERTH_SYNC_RULE_INVALID' | 'BERTH_UPSTREAM_NOT_FOUND' = 'BERTH_SYNC_RULE_INVALID') {
+    super(message);
   }
-  if (rule.repositories.length === 0) throw new Error('a sync rule needs at least one repository (--repo)');
+}
+
+/** Checks a rule against the upstreams it may name; the one validation shared by the CLI and the admin API. */
+export function validateSyncRule(rule: SyncRuleRecord, upstreams: readonly { name: string }[]): void {
+  const fail = (message: string): never => {
+    throw new SyncRuleError(message);
+  };
+  if (!ruleNameGrammar.test(rule.name)) fail(`invalid rule name "${rule.name.slice(0, 80)}": letters, digits, '.', '_' and '-', up to 64`);
+  if (!upstreams.some((upstream) => upstream.name === rule.upstream)) {
+    throw new SyncRuleError(`no upstream named "${rule.upstream.slice(0, 80)}": add it first with "berth upstream add"`, 'BERTH_UPSTREAM_NOT_FOUND');
+  }
+  if (rule.repositories.length === 0) fail('a sync rule needs at least one repository, e.g. library/redis or bitnami/*');
   for (const repository of rule.repositories) {
     const name = repository.endsWith('/*') ? repository.slice(0, -2) : repository;
-    if (!isRepositoryName(name)) throw new Error(`invalid repository "${repository}": a name like library/redis, or a prefix like bitnami/*`);
+    if (!isRepositoryName(name)) fail(`invalid repository "${repository.slice(0, 120)}": a name like library/redis, or a prefix like bitnami/*`);
   }
-  if (!isRepositoryName(rule.into) || rule.into.includes('/')) throw new Error(`invalid target namespace "${rule.into}"`);
+  if (!isRepositoryName(rule.into) || rule.into.includes('/')) fail(`invalid target namespace "${rule.into.slice(0, 80)}"`);
   for (const platform of rule.platforms) {
-    if (!platformGrammar.test(platform)) throw new Error(`invalid platform "${platform}": os/arch or os/arch/variant, e.g. linux/arm64`);
+    if (!platformGrammar.test(platform)) fail(`invalid platform "${platform.slice(0, 40)}": os/arch or os/arch/variant, e.g. linux/arm64/v8`);
   }
-  if (rule.everySeconds !== null && (!Number.isInteger(rule.everySeconds) || rule.everySeconds < 60)) {
-    throw new Error('the interval must be at least one minute');
+  // Shorter intervals would hammer the upstream (and its rate limits) for no benefit.
+  if (rule.everySeconds !== null && (!Number.isInteger(rule.everySeconds) || rule.everySeconds < 60)) fail('the interval must be at least one minute');
+  try {
+    validateTagFilter(rule.tags);
+  } catch (error) {
+    fail((error as Error).message);
   }
-  validateTagFilter(rule.tags);
 }
 
 /** Adds or replaces a rule (by name) in the state file. */
@@ -40,8 +53,8 @@ export async function saveSyncRule(state: StateStore, input: SyncRuleInput, opti
     createdAt: new Date().toISOString(),
     lastRunAt: null,
   };
-  validateSyncRule(rule, state);
   await state.update((draft) => {
+    validateSyncRule(rule, draft.upstreams);
     const index = draft.syncRules.findIndex((existing) => existing.name === rule.name);
     if (index !== -1 && !options.replace) throw new Error(`a sync rule named "${rule.name}" exists already`);
     if (index === -1) draft.syncRules.push(rule);
