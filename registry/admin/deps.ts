@@ -19,8 +19,8 @@ export interface AdminDeps {
   dataDir: string;
   /** The listeners' URLs, read at request time (they are known only after listen()). */
   urls: () => ListenerInfo;
-  /** Present when this process runs the HTTPS listener. */
-  certificates?: CertificateManager;
+  /** Present when this process runs the HTTPS listener; a function when it is created after the admin API. */
+  certificates?: CertificateManager | (() => CertificateManager | undefined);
   log: Logger;
   /** Encrypts an upstream password for state.json (AES-GCM, key in the data directory). */
   sealSecret: (plain: string) => string;
@@ -30,8 +30,9 @@ export interface AdminDeps {
 }
 
 /** What every route module gets: the deps plus the pieces createAdminApi builds once. */
-export interface AdminContext extends Omit<AdminDeps, 'registry'> {
+export interface AdminContext extends Omit<AdminDeps, 'registry' | 'certificates'> {
   readonly registry: Registry;
+  readonly certificates: CertificateManager | undefined;
   hub: AdminEventHub;
   signIn: AdminSignIn;
   startedAt: number;

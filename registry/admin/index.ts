@@ -30,7 +30,7 @@ import { createAdminSignIn } from './sign-in.js';
  * body is even parsed; one error handler writes every failure in the contract's shape.
  */
 export function createAdminApi(deps: AdminDeps): Mount[] {
-  const { registry: registryOrGetter, ...rest } = deps;
+  const { registry: registryOrGetter, certificates: certificatesOrGetter, ...rest } = deps;
   const registry = (): Registry => {
     const resolved = typeof registryOrGetter === 'function' ? registryOrGetter() : registryOrGetter;
     if (!resolved) throw new Error('the admin API was used before its registry was created');
@@ -40,6 +40,9 @@ export function createAdminApi(deps: AdminDeps): Mount[] {
     ...rest,
     get registry() {
       return registry();
+    },
+    get certificates() {
+      return typeof certificatesOrGetter === 'function' ? certificatesOrGetter() : certificatesOrGetter;
     },
     hub: createAdminEventHub(() => registry().events, deps.mirror),
     signIn: createAdminSignIn(deps.state),

@@ -42,10 +42,10 @@ async function pushImage(repo: string, tag: string, arch = 'amd64') {
   return { ...pushed, config, layer, size: pushed.bytes.length + config.size + layer.size };
 }
 
-/** Reads server-sent events until `want` matches one, or fails after `timeoutMs`. */
-async function openEvents(cookie: string) {
+/** Opens `/api/events`; `waitFor` reads frames until one matches, or fails after `timeoutMs`. */
+async function openEvents(server: AdminServer) {
   const controller = new AbortController();
-  const response = await fetch(`${admin.url}/api/events`, { headers: { cookie }, signal: controller.signal });
+  const response = await fetch(`${server.url}/api/events`, { headers: { cookie: server.cookie }, signal: controller.signal });
   assert.equal(response.status, 200);
   assert.match(response.headers.get('content-type') ?? '', /^text\/event-stream/);
   const reader = (response.body as ReadableStream<Uint8Array>).getReader();
@@ -206,7 +206,7 @@ describe('repositories, tags and manifests', () => {
 describe('live events', () => {
   it('streams manifest.pushed when an image is pushed over /v2, and cleans up when the client leaves', async () => {
     const baseline = admin.registry.events.listenerCount('manifest.pushed');
-    const stream = await openEvents(admin.cookie);
+    const stream = await openEvents(admin);
     await stream.waitFor((e) => e.type === 'hello');
     assert.equal(admin.registry.events.listenerCount('manifest.pushed'), baseline + 1);
     const repo = uniqueRepo('live');
@@ -226,14 +226,14 @@ describe('live events', () => {
     assert.equal(admin.registry.events.listenerCount('manifest.pushed'), baseline, 'registry listeners removed when the stream closed');
   });
 
-  it('an open stream does not hold a server shutdown open (quitting the app with the GUI open)', async () => {
+  it('an open stream does not hold a server shutdown open (quitting the app with the GUI open)', async (t) => {
     const other = await startAdminServer();
-    const stream = await openEvents(other.cookie);
+    t.after(() => other.close());
+    const stream = await openEvents(other);
+    t.after(() => stream.close());
     await stream.waitFor((e) => e.type === 'hello');
     const started = Date.now();
     await other.registry.close(); // default grace: 30 s for in-flight requests
     assert.ok(Date.now() - started < 3_000, `close took ${Date.now() - started} ms`);
-    stream.close();
-    await other.close();
   });
 });
