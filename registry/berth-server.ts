@@ -115,9 +115,7 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
       audit,
       dataDir,
       urls: () => urls,
-      get certificates() {
-        return certificates;
-      },
+      certificates: () => certificates,
       log,
       sealSecret: (plain) => secrets.seal(plain),
       mirror: createMirrorControl(upstreams, () => syncRef as SyncScheduler),

@@ -1,4 +1,5 @@
 import { Anchor, Badge, Button, Group, SimpleGrid, Stack, Table, Tabs, Text } from '@mantine/core';
+import { useEffect } from 'react';
 import { adminRoutes, type OverviewResponse } from '../api/contract.js';
 import { useEvents } from '../api/events.js';
 import { useAppInfo } from '../app-context.js';
@@ -86,7 +87,7 @@ function TlsPanel({ overview }: { overview: OverviewResponse }) {
             </Badge>
             {tls.server && (
               <Text size="sm" c="dimmed">
-                server certificate valid until <RelativeTime value={tls.server.notAfter} />
+                server certificate expires <RelativeTime value={tls.server.notAfter} />
               </Text>
             )}
           </Group>
@@ -210,6 +211,9 @@ function RecentActivity({ overview }: { overview: OverviewResponse }) {
 
 export function OverviewPage() {
   const { overview, registryHost, reloadOverview } = useAppInfo();
+  // The events below only refresh the overview while this page is open: coming back from another page, where
+  // pushes or sync jobs may have changed the numbers, loads it again (the old figures stay until it arrives).
+  useEffect(() => reloadOverview(), [reloadOverview]);
   // The overview is cheap: refresh it on anything that changes its numbers.
   useEvents(
     ['manifest.pushed', 'manifest.deleted', 'tag.deleted', 'upstream.health', 'token.created', 'token.revoked', 'job.finished'],
