@@ -50,6 +50,8 @@ export type AdminErrorCode =
   | 'BERTH_UPSTREAM_NOT_FOUND' // 404
   | 'BERTH_UPSTREAM_EXISTS' // 409
   | 'BERTH_UPSTREAM_IN_USE' // 409: a sync rule still uses it
+  | 'BERTH_UPSTREAM_HOST_TAKEN' // 409: its URL host or an alias already routes to another upstream
+  | 'BERTH_NAMESPACE_HAS_CONTENT' // 409: the upstream's namespace holds local repositories (see `adopt`)
   | 'BERTH_SYNC_RULE_NOT_FOUND' // 404
   | 'BERTH_SYNC_RULE_EXISTS' // 409
   | 'BERTH_MIRROR_UNAVAILABLE' // 503: the mirror service is not running in this process
@@ -405,7 +407,10 @@ export interface UpstreamsResponse {
   upstreams: UpstreamView[];
 }
 
-/** `POST /api/upstreams` → 201 `UpstreamView`. The name is also its pull-through namespace. */
+/**
+ * `POST /api/upstreams` → 201 `UpstreamView`. The name is also its pull-through namespace: the namespace record is
+ * created (or an existing one changed) with `anonymousPull: true`, as `berth upstream add` does.
+ */
 export interface CreateUpstreamRequest {
   name: string;
   url: string;
@@ -418,6 +423,11 @@ export interface CreateUpstreamRequest {
   insecure?: boolean;
   /** Default 300. */
   tagTtlSeconds?: number;
+  /**
+   * Use the name even though its namespace already holds repositories (e.g. the cache an earlier delete kept).
+   * Without it: 409 BERTH_NAMESPACE_HAS_CONTENT.
+   */
+  adopt?: boolean;
 }
 
 /** `PATCH /api/upstreams/:name` → 200 `UpstreamView`. `password: null` (or `username: null`) removes it. */

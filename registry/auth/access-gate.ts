@@ -85,7 +85,10 @@ export function createTokenGate(options: TokenGateOptions): AccessGate {
       can: (repository, action) => {
         // Re-read on every check: a revocation must bite within a second, mid-session too.
         const record = store.read().tokens.find((token) => token.id === id);
-        return record !== undefined && tokenStatus(record) === 'active' && allowedActions(record, repository).has(action);
+        if (record === undefined || tokenStatus(record) !== 'active') return false;
+        // A live token never has less than anonymous: logged-in clients send it for public namespaces too.
+        if (allowedActions(record, repository).has(action)) return true;
+        return action === 'pull' && policy.anonymousPullAllowed(namespaceOf(repository));
       },
     };
   }
@@ -103,10 +106,10 @@ export function createTokenGate(options: TokenGateOptions): AccessGate {
   function authenticateBasic(req: IncomingMessage, password: string, needs: readonly AccessNeed[]): Caller {
     // dockerd sends its Docker Hub credentials to registry mirrors: not Berth's to judge, so a pull
     // that anonymous callers may make goes through as anonymous.
+    // Only for a request that needs something: `GET /v2/` (docker login) with a wrong password must not succeed.
     const anonymous = anonymousCaller();
-    if (!password.startsWith(tokenPrefix) && needs.every((need) => need.actions.every((action) => anonymous.can(need.repository, action)))) {
-      return anonymous;
-    }
+    const anonymousSuffices = needs.length > 0 && needs.every((need) => need.actions.every((action) => anonymous.can(need.repository, action)));
+    if (!password.startsWith(tokenPrefix) && anonymousSuffices) return anonymous;
     rateLimited(req);
     const address = req.socket.remoteAddress ?? 'unknown';
     const result = verifyToken(store, password);
@@ -130,6 +133,14 @@ export function createTokenGate(options: TokenGateOptions): AccessGate {
       fail('invalid_token');
       throw challenge(req, needs, 'bearer token invalid or expired', 'invalid_token');
     }
+    if (claims.tid !== undefined) {
+      // The JWT outlives neither a revocation nor an expiry: its client must log in again, so say so (401, not DENIED).
+      const record = store.read().tokens.find((token) => token.id === claims.tid);
+      if (!record || tokenStatus(record) !== 'active') {
+        fail('invalid_token');
+        throw challenge(req, needs, `access token ${record ? tokenStatus(record) : 'unknown'}`, 'invalid_token');
+      }
+    }
     const caller = claims.tid === undefined ? anonymousCaller() : tokenCaller(claims.sub, claims.tid);
     return { caller, claims };
   }
@@ -148,13 +159,18 @@ export function createTokenGate(options: TokenGateOptions): AccessGate {
       // `GET /v2/` and the catalog need an identity; docker login relies on that 401.
       if (needs.length === 0 && !bearer && !basic) throw challenge(req, needs, 'authentication required');
 
+      // What the identity can never do is settled first (DENIED): asking for a wider JWT would not help.
       for (const need of needs) {
         for (const action of need.actions) {
           if (!caller.can(need.repository, action as Action)) {
             if (caller.name === 'anonymous' && !bearer) throw challenge(req, needs, 'authentication required');
             throw deny(req, caller, needs, need);
           }
-          // A bearer token carries only what /token granted for it: ask the client to fetch a wider one.
+        }
+      }
+      // A bearer token carries only what /token granted for it: ask the client to fetch a wider one.
+      for (const need of needs) {
+        for (const action of need.actions) {
           if (claims && !claims.access.some((entry) => entry.type === 'repository' && entry.name === need.repository && (entry.actions.includes(action) || entry.actions.includes('*')))) {
             throw challenge(req, needs, `token does not cover ${action} on ${need.repository}`, 'insufficient_scope');
           }

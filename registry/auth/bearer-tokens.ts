@@ -92,8 +92,10 @@ export interface GrantPolicy {
 /** The actions `subject` may currently perform on a repository. */
 function permittedOnRepository(subject: Subject, repository: string, policy: GrantPolicy): Set<Action> {
   if (!isRepositoryName(repository)) return new Set();
-  if (subject.kind === 'token') return allowedActions(subject.record, repository);
-  return policy.anonymousPullAllowed(namespaceOf(repository)) ? new Set<Action>(['pull']) : new Set();
+  const permitted = subject.kind === 'token' ? allowedActions(subject.record, repository) : new Set<Action>();
+  // A token never has less than anonymous: Docker sends the logged-in token for public namespaces too.
+  if (policy.anonymousPullAllowed(namespaceOf(repository))) permitted.add('pull');
+  return permitted;
 }
 
 /**

@@ -40,7 +40,8 @@ export function createTokenEndpoint(options: TokenEndpointOptions): MountHandler
   function authenticate(req: IncomingMessage, password: string | undefined, scopes: ResourceAccess[]): Subject {
     if (password === undefined) return { kind: 'anonymous' };
     // dockerd sends Docker Hub credentials to mirrors: for pulls, a foreign credential is no credential.
-    const pullOnly = scopes.every((scope) => scope.actions.every((action) => action === 'pull'));
+    // A request without scopes is a login (`docker login` asks for none): it must check the credential.
+    const pullOnly = scopes.length > 0 && scopes.every((scope) => scope.actions.every((action) => action === 'pull'));
     if (!password.startsWith(tokenPrefix) && pullOnly) return { kind: 'anonymous' };
     const address = req.socket.remoteAddress ?? 'unknown';
     const decision = rateLimiter.check(address);

@@ -59,7 +59,14 @@ test('granted access is the intersection of requested and permitted, never more'
     'repository:INVALID/Name:pull',
   ]);
   const ci = grantAccess(requested, tokenSubject(['team/*:pull,push']), policy);
-  assert.deepEqual(ci, [{ type: 'repository', name: 'team/app', actions: ['pull', 'push'] }]);
+  assert.deepEqual(
+    ci,
+    [
+      { type: 'repository', name: 'team/app', actions: ['pull', 'push'] },
+      { type: 'repository', name: 'public/base', actions: ['pull'] },
+    ],
+    'a token also pulls what anyone may pull (docker sends its login for every repository on the host)',
+  );
 
   const anonymous = grantAccess(requested, { kind: 'anonymous' }, policy);
   assert.deepEqual(anonymous, [{ type: 'repository', name: 'public/base', actions: ['pull'] }], 'anonymous: pull on anonymous-pull namespaces only');

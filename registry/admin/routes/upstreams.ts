@@ -1,7 +1,13 @@
 import { Router, type Request } from 'express';
-import { isRepositoryName } from '../../core/names.js';
-import { validateUpstream } from '../../mirror/upstream.js';
-import type { UpstreamRecord } from '../../state/index.js';
+import {
+  addUpstream,
+  isUpstreamChangeError,
+  removeUpstream,
+  repositoryCounter,
+  updateUpstream,
+  type UpstreamInput,
+  type UpstreamPatch,
+} from '../../mirror/upstream-changes.js';
 import { AdminError, badRequest } from '../admin-error.js';
 import { adminRoutes, type UpstreamTestResponse, type UpstreamsResponse } from '../contract.js';
 import type { AdminContext } from '../deps.js';
@@ -10,16 +16,13 @@ import {
   bodyOf,
   nullableString,
   optionalBoolean,
-  optionalInteger,
+  optionalString,
   optionalStringArray,
   paramOf,
   requiredString,
   type JsonObject,
 } from '../request-helpers.js';
 import { upstreamView } from '../views.js';
-
-export const defaultTagTtlSeconds = 300;
-const maxTtlSeconds = 7 * 24 * 60 * 60;
 
 export const upstreamNotFound = (name: string) => new AdminError('BERTH_UPSTREAM_NOT_FOUND', 404, `no upstream "${name.slice(0, 80)}"`);
 export const mirrorUnavailable = () =>
@@ -30,56 +33,61 @@ export const mirrorUnavailable = () =>
     'restart Berth; see its log for why the mirror did not start',
   );
 
-/** The upstream's name is its pull-through namespace (`hub/library/redis`), so it follows the namespace grammar. */
-function checkName(name: string): string {
-  if (name.includes('/') || !isRepositoryName(name)) {
-    throw badRequest(`invalid upstream name "${name.slice(0, 80)}"`, 'one lowercase name component such as hub or ghcr (a-z 0-9 . _ -)');
+/** The shared upstream rules' refusals in the admin API's terms (status, contract code, what to do). */
+function asAdminError(error: unknown, name: string): unknown {
+  if (!isUpstreamChangeError(error)) return error;
+  const { message } = error;
+  switch (error.code) {
+    case 'BERTH_UPSTREAM_NAME_INVALID':
+      // The contract's code for any name that breaks its grammar.
+      return badRequest(message);
+    case 'BERTH_UPSTREAM_CONFIG_INVALID':
+      // A mirror module code the contract lets pass through unchanged (400, see mapAdminError).
+      return error;
+    case 'BERTH_UPSTREAM_EXISTS':
+      return new AdminError('BERTH_UPSTREAM_EXISTS', 409, message, 'change it with PATCH instead');
+    case 'BERTH_UPSTREAM_NOT_FOUND':
+      return upstreamNotFound(name);
+    case 'BERTH_UPSTREAM_IN_USE':
+      return new AdminError('BERTH_UPSTREAM_IN_USE', 409, message, 'delete those sync rules first');
+    case 'BERTH_UPSTREAM_HOST_TAKEN':
+      return new AdminError('BERTH_UPSTREAM_HOST_TAKEN', 409, message, `one host, one upstream: use another URL or alias, or change upstream "${error.details.upstream ?? ''}" first`);
+    case 'BERTH_NAMESPACE_HAS_CONTENT':
+      return new AdminError(
+        'BERTH_NAMESPACE_HAS_CONTENT',
+        409,
+        message,
+        'pick another name, or send "adopt": true if that content is an earlier cache of this upstream',
+      );
   }
-  return name;
 }
 
-/** Applies the mirror module's own rules (URL shape, no credentials over plain HTTP, insecure only on loopback). */
-function validate(record: UpstreamRecord): void {
-  validateUpstream({
-    name: record.name,
-    url: record.url,
-    aliases: record.aliases,
-    username: record.username,
-    // Only whether there is one matters here; the sealed text stands in for it.
-    password: record.passwordSealed,
-    caPem: record.caPem,
-    insecure: record.insecure,
-  });
-  for (const alias of record.aliases) {
-    if (!/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?$/i.test(alias)) {
-      throw badRequest(`invalid alias "${alias.slice(0, 80)}": a host name such as docker.io`);
-    }
-  }
+/** A JSON `tagTtlSeconds`: its type is the request's business, its range the shared rules'. */
+function tagTtlOf(body: JsonObject): number | undefined {
+  const value = body.tagTtlSeconds;
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number') throw badRequest('"tagTtlSeconds" must be a whole number of seconds');
+  return value;
 }
 
-/** Applies the body's fields (create and update share it); `password` is sealed and never kept in clear. */
-function applyFields(ctx: AdminContext, record: UpstreamRecord, body: JsonObject): void {
-  if (body.url !== undefined) record.url = requiredString(body, 'url').trim().replace(/\/+$/, '');
+/** The fields create and update share, as the JSON carries them (types checked here, values by the shared rules). */
+function patchOf(body: JsonObject): UpstreamPatch {
+  const patch: UpstreamPatch = {};
+  const url = optionalString(body, 'url');
+  if (url !== undefined) patch.url = url;
   const aliases = optionalStringArray(body, 'aliases');
-  if (aliases !== undefined) record.aliases = aliases.map((alias) => alias.trim().toLowerCase()).filter(Boolean);
+  if (aliases !== undefined) patch.aliases = aliases;
   const isDefault = optionalBoolean(body, 'isDefault');
-  if (isDefault !== undefined) record.isDefault = isDefault;
+  if (isDefault !== undefined) patch.isDefault = isDefault;
   const insecure = optionalBoolean(body, 'insecure');
-  if (insecure !== undefined) record.insecure = insecure;
-  const ttl = optionalInteger(body, 'tagTtlSeconds', 0, maxTtlSeconds);
-  if (ttl !== undefined) record.tagTtlSeconds = ttl;
-  const username = nullableString(body, 'username');
-  if (username === null || username === '') delete record.username;
-  else if (username !== undefined) record.username = username;
-  const password = nullableString(body, 'password');
-  if (password === null || password === '') delete record.passwordSealed;
-  else if (password !== undefined) record.passwordSealed = ctx.sealSecret(password);
-  const caPem = nullableString(body, 'caPem');
-  if (caPem === null || caPem === '') delete record.caPem;
-  else if (caPem !== undefined) {
-    if (!caPem.includes('-----BEGIN CERTIFICATE-----')) throw badRequest('"caPem" must be a PEM certificate (-----BEGIN CERTIFICATE-----)');
-    record.caPem = caPem;
+  if (insecure !== undefined) patch.insecure = insecure;
+  const tagTtlSeconds = tagTtlOf(body);
+  if (tagTtlSeconds !== undefined) patch.tagTtlSeconds = tagTtlSeconds;
+  for (const field of ['username', 'password', 'caPem'] as const) {
+    const value = nullableString(body, field);
+    if (value !== undefined) patch[field] = value;
   }
+  return patch;
 }
 
 /** Upstream registries (state), their health, and a connection test through the mirror service. */
@@ -97,27 +105,31 @@ export function upstreamRoutes(ctx: AdminContext): Router {
 
   router.post(adminRoutes.upstreams, async (req: Request, res) => {
     const body = bodyOf(req);
-    const name = checkName(requiredString(body, 'name'));
-    const record: UpstreamRecord = {
+    const name = requiredString(body, 'name');
+    const patch = patchOf(body);
+    const input: UpstreamInput = {
+      ...patch,
       name,
       url: requiredString(body, 'url'),
-      aliases: [],
-      isDefault: false,
-      insecure: false,
-      tagTtlSeconds: defaultTagTtlSeconds,
-      createdAt: new Date().toISOString(),
+      username: patch.username ?? undefined,
+      password: patch.password ?? undefined,
+      caPem: patch.caPem ?? undefined,
     };
-    applyFields(ctx, record, body);
-    validate(record);
-    await ctx.state.update((draft) => {
-      if (draft.upstreams.some((upstream) => upstream.name === name)) {
-        throw new AdminError('BERTH_UPSTREAM_EXISTS', 409, `an upstream named "${name}" already exists`, 'change it with PATCH instead');
-      }
-      // At most one upstream receives requests with no known namespace (Docker's registry-mirrors).
-      if (record.isDefault) for (const upstream of draft.upstreams) upstream.isDefault = false;
-      draft.upstreams.push(record);
+    const adopt = optionalBoolean(body, 'adopt') === true;
+    const repositoriesHeld = repositoryCounter(() => ctx.registry.repositories.listRepositories());
+    const result = await addUpstream(ctx.state, input, { sealSecret: ctx.sealSecret, ...(adopt ? {} : { repositoriesHeld }) }).catch((error: unknown) => {
+      throw asAdminError(error, name);
     });
-    await auditChange(ctx, req, { action: 'upstream.create', detail: { name, url: record.url } });
+    const { record, previousDefault, namespaceCreated } = result;
+    await auditChange(ctx, req, {
+      action: 'upstream.create',
+      namespace: name,
+      detail: { name, url: record.url, isDefault: record.isDefault, previousDefault: previousDefault ?? null, adopt },
+    });
+    if (namespaceCreated) {
+      await auditChange(ctx, req, { action: 'namespace.create', namespace: name, detail: { anonymousPull: true, reason: 'upstream.create' } });
+      ctx.hub.publish({ type: 'namespace.created', name });
+    }
     ctx.hub.publish({ type: 'upstream.created', name });
     await changed();
     res.status(201).json(upstreamView(record, ctx.mirror));
@@ -127,34 +139,20 @@ export function upstreamRoutes(ctx: AdminContext): Router {
     const name = paramOf(req, 'name');
     const body = bodyOf(req);
     if (body.name !== undefined && body.name !== name) throw badRequest('an upstream cannot be renamed: create a new one and delete this one');
-    let updated: UpstreamRecord | undefined;
-    await ctx.state.update((draft) => {
-      const record = draft.upstreams.find((upstream) => upstream.name === name);
-      if (!record) throw upstreamNotFound(name);
-      applyFields(ctx, record, body);
-      validate(record);
-      if (record.isDefault) for (const upstream of draft.upstreams) if (upstream !== record) upstream.isDefault = false;
-      updated = { ...record };
+    const { record } = await updateUpstream(ctx.state, name, patchOf(body), { sealSecret: ctx.sealSecret }).catch((error: unknown) => {
+      throw asAdminError(error, name);
     });
-    if (!updated) throw upstreamNotFound(name);
     const fields = Object.keys(body).filter((key) => key !== 'password' && key !== 'name');
     await auditChange(ctx, req, { action: 'upstream.update', detail: { name, fields, passwordChanged: body.password !== undefined } });
     ctx.hub.publish({ type: 'upstream.updated', name });
     await changed();
-    res.json(upstreamView(updated, ctx.mirror));
+    res.json(upstreamView(record, ctx.mirror));
   });
 
   router.delete(item, async (req: Request, res) => {
     const name = paramOf(req, 'name');
-    await ctx.state.update((draft) => {
-      const index = draft.upstreams.findIndex((upstream) => upstream.name === name);
-      if (index === -1) throw upstreamNotFound(name);
-      const users = draft.syncRules.filter((rule) => rule.upstream === name).map((rule) => rule.name);
-      if (users.length > 0) {
-        const message = `sync rules use upstream "${name}": ${users.slice(0, 10).join(', ')}`;
-        throw new AdminError('BERTH_UPSTREAM_IN_USE', 409, message, 'delete those rules first');
-      }
-      draft.upstreams.splice(index, 1);
+    await removeUpstream(ctx.state, name).catch((error: unknown) => {
+      throw asAdminError(error, name);
     });
     await auditChange(ctx, req, { action: 'upstream.delete', detail: { name } });
     ctx.hub.publish({ type: 'upstream.deleted', name });

@@ -58,6 +58,12 @@ export async function syncCommand(argv: string[]): Promise<void> {
         if (!name) throw new CliUsageError('berth sync add needs a RULE name');
         if (!values.upstream) throw new CliUsageError('berth sync add needs --upstream NAME');
         const newest = values.newest === undefined ? undefined : Number(values.newest);
+        let everySeconds: number | null = null;
+        try {
+          if (values.every !== undefined) everySeconds = Math.round(parseDuration(values.every) / 1000);
+        } catch (error) {
+          throw new CliUsageError(`--every: ${(error as Error).message}`);
+        }
         const rule = await saveSyncRule(
           state,
           {
@@ -67,7 +73,7 @@ export async function syncCommand(argv: string[]): Promise<void> {
             tags: { include: values.tags, exclude: values.exclude, semver: values.semver, newest },
             platforms: values.platform ?? [],
             into: values.into,
-            everySeconds: values.every ? Math.round(parseDuration(values.every) / 1000) : null,
+            everySeconds,
           },
           { replace: false },
         ).catch((error: Error) => {
@@ -139,7 +145,7 @@ async function runHere(dataDir: string, state: Awaited<ReturnType<typeof openSta
   const registry = await createRegistry({ dataDir, logger: log, driver });
   const pool = createUpstreamPool({ state, secrets: await createSecretBox(dataDir), log });
   const fetcher = createBlobFetcher({ driver, blobs: registry.blobs, uploads: registry.uploads, repositories: registry.repositories, log });
-  const scheduler = createSyncScheduler({ state, pool, repositories: registry.repositories, fetcher, log });
+  const scheduler = createSyncScheduler({ state, pool, repositories: registry.repositories, blobs: registry.blobs, fetcher, log });
   const bar = createProgressBar(name);
   scheduler.events.on('job.progress', bar.update);
   try {
@@ -158,7 +164,7 @@ async function runHere(dataDir: string, state: Awaited<ReturnType<typeof openSta
 function createProgressBar(rule: string) {
   const tty = process.stderr.isTTY === true;
   const started = Date.now();
-  let lastImages = -1;
+  let lastImages = '';
   const mib = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
   const line = (job: JobRecord) => {
     const seconds = Math.max((Date.now() - started) / 1000, 0.001);
@@ -171,8 +177,9 @@ function createProgressBar(rule: string) {
         const fraction = job.images.total ? job.images.done / job.images.total : 0;
         const filled = Math.round(fraction * width);
         process.stderr.write(`\r${rule} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${line(job)}   `);
-      } else if (job.images.done !== lastImages) {
-        lastImages = job.images.done;
+      } else if (job.images.total > 0 && `${job.images.done}/${job.images.total}` !== lastImages) {
+        // A line once the plan is known and one per image: readable in CI logs, not one per blob.
+        lastImages = `${job.images.done}/${job.images.total}`;
         process.stderr.write(`${rule}: ${line(job)}\n`);
       }
     },

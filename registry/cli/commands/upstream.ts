@@ -1,11 +1,24 @@
-import { readdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { createSecretBox } from '../../auth/secret-box.js';
 import { defaultDataDir } from '../../config/data-dir.js';
 import { DurationError, parseDuration } from '../../core/duration.js';
-import { isRepositoryName } from '../../core/names.js';
-import { isDockerHub, validateUpstream } from '../../mirror/upstream.js';
+import {
+  addUpstream,
+  checkUpstreamInput,
+  checkUpstreamName,
+  defaultTagTtlSeconds,
+  isUpstreamChangeError,
+  removeUpstream,
+  repositoryCounter,
+  type AddUpstreamResult,
+  type RemoveUpstreamResult,
+  type RepositoryCounter,
+  type UpstreamInput,
+} from '../../mirror/upstream-changes.js';
+import { isDockerHub } from '../../mirror/upstream.js';
 import type { UpstreamRecord } from '../../state/index.js';
+import { walkRepositories } from '../../storage/repository-walk.js';
+import { createFilesystemDriver } from '../../storage/filesystem-driver.js';
 import { CliUsageError } from '../cli-error.js';
 import { auditAdmin, dataDirOf, formatTable, formatTime, openState, parseCommandArgs, requireDataDir } from '../admin-support.js';
 
@@ -39,11 +52,6 @@ and Docker's registry-mirrors, containerd's hosts.toml and podman's registries.c
 
   --data DIR  data directory (default: ${defaultDataDir()}); works while "berth serve" runs on it`;
 
-/** Same default as the admin API. */
-const defaultTagTtlSeconds = 300;
-const maxTagTtlSeconds = 7 * 24 * 60 * 60;
-const aliasGrammar = /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?$/;
-
 /** What `list --json` shows: built field by field so a secret field added to the record never leaks. */
 export interface UpstreamView {
   name: string;
@@ -73,15 +81,45 @@ function viewOf(record: UpstreamRecord): UpstreamView {
   };
 }
 
-/** The upstream's name is its pull-through namespace, so it follows the namespace grammar. */
-function checkName(name: string | undefined, sub: string): string {
-  if (!name) throw new CliUsageError(`missing the upstream NAME: berth upstream ${sub} NAME${sub === 'add' ? ' URL' : ''}`);
-  if (name.includes('/') || !isRepositoryName(name)) {
-    throw new CliUsageError(`invalid upstream name "${name.slice(0, 80)}": one lowercase name component such as hub or ghcr (a-z 0-9 . _ -)`);
+/**
+ * The shared upstream rules' refusals in the CLI's terms: a bad value is how the command was called (exit 2, naming
+ * the flag), a clash with what is already there is a runtime error (exit 1) that says what to do.
+ */
+function asCliError(error: unknown, flags: { caFile?: string } = {}): unknown {
+  if (!isUpstreamChangeError(error)) return error;
+  const { message } = error;
+  switch (error.code) {
+    case 'BERTH_UPSTREAM_NAME_INVALID':
+      return new CliUsageError(message);
+    case 'BERTH_UPSTREAM_CONFIG_INVALID': {
+      const field = error.details.field;
+      const flag = field === 'aliases' ? '--alias' : field === 'caPem' ? `--ca-file ${flags.caFile ?? ''}` : field === 'tagTtlSeconds' ? '--tag-ttl' : undefined;
+      return new CliUsageError(flag ? `${flag.trim()}: ${message}` : message);
+    }
+    case 'BERTH_UPSTREAM_EXISTS':
+      return new Error(`${message}: see "berth upstream list", or remove it first with "berth upstream remove ${error.details.upstream ?? 'NAME'}"`);
+    case 'BERTH_NAMESPACE_HAS_CONTENT':
+      return new Error(`${message} (or pass --adopt if that content is an earlier cache of this upstream)`);
+    case 'BERTH_UPSTREAM_NOT_FOUND':
+      return new Error(`${message}: see "berth upstream list"`);
+    case 'BERTH_UPSTREAM_IN_USE':
+      return new Error(`${message}; delete them first with "berth sync remove RULE"`);
+    case 'BERTH_UPSTREAM_HOST_TAKEN':
+      return new Error(message);
   }
-  return name;
 }
 
+/** The upstream's name is its pull-through namespace, so it follows the namespace grammar (the shared check). */
+function checkName(name: string | undefined, sub: string): string {
+  if (!name) throw new CliUsageError(`missing the upstream NAME: berth upstream ${sub} NAME${sub === 'add' ? ' URL' : ''}`);
+  try {
+    return checkUpstreamName(name);
+  } catch (error) {
+    throw asCliError(error);
+  }
+}
+
+/** A duration such as 10m; its range is the shared rules' to check. */
 function parseTagTtl(text: string | undefined): number {
   if (text === undefined) return defaultTagTtlSeconds;
   if (/^0+[smhdwy]?$/.test(text.trim())) return 0;
@@ -92,9 +130,7 @@ function parseTagTtl(text: string | undefined): number {
     if (error instanceof DurationError) throw new CliUsageError(`--tag-ttl: ${error.message}`);
     throw error;
   }
-  const seconds = Math.round(ms / 1000);
-  if (seconds > maxTagTtlSeconds) throw new CliUsageError(`--tag-ttl ${text} is longer than the maximum of 7d`);
-  return seconds;
+  return Math.round(ms / 1000);
 }
 
 /** All of standard input, without the trailing newline that `echo` and here-strings add. */
@@ -107,22 +143,9 @@ async function readPasswordFromStdin(): Promise<string> {
   return password;
 }
 
-/** Repositories already stored under a namespace (storage layout: `<data>/repositories/<namespace>/...`). */
-async function storedRepositories(dataDir: string, namespace: string): Promise<number> {
-  try {
-    const entries = await readdir(join(dataDir, 'repositories', namespace));
-    // `<namespace>/_manifests` means a one-component repository named like the namespace itself.
-    return entries.filter((entry) => !entry.startsWith('_')).length + (entries.includes('_manifests') ? 1 : 0);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 0;
-    throw error;
-  }
-}
-
-/** Host names a record answers to, for the alias clash check (same idea as the pool's `byHost`). */
-function hostsOf(record: Pick<UpstreamRecord, 'url' | 'aliases'>): string[] {
-  const url = new URL(record.url);
-  return [url.host.toLowerCase(), ...record.aliases];
+/** Repositories stored under a namespace, read from the data directory the way the registry walks it. */
+function storedRepositories(dataDir: string): RepositoryCounter {
+  return repositoryCounter(() => walkRepositories(createFilesystemDriver(dataDir)));
 }
 
 async function add(argv: string[]): Promise<void> {
@@ -149,86 +172,51 @@ async function add(argv: string[]): Promise<void> {
     throw new CliUsageError('--username needs --password-stdin (the password is read from standard input, never from the command line)');
   }
   if (values['password-stdin'] && values.username === undefined) throw new CliUsageError('--password-stdin needs --username USER');
-  const aliases = [...new Set((values.alias ?? []).map((alias) => alias.trim().toLowerCase()).filter(Boolean))];
-  for (const alias of aliases) {
-    if (!aliasGrammar.test(alias)) throw new CliUsageError(`invalid --alias "${alias.slice(0, 80)}": a host name (and port), e.g. docker.io`);
-  }
   const tagTtlSeconds = parseTagTtl(values['tag-ttl']);
   let caPem: string | undefined;
   if (values['ca-file'] !== undefined) {
     caPem = await readFile(values['ca-file'], 'utf8').catch((error: NodeJS.ErrnoException) => {
       throw new Error(`cannot read --ca-file ${values['ca-file']}: ${error.code ?? error.message}`);
     });
-    if (!caPem.includes('-----BEGIN CERTIFICATE-----')) throw new CliUsageError(`--ca-file ${values['ca-file']} is not a PEM certificate (-----BEGIN CERTIFICATE-----)`);
   }
   const password = values['password-stdin'] ? await readPasswordFromStdin() : undefined;
-  const url = rawUrl.trim().replace(/\/+$/, '');
+
+  const input: UpstreamInput = {
+    name,
+    url: rawUrl,
+    aliases: values.alias ?? [],
+    isDefault: values.default,
+    username: values.username,
+    password,
+    caPem,
+    insecure: values.insecure,
+    tagTtlSeconds,
+  };
   try {
-    validateUpstream({ name, url, aliases, username: values.username, password, caPem, insecure: values.insecure });
+    // A mistyped command must not leave a new data directory behind: check before opening it.
+    checkUpstreamInput(input);
   } catch (error) {
-    throw new CliUsageError((error as Error).message);
+    throw asCliError(error, { caFile: values['ca-file'] });
   }
 
   const dataDir = dataDirOf(values);
   const store = await openState(dataDir);
-  const secrets = await createSecretBox(dataDir);
-  const record: UpstreamRecord = {
-    name,
-    url,
-    aliases,
-    isDefault: values.default === true,
-    ...(values.username !== undefined ? { username: values.username } : {}),
-    // Sealed before it touches the state file; the plain text is never written or printed.
-    ...(password !== undefined ? { passwordSealed: secrets.seal(password) } : {}),
-    ...(caPem !== undefined ? { caPem } : {}),
-    insecure: values.insecure === true,
-    tagTtlSeconds,
-    createdAt: new Date().toISOString(),
-  };
-  const repositoriesHeld = values.adopt ? 0 : await storedRepositories(dataDir, name);
-  let previousDefault: string | undefined;
-  let namespaceCreated = false;
+  let result: AddUpstreamResult;
   try {
-    await store.update((draft) => {
-      // Checked under the lock, so two concurrent adds cannot both succeed.
-      if (draft.upstreams.some((upstream) => upstream.name === name)) {
-        throw new Error(`an upstream named "${name}" already exists: see "berth upstream list", or remove it first with "berth upstream remove ${name}"`);
-      }
-      if (repositoriesHeld > 0) {
-        throw new Error(
-          `namespace "${name}" already holds ${repositoriesHeld} local repositor${repositoriesHeld === 1 ? 'y' : 'ies'}: ` +
-            'a pull-through namespace is read-only, so pick another upstream name ' +
-            `(or pass --adopt if that content is an earlier cache of this upstream)`,
-        );
-      }
-      const mine = new Set(hostsOf(record));
-      for (const other of draft.upstreams) {
-        const clash = hostsOf(other).find((host) => mine.has(host));
-        if (clash) throw new Error(`host "${clash}" already routes to upstream "${other.name}": one host, one upstream`);
-      }
-      if (record.isDefault) {
-        for (const upstream of draft.upstreams) {
-          if (!upstream.isDefault) continue;
-          previousDefault = upstream.name;
-          upstream.isDefault = false;
-        }
-      }
-      draft.upstreams.push(record);
-      // dockerd sends its Docker Hub credentials to mirrors, which Berth cannot check: mirrored content is public.
-      const namespace = draft.namespaces.find((ns) => ns.name === name);
-      if (namespace) namespace.anonymousPull = true;
-      else {
-        namespaceCreated = true;
-        draft.namespaces.push({ name, anonymousPull: true, createdAt: record.createdAt });
-      }
-    });
+    const secrets = await createSecretBox(dataDir);
+    const sealSecret = (plain: string) => secrets.seal(plain);
+    result = await addUpstream(store, input, { sealSecret, ...(values.adopt ? {} : { repositoriesHeld: storedRepositories(dataDir) }) });
+  } catch (error) {
+    throw asCliError(error, { caFile: values['ca-file'] });
   } finally {
     await store.close();
   }
+  const { record, previousDefault, namespaceCreated } = result;
+  const { url, aliases } = record;
   await auditAdmin(dataDir, {
     action: 'upstream.add',
     namespace: name,
-    detail: { name, url, aliases, isDefault: record.isDefault, auth: password !== undefined, insecure: record.insecure, tagTtlSeconds, previousDefault: previousDefault ?? null },
+    detail: { name, url, aliases, isDefault: record.isDefault, auth: password !== undefined, insecure: record.insecure, tagTtlSeconds: record.tagTtlSeconds, previousDefault: previousDefault ?? null },
   });
   if (namespaceCreated) await auditAdmin(dataDir, { action: 'namespace.create', namespace: name, detail: { anonymousPull: true, reason: 'upstream.add' } });
 
@@ -284,22 +272,17 @@ async function remove(argv: string[]): Promise<void> {
   const dataDir = dataDirOf(values);
   requireDataDir(dataDir);
   const store = await openState(dataDir);
-  let removed: UpstreamRecord | undefined;
+  let result: RemoveUpstreamResult;
   try {
-    await store.update((draft) => {
-      const index = draft.upstreams.findIndex((upstream) => upstream.name === name);
-      if (index === -1) throw new Error(`no upstream "${name}": see "berth upstream list"`);
-      const users = draft.syncRules.filter((rule) => rule.upstream === name).map((rule) => rule.name);
-      if (users.length > 0) throw new Error(`sync rules use upstream "${name}": ${users.slice(0, 10).join(', ')}; delete them first`);
-      removed = { ...draft.upstreams[index] } as UpstreamRecord;
-      draft.upstreams.splice(index, 1);
-    });
+    result = await removeUpstream(store, name, { repositoriesHeld: storedRepositories(dataDir) });
+  } catch (error) {
+    throw asCliError(error);
   } finally {
     await store.close();
   }
-  await auditAdmin(dataDir, { action: 'upstream.remove', namespace: name, detail: { name, url: removed?.url ?? null } });
-  const cached = await storedRepositories(dataDir, name);
-  console.log(`Removed upstream "${name}"${removed?.isDefault ? ' (it was the default upstream: no upstream is the default now)' : ''}.`);
+  const { record: removed, cachedRepositories: cached = 0 } = result;
+  await auditAdmin(dataDir, { action: 'upstream.remove', namespace: name, detail: { name, url: removed.url } });
+  console.log(`Removed upstream "${name}"${removed.isDefault ? ' (it was the default upstream: no upstream is the default now)' : ''}.`);
   console.log(
     `Cached content is kept: ${cached} repositor${cached === 1 ? 'y' : 'ies'} under namespace "${name}" (still pullable; ` +
       `delete with the registry API, or stop anonymous pulls with "berth namespace set ${name} --anonymous-pull=false").`,

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../../log.js';
+import type { BlobStore } from '../../storage/blob-store.js';
 import type { RepositoryStore } from '../../storage/repository-store.js';
 import type { JobRecord, StateStore, SyncRuleRecord } from '../../state/index.js';
 import type { BlobFetcher } from '../blob-fetches.js';
@@ -16,16 +17,18 @@ export interface SyncScheduler {
   readonly events: EventEmitter<SyncEvents>;
   /** Queues a run of the rule (paused rules too: pausing stops the schedule, not a deliberate run). */
   runNow(ruleName: string): Promise<JobRecord>;
-  /** Resolves with the job's final record. */
+  /** Resolves with the job's final record (still `running` when close() stopped it: it resumes at the next start). */
   finished(jobId: string): Promise<JobRecord>;
   /** Jobs running or queued, with live progress. */
   active(): JobRecord[];
   /** Stops starting scheduled runs (runNow still works); kept in the settings, so it survives restarts. */
   pause(): Promise<void>;
+  /** Starts the schedule again; rules that fell due meanwhile are queued at once. */
   resume(): Promise<void>;
   isPaused(): boolean;
   /** Starts the schedule and resumes jobs a restart interrupted. */
   start(): Promise<void>;
+  /** Stops the schedule and the running jobs; they stay `running` in the state file and resume at the next start. */
   close(): Promise<void>;
 }
 
@@ -45,6 +48,8 @@ export function createSyncScheduler(deps: {
   pool: UpstreamPool;
   repositories: RepositoryStore;
   fetcher: BlobFetcher;
+  /** The content store, so blobs Berth already holds are linked instead of downloaded (see SyncJobDeps). */
+  blobs?: Pick<BlobStore, 'size'>;
   log: Logger;
   concurrency?: number;
 }): SyncScheduler {
@@ -53,8 +58,12 @@ export function createSyncScheduler(deps: {
   events.setMaxListeners(0);
   const queue: JobRecord[] = [];
   const running = new Map<string, JobRecord>();
+  /** The executions under way, so close() can wait for them to stop. */
+  const executions = new Set<Promise<void>>();
+  const shutdown = new AbortController();
   const waiters = new Map<string, Array<(job: JobRecord) => void>>();
   let timer: NodeJS.Timeout | undefined;
+  let started = false;
   let closed = false;
   const concurrency = deps.concurrency ?? 1;
 
@@ -71,10 +80,14 @@ export function createSyncScheduler(deps: {
     while (!closed && running.size < concurrency && queue.length > 0) {
       const job = queue.shift() as JobRecord;
       running.set(job.id, job);
-      void execute(job).finally(() => {
-        running.delete(job.id);
-        pump();
-      });
+      const execution = execute(job)
+        .catch((error: unknown) => log.error({ err: error, job: job.id }, 'sync job crashed'))
+        .finally(() => {
+          running.delete(job.id);
+          executions.delete(execution);
+          pump();
+        });
+      executions.add(execution);
     }
   }
 
@@ -89,7 +102,8 @@ export function createSyncScheduler(deps: {
       if (!rule) throw new Error(`sync rule ${job.rule} no longer exists`);
       if (!upstream) throw new Error(`upstream ${rule.upstream} of rule ${rule.name} is not configured`);
       let lastSaved = Date.now();
-      const result = await runSyncJob(rule, { client: upstream.client, repositories: deps.repositories, fetcher: deps.fetcher, log }, (progress) => {
+      const jobDeps = { client: upstream.client, repositories: deps.repositories, fetcher: deps.fetcher, blobs: deps.blobs, log, signal: shutdown.signal };
+      const result = await runSyncJob(rule, jobDeps, (progress) => {
         Object.assign(job, structuredClone(progress));
         events.emit('job.progress', job);
         if (Date.now() - lastSaved > persistEveryMs) {
@@ -102,6 +116,15 @@ export function createSyncScheduler(deps: {
     } catch (error) {
       job.errors.push((error as Error).message);
       job.status = 'failed';
+    }
+    if (shutdown.signal.aborted && job.status === 'failed') {
+      // Stopped by close(), not finished: the record stays "running" (saved below), and the next start resumes it.
+      job.status = 'running';
+      job.errors = [];
+      await save(job).catch(() => undefined);
+      log.info({ job: job.id, rule: job.rule }, 'sync job stopped by shutdown: it resumes at the next start');
+      settle(job);
+      return;
     }
     job.finishedAt = new Date().toISOString();
     log[job.status === 'succeeded' ? 'info' : 'warn'](
@@ -116,6 +139,10 @@ export function createSyncScheduler(deps: {
       })
       .catch(() => undefined);
     events.emit('job.finished', job);
+    settle(job);
+  }
+
+  function settle(job: JobRecord): void {
     for (const resolve of waiters.get(job.id) ?? []) resolve(job);
     waiters.delete(job.id);
   }
@@ -132,9 +159,12 @@ export function createSyncScheduler(deps: {
       errors: [],
     };
     job.status = 'queued';
-    await save(job);
+    // Queued before the first await, so a tick or runNow right after sees the rule as busy (no double runs);
+    // the state file is written in call order, so "queued" is saved before the job's "running".
     queue.push(job);
+    const saved = save(job);
     pump();
+    await saved;
     return job;
   }
 
@@ -149,6 +179,10 @@ export function createSyncScheduler(deps: {
         draft.settings.mirrorPaused = paused;
       })
       .then(() => log.info({ paused }, paused ? 'mirror schedule paused' : 'mirror schedule resumed'));
+
+  function tick(): void {
+    for (const rule of dueRules(Date.now())) void enqueue(rule).catch((error: unknown) => log.error({ err: error }, 'queueing sync failed'));
+  }
 
   function dueRules(now: number): SyncRuleRecord[] {
     if (isPaused()) return [];
@@ -177,20 +211,27 @@ export function createSyncScheduler(deps: {
 
     active: () => [...running.values(), ...queue],
     pause: () => setPaused(true),
-    resume: () => setPaused(false),
+    async resume() {
+      await setPaused(false);
+      if (started && !closed) tick();
+    },
     isPaused,
 
     async start() {
+      if (started || closed) return;
+      started = true;
       const interrupted = state.read().jobs.filter((job) => job.status === 'running' || job.status === 'queued');
       for (const job of interrupted) {
         const rule = state.read().syncRules.find((candidate) => candidate.name === job.rule);
-        if (!rule) continue;
+        if (!rule || isBusy(rule.name)) {
+          // Its rule was removed, or another interrupted job of the rule (say a killed "berth sync run") resumes it.
+          const reason = rule ? 'another interrupted job of this rule was resumed instead' : `sync rule ${job.rule} no longer exists`;
+          await save({ ...structuredClone(job), status: 'cancelled', finishedAt: new Date().toISOString(), errors: [...job.errors, reason] });
+          continue;
+        }
         log.info({ job: job.id, rule: job.rule }, 'resuming a sync job interrupted by a restart');
         await enqueue(rule, structuredClone(job) as JobRecord);
       }
-      const tick = () => {
-        for (const rule of dueRules(Date.now())) void enqueue(rule).catch((error: unknown) => log.error({ err: error }, 'queueing sync failed'));
-      };
       timer = setInterval(tick, tickMs);
       timer.unref();
       tick();
@@ -200,7 +241,10 @@ export function createSyncScheduler(deps: {
       closed = true;
       if (timer) clearInterval(timer);
       queue.length = 0;
-      // Running jobs stay "running" in the state file and resume at the next start.
+      // Running jobs stop at their next step (downloads are cancelled) and stay "running" in the state file,
+      // so the next start resumes them; what they stored so far is complete and is not fetched again.
+      shutdown.abort(new Error('Berth is shutting down'));
+      await Promise.all([...executions]);
     },
   };
 }

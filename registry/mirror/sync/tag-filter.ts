@@ -32,16 +32,18 @@ function newestFirst(a: string, b: string): number {
 
 /** Checks a rule's patterns up front, so a bad regex or range is refused when the rule is saved. */
 export function validateTagFilter(filter: SyncRuleRecord['tags']): void {
-  for (const [name, pattern] of [['include', filter.include], ['exclude', filter.exclude]] as const) {
+  for (const [flag, pattern] of [['--tags', filter.include], ['--exclude', filter.exclude]] as const) {
     if (pattern === undefined) continue;
     try {
       new RegExp(pattern);
     } catch (error) {
-      throw new Error(`invalid --tags ${name} pattern "${pattern}": ${(error as Error).message}`);
+      // V8's message repeats the pattern ("Invalid regular expression: /(/: Unterminated group"): keep the reason only.
+      const reason = (error as Error).message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /s, '');
+      throw new Error(`invalid ${flag} pattern "${pattern.slice(0, 100)}": ${reason}`);
     }
   }
   if (filter.semver !== undefined && semver.validRange(filter.semver, { loose: true }) === null) {
-    throw new Error(`invalid semver range "${filter.semver}" (examples: ">=1.2 <2", "^3", "~1.4")`);
+    throw new Error(`invalid semver range "${filter.semver.slice(0, 100)}" (examples: ">=1.2 <2", "^3", "~1.4")`);
   }
   if (filter.newest !== undefined && (!Number.isInteger(filter.newest) || filter.newest < 1)) {
     throw new Error(`--newest must be a positive whole number, not ${filter.newest}`);
