@@ -117,7 +117,7 @@ export function createTokenGate(options: TokenGateOptions): AccessGate {
       rateLimiter.recordFailure(address);
       fail('invalid_credentials');
       void audit
-        .record({ action: 'auth.failed', actor: 'unknown', client: address, outcome: 'failure', detail: { reason: result.reason, method: req.method } })
+        .record({ action: 'auth.failed', actor: result.name ?? 'unknown', client: address, outcome: 'failure', detail: { reason: result.reason, method: req.method } })
         .catch(() => undefined);
       throw challenge(req, needs, `access token ${result.reason === 'unknown' ? 'not recognised' : result.reason}`, 'invalid_token');
     }

@@ -19,7 +19,8 @@ export const lastUsedResolutionMs = 60_000;
 
 export type TokenStatus = 'active' | 'expired' | 'revoked';
 export type VerifyFailure = 'unknown' | 'revoked' | 'expired';
-export type VerifyResult = { ok: true; record: TokenRecord } | { ok: false; reason: VerifyFailure };
+/** `name` is set for revoked and expired tokens, so a refusal can be audited under the token's name. */
+export type VerifyResult = { ok: true; record: TokenRecord } | { ok: false; reason: VerifyFailure; name?: string };
 
 export interface CreateTokenInput {
   name: string;
@@ -128,7 +129,7 @@ export function verifyToken(store: StateStore, secret: string, now: Date = new D
   }
   if (!match) return { ok: false, reason: 'unknown' };
   const status = tokenStatus(match, now);
-  if (status !== 'active') return { ok: false, reason: status };
+  if (status !== 'active') return { ok: false, reason: status, name: match.name };
   touchLastUsed(store, match, now);
   return { ok: true, record: match };
 }

@@ -55,7 +55,7 @@ export function createTokenEndpoint(options: TokenEndpointOptions): MountHandler
     if (!result.ok) {
       rateLimiter.recordFailure(address);
       options.onFailure?.('invalid_credentials');
-      void audit.record({ action: 'auth.failed', actor: 'unknown', client: address, outcome: 'failure', detail: { reason: result.reason, endpoint: 'token' } }).catch(() => undefined);
+      void audit.record({ action: 'auth.failed', actor: result.name ?? 'unknown', client: address, outcome: 'failure', detail: { reason: result.reason, endpoint: 'token' } }).catch(() => undefined);
       throw new RegistryError('UNAUTHORIZED', `access token ${result.reason === 'unknown' ? 'not recognised' : result.reason}`, {
         headers: { 'WWW-Authenticate': `Basic realm="${service}"` },
       });
