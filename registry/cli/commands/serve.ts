@@ -1,6 +1,9 @@
 import { parseArgs } from 'node:util';
 import { createSignInUrl } from '../../admin/sign-in.js';
+import { join } from 'node:path';
 import { startBerth, type AuthMode } from '../../berth-server.js';
+import { changedSettingKeys, createSettingsWatcher } from '../../config/settings-watcher.js';
+import { stateFileName } from '../../state/index.js';
 import { defaultDataDir } from '../../config/data-dir.js';
 import { createLogger } from '../../log.js';
 import { berthVersion } from '../../version.js';
@@ -57,6 +60,19 @@ export async function serveCommand(argv: string[]): Promise<void> {
     log.info({ signInUrl: url }, `open Berth in a browser: ${url}`);
   }
 
+  // A hand edit of the settings in state.json takes effect without a restart where it can (TLS names),
+  // and says so where it cannot (listen addresses). The desktop app has its own watcher that restarts.
+  const watcher = await createSettingsWatcher({
+    path: join(dataDir, stateFileName),
+    logger: log,
+    async applySettings(settings, previous) {
+      const changed = changedSettingKeys(previous, settings);
+      if (changed.includes('tlsNames')) await berth.certificates?.setNames(settings.tlsNames ?? []);
+      const needRestart = changed.filter((key) => key === 'listen' || key === 'tlsListen');
+      if (needRestart.length > 0) log.warn({ changed: needRestart }, 'listen addresses changed: restart berth serve to apply');
+    },
+  });
+
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) {
@@ -65,7 +81,7 @@ export async function serveCommand(argv: string[]): Promise<void> {
     }
     stopping = true;
     log.info({ signal }, 'stopping: finishing in-flight requests');
-    berth.close().then(
+    Promise.all([watcher.close(), berth.close()]).then(
       () => {
         log.info('stopped');
         process.exit(0);
