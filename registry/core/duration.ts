@@ -51,3 +51,20 @@ export function formatDuration(ms: number): string {
   }
   return out || '0s';
 }
+
+/**
+ * A moment given as a duration back from `now` (`24h`, `7d`) or as an ISO date or date-time
+ * (`2030-01-31`, `2030-01-31T12:00:00Z`): what `--since` and the audit API's `since` accept.
+ */
+export function parsePointInTime(text: string, now: number = Date.now()): Date {
+  try {
+    return new Date(now - parseDuration(text));
+  } catch (error) {
+    if (!(error instanceof DurationError)) throw error;
+  }
+  const date = /^\d{4}-\d{2}-\d{2}/.test(text) ? new Date(text) : undefined;
+  if (!date || Number.isNaN(date.getTime())) {
+    throw new DurationError(`"${text.slice(0, 40)}" is neither a duration such as 24h or 7d nor a date such as 2030-01-31`);
+  }
+  return date;
+}

@@ -11,7 +11,10 @@ import type { BlobDownload } from './upstream-client.js';
 
 /** One upstream blob being fetched into the cache, readable by any number of clients meanwhile. */
 export interface BlobFetch {
-  /** Resolves with the upstream's Content-Length (undefined when it sent none) once it answered. */
+  /**
+   * Resolves with the upstream's Content-Length (undefined when it sent none) once it answered with the blob;
+   * rejects like `done` when it did not (not found, refused, unreachable), so that no 200 is sent for it.
+   */
   readonly started: Promise<{ size: number | undefined }>;
   /** Resolves when the blob is verified, stored and linked; rejects when nothing was cached. */
   readonly done: Promise<void>;
@@ -54,7 +57,13 @@ export function createBlobFetcher(deps: {
     let uploadPath: string | undefined;
 
     let announce!: (value: { size: number | undefined }) => void;
-    const started = new Promise<{ size: number | undefined }>((resolve) => (announce = resolve));
+    let refuse!: (error: Error) => void;
+    const started = new Promise<{ size: number | undefined }>((resolve, reject) => {
+      announce = resolve;
+      refuse = reject;
+    });
+    // A client joining a running fetch may never look at `started`; its failure is reported through `done`.
+    started.catch(() => undefined);
 
     const done = (async () => {
       const session = await deps.uploads.start(local);
@@ -91,7 +100,8 @@ export function createBlobFetcher(deps: {
       (error: Error) => {
         failure = error;
         finished = true;
-        announce({ size: undefined });
+        // No effect once the upstream answered (the stream broke later): then followers see `failure`.
+        refuse(error);
         changes.emit('change');
         deps.log.warn({ digest: digest.digest, repository: local, err: error }, 'blob fetch from upstream failed: nothing cached');
       },

@@ -5,7 +5,7 @@ import { createInterface } from 'node:readline';
 import { once } from 'node:events';
 import { Router, type Request, type Response } from 'express';
 import { auditDirName, queryAudit, type AuditEvent, type AuditQuery } from '../../auth/audit-log.js';
-import { DurationError, parseDuration } from '../../core/duration.js';
+import { DurationError, parsePointInTime } from '../../core/duration.js';
 import { badRequest } from '../admin-error.js';
 import { adminRoutes, type AuditResponse } from '../contract.js';
 import type { AdminContext } from '../deps.js';
@@ -15,15 +15,11 @@ import { queryInteger, queryParam } from '../request-helpers.js';
 function parseTime(text: string | undefined, field: string, now: number): Date | undefined {
   if (text === undefined) return undefined;
   try {
-    return new Date(now - parseDuration(text));
+    return parsePointInTime(text, now);
   } catch (error) {
     if (!(error instanceof DurationError)) throw error;
-  }
-  const date = /^\d{4}-\d{2}-\d{2}/.test(text) ? new Date(text) : undefined;
-  if (!date || Number.isNaN(date.getTime())) {
     throw badRequest(`invalid "${field}" "${text.slice(0, 40)}"`, 'a duration such as 24h or 7d, or a date such as 2030-01-31');
   }
-  return date;
 }
 
 function filtersOf(req: Request): AuditQuery {

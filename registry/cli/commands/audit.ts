@@ -1,4 +1,5 @@
-import { DurationError, parseDuration, queryAudit, type AuditEvent } from '../../auth/index.js';
+import { queryAudit, type AuditEvent } from '../../auth/index.js';
+import { DurationError, parsePointInTime } from '../../core/duration.js';
 import { defaultDataDir } from '../../config/data-dir.js';
 import { CliUsageError } from '../cli-error.js';
 import { dataDirOf, formatTable, parseCommandArgs, requireDataDir } from '../admin-support.js';
@@ -16,15 +17,11 @@ Shows the audit trail (token and namespace changes, pushes, deletes, refused req
 
 function parseSince(text: string, now: number): Date {
   try {
-    return new Date(now - parseDuration(text));
+    return parsePointInTime(text, now);
   } catch (error) {
     if (!(error instanceof DurationError)) throw error;
-  }
-  const date = /^\d{4}-\d{2}-\d{2}/.test(text) ? new Date(text) : undefined;
-  if (!date || Number.isNaN(date.getTime())) {
     throw new CliUsageError(`invalid --since "${text.slice(0, 40)}": use a duration such as 24h or 7d, or a date such as 2030-01-31`);
   }
-  return date;
 }
 
 function parseLimit(text: string | undefined): number {
