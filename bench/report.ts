@@ -45,8 +45,15 @@ function verdict(c: TargetCheck | undefined): string {
   return c.pass ? 'PASS' : 'FAIL';
 }
 
-export function formatTable(rows: readonly Row[]): string {
-  const header = ['metric', 'berth', 'distribution', 'node:http', 'berth/dist', 'target', 'result'];
+/** Column titles for a table whose comparison is not distribution (the mirror rows compare with other clients). */
+export interface TableLabels {
+  readonly other?: string;
+  readonly ratio?: string;
+}
+
+export function formatTable(rows: readonly Row[], labels: TableLabels = {}): string {
+  const hasCeiling = rows.some((row) => row.ceiling !== undefined);
+  const header = ['metric', 'berth', labels.other ?? 'distribution', 'node:http', labels.ratio ?? 'berth/dist', 'target', 'result'];
   const body = rows.map((row) => {
     const digits = row.digits ?? 1;
     return [
@@ -59,6 +66,11 @@ export function formatTable(rows: readonly Row[]): string {
       verdict(row.check),
     ];
   });
+  // No ceiling figures (the mirror table): drop the empty node:http column.
+  if (!hasCeiling) {
+    header.splice(3, 1);
+    for (const cells of body) cells.splice(3, 1);
+  }
   const widths = header.map((title, column) => Math.max(title.length, ...body.map((cells) => (cells[column] ?? '').length)));
   const line = (cells: readonly string[]): string =>
     cells.map((cell, column) => (column === 0 ? cell.padEnd(widths[column] ?? 0) : cell.padStart(widths[column] ?? 0))).join('  ');

@@ -11,14 +11,17 @@ import { createImageLayout, mediaTypes, type ImageLayout } from '../test/support
 import { createTempDir, removeDir } from '../test/support/temp-dir.js';
 import { requireTools, run, trackChild } from '../test/support/tools.js';
 import { bestBlobGet, timePull, timePush, type BlobGetResult } from './measure.js';
+import { runMirrorBenchmark, type MirrorResults } from './mirror.js';
 import { check, formatTable, type Row, type TargetCheck } from './report.js';
 import { runWrk, type WrkResult } from './wrk.js';
 
 /**
  * Berth against CNCF distribution (Debian's docker-registry), side by side, same machine, same clients:
  * manifest GETs with wrk (plus a bare node:http server as the ceiling), one 256 MiB blob GET with curl,
- * skopeo push and pull of a 256 MiB image, and Berth's peak RSS. Prints a table, writes bench/results.json.
- *   npm run bench [-- --blob-mib 64 --duration 5 --skip-berth]
+ * skopeo push and pull of a 256 MiB image, and Berth's peak RSS; then the mirror figures (bench/mirror.ts):
+ * pull-through cold and warm against a direct pull, and `berth sync run` against `skopeo sync`.
+ * Prints a table, writes bench/results.json.
+ *   npm run bench [-- --blob-mib 64 --duration 5 --skip-berth --skip-mirror | --only mirror]
  */
 
 const { values: flags } = parseArgs({
@@ -30,6 +33,15 @@ const { values: flags } = parseArgs({
     'blob-runs': { type: 'string', default: '3' },
     'push-runs': { type: 'string', default: '3' },
     'skip-berth': { type: 'boolean', default: false },
+    'skip-mirror': { type: 'boolean', default: false },
+    /** `mirror` runs only the mirror figures, `registry` only the side-by-side ones. */
+    only: { type: 'string' },
+    'mirror-runs': { type: 'string', default: '3' },
+    'mirror-mib': { type: 'string', default: '256' },
+    'mirror-layers': { type: 'string', default: '6' },
+    'sync-images': { type: 'string', default: '20' },
+    /** Directory for `node --cpu-prof` profiles of every Berth process in the mirror half (to see where time goes). */
+    'berth-cpu-prof': { type: 'string' },
     out: { type: 'string' },
   },
 });
@@ -41,6 +53,10 @@ const wrkOptions = { threads: Number(flags.threads), connections: Number(flags.c
 const blobRuns = Number(flags['blob-runs']);
 const pushRuns = Math.max(1, Number(flags['push-runs']));
 const mib = 1024 * 1024;
+if (flags.only !== undefined && flags.only !== 'mirror' && flags.only !== 'registry') throw new Error(`--only takes mirror or registry, not "${flags.only}"`);
+const runRegistry = flags.only !== 'mirror';
+const runMirror = flags.only !== 'registry' && !flags['skip-mirror'];
+const mirrorRuns = Math.max(1, Number(flags['mirror-runs']));
 
 type Side = 'berth' | 'distribution';
 
@@ -137,22 +153,23 @@ async function measureSide(target: Target, bigs: readonly ImageLayout[], small: 
 }
 
 function ratio(a: number | undefined, b: number | undefined): number | undefined {
-  return a === undefined || b === undefined || b === 0 ? undefined : a / b;
+  return a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0 ? undefined : a / b;
 }
 
-async function main(): Promise<void> {
-  requireTools('wrk', 'curl', 'skopeo', 'docker-registry');
-  const scratch = await createTempDir('berth-bench-');
-  // On Ctrl-C the async cleanups below never run; this synchronous one still does.
-  process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
-  const cleanups: Array<() => Promise<unknown> | void> = [() => removeDir(scratch)];
-  const results: Record<Side, SideResults> = { berth: {}, distribution: {} };
-  let ceiling: WrkResult | undefined;
-  let berthPeakRss: number | undefined;
+interface RegistryHalf {
+  ceiling?: WrkResult;
+  berthPeakRss?: number;
+}
+
+/** Berth and distribution side by side, plus the node:http ceiling; servers are stopped before it returns. */
+async function measureRegistry(scratch: string, results: Record<Side, SideResults>): Promise<RegistryHalf> {
+  const cleanups: Array<() => Promise<unknown> | void> = [];
+  const half: RegistryHalf = {};
   let berth: BerthProcess | undefined;
   try {
     log(`building images in ${scratch}`);
     const layout = join(scratch, 'layout');
+    cleanups.push(() => removeDir(layout)); // 3 x 256 MiB: not left on disk while the mirror half runs
     const bigs: ImageLayout[] = [];
     for (let i = 0; i < pushRuns; i++) {
       bigs.push(await createImageLayout(layout, { tag: `big-${i}`, layers: [{ bytes: blobMiB * mib, files: 1, compress: false }] }));
@@ -181,7 +198,7 @@ async function main(): Promise<void> {
     for (const target of targets) {
       try {
         await measureSide(target, bigs, small, scratch, results[target.side]);
-        if (target.side === 'berth' && berth) berthPeakRss = await berth.peakRssBytes();
+        if (target.side === 'berth' && berth) half.berthPeakRss = await berth.peakRssBytes();
       } catch (error) {
         results[target.side].error = error instanceof Error ? error.message : String(error);
         log(`${target.side} FAILED: ${results[target.side].error}`);
@@ -197,16 +214,60 @@ async function main(): Promise<void> {
     });
     const ceilingUrl = `${ceilingServer.url}/v2/bench/small/manifests/1`;
     await runWrk(ceilingUrl, { ...wrkOptions, durationSec: 2 });
-    ceiling = await runWrk(ceilingUrl, wrkOptions);
+    half.ceiling = await runWrk(ceilingUrl, wrkOptions);
 
     if (berth) {
       // VmHWM only grows; read again in case the ceiling phase ran while Berth still held memory.
       const last = await berth.peakRssBytes();
-      if (last !== undefined) berthPeakRss = Math.max(berthPeakRss ?? 0, last);
+      if (last !== undefined) half.berthPeakRss = Math.max(half.berthPeakRss ?? 0, last);
       const exit = await Promise.race([berth.exited, Promise.resolve(undefined)]);
       if (exit) {
         const note = `Berth exited during the benchmark (code ${exit.code ?? 'none'}, signal ${exit.signal ?? 'none'})`;
         results.berth.error = `${results.berth.error ? `${results.berth.error}; ` : ''}${note}\n${berth.logs().slice(-3000)}`;
+      }
+    }
+    return half;
+  } finally {
+    for (const cleanup of cleanups.reverse()) {
+      try {
+        await cleanup();
+      } catch (error) {
+        log(`cleanup: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+  }
+}
+
+async function main(): Promise<void> {
+  requireTools('wrk', 'curl', 'skopeo', 'docker-registry');
+  const scratch = await createTempDir('berth-bench-');
+  // On Ctrl-C the async cleanups below never run; this synchronous one still does.
+  process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
+  const cleanups: Array<() => Promise<unknown> | void> = [() => removeDir(scratch)];
+  const results: Record<Side, SideResults> = { berth: {}, distribution: {} };
+  let ceiling: WrkResult | undefined;
+  let berthPeakRss: number | undefined;
+  let mirror: MirrorResults | undefined;
+  try {
+    if (runRegistry) {
+      const registryHalf = await measureRegistry(scratch, results);
+      ceiling = registryHalf.ceiling;
+      berthPeakRss = registryHalf.berthPeakRss;
+    }
+    if (runMirror) {
+      try {
+        mirror = await runMirrorBenchmark({
+          scratch,
+          runs: mirrorRuns,
+          bigMiB: Number(flags['mirror-mib']),
+          bigLayers: Math.max(1, Number(flags['mirror-layers'])),
+          syncImages: Math.max(1, Number(flags['sync-images'])),
+          berthNodeArgs: flags['berth-cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', flags['berth-cpu-prof']] : [],
+          log,
+        });
+      } catch (error) {
+        mirror = { errors: [`mirror setup: ${error instanceof Error ? error.message : String(error)}`] };
+        log(`mirror FAILED: ${mirror.errors[0] ?? ''}`);
       }
     }
   } finally {
@@ -222,7 +283,7 @@ async function main(): Promise<void> {
   const b = results.berth;
   const d = results.distribution;
   const rssMiB = berthPeakRss === undefined ? undefined : berthPeakRss / mib;
-  const checks: TargetCheck[] = [
+  const registryChecks: TargetCheck[] = [
     check('manifest GET req/s, berth/distribution', ratio(b.manifestGet?.requestsPerSec, d.manifestGet?.requestsPerSec), 'atLeast', 5, 'x'),
     check('blob GET MiB/s, berth/distribution', ratio(b.blobGet?.mibPerSec, d.blobGet?.mibPerSec), 'atLeast', 1, 'x'),
     check('push time, berth/distribution', ratio(b.push, d.push), 'atMost', 1, 'x'),
@@ -234,16 +295,36 @@ async function main(): Promise<void> {
       berth: b.manifestGet?.requestsPerSec,
       distribution: d.manifestGet?.requestsPerSec,
       ceiling: ceiling?.requestsPerSec,
-      ratio: checks[0]?.value,
-      check: checks[0],
+      ratio: registryChecks[0]?.value,
+      check: registryChecks[0],
       digits: 0,
     },
     { metric: 'manifest GET mean latency (ms)', berth: b.manifestGet?.latencyAvgMs, distribution: d.manifestGet?.latencyAvgMs, ceiling: ceiling?.latencyAvgMs, ratio: ratio(b.manifestGet?.latencyAvgMs, d.manifestGet?.latencyAvgMs), digits: 2 },
-    { metric: `blob GET ${blobMiB} MiB (MiB/s)`, berth: b.blobGet?.mibPerSec, distribution: d.blobGet?.mibPerSec, ratio: checks[1]?.value, check: checks[1], digits: 0 },
-    { metric: `skopeo push ${blobMiB} MiB (s)`, berth: b.push, distribution: d.push, ratio: checks[2]?.value, check: checks[2], digits: 2 },
+    { metric: `blob GET ${blobMiB} MiB (MiB/s)`, berth: b.blobGet?.mibPerSec, distribution: d.blobGet?.mibPerSec, ratio: registryChecks[1]?.value, check: registryChecks[1], digits: 0 },
+    { metric: `skopeo push ${blobMiB} MiB (s)`, berth: b.push, distribution: d.push, ratio: registryChecks[2]?.value, check: registryChecks[2], digits: 2 },
     { metric: `skopeo pull ${blobMiB} MiB (s)`, berth: b.pull, distribution: d.pull, ratio: ratio(b.pull, d.pull), digits: 2 },
-    { metric: 'Berth peak RSS (MiB)', berth: rssMiB, check: checks[3], digits: 0 },
+    { metric: 'Berth peak RSS (MiB)', berth: rssMiB, check: registryChecks[3], digits: 0 },
   ];
+
+  const pt = mirror?.pullThrough;
+  const sy = mirror?.sync;
+  const mirrorChecks: TargetCheck[] = [
+    check('cold pull-through time, berth/direct from the upstream', ratio(pt?.cold, pt?.direct), 'atMost', 1.15, 'x'),
+    check('warm pull time from the cache, berth/docker-registry holding the image', ratio(pt?.warm, pt?.direct), 'atMost', 1, 'x'),
+    check('sync time, berth sync run/skopeo sync into a fresh Berth', ratio(sy?.berth, sy?.skopeoToBerth), 'atMost', 0.8, 'x'),
+  ];
+  const imageText = mirror?.image ? `${mirror.image.mib} MiB, ${mirror.image.layers} layers` : `${flags['mirror-mib']} MiB`;
+  const syncText = sy ? `${sy.images} images, ${(sy.bytes / mib).toFixed(0)} MiB` : `${flags['sync-images']} images`;
+  const mirrorRows: Row[] = [
+    { metric: `cold pull-through ${imageText} (s)`, berth: pt?.cold, distribution: pt?.direct, ratio: mirrorChecks[0]?.value, check: mirrorChecks[0], digits: 2 },
+    { metric: `warm pull from the cache (s)`, berth: pt?.warm, distribution: pt?.direct, ratio: mirrorChecks[1]?.value, check: mirrorChecks[1], digits: 2 },
+    { metric: '  CPU s, Berth cold pull vs upstream direct', berth: pt?.cpuSeconds.berthCold, distribution: pt?.cpuSeconds.upstreamDirect, ratio: ratio(pt?.cpuSeconds.berthCold, pt?.cpuSeconds.upstreamDirect), digits: 2 },
+    { metric: '  CPU s, Berth warm pull vs upstream direct', berth: pt?.cpuSeconds.berthWarm, distribution: pt?.cpuSeconds.upstreamDirect, ratio: ratio(pt?.cpuSeconds.berthWarm, pt?.cpuSeconds.upstreamDirect), digits: 2 },
+    { metric: `sync ${syncText} vs skopeo sync → Berth (s)`, berth: sy?.berth, distribution: sy?.skopeoToBerth, ratio: mirrorChecks[2]?.value, check: mirrorChecks[2], digits: 2 },
+    { metric: `sync vs skopeo sync → docker-registry (s)`, berth: sy?.berth, distribution: sy?.skopeoToDistribution, ratio: ratio(sy?.berth, sy?.skopeoToDistribution), digits: 2 },
+    { metric: '  of which berth CLI start (s)', berth: sy?.berthCliStartup, digits: 2 },
+  ];
+  const checks = [...(runRegistry ? registryChecks : []), ...(runMirror ? mirrorChecks : [])];
 
   const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memoryMiB: Math.round(totalmem() / mib), node: process.version };
   const tools = {
@@ -262,6 +343,19 @@ async function main(): Promise<void> {
       blobRuns,
       pushRuns,
       client: { blobGet: 'curl -o /dev/null, best of blobRuns', push: 'skopeo copy --preserve-digests oci: → docker://, best of pushRuns', pull: 'skopeo copy docker:// → dir:, best of blobRuns' },
+      mirror: runMirror
+        ? {
+            runs: mirrorRuns,
+            bigMiB: Number(flags['mirror-mib']),
+            bigLayers: Number(flags['mirror-layers']),
+            syncImages: Number(flags['sync-images']),
+            client: {
+              pull: 'skopeo copy docker://HOST/REPO:TAG dir:OUT; cold = fresh Berth data dir and process each run; direct = from the upstream docker-registry',
+              warm: 'the same copy again from the same Berth, the upstream still running (its access log counts requests during warm pulls)',
+              sync: 'berth sync run RULE (CLI process, fresh data dir) vs skopeo sync --src yaml --dest docker into a fresh Berth (auth none) and a fresh docker-registry',
+            },
+          }
+        : 'skipped',
     },
     results: {
       manifestGet: {
@@ -273,24 +367,42 @@ async function main(): Promise<void> {
       pushSeconds: { berth: b.push, distribution: d.push },
       pullSeconds: { berth: b.pull, distribution: d.pull },
       berthPeakRssMiB: rssMiB,
+      mirror: mirror && { image: mirror.image, pullThroughSeconds: mirror.pullThrough, syncSeconds: mirror.sync },
     },
     checks,
-    errors: { berth: b.error, distribution: d.error },
+    errors: { berth: b.error, distribution: d.error, mirror: mirror?.errors.length ? mirror.errors : undefined },
   };
   await writeFile(resultsFile, `${JSON.stringify(report, null, 2)}\n`);
 
   process.stdout.write(`\nBerth vs CNCF distribution (${tools.distribution}), ${machine.cpus} CPUs, ${machine.cpuModel}, node ${machine.node}\n`);
-  process.stdout.write(
-    `wrk -t${wrkOptions.threads} -c${wrkOptions.connections} -d${wrkOptions.durationSec}s; one ${blobMiB} MiB plain-tar layer; ` +
-      `push best of ${pushRuns}, blob GET and pull best of ${blobRuns}\n\n`,
-  );
-  process.stdout.write(`${formatTable(rows)}\n\n`);
+  if (runRegistry) {
+    process.stdout.write(
+      `wrk -t${wrkOptions.threads} -c${wrkOptions.connections} -d${wrkOptions.durationSec}s; one ${blobMiB} MiB plain-tar layer; ` +
+        `push best of ${pushRuns}, blob GET and pull best of ${blobRuns}\n\n`,
+    );
+    process.stdout.write(`${formatTable(rows)}\n\n`);
+  }
+  if (runMirror) {
+    process.stdout.write(
+      `Mirror: upstream = docker-registry; skopeo copy docker:// → dir: and skopeo sync; best of ${mirrorRuns}. "other" is: ` +
+        'pulls: skopeo straight from the upstream; sync: skopeo sync from the upstream into a fresh Berth (auth none: same storage, ' +
+        'only the copy engine differs), then into a fresh docker-registry (for reference).\n',
+    );
+    if (pt) {
+      process.stdout.write(
+        `Cold: a fresh Berth data dir and process each run. Warm: the same pull again, upstream still running; it logged ` +
+          `${pt.warmUpstreamRequests} request(s) during the warm pulls${pt.warmUpstreamRequests === 0 ? ' (all from the cache)' : ''}.\n`,
+      );
+    }
+    process.stdout.write(`\n${formatTable(mirrorRows, { other: 'other', ratio: 'berth/other' })}\n\n`);
+  }
   for (const side of ['berth', 'distribution'] as const) {
     if (results[side].error) process.stdout.write(`${side.toUpperCase()} ERROR: ${results[side].error}\n`);
   }
+  for (const error of mirror?.errors ?? []) process.stdout.write(`MIRROR ERROR: ${error}\n`);
   process.stdout.write(`results written to ${resultsFile}\n`);
   // A failed side is a failed benchmark run (CI can tell); missed targets are reported, not fatal.
-  if (d.error || b.error) process.exitCode = 1;
+  if (d.error || b.error || (mirror?.errors.length ?? 0) > 0) process.exitCode = 1;
 }
 
 main().catch((error: unknown) => {

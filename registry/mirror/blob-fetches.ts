@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { setTimeout as delay } from 'node:timers/promises';
 import { Readable, Transform } from 'node:stream';
 import type { ParsedDigest } from '../core/digest.js';
 import type { Logger } from '../log.js';
@@ -29,6 +30,15 @@ export interface BlobFetcher {
   active(): number;
 }
 
+interface LiveFollower {
+  queue: Buffer[];
+  queued: number;
+  wake?: () => void;
+}
+
+/** How far a client may fall behind the download before it reads from the upload file instead. */
+const liveBufferBytes = 16 * 1024 * 1024;
+
 /** Followers read in slices at least this big, so a fast download does not turn into tiny reads. */
 const followSliceBytes = 1024 * 1024;
 
@@ -52,7 +62,15 @@ export function createBlobFetcher(deps: {
     const changes = new EventEmitter();
     changes.setMaxListeners(0);
     let received = 0;
+    /** The upstream's Content-Length: a follower that has it all ends without waiting for fsync and commit. */
+    let expectedSize: number | undefined;
     let finished = false;
+    // Followers that have caught up get each chunk handed over in memory as it arrives instead of
+    // re-reading it from disk; one whose client falls behind by liveBufferBytes goes back to the file.
+    const live = new Set<LiveFollower>();
+    const wakeLive = () => {
+      for (const follower of live) follower.wake?.();
+    };
     let failure: Error | undefined;
     let uploadPath: string | undefined;
 
@@ -70,11 +88,21 @@ export function createBlobFetcher(deps: {
       uploadPath = pathFor({ kind: 'uploadData', repository: local, id: session.id });
       try {
         const upstream = await download();
+        expectedSize = upstream.size;
         announce({ size: upstream.size });
         let sinceNotice = 0;
         const counter = new Transform({
           transform(chunk: Buffer, _encoding, callback) {
             received += chunk.length;
+            for (const follower of live) {
+              if (follower.queued + chunk.length > liveBufferBytes) {
+                live.delete(follower);
+              } else {
+                follower.queue.push(chunk);
+                follower.queued += chunk.length;
+              }
+              follower.wake?.();
+            }
             sinceNotice += chunk.length;
             if (sinceNotice >= followSliceBytes) {
               sinceNotice = 0;
@@ -96,6 +124,7 @@ export function createBlobFetcher(deps: {
       () => {
         finished = true;
         changes.emit('change');
+        wakeLive();
       },
       (error: Error) => {
         failure = error;
@@ -103,6 +132,7 @@ export function createBlobFetcher(deps: {
         // No effect once the upstream answered (the stream broke later): then followers see `failure`.
         refuse(error);
         changes.emit('change');
+        wakeLive();
         deps.log.warn({ digest: digest.digest, repository: local, err: error }, 'blob fetch from upstream failed: nothing cached');
       },
     );
@@ -112,28 +142,52 @@ export function createBlobFetcher(deps: {
     const nextChange = () => new Promise<void>((resolve) => changes.once('change', () => resolve()));
 
     async function* follow(): AsyncGenerator<Buffer> {
+      const me: LiveFollower = { queue: [], queued: 0 };
       let offset = 0;
-      for (;;) {
-        if (failure) throw failure;
-        const complete = finished;
-        if (offset < received || complete) {
-          const range = { start: offset, end: Number.MAX_SAFE_INTEGER };
-          let source: Readable;
-          try {
-            source = complete ? await deps.blobs.reader(digest, range) : await deps.driver.reader(uploadPath as string, range);
-          } catch (error) {
-            // The upload file moved into the blob store between the check and the open: read it there.
-            if (complete || !isPathNotFound(error)) throw error;
-            await done.catch(() => undefined);
-            continue;
-          }
-          for await (const chunk of source as AsyncIterable<Buffer>) {
+      try {
+        for (;;) {
+          if (failure) throw failure;
+          const chunk = me.queue.shift();
+          if (chunk) {
+            me.queued -= chunk.length;
             offset += chunk.length;
             yield chunk;
+            continue;
           }
-          if (complete) return;
+          // Every byte is out: the client checks the digest itself; the cache commits only after ours.
+          if (expectedSize !== undefined && offset >= expectedSize) return;
+          if (finished) {
+            for await (const rest of await deps.blobs.reader(digest, { start: offset, end: Number.MAX_SAFE_INTEGER })) {
+              offset += (rest as Buffer).length;
+              yield rest as Buffer;
+            }
+            return;
+          }
+          if (live.has(me)) {
+            await new Promise<void>((resolve) => (me.wake = resolve));
+            me.wake = undefined;
+            continue;
+          }
+          if (offset === received && uploadPath !== undefined) {
+            live.add(me);
+            continue;
+          }
+          const before = offset;
+          try {
+            const file = await deps.driver.reader(uploadPath as string, { start: offset, end: received - 1 });
+            for await (const part of file as AsyncIterable<Buffer>) {
+              offset += part.length;
+              yield part;
+            }
+          } catch (error) {
+            // Not created yet, or just moved into the blob store: wait for the next step of the fetch.
+            if (!isPathNotFound(error) && uploadPath !== undefined) throw error;
+          }
+          // Bytes counted but not yet flushed to the file: wait a moment rather than spin.
+          if (offset === before) await Promise.race([nextChange(), done.catch(() => undefined), delay(20)]);
         }
-        await nextChange();
+      } finally {
+        live.delete(me);
       }
     }
 

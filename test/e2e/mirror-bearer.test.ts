@@ -74,7 +74,8 @@ async function startPublicTokenServer(
     const part = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url');
     const input = `${part({ alg: 'RS256', typ: 'JWT', x5c: [options.signer.certDerBase64] })}.${part(claims)}`;
     const signature = sign('sha256', Buffer.from(input), options.signer.keyPem).toString('base64url');
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token: `${input}.${signature}`, expires_in: 300 }));
+    const answer = { token: `${input}.${signature}`, expires_in: 300 };
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(answer));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
@@ -149,14 +150,19 @@ test('pull-through from token-auth (Bearer) upstreams', { skip: toolSkipReason('
 
     const pulled = await readFile(join(dest, 'manifest.json'));
     assert.ok(pulled.equals(app.manifestBytes), 'manifest bytes as pushed');
-    assert.ok(pulled.equals(await upstreamRaw(privateRegistry.host, 'library/app:1', creds)), 'manifest bytes as the upstream serves them');
+    const upstreamBytes = await upstreamRaw(privateRegistry.host, 'library/app:1', creds);
+    assert.ok(pulled.equals(upstreamBytes), 'manifest bytes as the upstream serves them');
     for (const blob of [app.config, ...app.layers]) {
       const file = createReadStream(join(dest, blob.digest.slice('sha256:'.length)));
       assert.deepEqual(await sha256Of(file), { digest: blob.digest, bytes: blob.size }, `${blob.digest} byte-exact`);
     }
 
     assert.equal(asked.length, 1, `one token for the whole pull; asked for ${JSON.stringify(asked.map((seen) => seen.scopes))}`);
-    assert.deepEqual(asked[0], { authorization: basic(credentials.username, credentials.password), service: privateId.service, scopes: ['repository:library/app:pull'] });
+    assert.deepEqual(asked[0], {
+      authorization: basic(credentials.username, credentials.password),
+      service: privateId.service,
+      scopes: ['repository:library/app:pull'],
+    });
 
     // What reached the registry: a single unauthenticated request (answered with the challenge), then every
     // manifest and blob request carried the one Bearer token.
@@ -198,7 +204,8 @@ test('pull-through from token-auth (Bearer) upstreams', { skip: toolSkipReason('
     assert.ok((await readFile(join(dest, 'manifest.json'))).equals(app.manifestBytes));
     const layer = app.layers[0];
     assert.ok(layer);
-    assert.deepEqual(await sha256Of(createReadStream(join(dest, layer.digest.slice('sha256:'.length)))), { digest: layer.digest, bytes: layer.size });
+    const file = createReadStream(join(dest, layer.digest.slice('sha256:'.length)));
+    assert.deepEqual(await sha256Of(file), { digest: layer.digest, bytes: layer.size });
     const asked = publicTokens.requests.slice(tokensBefore);
     assert.deepEqual(asked, [{ authorization: undefined, service: publicId.service, scopes: ['repository:library/app:pull'] }]);
   });
@@ -217,7 +224,7 @@ test('pull-through from token-auth (Bearer) upstreams', { skip: toolSkipReason('
       const answer = await httpGet(`${mirror.url}/v2/wrong/library/app/manifests/1`);
       assert.equal(answer.status, 403, answer.body.toString());
       assert.deepEqual(errorCodes(answer), ['DENIED']);
-      const body = JSON.parse(answer.body.toString()) as { errors: Array<{ message: string; detail?: { upstream?: string; reason?: string } }> };
+      const body = JSON.parse(answer.body.toString()) as { errors: Array<{ message: string; detail?: Record<string, string> }> };
       assert.match(body.errors[0]?.message ?? '', /^upstream wrong: /);
       assert.deepEqual(body.errors[0]?.detail, { upstream: 'wrong', reason: 'unauthorized' });
     }

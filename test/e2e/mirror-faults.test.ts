@@ -63,6 +63,7 @@ test('an upstream cut mid-blob leaves no cached blob, and the pull succeeds once
   await skopeoCopy(`docker://${mirror.host}/up/library/cut:1`, `oci:${await makeTempDir(t)}:1`);
   assert.ok(healthy.requests.some((seen) => seen.path.endsWith(layer.digest)));
   const hex = layer.digest.slice('sha256:'.length);
+  await waitForBlobFile(mirror.dataDir, layer.digest);
   assert.equal(await sha256File(join(mirror.dataDir, 'blobs', 'sha256', hex.slice(0, 2), hex, 'data')), layer.digest, 'the cached blob is whole');
 });
 
@@ -112,5 +113,14 @@ test('docker-registry killed while a blob streams: the client fails, nothing is 
   await dist.restart();
   const again = await hashGet(`${mirror.url}/v2/up/library/killed/blobs/${layer.digest}`);
   assert.deepEqual(again, { status: 200, digest: layer.digest, bytes: layer.size });
-  assert.equal(await blobFileExists(mirror.dataDir, layer.digest), true);
+  // The client has every byte before Berth's own digest check, fsync and commit end: wait for those.
+  await waitForBlobFile(mirror.dataDir, layer.digest);
 });
+
+async function waitForBlobFile(dataDir: string, digest: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await blobFileExists(dataDir, digest))) {
+    assert.ok(Date.now() < deadline, `blob ${digest} was not committed within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
