@@ -91,7 +91,17 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
   const metrics = createMetrics({ storage: () => storageUsage(dataDir), version: options.version });
   const rateLimiter = createRateLimiter();
   // Metrics carry no image content or secrets: readable without credentials, like a health check.
-  const mounts: Mount[] = [{ prefix: '/metrics', handle: metricsHandler(metrics) }];
+  const scrape = metricsHandler(metrics);
+  const mounts: Mount[] = [
+    {
+      prefix: '/metrics',
+      // Every configured upstream has a berth_upstream_online line, not only those that changed state.
+      handle: (req, res) => {
+        for (const upstream of upstreams.all()) metrics.upstreamOnline(upstream.record.name, upstream.client.health.state().online);
+        scrape(req, res);
+      },
+    },
+  ];
   let gate = openGate;
   if (auth === 'token') {
     const jwtKey = await loadOrCreateJwtKey(dataDir);

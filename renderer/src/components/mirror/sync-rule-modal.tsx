@@ -42,6 +42,7 @@ export function SyncRuleModal({ opened, editing, upstreams, onClose, onSaved }: 
   const [repositories, setRepositories] = useState<string[]>([]);
   const [include, setInclude] = useState('');
   const [exclude, setExclude] = useState('');
+  const [semver, setSemver] = useState('');
   const [newest, setNewest] = useState<number | string>('');
   const [platforms, setPlatforms] = useState<string[]>([]);
   const [into, setInto] = useState('');
@@ -58,6 +59,7 @@ export function SyncRuleModal({ opened, editing, upstreams, onClose, onSaved }: 
     setRepositories(editing?.repositories ?? []);
     setInclude(editing?.tags.include ?? '');
     setExclude(editing?.tags.exclude ?? '');
+    setSemver(editing?.tags.semver ?? '');
     setNewest(editing?.tags.newest ?? '');
     setPlatforms(editing?.platforms ?? []);
     setInto(editing?.into ?? '');
@@ -86,7 +88,7 @@ export function SyncRuleModal({ opened, editing, upstreams, onClose, onSaved }: 
         include: include.trim() || undefined,
         exclude: exclude.trim() || undefined,
         newest: typeof newest === 'number' && newest > 0 ? newest : undefined,
-        semver: editing?.tags.semver,
+        semver: semver.trim() || undefined,
       },
       platforms,
       into: into.trim() || undefined,
@@ -141,7 +143,7 @@ export function SyncRuleModal({ opened, editing, upstreams, onClose, onSaved }: 
             error={repositoriesError}
             required
           />
-          <SimpleGrid cols={{ base: 1, sm: 3 }}>
+          <SimpleGrid cols={{ base: 1, sm: 2 }}>
             <TextInput
               label="Include tags (regex)"
               placeholder="^7\.[0-9]+$"
@@ -156,6 +158,14 @@ export function SyncRuleModal({ opened, editing, upstreams, onClose, onSaved }: 
               value={exclude}
               onChange={(event) => setExclude(event.currentTarget.value)}
               error={excludeError}
+              styles={{ input: { fontFamily: 'var(--mantine-font-family-monospace)' } }}
+            />
+            <TextInput
+              label="Versions (semver range)"
+              description="Only tags that are versions in this range; the server checks the syntax."
+              placeholder=">=7 <8"
+              value={semver}
+              onChange={(event) => setSemver(event.currentTarget.value)}
               styles={{ input: { fontFamily: 'var(--mantine-font-family-monospace)' } }}
             />
             <NumberInput label="Newest N tags" placeholder="all" min={1} max={1000} value={newest} onChange={setNewest} allowDecimal={false} />
