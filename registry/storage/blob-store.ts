@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import type { ParsedDigest } from '../core/digest.js';
 import { isPathNotFound, type StorageDriver } from './driver.js';
 import { pathFor } from './paths.js';
@@ -12,6 +12,8 @@ export interface BlobStore {
   /** Size in bytes, or undefined when the blob is not stored. */
   size(digest: ParsedDigest): Promise<number | undefined>;
   reader(digest: ParsedDigest, range?: { start: number; end: number }): Promise<Readable>;
+  /** Writes `[start, end]` of a blob into a response without ending it (see StorageDriver.copyTo). */
+  copyTo(digest: ParsedDigest, destination: Writable, range: { start: number; end: number }): Promise<void>;
   /** Small content (manifests) read whole. Undefined when not stored. */
   read(digest: ParsedDigest): Promise<Buffer | undefined>;
   /** Stores small, already-verified content (manifests). */
@@ -35,6 +37,10 @@ export function createBlobStore(driver: StorageDriver): BlobStore {
 
     reader(digest, range) {
       return driver.reader(blobPath(digest), range);
+    },
+
+    copyTo(digest, destination, range) {
+      return driver.copyTo(blobPath(digest), destination, range);
     },
 
     async read(digest) {

@@ -15,6 +15,12 @@ export interface StorageDriver {
   /** Streams `[start, end]` (inclusive, like HTTP ranges) of an object. Throws PathNotFoundError. */
   reader(path: string, range?: { start: number; end: number }): Promise<Readable>;
   /**
+   * Writes `[start, end]` of an object into `destination` (an HTTP response) without ending it, with
+   * bounded memory; resolves when every byte was handed over. The fast path for serving blobs: a
+   * driver may reuse its buffers once `destination` reports them written. Throws PathNotFoundError.
+   */
+  copyTo(path: string, destination: Writable, range: { start: number; end: number }): Promise<void>;
+  /**
    * Opens a writer that appends to `path` (creating it). Bytes become durable only after commit();
    * cancel() removes the file. Used for upload sessions, whose objects are never read as blobs.
    */

@@ -1,4 +1,3 @@
-import { pipeline } from 'node:stream/promises';
 import { parseDigest } from '../../core/digest.js';
 import { RegistryError } from '../../core/errors.js';
 import { apiVersionHeader, sendEmpty, type DistributionDeps, type RequestContext } from './context.js';
@@ -45,8 +44,8 @@ export function createBlobHandlers({ repositories, blobs, events, mirror }: Dist
       ctx.res.end();
       return;
     }
-    const stream = await blobs.reader(digest, range ?? undefined);
-    await pipeline(stream, ctx.res);
+    await blobs.copyTo(digest, ctx.res, range ?? { start: 0, end: size - 1 });
+    ctx.res.end();
   }
 
   async function remove(ctx: RequestContext, name: string, rawDigest: string): Promise<void> {
