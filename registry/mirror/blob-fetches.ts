@@ -86,6 +86,7 @@ export function createBlobFetcher(deps: {
     const done = (async () => {
       const session = await deps.uploads.start(local);
       uploadPath = pathFor({ kind: 'uploadData', repository: local, id: session.id });
+      changes.emit('change');
       try {
         const upstream = await download();
         expectedSize = upstream.size;
@@ -168,7 +169,11 @@ export function createBlobFetcher(deps: {
             me.wake = undefined;
             continue;
           }
-          if (offset === received && uploadPath !== undefined) {
+          if (uploadPath === undefined) {
+            await Promise.race([nextChange(), done.catch(() => undefined)]);
+            continue;
+          }
+          if (offset === received) {
             live.add(me);
             continue;
           }
@@ -181,7 +186,7 @@ export function createBlobFetcher(deps: {
             }
           } catch (error) {
             // Not created yet, or just moved into the blob store: wait for the next step of the fetch.
-            if (!isPathNotFound(error) && uploadPath !== undefined) throw error;
+            if (!isPathNotFound(error)) throw error;
           }
           // Bytes counted but not yet flushed to the file: wait a moment rather than spin.
           if (offset === before) await Promise.race([nextChange(), done.catch(() => undefined), delay(20)]);
