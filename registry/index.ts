@@ -11,6 +11,7 @@ import { silentLogger, type Logger } from './log.js';
 import { createBlobStore, type BlobStore } from './storage/blob-store.js';
 import type { StorageDriver } from './storage/driver.js';
 import { createFilesystemDriver } from './storage/filesystem-driver.js';
+import { collectGarbage, type GarbageCollectionResult } from './storage/garbage-collector.js';
 import { createRepositoryStore, type RepositoryStore } from './storage/repository-store.js';
 import { createUploadStore, type UploadStore } from './storage/upload-store.js';
 
@@ -28,6 +29,12 @@ export interface RegistryOptions {
   mounts?: Mount[];
   /** Counts every request (route, status, bytes, duration) for `/metrics`. */
   metrics?: BerthMetrics;
+  /**
+   * Periodic garbage collection (see storage/garbage-collector.ts), on the hourly maintenance tick: first an hour
+   * after start, then once `intervalMs` (default 24 h) has passed since the last run, sparing what is younger than
+   * `graceMs` (default 1 h). `false` turns it off.
+   */
+  garbageCollection?: { intervalMs?: number; graceMs?: number } | false;
   /** Pull-through mirroring, built over this registry's stores. */
   mirror?: (stores: { driver: StorageDriver; blobs: BlobStore; uploads: UploadStore; repositories: RepositoryStore; log: Logger }) => MirrorHook;
 }
@@ -44,6 +51,11 @@ export interface Registry {
   readonly repositories: RepositoryStore;
   /** Node request listener, for embedding in another server. */
   readonly handler: RequestListener;
+  /**
+   * Runs garbage collection now (grace default 1 h). Runs never overlap: a call during a run waits for it and
+   * then runs its own.
+   */
+  collectGarbage(options?: { dryRun?: boolean; graceMs?: number }): Promise<GarbageCollectionResult>;
   /** Starts a plain-HTTP listener; resolves with its URL (port 0 picks a free port). */
   listen(options: ListenOptions): Promise<{ url: string; port: number; server: Server }>;
   /** Attaches an existing server (e.g. the HTTPS listener) so close() also drains it. */
@@ -74,7 +86,29 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
     Promise.all([uploads.purge(uploadMaxAgeMs), driver.purgeLeftovers(hour)])
       .then(([sessions, leftovers]) => sessions + leftovers > 0 && log.info({ sessions, leftovers }, 'purged abandoned uploads and interrupted writes'))
       .catch((error: unknown) => log.warn({ err: error }, 'purging abandoned uploads failed'));
-  const purgeTimer = setInterval(purge, hour);
+
+  const gcSettings = options.garbageCollection === false ? undefined : options.garbageCollection ?? {};
+  const gcGraceMs = gcSettings?.graceMs ?? hour;
+  let gcRunning: Promise<unknown> = Promise.resolve();
+  const runGarbageCollection = (gcOptions: { dryRun?: boolean; graceMs?: number } = {}): Promise<GarbageCollectionResult> => {
+    const run = gcRunning.then(() => collectGarbage(driver, { graceMs: gcOptions.graceMs ?? gcGraceMs, dryRun: gcOptions.dryRun }));
+    gcRunning = run.catch(() => undefined);
+    return run;
+  };
+  // The hourly maintenance tick also runs the daily collection: first an hour after start (a desktop Berth rarely
+  // runs a whole day), then every interval.
+  let nextGcAt = Date.now();
+  const collect = () => {
+    if (!gcSettings || Date.now() < nextGcAt) return;
+    nextGcAt = Date.now() + (gcSettings.intervalMs ?? 24 * hour);
+    void runGarbageCollection()
+      .then((result) => log.info(result, 'garbage collection freed %d blob(s), %d byte(s)', result.blobsDeleted, result.bytesFreed))
+      .catch((error: unknown) => log.warn({ err: error }, 'garbage collection failed'));
+  };
+  const purgeTimer = setInterval(() => {
+    void purge();
+    collect();
+  }, hour);
   purgeTimer.unref();
   void purge();
 
@@ -91,6 +125,7 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
     repositories,
     handler,
     track,
+    collectGarbage: runGarbageCollection,
 
     async listen({ host, port }) {
       const server = createServer(handler);
@@ -129,12 +164,17 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
         ),
       );
       servers.clear();
+      // A collection in progress finishes (it deletes only garbage, but a half-done run would leave the data
+      // directory busy for whoever removes or reopens it next).
+      await gcRunning;
     },
   };
 }
 
 export type { AccessGate, Caller, Action, AccessNeed } from './http/access.js';
 export type { StorageDriver } from './storage/driver.js';
+export type { GarbageCollectionResult, GarbageCollectionOptions } from './storage/garbage-collector.js';
+export { collectGarbage } from './storage/garbage-collector.js';
 export type { Logger } from './log.js';
 export { createLogger, silentLogger } from './log.js';
 export { RegistryError } from './core/errors.js';

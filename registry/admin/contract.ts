@@ -78,6 +78,7 @@ export const adminRoutes = {
   audit: '/api/audit',
   auditExport: '/api/audit/export',
   storage: '/api/storage',
+  storageGc: '/api/storage/gc',
   caCertificate: '/api/ca.crt',
   trust: '/api/trust',
   events: '/api/events',
@@ -152,6 +153,43 @@ export interface StorageResponse {
   bytes: number;
   blobs: number;
   repositories: number;
+}
+
+/**
+ * `POST /api/storage/gc` (body `GarbageCollectionRequest`, may be empty) → 200 `GarbageCollectionResponse`.
+ * Frees the blobs no manifest references any more (layers of deleted images). Tagged and untagged manifests are
+ * kept, since an untagged one is still pullable by digest: to free an image, delete its manifest by digest first.
+ * What was uploaded or linked in the last hour is spared (pushes in progress). Runs one at a time: a request during
+ * a run waits for it. Audited as `storage.gc` when something was deleted.
+ */
+export interface GarbageCollectionRequest {
+  /** Report what would be freed, delete nothing. Default false. */
+  dryRun?: boolean;
+}
+
+export interface GarbageCollectionResponse {
+  dryRun: boolean;
+  /** Unreferenced blobs and links younger than this were spared. */
+  graceMs: number;
+  repositories: number;
+  /** Manifest revisions kept (tagged or not), summed over repositories. */
+  manifestsKept: number;
+  /** Blobs stored after the run (dry run: that would be). */
+  blobsKept: number;
+  bytesKept: number;
+  /** Blobs deleted (dry run: that would be). */
+  blobsDeleted: number;
+  bytesFreed: number;
+  /** Links making a blob visible in a repository that no manifest of it references any more. */
+  layerLinksRemoved: number;
+  /** Unreferenced blobs and links spared because they are younger than `graceMs`. */
+  youngSpared: number;
+  /** Revisions whose bytes could not be read: their repository's layers were all kept. */
+  unreadableManifests: number;
+  /** Blobs a push linked while the run was going on (kept). */
+  relinkedDuringRun: number;
+  startedAt: string;
+  durationMs: number;
 }
 
 export interface UpstreamsSummary {

@@ -2,6 +2,7 @@ import { berthVersion } from '../version.js';
 import { CliUsageError } from './cli-error.js';
 import { auditCommand, auditUsage } from './commands/audit.js';
 import { caCommand, caUsage } from './commands/ca.js';
+import { gcCommand, gcUsage } from './commands/gc.js';
 import { mirrorConfigCommand, mirrorConfigUsage } from './commands/mirror-config.js';
 import { namespaceCommand, namespaceUsage } from './commands/namespace.js';
 import { serveCommand, serveUsage } from './commands/serve.js';
@@ -23,6 +24,7 @@ const commands: Record<string, Command> = {
   'mirror-config': { summary: 'print Docker, containerd and podman settings for the mirror', usage: mirrorConfigUsage, run: mirrorConfigCommand },
   'ui-url': { summary: 'print a one-time sign-in link for the GUI', usage: uiUrlUsage, run: uiUrlCommand },
   audit: { summary: 'show the audit trail', usage: auditUsage, run: auditCommand },
+  gc: { summary: 'free the disk space of deleted images (garbage collection)', usage: gcUsage, run: gcCommand },
   ca: { summary: "export Berth's local CA certificate", usage: caUsage, run: caCommand },
   trust: { summary: "print how to make clients trust Berth's CA", usage: trustUsage, run: trustCommand },
 };

@@ -1,0 +1,89 @@
+import { formatDuration, parseDuration } from '../../core/duration.js';
+import { createFilesystemDriver } from '../../storage/filesystem-driver.js';
+import { collectGarbage, type GarbageCollectionResult } from '../../storage/garbage-collector.js';
+import { CliUsageError } from '../cli-error.js';
+import { auditAdmin, dataDirOf, parseCommandArgs, requireDataDir } from '../admin-support.js';
+
+export const gcUsage = `berth gc [--dry-run] [--grace 1h] [--json] [--data DIR]
+
+Frees the disk space of deleted images: removes blobs (layers, configs, manifests) that no manifest of any
+repository references any more. Tagged and untagged manifests are kept (an untagged one is still pullable by
+digest): to free an image, delete its manifest by digest first (DELETE /v2/<name>/manifests/<digest>, or the GUI).
+  --dry-run    report what would be freed, delete nothing
+  --grace DUR  spare what was uploaded or linked less than DUR ago, so pushes in progress are safe (default 1h;
+               0 collects everything unreferenced: only when nothing is pushing)
+  --json       print the figures as JSON
+
+  --data DIR  data directory; works while "berth serve" runs on it`;
+
+export async function gcCommand(argv: string[]): Promise<void> {
+  const { values, positionals } = parseCommandArgs(
+    argv,
+    {
+      data: { type: 'string' },
+      'dry-run': { type: 'boolean', default: false },
+      grace: { type: 'string', default: '1h' },
+      json: { type: 'boolean', default: false },
+    },
+    'berth gc',
+  );
+  if (positionals.length > 0) throw new CliUsageError(`unexpected argument "${positionals[0]}": "berth gc" takes only options`);
+  const graceMs = graceOf(values.grace);
+  const dataDir = dataDirOf(values);
+  requireDataDir(dataDir);
+  const result = await collectGarbage(createFilesystemDriver(dataDir), { graceMs, dryRun: values['dry-run'] });
+  if (!result.dryRun && (result.blobsDeleted > 0 || result.layerLinksRemoved > 0)) {
+    await auditAdmin(dataDir, { action: 'storage.gc', detail: auditDetail(result) });
+  }
+  console.log(values.json ? JSON.stringify(result, null, 2) : formatGcResult(result));
+}
+
+function graceOf(text: string): number {
+  if (/^0+[smhdwy]?$/.test(text.trim())) return 0;
+  try {
+    return parseDuration(text);
+  } catch (error) {
+    throw new CliUsageError(`--grace: ${(error as Error).message}`);
+  }
+}
+
+export function auditDetail(result: GarbageCollectionResult): Record<string, number> {
+  const { blobsDeleted, bytesFreed, layerLinksRemoved, graceMs } = result;
+  return { blobsDeleted, bytesFreed, layerLinksRemoved, graceMs };
+}
+
+/** What a person wants to read after a run: what went (or would go), what stays, and anything spared. */
+export function formatGcResult(result: GarbageCollectionResult): string {
+  const verb = result.dryRun ? 'would free' : 'Freed';
+  const lines = [
+    `${result.dryRun ? 'Dry run: ' : ''}${verb} ${formatBytes(result.bytesFreed)} in ${plural(result.blobsDeleted, 'blob')}` +
+      ` (${plural(result.layerLinksRemoved, 'unreferenced layer link')} ${result.dryRun ? 'to remove' : 'removed'}).`,
+    `Kept ${formatBytes(result.bytesKept)} in ${plural(result.blobsKept, 'blob')}, ${plural(result.manifestsKept, 'manifest')}` +
+      ` in ${plural(result.repositories, 'repository', 'repositories')}.`,
+  ];
+  if (result.youngSpared > 0) {
+    const spared = plural(result.youngSpared, 'unreferenced blob or link', 'unreferenced blobs or links');
+    lines.push(`Spared ${spared} younger than ${formatDuration(result.graceMs)} (pushes in progress).`);
+  }
+  if (result.unreadableManifests > 0) {
+    lines.push(`Warning: ${plural(result.unreadableManifests, 'unreadable manifest')}: every layer of their repositories was kept.`);
+  }
+  if (result.dryRun && result.blobsDeleted > 0) lines.push('Run without --dry-run to delete them.');
+  return lines.join('\n');
+}
+
+/** 1536 → `1.5 KiB`; binary units, as disk tools show them. */
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return unit === 0 ? `${bytes} B` : `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
+}
+
+function plural(count: number, one: string, many = `${one}s`): string {
+  return `${count} ${count === 1 ? one : many}`;
+}

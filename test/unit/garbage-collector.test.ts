@@ -1,0 +1,318 @@
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { test } from 'node:test';
+import { parseDigest } from '../../registry/core/digest.js';
+import { createBlobStore, type BlobStore } from '../../registry/storage/blob-store.js';
+import type { StorageDriver } from '../../registry/storage/driver.js';
+import { createFilesystemDriver } from '../../registry/storage/filesystem-driver.js';
+import { pathFor } from '../../registry/storage/paths.js';
+import { collectGarbage } from '../../registry/storage/garbage-collector.js';
+import { createRepositoryStore, type RepositoryStore } from '../../registry/storage/repository-store.js';
+import { createUploadStore, type UploadStore } from '../../registry/storage/upload-store.js';
+import { makeTempDir, type AfterHook } from '../support/temp-dir.js';
+
+/**
+ * The collector over real stores on a temp directory, pushed to the way the /v2 handlers push (upload session,
+ * adopt, link, then the manifest). Ages are simulated with the collector's `now` option instead of sleeping.
+ */
+
+const ociManifest = 'application/vnd.oci.image.manifest.v1+json';
+const ociIndex = 'application/vnd.oci.image.index.v1+json';
+const hour = 60 * 60 * 1000;
+const later = () => new Date(Date.now() + 2 * hour);
+
+interface Stores {
+  driver: StorageDriver;
+  blobs: BlobStore;
+  uploads: UploadStore;
+  repositories: RepositoryStore;
+}
+
+interface Blob {
+  digest: string;
+  size: number;
+  bytes: Buffer;
+}
+
+interface Pushed {
+  digest: string;
+  bytes: Buffer;
+  blobs: Blob[];
+}
+
+async function openStores(t: AfterHook, driver?: StorageDriver): Promise<Stores> {
+  const real = driver ?? createFilesystemDriver(await makeTempDir(t, 'berth-gc-'));
+  const blobs = createBlobStore(real);
+  return { driver: real, blobs, uploads: createUploadStore(real, blobs), repositories: createRepositoryStore(real, blobs) };
+}
+
+function digestOf(bytes: Uint8Array): string {
+  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+}
+
+/** An upload session completed and linked, as `PUT /v2/<repo>/blobs/uploads/<id>?digest=` does. */
+async function pushBlob(stores: Stores, repo: string, bytes: Buffer): Promise<Blob> {
+  const digest = digestOf(bytes);
+  const session = await stores.uploads.start(repo);
+  await stores.uploads.complete(repo, session.id, parseDigest(digest), Readable.from([bytes]));
+  await stores.repositories.linkBlob(repo, parseDigest(digest));
+  return { digest, size: bytes.length, bytes };
+}
+
+async function pushImage(stores: Stores, repo: string, reference: string | undefined, layers: Buffer[]): Promise<Pushed> {
+  const config = await pushBlob(stores, repo, Buffer.from(JSON.stringify({ os: 'linux', nonce: randomBytes(8).toString('hex') })));
+  const pushedLayers: Blob[] = [];
+  for (const layer of layers) pushedLayers.push(await pushBlob(stores, repo, layer));
+  const bytes = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: ociManifest,
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: config.digest, size: config.size },
+      layers: pushedLayers.map((layer) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: layer.digest, size: layer.size })),
+    }),
+  );
+  const digest = digestOf(bytes);
+  await stores.repositories.putManifest(repo, reference ?? digest, bytes, ociManifest);
+  return { digest, bytes, blobs: [config, ...pushedLayers] };
+}
+
+async function pushIndex(stores: Stores, repo: string, tag: string, children: Pushed[]): Promise<Pushed> {
+  const bytes = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: ociIndex,
+      manifests: children.map((child, i) => ({
+        mediaType: ociManifest,
+        digest: child.digest,
+        size: child.bytes.length,
+        platform: { os: 'linux', architecture: i === 0 ? 'amd64' : 'arm64' },
+      })),
+    }),
+  );
+  const digest = digestOf(bytes);
+  await stores.repositories.putManifest(repo, tag, bytes, ociIndex);
+  return { digest, bytes, blobs: [] };
+}
+
+async function stored(stores: Stores, digest: string): Promise<boolean> {
+  return (await stores.blobs.size(parseDigest(digest))) !== undefined;
+}
+
+/** Every tag resolves to a manifest whose blobs (and children, recursively) are all readable in its repository. */
+async function assertEveryTagComplete(stores: Stores): Promise<void> {
+  for (const repo of await stores.repositories.listRepositories()) {
+    for (const tag of (await stores.repositories.listTags(repo)) ?? []) {
+      const manifest = await stores.repositories.getManifest(repo, tag);
+      assert.ok(manifest, `${repo}:${tag} resolves`);
+      await assertComplete(stores, repo, manifest.bytes, `${repo}:${tag}`);
+    }
+  }
+}
+
+async function assertComplete(stores: Stores, repo: string, bytes: Buffer, where: string): Promise<void> {
+  const body = JSON.parse(bytes.toString('utf8')) as { config?: { digest: string }; layers?: { digest: string }[]; manifests?: { digest: string }[] };
+  for (const blob of [...(body.config ? [body.config] : []), ...(body.layers ?? [])]) {
+    assert.notEqual(await stores.repositories.blobSize(repo, parseDigest(blob.digest)), undefined, `${where}: blob ${blob.digest} is pullable`);
+  }
+  for (const child of body.manifests ?? []) {
+    const childBytes = await stores.blobs.read(parseDigest(child.digest));
+    assert.ok(childBytes, `${where}: child ${child.digest} is stored`);
+    await assertComplete(stores, repo, childBytes, `${where} > ${child.digest}`);
+  }
+}
+
+test('frees exactly the blobs of a deleted image; a layer shared with another repository stays (dry run reports the same)', async (t) => {
+  const stores = await openStores(t);
+  const shared = randomBytes(3000);
+  const doomed = await pushImage(stores, 'team/a', 'v1', [shared, randomBytes(5000)]);
+  const kept = await pushImage(stores, 'team/b', 'v1', [shared, randomBytes(700)]);
+  assert.ok(await stores.repositories.deleteManifest('team/a', parseDigest(doomed.digest)));
+
+  const expectedFreed = [doomed.digest, doomed.blobs[0]?.digest, doomed.blobs[2]?.digest] as string[];
+  const expectedBytes = doomed.bytes.length + (doomed.blobs[0]?.size ?? 0) + 5000;
+
+  const dry = await collectGarbage(stores.driver, { graceMs: 0, dryRun: true });
+  assert.equal(dry.dryRun, true);
+  assert.equal(dry.blobsDeleted, 3);
+  assert.equal(dry.bytesFreed, expectedBytes);
+  assert.equal(dry.layerLinksRemoved, 3, 'config, shared layer and own layer are unlinked from team/a');
+  for (const digest of expectedFreed) assert.ok(await stored(stores, digest), `dry run kept ${digest}`);
+
+  const result = await collectGarbage(stores.driver, { graceMs: 0 });
+  const figures = (r: typeof result) => [r.blobsDeleted, r.bytesFreed, r.layerLinksRemoved, r.manifestsKept];
+  assert.deepEqual(figures(result), figures(dry), 'the dry run reported exactly what the run did');
+  assert.equal(result.manifestsKept, 1);
+  assert.equal(result.blobsKept, 4, 'the kept image: manifest, config, two layers');
+  assert.equal(result.bytesKept, kept.bytes.length + kept.blobs.reduce((sum, blob) => sum + blob.size, 0));
+  for (const digest of expectedFreed) assert.equal(await stored(stores, digest), false, `${digest} was freed`);
+  assert.ok(await stored(stores, digestOf(shared)), 'the shared layer stays');
+  assert.equal(await stores.repositories.blobSize('team/a', parseDigest(digestOf(shared))), undefined, 'but is no longer visible in team/a');
+  await assertEveryTagComplete(stores);
+
+  const again = await collectGarbage(stores.driver, { graceMs: 0 });
+  assert.equal(again.blobsDeleted + again.layerLinksRemoved, 0, 'a second run finds nothing');
+});
+
+test('an index keeps children that were deleted by digest; untagged manifests keep their blobs', async (t) => {
+  const stores = await openStores(t);
+  const amd = await pushImage(stores, 'multi/app', undefined, [randomBytes(400)]);
+  const arm = await pushImage(stores, 'multi/app', undefined, [randomBytes(400)]);
+  const index = await pushIndex(stores, 'multi/app', 'latest', [amd, arm]);
+  assert.ok(await stores.repositories.deleteManifest('multi/app', parseDigest(arm.digest)));
+  const untagged = await pushImage(stores, 'multi/app', 'old', [randomBytes(300)]);
+  assert.ok(await stores.repositories.deleteTag('multi/app', 'old'));
+
+  const result = await collectGarbage(stores.driver, { graceMs: 0 });
+  assert.equal(result.blobsDeleted, 0);
+  assert.equal(result.layerLinksRemoved, 0);
+  assert.equal(result.manifestsKept, 4, 'index, both children (one only through the index), the untagged image');
+  for (const digest of [index.digest, amd.digest, arm.digest, ...amd.blobs.map((b) => b.digest), ...arm.blobs.map((b) => b.digest)]) {
+    assert.ok(await stored(stores, digest), `${digest} stays`);
+  }
+  assert.ok(await stores.repositories.getManifest('multi/app', untagged.digest), 'the untagged image is pullable by digest');
+  await assertComplete(stores, 'multi/app', untagged.bytes, 'untagged');
+  await assertEveryTagComplete(stores);
+
+  // Deleting the index too makes the whole family garbage, except the untagged revision.
+  assert.ok(await stores.repositories.deleteManifest('multi/app', parseDigest(index.digest)));
+  const second = await collectGarbage(stores.driver, { graceMs: 0 });
+  // index; arm (manifest, config, layer); amd stays a revision.
+  assert.equal(second.blobsDeleted, 4);
+  assert.ok(await stored(stores, amd.digest));
+  assert.equal(await stored(stores, arm.digest), false);
+});
+
+test('grace: a blob uploaded for a push in progress survives the default grace and goes with grace 0', async (t) => {
+  const stores = await openStores(t);
+  await pushImage(stores, 'team/app', 'v1', [randomBytes(100)]);
+  const inProgress = await pushBlob(stores, 'team/app', randomBytes(2048));
+  // An upload moved into the store but not yet linked (the moment between adopt and link).
+  const unlinkedBytes = randomBytes(1024);
+  const session = await stores.uploads.start('team/app');
+  await stores.uploads.complete('team/app', session.id, parseDigest(digestOf(unlinkedBytes)), Readable.from([unlinkedBytes]));
+  // And an upload session still open: never the collector's business.
+  const open = await stores.uploads.start('team/app');
+  await stores.uploads.append('team/app', open.id, Readable.from([randomBytes(64)]));
+
+  const spared = await collectGarbage(stores.driver, { graceMs: hour });
+  assert.equal(spared.blobsDeleted, 0);
+  assert.equal(spared.layerLinksRemoved, 0);
+  assert.equal(spared.youngSpared, 2, 'the young layer link and the young unlinked blob');
+  assert.ok(await stores.repositories.blobSize('team/app', parseDigest(inProgress.digest)));
+
+  const aged = await collectGarbage(stores.driver, { graceMs: hour, now: later(), dryRun: true });
+  assert.equal(aged.blobsDeleted, 2, 'two hours later both are old enough');
+
+  const result = await collectGarbage(stores.driver, { graceMs: 0 });
+  assert.equal(result.blobsDeleted, 2);
+  assert.equal(result.bytesFreed, 2048 + 1024);
+  assert.equal(result.layerLinksRemoved, 1);
+  const openSession = await stores.uploads.status('team/app', open.id);
+  assert.equal(openSession.offset, 64, 'the open upload session is untouched');
+  await assertEveryTagComplete(stores);
+});
+
+test('a repository with an unreadable manifest keeps all its layer links (never guess what it referenced)', async (t) => {
+  const stores = await openStores(t);
+  const broken = await pushImage(stores, 'team/app', 'v1', [randomBytes(100)]);
+  const deleted = await pushImage(stores, 'team/app', 'v2', [randomBytes(100)]);
+  await stores.repositories.deleteManifest('team/app', parseDigest(deleted.digest));
+  await stores.driver.putContent(pathFor({ kind: 'blobData', digest: parseDigest(broken.digest) }), 'not a manifest');
+
+  const result = await collectGarbage(stores.driver, { graceMs: 0 });
+  assert.equal(result.unreadableManifests, 1);
+  assert.equal(result.layerLinksRemoved, 0);
+  assert.equal(result.blobsDeleted, 1, 'only the deleted manifest itself, which no link references');
+  for (const blob of [...broken.blobs, ...deleted.blobs]) assert.ok(await stored(stores, blob.digest));
+});
+
+test('a manifest pushed while the collector runs keeps the layers it needs', async (t) => {
+  const dir = await makeTempDir(t, 'berth-gc-');
+  const real = createFilesystemDriver(dir);
+  const stores = await openStores(t, real);
+  // Layers of an image deleted long ago are still linked in the repository; a client re-pushes that image now.
+  const image = await pushImage(stores, 'team/app', 'v1', [randomBytes(900)]);
+  await stores.repositories.deleteManifest('team/app', parseDigest(image.digest));
+  let pushedDuringRun = false;
+  // A real driver with a push injected at the worst moment: after the repository was marked, while the collector
+  // looks at the first unreferenced layer link's age.
+  const racing: StorageDriver = {
+    ...real,
+    async stat(path) {
+      if (!pushedDuringRun && path.includes('/_layers/')) {
+        pushedDuringRun = true;
+        await stores.repositories.putManifest('team/app', 'v1', image.bytes, ociManifest);
+      }
+      return real.stat(path);
+    },
+  };
+  const result = await collectGarbage(racing, { graceMs: 0 });
+  assert.ok(pushedDuringRun);
+  assert.equal(result.layerLinksRemoved, 0);
+  // Not removed and restored later: a pull between the two would have failed.
+  assert.equal(result.relinkedDuringRun, 0, 'the links were never removed');
+  assert.equal(result.blobsDeleted, 0);
+  await assertEveryTagComplete(stores);
+});
+
+test('a blob linked by a push into a new repository during the blob sweep is not deleted', async (t) => {
+  const dir = await makeTempDir(t, 'berth-gc-');
+  const real = createFilesystemDriver(dir);
+  const stores = await openStores(t, real);
+  const orphan = await pushBlob(stores, 'team/a', randomBytes(500));
+  await stores.repositories.unlinkBlob('team/a', parseDigest(orphan.digest));
+  let linked = false;
+  // The same content pushed into a brand-new repository right as the blob sweep starts (the blob exists, so the
+  // upload is dropped and only the link is written).
+  const racing: StorageDriver = {
+    ...real,
+    async list(path) {
+      if (!linked && path === '/blobs') {
+        linked = true;
+        await pushBlob(stores, 'team/new', orphan.bytes);
+      }
+      return real.list(path);
+    },
+  };
+  const result = await collectGarbage(racing, { graceMs: 0 });
+  assert.equal(result.blobsDeleted, 0);
+  assert.equal(result.relinkedDuringRun, 1);
+  assert.ok(await stores.repositories.blobSize('team/new', parseDigest(orphan.digest)));
+});
+
+test('crash safety: killed at any delete, every tag still resolves to a complete image, and the next run finishes the job', async (t) => {
+  const build = async (stores: Stores) => {
+    const shared = randomBytes(256);
+    const a = await pushImage(stores, 'crash/a', 'v1', [shared, randomBytes(128)]);
+    await pushImage(stores, 'crash/a', 'v2', [shared, randomBytes(128)]);
+    const child = await pushImage(stores, 'crash/b', undefined, [shared]);
+    await pushIndex(stores, 'crash/b', 'multi', [child]);
+    await stores.repositories.deleteManifest('crash/a', parseDigest(a.digest));
+  };
+  const reference = await openStores(t);
+  await build(reference);
+  const full = await collectGarbage(reference.driver, { graceMs: 0, dryRun: true });
+  const deletes = full.blobsDeleted + full.layerLinksRemoved;
+  assert.ok(deletes >= 5, `the scenario has garbage (${deletes} deletes)`);
+
+  for (let crashAt = 0; crashAt < deletes; crashAt++) {
+    const real = createFilesystemDriver(await makeTempDir(t, 'berth-gc-crash-'));
+    const stores = await openStores(t, real);
+    await build(stores);
+    let count = 0;
+    // kill -9 right before the n-th delete: nothing after it happens.
+    const crashing: StorageDriver = {
+      ...real,
+      async delete(path) {
+        if (count++ === crashAt) throw new Error('killed');
+        return real.delete(path);
+      },
+    };
+    await assert.rejects(collectGarbage(crashing, { graceMs: 0 }), /killed/);
+    await assertEveryTagComplete(stores);
+    const rest = await collectGarbage(real, { graceMs: 0 });
+    assert.equal(rest.blobsDeleted + rest.layerLinksRemoved, deletes - crashAt, `crash at ${crashAt}: the next run deletes the rest`);
+    await assertEveryTagComplete(stores);
+  }
+});
