@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import { createTokenGate, namespacePolicy } from './auth/access-gate.js';
 import { createAuditLog, type AuditLog } from './auth/audit-log.js';
+import { createAuditPruner, effectiveAuditRetentionDays } from './auth/audit-retention.js';
 import { loadOrCreateJwtKey } from './auth/jwt.js';
 import { createRateLimiter } from './auth/rate-limiter.js';
 import { createSecretBox } from './auth/secret-box.js';
@@ -176,6 +177,13 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
     await registry.close(0);
     throw error;
   }
+  // Started only once the listeners are up, so a failed start leaves no timer behind; it prunes once now.
+  const auditPruner = createAuditPruner({
+    dataDir,
+    audit,
+    keepDays: () => effectiveAuditRetentionDays(state.read().settings.auditRetentionDays),
+    log,
+  });
 
   return {
     registry,
@@ -187,6 +195,8 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
     metrics,
     urls,
     async close() {
+      // First: a run in progress still records its audit.prune event before the audit log closes.
+      await auditPruner.close();
       await sync.close();
       await registry.close();
       upstreams.close();

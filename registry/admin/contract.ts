@@ -578,6 +578,8 @@ export interface SettingsResponse {
   tlsNames: string[];
   /** Allows non-loopback listen addresses (TLS listener only; plain HTTP stays loopback). */
   exposeOnNetwork: boolean;
+  /** Days of audit trail kept (older day files are deleted daily); the default 365 when not set. */
+  auditRetentionDays: number;
   /** Read-only. */
   dataDir: string;
   /** What is running now (may differ from the saved values until restart). */
@@ -587,7 +589,8 @@ export interface SettingsResponse {
 /**
  * `PATCH /api/settings` → 200 `UpdateSettingsResponse`. Only given fields change. Addresses are `HOST:PORT`
  * (`127.0.0.1:5000`, `[::1]:5000`); a non-loopback TLS address needs `exposeOnNetwork: true` (in the same request or
- * already saved); a non-loopback plain-HTTP address is always refused. Errors: 400 BERTH_VALIDATION.
+ * already saved); a non-loopback plain-HTTP address is always refused. `auditRetentionDays` is a whole number from 1
+ * to 3650, or 0 for the default (365); it applies at the next daily pruning, without a restart. Errors: 400 BERTH_VALIDATION.
  */
 /** Unknown fields (including `dataDir`) are refused with 400 BERTH_VALIDATION rather than ignored. */
 export interface UpdateSettingsRequest {
@@ -595,6 +598,7 @@ export interface UpdateSettingsRequest {
   tlsListen?: string;
   tlsNames?: string[];
   exposeOnNetwork?: boolean;
+  auditRetentionDays?: number;
 }
 
 export interface UpdateSettingsResponse {
@@ -617,7 +621,7 @@ export interface AuditEvent {
   /**
    * `push`, `pull`, `delete`, `token.create`, `token.revoke`, `namespace.create|update|delete`, `auth.denied`,
    * `auth.failed`; from the admin API also `admin.signin`, `upstream.create|update|delete`,
-   * `sync.rule.create|update|delete`, `sync.run`, `settings.update`.
+   * `sync.rule.create|update|delete`, `sync.run`, `settings.update`; from retention `audit.prune` (actor `berth`).
    */
   action: string;
   /** Token name, `anonymous` or `admin`. */

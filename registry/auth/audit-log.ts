@@ -52,7 +52,8 @@ export interface AuditLog {
 }
 
 export const auditDirName = 'audit';
-const fileGrammar = /^(\d{4}-\d{2}-\d{2})\.jsonl$/;
+/** A day file's name; group 1 is its UTC day. Shared with audit-retention.ts. */
+export const auditFileGrammar = /^(\d{4}-\d{2}-\d{2})\.jsonl$/;
 
 // `berth_` + base64url (a full or partial token), and compact JWS/JWT (`eyJ…`.`…`.`…`, our bearer tokens).
 const secretPatterns = [/berth_[A-Za-z0-9_-]{8,}/g, /eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g];
@@ -170,7 +171,7 @@ export async function queryAudit(dataDir: string, query: AuditQuery = {}): Promi
     throw error;
   }
   const days = names
-    .map((name) => fileGrammar.exec(name)?.[1])
+    .map((name) => auditFileGrammar.exec(name)?.[1])
     .filter((day): day is string => day !== undefined && day >= sinceDay && day <= untilDay)
     .sort();
 

@@ -63,4 +63,15 @@ export {
   type AuditQuery,
   type AuditQueryResult,
 } from './audit-log.js';
+export {
+  AuditRetentionError,
+  createAuditPruner,
+  defaultAuditRetentionDays,
+  effectiveAuditRetentionDays,
+  maxAuditRetentionDays,
+  pruneAudit,
+  type AuditPruner,
+  type AuditPrunerOptions,
+  type PruneAuditOptions,
+} from './audit-retention.js';
 export { DurationError, formatDuration, parseDuration } from '../core/duration.js';

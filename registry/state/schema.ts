@@ -12,6 +12,8 @@ export interface Settings {
   tlsNames?: string[];
   /** Scheduled syncs are not started while true (the tray's "Pause mirror"). */
   mirrorPaused?: boolean;
+  /** Days of audit trail kept (whole UTC day files); absent means 365. See registry/auth/audit-retention.ts. */
+  auditRetentionDays?: number;
   [key: string]: unknown;
 }
 

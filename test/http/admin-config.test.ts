@@ -81,6 +81,7 @@ describe('settings API', () => {
       tlsListen: '127.0.0.1:5443',
       tlsNames: [],
       exposeOnNetwork: false,
+      auditRetentionDays: 365,
       dataDir: admin.dataDir,
       running: { http: admin.url },
     });

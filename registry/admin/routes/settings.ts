@@ -1,11 +1,12 @@
 import { Router, type Request } from 'express';
+import { effectiveAuditRetentionDays, maxAuditRetentionDays } from '../../auth/audit-retention.js';
 import { isLoopback, parseListenAddress } from '../../config/listen-address.js';
 import type { Settings } from '../../state/index.js';
 import { parseSubjectName } from '../../tls/subject-names.js';
 import { badRequest } from '../admin-error.js';
 import { adminRoutes, type SettingsResponse, type UpdateSettingsResponse } from '../contract.js';
 import type { AdminContext } from '../deps.js';
-import { auditChange, bodyOf, optionalBoolean, optionalString, optionalStringArray } from '../request-helpers.js';
+import { auditChange, bodyOf, optionalBoolean, optionalInteger, optionalString, optionalStringArray } from '../request-helpers.js';
 
 /** The defaults startBerth uses when a setting is absent. */
 export const defaultListen = '127.0.0.1:5000';
@@ -17,6 +18,7 @@ function settingsView(ctx: AdminContext, settings: Settings): SettingsResponse {
     tlsListen: typeof settings.tlsListen === 'string' && settings.tlsListen ? settings.tlsListen : defaultTlsListen,
     tlsNames: Array.isArray(settings.tlsNames) ? [...settings.tlsNames] : [],
     exposeOnNetwork: settings.exposeOnNetwork === true,
+    auditRetentionDays: effectiveAuditRetentionDays(settings.auditRetentionDays),
     dataDir: ctx.dataDir,
     running: { ...ctx.urls() },
   };
@@ -56,7 +58,7 @@ export function settingsRoutes(ctx: AdminContext): Router {
   router.patch(adminRoutes.settings, async (req: Request, res) => {
     const body = bodyOf(req);
     for (const key of Object.keys(body)) {
-      if (!['listen', 'tlsListen', 'tlsNames', 'exposeOnNetwork'].includes(key)) {
+      if (!['listen', 'tlsListen', 'tlsNames', 'exposeOnNetwork', 'auditRetentionDays'].includes(key)) {
         const hint = key === 'dataDir' ? 'the data directory is chosen when Berth starts (--data)' : undefined;
         throw badRequest(`"${key.slice(0, 40)}" is not a setting that can be changed here`, hint);
       }
@@ -69,6 +71,8 @@ export function settingsRoutes(ctx: AdminContext): Router {
     const tlsListen = tlsListenText === undefined ? undefined : checkAddress('tlsListen', tlsListenText, exposeOnNetwork);
     // Turning exposure off while the saved HTTPS address is a network one would leave a contradiction on disk.
     if (tlsListen === undefined && !exposeOnNetwork) checkAddress('tlsListen', before.tlsListen, exposeOnNetwork);
+    // 0 puts the default back (the key is removed), so the GUI needs no separate "reset" call.
+    const retentionDays = optionalInteger(body, 'auditRetentionDays', 0, maxAuditRetentionDays);
     const names = optionalStringArray(body, 'tlsNames');
     const tlsNames = names?.map((name) => {
       try {
@@ -84,6 +88,8 @@ export function settingsRoutes(ctx: AdminContext): Router {
       if (tlsListen !== undefined) draft.settings.tlsListen = tlsListen;
       if (tlsNames !== undefined) draft.settings.tlsNames = [...new Set(tlsNames)];
       if (body.exposeOnNetwork !== undefined) draft.settings.exposeOnNetwork = exposeOnNetwork;
+      if (retentionDays === 0) delete draft.settings.auditRetentionDays;
+      else if (retentionDays !== undefined) draft.settings.auditRetentionDays = retentionDays;
     });
     const after = settingsView(ctx, saved.settings);
     const pending: UpdateSettingsResponse['pending'] = [];

@@ -1,8 +1,15 @@
-import { queryAudit, type AuditEvent } from '../../auth/index.js';
-import { DurationError, parsePointInTime } from '../../core/duration.js';
+import {
+  defaultAuditRetentionDays,
+  effectiveAuditRetentionDays,
+  maxAuditRetentionDays,
+  pruneAudit,
+  queryAudit,
+  type AuditEvent,
+} from '../../auth/index.js';
+import { DurationError, parseDuration, parsePointInTime } from '../../core/duration.js';
 import { defaultDataDir } from '../../config/data-dir.js';
 import { CliUsageError } from '../cli-error.js';
-import { dataDirOf, formatTable, parseCommandArgs, requireDataDir } from '../admin-support.js';
+import { dataDirOf, formatTable, openState, parseCommandArgs, requireDataDir } from '../admin-support.js';
 
 export const auditUsage = `berth audit [--since DURATION|DATE] [--namespace NS] [--action ACTION] [--actor NAME] [--limit N] [--json] [--data DIR]
 
@@ -13,7 +20,56 @@ Shows the audit trail (token and namespace changes, pushes, deletes, refused req
   --actor      only events by this token name (or anonymous, admin)
   --limit N    the newest N matching events (default 100)
   --json       one JSON object per line (JSON Lines), for jq and scripts
-  --data DIR   data directory (default: ${defaultDataDir()})`;
+  --data DIR   data directory (default: ${defaultDataDir()})
+
+berth audit prune [--keep DURATION] [--data DIR]
+
+Deletes the audit trail's day files older than the retention (a running Berth also does this daily).
+  --keep       how much to keep, in whole days: 90d, 12w, 1y
+               (default: the auditRetentionDays setting, else ${defaultAuditRetentionDays}d)`;
+
+const dayMs = 86_400_000;
+
+function parseKeep(text: string): number {
+  const range = `from 1d to ${maxAuditRetentionDays}d, e.g. 90d, 12w or 1y`;
+  const usage = `invalid --keep "${text.slice(0, 40)}": a whole number of days ${range}`;
+  let ms: number;
+  try {
+    ms = parseDuration(text);
+  } catch (error) {
+    if (!(error instanceof DurationError)) throw error;
+    throw new CliUsageError(usage);
+  }
+  // Day files are whole days: "36h" would silently mean 1 or 2 days, so it is refused rather than rounded.
+  if (ms % dayMs !== 0 || ms / dayMs > maxAuditRetentionDays) throw new CliUsageError(usage);
+  return ms / dayMs;
+}
+
+async function pruneCommand(argv: string[]): Promise<void> {
+  const { values, positionals } = parseCommandArgs(argv, { data: { type: 'string' }, keep: { type: 'string' } }, 'berth audit');
+  if (positionals.length > 0) {
+    throw new CliUsageError(`unexpected argument "${positionals[0]}": use --keep 90d to choose the retention`);
+  }
+  const explicit = values.keep === undefined ? undefined : parseKeep(values.keep);
+  const dataDir = dataDirOf(values);
+  requireDataDir(dataDir);
+  let keepDays = explicit;
+  if (keepDays === undefined) {
+    const state = await openState(dataDir);
+    try {
+      keepDays = effectiveAuditRetentionDays(state.read().settings.auditRetentionDays);
+    } finally {
+      await state.close();
+    }
+  }
+  const deleted = await pruneAudit(dataDir, { keepDays, client: 'cli' });
+  if (deleted.length === 0) {
+    console.log(`No audit day files older than ${keepDays} days.`);
+    return;
+  }
+  const range = deleted.length === 1 ? deleted[0] : `${deleted[0]} … ${deleted.at(-1)}`;
+  console.log(`Deleted ${deleted.length} audit day file(s) older than ${keepDays} days (${range}).`);
+}
 
 function parseSince(text: string, now: number): Date {
   try {
@@ -43,6 +99,7 @@ function targetOf(event: AuditEvent): string {
 }
 
 export async function auditCommand(argv: string[]): Promise<void> {
+  if (argv[0] === 'prune') return pruneCommand(argv.slice(1));
   const { values, positionals } = parseCommandArgs(
     argv,
     {
