@@ -1,8 +1,18 @@
-import { Group, Paper, Text, ThemeIcon } from '@mantine/core';
+import { Box, Group, Paper, Text, ThemeIcon } from '@mantine/core';
 import type { ReactNode } from 'react';
 
+export interface StatCardProps {
+  label: string;
+  value: ReactNode;
+  detail?: ReactNode;
+  icon: ReactNode;
+  color?: string;
+  /** A button under the detail (block content, so it cannot go inside the detail's paragraph). */
+  action?: ReactNode;
+}
+
 /** One number with a label and a small explanation, for the overview's top row. */
-export function StatCard({ label, value, detail, icon, color }: { label: string; value: ReactNode; detail?: ReactNode; icon: ReactNode; color?: string }) {
+export function StatCard({ label, value, detail, icon, color, action }: StatCardProps) {
   return (
     <Paper withBorder p="md" radius="lg">
       <Group justify="space-between" align="flex-start" wrap="nowrap">
@@ -23,6 +33,7 @@ export function StatCard({ label, value, detail, icon, color }: { label: string;
           {detail}
         </Text>
       )}
+      {action && <Box mt="xs">{action}</Box>}
     </Paper>
   );
 }

@@ -11,6 +11,7 @@ import { PageHeader } from '../components/page-header.js';
 import { RelativeTime } from '../components/relative-time.js';
 import { SectionCard } from '../components/section-card.js';
 import { StatCard } from '../components/stat-card.js';
+import { FreeSpaceButton } from '../components/storage/free-space-button.js';
 import { formatBytes, formatCount } from '../format.js';
 import { hrefFor, Link } from '../router.js';
 
@@ -243,6 +244,7 @@ export function OverviewPage() {
             detail={`${formatCount(overview.storage.blobs)} blobs`}
             icon={<IconFolder size={22} />}
             color="grape"
+            action={<FreeSpaceButton onFreed={reloadOverview} />}
           />
           <StatCard
             label="Upstreams"

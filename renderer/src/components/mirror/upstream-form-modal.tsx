@@ -1,8 +1,9 @@
-import { Button, Group, Modal, PasswordInput, Stack, Switch, TagsInput, TextInput } from '@mantine/core';
-import { useEffect, useState, type FormEvent } from 'react';
-import { api } from '../../api/client.js';
+import { Alert, Button, Code, Group, Modal, PasswordInput, Stack, Switch, TagsInput, Text, TextInput } from '@mantine/core';
+import { useEffect, useRef, useState, type FormEvent } from 'react';
+import { api, ApiError } from '../../api/client.js';
 import { adminPaths, adminRoutes, type CreateUpstreamRequest, type UpdateUpstreamRequest, type UpstreamView } from '../../api/contract.js';
 import { ErrorAlert } from '../error-alert.js';
+import { IconAlert } from '../icons.js';
 
 const namePattern = /^[a-z0-9]+([._-][a-z0-9]+)*$/;
 
@@ -23,6 +24,43 @@ function validUrl(url: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** The server's answer when the upstream's name is a namespace that already holds images (see `adopt`). */
+function namespaceConflict(error: unknown): ApiError | undefined {
+  return error instanceof ApiError && error.code === 'BERTH_NAMESPACE_HAS_CONTENT' ? error : undefined;
+}
+
+/**
+ * The 409 for a name whose namespace holds images, with the way out a person can take here. The server's hint speaks
+ * API ("send adopt: true"); the button is that, for the same name.
+ */
+function NamespaceConflictAlert({ error, name, busy, onAdopt }: { error: ApiError; name: string; busy: boolean; onAdopt: () => void }) {
+  const ref = useRef<HTMLDivElement>(null);
+  // The form is taller than a small window: the answer appears under the fields, so bring it into view.
+  // Braces: recent Chromium returns a promise from scrollIntoView, which React would take for a cleanup function.
+  useEffect(() => {
+    ref.current?.scrollIntoView({ block: 'nearest', behavior: 'smooth' });
+  }, [error]);
+  return (
+    <Alert
+      ref={ref} color="orange" variant="light" icon={<IconAlert />} title={error.message} role="alert">
+      <Stack gap="xs">
+        <Text size="sm">
+          If the images in “{name}” are an earlier cache of this upstream (kept when it was deleted), keep them: Berth then
+          serves them from cache and refreshes them from the upstream. Images pushed there by hand become read-only.
+        </Text>
+        <Group gap="sm">
+          <Button size="xs" color="orange" variant="white" onClick={onAdopt} loading={busy}>
+            Use the existing images as this upstream’s cache
+          </Button>
+          <Code fz="xs" c="dimmed">
+            {error.code}
+          </Code>
+        </Group>
+      </Stack>
+    </Alert>
+  );
 }
 
 export interface UpstreamFormModalProps {
@@ -59,11 +97,17 @@ export function UpstreamFormModal({ opened, editing, onClose, onSaved }: Upstrea
   }, [opened, editing]);
 
   const loopback = isLoopbackUrl(url);
+  const conflict = editing ? undefined : namespaceConflict(error);
   const nameError = touched && !editing && !namePattern.test(name) ? 'Lowercase letters, digits and . _ - (e.g. hub); it becomes the namespace' : undefined;
   const urlError = touched && !validUrl(url) ? 'A full URL, e.g. https://registry-1.docker.io' : undefined;
 
   const submit = async (event: FormEvent) => {
     event.preventDefault();
+    await save(false);
+  };
+
+  /** `adopt`: the person chose to keep the namespace's images as this upstream's cache (after the 409). */
+  const save = async (adopt: boolean) => {
     setTouched(true);
     if ((!editing && !namePattern.test(name)) || !validUrl(url)) return;
     setBusy(true);
@@ -85,6 +129,7 @@ export function UpstreamFormModal({ opened, editing, onClose, onSaved }: Upstrea
         const body: CreateUpstreamRequest = { name, url, aliases, isDefault, insecure: loopback && insecure };
         if (username.trim() !== '') body.username = username.trim();
         if (password !== '') body.password = password;
+        if (adopt) body.adopt = true;
         saved = await api.post<UpstreamView>(adminRoutes.upstreams, body);
       }
       onSaved(saved);
@@ -104,7 +149,11 @@ export function UpstreamFormModal({ opened, editing, onClose, onSaved }: Upstrea
             description={`Also its pull-through namespace: ${name || 'hub'}/library/redis pulls library/redis from this upstream.`}
             placeholder="hub"
             value={name}
-            onChange={(event) => setName(event.currentTarget.value)}
+            onChange={(event) => {
+              setName(event.currentTarget.value);
+              // Adopting is an answer about one namespace's images: another name must ask the server again.
+              if (conflict) setError(undefined);
+            }}
             disabled={editing !== undefined}
             error={nameError}
             required
@@ -151,7 +200,11 @@ export function UpstreamFormModal({ opened, editing, onClose, onSaved }: Upstrea
             onChange={(event) => setInsecure(event.currentTarget.checked)}
             color="orange"
           />
-          {error !== undefined && <ErrorAlert error={error} />}
+          {conflict ? (
+            <NamespaceConflictAlert error={conflict} name={name} busy={busy} onAdopt={() => void save(true)} />
+          ) : (
+            error !== undefined && <ErrorAlert error={error} />
+          )}
           <Group justify="flex-end" gap="sm">
             <Button variant="default" onClick={onClose}>
               Cancel
