@@ -26,8 +26,6 @@ export interface BlobFetch {
 export interface BlobFetcher {
   /** The fetch of `digest`, started now or joined if one is running (each blob is fetched once). */
   fetch(local: string, digest: ParsedDigest, download: () => Promise<BlobDownload>): BlobFetch;
-  /** Fetches under way. */
-  active(): number;
 }
 
 interface LiveFollower {
@@ -54,7 +52,6 @@ export function createBlobFetcher(deps: {
   uploads: UploadStore;
   repositories: RepositoryStore;
   log: Logger;
-  onFetched?: (bytes: number) => void;
 }): BlobFetcher {
   const running = new Map<string, BlobFetch>();
 
@@ -115,7 +112,6 @@ export function createBlobFetcher(deps: {
         upstream.stream.on('error', (error) => counter.destroy(error));
         await deps.uploads.complete(local, session.id, digest, upstream.stream.pipe(counter));
         await deps.repositories.linkBlob(local, digest);
-        deps.onFetched?.(received);
       } catch (error) {
         await deps.uploads.cancel(local, session.id).catch(() => undefined);
         throw error;
@@ -208,6 +204,5 @@ export function createBlobFetcher(deps: {
       void fetch.done.catch(() => undefined).finally(() => running.delete(digest.digest));
       return fetch;
     },
-    active: () => running.size,
   };
 }

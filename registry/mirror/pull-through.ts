@@ -45,7 +45,7 @@ function pullsFromMirror(method: string, kind: string): boolean {
   return false;
 }
 
-export function createPullThrough(options: PullThroughOptions): MirrorHook & { isUpstreamNamespace(name: string): boolean } {
+export function createPullThrough(options: PullThroughOptions): MirrorHook {
   const { pool, repositories, fetcher, log } = options;
   /** `local@tag` → when the tag was last confirmed upstream. */
   const tagCheckedAt = new Map<string, number>();
@@ -135,7 +135,6 @@ export function createPullThrough(options: PullThroughOptions): MirrorHook & { i
     },
 
     isMirrored: (local) => target(local) !== undefined,
-    isUpstreamNamespace: (name) => pool.get(name) !== undefined,
 
     async manifest(local, reference) {
       const where = target(local);
