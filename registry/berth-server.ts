@@ -24,6 +24,7 @@ import { createBlobFetcher, type BlobFetcher } from './mirror/blob-fetches.js';
 import { createSyncScheduler, type SyncScheduler } from './mirror/sync/sync-scheduler.js';
 import { createPullThrough } from './mirror/pull-through.js';
 import { createUpstreamPool, type UpstreamPool } from './mirror/upstream-pool.js';
+import { claimServerRecord } from './runtime/server-record-keeper.js';
 import { createStateStore, type StateStore } from './state/index.js';
 import { createCertificateManager, type CertificateManager } from './tls/index.js';
 
@@ -88,6 +89,15 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
     throw new Error('--auth none is for loopback only: it would give everyone on the network push and delete');
   }
 
+  // Before anything binds a port: a second server on the same data directory is refused with the first one's address.
+  const serverRecord = await claimServerRecord({
+    dataDir,
+    version: options.version ?? '0.0.0',
+    auth,
+    urls: () => urls,
+    upstreams: () => upstreams.all().map(({ record, client }) => ({ name: record.name, ...healthOf(client.health.state()) })),
+    log,
+  });
   const audit = await createAuditLog(dataDir);
   const metrics = createMetrics({ storage: () => storageUsage(dataDir), version: options.version });
   const rateLimiter = createRateLimiter();
@@ -144,6 +154,7 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
     gate,
     mounts,
     metrics,
+    configurationChanged: () => state.refresh(),
     mirror: (stores) => {
       fetcher = createBlobFetcher(stores);
       return createPullThrough({ pool: upstreams, repositories: stores.repositories, fetcher, log, isLocalNamespace });
@@ -175,8 +186,11 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
     }
   } catch (error) {
     await registry.close(0);
+    await serverRecord.close();
     throw error;
   }
+  await serverRecord.publish();
+  upstreams.onHealthChange(() => serverRecord.changed());
   // Started only once the listeners are up, so a failed start leaves no timer behind; it prunes once now.
   const auditPruner = createAuditPruner({
     dataDir,
@@ -195,6 +209,8 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
     metrics,
     urls,
     async close() {
+      // The CLI stops pointing people at this server as soon as it begins to stop.
+      await serverRecord.close();
       // First: a run in progress still records its audit.prune event before the audit log closes.
       await auditPruner.close();
       await sync.close();
@@ -206,6 +222,10 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
       await state.close();
     },
   };
+}
+
+function healthOf(state: { online: boolean; lastError?: string }): { online: boolean; lastError?: string } {
+  return state.lastError === undefined ? { online: state.online } : { online: state.online, lastError: state.lastError };
 }
 
 function address(flag: string | null | undefined, setting: unknown, fallback: string): ListenAddress | null {

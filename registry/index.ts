@@ -35,6 +35,11 @@ export interface RegistryOptions {
    * `graceMs` (default 1 h). `false` turns it off.
    */
   garbageCollection?: { intervalMs?: number; graceMs?: number } | false;
+  /**
+   * Asked before a refusal: true when what the gate and the mirror read changed since (another process wrote it);
+   * the request is then decided once more. See DistributionDeps.configurationChanged.
+   */
+  configurationChanged?: () => boolean;
   /** Pull-through mirroring, built over this registry's stores. */
   mirror?: (stores: { driver: StorageDriver; blobs: BlobStore; uploads: UploadStore; repositories: RepositoryStore; log: Logger }) => MirrorHook;
 }
@@ -76,7 +81,7 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
   const repositories = createRepositoryStore(driver, blobs);
   const events = createRegistryEvents();
   const mirror = options.mirror?.({ driver, blobs, uploads, repositories, log });
-  const distribution = createDistributionApi({ blobs, uploads, repositories, events, log, mirror, gate: options.gate ?? openGate });
+  const distribution = createDistributionApi({ blobs, uploads, repositories, events, log, mirror, gate: options.gate ?? openGate, configurationChanged: options.configurationChanged });
   const router = createRequestRouter([{ prefix: '/v2', handle: distribution }, ...(options.mounts ?? [])], log);
   const handler = options.metrics ? instrumentRequests(options.metrics, router) : router;
 

@@ -122,16 +122,23 @@ const pendingTouches = new WeakMap<StateStore, Set<string>>();
 export function verifyToken(store: StateStore, secret: string, now: Date = new Date()): VerifyResult {
   if (!secretGrammar.test(secret)) return { ok: false, reason: 'unknown' };
   const presented = Buffer.from(hashToken(secret), 'hex');
-  let match: TokenRecord | undefined;
-  for (const record of store.read().tokens) {
-    const stored = Buffer.from(record.hash, 'hex');
-    if (stored.length === presented.length && timingSafeEqual(stored, presented)) match = record;
-  }
+  // A token `berth token create` wrote a moment ago may not be in the snapshot yet: look at the file before refusing.
+  const match = findByHash(store.read().tokens, presented) ?? (store.refresh() ? findByHash(store.read().tokens, presented) : undefined);
   if (!match) return { ok: false, reason: 'unknown' };
   const status = tokenStatus(match, now);
   if (status !== 'active') return { ok: false, reason: status, name: match.name };
   touchLastUsed(store, match, now);
   return { ok: true, record: match };
+}
+
+function findByHash(tokens: readonly TokenRecord[], presented: Buffer): TokenRecord | undefined {
+  let match: TokenRecord | undefined;
+  // Every record is compared (no early exit), so the time taken says nothing about where a match is.
+  for (const record of tokens) {
+    const stored = Buffer.from(record.hash, 'hex');
+    if (stored.length === presented.length && timingSafeEqual(stored, presented)) match = record;
+  }
+  return match;
 }
 
 function touchLastUsed(store: StateStore, record: TokenRecord, now: Date): void {

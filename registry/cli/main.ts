@@ -6,6 +6,7 @@ import { gcCommand, gcUsage } from './commands/gc.js';
 import { mirrorConfigCommand, mirrorConfigUsage } from './commands/mirror-config.js';
 import { namespaceCommand, namespaceUsage } from './commands/namespace.js';
 import { serveCommand, serveUsage } from './commands/serve.js';
+import { statusCommand, statusUsage } from './commands/status.js';
 import { syncCommand, syncUsage } from './commands/sync.js';
 import { uiUrlCommand, uiUrlUsage } from './commands/ui-url.js';
 import { tokenCommand, tokenUsage } from './commands/token.js';
@@ -17,6 +18,7 @@ type Command = { summary: string; usage: string; run: (argv: string[]) => Promis
 /** Every subcommand of `berth`, with its one-line summary for `berth --help`. */
 const commands: Record<string, Command> = {
   serve: { summary: 'run the registry headless', usage: serveUsage, run: serveCommand },
+  status: { summary: 'show whether Berth runs, where it listens, upstream health and storage', usage: statusUsage, run: statusCommand },
   token: { summary: 'create, list and revoke access tokens', usage: tokenUsage, run: tokenCommand },
   namespace: { summary: 'list, create, change and delete namespaces', usage: namespaceUsage, run: namespaceCommand },
   upstream: { summary: 'add, list and remove upstream registries to mirror', usage: upstreamUsage, run: upstreamCommand },

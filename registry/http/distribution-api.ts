@@ -67,7 +67,22 @@ export function createDistributionApi(deps: DistributionDeps & { gate: AccessGat
     },
   };
 
-  return async function handle(req: IncomingMessage, res: ServerResponse, pathname: string, search: string): Promise<void> {
+  /** Refusals that a change another process just made to the configuration can turn into a yes. */
+  const refusalsWorthARecheck = new Set(['UNAUTHORIZED', 'DENIED', 'NAME_UNKNOWN', 'MANIFEST_UNKNOWN', 'BLOB_UNKNOWN']);
+
+  /**
+   * Whether to decide the request once more: a refusal, nothing sent yet, and the configuration changed. A refusal
+   * from the gate comes before the body is read, so any method can be retried then; a "not found" from a handler
+   * only for reads, whose request has no body to consume twice.
+   */
+  function worthRetrying(error: unknown, req: IncomingMessage, res: ServerResponse, authorized: boolean): boolean {
+    if (!(error instanceof RegistryError) || !refusalsWorthARecheck.has(error.code) || res.headersSent) return false;
+    if (authorized && req.method !== 'GET' && req.method !== 'HEAD') return false;
+    return deps.configurationChanged?.() === true;
+  }
+
+  async function decide(req: IncomingMessage, res: ServerResponse, pathname: string, search: string, retryOnChange: boolean): Promise<void> {
+    let authorized = false;
     try {
       let route = matchV2Route(pathname);
       if (!route) throw new RegistryError('NAME_UNKNOWN', `no such endpoint: ${pathname.slice(0, 200)}`, { status: 404 });
@@ -88,10 +103,15 @@ export function createDistributionApi(deps: DistributionDeps & { gate: AccessGat
         }
       }
       const caller = await deps.gate.authorize(req, endpoint.needs(route, query));
+      authorized = true;
       await endpoint.handle({ req, res, query, caller, client: req.socket.remoteAddress ?? 'unknown' }, route);
     } catch (error) {
+      if (retryOnChange && worthRetrying(error, req, res, authorized)) return decide(req, res, pathname, search, false);
       sendError(res, error, deps.log);
     }
+  }
+
+  return function handle(req: IncomingMessage, res: ServerResponse, pathname: string, search: string): Promise<void> {
+    return decide(req, res, pathname, search, true);
   };
 }
-

@@ -89,9 +89,18 @@ export function createTokenEndpoint(options: TokenEndpointOptions): MountHandler
       throw new RegistryError('UNSUPPORTED', `${req.method} is not supported on /token`, { headers: { Allow: 'GET, POST' } });
     }
     const subject = authenticate(req, password, scopes);
-    const access = grantAccess(scopes, subject, policy);
+    let access = grantAccess(scopes, subject, policy);
+    // A namespace made public (or a token widened) by the CLI a moment ago: look at the file before granting less.
+    if (grantsLess(access, scopes) && store.refresh()) access = grantAccess(scopes, authenticate(req, password, scopes), policy);
     const issued = issueBearerToken({ key: jwtKey, issuer: 'berth', service, subject, access });
     // OAuth2 clients read access_token, Docker clients read token: both are the same JWT.
     sendJson(res, 200, { ...issued, scope: access.map((a) => `${a.type}:${a.name}:${a.actions.join(',')}`).join(' ') }, { 'Cache-Control': 'no-store' });
   };
+}
+
+/** Whether some requested action is missing from the grant. */
+function grantsLess(granted: readonly ResourceAccess[], requested: readonly ResourceAccess[]): boolean {
+  return requested.some((want) =>
+    want.actions.some((action) => !granted.some((have) => have.type === want.type && have.name === want.name && have.actions.includes(action))),
+  );
 }

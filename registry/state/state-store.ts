@@ -20,6 +20,12 @@ export interface StateStore {
    */
   read(): State;
   /**
+   * Looks at the file now, whatever `refreshMs` says, and returns true when the snapshot changed. For the moment
+   * before a refusal ("access token not recognised", "no such upstream"): what another process (the CLI) wrote a
+   * millisecond ago is honoured on the very next request, while the hot path keeps its cheap, rate-limited check.
+   */
+  refresh(): boolean;
+  /**
    * Locks the file (across processes), re-reads it, lets `fn` change the draft, writes it atomically (only if
    * something changed) and returns the new snapshot. Calls from one store run one after another.
    */
@@ -137,6 +143,12 @@ export async function createStateStore(dataDir: string, options: StateStoreOptio
         refreshFromDisk();
       }
       return snapshot;
+    },
+    refresh(): boolean {
+      const before = snapshot;
+      checkedAt = Date.now();
+      refreshFromDisk();
+      return snapshot !== before;
     },
     update,
     async settled(): Promise<void> {

@@ -90,8 +90,7 @@ test('Berth in a browser: sign in, tokens, live pushes, tag details, mirroring, 
   let secret = '';
 
   await step('the sign-in link signs the browser in and the overview shows the listener', async () => {
-    const line = await berth.waitForLog((entry) => typeof entry.signInUrl === 'string');
-    await page.goto(String(line.signInUrl));
+    await page.goto(await berth.signInUrl());
     await page.waitForURL(/\/ui\/?$/);
     await page.getByRole('heading', { name: 'Overview', level: 1 }).waitFor();
     await page.getByRole('link', { name: berth.url }).first().waitFor();

@@ -125,13 +125,12 @@ test('tokens created and revoked by the CLI take effect on a server running on t
   assert.equal((await get()).status, 401);
 
   const secret = lastLine(await ok(['token', 'create', '--name', 'ci', '--scope', 'team/*:pull', '--data', data]));
-  const deadline = Date.now() + 5_000;
-  let status = 0;
-  while (Date.now() < deadline && (status = (await get(secret)).status) !== 200) await new Promise((resolve) => setTimeout(resolve, 100));
-  assert.equal(status, 200, 'the server accepts a token created by another process');
+  assert.equal((await get(secret)).status, 200, 'the server accepts a token created by another process on the next request');
 
   await ok(['token', 'revoke', 'ci', '--data', data]);
-  const revokedBy = Date.now() + 5_000;
+  // A revocation bites within a second (the server re-reads the state file at most every 200 ms on the hot path).
+  let status = 0;
+  const revokedBy = Date.now() + 1_000;
   while (Date.now() < revokedBy && (status = (await get(secret)).status) === 200) await new Promise((resolve) => setTimeout(resolve, 100));
   assert.equal(status, 401, 'the server refuses the token once the CLI revoked it');
 
@@ -144,8 +143,10 @@ test('tokens created and revoked by the CLI take effect on a server running on t
   const pem = await ok(['ca', 'export', '--data', data]);
   assert.equal(pem, await readFile(join(data, 'tls', 'ca.crt'), 'utf8'));
   assert.ok(new X509Certificate(pem).ca);
+  // ...for the port the running server really listens on.
   const trust = await ok(['trust', '--data', data]);
-  assert.ok(trust.includes(`sudo cp ${join(data, 'tls', 'ca.crt')} /etc/docker/certs.d/localhost:5443/ca.crt`), trust);
+  const tlsPort = new URL(String(server.ready.tlsUrl)).port;
+  assert.ok(trust.includes(`sudo cp ${join(data, 'tls', 'ca.crt')} /etc/docker/certs.d/localhost:${tlsPort}/ca.crt`), trust);
 });
 
 test('concurrent token creates from separate processes all land (the state lock serialises them)', async (t) => {

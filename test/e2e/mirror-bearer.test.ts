@@ -241,9 +241,8 @@ test('pull-through from token-auth (Bearer) upstreams', { skip: toolSkipReason('
     assert.match(metrics, /^berth_upstream_online\{upstream="wrong"\} 1$/m);
     assert.ok(!mirror.berth.logs().includes('upstream offline'), 'no upstream was logged as offline');
 
-    // What the GUI shows: sign in with the one-time link Berth printed at start, read the upstreams' health.
-    const signInLine = await mirror.berth.waitForLog((line) => typeof line.signInUrl === 'string');
-    const signIn = await fetch(String(signInLine.signInUrl), { redirect: 'manual' });
+    // What the GUI shows: sign in with a link from `berth ui-url`, read the upstreams' health.
+    const signIn = await fetch(await mirror.berth.signInUrl(), { redirect: 'manual' });
     assert.equal(signIn.status, 303);
     const cookie = (signIn.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
     const listed = await fetch(`${mirror.url}/api/upstreams`, { headers: { cookie } });

@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { createAdminSignIn, createSignInUrl } from '../../registry/admin/index.js';
-import { defaultBaseUrl, uiUrlCommand } from '../../registry/cli/commands/ui-url.js';
+import { uiUrlCommand } from '../../registry/cli/commands/ui-url.js';
 import { createCertificateManager } from '../../registry/tls/index.js';
 import { assertAdminError, signIn, startAdminServer, type AdminServer } from './admin-fixture.js';
 
@@ -143,16 +143,8 @@ describe('berth ui-url', () => {
     assert.equal((await open(link)).status, 303);
   });
 
-  it('builds the default link from the saved listen address', async () => {
-    assert.equal(await defaultBaseUrl(admin.dataDir, false), 'http://127.0.0.1:5000');
-    assert.equal(await defaultBaseUrl(admin.dataDir, true), 'https://127.0.0.1:5443');
-    await admin.state.update((draft) => {
-      draft.settings.listen = '[::1]:5055';
-    });
-    assert.equal(await defaultBaseUrl(admin.dataDir, false), 'http://[::1]:5055');
-    await admin.state.update((draft) => {
-      delete draft.settings.listen;
-    });
+  it('prints no link when no server runs on the data directory (a code sent to whoever has the port would be theirs)', async () => {
+    await assert.rejects(uiUrlCommand(['--data', admin.dataDir]), /no Berth server is running on .*: start it with "berth serve --data/);
   });
 
   it('refuses a data directory that does not exist instead of creating one', async () => {

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { trackChild } from './tools.js';
+import { runOk, trackChild } from './tools.js';
 
 /**
  * Berth as a real child process (`node bin/berth.js serve ...`), for end-to-end tests and the benchmark.
@@ -67,6 +67,8 @@ export interface BerthProcess {
   kill(): void;
   /** Resolves when the process exits, however it exits. */
   exited: Promise<BerthExit>;
+  /** A fresh one-time GUI sign-in link, from `berth ui-url --data DIR` as a user gets one. */
+  signInUrl(): Promise<string>;
 }
 
 const maxLogChars = 8 * 1024 * 1024;
@@ -215,5 +217,9 @@ export async function startBerth(options: StartBerthOptions): Promise<BerthProce
       child.kill('SIGKILL');
     },
     exited,
+    async signInUrl() {
+      const printed = await runOk(process.execPath, [berthBin, 'ui-url', '--data', options.dataDir], { timeoutMs: 30_000 });
+      return printed.stdout.trim();
+    },
   };
 }

@@ -3,6 +3,7 @@ import { createFilesystemDriver } from '../../storage/filesystem-driver.js';
 import { collectGarbage, type GarbageCollectionResult } from '../../storage/garbage-collector.js';
 import { CliUsageError } from '../cli-error.js';
 import { auditAdmin, dataDirOf, parseCommandArgs, requireDataDir } from '../admin-support.js';
+import { formatBytes } from '../format.js';
 
 export const gcUsage = `berth gc [--dry-run] [--grace 1h] [--json] [--data DIR]
 
@@ -70,18 +71,6 @@ export function formatGcResult(result: GarbageCollectionResult): string {
   }
   if (result.dryRun && result.blobsDeleted > 0) lines.push('Run without --dry-run to delete them.');
   return lines.join('\n');
-}
-
-/** 1536 → `1.5 KiB`; binary units, as disk tools show them. */
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return unit === 0 ? `${bytes} B` : `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
 }
 
 function plural(count: number, one: string, many = `${one}s`): string {

@@ -1,9 +1,10 @@
 import { defaultDataDir } from '../../config/data-dir.js';
 import { isLoopback, parseListenAddress } from '../../config/listen-address.js';
 import { isDockerHub } from '../../mirror/upstream.js';
-import type { Settings, UpstreamRecord } from '../../state/index.js';
+import type { UpstreamRecord } from '../../state/index.js';
 import { CliUsageError } from '../cli-error.js';
 import { dataDirOf, openState, parseCommandArgs, requireDataDir } from '../admin-support.js';
+import { notRunningNote, serverAddresses } from '../server-address.js';
 
 export const mirrorConfigUsage = `berth mirror-config [--host HOST:PORT] [--data DIR]
 
@@ -13,8 +14,9 @@ addresses and the configured upstreams ("berth upstream add"):
   containerd  /etc/containerd/certs.d/HOST/hosts.toml   one file per upstream host; containerd then
                                                  tells Berth the host with ?ns=HOST
   podman      /etc/containers/registries.conf    [[registry.mirror]] at HOST:PORT/UPSTREAM (also buildah, skopeo)
-  --host HOST:PORT  the address clients reach Berth at (default: the plain-HTTP listen address from
-                    the settings, else 127.0.0.1:5000); a non-loopback host is taken to be HTTPS
+  --host HOST:PORT  the address clients reach Berth at (default: the running server's plain-HTTP
+                    listener on loopback, else its HTTPS one; with no server running, the settings');
+                    a non-loopback host is taken to be HTTPS
   --data DIR        data directory (default: ${defaultDataDir()})`;
 
 const dockerHubHosts = new Set(['docker.io', 'index.docker.io', 'registry-1.docker.io', 'registry.hub.docker.com']);
@@ -25,19 +27,24 @@ export interface MirrorEndpoint {
   host: string;
 }
 
-/** The endpoint from `--host`, else from the settings' listen addresses (same defaults as `berth serve`). */
-export function mirrorEndpoint(settings: Settings, hostFlag?: string): MirrorEndpoint {
+/**
+ * The endpoint from `--host`, else from the server's addresses (the running server's, or the settings'): plain HTTP
+ * when it listens on loopback (Docker and containerd allow that without TLS), else HTTPS.
+ */
+export function mirrorEndpoint(addresses: { http?: string; https?: string }, hostFlag?: string): MirrorEndpoint {
   if (hostFlag !== undefined) {
     const parsed = parseHost(hostFlag);
     return { scheme: isLoopback(parsed.host) ? 'http' : 'https', host: hostFlag.trim() };
   }
-  const listen = typeof settings.listen === 'string' && settings.listen ? settings.listen : '127.0.0.1:5000';
-  const tlsListen = typeof settings.tlsListen === 'string' && settings.tlsListen ? settings.tlsListen : '127.0.0.1:5443';
-  const plain = parseListenAddress(listen);
-  // A wildcard address is where Berth listens, not where clients connect: loopback is the safe guess.
-  if (isLoopback(plain.host) || isWildcard(plain.host)) return { scheme: 'http', host: `${isWildcard(plain.host) ? '127.0.0.1' : bracket(plain.host)}:${plain.port}` };
-  const tls = parseListenAddress(tlsListen);
-  return { scheme: 'https', host: `${isWildcard(tls.host) ? '127.0.0.1' : bracket(tls.host)}:${tls.port}` };
+  const plain = addresses.http !== undefined ? new URL(addresses.http) : undefined;
+  if (plain && isLoopback(unbracket(plain.hostname))) return { scheme: 'http', host: plain.host };
+  if (addresses.https !== undefined) return { scheme: 'https', host: new URL(addresses.https).host };
+  if (plain) return { scheme: 'http', host: plain.host };
+  throw new Error('the server has no listener: see "berth status"');
+}
+
+function unbracket(host: string): string {
+  return host.startsWith('[') ? host.slice(1, -1) : host;
 }
 
 function parseHost(value: string): { host: string; port: number } {
@@ -46,14 +53,6 @@ function parseHost(value: string): { host: string; port: number } {
   } catch {
     throw new CliUsageError(`invalid --host "${value.slice(0, 80)}": expected HOST:PORT, e.g. 127.0.0.1:5000 or registry.lan:5443`);
   }
-}
-
-function isWildcard(host: string): boolean {
-  return host === '0.0.0.0' || host === '::';
-}
-
-function bracket(host: string): string {
-  return host.includes(':') ? `[${host}]` : host;
 }
 
 /** The host names clients write in image references for this upstream (`docker.io` for Docker Hub). */
@@ -124,15 +123,16 @@ export async function mirrorConfigCommand(argv: string[]): Promise<void> {
   const dataDir = dataDirOf(values);
   requireDataDir(dataDir);
   const store = await openState(dataDir);
-  let settings: Settings;
   let upstreams: UpstreamRecord[];
   try {
-    ({ settings, upstreams } = store.read());
-    upstreams = [...upstreams].sort((a, b) => Number(b.isDefault) - Number(a.isDefault) || a.name.localeCompare(b.name));
+    upstreams = [...store.read().upstreams].sort((a, b) => Number(b.isDefault) - Number(a.isDefault) || a.name.localeCompare(b.name));
   } finally {
     await store.close();
   }
-  const endpoint = mirrorEndpoint(settings, values.host);
+  const addresses = await serverAddresses(dataDir);
+  // Pasted into daemon.json, an address nothing listens on makes dockerd fall back to Docker Hub without a word.
+  if (!addresses.running && values.host === undefined) console.error(`berth: note: ${notRunningNote(dataDir)}`);
+  const endpoint = mirrorEndpoint(addresses, values.host);
   const summary = upstreams.length
     ? upstreams.map((u) => `${u.name} (${u.url}${u.isDefault ? ', default' : ''})`).join(', ')
     : 'none yet: berth upstream add hub https://registry-1.docker.io --default --alias docker.io';

@@ -1,5 +1,4 @@
 import { parseArgs } from 'node:util';
-import { createSignInUrl } from '../../admin/sign-in.js';
 import { join } from 'node:path';
 import { startBerth, type AuthMode } from '../../berth-server.js';
 import { changedSettingKeys, createSettingsWatcher } from '../../config/settings-watcher.js';
@@ -11,10 +10,13 @@ import { CliUsageError } from '../cli-error.js';
 
 export const serveUsage = `berth serve [--data DIR] [--listen HOST:PORT|off] [--tls-listen HOST:PORT|off] [--auth token|none]
 
-Runs the registry headless until SIGINT/SIGTERM (in-flight requests finish first).
+Runs the registry headless until SIGINT/SIGTERM (in-flight requests finish first). "berth status" shows
+what it listens on; "berth ui-url" prints a sign-in link for the GUI.
   --data DIR              data directory (default: ${defaultDataDir()})
-  --listen HOST:PORT      plain-HTTP listener, loopback only unless forced (default: 127.0.0.1:5000)
-  --tls-listen HOST:PORT  HTTPS listener with a certificate from Berth's local CA (default: 127.0.0.1:5443)
+  --listen HOST:PORT      plain-HTTP listener, loopback only unless forced (default: the saved setting,
+                          else 127.0.0.1:5000); for this run only, the saved setting is not changed
+  --tls-listen HOST:PORT  HTTPS listener with a certificate from Berth's local CA (default: the saved
+                          setting, else 127.0.0.1:5443); for this run only
   --auth token|none       token (default): access tokens required; none: open, for loopback development
   --force-plain-http      allow --listen on a non-loopback address
   --log-level LEVEL       trace|debug|info|warn|error (default: info)`;
@@ -53,12 +55,8 @@ export async function serveCommand(argv: string[]): Promise<void> {
     throw error;
   }
   log.info({ url: berth.urls.http, tlsUrl: berth.urls.https, dataDir, auth: values.auth }, 'berth ready');
-  const base = berth.urls.http ?? berth.urls.https;
-  if (base) {
-    // A one-time code, valid for minutes: "berth ui-url" prints a fresh one any time.
-    const { url } = await createSignInUrl(dataDir, base);
-    log.info({ signInUrl: url }, `open Berth in a browser: ${url}`);
-  }
+  // The sign-in link is a live secret: never in the log (logs are collected and kept). Say where to get one.
+  log.info({ dataDir }, `GUI: run "berth ui-url${dataDir === defaultDataDir() ? '' : ` --data ${dataDir}`}" for a one-time sign-in link`);
 
   // A hand edit of the settings in state.json takes effect without a restart where it can (TLS names),
   // and says so where it cannot (listen addresses). The desktop app has its own watcher that restarts.

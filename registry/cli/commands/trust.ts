@@ -1,42 +1,32 @@
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { defaultDataDir } from '../../config/data-dir.js';
-import { parseListenAddress } from '../../config/listen-address.js';
-import { stateFileName } from '../../state/index.js';
 import { isTlsError, tlsPaths, trustInstructions } from '../../tls/index.js';
 import { CliUsageError } from '../cli-error.js';
 import { dataDirOf, parseCommandArgs } from '../admin-support.js';
-
-const defaultTlsListen = '127.0.0.1:5443';
+import { notRunningNote, serverAddresses } from '../server-address.js';
 
 export const trustUsage = `berth trust [--host HOST:PORT] [--data DIR]
 
 Prints how to make Docker, containerd, Podman/Skopeo and the system trust Berth's local CA. Berth never runs
 these commands itself (they need administrator rights): copy the ones for the clients you use.
-  --host HOST:PORT  the address clients use (default: Berth's HTTPS listener, localhost:5443)
+  --host HOST:PORT  the address clients use (default: the running Berth's HTTPS listener, else the saved one, localhost:5443)
   --data DIR        data directory (default: ${defaultDataDir()})`;
 
 /**
- * The address clients dial, from the server's configured HTTPS listener: a wildcard or loopback bind address is
- * reached as `localhost`, the name container tools look up in certs.d.
+ * The address clients dial for the HTTPS listener, the running server's (else the settings'): a wildcard or loopback
+ * address is reached as `localhost`, the name container tools look up in certs.d.
  */
-async function configuredHost(dataDir: string): Promise<string> {
-  let tlsListen = defaultTlsListen;
-  try {
-    // Read, not opened as a store: printing instructions must not create or lock anything.
-    const state = JSON.parse(await readFile(join(dataDir, stateFileName), 'utf8')) as { settings?: { tlsListen?: unknown } };
-    if (typeof state.settings?.tlsListen === 'string') tlsListen = state.settings.tlsListen;
-  } catch {
-    // No state yet, or unreadable: the default listener is what a fresh "berth serve" uses.
-  }
-  try {
-    const { host, port } = parseListenAddress(tlsListen);
-    const local = ['127.0.0.1', '0.0.0.0', '::', '::1', 'localhost'].includes(host);
-    return `${local ? 'localhost' : host.includes(':') ? `[${host}]` : host}:${port}`;
-  } catch {
+async function httpsHost(dataDir: string): Promise<string> {
+  const { running, https } = await serverAddresses(dataDir);
+  if (!running) console.error(`berth: note: ${notRunningNote(dataDir)}`);
+  if (https === undefined) {
+    console.error('berth: note: the running Berth has no HTTPS listener (--tls-listen off): these steps apply once it has one');
     return 'localhost:5443';
   }
+  const url = new URL(https);
+  const local = ['127.0.0.1', '[::1]', 'localhost'].includes(url.hostname);
+  return `${local ? 'localhost' : url.hostname}:${url.port || '443'}`;
 }
 
 export async function trustCommand(argv: string[]): Promise<void> {
@@ -44,7 +34,7 @@ export async function trustCommand(argv: string[]): Promise<void> {
   if (positionals.length > 0) throw new CliUsageError(`unexpected argument "${positionals[0]}": the address goes in --host HOST:PORT`);
   const dataDir = dataDirOf(values);
   const caPath = resolve(tlsPaths(dataDir).caCert);
-  const hostPort = values.host ?? (await configuredHost(dataDir));
+  const hostPort = values.host ?? (await httpsHost(dataDir));
   let text: string;
   try {
     text = trustInstructions({ caPath, hostPort });

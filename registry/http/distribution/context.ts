@@ -17,6 +17,12 @@ export interface DistributionDeps {
   log: Logger;
   /** Present when upstreams are configured. */
   mirror?: MirrorHook;
+  /**
+   * Called before a refusal; true when the configuration the gate and the mirror read (tokens, namespaces,
+   * upstreams, sync rules) changed since, because another process (the CLI) wrote it. The request is then decided
+   * once more, so what the CLI just did is honoured by the very next request.
+   */
+  configurationChanged?: () => boolean;
 }
 
 /** One request, after routing and authorization. */

@@ -1,0 +1,102 @@
+import { formatDuration } from '../../core/duration.js';
+import { defaultDataDir } from '../../config/data-dir.js';
+import { storageUsage } from '../../metrics/index.js';
+import type { UpstreamRecord } from '../../state/index.js';
+import { CliUsageError } from '../cli-error.js';
+import { dataDirOf, openState, parseCommandArgs, requireDataDir } from '../admin-support.js';
+import { serverAddresses, type ServerAddresses } from '../server-address.js';
+import { formatBytes } from '../format.js';
+
+export const statusUsage = `berth status [--json] [--data DIR]
+
+Shows whether a Berth server runs on the data directory and what it really listens on (after --listen flags
+and the desktop app's settings), its pid and uptime, each upstream's health as the server last saw it, and
+the storage used. Exits 0 when a server runs, 3 when none does.
+  --json      the same as one JSON object
+  --data DIR  data directory (default: ${defaultDataDir()})`;
+
+/** systemd's and LSB's "program is not running" status code, so scripts can tell "stopped" from "broken". */
+export const notRunningExitCode = 3;
+
+export interface StatusReport {
+  dataDir: string;
+  running: boolean;
+  pid?: number;
+  version?: string;
+  startedAt?: string;
+  uptimeSeconds?: number;
+  auth?: 'token' | 'none';
+  /** Where the running server listens; with none running, where its settings say it would. */
+  listeners: { http?: string; https?: string };
+  upstreams: Array<{ name: string; url: string; isDefault: boolean; online?: boolean; lastError?: string }>;
+  storage: { bytes: number; blobs: number };
+}
+
+export async function statusReport(dataDir: string): Promise<StatusReport> {
+  const addresses = await serverAddresses(dataDir);
+  const store = await openState(dataDir);
+  let upstreams: readonly UpstreamRecord[];
+  try {
+    upstreams = store.read().upstreams;
+  } finally {
+    await store.close();
+  }
+  const usage = await storageUsage(dataDir);
+  return {
+    dataDir,
+    running: addresses.running !== undefined,
+    ...runningFacts(addresses),
+    listeners: { http: addresses.http, https: addresses.https },
+    upstreams: upstreams.map((record) => {
+      const health = addresses.running?.upstreams.find((entry) => entry.name === record.name);
+      return { name: record.name, url: record.url, isDefault: record.isDefault, online: health?.online, lastError: health?.lastError };
+    }),
+    storage: { bytes: usage.bytes, blobs: usage.files },
+  };
+}
+
+function runningFacts({ running }: ServerAddresses): Partial<StatusReport> {
+  if (!running) return {};
+  return {
+    pid: running.process.pid,
+    version: running.version,
+    startedAt: new Date(running.process.startedAtMs).toISOString(),
+    uptimeSeconds: Math.max(0, Math.floor((Date.now() - running.process.startedAtMs) / 1000)),
+    auth: running.auth,
+  };
+}
+
+export function formatStatus(report: StatusReport): string {
+  const lines: string[] = [];
+  if (report.running) {
+    lines.push(`Berth ${report.version} is running on ${report.dataDir} (pid ${report.pid}, up ${formatDuration((report.uptimeSeconds ?? 0) * 1000)})`);
+  } else {
+    lines.push(`No Berth server is running on ${report.dataDir}. Start it with: berth serve --data ${report.dataDir}   (or npm start)`);
+  }
+  const verb = report.running ? '' : ' (from the settings; nothing listens yet)';
+  lines.push('', `Listeners${verb}:`);
+  lines.push(`  registry, HTTP   ${report.listeners.http ?? 'off'}`);
+  lines.push(`  registry, HTTPS  ${report.listeners.https ?? 'off'}`);
+  if (report.auth) lines.push(`  access           ${report.auth === 'token' ? 'access tokens required (berth token create)' : 'open to everyone on loopback (--auth none)'}`);
+  if (report.running) lines.push('  GUI              berth ui-url prints a one-time sign-in link');
+  lines.push('', 'Upstreams:');
+  if (report.upstreams.length === 0) lines.push('  none (berth upstream add)');
+  const width = Math.max(0, ...report.upstreams.map((upstream) => upstream.name.length));
+  for (const upstream of report.upstreams) {
+    const health = upstream.online === undefined ? (report.running ? 'not contacted yet' : '-') : upstream.online ? 'online' : 'OFFLINE';
+    const problem = upstream.lastError ? `  last problem: ${upstream.lastError}` : '';
+    lines.push(`  ${upstream.name.padEnd(width)}  ${health.padEnd(17)} ${upstream.url}${upstream.isDefault ? ' (default)' : ''}${problem}`);
+  }
+  lines.push('', `Storage: ${formatBytes(report.storage.bytes)} in ${report.storage.blobs} blob(s)`);
+  return lines.join('\n');
+}
+
+export async function statusCommand(argv: string[]): Promise<void> {
+  const { values, positionals } = parseCommandArgs(argv, { data: { type: 'string' }, json: { type: 'boolean', default: false } }, 'berth status');
+  if (positionals.length > 0) throw new CliUsageError(`unexpected argument "${positionals[0]}": berth status takes only options`);
+  const dataDir = dataDirOf(values);
+  requireDataDir(dataDir);
+  const report = await statusReport(dataDir);
+  console.log(values.json ? JSON.stringify(report, null, 2) : formatStatus(report));
+  if (!report.running) process.exitCode = notRunningExitCode;
+}
