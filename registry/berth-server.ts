@@ -153,7 +153,7 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
   registryRef = registry;
   for (const repository of await registry.repositories.listRepositories()) namespacesOnDisk.add(namespaceOf(repository));
   registry.events.on('blob.pushed', (e) => namespacesOnDisk.add(namespaceOf(e.repository)));
-  const sync = createSyncScheduler({ state, pool: upstreams, repositories: registry.repositories, blobs: registry.blobs, fetcher, log });
+  const sync = createSyncScheduler({ state, pool: upstreams, repositories: registry.repositories, fetcher, log, audit });
   syncRef = sync;
   await sync.start();
   recordContentChanges(registry, state, audit, log);

@@ -55,6 +55,8 @@ export interface GetBlobOptions {
   readonly signal?: AbortSignal;
   /** Hash the stream and fail it at the end on a digest mismatch. Default true. */
   readonly verify?: boolean;
+  /** Sees every chunk as it passes (progress, handing bytes to waiting clients), without a stream stage of its own. */
+  readonly onChunk?: (chunk: Buffer) => void;
 }
 
 export interface ListTagsOptions {
@@ -77,7 +79,10 @@ export interface UpstreamClient {
   listTags(repository: string, options?: ListTagsOptions): Promise<string[]>;
   /** Every repository in the upstream's catalog (many public registries refuse `_catalog`). */
   listRepositories(): Promise<string[]>;
-  /** GET /v2/ (authenticating if asked): resolves when the upstream answers as a registry. */
+  /**
+   * GET /v2/ (authenticating if asked): resolves when the upstream answers as a registry. Always asks, even while
+   * the upstream is marked offline (a test or a probe is how it is found back), and records the verdict.
+   */
   ping(): Promise<void>;
   /** While the upstream is offline, pings it every intervalMs to bring it back early. Timer unref'd; close() stops it. */
   startProbing(intervalMs: number): void;
@@ -333,7 +338,7 @@ export function createUpstreamClient(upstream: Upstream, options: UpstreamClient
           const failure = new UpstreamUnavailableError(name, reason, message);
           health.failed(failure);
           return failure;
-        }, blobOptions.verify !== false);
+        }, blobOptions.verify !== false, blobOptions.onChunk);
         const body = response.body;
         body.on('error', (error) => {
           if (verifier.destroyed) return;
@@ -368,7 +373,7 @@ export function createUpstreamClient(upstream: Upstream, options: UpstreamClient
     },
 
     ping() {
-      return guarded(() => pingOnce());
+      return guarded(() => pingOnce(), undefined, false);
     },
 
     startProbing(intervalMs) {
