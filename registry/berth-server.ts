@@ -20,7 +20,7 @@ import { createRegistry, type Registry } from './index.js';
 import { createMirrorControl } from './mirror/mirror-control.js';
 import type { Logger } from './log.js';
 import { createMetrics, metricsHandler, storageUsage, type BerthMetrics } from './metrics/index.js';
-import { createBlobFetcher, type BlobFetcher } from './mirror/blob-fetches.js';
+import { createBlobFetcher, upstreamNamespaces, type BlobFetcher } from './mirror/blob-fetches.js';
 import { createSyncScheduler, type SyncScheduler } from './mirror/sync/sync-scheduler.js';
 import { createPullThrough } from './mirror/pull-through.js';
 import { createUpstreamPool, type UpstreamPool } from './mirror/upstream-pool.js';
@@ -145,7 +145,7 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
     mounts,
     metrics,
     mirror: (stores) => {
-      fetcher = createBlobFetcher(stores);
+      fetcher = createBlobFetcher({ ...stores, namespacesOf: (upstream) => upstreamNamespaces(state, upstream) });
       return createPullThrough({ pool: upstreams, repositories: stores.repositories, fetcher, log, isLocalNamespace });
     },
   });

@@ -2,10 +2,12 @@ import { EventEmitter } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Readable } from 'node:stream';
 import type { ParsedDigest } from '../core/digest.js';
+import { isRegistryError } from '../core/errors.js';
 import type { Logger } from '../log.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { isPathNotFound, type StorageDriver } from '../storage/driver.js';
 import { pathFor } from '../storage/paths.js';
+import type { StateStore } from '../state/index.js';
 import type { RepositoryStore } from '../storage/repository-store.js';
 import type { UploadStore } from '../storage/upload-store.js';
 import { UpstreamUnavailableError } from './errors.js';
@@ -80,6 +82,9 @@ interface LiveFollower {
   wake?: () => void;
 }
 
+/** How long a walk of the repositories answers "which upstream served this blob" before it is walked again. */
+const walkTtlMs = 30_000;
+
 /** How far a client may fall behind the download before it reads from the upload file instead. */
 const liveBufferBytes = 16 * 1024 * 1024;
 
@@ -104,13 +109,17 @@ export function createBlobFetcher(deps: {
   repositories: RepositoryStore;
   log: Logger;
   rateFloor?: RateFloor;
+  /**
+   * The namespaces whose content came from an upstream: its own (pull-through) and the targets of its sync rules.
+   * A blob linked there was served by that upstream, in this process or an earlier one. Default: its own.
+   */
+  namespacesOf?: (upstream: string) => readonly string[];
 }): BlobFetcher {
   const rateFloor = deps.rateFloor ?? defaultRateFloor;
   const flights = createSingleFlight<RunningFetch>({ settled: (fetch) => fetch.done, joinable: (fetch) => fetch.joinable() });
   /** Digests each upstream served to this process, verified and stored. */
   const served = new Map<string, Set<string>>();
-  /** Repositories under each upstream's namespace when first asked (what earlier runs fetched is linked there). */
-  const namespaceRepositories = new Map<string, Promise<string[]>>();
+  const namespacesOf = deps.namespacesOf ?? ((upstream: string) => [upstream]);
 
   const remember = (upstream: string, digest: string) => {
     let digests = served.get(upstream);
@@ -118,15 +127,22 @@ export function createBlobFetcher(deps: {
     digests.add(digest);
   };
 
+  /** Every repository, walked at most every walkTtlMs (only when a blob is not known otherwise). */
+  let walked: { at: number; names: Promise<string[]> } | undefined;
+  const allRepositories = (): Promise<string[]> => {
+    if (!walked || Date.now() - walked.at > walkTtlMs) {
+      const names = deps.repositories.listRepositories();
+      walked = { at: Date.now(), names };
+      names.catch(() => (walked = undefined));
+    }
+    return walked.names;
+  };
+
   async function servedBy(upstream: string, digest: ParsedDigest): Promise<boolean> {
     if (served.get(upstream)?.has(digest.digest)) return true;
-    let repositories = namespaceRepositories.get(upstream);
-    if (!repositories) {
-      repositories = deps.repositories.listRepositories().then((all) => all.filter((name) => name.startsWith(`${upstream}/`)));
-      namespaceRepositories.set(upstream, repositories);
-      repositories.catch(() => namespaceRepositories.delete(upstream));
-    }
-    for (const repository of await repositories) {
+    const prefixes = namespacesOf(upstream).map((namespace) => `${namespace}/`);
+    for (const repository of await allRepositories()) {
+      if (!prefixes.some((prefix) => repository.startsWith(prefix))) continue;
       if ((await deps.repositories.blobSize(repository, digest)) !== undefined) {
         remember(upstream, digest.digest);
         return true;
@@ -234,7 +250,11 @@ export function createBlobFetcher(deps: {
         remember(source.upstream, digest.digest);
       } catch (error) {
         await deps.uploads.cancel(local, session.id).catch(() => undefined);
-        throw error;
+        if (!(isRegistryError(error) && error.code === 'DIGEST_INVALID')) throw error;
+        // The upload store's own check: the upstream sent other bytes than the digest names.
+        const mismatch = new UpstreamUnavailableError(source.upstream, 'digest-mismatch', `blob ${source.remote}@${digest.digest}: ${error.message}`);
+        source.client.health.failed(mismatch);
+        throw mismatch;
       }
     })();
     done.then(
@@ -336,4 +356,10 @@ export function createBlobFetcher(deps: {
       return (await deps.repositories.blobSize(local, digest)) !== undefined;
     },
   };
+}
+
+/** An upstream's namespace and the target namespaces of its sync rules: where what it served is linked. */
+export function upstreamNamespaces(state: Pick<StateStore, 'read'>, upstream: string): string[] {
+  const targets = state.read().syncRules.filter((rule) => rule.upstream === upstream).map((rule) => rule.into);
+  return [...new Set([upstream, ...targets])];
 }

@@ -80,7 +80,8 @@ test('faults between the client and docker-registry', { skip }, async (t) => {
         return false;
       },
     });
-    const client = clientFor(t, { name: 'tampered', url: front.url });
+    // Three bad answers in a row: a health that never goes offline, so each one is classified on its own.
+    const client = clientFor(t, { name: 'tampered', url: front.url }, 10_000, createUpstreamHealth({ name: 'tampered', maxFailures: Infinity }));
     await assert.rejects(client.getManifest('team/app', 'v1'), unavailable('digest-mismatch'));
     await assert.rejects(client.getManifest('team/app', upstream.image.config.digest), unavailable('digest-mismatch'));
     const blob = await client.getBlob('team/app', bigLayer.digest);
@@ -157,18 +158,27 @@ test('faults between the client and docker-registry', { skip }, async (t) => {
     assert.deepEqual(changes.map((change) => change.online), [false, true]);
   });
 
-  await t.test('a failed probe keeps it offline for another window; concurrent calls do not pile onto the probe', async () => {
+  await t.test('a failed probe keeps it offline for a doubled window; concurrent calls do not pile onto the probe', async () => {
     const port = await freePort();
     const clock = { now: Date.now() };
-    const health = createUpstreamHealth({ name: 'still-gone', maxFailures: 1, offlineForMs: 1000, now: () => clock.now });
+    const health = createUpstreamHealth({ name: 'still-gone', offlineForMs: 1000, now: () => clock.now });
     const client = createUpstreamClient({ name: 'still-gone', url: `http://127.0.0.1:${port}` }, { logger: silentLogger(), health });
     t.after(() => client.close());
-    await assert.rejects(client.ping(), unavailable('network'));
+    // The default: one failed contact and it is offline.
+    await assert.rejects(client.headManifest('team/app', 'v1'), unavailable('network'));
+    assert.equal(health.state().online, false);
+    assert.equal(health.state().offlineUntil, clock.now + 1000);
     clock.now += 1001;
-    const [probe, second] = await Promise.allSettled([client.ping(), client.ping()]);
+    const [probe, second] = await Promise.allSettled([client.headManifest('team/app', 'v1'), client.headManifest('team/app', 'v1')]);
     assert.ok(probe.status === 'rejected' && (probe.reason as UpstreamUnavailableError).reason === 'network');
     assert.ok(second.status === 'rejected' && (second.reason as UpstreamUnavailableError).reason === 'offline');
-    assert.equal(health.state().offlineUntil, clock.now + 1000);
+    assert.equal(health.state().offlineUntil, clock.now + 2000, 'the window doubles after a failed probe');
+    // ping (the admin's Test, the background probe) always asks, offline or not, and its verdict counts.
+    await assert.rejects(client.ping(), unavailable('network'));
+    const front = await startFront(t, { target: upstream.url, port });
+    await client.ping();
+    assert.equal(health.state().online, true, 'one successful contact brings it back at once');
+    assert.ok(front.requests.some((seen) => seen.path === '/v2/'));
   });
 
   await t.test('background probing brings an offline upstream back without any request', async () => {

@@ -3,7 +3,7 @@ import { parseDuration } from '../../core/duration.js';
 import { createRegistry } from '../../index.js';
 import { createLogger } from '../../log.js';
 import { createAuditLog } from '../../auth/audit-log.js';
-import { createBlobFetcher } from '../../mirror/blob-fetches.js';
+import { createBlobFetcher, upstreamNamespaces } from '../../mirror/blob-fetches.js';
 import { saveSyncRule } from '../../mirror/sync/sync-rules.js';
 import { createSyncScheduler } from '../../mirror/sync/sync-scheduler.js';
 import { createUpstreamPool } from '../../mirror/upstream-pool.js';
@@ -145,7 +145,8 @@ async function runHere(dataDir: string, state: Awaited<ReturnType<typeof openSta
   const driver = createFilesystemDriver(dataDir);
   const registry = await createRegistry({ dataDir, logger: log, driver });
   const pool = createUpstreamPool({ state, secrets: await createSecretBox(dataDir), log });
-  const fetcher = createBlobFetcher({ driver, blobs: registry.blobs, uploads: registry.uploads, repositories: registry.repositories, log });
+  const namespacesOf = (upstream: string) => upstreamNamespaces(state, upstream);
+  const fetcher = createBlobFetcher({ driver, blobs: registry.blobs, uploads: registry.uploads, repositories: registry.repositories, log, namespacesOf });
   const audit = await createAuditLog(dataDir);
   const scheduler = createSyncScheduler({ state, pool, repositories: registry.repositories, fetcher, log, audit });
   const bar = createProgressBar(name);
