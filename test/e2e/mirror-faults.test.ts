@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import type { BerthProcess } from '../support/berth-process.js';
+import { startBerth, type BerthProcess } from '../support/berth-process.js';
 import { startDistribution } from '../support/distribution.js';
 import { blobGets, startFaultProxy, type Fault } from '../support/fault-proxy.js';
 import { createImageLayout } from '../support/oci-layout.js';
@@ -12,7 +12,7 @@ import { requireTools, toolSkipReason } from '../support/tools.js';
 import { pushImage, startFront } from '../mirror/fixtures.js';
 import { sha256File } from './data-dir-check.js';
 import { skopeoCopyResult } from './skopeo.js';
-import { blobFileExists, blobOutcome, eventually, hashGet, soon, startMirror } from './mirror-fixture.js';
+import { berthCliOk, blobFileExists, blobOutcome, eventually, hashGet, soon, startMirror } from './mirror-fixture.js';
 
 /**
  * The upstream dies in the middle of a blob: a node:http proxy in front of docker-registry forwards the
@@ -223,3 +223,60 @@ test('a trickling upstream (1 byte every 20 s): its clients fail within the rate
   assert.deepEqual(third, { status: 200, digest: layer.digest, bytes: layer.size });
   assert.equal(proxy.requests.filter((seen) => seen.path.endsWith(layer.digest)).length, 2, 'served from the cache');
 });
+
+test('a sync job resumed at start meets an upstream reset: Berth stays up, the job fails, the audit log says why', { skip: toolSkipReason(...tools), timeout: 120_000 }, async (t) => {
+  requireTools(...tools);
+  const dist = await startDistribution({ logLevel: 'warn' });
+  t.after(() => dist.stop());
+  const image = await createImageLayout(await makeTempDir(t), { tag: '1', layers: [{ bytes: 1024 * 1024, compress: false }] });
+  await pushImage(image.ref, dist.host, 'library/app:1');
+  const layer = image.layers[0];
+  assert.ok(layer);
+  // First the blob hangs, so the job is caught in the middle when Berth is killed.
+  const proxy = await startFaultProxy(t, dist.url, blobGets({ kind: 'stall', afterBodyBytes: 0 }, layer.digest));
+  const mirror = await startMirror(t, {
+    auth: 'token',
+    upstreams: [{ name: 'up', url: proxy.url }],
+    // Never run, so due at once when the server starts.
+    prepare: (dataDir) => berthCliOk(['sync', 'add', 's1', '--upstream', 'up', '--repo', 'library/app', '--into', 'synced', '--every', '1h', '--data', dataDir]).then(() => undefined),
+  });
+  await eventually('the sync job is downloading the blob', () => proxy.requests.some((seen) => seen.fault === 'stall'), 30_000);
+  mirror.berth.kill();
+  await mirror.berth.exited;
+  // The killed process leaves its upload session behind (purged by age later); the restarted one must add none.
+  const uploads = join(mirror.dataDir, 'repositories', 'synced', 'library', 'app', '_uploads');
+  const leftBehind = await entries(uploads);
+
+  // Restarted while the upstream resets every blob transfer before a byte of it: the job resumes and fails.
+  proxy.setRule(blobGets({ kind: 'reset', afterBodyBytes: 0 }, layer.digest));
+  const again = await startBerth({ dataDir: mirror.dataDir, auth: 'token' });
+  try {
+    await again.waitForLog((line) => line.msg === 'resuming a sync job interrupted by a restart', 20_000);
+    const failed = await again.waitForLog((line) => line.msg === 'sync job failed', 60_000);
+    assert.match(JSON.stringify(failed.errors), /ECONNRESET|interrupted|socket hang up/, JSON.stringify(failed));
+    assert.equal(again.process.exitCode, null, 'Berth is still running');
+    assert.equal((await fetch(`${again.url}/v2/`)).status, 401);
+    assert.equal(await blobFileExists(mirror.dataDir, layer.digest), false, 'nothing cached');
+    assert.deepEqual(await entries(uploads), leftBehind, 'the failed fetch removed its own upload');
+
+    const audited = await auditEvents(mirror.dataDir);
+    const runs = audited.filter((event) => event.action === 'sync.run');
+    assert.equal(runs.length, 1, `one finished run audited: ${JSON.stringify(runs)}`);
+    const run = runs[0] as { outcome: string; actor: string; detail: { name: string; errors: string[] } };
+    assert.equal(run.outcome, 'failure');
+    assert.equal(run.actor, 'berth', 'a scheduled run');
+    assert.equal(run.detail.name, 's1');
+    assert.match(run.detail.errors.join('\n'), /library\/app:1: .*(ECONNRESET|interrupted|socket hang up)/);
+  } finally {
+    await again.stop();
+  }
+});
+
+async function auditEvents(dataDir: string): Promise<Array<Record<string, unknown>>> {
+  const dir = join(dataDir, 'audit');
+  const events: Array<Record<string, unknown>> = [];
+  for (const file of (await entries(dir)).sort()) {
+    for (const line of (await readFile(join(dir, file), 'utf8')).split('\n')) if (line.trim()) events.push(JSON.parse(line) as Record<string, unknown>);
+  }
+  return events;
+}
