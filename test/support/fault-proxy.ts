@@ -96,8 +96,15 @@ export async function startFaultProxy(t: AfterHook, target: string, rule?: Fault
     });
 
     const trickle = (rest: Buffer, intervalMs: number, bytes: number) => {
-      server.pause();
       let queue = rest;
+      // Reads from the server only as fast as the trickle drains, so nothing piles up in the proxy.
+      const pace = () => (queue.length > 4 * bytes ? server.pause() : server.resume());
+      server.removeAllListeners('data');
+      server.on('data', (more: Buffer) => {
+        queue = Buffer.concat([queue, more]);
+        pace();
+      });
+      pace();
       const timer = setInterval(() => {
         if (client.destroyed) {
           clearInterval(timer);
@@ -107,11 +114,9 @@ export async function startFaultProxy(t: AfterHook, target: string, rule?: Fault
         if (queue.length === 0) return;
         client.write(queue.subarray(0, bytes));
         queue = queue.subarray(bytes);
+        pace();
       }, intervalMs);
       timers.add(timer);
-      // Anything the server still sends joins the queue (it stays paused, so that is at most a chunk or two).
-      server.removeAllListeners('data');
-      server.on('data', (more: Buffer) => (queue = Buffer.concat([queue, more])));
     };
 
     server.on('data', (chunk: Buffer) => {
