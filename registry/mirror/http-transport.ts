@@ -1,6 +1,7 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { rootCertificates } from 'node:tls';
+import { createAddressPolicy } from './address-policy.js';
 import { isLoopbackHost } from './upstream.js';
 
 /**
@@ -17,6 +18,12 @@ export interface TransportOptions {
   readonly timeoutMs: number;
   /** Redirects followed per request. Default 5. */
   readonly maxRedirects?: number;
+  /**
+   * The upstream's own host name. Other hosts (redirect targets, token realms) may resolve only to public
+   * addresses or to addresses of the same class as the upstream's own (see address-policy.ts). Without it,
+   * every address is allowed.
+   */
+  readonly ownHost?: string;
 }
 
 export interface TransportRequest {
@@ -53,6 +60,8 @@ export class TransportTimeoutError extends Error {
 }
 
 const redirectStatuses = new Set([301, 302, 303, 307, 308]);
+/** Response headers of an upstream answer, all together (Node's default, said out loud). */
+const maxHeaderBytes = 16 * 1024;
 // Headers that carry credentials: they stay with the origin they were meant for.
 const credentialHeaders = ['authorization', 'cookie'];
 
@@ -75,11 +84,27 @@ export function createTransport(options: TransportOptions): Transport {
     return insecureAgent !== undefined && isLoopbackHost(url.hostname) ? insecureAgent : httpsAgent;
   };
 
+  const policy = options.ownHost !== undefined ? createAddressPolicy(options.ownHost) : undefined;
+
   const once = (request: TransportRequest, url: URL, headers: Record<string, string>): Promise<IncomingMessage> =>
     new Promise((resolve, reject) => {
+      try {
+        policy?.checkLiteral(url.hostname);
+      } catch (error) {
+        reject(error);
+        return;
+      }
       const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
       const agent = agentFor(url);
-      const req = send(url, { method: request.method, headers, agent, timeout: options.timeoutMs, signal: request.signal });
+      const req = send(url, {
+        method: request.method,
+        headers,
+        agent,
+        timeout: options.timeoutMs,
+        signal: request.signal,
+        maxHeaderSize: maxHeaderBytes,
+        ...(policy ? { lookup: policy.lookup as never } : {}),
+      });
       req.on('timeout', () => req.destroy(new TransportTimeoutError(options.timeoutMs)));
       req.on('error', (error: NodeJS.ErrnoException) => {
         // A keep-alive socket the server closed while idle fails on first use: that is not the upstream failing.

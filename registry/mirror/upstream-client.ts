@@ -102,6 +102,8 @@ const manifestLimitBytes = 4 * 1024 * 1024;
 const errorBodyLimitBytes = 64 * 1024;
 const tagPageLimitBytes = 16 * 1024 * 1024;
 const maxTagPages = 10_000;
+/** Entries in one tag list or catalog, over all its pages: past this the upstream is not answering a listing. */
+const maxListItems = 250_000;
 const userAgent = 'berth (registry mirror)';
 const genericContentTypes = new Set(['', 'application/json', 'text/plain', 'application/octet-stream']);
 
@@ -139,12 +141,13 @@ export function createUpstreamClient(upstream: Upstream, options: UpstreamClient
   const logger = options.logger.child({ upstream: name });
   const timeoutMs = options.fetchTimeoutMs ?? 30_000;
   const health = options.health ?? createUpstreamHealth({ name });
-  const transport = createTransport({ caPem: upstream.caPem, insecure: upstream.insecure, timeoutMs });
+  const transport = createTransport({ caPem: upstream.caPem, insecure: upstream.insecure, timeoutMs, ownHost: base.hostname });
   const auth = createUpstreamAuth({
     upstream: name,
     username: upstream.username,
     password: upstream.password,
     transport,
+    ownHost: base.hostname,
     logger,
     now: options.now,
   });
@@ -271,8 +274,12 @@ export function createUpstreamClient(upstream: Upstream, options: UpstreamClient
         // distribution answers `"tags": null` for a repository without tags.
         const list = parsed[field];
         const pageItems = Array.isArray(list) ? list.filter((item): item is string => typeof item === 'string') : [];
-        items.push(...pageItems);
+        // One at a time: spreading a 150 000-tag page into push() overflows the call stack.
+        for (const item of pageItems) items.push(item);
         if (limit !== undefined && items.length >= limit) return items.slice(0, limit);
+        if (items.length > maxListItems) {
+          throw new UpstreamUnavailableError(name, 'protocol', `${what}: more than ${maxListItems} entries, more than Berth lists`);
+        }
         const next = nextLink(header(response, 'link'));
         if (next === undefined || pageItems.length === 0) return items;
         const nextUrl = new URL(next, url);

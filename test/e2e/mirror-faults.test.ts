@@ -259,8 +259,11 @@ test('a sync job resumed at start meets an upstream reset: Berth stays up, the j
     assert.equal(await blobFileExists(mirror.dataDir, layer.digest), false, 'nothing cached');
     assert.deepEqual(await entries(uploads), leftBehind, 'the failed fetch removed its own upload');
 
-    const audited = await auditEvents(mirror.dataDir);
-    const runs = audited.filter((event) => event.action === 'sync.run');
+    let runs: Array<Record<string, unknown>> = [];
+    await eventually('the audit event of the finished run', async () => {
+      runs = (await auditEvents(mirror.dataDir)).filter((event) => event.action === 'sync.run');
+      return runs.length > 0;
+    });
     assert.equal(runs.length, 1, `one finished run audited: ${JSON.stringify(runs)}`);
     const run = runs[0] as { outcome: string; actor: string; detail: { name: string; errors: string[] } };
     assert.equal(run.outcome, 'failure');
