@@ -277,10 +277,8 @@ export function createBlobFetcher(deps: {
     done.catch(() => undefined).finally(() => clearInterval(meter));
 
     const nextChange = () => new Promise<void>((resolve) => changes.once('change', () => resolve()));
-    /** The end of the blob is handed out only once Berth verified and stored it. */
-    const vouchFor = async (offset: number, length: number) => {
-      if (expectedSize !== undefined && offset + length >= expectedSize) await done;
-    };
+    /** The end of the blob is handed out only once Berth verified and stored it: is this the end? */
+    const isLast = (offset: number, length: number) => expectedSize !== undefined && offset + length >= expectedSize;
 
     async function* follow(): AsyncGenerator<Buffer> {
       const me: LiveFollower = { queue: [], queued: 0 };
@@ -291,7 +289,7 @@ export function createBlobFetcher(deps: {
           const chunk = me.queue.shift();
           if (chunk) {
             me.queued -= chunk.length;
-            await vouchFor(offset, chunk.length);
+            if (isLast(offset, chunk.length)) await done;
             offset += chunk.length;
             yield chunk;
             continue;
@@ -322,7 +320,7 @@ export function createBlobFetcher(deps: {
           try {
             const file = await deps.driver.reader(uploadPath as string, { start: offset, end: received - 1 });
             for await (const part of file as AsyncIterable<Buffer>) {
-              await vouchFor(offset, part.length);
+              if (isLast(offset, part.length)) await done;
               offset += part.length;
               yield part;
             }

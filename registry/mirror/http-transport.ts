@@ -14,7 +14,7 @@ export interface TransportOptions {
   readonly caPem?: string;
   /** Skip certificate checks, but only ever for loopback hosts (validateUpstream refuses the rest). */
   readonly insecure?: boolean;
-  /** Socket inactivity limit: connecting, waiting for headers, and any pause in the body. */
+  /** Socket inactivity limit (connecting, any pause in the headers or the body), and the limit for the whole header. */
   readonly timeoutMs: number;
   /** Redirects followed per request. Default 5. */
   readonly maxRedirects?: number;
@@ -53,8 +53,8 @@ export interface Transport {
 export class TransportTimeoutError extends Error {
   readonly code = 'BERTH_UPSTREAM_TIMEOUT';
 
-  constructor(timeoutMs: number) {
-    super(`no data from the upstream for ${timeoutMs} ms`);
+  constructor(timeoutMs: number, what = 'data') {
+    super(`no ${what} from the upstream for ${timeoutMs} ms`);
     this.name = 'TransportTimeoutError';
   }
 }
@@ -106,6 +106,11 @@ export function createTransport(options: TransportOptions): Transport {
         ...(policy ? { lookup: policy.lookup as never } : {}),
       });
       req.on('timeout', () => req.destroy(new TransportTimeoutError(options.timeoutMs)));
+      // The socket timeout restarts with every byte: headers sent a byte at a time would never trip it.
+      const firstByte = setTimeout(() => req.destroy(new TransportTimeoutError(options.timeoutMs, 'a complete answer')), options.timeoutMs);
+      firstByte.unref();
+      req.once('response', () => clearTimeout(firstByte));
+      req.once('close', () => clearTimeout(firstByte));
       req.on('error', (error: NodeJS.ErrnoException) => {
         // A keep-alive socket the server closed while idle fails on first use: that is not the upstream failing.
         if (req.reusedSocket && (error.code === 'ECONNRESET' || error.code === 'EPIPE') && !request.signal?.aborted) {
