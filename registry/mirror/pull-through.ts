@@ -102,7 +102,8 @@ export function createPullThrough(options: PullThroughOptions): MirrorHook {
     return manifest;
   }
 
-  const flightKey = (kind: string, { upstream, remote }: Target, reference: string) => `${kind}\n${upstream.record.name}\n${remote}\n${reference}`;
+  /** A local mirrored repository names its upstream (its namespace) and the repository there. */
+  const flightKey = (kind: string, local: string, reference: string) => `${kind}\n${local}\n${reference}`;
 
   async function manifestByTag(local: string, tag: string, where: Target): Promise<StoredManifest | undefined> {
     const key = `${local}@${tag}`;
@@ -112,7 +113,7 @@ export function createPullThrough(options: PullThroughOptions): MirrorHook {
       if (cached) return cached;
     }
     // One tag check per (upstream, repository, tag) however many clients ask at once.
-    return manifestFlights.run(flightKey('tag', where, tag), () => checkTag(local, tag, where));
+    return manifestFlights.run(flightKey('tag', local, tag), () => checkTag(local, tag, where));
   }
 
   async function checkTag(local: string, tag: string, where: Target): Promise<StoredManifest | undefined> {
@@ -142,7 +143,7 @@ export function createPullThrough(options: PullThroughOptions): MirrorHook {
   async function manifestByDigest(local: string, digest: string, where: Target): Promise<StoredManifest | undefined> {
     const cached = await repositories.getManifest(local, digest);
     if (cached) return cached;
-    return manifestFlights.run(flightKey('digest', where, digest), async () => {
+    return manifestFlights.run(flightKey('digest', local, digest), async () => {
       try {
         const fetched = await where.upstream.client.getManifest(where.remote, digest);
         return await store(local, digest, fetched.bytes, fetched.mediaType);
@@ -221,7 +222,7 @@ export function createPullThrough(options: PullThroughOptions): MirrorHook {
       if (!where) return repositories.listTags(local);
       try {
         const listing = () => where.upstream.client.listTags(where.remote).then((tags) => tags.sort());
-        return await tagListFlights.run(flightKey('tags', where, ''), listing);
+        return await tagListFlights.run(flightKey('tags', local, ''), listing);
       } catch (error) {
         if (isUpstreamNotFoundError(error)) return undefined;
         if (!isUpstreamUnavailableError(error)) throw error;
