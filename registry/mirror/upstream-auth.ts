@@ -2,6 +2,7 @@ import type { Logger } from '../log.js';
 import { UpstreamUnavailableError } from './errors.js';
 import { networkFailure, statusFailure } from './failure-mapping.js';
 import { readBody, type Transport } from './http-transport.js';
+import { createPromiseFlight } from './single-flight.js';
 import type { Challenge } from './www-authenticate.js';
 
 /**
@@ -45,7 +46,7 @@ export function createUpstreamAuth(options: UpstreamAuthOptions): UpstreamAuth {
   let scheme: 'none' | 'basic' | 'bearer' = 'none';
   let bearerRealm: { realm: string; service: string | undefined } | undefined;
   const tokens = new Map<string, CachedToken>();
-  const pending = new Map<string, Promise<CachedToken>>();
+  const tokenFlights = createPromiseFlight<CachedToken>();
 
   const cacheKey = (realm: string, service: string | undefined, scope: string | undefined): string =>
     `${realm}\n${service ?? ''}\n${scope ?? ''}`;
@@ -118,14 +119,9 @@ export function createUpstreamAuth(options: UpstreamAuthOptions): UpstreamAuth {
 
   async function bearerFor(realm: string, service: string | undefined, scope: string | undefined): Promise<string> {
     const key = cacheKey(realm, service, scope);
-    let inFlight = pending.get(key);
-    if (inFlight === undefined) {
-      // Concurrent requests for one scope (a pull fetches many blobs at once) share one token request. It is not
-      // tied to any caller's AbortSignal: one client giving up must not fail the others.
-      inFlight = fetchToken(realm, service, scope).finally(() => pending.delete(key));
-      pending.set(key, inFlight);
-    }
-    const obtained = await inFlight;
+    // Concurrent requests for one scope (a pull fetches many blobs at once) share one token request. It is not
+    // tied to any caller's AbortSignal: one client giving up must not fail the others.
+    const obtained = await tokenFlights.run(key, () => fetchToken(realm, service, scope));
     tokens.set(key, obtained);
     return obtained.token;
   }
