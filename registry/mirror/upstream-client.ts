@@ -21,7 +21,7 @@ export interface UpstreamClientOptions {
   /** Socket inactivity limit per request (connect, headers, pauses in a body). Default 30 s. */
   readonly fetchTimeoutMs?: number;
   /**
-   * Shared health object; by default the client makes its own (3 failures → offline for 30 s). The client does
+   * Shared health object; by default the client makes its own (offline after one failed contact, retried after 1 s, then up to 10 s). The client does
    * not log health changes itself: whoever owns it listens to `health.on('change')` (logs, metrics, GUI).
    */
   readonly health?: UpstreamHealth;
