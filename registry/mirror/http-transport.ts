@@ -107,7 +107,7 @@ export function createTransport(options: TransportOptions): Transport {
       });
       req.on('timeout', () => req.destroy(new TransportTimeoutError(options.timeoutMs)));
       // The socket timeout restarts with every byte: headers sent a byte at a time would never trip it.
-      const firstByte = setTimeout(() => req.destroy(new TransportTimeoutError(options.timeoutMs, 'a complete answer')), options.timeoutMs);
+      const firstByte = setTimeout(() => req.destroy(new TransportTimeoutError(options.timeoutMs, 'complete header')), options.timeoutMs);
       firstByte.unref();
       req.once('response', () => clearTimeout(firstByte));
       req.once('close', () => clearTimeout(firstByte));
@@ -164,22 +164,34 @@ function discard(body: IncomingMessage): void {
   else body.destroy();
 }
 
-/** Reads a small body (manifests, error documents, token answers, tag lists) with a size limit. */
-export async function readBody(body: IncomingMessage, limitBytes: number): Promise<Buffer> {
+/**
+ * The longest a small body may take as a whole. The socket timeout restarts with every byte, so a manifest sent a
+ * byte at a time would otherwise hold every client sharing its fetch for as long as the upstream likes.
+ */
+const smallBodyDeadlineMs = 60_000;
+
+/** Reads a small body (manifests, error documents, token answers, tag lists) with a size limit and a deadline. */
+export async function readBody(body: IncomingMessage, limitBytes: number, deadlineMs = smallBodyDeadlineMs): Promise<Buffer> {
   const declared = Number(body.headers['content-length'] ?? Number.NaN);
   if (Number.isFinite(declared) && declared > limitBytes) {
     body.destroy();
     throw new Error(`response of ${declared} bytes exceeds the ${limitBytes}-byte limit`);
   }
+  const deadline = setTimeout(() => body.destroy(new TransportTimeoutError(deadlineMs, 'complete body')), deadlineMs);
+  deadline.unref();
   const chunks: Buffer[] = [];
   let total = 0;
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    total += chunk.length;
-    if (total > limitBytes) {
-      body.destroy();
-      throw new Error(`response exceeds the ${limitBytes}-byte limit`);
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      total += chunk.length;
+      if (total > limitBytes) {
+        body.destroy();
+        throw new Error(`response exceeds the ${limitBytes}-byte limit`);
+      }
+      chunks.push(chunk);
     }
-    chunks.push(chunk);
+  } finally {
+    clearTimeout(deadline);
   }
   if (Number.isFinite(declared) && total !== declared) throw new Error(`response ended after ${total} of ${declared} bytes`);
   return Buffer.concat(chunks);
