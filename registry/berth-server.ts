@@ -20,7 +20,7 @@ import { createRegistry, type Registry } from './index.js';
 import { createMirrorControl } from './mirror/mirror-control.js';
 import type { Logger } from './log.js';
 import { createMetrics, metricsHandler, storageUsage, type BerthMetrics } from './metrics/index.js';
-import { createBlobFetcher, type BlobFetcher } from './mirror/blob-fetches.js';
+import { createBlobFetcher, upstreamNamespaces, type BlobFetcher } from './mirror/blob-fetches.js';
 import { createSyncScheduler, type SyncScheduler } from './mirror/sync/sync-scheduler.js';
 import { createPullThrough } from './mirror/pull-through.js';
 import { createUpstreamPool, type UpstreamPool } from './mirror/upstream-pool.js';
@@ -156,7 +156,7 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
     metrics,
     configurationChanged: () => state.refresh(),
     mirror: (stores) => {
-      fetcher = createBlobFetcher(stores);
+      fetcher = createBlobFetcher({ ...stores, namespacesOf: (upstream) => upstreamNamespaces(state, upstream) });
       return createPullThrough({ pool: upstreams, repositories: stores.repositories, fetcher, log, isLocalNamespace });
     },
   });
@@ -164,7 +164,7 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
   registryRef = registry;
   for (const repository of await registry.repositories.listRepositories()) namespacesOnDisk.add(namespaceOf(repository));
   registry.events.on('blob.pushed', (e) => namespacesOnDisk.add(namespaceOf(e.repository)));
-  const sync = createSyncScheduler({ state, pool: upstreams, repositories: registry.repositories, blobs: registry.blobs, fetcher, log });
+  const sync = createSyncScheduler({ state, pool: upstreams, repositories: registry.repositories, fetcher, log, audit });
   syncRef = sync;
   await sync.start();
   recordContentChanges(registry, state, audit, log);

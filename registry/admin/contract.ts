@@ -621,7 +621,7 @@ export interface AuditEvent {
   /**
    * `push`, `pull`, `delete`, `token.create`, `token.revoke`, `namespace.create|update|delete`, `auth.denied`,
    * `auth.failed`; from the admin API also `admin.signin`, `upstream.create|update|delete`,
-   * `sync.rule.create|update|delete`, `sync.run`, `settings.update`; from retention `audit.prune` (actor `berth`).
+   * `sync.rule.create|update|delete`, `settings.update`; from the mirror `sync.run` when a run ends (a failure with its errors); from retention `audit.prune` (actor `berth`).
    */
   action: string;
   /** Token name, `anonymous` or `admin`. */
@@ -728,7 +728,8 @@ export type MirrorEvent =
 
 export interface MirrorControl {
   testUpstream(name: string): Promise<{ ok: boolean; message: string; latencyMs?: number }>;
-  runSyncRule(name: string): Promise<{ jobId: string }>;
+  /** Queues a run; `requestedBy` is audited with the run's outcome (`sync.run`, success or failure) when it ends. */
+  runSyncRule(name: string, requestedBy?: { actor: string; client: string }): Promise<{ jobId: string }>;
   upstreamHealth(): Record<string, { online: boolean; lastError?: string }>;
   /** Optional live feed; returns the unsubscribe function. */
   subscribe?(listener: (event: MirrorEvent) => void): () => void;

@@ -1,14 +1,18 @@
 import { EventEmitter } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
-import { Readable, Transform } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { ParsedDigest } from '../core/digest.js';
+import { isRegistryError } from '../core/errors.js';
 import type { Logger } from '../log.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { isPathNotFound, type StorageDriver } from '../storage/driver.js';
 import { pathFor } from '../storage/paths.js';
+import type { StateStore } from '../state/index.js';
 import type { RepositoryStore } from '../storage/repository-store.js';
 import type { UploadStore } from '../storage/upload-store.js';
-import type { BlobDownload } from './upstream-client.js';
+import { UpstreamUnavailableError } from './errors.js';
+import { createSingleFlight } from './single-flight.js';
+import type { UpstreamClient } from './upstream-client.js';
 
 /** One upstream blob being fetched into the cache, readable by any number of clients meanwhile. */
 export interface BlobFetch {
@@ -19,14 +23,58 @@ export interface BlobFetch {
   readonly started: Promise<{ size: number | undefined }>;
   /** Resolves when the blob is verified, stored and linked; rejects when nothing was cached. */
   readonly done: Promise<void>;
-  /** A stream of the blob's bytes for one client: from the upload file while it grows, then from the store. */
+  /**
+   * A stream of the blob's bytes for one client: from memory or the upload file while it grows, then from the
+   * store. Its last bytes wait for Berth's own digest check and commit, so a client never sees a clean end of a
+   * blob that Berth did not verify: a cut, stalled or corrupt download makes the stream fail instead.
+   */
   follow(): Readable;
 }
 
-export interface BlobFetcher {
-  /** The fetch of `digest`, started now or joined if one is running (each blob is fetched once). */
-  fetch(local: string, digest: ParsedDigest, download: () => Promise<BlobDownload>): BlobFetch;
+/** Where a blob comes from: which upstream, and which of its repositories is asked for it. */
+export interface BlobSource {
+  /** The upstream's name. Fetches are shared per (upstream, digest), never across upstreams. */
+  readonly upstream: string;
+  readonly client: Pick<UpstreamClient, 'getBlob' | 'health'>;
+  /** The repository on the upstream (`library/redis`) whose blob this is. */
+  readonly remote: string;
+  /**
+   * Whether a manifest of the asking repository, fetched from this upstream, lists the blob. Only then may the
+   * request share a fetch started for another repository of the upstream; otherwise it gets a fetch of its own
+   * from its own repository upstream (the upstream serving it is what confirms the blob belongs there).
+   */
+  readonly listed: boolean;
+  /** Aborts the download (server shutdown); the fetch then fails for everyone sharing it. */
+  readonly signal?: AbortSignal;
 }
+
+export interface BlobFetcher {
+  /** The fetch of the blob, started now or joined if one that may be shared is running (see BlobSource). */
+  fetch(local: string, digest: ParsedDigest, source: BlobSource): BlobFetch;
+  /**
+   * Links a stored blob into `local` without asking the upstream, when that upstream already served it to Berth
+   * (fetched by this process, or linked in a repository of the upstream's namespace). The caller must have the
+   * upstream's word that `local` references the blob (a manifest of `local` from that upstream lists it).
+   * Resolves true when the blob is now linked in `local`.
+   */
+  linkIfKnown(local: string, digest: ParsedDigest, upstream: string): Promise<boolean>;
+}
+
+/**
+ * The slowest download kept going: at least `bytes` in every `perMs`. A minimum rate rather than an overall
+ * deadline, because a 10 GB layer over a slow but working link may take hours and must still finish, while an
+ * upstream that sends one byte every 20 s must not hold its clients for ever.
+ */
+export interface RateFloor {
+  readonly bytes: number;
+  readonly perMs: number;
+}
+
+/** 40 KiB per 20 s (about 2 KiB/s, slower than any usable link): a trickle fails within 20 s. */
+export const defaultRateFloor: RateFloor = { bytes: 40 * 1024, perMs: 20_000 };
+
+/** The floor is checked this many times per window; a fetch below its share in one check is not joined any more. */
+const checksPerWindow = 4;
 
 interface LiveFollower {
   queue: Buffer[];
@@ -34,16 +82,24 @@ interface LiveFollower {
   wake?: () => void;
 }
 
+/** How long a walk of the repositories answers "which upstream served this blob" before it is walked again. */
+const walkTtlMs = 30_000;
+
 /** How far a client may fall behind the download before it reads from the upload file instead. */
 const liveBufferBytes = 16 * 1024 * 1024;
 
 /** Followers read in slices at least this big, so a fast download does not turn into tiny reads. */
 const followSliceBytes = 1024 * 1024;
 
+interface RunningFetch extends BlobFetch {
+  /** False once the download fell below its share of the rate floor: new clients start a fresh fetch. */
+  joinable(): boolean;
+}
+
 /**
- * Single-flight blob fetches (DESIGN: "a missing blob is fetched once, streamed to the client while
- * it is written, and committed only after its digest verifies"). The download goes through the
- * upload store, which hashes, fsyncs and verifies before the blob becomes visible, so a cut or
+ * Single-flight blob fetches (DESIGN: "a missing blob is fetched once, streamed to the client while it is
+ * written, and committed only after its digest verifies"), shared by pull-through and sync. The download goes
+ * through the upload store, which hashes, fsyncs and verifies before the blob becomes visible, so a cut or
  * corrupt upstream stream never leaves a cached blob. Readers follow the growing upload file.
  */
 export function createBlobFetcher(deps: {
@@ -52,14 +108,54 @@ export function createBlobFetcher(deps: {
   uploads: UploadStore;
   repositories: RepositoryStore;
   log: Logger;
+  rateFloor?: RateFloor;
+  /**
+   * The namespaces whose content came from an upstream: its own (pull-through) and the targets of its sync rules.
+   * A blob linked there was served by that upstream, in this process or an earlier one. Default: its own.
+   */
+  namespacesOf?: (upstream: string) => readonly string[];
 }): BlobFetcher {
-  const running = new Map<string, BlobFetch>();
+  const rateFloor = deps.rateFloor ?? defaultRateFloor;
+  const flights = createSingleFlight<RunningFetch>({ settled: (fetch) => fetch.done, joinable: (fetch) => fetch.joinable() });
+  /** Digests each upstream served to this process, verified and stored. */
+  const served = new Map<string, Set<string>>();
+  const namespacesOf = deps.namespacesOf ?? ((upstream: string) => [upstream]);
 
-  function start(local: string, digest: ParsedDigest, download: () => Promise<BlobDownload>): BlobFetch {
+  const remember = (upstream: string, digest: string) => {
+    let digests = served.get(upstream);
+    if (!digests) served.set(upstream, (digests = new Set()));
+    digests.add(digest);
+  };
+
+  /** Every repository, walked at most every walkTtlMs (only when a blob is not known otherwise). */
+  let walked: { at: number; names: Promise<string[]> } | undefined;
+  const allRepositories = (): Promise<string[]> => {
+    if (!walked || Date.now() - walked.at > walkTtlMs) {
+      const names = deps.repositories.listRepositories();
+      walked = { at: Date.now(), names };
+      names.catch(() => (walked = undefined));
+    }
+    return walked.names;
+  };
+
+  async function servedBy(upstream: string, digest: ParsedDigest): Promise<boolean> {
+    if (served.get(upstream)?.has(digest.digest)) return true;
+    const prefixes = namespacesOf(upstream).map((namespace) => `${namespace}/`);
+    for (const repository of await allRepositories()) {
+      if (!prefixes.some((prefix) => repository.startsWith(prefix))) continue;
+      if ((await deps.repositories.blobSize(repository, digest)) !== undefined) {
+        remember(upstream, digest.digest);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  function start(local: string, digest: ParsedDigest, source: BlobSource): RunningFetch {
     const changes = new EventEmitter();
     changes.setMaxListeners(0);
     let received = 0;
-    /** The upstream's Content-Length: a follower that has it all ends without waiting for fsync and commit. */
+    /** The upstream's Content-Length: a follower that has it all ends without waiting for more data. */
     let expectedSize: number | undefined;
     let finished = false;
     // Followers that have caught up get each chunk handed over in memory as it arrives instead of
@@ -70,6 +166,10 @@ export function createBlobFetcher(deps: {
     };
     let failure: Error | undefined;
     let uploadPath: string | undefined;
+    let sinceNotice = 0;
+    let joinable = true;
+    /** Set once the upstream answered: breaks the download off (too slow). */
+    let breakOff: ((error: Error) => void) | undefined;
 
     let announce!: (value: { size: number | undefined }) => void;
     let refuse!: (error: Error) => void;
@@ -80,41 +180,81 @@ export function createBlobFetcher(deps: {
     // A client joining a running fetch may never look at `started`; its failure is reported through `done`.
     started.catch(() => undefined);
 
+    /** Called for every chunk, inside the upstream client's own pass over the bytes (no extra stream stage). */
+    const onChunk = (chunk: Buffer) => {
+      received += chunk.length;
+      for (const follower of live) {
+        if (follower.queued + chunk.length > liveBufferBytes) {
+          live.delete(follower);
+        } else {
+          follower.queue.push(chunk);
+          follower.queued += chunk.length;
+        }
+        follower.wake?.();
+      }
+      sinceNotice += chunk.length;
+      if (sinceNotice >= followSliceBytes) {
+        sinceNotice = 0;
+        changes.emit('change');
+      }
+    };
+
+    // The rate floor: checked a few times per window; one slow check makes the fetch unjoinable, a slow window
+    // ends it. Before the upstream answers, the transport's own timeouts apply.
+    const checkEveryMs = rateFloor.perMs / checksPerWindow;
+    const recent: number[] = [];
+    let lastReceived = 0;
+    const meter = setInterval(() => {
+      const delta = received - lastReceived;
+      lastReceived = received;
+      const allIn = expectedSize !== undefined && received >= expectedSize;
+      const wasJoinable = joinable;
+      joinable = allIn || delta >= rateFloor.bytes / checksPerWindow;
+      if (wasJoinable && !joinable) {
+        deps.log.warn(
+          { digest: digest.digest, repository: local, upstream: source.upstream, received, lastSeconds: checkEveryMs / 1000, bytes: delta },
+          'blob download from upstream too slow: new requests start a fresh download',
+        );
+      }
+      if (breakOff === undefined || allIn) return;
+      recent.push(delta);
+      if (recent.length > checksPerWindow) recent.shift();
+      const window = recent.reduce((sum, value) => sum + value, 0);
+      if (recent.length === checksPerWindow && window < rateFloor.bytes) {
+        const perSecond = Math.round((rateFloor.bytes * 1000) / rateFloor.perMs);
+        const error = new UpstreamUnavailableError(
+          source.upstream,
+          'timeout',
+          `blob ${source.remote}@${digest.digest}: ${window} bytes in the last ${rateFloor.perMs / 1000} s, below the minimum of ${perSecond} bytes/s (after ${received} bytes)`,
+        );
+        source.client.health.failed(error);
+        breakOff(error);
+      }
+    }, checkEveryMs);
+    meter.unref();
+
     const done = (async () => {
       const session = await deps.uploads.start(local);
       uploadPath = pathFor({ kind: 'uploadData', repository: local, id: session.id });
       changes.emit('change');
       try {
-        const upstream = await download();
+        const upstream = await source.client.getBlob(source.remote, digest.digest, { verify: false, signal: source.signal, onChunk });
+        // Listened to at once: the upstream can fail before the upload store starts reading (a reset right
+        // after the headers); the upload store then sees the stream already destroyed with this error.
+        upstream.stream.on('error', () => undefined);
+        breakOff = (error) => upstream.stream.destroy(error);
         expectedSize = upstream.size;
         announce({ size: upstream.size });
-        let sinceNotice = 0;
-        const counter = new Transform({
-          transform(chunk: Buffer, _encoding, callback) {
-            received += chunk.length;
-            for (const follower of live) {
-              if (follower.queued + chunk.length > liveBufferBytes) {
-                live.delete(follower);
-              } else {
-                follower.queue.push(chunk);
-                follower.queued += chunk.length;
-              }
-              follower.wake?.();
-            }
-            sinceNotice += chunk.length;
-            if (sinceNotice >= followSliceBytes) {
-              sinceNotice = 0;
-              changes.emit('change');
-            }
-            callback(null, chunk);
-          },
-        });
-        upstream.stream.on('error', (error) => counter.destroy(error));
-        await deps.uploads.complete(local, session.id, digest, upstream.stream.pipe(counter));
+        await deps.uploads.complete(local, session.id, digest, upstream.stream);
         await deps.repositories.linkBlob(local, digest);
+        remember(source.upstream, digest.digest);
       } catch (error) {
         await deps.uploads.cancel(local, session.id).catch(() => undefined);
-        throw error;
+        if (!(isRegistryError(error) && error.code === 'DIGEST_INVALID')) throw error;
+        // The upload store's own check: the upstream sent other bytes than the digest names.
+        const mismatch = new UpstreamUnavailableError(source.upstream, 'digest-mismatch', `blob ${source.remote}@${digest.digest}: ${error.message}`);
+        source.client.health.failed(mismatch);
+        throw mismatch;
       }
     })();
     done.then(
@@ -130,13 +270,15 @@ export function createBlobFetcher(deps: {
         refuse(error);
         changes.emit('change');
         wakeLive();
-        deps.log.warn({ digest: digest.digest, repository: local, err: error }, 'blob fetch from upstream failed: nothing cached');
+        deps.log.warn({ digest: digest.digest, repository: local, upstream: source.upstream, err: error }, 'blob fetch from upstream failed: nothing cached');
       },
     );
     // Nobody may be listening when a fetch fails; the failure is logged above.
-    done.catch(() => undefined);
+    done.catch(() => undefined).finally(() => clearInterval(meter));
 
     const nextChange = () => new Promise<void>((resolve) => changes.once('change', () => resolve()));
+    /** The end of the blob is handed out only once Berth verified and stored it: is this the end? */
+    const isLast = (offset: number, length: number) => expectedSize !== undefined && offset + length >= expectedSize;
 
     async function* follow(): AsyncGenerator<Buffer> {
       const me: LiveFollower = { queue: [], queued: 0 };
@@ -147,13 +289,14 @@ export function createBlobFetcher(deps: {
           const chunk = me.queue.shift();
           if (chunk) {
             me.queued -= chunk.length;
+            if (isLast(offset, chunk.length)) await done;
             offset += chunk.length;
             yield chunk;
             continue;
           }
-          // Every byte is out: the client checks the digest itself; the cache commits only after ours.
           if (expectedSize !== undefined && offset >= expectedSize) return;
           if (finished) {
+            await done;
             for await (const rest of await deps.blobs.reader(digest, { start: offset, end: Number.MAX_SAFE_INTEGER })) {
               offset += (rest as Buffer).length;
               yield rest as Buffer;
@@ -177,6 +320,7 @@ export function createBlobFetcher(deps: {
           try {
             const file = await deps.driver.reader(uploadPath as string, { start: offset, end: received - 1 });
             for await (const part of file as AsyncIterable<Buffer>) {
+              if (isLast(offset, part.length)) await done;
               offset += part.length;
               yield part;
             }
@@ -192,17 +336,28 @@ export function createBlobFetcher(deps: {
       }
     }
 
-    return { started, done, follow: () => Readable.from(follow(), { objectMode: false }) };
+    return { started, done, follow: () => Readable.from(follow(), { objectMode: false }), joinable: () => joinable && !finished };
   }
 
   return {
-    fetch(local, digest, download) {
-      const existing = running.get(digest.digest);
-      if (existing) return existing;
-      const fetch = start(local, digest, download);
-      running.set(digest.digest, fetch);
-      void fetch.done.catch(() => undefined).finally(() => running.delete(digest.digest));
-      return fetch;
+    fetch(local, digest, source) {
+      // A request whose repository's manifest does not list the blob shares only with its own repository.
+      const key = source.listed ? `${source.upstream}\n${digest.digest}` : `${source.upstream}\n${digest.digest}\n${source.remote}`;
+      return flights.run(key, () => start(local, digest, source));
+    },
+
+    async linkIfKnown(local, digest, upstream) {
+      if ((await deps.repositories.blobSize(local, digest)) !== undefined) return true;
+      if (!(await servedBy(upstream, digest))) return false;
+      await deps.repositories.linkBlob(local, digest);
+      // Collected by GC between the check and the link: the link alone shows nothing, so fetch instead.
+      return (await deps.repositories.blobSize(local, digest)) !== undefined;
     },
   };
+}
+
+/** An upstream's namespace and the target namespaces of its sync rules: where what it served is linked. */
+export function upstreamNamespaces(state: Pick<StateStore, 'read'>, upstream: string): string[] {
+  const targets = state.read().syncRules.filter((rule) => rule.upstream === upstream).map((rule) => rule.into);
+  return [...new Set([upstream, ...targets])];
 }

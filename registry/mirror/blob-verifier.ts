@@ -16,6 +16,7 @@ export class BlobVerifier extends Transform {
     private readonly expectedSize: number | undefined,
     private readonly onBadContent: (message: string, reason: 'protocol' | 'digest-mismatch') => Error,
     verifyDigest: boolean,
+    private readonly onChunk?: (chunk: Buffer) => void,
   ) {
     super();
     this.hash = verifyDigest ? createDigester(parseDigest(digest).algorithm) : undefined;
@@ -32,6 +33,7 @@ export class BlobVerifier extends Transform {
       callback(this.onBadContent(`blob ${this.digest}: more than the announced ${this.expectedSize} bytes`, 'protocol'));
       return;
     }
+    this.onChunk?.(chunk);
     callback(null, chunk);
   }
 

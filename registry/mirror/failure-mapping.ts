@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { UpstreamNotFoundError, UpstreamUnavailableError } from './errors.js';
+import { AddressRefusedError } from './address-policy.js';
 import { TransportTimeoutError } from './http-transport.js';
 
 /**
@@ -30,6 +31,9 @@ const maxRetryAfterMs = 10 * 60 * 1000;
 export function networkFailure(upstream: string, error: unknown, what: string): UpstreamUnavailableError {
   const code = (error as NodeJS.ErrnoException | undefined)?.code ?? '';
   const detail = error instanceof Error ? error.message : String(error);
+  if (error instanceof AddressRefusedError) {
+    return new UpstreamUnavailableError(upstream, 'protocol', `${what}: ${detail}`, { cause: error });
+  }
   if (error instanceof TransportTimeoutError) {
     return new UpstreamUnavailableError(upstream, 'timeout', `${what}: ${detail}`, { cause: error });
   }

@@ -1,6 +1,7 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { rootCertificates } from 'node:tls';
+import { createAddressPolicy } from './address-policy.js';
 import { isLoopbackHost } from './upstream.js';
 
 /**
@@ -13,10 +14,16 @@ export interface TransportOptions {
   readonly caPem?: string;
   /** Skip certificate checks, but only ever for loopback hosts (validateUpstream refuses the rest). */
   readonly insecure?: boolean;
-  /** Socket inactivity limit: connecting, waiting for headers, and any pause in the body. */
+  /** Socket inactivity limit (connecting, any pause in the headers or the body), and the limit for the whole header. */
   readonly timeoutMs: number;
   /** Redirects followed per request. Default 5. */
   readonly maxRedirects?: number;
+  /**
+   * The upstream's own host name. Other hosts (redirect targets, token realms) may resolve only to public
+   * addresses or to addresses of the same class as the upstream's own (see address-policy.ts). Without it,
+   * every address is allowed.
+   */
+  readonly ownHost?: string;
 }
 
 export interface TransportRequest {
@@ -46,13 +53,15 @@ export interface Transport {
 export class TransportTimeoutError extends Error {
   readonly code = 'BERTH_UPSTREAM_TIMEOUT';
 
-  constructor(timeoutMs: number) {
-    super(`no data from the upstream for ${timeoutMs} ms`);
+  constructor(timeoutMs: number, what = 'data') {
+    super(`no ${what} from the upstream for ${timeoutMs} ms`);
     this.name = 'TransportTimeoutError';
   }
 }
 
 const redirectStatuses = new Set([301, 302, 303, 307, 308]);
+/** Response headers of an upstream answer, all together (Node's default, said out loud). */
+const maxHeaderBytes = 16 * 1024;
 // Headers that carry credentials: they stay with the origin they were meant for.
 const credentialHeaders = ['authorization', 'cookie'];
 
@@ -75,12 +84,33 @@ export function createTransport(options: TransportOptions): Transport {
     return insecureAgent !== undefined && isLoopbackHost(url.hostname) ? insecureAgent : httpsAgent;
   };
 
+  const policy = options.ownHost !== undefined ? createAddressPolicy(options.ownHost) : undefined;
+
   const once = (request: TransportRequest, url: URL, headers: Record<string, string>): Promise<IncomingMessage> =>
     new Promise((resolve, reject) => {
+      try {
+        policy?.checkLiteral(url.hostname);
+      } catch (error) {
+        reject(error);
+        return;
+      }
       const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
       const agent = agentFor(url);
-      const req = send(url, { method: request.method, headers, agent, timeout: options.timeoutMs, signal: request.signal });
+      const req = send(url, {
+        method: request.method,
+        headers,
+        agent,
+        timeout: options.timeoutMs,
+        signal: request.signal,
+        maxHeaderSize: maxHeaderBytes,
+        ...(policy ? { lookup: policy.lookup as never } : {}),
+      });
       req.on('timeout', () => req.destroy(new TransportTimeoutError(options.timeoutMs)));
+      // The socket timeout restarts with every byte: headers sent a byte at a time would never trip it.
+      const firstByte = setTimeout(() => req.destroy(new TransportTimeoutError(options.timeoutMs, 'complete header')), options.timeoutMs);
+      firstByte.unref();
+      req.once('response', () => clearTimeout(firstByte));
+      req.once('close', () => clearTimeout(firstByte));
       req.on('error', (error: NodeJS.ErrnoException) => {
         // A keep-alive socket the server closed while idle fails on first use: that is not the upstream failing.
         if (req.reusedSocket && (error.code === 'ECONNRESET' || error.code === 'EPIPE') && !request.signal?.aborted) {
@@ -134,22 +164,34 @@ function discard(body: IncomingMessage): void {
   else body.destroy();
 }
 
-/** Reads a small body (manifests, error documents, token answers, tag lists) with a size limit. */
-export async function readBody(body: IncomingMessage, limitBytes: number): Promise<Buffer> {
+/**
+ * The longest a small body may take as a whole. The socket timeout restarts with every byte, so a manifest sent a
+ * byte at a time would otherwise hold every client sharing its fetch for as long as the upstream likes.
+ */
+const smallBodyDeadlineMs = 60_000;
+
+/** Reads a small body (manifests, error documents, token answers, tag lists) with a size limit and a deadline. */
+export async function readBody(body: IncomingMessage, limitBytes: number, deadlineMs = smallBodyDeadlineMs): Promise<Buffer> {
   const declared = Number(body.headers['content-length'] ?? Number.NaN);
   if (Number.isFinite(declared) && declared > limitBytes) {
     body.destroy();
     throw new Error(`response of ${declared} bytes exceeds the ${limitBytes}-byte limit`);
   }
+  const deadline = setTimeout(() => body.destroy(new TransportTimeoutError(deadlineMs, 'complete body')), deadlineMs);
+  deadline.unref();
   const chunks: Buffer[] = [];
   let total = 0;
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    total += chunk.length;
-    if (total > limitBytes) {
-      body.destroy();
-      throw new Error(`response exceeds the ${limitBytes}-byte limit`);
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      total += chunk.length;
+      if (total > limitBytes) {
+        body.destroy();
+        throw new Error(`response exceeds the ${limitBytes}-byte limit`);
+      }
+      chunks.push(chunk);
     }
-    chunks.push(chunk);
+  } finally {
+    clearTimeout(deadline);
   }
   if (Number.isFinite(declared) && total !== declared) throw new Error(`response ended after ${total} of ${declared} bytes`);
   return Buffer.concat(chunks);

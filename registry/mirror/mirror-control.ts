@@ -18,8 +18,8 @@ export function createMirrorControl(pool: UpstreamPool, syncScheduler: () => Syn
       }
     },
 
-    async runSyncRule(name) {
-      return { jobId: (await syncScheduler().runNow(name)).id };
+    async runSyncRule(name, requestedBy) {
+      return { jobId: (await syncScheduler().runNow(name, requestedBy)).id };
     },
 
     upstreamHealth() {

@@ -7,7 +7,9 @@ import type { MirrorHook } from '../http/mirror-hook.js';
 import type { Logger } from '../log.js';
 import type { StoredManifest, RepositoryStore } from '../storage/repository-store.js';
 import type { BlobFetcher } from './blob-fetches.js';
+import { parseManifest } from '../core/manifest.js';
 import { isUpstreamNotFoundError, isUpstreamUnavailableError, type UpstreamUnavailableError } from './errors.js';
+import { createPromiseFlight } from './single-flight.js';
 import type { PooledUpstream, UpstreamPool } from './upstream-pool.js';
 import { upstreamRepository } from './upstream.js';
 
@@ -49,6 +51,11 @@ export function createPullThrough(options: PullThroughOptions): MirrorHook {
   const { pool, repositories, fetcher, log } = options;
   /** `local@tag` → when the tag was last confirmed upstream. */
   const tagCheckedAt = new Map<string, number>();
+  /** Tag checks, manifest fetches and tag lists under way, shared per (upstream, repository, reference). */
+  const manifestFlights = createPromiseFlight<StoredManifest | undefined>();
+  const tagListFlights = createPromiseFlight<string[]>();
+  /** Per local repository: the manifests seen from its upstream, and the blobs they list. */
+  const listedBy = new Map<string, { manifests: Set<string>; blobs: Set<string> }>();
 
   function target(local: string): Target | undefined {
     const slash = local.indexOf('/');
@@ -76,13 +83,41 @@ export function createPullThrough(options: PullThroughOptions): MirrorHook {
     return repositories.getManifest(local, reference);
   }
 
-  async function manifestByTag(local: string, tag: string, { upstream, remote }: Target): Promise<StoredManifest | undefined> {
+  /** What the upstream's own manifests of each local repository list: the blobs it may share or link there. */
+  function noteListed(local: string, manifest: StoredManifest | undefined): StoredManifest | undefined {
+    if (!manifest) return manifest;
+    const noted = listedBy.get(local);
+    if (noted?.manifests.has(manifest.digest)) return manifest;
+    let parsed;
+    try {
+      parsed = parseManifest(manifest.bytes, manifest.mediaType);
+    } catch {
+      return manifest;
+    }
+    if (listedBy.size > 10_000) listedBy.clear();
+    const entry = noted ?? { manifests: new Set<string>(), blobs: new Set<string>() };
+    entry.manifests.add(manifest.digest);
+    for (const blob of parsed.blobs) entry.blobs.add(blob.digest);
+    listedBy.set(local, entry);
+    return manifest;
+  }
+
+  /** A local mirrored repository names its upstream (its namespace) and the repository there. */
+  const flightKey = (kind: string, local: string, reference: string) => `${kind}\n${local}\n${reference}`;
+
+  async function manifestByTag(local: string, tag: string, where: Target): Promise<StoredManifest | undefined> {
     const key = `${local}@${tag}`;
-    const ttlMs = upstream.record.tagTtlSeconds * 1000;
+    const ttlMs = where.upstream.record.tagTtlSeconds * 1000;
     if (Date.now() - (tagCheckedAt.get(key) ?? 0) < ttlMs) {
       const cached = await repositories.getManifest(local, tag);
       if (cached) return cached;
     }
+    // One tag check per (upstream, repository, tag) however many clients ask at once.
+    return manifestFlights.run(flightKey('tag', local, tag), () => checkTag(local, tag, where));
+  }
+
+  async function checkTag(local: string, tag: string, where: Target): Promise<StoredManifest | undefined> {
+    const { upstream, remote } = where;
     let head;
     try {
       head = await upstream.client.headManifest(remote, tag);
@@ -95,31 +130,29 @@ export function createPullThrough(options: PullThroughOptions): MirrorHook {
       return cached;
     }
     if (!head) return undefined;
-    let manifest = await repositories.getManifest(local, head.digest);
-    if (manifest) {
-      // Known content under a moved or new tag: just point the tag at it.
-      const tagged = await repositories.getManifest(local, tag);
-      if (tagged?.digest !== manifest.digest) manifest = await store(local, tag, manifest.bytes, manifest.mediaType);
-    } else {
-      const fetched = await upstream.client.getManifest(remote, head.digest);
-      manifest = await store(local, tag, fetched.bytes, fetched.mediaType);
-    }
+    let manifest = await manifestByDigest(local, head.digest, where);
+    if (!manifest) return undefined;
+    // Known content under a moved or new tag: just point the tag at it.
+    const tagged = await repositories.getManifest(local, tag);
+    if (tagged?.digest !== manifest.digest) manifest = await store(local, tag, manifest.bytes, manifest.mediaType);
     if (tagCheckedAt.size > 50_000) tagCheckedAt.clear();
-    tagCheckedAt.set(key, Date.now());
+    tagCheckedAt.set(`${local}@${tag}`, Date.now());
     return manifest;
   }
 
-  async function manifestByDigest(local: string, digest: string, { upstream, remote }: Target): Promise<StoredManifest | undefined> {
+  async function manifestByDigest(local: string, digest: string, where: Target): Promise<StoredManifest | undefined> {
     const cached = await repositories.getManifest(local, digest);
     if (cached) return cached;
-    try {
-      const fetched = await upstream.client.getManifest(remote, digest);
-      return await store(local, digest, fetched.bytes, fetched.mediaType);
-    } catch (error) {
-      if (isUpstreamNotFoundError(error)) return undefined;
-      if (isUpstreamUnavailableError(error)) throw unavailable(error);
-      throw error;
-    }
+    return manifestFlights.run(flightKey('digest', local, digest), async () => {
+      try {
+        const fetched = await where.upstream.client.getManifest(where.remote, digest);
+        return await store(local, digest, fetched.bytes, fetched.mediaType);
+      } catch (error) {
+        if (isUpstreamNotFoundError(error)) return undefined;
+        if (isUpstreamUnavailableError(error)) throw unavailable(error);
+        throw error;
+      }
+    });
   }
 
   return {
@@ -140,7 +173,7 @@ export function createPullThrough(options: PullThroughOptions): MirrorHook {
       const where = target(local);
       if (!where) return repositories.getManifest(local, reference);
       try {
-        return isDigest(reference) ? await manifestByDigest(local, reference, where) : await manifestByTag(local, reference, where);
+        return noteListed(local, isDigest(reference) ? await manifestByDigest(local, reference, where) : await manifestByTag(local, reference, where));
       } catch (error) {
         if (isUpstreamNotFoundError(error)) return undefined;
         if (isUpstreamUnavailableError(error)) throw unavailable(error);
@@ -152,9 +185,13 @@ export function createPullThrough(options: PullThroughOptions): MirrorHook {
       const where = target(local);
       if (!where) return 'unknown';
       const digest = parseDigest(rawDigest);
-      const fetch = fetcher.fetch(local, digest, () => where.upstream.client.getBlob(where.remote, digest.digest, { verify: false }));
+      const upstream = where.upstream.record.name;
+      const listed = listedBy.get(local)?.blobs.has(digest.digest) === true;
       const wantsRange = ctx.req.headers.range !== undefined;
       try {
+        // Already served by this upstream for another of its repositories, and listed by this one's manifest.
+        if (listed && (await fetcher.linkIfKnown(local, digest, upstream))) return 'cached';
+        const fetch = fetcher.fetch(local, digest, { upstream, client: where.upstream.client, remote: where.remote, listed });
         const { size } = await fetch.started;
         if (ctx.req.method === 'HEAD' || wantsRange) {
           // Ranges and HEADs are answered from the cache once the blob is in: the normal path serves them.
@@ -184,7 +221,8 @@ export function createPullThrough(options: PullThroughOptions): MirrorHook {
       const where = target(local);
       if (!where) return repositories.listTags(local);
       try {
-        return (await where.upstream.client.listTags(where.remote)).sort();
+        const listing = () => where.upstream.client.listTags(where.remote).then((tags) => tags.sort());
+        return await tagListFlights.run(flightKey('tags', local, ''), listing);
       } catch (error) {
         if (isUpstreamNotFoundError(error)) return undefined;
         if (!isUpstreamUnavailableError(error)) throw error;

@@ -2,7 +2,7 @@ import type { Logger } from '../log.js';
 import { UpstreamUnavailableError } from './errors.js';
 import { networkFailure, statusFailure } from './failure-mapping.js';
 import { readBody, type Transport } from './http-transport.js';
-import { isLoopbackHost } from './upstream.js';
+import { createPromiseFlight } from './single-flight.js';
 import type { Challenge } from './www-authenticate.js';
 
 /**
@@ -16,6 +16,8 @@ export interface UpstreamAuthOptions {
   readonly username?: string;
   readonly password?: string;
   readonly transport: Transport;
+  /** The upstream's host name: a token realm there gets the credentials even over plain HTTP (on loopback). */
+  readonly ownHost?: string;
   readonly logger: Logger;
   /** Clock for token expiry; default Date.now. */
   readonly now?: () => number;
@@ -44,7 +46,7 @@ export function createUpstreamAuth(options: UpstreamAuthOptions): UpstreamAuth {
   let scheme: 'none' | 'basic' | 'bearer' = 'none';
   let bearerRealm: { realm: string; service: string | undefined } | undefined;
   const tokens = new Map<string, CachedToken>();
-  const pending = new Map<string, Promise<CachedToken>>();
+  const tokenFlights = createPromiseFlight<CachedToken>();
 
   const cacheKey = (realm: string, service: string | undefined, scope: string | undefined): string =>
     `${realm}\n${service ?? ''}\n${scope ?? ''}`;
@@ -70,10 +72,12 @@ export function createUpstreamAuth(options: UpstreamAuthOptions): UpstreamAuth {
     if (service !== undefined) url.searchParams.set('service', service);
     for (const part of (scope ?? '').split(' ').filter(Boolean)) url.searchParams.append('scope', part);
     const headers: Record<string, string> = { accept: 'application/json' };
-    // Credentials go only where they cannot be read on the way: TLS, or this machine.
-    if (basic !== undefined && (url.protocol === 'https:' || isLoopbackHost(url.hostname))) headers.authorization = basic;
+    // The upstream's credentials go to the realm it names only over TLS, or to the upstream's own host (which
+    // already gets them, over TLS or on this machine: validateUpstream refuses the rest).
+    const ownHost = options.ownHost !== undefined && url.hostname.toLowerCase() === options.ownHost.toLowerCase();
+    if (basic !== undefined && (url.protocol === 'https:' || ownHost)) headers.authorization = basic;
     else if (basic !== undefined) {
-      options.logger.warn({ upstream: options.upstream, host: url.host }, 'token realm is plain HTTP: asking anonymously');
+      options.logger.warn({ upstream: options.upstream, host: url.host }, 'token realm is plain HTTP on another host: asking anonymously');
     }
     const what = 'token request';
     let response;
@@ -115,14 +119,9 @@ export function createUpstreamAuth(options: UpstreamAuthOptions): UpstreamAuth {
 
   async function bearerFor(realm: string, service: string | undefined, scope: string | undefined): Promise<string> {
     const key = cacheKey(realm, service, scope);
-    let inFlight = pending.get(key);
-    if (inFlight === undefined) {
-      // Concurrent requests for one scope (a pull fetches many blobs at once) share one token request. It is not
-      // tied to any caller's AbortSignal: one client giving up must not fail the others.
-      inFlight = fetchToken(realm, service, scope).finally(() => pending.delete(key));
-      pending.set(key, inFlight);
-    }
-    const obtained = await inFlight;
+    // Concurrent requests for one scope (a pull fetches many blobs at once) share one token request. It is not
+    // tied to any caller's AbortSignal: one client giving up must not fail the others.
+    const obtained = await tokenFlights.run(key, () => fetchToken(realm, service, scope));
     tokens.set(key, obtained);
     return obtained.token;
   }

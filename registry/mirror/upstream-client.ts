@@ -21,7 +21,7 @@ export interface UpstreamClientOptions {
   /** Socket inactivity limit per request (connect, headers, pauses in a body). Default 30 s. */
   readonly fetchTimeoutMs?: number;
   /**
-   * Shared health object; by default the client makes its own (3 failures → offline for 30 s). The client does
+   * Shared health object; by default the client makes its own (offline after one failed contact, retried after 1 s, then up to 10 s). The client does
    * not log health changes itself: whoever owns it listens to `health.on('change')` (logs, metrics, GUI).
    */
   readonly health?: UpstreamHealth;
@@ -55,6 +55,8 @@ export interface GetBlobOptions {
   readonly signal?: AbortSignal;
   /** Hash the stream and fail it at the end on a digest mismatch. Default true. */
   readonly verify?: boolean;
+  /** Sees every chunk as it passes (progress, handing bytes to waiting clients), without a stream stage of its own. */
+  readonly onChunk?: (chunk: Buffer) => void;
 }
 
 export interface ListTagsOptions {
@@ -77,7 +79,10 @@ export interface UpstreamClient {
   listTags(repository: string, options?: ListTagsOptions): Promise<string[]>;
   /** Every repository in the upstream's catalog (many public registries refuse `_catalog`). */
   listRepositories(): Promise<string[]>;
-  /** GET /v2/ (authenticating if asked): resolves when the upstream answers as a registry. */
+  /**
+   * GET /v2/ (authenticating if asked): resolves when the upstream answers as a registry. Always asks, even while
+   * the upstream is marked offline (a test or a probe is how it is found back), and records the verdict.
+   */
   ping(): Promise<void>;
   /** While the upstream is offline, pings it every intervalMs to bring it back early. Timer unref'd; close() stops it. */
   startProbing(intervalMs: number): void;
@@ -97,6 +102,8 @@ const manifestLimitBytes = 4 * 1024 * 1024;
 const errorBodyLimitBytes = 64 * 1024;
 const tagPageLimitBytes = 16 * 1024 * 1024;
 const maxTagPages = 10_000;
+/** Entries in one tag list or catalog, over all its pages: past this the upstream is not answering a listing. */
+const maxListItems = 250_000;
 const userAgent = 'berth (registry mirror)';
 const genericContentTypes = new Set(['', 'application/json', 'text/plain', 'application/octet-stream']);
 
@@ -134,12 +141,13 @@ export function createUpstreamClient(upstream: Upstream, options: UpstreamClient
   const logger = options.logger.child({ upstream: name });
   const timeoutMs = options.fetchTimeoutMs ?? 30_000;
   const health = options.health ?? createUpstreamHealth({ name });
-  const transport = createTransport({ caPem: upstream.caPem, insecure: upstream.insecure, timeoutMs });
+  const transport = createTransport({ caPem: upstream.caPem, insecure: upstream.insecure, timeoutMs, ownHost: base.hostname });
   const auth = createUpstreamAuth({
     upstream: name,
     username: upstream.username,
     password: upstream.password,
     transport,
+    ownHost: base.hostname,
     logger,
     now: options.now,
   });
@@ -266,8 +274,12 @@ export function createUpstreamClient(upstream: Upstream, options: UpstreamClient
         // distribution answers `"tags": null` for a repository without tags.
         const list = parsed[field];
         const pageItems = Array.isArray(list) ? list.filter((item): item is string => typeof item === 'string') : [];
-        items.push(...pageItems);
+        // One at a time: spreading a 150 000-tag page into push() overflows the call stack.
+        for (const item of pageItems) items.push(item);
         if (limit !== undefined && items.length >= limit) return items.slice(0, limit);
+        if (items.length > maxListItems) {
+          throw new UpstreamUnavailableError(name, 'protocol', `${what}: more than ${maxListItems} entries, more than Berth lists`);
+        }
         const next = nextLink(header(response, 'link'));
         if (next === undefined || pageItems.length === 0) return items;
         const nextUrl = new URL(next, url);
@@ -333,7 +345,7 @@ export function createUpstreamClient(upstream: Upstream, options: UpstreamClient
           const failure = new UpstreamUnavailableError(name, reason, message);
           health.failed(failure);
           return failure;
-        }, blobOptions.verify !== false);
+        }, blobOptions.verify !== false, blobOptions.onChunk);
         const body = response.body;
         body.on('error', (error) => {
           if (verifier.destroyed) return;
@@ -368,7 +380,7 @@ export function createUpstreamClient(upstream: Upstream, options: UpstreamClient
     },
 
     ping() {
-      return guarded(() => pingOnce());
+      return guarded(() => pingOnce(), undefined, false);
     },
 
     startProbing(intervalMs) {

@@ -2,17 +2,21 @@ import { EventEmitter } from 'node:events';
 import { UpstreamUnavailableError } from './errors.js';
 
 /**
- * Per-upstream health, after Verdaccio's uplinks: `maxFailures` consecutive failures take the upstream offline
- * for `offlineForMs`. While offline, requests fail at once (no connection attempt, no client waiting on a
- * timeout); when the window has passed, exactly one request goes through as a probe and its outcome decides.
- * A 429 with Retry-After takes the upstream offline at once for as long as it asked.
- * "Not found" answers are successes here: the upstream answered.
+ * Per-upstream health, after Verdaccio's uplinks, as the last contact said: a failed contact (pull-through, sync,
+ * the admin's Test, the background probe) takes the upstream offline at once, a successful one brings it back.
+ * While offline, requests fail at once (no connection attempt, no client waiting on a timeout) for a short
+ * window that doubles with each failed retry (1 s, 2 s, 4 s ... up to 10 s by default); when it has passed,
+ * exactly one request goes through as a probe and its outcome decides. A 429 with Retry-After takes the upstream
+ * offline at once for as long as it asked. Answers that are not outages ("not found", 401, 403) are successes
+ * here: the upstream answered.
  */
 export interface UpstreamHealthOptions {
-  /** Consecutive failures before going offline. Default 3. */
+  /** Consecutive failures before going offline. Default 1: the last contact decides. */
   readonly maxFailures?: number;
-  /** How long to stay offline before letting a probe through. Default 30 s. */
+  /** How long to stay offline before letting the first probe through. Default 1 s. */
   readonly offlineForMs?: number;
+  /** Each failed probe doubles the window, up to this. Default 10 s (or offlineForMs, when that is longer). */
+  readonly maxOfflineForMs?: number;
   /** Clock (ms since the epoch); default Date.now. */
   readonly now?: () => number;
   /** The upstream's name, for the errors thrown while offline. */
@@ -48,15 +52,16 @@ export interface UpstreamHealth extends EventEmitter<UpstreamHealthEvents> {
    */
   admit(): void;
   succeeded(): void;
-  /** Failures that do not count against health (see UpstreamUnavailableError.countsAgainstHealth) are ignored. */
+  /** Failures that are answers, not outages (see UpstreamUnavailableError.countsAgainstHealth), count as successes. */
   failed(error: UpstreamUnavailableError): void;
   /** The request ended without a verdict (the caller aborted it): a probe slot is freed. */
   abandoned(): void;
 }
 
 export function createUpstreamHealth(options: UpstreamHealthOptions = {}): UpstreamHealth {
-  const maxFailures = Math.max(1, options.maxFailures ?? 3);
-  const offlineForMs = options.offlineForMs ?? 30_000;
+  const maxFailures = Math.max(1, options.maxFailures ?? 1);
+  const offlineForMs = options.offlineForMs ?? 1000;
+  const maxOfflineForMs = Math.max(offlineForMs, options.maxOfflineForMs ?? 10_000);
   const now = options.now ?? Date.now;
   const name = options.name ?? 'upstream';
 
@@ -80,6 +85,13 @@ export function createUpstreamHealth(options: UpstreamHealthOptions = {}): Upstr
     emitter.emit('change', { name, online, state: snapshot() });
   };
 
+  function succeeded(): void {
+    probing = false;
+    consecutiveFailures = 0;
+    offlineUntil = undefined;
+    setOnline(true);
+  }
+
   return Object.assign(emitter, {
     name,
     state: snapshot,
@@ -97,22 +109,23 @@ export function createUpstreamHealth(options: UpstreamHealthOptions = {}): Upstr
       throw new UpstreamUnavailableError(name, 'offline', message);
     },
 
-    succeeded(): void {
-      probing = false;
-      consecutiveFailures = 0;
-      offlineUntil = undefined;
-      setOnline(true);
-    },
+    succeeded,
 
     failed(error: UpstreamUnavailableError): void {
+      if (!error.countsAgainstHealth) {
+        // It answered (401, 403, an unexpected status): reachable, whatever it thought of the request.
+        succeeded();
+        return;
+      }
       probing = false;
-      if (!error.countsAgainstHealth) return;
       consecutiveFailures++;
       lastError = error.message;
       const rateLimited = error.reason === 'rate-limited' && error.retryAfterMs !== undefined;
       const rateLimitedUntil = rateLimited ? now() + (error.retryAfterMs ?? 0) : undefined;
       if (consecutiveFailures >= maxFailures || rateLimitedUntil !== undefined) {
-        offlineUntil = Math.max(now() + (consecutiveFailures >= maxFailures ? offlineForMs : 0), rateLimitedUntil ?? 0);
+        const retries = Math.min(consecutiveFailures - maxFailures, 16);
+        const window = consecutiveFailures >= maxFailures ? Math.min(offlineForMs * 2 ** Math.max(0, retries), maxOfflineForMs) : 0;
+        offlineUntil = Math.max(now() + window, rateLimitedUntil ?? 0);
         if (!online) return; // a failed probe: stays offline with a new window
         setOnline(false);
       }

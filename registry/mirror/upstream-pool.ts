@@ -26,7 +26,7 @@ type HealthListener = (name: string, online: boolean, lastError?: string) => voi
 
 const dockerHubNames = ['docker.io', 'index.docker.io', 'registry-1.docker.io', 'registry.hub.docker.com'];
 /** While an upstream is offline, how often it is pinged to bring it back early. */
-const probeIntervalMs = 15_000;
+const probeIntervalMs = 2_000;
 
 /**
  * Clients for the upstreams in the state file, rebuilt when their records change (an upstream

@@ -1,16 +1,18 @@
 import assert from 'node:assert/strict';
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { startBerth, type BerthProcess } from '../support/berth-process.js';
 import { startDistribution } from '../support/distribution.js';
+import { blobGets, startFaultProxy, type Fault } from '../support/fault-proxy.js';
 import { createImageLayout } from '../support/oci-layout.js';
 import { makeTempDir } from '../support/temp-dir.js';
 import { requireTools, toolSkipReason } from '../support/tools.js';
 import { pushImage, startFront } from '../mirror/fixtures.js';
 import { sha256File } from './data-dir-check.js';
-import { skopeoCopy } from './skopeo.js';
-import { blobFileExists, hashGet, startMirror } from './mirror-fixture.js';
+import { skopeoCopyResult } from './skopeo.js';
+import { berthCliOk, blobFileExists, blobOutcome, eventually, hashGet, soon, startMirror } from './mirror-fixture.js';
 
 /**
  * The upstream dies in the middle of a blob: a node:http proxy in front of docker-registry forwards the
@@ -57,13 +59,17 @@ test('an upstream cut mid-blob leaves no cached blob, and the pull succeeds once
   assert.deepEqual(await entries(join(mirror.dataDir, 'repositories', 'up', 'library', 'cut', '_uploads')), [], 'no leftover upload');
   assert.deepEqual(await entries(join(mirror.dataDir, 'repositories', 'up', 'library', 'cut', '_layers', 'sha256')), [], 'no layer link');
 
-  // The upstream comes back where it was (same port, nothing cut): the same pull now works.
+  // The upstream comes back where it was (same port, nothing cut): the same pull works again.
   await dying.close();
   const healthy = await startFront(t, { target: dist.url, port: dying.port });
-  await skopeoCopy(`docker://${mirror.host}/up/library/cut:1`, `oci:${await makeTempDir(t)}:1`);
+  const out = await makeTempDir(t);
+  // The failure took the upstream offline for a short backoff: the pull works once it is asked again.
+  await soon('the pull through the recovered upstream', async () => {
+    const pulled = await skopeoCopyResult(`docker://${mirror.host}/up/library/cut:1`, `oci:${out}:1`);
+    assert.equal(pulled.code, 0, pulled.stderr);
+  });
   assert.ok(healthy.requests.some((seen) => seen.path.endsWith(layer.digest)));
   const hex = layer.digest.slice('sha256:'.length);
-  await waitForBlobFile(mirror.dataDir, layer.digest);
   assert.equal(await sha256File(join(mirror.dataDir, 'blobs', 'sha256', hex.slice(0, 2), hex, 'data')), layer.digest, 'the cached blob is whole');
 });
 
@@ -111,16 +117,169 @@ test('docker-registry killed while a blob streams: the client fails, nothing is 
   await mirror.berth.waitForLog((line) => line.msg === 'blob fetch from upstream failed: nothing cached' && line.digest === layer.digest);
   assert.equal(await blobFileExists(mirror.dataDir, layer.digest), false);
   await dist.restart();
-  const again = await hashGet(`${mirror.url}/v2/up/library/killed/blobs/${layer.digest}`);
+  const again = await soon('the blob from the restarted upstream', async () => {
+    const answer = await hashGet(`${mirror.url}/v2/up/library/killed/blobs/${layer.digest}`);
+    assert.equal(answer.status, 200);
+    return answer;
+  });
   assert.deepEqual(again, { status: 200, digest: layer.digest, bytes: layer.size });
-  // The client has every byte before Berth's own digest check, fsync and commit end: wait for those.
-  await waitForBlobFile(mirror.dataDir, layer.digest);
+  // The last bytes reach the client only once Berth verified and stored the blob.
+  assert.ok(await blobFileExists(mirror.dataDir, layer.digest), 'committed before the client got its last byte');
 });
 
-async function waitForBlobFile(dataDir: string, digest: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await blobFileExists(dataDir, digest))) {
-    assert.ok(Date.now() < deadline, `blob ${digest} was not committed within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+
+/** `berth_upstream_online{upstream="NAME"}` as /metrics shows it (undefined when the line is missing). */
+async function upstreamOnlineMetric(baseUrl: string, upstream: string): Promise<number | undefined> {
+  const text = await (await fetch(`${baseUrl}/metrics`)).text();
+  const line = text.split('\n').find((candidate) => candidate.startsWith(`berth_upstream_online{upstream="${upstream}"}`));
+  return line === undefined ? undefined : Number(line.split(' ').at(-1));
+}
+
+function logCount(berth: BerthProcess, msg: string, digest: string): number {
+  return berth.logLines().filter((line) => line.msg === msg && line.digest === digest).length;
+}
+
+test('default settings: an upstream reset after 0 B or 1 MiB, or a corrupt byte, fails only that response; nothing is cached; Berth stays up', { skip: toolSkipReason(...tools), timeout: 120_000 }, async (t) => {
+  requireTools(...tools);
+  const dist = await startDistribution({ logLevel: 'warn' });
+  t.after(() => dist.stop());
+  const image = await createImageLayout(await makeTempDir(t), { tag: '1', layers: [{ bytes: 4 * 1024 * 1024, compress: false }] });
+  await pushImage(image.ref, dist.host, 'library/app:1');
+  const layer = image.layers[0];
+  assert.ok(layer);
+  const proxy = await startFaultProxy(t, dist.url);
+  // Token auth, as `berth serve` starts by default; the mirrored namespace of an upstream without credentials is public.
+  const mirror = await startMirror(t, { auth: 'token', upstreams: [{ name: 'up', url: proxy.url }] });
+  const blobUrl = `${mirror.url}/v2/up/library/app/blobs/${layer.digest}`;
+  const repository = join(mirror.dataDir, 'repositories', 'up', 'library', 'app');
+
+  const faults: Fault[] = [
+    { kind: 'reset', afterBodyBytes: 0 },
+    { kind: 'reset', afterBodyBytes: 1024 * 1024 },
+    { kind: 'corrupt', atBodyByte: 2 * 1024 * 1024 },
+  ];
+  for (const fault of faults) {
+    const what = JSON.stringify(fault);
+    // Each failure takes the upstream offline for a moment; the background probe finds it back (the proxy only
+    // breaks blob bodies), and only then does the next request reach it.
+    await eventually(`the upstream is online again before ${what}`, async () => (await upstreamOnlineMetric(mirror.url, 'up')) === 1, 15_000);
+    proxy.setRule(blobGets(fault, layer.digest));
+    const failedBefore = logCount(mirror.berth, 'blob fetch from upstream failed: nothing cached', layer.digest);
+    const outcome = await blobOutcome(blobUrl);
+    assert.match(outcome, /^failed: /, `${what}: the client must see a broken transfer, never a clean end (${outcome})`);
+    await eventually(`${what}: Berth gave up the fetch`, () => logCount(mirror.berth, 'blob fetch from upstream failed: nothing cached', layer.digest) > failedBefore, 15_000);
+    assert.equal(mirror.berth.process.exitCode, null, `${what}: Berth is still running`);
+    assert.equal((await fetch(`${mirror.url}/v2/`)).status, 401, 'and answering (the token challenge)');
+    assert.equal(await blobFileExists(mirror.dataDir, layer.digest), false, `${what}: no blob file`);
+    assert.deepEqual(await entries(join(repository, '_uploads')), [], `${what}: no leftover upload`);
+    assert.deepEqual(await entries(join(repository, '_layers', 'sha256')), [], `${what}: no layer link`);
+    assert.equal(await upstreamOnlineMetric(mirror.url, 'up'), 0, `${what}: the failed contact shows in berth_upstream_online at once`);
   }
+  // A reset can arrive before Berth read the headers; on a reused keep-alive socket it then asks once more.
+  const injected = proxy.requests.filter((seen) => seen.fault !== undefined).length;
+  assert.ok(injected >= faults.length && injected <= 2 * faults.length, `faults injected: ${injected}`);
+
+  proxy.setRule(undefined);
+  const pulled = await soon('the pull once the upstream behaves', async () => {
+    const answer = await hashGet(blobUrl);
+    assert.equal(answer.status, 200);
+    return answer;
+  });
+  assert.deepEqual(pulled, { status: 200, digest: layer.digest, bytes: layer.size });
+  assert.ok(await blobFileExists(mirror.dataDir, layer.digest));
+  assert.deepEqual(mirror.berth.logLines().filter((line) => line.level === 'fatal' || /uncaught|unhandled/i.test(String(line.msg))), []);
+});
+
+test('a trickling upstream (1 byte every 20 s): its clients fail within the rate floor, new clients start a fresh fetch', { skip: toolSkipReason(...tools), timeout: 120_000 }, async (t) => {
+  requireTools(...tools);
+  const dist = await startDistribution({ logLevel: 'warn' });
+  t.after(() => dist.stop());
+  const image = await createImageLayout(await makeTempDir(t), { tag: '1', layers: [{ bytes: 2 * 1024 * 1024, compress: false }] });
+  await pushImage(image.ref, dist.host, 'library/slow:1');
+  const layer = image.layers[0];
+  assert.ok(layer);
+  const proxy = await startFaultProxy(t, dist.url, blobGets({ kind: 'trickle', afterBodyBytes: 0, intervalMs: 20_000 }, layer.digest));
+  const mirror = await startMirror(t, { auth: 'token', upstreams: [{ name: 'up', url: proxy.url }] });
+  const blobUrl = `${mirror.url}/v2/up/library/slow/blobs/${layer.digest}`;
+
+  const startedAt = Date.now();
+  let firstSettled = false;
+  const first = blobOutcome(blobUrl).finally(() => (firstSettled = true));
+  // Berth notices that the download makes no progress and stops letting new clients join it.
+  await mirror.berth.waitForLog((line) => line.msg === 'blob download from upstream too slow: new requests start a fresh download' && line.digest === layer.digest, 30_000);
+  // The upstream recovers; a client arriving now gets the blob from a fresh download, while the first still hangs.
+  proxy.setRule(undefined);
+  const second = await hashGet(blobUrl);
+  assert.deepEqual(second, { status: 200, digest: layer.digest, bytes: layer.size });
+  assert.equal(firstSettled, false, 'the stuck client is still waiting when the fresh fetch completed');
+  assert.equal(proxy.requests.filter((seen) => seen.path.endsWith(layer.digest)).length, 2, 'one stuck GET upstream, one fresh');
+
+  // The first client is not held for ever: its download falls below the minimum rate and its response fails.
+  assert.match(await first, /^failed: /);
+  const heldMs = Date.now() - startedAt;
+  assert.ok(heldMs < 60_000, `the trickled client was released after ${heldMs} ms`);
+  assert.ok(await blobFileExists(mirror.dataDir, layer.digest), 'the fresh fetch is what got cached');
+  const third = await hashGet(blobUrl);
+  assert.deepEqual(third, { status: 200, digest: layer.digest, bytes: layer.size });
+  assert.equal(proxy.requests.filter((seen) => seen.path.endsWith(layer.digest)).length, 2, 'served from the cache');
+});
+
+test('a sync job resumed at start meets an upstream reset: Berth stays up, the job fails, the audit log says why', { skip: toolSkipReason(...tools), timeout: 120_000 }, async (t) => {
+  requireTools(...tools);
+  const dist = await startDistribution({ logLevel: 'warn' });
+  t.after(() => dist.stop());
+  const image = await createImageLayout(await makeTempDir(t), { tag: '1', layers: [{ bytes: 1024 * 1024, compress: false }] });
+  await pushImage(image.ref, dist.host, 'library/app:1');
+  const layer = image.layers[0];
+  assert.ok(layer);
+  // First the blob hangs, so the job is caught in the middle when Berth is killed.
+  const proxy = await startFaultProxy(t, dist.url, blobGets({ kind: 'stall', afterBodyBytes: 0 }, layer.digest));
+  const mirror = await startMirror(t, {
+    auth: 'token',
+    upstreams: [{ name: 'up', url: proxy.url }],
+    // Never run, so due at once when the server starts.
+    prepare: (dataDir) => berthCliOk(['sync', 'add', 's1', '--upstream', 'up', '--repo', 'library/app', '--into', 'synced', '--every', '1h', '--data', dataDir]).then(() => undefined),
+  });
+  await eventually('the sync job is downloading the blob', () => proxy.requests.some((seen) => seen.fault === 'stall'), 30_000);
+  mirror.berth.kill();
+  await mirror.berth.exited;
+  // The killed process leaves its upload session behind (purged by age later); the restarted one must add none.
+  const uploads = join(mirror.dataDir, 'repositories', 'synced', 'library', 'app', '_uploads');
+  const leftBehind = await entries(uploads);
+
+  // Restarted while the upstream resets every blob transfer before a byte of it: the job resumes and fails.
+  proxy.setRule(blobGets({ kind: 'reset', afterBodyBytes: 0 }, layer.digest));
+  const again = await startBerth({ dataDir: mirror.dataDir, auth: 'token' });
+  try {
+    await again.waitForLog((line) => line.msg === 'resuming a sync job interrupted by a restart', 20_000);
+    const failed = await again.waitForLog((line) => line.msg === 'sync job failed', 60_000);
+    assert.match(JSON.stringify(failed.errors), /ECONNRESET|interrupted|socket hang up/, JSON.stringify(failed));
+    assert.equal(again.process.exitCode, null, 'Berth is still running');
+    assert.equal((await fetch(`${again.url}/v2/`)).status, 401);
+    assert.equal(await blobFileExists(mirror.dataDir, layer.digest), false, 'nothing cached');
+    assert.deepEqual(await entries(uploads), leftBehind, 'the failed fetch removed its own upload');
+
+    let runs: Array<Record<string, unknown>> = [];
+    await eventually('the audit event of the finished run', async () => {
+      runs = (await auditEvents(mirror.dataDir)).filter((event) => event.action === 'sync.run');
+      return runs.length > 0;
+    });
+    assert.equal(runs.length, 1, `one finished run audited: ${JSON.stringify(runs)}`);
+    const run = runs[0] as { outcome: string; actor: string; detail: { name: string; errors: string[] } };
+    assert.equal(run.outcome, 'failure');
+    assert.equal(run.actor, 'berth', 'a scheduled run');
+    assert.equal(run.detail.name, 's1');
+    assert.match(run.detail.errors.join('\n'), /library\/app:1: .*(ECONNRESET|interrupted|socket hang up)/);
+  } finally {
+    await again.stop();
+  }
+});
+
+async function auditEvents(dataDir: string): Promise<Array<Record<string, unknown>>> {
+  const dir = join(dataDir, 'audit');
+  const events: Array<Record<string, unknown>> = [];
+  for (const file of (await entries(dir)).sort()) {
+    for (const line of (await readFile(join(dir, file), 'utf8')).split('\n')) if (line.trim()) events.push(JSON.parse(line) as Record<string, unknown>);
+  }
+  return events;
 }

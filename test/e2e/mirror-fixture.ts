@@ -82,9 +82,9 @@ export async function httpGet(url: string, headers: Record<string, string> = {},
 }
 
 /** A GET whose body is hashed as it streams (blobs): status, sha256 and byte count; a cut stream rejects. */
-export function hashGet(url: string): Promise<{ status: number; digest: string; bytes: number }> {
+export function hashGet(url: string, headers: Record<string, string> = {}): Promise<{ status: number; digest: string; bytes: number }> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest(url, (res) => {
+    const req = httpRequest(url, { headers }, (res) => {
       const hash = createHash('sha256');
       let bytes = 0;
       res.on('data', (chunk: Buffer) => {
@@ -129,4 +129,28 @@ export async function eventually(what: string, check: () => Promise<boolean> | b
     if (Date.now() > deadline) assert.fail(`timed out waiting for: ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+/**
+ * Retries `attempt` until it does not throw, for what depends on Berth asking an upstream again: after a failed
+ * contact it waits a short backoff (1 s, doubling) before it does. Fails with the last error after `timeoutMs`.
+ */
+export async function soon<T>(what: string, attempt: () => Promise<T>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (Date.now() > deadline) assert.fail(`${what}: still failing after ${timeoutMs} ms: ${(error as Error).message}`);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+}
+
+/** How a blob GET ended: `completed` (with status, bytes and digest), or `failed` (the response broke off). */
+export function blobOutcome(url: string, headers: Record<string, string> = {}): Promise<string> {
+  return hashGet(url, headers).then(
+    (answer) => `completed: status ${answer.status}, ${answer.bytes} bytes, ${answer.digest}`,
+    (error: unknown) => `failed: ${(error as Error).message}`,
+  );
 }

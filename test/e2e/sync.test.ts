@@ -11,7 +11,7 @@ import { silentLogger } from '../../registry/log.js';
 import { createStateStore, type JobRecord } from '../../registry/state/index.js';
 import { startBerth } from '../support/berth-process.js';
 import { startDistribution, type AccessLogEntry, type DistributionServer } from '../support/distribution.js';
-import { jsonBytes, mediaTypes, pushBlobChunked, pushManifest, sha256, type PushedBlob } from '../support/oci-client.js';
+import { jsonBytes, mediaTypes, pushBlobChunked, pushImageOf, pushManifest, sha256, type PushedBlob, type PushedImage } from '../support/oci-client.js';
 import { createImageLayout } from '../support/oci-layout.js';
 import { makeTempDir, type AfterHook } from '../support/temp-dir.js';
 import { requireTools, toolSkipReason } from '../support/tools.js';
@@ -29,12 +29,6 @@ import { skopeoCopy, skopeoInspectRaw } from './skopeo.js';
 const tools = ['docker-registry', 'skopeo'] as const;
 const skip = toolSkipReason(...tools);
 
-interface PushedImage {
-  readonly digest: string;
-  readonly bytes: Buffer;
-  readonly config: PushedBlob;
-  readonly layers: readonly PushedBlob[];
-}
 
 interface Upstream {
   readonly dist: DistributionServer;
@@ -46,25 +40,6 @@ interface Upstream {
 }
 
 const appTags = ['1.0.0', '1.1.0', '1.2.0', '2.0.0', 'latest', 'dev-x'];
-
-/** An OCI image manifest over `layers` (pushed already) and a fresh config, pushed by tag or digest. */
-async function pushImageOf(url: string, repo: string, reference: string | undefined, layers: readonly PushedBlob[], architecture = 'amd64'): Promise<PushedImage> {
-  const config = await pushBlobChunked(
-    url,
-    repo,
-    jsonBytes({ architecture, os: 'linux', rootfs: { type: 'layers', diff_ids: layers.map((layer) => layer.digest) }, config: {}, nonce: randomBytes(4).toString('hex') }),
-  );
-  const manifest = {
-    schemaVersion: 2,
-    mediaType: mediaTypes.ociManifest,
-    config: { mediaType: mediaTypes.ociConfig, digest: config.digest, size: config.size },
-    layers: layers.map((layer) => ({ mediaType: mediaTypes.ociLayer, digest: layer.digest, size: layer.size })),
-  };
-  const bytes = jsonBytes(manifest);
-  const digest = sha256(bytes);
-  await pushManifest(url, repo, reference ?? digest, bytes, mediaTypes.ociManifest);
-  return { digest, bytes, config, layers };
-}
 
 let upstreamPromise: Promise<Upstream> | undefined;
 // At the top level: after the last test of the file (inside a test, after() would stop it after that test).

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import forge from 'node-forge';
 import { silentLogger } from '../../registry/log.js';
-import { createUpstreamClient, type Upstream, type UpstreamClient } from '../../registry/mirror/index.js';
+import { createUpstreamClient, type Upstream, type UpstreamClient, type UpstreamHealth } from '../../registry/mirror/index.js';
 import { distributionBinary } from '../support/distribution.js';
 import { freePort, waitForHttp } from '../support/net.js';
 import { blobPath } from '../support/oci-layout.js';
@@ -42,9 +42,12 @@ export async function sha256Of(stream: Readable): Promise<{ digest: string; byte
   return { digest: `sha256:${hash.digest('hex')}`, bytes };
 }
 
-/** A client that is closed after the test. */
-export function clientFor(t: AfterHook, upstream: Upstream, fetchTimeoutMs = 10_000): UpstreamClient {
-  const client = createUpstreamClient(upstream, { logger: silentLogger(), fetchTimeoutMs });
+/**
+ * A client that is closed after the test. `health` replaces the default one (offline after one failure): tests of
+ * how failures are classified send several bad requests in a row and give it one that never goes offline.
+ */
+export function clientFor(t: AfterHook, upstream: Upstream, fetchTimeoutMs = 10_000, health?: UpstreamHealth): UpstreamClient {
+  const client = createUpstreamClient(upstream, { logger: silentLogger(), fetchTimeoutMs, health });
   t.after(() => client.close());
   return client;
 }

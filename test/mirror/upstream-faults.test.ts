@@ -9,7 +9,9 @@ import {
   type UnavailableReason,
   type UpstreamHealthChange,
 } from '../../registry/mirror/index.js';
+import { createTransport, readBody } from '../../registry/mirror/http-transport.js';
 import { startDistribution } from '../support/distribution.js';
+import { startFaultProxy } from '../support/fault-proxy.js';
 import { freePort } from '../support/net.js';
 import { createImageLayout, type ImageLayout, type LayerInfo } from '../support/oci-layout.js';
 import { startRegistry } from '../support/registry-server.js';
@@ -80,7 +82,8 @@ test('faults between the client and docker-registry', { skip }, async (t) => {
         return false;
       },
     });
-    const client = clientFor(t, { name: 'tampered', url: front.url });
+    // Three bad answers in a row: a health that never goes offline, so each one is classified on its own.
+    const client = clientFor(t, { name: 'tampered', url: front.url }, 10_000, createUpstreamHealth({ name: 'tampered', maxFailures: Infinity }));
     await assert.rejects(client.getManifest('team/app', 'v1'), unavailable('digest-mismatch'));
     await assert.rejects(client.getManifest('team/app', upstream.image.config.digest), unavailable('digest-mismatch'));
     const blob = await client.getBlob('team/app', bigLayer.digest);
@@ -157,18 +160,27 @@ test('faults between the client and docker-registry', { skip }, async (t) => {
     assert.deepEqual(changes.map((change) => change.online), [false, true]);
   });
 
-  await t.test('a failed probe keeps it offline for another window; concurrent calls do not pile onto the probe', async () => {
+  await t.test('a failed probe keeps it offline for a doubled window; concurrent calls do not pile onto the probe', async () => {
     const port = await freePort();
     const clock = { now: Date.now() };
-    const health = createUpstreamHealth({ name: 'still-gone', maxFailures: 1, offlineForMs: 1000, now: () => clock.now });
+    const health = createUpstreamHealth({ name: 'still-gone', offlineForMs: 1000, now: () => clock.now });
     const client = createUpstreamClient({ name: 'still-gone', url: `http://127.0.0.1:${port}` }, { logger: silentLogger(), health });
     t.after(() => client.close());
-    await assert.rejects(client.ping(), unavailable('network'));
+    // The default: one failed contact and it is offline.
+    await assert.rejects(client.headManifest('team/app', 'v1'), unavailable('network'));
+    assert.equal(health.state().online, false);
+    assert.equal(health.state().offlineUntil, clock.now + 1000);
     clock.now += 1001;
-    const [probe, second] = await Promise.allSettled([client.ping(), client.ping()]);
+    const [probe, second] = await Promise.allSettled([client.headManifest('team/app', 'v1'), client.headManifest('team/app', 'v1')]);
     assert.ok(probe.status === 'rejected' && (probe.reason as UpstreamUnavailableError).reason === 'network');
     assert.ok(second.status === 'rejected' && (second.reason as UpstreamUnavailableError).reason === 'offline');
-    assert.equal(health.state().offlineUntil, clock.now + 1000);
+    assert.equal(health.state().offlineUntil, clock.now + 2000, 'the window doubles after a failed probe');
+    // ping (the admin's Test, the background probe) always asks, offline or not, and its verdict counts.
+    await assert.rejects(client.ping(), unavailable('network'));
+    const front = await startFront(t, { target: upstream.url, port });
+    await client.ping();
+    assert.equal(health.state().online, true, 'one successful contact brings it back at once');
+    assert.ok(front.requests.some((seen) => seen.path === '/v2/'));
   });
 
   await t.test('background probing brings an offline upstream back without any request', async () => {
@@ -206,4 +218,36 @@ test('tag pagination follows Link headers (Berth pages of one tag)', { skip: too
   assert.equal(front.requests.filter((seen) => seen.path.includes('/tags/list')).length, 5, 'one redirect, then four pages');
   assert.deepEqual(await client.listTags('team/app', { n: 3 }), ['a', 'b', 'c']);
   assert.deepEqual(await client.listTags('team/app', { last: 'b' }), ['c', 'd']);
+});
+
+test('a small answer trickled a byte at a time ends at its deadline; headers trickled too', { skip, timeout: 60_000 }, async (t) => {
+  const upstream = await populatedDistribution(t);
+  const manifests = ({ method, path }: { method: string; path: string }) =>
+    method === 'GET' && path.includes('/manifests/') ? ({ kind: 'trickle', afterBodyBytes: 0, intervalMs: 200 } as const) : undefined;
+  const proxy = await startFaultProxy(t, upstream.url, manifests);
+  const transport = createTransport({ timeoutMs: 1000 });
+  t.after(() => transport.close());
+  const accept = 'application/vnd.oci.image.manifest.v1+json';
+  const response = await transport.send({ url: new URL(`${proxy.url}/v2/team/app/manifests/v1`), method: 'GET', headers: { accept } });
+  assert.equal(response.status, 200);
+  const started = Date.now();
+  // A byte every 200 ms keeps the 1 s socket timeout from ever firing: the body's own deadline ends it.
+  await assert.rejects(readBody(response.body, 4 * 1024 * 1024, 1500), /no complete body from the upstream for 1500 ms/);
+  assert.ok(Date.now() - started < 5000);
+
+  // The header itself, a byte at a time: limited by the same timeout as silence.
+  const slowHeaders = await startFront(t, {
+    handle: (_req, res) => {
+      const socket = res.socket;
+      if (!socket) return true;
+      let i = 0;
+      const text = 'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n';
+      const timer = setInterval(() => (socket.destroyed ? clearInterval(timer) : socket.write(text[i++ % text.length] as string)), 200);
+      return true;
+    },
+  });
+  await assert.rejects(
+    transport.send({ url: new URL(`${slowHeaders.url}/v2/`), method: 'GET', headers: {} }),
+    /no complete header from the upstream for 1000 ms/,
+  );
 });

@@ -382,3 +382,31 @@ export function nextLink(base: string, header: string | null): URL | undefined {
   assert.ok(match?.[1], `malformed Link header: ${header}`);
   return new URL(match[1], `${base}/`);
 }
+
+/** An image pushed by pushImageOf: its manifest, config and layers. */
+export interface PushedImage {
+  readonly digest: string;
+  readonly bytes: Buffer;
+  readonly config: PushedBlob;
+  readonly layers: readonly PushedBlob[];
+}
+
+/** An OCI image manifest over `layers` (pushed already) and a fresh config, pushed by tag or digest. */
+export async function pushImageOf(url: string, repo: string, reference: string | undefined, layers: readonly PushedBlob[], architecture = 'amd64'): Promise<PushedImage> {
+  const config = await pushBlobChunked(
+    url,
+    repo,
+    jsonBytes({ architecture, os: 'linux', rootfs: { type: 'layers', diff_ids: layers.map((layer) => layer.digest) }, config: {}, nonce: randomBytes(4).toString('hex') }),
+  );
+  const manifest = {
+    schemaVersion: 2,
+    mediaType: mediaTypes.ociManifest,
+    config: { mediaType: mediaTypes.ociConfig, digest: config.digest, size: config.size },
+    layers: layers.map((layer) => ({ mediaType: mediaTypes.ociLayer, digest: layer.digest, size: layer.size })),
+  };
+  const bytes = jsonBytes(manifest);
+  const digest = sha256(bytes);
+  await pushManifest(url, repo, reference ?? digest, bytes, mediaTypes.ociManifest);
+  return { digest, bytes, config, layers };
+}
+

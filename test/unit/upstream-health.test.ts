@@ -60,3 +60,25 @@ test('429 with Retry-After goes offline at once for the time asked', () => {
   now = 125_000;
   health.admit();
 });
+
+test('by default the last contact decides: one failure takes it offline, retries back off 1, 2, 4, 8, 10 s', () => {
+  let now = 0;
+  const health = createUpstreamHealth({ name: 'hub', now: () => now });
+  const windows: number[] = [];
+  health.admit();
+  health.failed(refused());
+  for (let i = 0; i < 6; i++) {
+    assert.equal(health.state().online, false);
+    const until = health.state().offlineUntil as number;
+    windows.push(until - now);
+    now = until;
+    health.admit(); // the probe after the window
+    health.failed(refused());
+  }
+  assert.deepEqual(windows, [1000, 2000, 4000, 8000, 10_000, 10_000]);
+  // The upstream answers again, even with a refusal: it is reachable, so it is online.
+  now = health.state().offlineUntil as number;
+  health.admit();
+  health.failed(new UpstreamUnavailableError('hub', 'unauthorized', 'authentication failed (401)'));
+  assert.deepEqual(health.state(), { online: true, consecutiveFailures: 0, lastError: 'upstream hub: connect ECONNREFUSED' });
+});

@@ -6,6 +6,7 @@ import { adminRoutes, type JobsResponse, type RunSyncRuleResponse, type SyncRule
 import type { AdminContext } from '../deps.js';
 import {
   auditChange,
+  clientOf,
   bodyOf,
   optionalBoolean,
   optionalInteger,
@@ -147,8 +148,8 @@ export function syncRuleRoutes(ctx: AdminContext): Router {
     const name = paramOf(req, 'name');
     if (!ctx.state.read().syncRules.some((rule) => rule.name === name)) throw ruleNotFound(name);
     if (!ctx.mirror) throw mirrorUnavailable();
-    const { jobId } = await ctx.mirror.runSyncRule(name);
-    await auditChange(ctx, req, { action: 'sync.run', detail: { name, jobId } });
+    // Audited by the scheduler when the run ends, with its outcome: queueing it is not yet a success.
+    const { jobId } = await ctx.mirror.runSyncRule(name, { actor: 'admin', client: clientOf(req) });
     const body: RunSyncRuleResponse = { jobId };
     res.status(202).json(body);
   });

@@ -2,7 +2,8 @@ import { createSecretBox } from '../../auth/secret-box.js';
 import { parseDuration } from '../../core/duration.js';
 import { createRegistry } from '../../index.js';
 import { createLogger } from '../../log.js';
-import { createBlobFetcher } from '../../mirror/blob-fetches.js';
+import { createAuditLog } from '../../auth/audit-log.js';
+import { createBlobFetcher, upstreamNamespaces } from '../../mirror/blob-fetches.js';
 import { saveSyncRule } from '../../mirror/sync/sync-rules.js';
 import { createSyncScheduler } from '../../mirror/sync/sync-scheduler.js';
 import { createUpstreamPool } from '../../mirror/upstream-pool.js';
@@ -144,12 +145,14 @@ async function runHere(dataDir: string, state: Awaited<ReturnType<typeof openSta
   const driver = createFilesystemDriver(dataDir);
   const registry = await createRegistry({ dataDir, logger: log, driver });
   const pool = createUpstreamPool({ state, secrets: await createSecretBox(dataDir), log });
-  const fetcher = createBlobFetcher({ driver, blobs: registry.blobs, uploads: registry.uploads, repositories: registry.repositories, log });
-  const scheduler = createSyncScheduler({ state, pool, repositories: registry.repositories, blobs: registry.blobs, fetcher, log });
+  const namespacesOf = (upstream: string) => upstreamNamespaces(state, upstream);
+  const fetcher = createBlobFetcher({ driver, blobs: registry.blobs, uploads: registry.uploads, repositories: registry.repositories, log, namespacesOf });
+  const audit = await createAuditLog(dataDir);
+  const scheduler = createSyncScheduler({ state, pool, repositories: registry.repositories, fetcher, log, audit });
   const bar = createProgressBar(name);
   scheduler.events.on('job.progress', bar.update);
   try {
-    const queued = await scheduler.runNow(name);
+    const queued = await scheduler.runNow(name, { actor: 'admin', client: 'cli' });
     const job = await scheduler.finished(queued.id);
     bar.finish(job);
     return job;
@@ -157,6 +160,7 @@ async function runHere(dataDir: string, state: Awaited<ReturnType<typeof openSta
     await scheduler.close();
     pool.close();
     await registry.close(0);
+    await audit.close();
   }
 }
 

@@ -2,7 +2,6 @@ import { parseDigest, type ParsedDigest } from '../../core/digest.js';
 import { parseManifest, type Descriptor, type ParsedManifest } from '../../core/manifest.js';
 import { isRepositoryName } from '../../core/names.js';
 import type { Logger } from '../../log.js';
-import type { BlobStore } from '../../storage/blob-store.js';
 import type { RepositoryStore } from '../../storage/repository-store.js';
 import type { JobRecord, SyncRuleRecord } from '../../state/index.js';
 import type { BlobFetcher } from '../blob-fetches.js';
@@ -12,12 +11,8 @@ import { selectTags } from './tag-filter.js';
 export interface SyncJobDeps {
   client: UpstreamClient;
   repositories: RepositoryStore;
+  /** Fetches blobs, and links those this upstream already served to Berth instead of downloading them again. */
   fetcher: BlobFetcher;
-  /**
-   * The content store: a blob it already holds (from another rule, a push, a pull-through) is linked,
-   * not downloaded again. Without it only blobs linked in the rule's own repositories are reused.
-   */
-  blobs?: Pick<BlobStore, 'size'>;
   log: Logger;
   /** Blobs fetched at once within one job. */
   concurrency?: number;
@@ -37,8 +32,8 @@ interface PlannedImage {
  * One run of a sync rule: resolve the repositories and tags upstream, then for each tag fetch the
  * manifest (for an index, only the children of the wanted platforms), every blob once across the
  * whole job, and store children before parents and the tag last, so a tag never points at
- * something incomplete. Blobs already in the store are linked, not fetched: a job that is run
- * again after a crash or restart picks up where it stopped. A tag whose digest (HEAD, which Docker
+ * something incomplete. Blobs this upstream already served to Berth are linked, not fetched: a job
+ * that is run again after a crash or restart picks up where it stopped. A tag whose digest (HEAD, which Docker
  * Hub does not count against its rate limit) is already stored complete is not fetched again.
  */
 export async function runSyncJob(rule: SyncRuleRecord, deps: SyncJobDeps, report: (progress: JobProgress) => void): Promise<JobProgress> {
@@ -75,10 +70,18 @@ export async function runSyncJob(rule: SyncRuleRecord, deps: SyncJobDeps, report
   const copies = new Map<string, Promise<void>>();
   const pool = createPool(deps.concurrency ?? 4);
 
-  /** Whether the blob is already here: in the content store, or linked in one of this job's repositories. */
-  async function stored(digest: ParsedDigest): Promise<boolean> {
-    if (deps.blobs) return (await deps.blobs.size(digest)) !== undefined;
-    for (const local of locals) if ((await repositories.blobSize(local, digest)) !== undefined) return true;
+  /**
+   * Whether the blob is linked in one of this job's repositories (stored by an earlier, interrupted run of the
+   * rule from this upstream), or this upstream served it to Berth before: then it is linked, not downloaded.
+   */
+  async function linkStored(local: string, digest: ParsedDigest): Promise<boolean> {
+    if (await fetcher.linkIfKnown(local, digest, client.name)) return true;
+    for (const other of locals) {
+      if (other !== local && (await repositories.blobSize(other, digest)) !== undefined) {
+        await repositories.linkBlob(local, digest);
+        return true;
+      }
+    }
     return false;
   }
 
@@ -91,9 +94,10 @@ export async function runSyncJob(rule: SyncRuleRecord, deps: SyncJobDeps, report
       report(progress);
       copy = pool(async () => {
         checkAborted();
-        if (!(await stored(digest))) {
-          const download = () => client.getBlob(image.repository, digest.digest, { verify: false, signal });
-          await fetcher.fetch(image.local, digest, download).done;
+        if (!(await linkStored(image.local, digest))) {
+          // Every blob a sync copies is listed by a manifest from this upstream: it may share a running fetch.
+          const source = { upstream: client.name, client, remote: image.repository, listed: true, signal };
+          await fetcher.fetch(image.local, digest, source).done;
         }
         progress.blobs.done += 1;
         progress.bytes.done += descriptor.size;
@@ -104,8 +108,8 @@ export async function runSyncJob(rule: SyncRuleRecord, deps: SyncJobDeps, report
       copy.catch(() => copies.delete(digest.digest));
     }
     return copy.then(async () => {
-      // Linking is cheap and idempotent: every repository that references the blob gets its link.
-      if ((await repositories.blobSize(image.local, digest)) === undefined) await repositories.linkBlob(image.local, digest);
+      // Every repository of the job whose manifest lists the blob gets its link.
+      if (!(await linkStored(image.local, digest))) throw new Error(`blob ${digest.digest} is no longer stored`);
     });
   }
 

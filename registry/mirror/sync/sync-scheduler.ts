@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import type { AuditLog } from '../../auth/audit-log.js';
 import type { Logger } from '../../log.js';
-import type { BlobStore } from '../../storage/blob-store.js';
 import type { RepositoryStore } from '../../storage/repository-store.js';
 import type { JobRecord, StateStore, SyncRuleRecord } from '../../state/index.js';
 import type { BlobFetcher } from '../blob-fetches.js';
@@ -15,8 +15,11 @@ export interface SyncEvents {
 
 export interface SyncScheduler {
   readonly events: EventEmitter<SyncEvents>;
-  /** Queues a run of the rule (paused rules too: pausing stops the schedule, not a deliberate run). */
-  runNow(ruleName: string): Promise<JobRecord>;
+  /**
+   * Queues a run of the rule (paused rules too: pausing stops the schedule, not a deliberate run). `requestedBy`
+   * is who asked, for the audit event written when the job ends (scheduled runs are the actor `berth`).
+   */
+  runNow(ruleName: string, requestedBy?: SyncRequester): Promise<JobRecord>;
   /** Resolves with the job's final record (still `running` when close() stopped it: it resumes at the next start). */
   finished(jobId: string): Promise<JobRecord>;
   /** Jobs running or queued, with live progress. */
@@ -31,6 +34,14 @@ export interface SyncScheduler {
   /** Stops the schedule and the running jobs; they stay `running` in the state file and resume at the next start. */
   close(): Promise<void>;
 }
+
+/** Who asked for a run, as the audit log names actors and clients. */
+export interface SyncRequester {
+  readonly actor: string;
+  readonly client: string;
+}
+
+const scheduled: SyncRequester = { actor: 'berth', client: 'scheduler' };
 
 const historyLimit = 200;
 /** How often due rules are looked for. */
@@ -48,9 +59,9 @@ export function createSyncScheduler(deps: {
   pool: UpstreamPool;
   repositories: RepositoryStore;
   fetcher: BlobFetcher;
-  /** The content store, so blobs Berth already holds are linked instead of downloaded (see SyncJobDeps). */
-  blobs?: Pick<BlobStore, 'size'>;
   log: Logger;
+  /** Every finished run is audited as `sync.run`, a failure with its errors (a run stopped by shutdown is not finished). */
+  audit?: Pick<AuditLog, 'record'>;
   concurrency?: number;
 }): SyncScheduler {
   const { state, log } = deps;
@@ -62,6 +73,8 @@ export function createSyncScheduler(deps: {
   const executions = new Set<Promise<void>>();
   const shutdown = new AbortController();
   const waiters = new Map<string, Array<(job: JobRecord) => void>>();
+  /** Who asked for each job still to be audited. */
+  const requesters = new Map<string, SyncRequester>();
   let timer: NodeJS.Timeout | undefined;
   let started = false;
   let closed = false;
@@ -102,7 +115,7 @@ export function createSyncScheduler(deps: {
       if (!rule) throw new Error(`sync rule ${job.rule} no longer exists`);
       if (!upstream) throw new Error(`upstream ${rule.upstream} of rule ${rule.name} is not configured`);
       let lastSaved = Date.now();
-      const jobDeps = { client: upstream.client, repositories: deps.repositories, fetcher: deps.fetcher, blobs: deps.blobs, log, signal: shutdown.signal };
+      const jobDeps = { client: upstream.client, repositories: deps.repositories, fetcher: deps.fetcher, log, signal: shutdown.signal };
       const result = await runSyncJob(rule, jobDeps, (progress) => {
         Object.assign(job, structuredClone(progress));
         events.emit('job.progress', job);
@@ -138,8 +151,20 @@ export function createSyncScheduler(deps: {
         if (target) target.lastRunAt = job.finishedAt;
       })
       .catch(() => undefined);
+    await recordOutcome(job, rule?.into);
     events.emit('job.finished', job);
     settle(job);
+  }
+
+  async function recordOutcome(job: JobRecord, namespace: string | undefined): Promise<void> {
+    const requester = requesters.get(job.id) ?? scheduled;
+    requesters.delete(job.id);
+    if (!deps.audit) return;
+    const outcome = job.status === 'succeeded' ? 'success' : 'failure';
+    const detail = { name: job.rule, jobId: job.id, status: job.status, images: job.images, blobs: job.blobs, errors: job.errors.slice(0, 20) };
+    await deps.audit
+      .record({ action: 'sync.run', ...requester, outcome, ...(namespace ? { namespace } : {}), detail })
+      .catch((error: unknown) => log.error({ err: error, job: job.id }, 'audit write failed'));
   }
 
   function settle(job: JobRecord): void {
@@ -147,7 +172,7 @@ export function createSyncScheduler(deps: {
     waiters.delete(job.id);
   }
 
-  async function enqueue(rule: SyncRuleRecord, existing?: JobRecord): Promise<JobRecord> {
+  async function enqueue(rule: SyncRuleRecord, existing?: JobRecord, requestedBy?: SyncRequester): Promise<JobRecord> {
     const job: JobRecord = existing ?? {
       id: randomUUID(),
       rule: rule.name,
@@ -159,6 +184,7 @@ export function createSyncScheduler(deps: {
       errors: [],
     };
     job.status = 'queued';
+    if (requestedBy) requesters.set(job.id, requestedBy);
     // Queued before the first await, so a tick or runNow right after sees the rule as busy (no double runs);
     // the state file is written in call order, so "queued" is saved before the job's "running".
     queue.push(job);
@@ -196,11 +222,12 @@ export function createSyncScheduler(deps: {
   return {
     events,
 
-    async runNow(ruleName) {
+    async runNow(ruleName, requestedBy) {
       const rule = state.read().syncRules.find((candidate) => candidate.name === ruleName);
       if (!rule) throw new Error(`no sync rule named "${ruleName}"`);
       const queued = [...running.values(), ...queue].find((job) => job.rule === ruleName);
-      return queued ?? enqueue(rule);
+      const job = queued ?? (await enqueue(rule, undefined, requestedBy));
+      return job;
     },
 
     finished(jobId) {
