@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { trackChild } from '../tools.js';
 import type { DaemonSandbox } from './sandbox.js';
 
@@ -91,11 +92,13 @@ export async function startDaemonProcess(options: DaemonProcessOptions): Promise
   const logTail = (lines = 40): string => log.trimEnd().split('\n').slice(-lines).join('\n');
   const finish = async (): Promise<DaemonExit> => {
     const info = await exited;
-    if (pid !== undefined) signalGroup(pid, 'SIGKILL');
+    // What is left of the group. Linux hands out no PID still in use as a group ID, so while members remain
+    // the number is ours; once /proc/PID exists again it belongs to a new process, which must not be hit.
+    if (pid !== undefined && !existsSync(`/proc/${pid}`)) signalGroup(pid, 'SIGKILL');
     return info;
   };
   const kill = (): Promise<DaemonExit> => {
-    if (pid !== undefined) signalGroup(pid, 'SIGKILL');
+    if (pid !== undefined && !exitInfo) signalGroup(pid, 'SIGKILL');
     return finish();
   };
   let stopping: Promise<DaemonExit> | undefined;
