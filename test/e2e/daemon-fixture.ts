@@ -84,8 +84,8 @@ export async function startHubMirror(t: AfterHook): Promise<HubMirror> {
   // Default settings: no --auth (token auth), only the ports are ephemeral so parallel tests do not collide.
   // --log-level debug adds log lines only; they are what a failure is diagnosed from.
   berth = await startBerth({ dataDir, auth: null, tlsListen: '127.0.0.1:0', args: ['--log-level', 'debug'], startTimeoutMs: 60_000 });
-  // --host: the listener of this run (the port is ephemeral); everything else is what Berth prints.
-  const printed = await berthCliOk(['mirror-config', '--host', berth.host, '--data', dataDir]);
+  // Exactly what a user pastes: mirror-config reads the running server's real listener (the port is ephemeral).
+  const printed = await berthCliOk(['mirror-config', '--data', dataDir]);
   const config = parseMirrorConfig(printed);
 
   const seedImage = async (prefix: string): Promise<SeededImage> => {
