@@ -1,4 +1,3 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
@@ -9,13 +8,12 @@ import { loadOrCreateJwtKey } from './auth/jwt.js';
 import { createRateLimiter } from './auth/rate-limiter.js';
 import { createSecretBox } from './auth/secret-box.js';
 import { isLoopback, parseListenAddress, type ListenAddress } from './config/listen-address.js';
-import { RegistryError } from './core/errors.js';
 import { namespaceOf } from './core/names.js';
 import { openGate } from './http/access.js';
 import type { Mount } from './http/request-router.js';
 import { createTokenEndpoint } from './http/token-endpoint.js';
 import { createAdminApi } from './admin/index.js';
-import { createUiMount } from './admin/ui-static.js';
+import { createRootMount, createUiMount } from './admin/ui-static.js';
 import { createRegistry, type Registry } from './index.js';
 import { createMirrorControl } from './mirror/mirror-control.js';
 import type { Logger } from './log.js';
@@ -60,13 +58,6 @@ export interface Berth {
 
 /** The GUI's built files (`npm run build:ui`), served at /ui/. */
 const uiDistDir = fileURLToPath(new URL('../../renderer/dist', import.meta.url));
-
-/** `http://localhost:5000/` in a browser lands on the GUI. */
-function redirectRootToUi(req: IncomingMessage, res: ServerResponse, pathname: string): void {
-  if (pathname !== '/') throw new RegistryError('NAME_UNKNOWN', `not found: ${pathname.slice(0, 200)}`, { status: 404 });
-  res.writeHead(302, { Location: '/ui/', 'Content-Length': 0 });
-  res.end();
-}
 
 /** The service name in challenges and the audience of Berth's bearer tokens. */
 export const tokenService = 'berth';
@@ -143,7 +134,7 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
       version: options.version ?? '0.0.0',
     }),
     createUiMount(uiDistDir),
-    { prefix: '/', handle: redirectRootToUi },
+    createRootMount(uiDistDir),
   );
   // Local: a namespace in the state file, or one with content on disk (kept after "namespace delete").
   const namespacesOnDisk = new Set<string>();

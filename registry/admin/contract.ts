@@ -414,7 +414,7 @@ export interface CreateTokenResponse {
   /** The secret. Shown once: it is not stored and cannot be shown again. */
   token: string;
   record: TokenView;
-  /** `docker login 127.0.0.1:5000 -u NAME -p berth_...` (prefer `--password-stdin` in scripts). */
+  /** `echo "$TOKEN" | docker login 127.0.0.1:5000 -u NAME --password-stdin`: the secret is not in it. */
   loginCommand: string;
 }
 

@@ -10,6 +10,8 @@ import type { Mount } from '../http/request-router.js';
  * index.html; hashed bundles under `/ui/assets/` are cached for a year, everything else is revalidated. Every
  * answer carries a strict Content-Security-Policy: the bundle needs no inline script, eval or external origin.
  * Mount it after the admin API's mounts, so `/ui/signin` reaches the sign-in handler first.
+ * `createRootMount` is the catch-all after every other mount: `/` leads to the GUI, `/favicon.ico` is the app's icon,
+ * and any other path is a small HTML 404 page, since what asks for unknown paths outside /v2 is mostly a browser.
  */
 export const uiPrefix = '/ui';
 
@@ -45,6 +47,10 @@ const securityHeaders = {
   'Referrer-Policy': 'no-referrer',
 };
 
+/** The app's icon, as built from renderer/public/ (an .ico with 16, 32 and 48 px PNGs, and the SVG the GUI links). */
+const iconIcoFile = 'favicon.ico';
+const iconSvgPath = `${uiPrefix}/favicon.svg`;
+
 function sendText(res: ServerResponse, status: number, text: string, extra: Record<string, string> = {}): void {
   res.writeHead(status, {
     ...securityHeaders,
@@ -54,6 +60,43 @@ function sendText(res: ServerResponse, status: number, text: string, extra: Reco
     ...extra,
   });
   res.end(text);
+}
+
+const htmlEscapes: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (char) => htmlEscapes[char] ?? char);
+}
+
+/** A small page in the GUI's look (its icon, a way back), so a mistyped link in a browser says what happened. */
+function sendNotFoundPage(req: IncomingMessage, res: ServerResponse, pathname: string): void {
+  const page = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="light dark">
+<link rel="icon" type="image/svg+xml" href="${iconSvgPath}">
+<title>Not found · Berth</title>
+<style>body{font-family:system-ui,sans-serif;margin:0;min-height:100vh;display:grid;place-items:center}main{text-align:center;padding:1rem}img{width:64px;height:64px}code{overflow-wrap:anywhere}</style>
+</head>
+<body>
+<main>
+<img src="${iconSvgPath}" alt="">
+<h1>Not found</h1>
+<p>Berth has no page at <code>${escapeHtml(pathname.slice(0, 200))}</code>.</p>
+<p><a href="${uiPrefix}/">Open Berth</a></p>
+</main>
+</body>
+</html>
+`;
+  res.writeHead(404, {
+    ...securityHeaders,
+    'Content-Type': 'text/html; charset=utf-8',
+    'Content-Length': Buffer.byteLength(page),
+    'Cache-Control': 'no-store',
+  });
+  res.end(req.method === 'HEAD' ? undefined : page);
 }
 
 /** `/ui/assets/a.js` → `<distDir>/assets/a.js`; undefined for anything that would leave distDir. */
@@ -120,9 +163,9 @@ export function createUiMount(distDir: string): Mount {
         await sendFile(req, res, path, size, immutable ? 'public, max-age=31536000, immutable' : 'no-cache');
         return;
       }
-      // A missing asset is a real 404 (a stale index.html asking for an old bundle must not get HTML back).
+      // A missing asset is a real 404 (a stale index.html asking for an old bundle must not get the GUI back).
       if (relative.startsWith('/assets/') || extname(relative) !== '') {
-        sendText(res, 404, `not found: ${pathname.slice(0, 200)}`);
+        sendNotFoundPage(req, res, pathname);
         return;
       }
       const indexSize = await fileSize(indexPath);
@@ -131,6 +174,33 @@ export function createUiMount(distDir: string): Mount {
         return;
       }
       await sendFile(req, res, indexPath, indexSize, 'no-cache');
+    },
+  };
+}
+
+/** The catch-all mount (`/`): the root leads to the GUI, `/favicon.ico` is the app's icon, anything else is a 404 page. */
+export function createRootMount(distDir: string): Mount {
+  const iconPath = resolve(distDir, iconIcoFile);
+  return {
+    prefix: '/',
+    async handle(req, res, pathname) {
+      if (pathname !== '/' && pathname !== '/favicon.ico') {
+        sendNotFoundPage(req, res, pathname);
+        return;
+      }
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        sendText(res, 405, 'method not allowed', { Allow: 'GET, HEAD' });
+        return;
+      }
+      if (pathname === '/') {
+        res.writeHead(302, { ...securityHeaders, Location: `${uiPrefix}/`, 'Content-Length': 0 });
+        res.end();
+        return;
+      }
+      const size = await fileSize(iconPath);
+      // Browsers ask for it on every site they open: a day's caching keeps them from asking on every page.
+      if (size !== undefined) await sendFile(req, res, iconPath, size, 'public, max-age=86400');
+      else sendNotFoundPage(req, res, pathname);
     },
   };
 }

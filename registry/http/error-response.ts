@@ -4,14 +4,20 @@ import type { Logger } from '../log.js';
 
 /**
  * The one writer of registry protocol errors: `{"errors":[{code,message,detail}]}` with the code's
- * status. Anything that is not a RegistryError is an internal fault: logged with its stack,
- * answered as 500 UNKNOWN without internals.
+ * status. A RegistryError is an answer (mostly the client's fault, 4xx) and is not logged here; anything
+ * else is an internal fault: logged at error level with its stack, answered as 500 UNKNOWN without internals.
  */
 export function sendError(res: ServerResponse, error: unknown, log: Logger): void {
   if (res.headersSent || res.destroyed) {
-    // Too late for a status line: cut the connection so the client sees a broken transfer, not a short
-    // file. Mostly the client went away itself (it found the blob elsewhere, or was stopped): not a fault.
-    log.debug({ err: error }, 'response cut short');
+    // Too late for a status line: cut the connection so the client sees a broken transfer, not a short file.
+    if (clientWentAway(error)) {
+      // Mostly the client went away itself (it found the blob elsewhere, or was stopped): not a fault.
+      log.debug({ err: error }, 'response cut short');
+    } else if (isRegistryError(error)) {
+      log.warn({ code: error.code, status: error.status, reason: error.message }, 'response cut short: %s', error.message);
+    } else {
+      log.error({ err: error }, 'response failed after its headers were sent');
+    }
     res.destroy();
     return;
   }
@@ -28,4 +34,12 @@ export function sendError(res: ServerResponse, error: unknown, log: Logger): voi
     'Content-Length': Buffer.byteLength(body),
   });
   res.end(body);
+}
+
+/** Error codes of a connection the client closed or reset: the stream ends early, and nobody is at fault. */
+const clientGoneCodes = new Set(['ERR_STREAM_PREMATURE_CLOSE', 'ERR_STREAM_DESTROYED', 'ECONNRESET', 'EPIPE', 'ECONNABORTED']);
+
+function clientWentAway(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && clientGoneCodes.has(code);
 }

@@ -7,35 +7,94 @@ import { sendError } from './error-response.js';
 export type MountHandler = (req: IncomingMessage, res: ServerResponse, pathname: string, search: string) => Promise<void> | void;
 
 export interface Mount {
-  /** `/v2` matches `/v2` and `/v2/...`. */
+  /** `/v2` matches `/v2` and `/v2/...`; `/` matches every path (the catch-all, mounted last). */
   prefix: string;
   handle: MountHandler;
 }
 
+/** What `OPTIONS *` (a ping of the server itself, RFC 9110 §9.3.7) is told the server can do. */
+const serverMethods = 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS';
+
 /**
  * The top of every listener: splits the URL once and hands the request to the first mount whose
  * prefix matches (the registry protocol, the token service, metrics, the admin API, the UI).
+ *
+ * It is also the one error boundary of every mount: whatever a handler throws, synchronously or by
+ * rejecting, is answered by the registry's error writer (or cuts the connection once headers went
+ * out). A request can fail; it never takes the process down.
  */
 export function createRequestRouter(mounts: readonly Mount[], log: Logger) {
   // Decided once: an access log costs a listener per request, so it exists only at debug level.
   const accessLog = log.isLevelEnabled('debug');
+  const fail = (res: ServerResponse, error: unknown): void => {
+    try {
+      sendError(res, error, log);
+    } catch (writeError) {
+      // The writer itself failed (a socket torn down under it): nothing can be said to this client any more.
+      log.warn({ err: writeError, cause: error }, 'could not answer a failed request');
+      res.destroy();
+    }
+  };
+  // One listener for every response, not a closure per request. A response emits 'error' for a write after
+  // end; unheard, that event would be an uncaught exception.
+  const onResponseError = function (this: ServerResponse, error: Error): void {
+    log.warn({ err: error }, 'response stream failed');
+    this.destroy();
+  };
+
   return (req: IncomingMessage, res: ServerResponse): void => {
+    res.on('error', onResponseError);
     if (accessLog) {
       const started = process.hrtime.bigint();
       res.once('close', () =>
         log.debug({ method: req.method, url: req.url, status: res.statusCode, client: req.socket.remoteAddress, ms: Number(process.hrtime.bigint() - started) / 1e6 }, 'request'),
       );
     }
-    const url = req.url ?? '/';
+    const url = originForm(req);
+    if (url === undefined) {
+      answerWithoutPath(req, res);
+      return;
+    }
     const queryAt = url.indexOf('?');
     const pathname = queryAt === -1 ? url : url.slice(0, queryAt);
     const search = queryAt === -1 ? '' : url.slice(queryAt + 1);
     for (const mount of mounts) {
       if (pathname === mount.prefix || pathname.startsWith(`${mount.prefix}/`) || mount.prefix === '/') {
-        Promise.resolve(mount.handle(req, res, pathname, search)).catch((error: unknown) => sendError(res, error, log));
+        // An async wrapper turns a synchronous throw into a rejection, so both reach `fail`.
+        (async () => mount.handle(req, res, pathname, search))().catch((error: unknown) => fail(res, error));
         return;
       }
     }
-    sendError(res, new RegistryError('NAME_UNKNOWN', `not found: ${pathname.slice(0, 200)}`, { status: 404 }), log);
+    fail(res, new RegistryError('NAME_UNKNOWN', `not found: ${pathname.slice(0, 200)}`, { status: 404 }));
   };
+}
+
+/**
+ * The request target as a path (`/v2/...?query`), or undefined when it is not one (`*`, garbage).
+ * An absolute-form target (`GET http://host/v2/ HTTP/1.1`), which a server must accept (RFC 9112 §3.2.2), is
+ * rewritten in place to its origin form, and its authority replaces the Host header as that section says, so
+ * every mount (express included) sees the same path a browser would have sent.
+ */
+function originForm(req: IncomingMessage): string | undefined {
+  const target = req.url ?? '/';
+  if (target.startsWith('/')) return target;
+  const absolute = /^https?:\/\/([^/?#]*)(.*)$/i.exec(target);
+  if (!absolute) return undefined;
+  const [, authority = '', rest = ''] = absolute;
+  const path = rest.startsWith('/') ? rest : `/${rest}`;
+  req.url = path;
+  if (authority) req.headers.host = authority;
+  return path;
+}
+
+/** `OPTIONS *` answers what the server supports; any other target that is not a path is a bad request. */
+function answerWithoutPath(req: IncomingMessage, res: ServerResponse): void {
+  if (req.method === 'OPTIONS' && req.url === '*') {
+    res.writeHead(204, { Allow: serverMethods, 'Content-Length': 0 });
+    res.end();
+    return;
+  }
+  const text = 'bad request target: expected a path such as /v2/\n';
+  res.writeHead(400, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(text), Connection: 'close' });
+  res.end(text);
 }

@@ -66,28 +66,20 @@ export function createTokenEndpoint(options: TokenEndpointOptions): MountHandler
 
   return async (req: IncomingMessage, res: ServerResponse, pathname: string, search: string) => {
     if (pathname !== '/token') throw new RegistryError('NAME_UNKNOWN', 'not found', { status: 404 });
-    let password: string | undefined;
-    let scopes: ResourceAccess[];
-    if (req.method === 'GET') {
-      const query = new URLSearchParams(search);
-      password = parseBasicAuthorization(req.headers.authorization)?.password;
-      scopes = parseResourceScopes(query.getAll('scope'));
-    } else if (req.method === 'POST') {
-      try {
-        const form = parseTokenRequestForm((await readSmallBody(req, 64 * 1024)).toString('utf8'));
-        password = form.password;
-        scopes = form.scopes;
-      } catch (error) {
-        if (isAuthError(error)) {
-          // RFC 6749 error body: what OAuth2 clients parse to decide on a fallback.
-          sendJson(res, 400, { error: error.code === 'BERTH_GRANT_UNSUPPORTED' ? 'unsupported_grant_type' : 'invalid_request', error_description: error.message });
-          return;
-        }
-        throw error;
-      }
-    } else {
+    if (req.method !== 'GET' && req.method !== 'POST') {
       throw new RegistryError('UNSUPPORTED', `${req.method} is not supported on /token`, { headers: { Allow: 'GET, POST' } });
     }
+    let request: TokenRequest;
+    try {
+      request = await readTokenRequest(req, search);
+    } catch (error) {
+      if (!isAuthError(error)) throw error;
+      // The client's mistake (a malformed scope, a missing field), in RFC 6749's error body (§5.2), which OAuth2
+      // clients parse to decide on a fallback; GET answers the same way, so the token service has one dialect.
+      sendJson(res, 400, { error: error.code === 'BERTH_GRANT_UNSUPPORTED' ? 'unsupported_grant_type' : 'invalid_request', error_description: error.message }, { 'Cache-Control': 'no-store' });
+      return;
+    }
+    const { password, scopes } = request;
     const subject = authenticate(req, password, scopes);
     let access = grantAccess(scopes, subject, policy);
     // A namespace made public (or a token widened) by the CLI a moment ago: look at the file before granting less.
@@ -103,4 +95,21 @@ function grantsLess(granted: readonly ResourceAccess[], requested: readonly Reso
   return requested.some((want) =>
     want.actions.some((action) => !granted.some((have) => have.type === want.type && have.name === want.name && have.actions.includes(action))),
   );
+}
+
+interface TokenRequest {
+  password: string | undefined;
+  scopes: ResourceAccess[];
+}
+
+/** The credential and scopes of a GET (Basic header, `scope` query) or a POST (OAuth2 form); throws AuthError when malformed. */
+async function readTokenRequest(req: IncomingMessage, search: string): Promise<TokenRequest> {
+  if (req.method === 'POST') {
+    const form = parseTokenRequestForm((await readSmallBody(req, 64 * 1024, 'token request form')).toString('utf8'));
+    return { password: form.password, scopes: form.scopes };
+  }
+  return {
+    password: parseBasicAuthorization(req.headers.authorization)?.password,
+    scopes: parseResourceScopes(new URLSearchParams(search).getAll('scope')),
+  };
 }

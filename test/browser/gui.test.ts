@@ -117,6 +117,9 @@ test('Berth in a browser: sign in, tokens, live pushes, tag details, mirroring, 
     const shown = page.getByRole('dialog', { name: `Token “${tokenName}” created` });
     secret = await waitFor('the token secret', () => shown.getByLabel('Token secret').inputValue());
     assert.ok(secret.length >= 20, `a real secret, got ${JSON.stringify(secret)}`);
+    // The copied login line is the README's: the secret comes from $TOKEN on stdin, never from the command line.
+    const loginLine = await shown.locator('pre code').textContent();
+    assert.equal(loginLine, `echo "$TOKEN" | docker login ${berth.host} -u ${tokenName} --password-stdin`);
     await shown.getByRole('button', { name: 'I have copied the token' }).click();
     await shown.waitFor({ state: 'detached' });
 
@@ -275,6 +278,8 @@ test('Berth in a browser: sign in, tokens, live pushes, tag details, mirroring, 
     await navLink(page, 'Settings').click();
     await page.getByRole('heading', { name: 'Settings', level: 1 }).waitFor();
     await page.getByText('Running now:').waitFor();
+    // The flag and variable the CLI really reads (registry/config/data-dir.ts).
+    await waitForText(page.getByRole('main'), /Set with --data or BERTH_DATA when Berth starts/);
     await screenshot(page, 'settings');
 
     await navLink(page, 'Audit').click();

@@ -24,7 +24,8 @@ describe('tokens API', () => {
     assert.deepEqual(record.scopes, [{ pattern: 'team/*', actions: ['pull', 'push'] }]);
     const days = (Date.parse(record.expiresAt ?? '') - Date.now()) / 86_400_000;
     assert.ok(days > 29.9 && days <= 30, `expires in 30 days, got ${days}`);
-    assert.equal(loginCommand, `docker login ${new URL(admin.url).host} -u ci -p ${token}`);
+    assert.equal(loginCommand, `echo "$TOKEN" | docker login ${new URL(admin.url).host} -u ci --password-stdin`);
+    assert.ok(!loginCommand.includes(token), 'the secret is not in the copied command (it would land in the shell history)');
     assert.ok(!('hash' in record));
     assert.equal(created.headers.get('cache-control'), 'no-store');
     assert.equal(verifyToken(admin.state, token).ok, true, 'the secret really is a working token');

@@ -257,6 +257,19 @@ describe('manifest validation', () => {
     }
   });
 
+  it('answers reads and deletes of a tag that cannot exist with 404 MANIFEST_UNKNOWN (as the conformance suite expects)', async () => {
+    const repo = uniqueRepo('man');
+    await makeImage(reg.url, repo, { tag: 'known' });
+    for (const tag of ['.INVALID_MANIFEST_NAME', '-dash', 'a'.repeat(129), 'sp%20ace']) {
+      for (const method of ['GET', 'DELETE']) {
+        await assertOciError(await request(method, `${reg.url}/v2/${repo}/manifests/${tag}`), 404, 'MANIFEST_UNKNOWN', `${method} tag ${tag.slice(0, 12)}`);
+      }
+      const head = await rawExchange(reg.url, 'HEAD', `/v2/${repo}/manifests/${tag}`);
+      assert.match(head.statusLine, /^HTTP\/1\.1 404/, `HEAD tag ${tag.slice(0, 12)}`);
+    }
+    await request('GET', `${reg.url}/v2/${repo}/manifests/known`, { expected: 200 });
+  });
+
   it('answers unknown tags, digests and repositories with 404', async () => {
     const repo = uniqueRepo('man');
     await makeImage(reg.url, repo, { tag: 'known' });

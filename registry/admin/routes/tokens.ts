@@ -28,7 +28,9 @@ export function tokenRoutes(ctx: AdminContext): Router {
     await auditChange(ctx, req, { action: 'token.create', detail: { name, scopes: scopes as string[], expiresAt: record.expiresAt ?? null } });
     ctx.hub.publish({ type: 'token.created', name });
     const host = registryHostOf(ctx.urls()) ?? '127.0.0.1:5000';
-    const answer: CreateTokenResponse = { token, record: tokenView(record), loginCommand: `docker login ${host} -u ${name} -p ${token}` };
+    // The secret stays out of the command (as in the README): a pasted line never puts it in the shell's history.
+    const loginCommand = `echo "$TOKEN" | docker login ${host} -u ${name} --password-stdin`;
+    const answer: CreateTokenResponse = { token, record: tokenView(record), loginCommand };
     // The secret must not linger in a cache: it is shown once.
     res.status(201).set('Cache-Control', 'no-store').json(answer);
   });

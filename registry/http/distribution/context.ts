@@ -60,24 +60,25 @@ export function uploadRange(offset: number): string {
 }
 
 /**
- * Reads a small request body (manifests) with a hard ceiling. An oversized body is refused from its
- * Content-Length before a byte is read, or as soon as the ceiling is crossed for chunked bodies.
+ * Reads a small request body (a manifest, a token request form) with a hard ceiling. An oversized body is refused
+ * from its Content-Length before a byte is read, or as soon as the ceiling is crossed for chunked bodies.
  */
-export async function readSmallBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+export async function readSmallBody(req: IncomingMessage, limit: number, what = 'manifest'): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? Number.NaN);
-  if (declared > limit) throw tooLarge(limit);
+  if (declared > limit) throw tooLarge(limit, what);
   const chunks: Buffer[] = [];
   let total = 0;
   for await (const chunk of req) {
     total += (chunk as Buffer).length;
-    if (total > limit) throw tooLarge(limit);
+    if (total > limit) throw tooLarge(limit, what);
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks, total);
 }
 
-function tooLarge(limit: number): RegistryError {
-  return new RegistryError('SIZE_INVALID', `manifest exceeds the ${limit / 1024 / 1024} MiB limit`, {
+function tooLarge(limit: number, what: string): RegistryError {
+  const shown = limit >= 1024 * 1024 ? `${limit / 1024 / 1024} MiB` : `${limit / 1024} KiB`;
+  return new RegistryError('SIZE_INVALID', `${what} exceeds the ${shown} limit`, {
     status: 413,
     headers: { Connection: 'close' },
     detail: { limit },

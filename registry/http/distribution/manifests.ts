@@ -1,20 +1,35 @@
 import { isDigest, parseDigest } from '../../core/digest.js';
 import { RegistryError } from '../../core/errors.js';
 import { maxManifestBytes } from '../../core/manifest.js';
-import { assertTag } from '../../core/names.js';
+import { assertTag, isTag } from '../../core/names.js';
 import { apiVersionHeader, readSmallBody, sendEmpty, type DistributionDeps, type RequestContext } from './context.js';
 
 /** Manifests by tag or digest: the bytes served are exactly the bytes pushed. */
 export function createManifestHandlers({ repositories, events, mirror }: DistributionDeps) {
+  /** A push names a tag to create: a malformed one is 400 TAG_INVALID. */
   function checkReference(reference: string): string {
     if (reference.includes(':')) return parseDigest(reference).digest;
     return assertTag(reference);
   }
 
+  /**
+   * A read or delete asks for a tag that may exist: one that could never exist simply does not (404), as the
+   * conformance suite, distribution and Harbor answer. Never asked of an upstream.
+   */
+  function checkExistingReference(name: string, reference: string): string {
+    if (!reference.includes(':') && !isTag(reference)) throw unknownManifest(name, reference);
+    return checkReference(reference);
+  }
+
+  function unknownManifest(name: string, reference: string): RegistryError {
+    const shown = reference.slice(0, 200);
+    return new RegistryError('MANIFEST_UNKNOWN', `manifest unknown: ${name}${isDigest(reference) ? '@' : ':'}${shown}`, { detail: { name, reference: shown } });
+  }
+
   async function get(ctx: RequestContext, name: string, reference: string): Promise<void> {
-    const checked = checkReference(reference);
+    const checked = checkExistingReference(name, reference);
     const manifest = mirror?.isMirrored(name) ? await mirror.manifest(name, checked) : await repositories.getManifest(name, checked);
-    if (!manifest) throw new RegistryError('MANIFEST_UNKNOWN', `manifest unknown: ${name}:${reference}`, { detail: { name, reference } });
+    if (!manifest) throw unknownManifest(name, reference);
     const headers = {
       ...apiVersionHeader,
       'Content-Type': manifest.mediaType,
@@ -51,16 +66,12 @@ export function createManifestHandlers({ repositories, events, mirror }: Distrib
   }
 
   async function remove(ctx: RequestContext, name: string, reference: string): Promise<void> {
-    checkReference(reference);
+    checkExistingReference(name, reference);
     if (isDigest(reference)) {
-      if (!(await repositories.deleteManifest(name, parseDigest(reference)))) {
-        throw new RegistryError('MANIFEST_UNKNOWN', `manifest unknown: ${name}@${reference}`, { detail: { name, reference } });
-      }
+      if (!(await repositories.deleteManifest(name, parseDigest(reference)))) throw unknownManifest(name, reference);
       events.emit('manifest.deleted', { repository: name, digest: reference, actor: ctx.caller.name, client: ctx.client });
     } else {
-      if (!(await repositories.deleteTag(name, reference))) {
-        throw new RegistryError('MANIFEST_UNKNOWN', `tag unknown: ${name}:${reference}`, { detail: { name, reference } });
-      }
+      if (!(await repositories.deleteTag(name, reference))) throw unknownManifest(name, reference);
       events.emit('tag.deleted', { repository: name, tag: reference, actor: ctx.caller.name, client: ctx.client });
     }
     sendEmpty(ctx.res, 202);

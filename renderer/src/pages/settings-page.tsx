@@ -61,7 +61,7 @@ export function SettingsPage() {
           )}
         </SectionCard>
 
-        <SectionCard title="Data directory" description="Images, state and keys. Set with --data-dir or BERTH_DATA_DIR when Berth starts; read-only here.">
+        <SectionCard title="Data directory" description="Images, state and keys. Set with --data or BERTH_DATA when Berth starts; read-only here.">
           {settings.data ? <InlineCode code={settings.data.dataDir} copyLabel="Copy data directory path" /> : <Text c="dimmed">—</Text>}
         </SectionCard>
       </Stack>

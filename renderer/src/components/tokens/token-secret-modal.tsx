@@ -34,7 +34,10 @@ export function TokenSecretModal({ created, onClose }: { created: CreateTokenRes
             />
             <CopyTextButton value={created.token} label="Copy token" />
           </Group>
-          <Text size="sm">Sign Docker in with it (paste the token as the password):</Text>
+          <Text size="sm">
+            Sign Docker in with it: put the token in <code>TOKEN</code> (for example <code>read -rs TOKEN</code>, then paste it), then run
+            this. The secret stays out of your shell history.
+          </Text>
           <CodeSnippet code={created.loginCommand} label="docker login" copyLabel="Copy docker login command" />
           <Group justify="flex-end">
             <Button variant="default" onClick={onClose}>
