@@ -22,6 +22,7 @@ import type { Logger } from './log.js';
 import { createMetrics, metricsHandler, storageUsage, type BerthMetrics } from './metrics/index.js';
 import { createBlobFetcher, type BlobFetcher } from './mirror/blob-fetches.js';
 import { createSyncScheduler, type SyncScheduler } from './mirror/sync/sync-scheduler.js';
+import { createNameRouting, type NameRouting } from './mirror/name-routing.js';
 import { createPullThrough } from './mirror/pull-through.js';
 import { createUpstreamPool, type UpstreamPool } from './mirror/upstream-pool.js';
 import { createStateStore, type StateStore } from './state/index.js';
@@ -103,6 +104,8 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
       },
     },
   ];
+  // Name routing needs the registry's storage, which exists only once the registry does.
+  let routing: NameRouting | undefined;
   let gate = openGate;
   if (auth === 'token') {
     const jwtKey = await loadOrCreateJwtKey(dataDir);
@@ -135,9 +138,6 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
     createUiMount(uiDistDir),
     { prefix: '/', handle: redirectRootToUi },
   );
-  // Local: a namespace in the state file, or one with content on disk (kept after "namespace delete").
-  const namespacesOnDisk = new Set<string>();
-  const isLocalNamespace = (namespace: string) => namespacesOnDisk.has(namespace) || state.read().namespaces.some((ns) => ns.name === namespace);
   const registry = await createRegistry({
     dataDir,
     logger: log,
@@ -146,13 +146,12 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
     metrics,
     mirror: (stores) => {
       fetcher = createBlobFetcher(stores);
-      return createPullThrough({ pool: upstreams, repositories: stores.repositories, fetcher, log, isLocalNamespace });
+      routing = createNameRouting({ pool: upstreams, state, driver: stores.driver });
+      return createPullThrough({ pool: upstreams, repositories: stores.repositories, fetcher, log, routing });
     },
   });
   if (!fetcher) throw new Error('the mirror was not set up');
   registryRef = registry;
-  for (const repository of await registry.repositories.listRepositories()) namespacesOnDisk.add(namespaceOf(repository));
-  registry.events.on('blob.pushed', (e) => namespacesOnDisk.add(namespaceOf(e.repository)));
   const sync = createSyncScheduler({ state, pool: upstreams, repositories: registry.repositories, blobs: registry.blobs, fetcher, log });
   syncRef = sync;
   await sync.start();
