@@ -104,15 +104,17 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
       },
     },
   ];
-  // Name routing needs the registry's storage, which exists only once the registry does.
+  // Name routing needs the registry's storage, which exists only once the registry does; the token service,
+  // mounted before that, reaches it through this.
   let routing: NameRouting | undefined;
   let gate = openGate;
   if (auth === 'token') {
     const jwtKey = await loadOrCreateJwtKey(dataDir);
     const policy = namespacePolicy(state);
     const onFailure = (reason: string) => metrics.authFailure(reason);
+    const pullTarget = async (name: string) => (routing ? routing.pullTarget(name) : name);
     gate = createTokenGate({ store: state, jwtKey, service: tokenService, rateLimiter, audit, onFailure });
-    mounts.push({ prefix: '/token', handle: createTokenEndpoint({ store: state, jwtKey, service: tokenService, policy, rateLimiter, audit, onFailure }) });
+    mounts.push({ prefix: '/token', handle: createTokenEndpoint({ store: state, jwtKey, service: tokenService, policy, rateLimiter, audit, onFailure, pullTarget }) });
   }
   const secrets = await createSecretBox(dataDir);
   const upstreams = createUpstreamPool({ state, secrets, log, onHealthChange: (name, online) => metrics.upstreamOnline(name, online) });

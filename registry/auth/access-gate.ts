@@ -79,6 +79,12 @@ export function createTokenGate(options: TokenGateOptions): AccessGate {
     return { name: 'anonymous', can: (repository, action) => action === 'pull' && policy.anonymousPullAllowed(namespaceOf(repository)) };
   }
 
+  /** Whether a request without any credentials would be let through: no token Berth issued may do worse. */
+  function anonymousSuffices(needs: readonly AccessNeed[]): boolean {
+    const anonymous = anonymousCaller();
+    return needs.length > 0 && needs.every((need) => need.actions.every((action) => anonymous.can(need.repository, action)));
+  }
+
   function tokenCaller(name: string, id: string): Caller {
     return {
       name,
@@ -107,9 +113,7 @@ export function createTokenGate(options: TokenGateOptions): AccessGate {
     // dockerd sends its Docker Hub credentials to registry mirrors: not Berth's to judge, so a pull
     // that anonymous callers may make goes through as anonymous.
     // Only for a request that needs something: `GET /v2/` (docker login) with a wrong password must not succeed.
-    const anonymous = anonymousCaller();
-    const anonymousSuffices = needs.length > 0 && needs.every((need) => need.actions.every((action) => anonymous.can(need.repository, action)));
-    if (!password.startsWith(tokenPrefix) && anonymousSuffices) return anonymous;
+    if (!password.startsWith(tokenPrefix) && anonymousSuffices(needs)) return anonymousCaller();
     rateLimited(req);
     const address = req.socket.remoteAddress ?? 'unknown';
     const result = verifyToken(store, password);
@@ -168,7 +172,10 @@ export function createTokenGate(options: TokenGateOptions): AccessGate {
           }
         }
       }
-      // A bearer token carries only what /token granted for it: ask the client to fetch a wider one.
+      // A bearer token carries only what /token granted for it: ask the client to fetch a wider one. Unless the
+      // request needs no credentials at all: a JWT granted before a namespace was opened (or for another spelling
+      // of the name) must never make a request fail that would succeed without it.
+      if (claims && anonymousSuffices(needs)) return caller;
       for (const need of needs) {
         for (const action of need.actions) {
           if (claims && !claims.access.some((entry) => entry.type === 'repository' && entry.name === need.repository && (entry.actions.includes(action) || entry.actions.includes('*')))) {
