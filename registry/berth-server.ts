@@ -8,6 +8,7 @@ import { createAuditPruner, effectiveAuditRetentionDays } from './auth/audit-ret
 import { loadOrCreateJwtKey } from './auth/jwt.js';
 import { createRateLimiter } from './auth/rate-limiter.js';
 import { createSecretBox } from './auth/secret-box.js';
+import { createTokenRealm } from './auth/token-realm.js';
 import { isLoopback, parseListenAddress, type ListenAddress } from './config/listen-address.js';
 import { RegistryError } from './core/errors.js';
 import { namespaceOf } from './core/names.js';
@@ -112,8 +113,9 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
     const jwtKey = await loadOrCreateJwtKey(dataDir);
     const policy = namespacePolicy(state);
     const onFailure = (reason: string) => metrics.authFailure(reason);
+    const realm = createTokenRealm({ tlsNames: () => state.read().settings.tlsNames ?? [] });
     const pullTarget = async (name: string) => (routing ? routing.pullTarget(name) : name);
-    gate = createTokenGate({ store: state, jwtKey, service: tokenService, rateLimiter, audit, onFailure });
+    gate = createTokenGate({ store: state, jwtKey, service: tokenService, realm, rateLimiter, audit, onFailure });
     mounts.push({ prefix: '/token', handle: createTokenEndpoint({ store: state, jwtKey, service: tokenService, policy, rateLimiter, audit, onFailure, pullTarget }) });
   }
   const secrets = await createSecretBox(dataDir);

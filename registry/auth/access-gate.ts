@@ -15,12 +15,15 @@ import {
   type ResourceAccess,
 } from './bearer-tokens.js';
 import type { RateLimiter } from './rate-limiter.js';
+import type { TokenRealm } from './token-realm.js';
 
 export interface TokenGateOptions {
   store: StateStore;
   jwtKey: Buffer;
   /** The `service` of challenges and the audience of bearer tokens. */
   service: string;
+  /** The `realm` of challenges: the token service's URL for the listener a request came in on (see token-realm.ts). */
+  realm: TokenRealm;
   rateLimiter: RateLimiter;
   audit: AuditLog;
   /** Counts failures for metrics (reason: 'invalid_credentials', 'invalid_token', 'denied', 'rate_limited'). */
@@ -40,19 +43,14 @@ export function namespacePolicy(store: StateStore): GrantPolicy {
  * names the scope to ask for; an identity that can never get the access answers 403 DENIED.
  */
 export function createTokenGate(options: TokenGateOptions): AccessGate {
-  const { store, jwtKey, service, rateLimiter, audit } = options;
+  const { store, jwtKey, service, rateLimiter, audit, realm } = options;
   const policy = namespacePolicy(store);
   const fail = (reason: string) => options.onFailure?.(reason);
-
-  function realmOf(req: IncomingMessage): string {
-    const secure = (req.socket as { encrypted?: boolean }).encrypted === true;
-    return `${secure ? 'https' : 'http'}://${req.headers.host ?? 'localhost'}/token`;
-  }
 
   function challenge(req: IncomingMessage, needs: readonly AccessNeed[], message: string, error?: 'invalid_token' | 'insufficient_scope') {
     const scope: ResourceAccess[] = needs.map((need) => ({ type: 'repository', name: need.repository, actions: need.actions }));
     return new RegistryError('UNAUTHORIZED', message, {
-      headers: { 'WWW-Authenticate': wwwAuthenticateBearer({ realm: realmOf(req), service, scope, error }) },
+      headers: { 'WWW-Authenticate': wwwAuthenticateBearer({ realm: realm(req), service, scope, error }) },
       detail: needs.length ? scope.map((s) => ({ Type: s.type, Name: s.name, Action: s.actions.join(',') })) : null,
     });
   }
