@@ -91,10 +91,14 @@ export interface AddUpstreamOptions {
   sealSecret: (plain: string) => string;
   /**
    * Counts the repositories already under the namespace NAME; any makes the add fail with
-   * BERTH_NAMESPACE_HAS_CONTENT, because a pull-through namespace is read-only. Omit it to adopt that content
-   * (an earlier cache of this upstream, kept by a remove).
+   * BERTH_NAMESPACE_HAS_CONTENT, because a pull-through namespace is read-only, unless `adopt` is set.
    */
   repositoriesHeld?: RepositoryCounter;
+  /**
+   * Take the namespace although it holds repositories (an earlier cache of this upstream, kept by a remove). Content
+   * adopted without a namespace record stays private unless `anonymousPull` says otherwise: it may have been pushed.
+   */
+  adopt?: boolean;
   /** Whether every listener of this Berth is on loopback: the one case where anonymous pull can default to on. */
   loopbackOnly: boolean;
 }
@@ -105,6 +109,8 @@ export type AnonymousPullSource =
   | 'chosen'
   /** A new namespace, set by defaultAnonymousPull. */
   | 'default'
+  /** A new namespace record over repositories already stored: private, since nobody said they are public. */
+  | 'adopted'
   /** The namespace existed and keeps what it had: adding an upstream never changes it as a side effect. */
   | 'kept';
 
@@ -309,7 +315,7 @@ export async function addUpstream(state: StateStore, input: UpstreamInput, optio
     if (draft.upstreams.some((upstream) => upstream.name === name)) {
       throw new UpstreamChangeError('BERTH_UPSTREAM_EXISTS', `an upstream named "${name}" already exists`, { upstream: name });
     }
-    if (held > 0) {
+    if (held > 0 && options.adopt !== true) {
       throw new UpstreamChangeError(
         'BERTH_NAMESPACE_HAS_CONTENT',
         `namespace "${name}" already holds ${held} local repositor${held === 1 ? 'y' : 'ies'}: ` +
@@ -329,8 +335,8 @@ export async function addUpstream(state: StateStore, input: UpstreamInput, optio
       anonymousPull = existing.anonymousPull;
       anonymousPullSource = 'kept';
     } else {
-      anonymousPull = defaultAnonymousPull({ hasCredentials, loopbackOnly: options.loopbackOnly });
-      anonymousPullSource = 'default';
+      anonymousPull = held > 0 ? false : defaultAnonymousPull({ hasCredentials, loopbackOnly: options.loopbackOnly });
+      anonymousPullSource = held > 0 ? 'adopted' : 'default';
       namespaceCreated = setAnonymousPull(draft, name, anonymousPull, record.createdAt);
     }
   });

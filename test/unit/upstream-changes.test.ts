@@ -127,8 +127,9 @@ test('add refuses a taken name, a host routed elsewhere and a namespace with con
   assert.equal(content.details.repositories, 2);
   assert.equal(await readFile(state.path, 'utf8'), before, 'nothing written by a refused add');
 
-  const adopted = await addUpstream(state, { name: 'team', url: 'https://r.example' }, { loopbackOnly: true, sealSecret: noSeal });
+  const adopted = await addUpstream(state, { name: 'team', url: 'https://r.example' }, { loopbackOnly: true, sealSecret: noSeal, repositoriesHeld: storageCounter(dataDir), adopt: true });
   assert.equal(adopted.namespaceCreated, true);
+  assert.deepEqual([adopted.anonymousPull, adopted.anonymousPullSource], [false, 'adopted'], 'adopted images stay private: nobody said they are public');
 });
 
 test('invalid values are refused before the state is touched, naming the field when there is one', async (t) => {

@@ -127,7 +127,7 @@ export function upstreamRoutes(ctx: AdminContext): Router {
     };
     const adopt = optionalBoolean(body, 'adopt') === true;
     const repositoriesHeld = repositoryCounter(() => ctx.registry.repositories.listRepositories());
-    const options = { sealSecret: ctx.sealSecret, loopbackOnly: loopbackOnly(ctx), ...(adopt ? {} : { repositoriesHeld }) };
+    const options = { sealSecret: ctx.sealSecret, loopbackOnly: loopbackOnly(ctx), repositoriesHeld, adopt };
     const result = await addUpstream(ctx.state, input, options).catch((error: unknown) => {
       throw asAdminError(error, name);
     });

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { createSecretBox } from '../../auth/secret-box.js';
 import { defaultDataDir } from '../../config/data-dir.js';
+import { listensOnLoopbackOnly } from '../../config/listen-address.js';
 import { DurationError, parseDuration } from '../../core/duration.js';
 import {
   addUpstream,
@@ -20,7 +21,6 @@ import type { NamespaceRecord, UpstreamRecord } from '../../state/index.js';
 import { walkRepositories } from '../../storage/repository-walk.js';
 import { createFilesystemDriver } from '../../storage/filesystem-driver.js';
 import { CliUsageError } from '../cli-error.js';
-import { listensOnLoopbackOnly } from '../../config/listen-address.js';
 import { auditAdmin, dataDirOf, formatTable, formatTime, openState, parseAnonymousPull, parseCommandArgs, requireDataDir } from '../admin-support.js';
 
 export const upstreamUsage = `berth upstream add NAME URL [--default] [--alias HOST]... [--insecure] [--ca-file PEM]
@@ -221,7 +221,7 @@ async function add(argv: string[]): Promise<void> {
     // What the settings say: flags of a running `berth serve` are not known here, so a server started with a
     // network --listen should be told apart by persisting it (Settings) or by passing --anonymous-pull.
     const loopbackOnly = listensOnLoopbackOnly(store.read().settings);
-    result = await addUpstream(store, input, { sealSecret, loopbackOnly, ...(values.adopt ? {} : { repositoriesHeld: storedRepositories(dataDir) }) });
+    result = await addUpstream(store, input, { sealSecret, loopbackOnly, repositoriesHeld: storedRepositories(dataDir), adopt: values.adopt });
   } catch (error) {
     throw asCliError(error, { caFile: values['ca-file'] });
   } finally {
@@ -252,26 +252,31 @@ async function add(argv: string[]): Promise<void> {
   }
   console.log(anonymousPullNote(name, result, password !== undefined));
   if (record.isDefault && !result.anonymousPull) {
-    console.log("Docker's registry-mirrors sends no credentials Berth can check: dockerd pulls through it only from a namespace that allows anonymous pulls.");
+    console.log(`Docker's registry-mirrors will not pull through "${name}" while it is private: dockerd sends mirrors no credentials Berth can check.`);
   }
   console.log(`Pushes to "${name}" are refused (it mirrors the upstream). Client setup: berth mirror-config`);
+}
+
+/** Why the namespace's anonymous pull is what it is. */
+function anonymousPullReason(result: AddUpstreamResult, hasCredentials: boolean): string {
+  switch (result.anonymousPullSource) {
+    case 'chosen':
+      return 'as asked';
+    case 'kept':
+      return 'it existed already and keeps its setting';
+    case 'adopted':
+      return 'it holds images already, which nobody made public';
+    case 'default':
+      if (result.anonymousPull) return 'the upstream has no credentials and Berth listens on loopback only';
+      return hasCredentials ? 'the upstream has credentials: its images are what they may read' : 'Berth listens beyond loopback';
+  }
 }
 
 /** What the namespace's anonymous pull is, why, and how to change it. */
 function anonymousPullNote(name: string, result: AddUpstreamResult, hasCredentials: boolean): string {
   const flip = `berth namespace set ${name} --anonymous-pull=${result.anonymousPull ? 'false' : 'true'}`;
   const state = result.anonymousPull ? 'allows anonymous pulls' : `is private: pulls need an access token with "${name}/*:pull"`;
-  const why =
-    result.anonymousPullSource === 'chosen'
-      ? 'as asked'
-      : result.anonymousPullSource === 'kept'
-        ? 'it existed already and keeps its setting'
-        : result.anonymousPull
-          ? 'the upstream has no credentials and Berth listens on loopback only'
-          : hasCredentials
-            ? 'the upstream has credentials: its images are what they may read'
-            : 'Berth listens beyond loopback';
-  return `Namespace "${name}" ${state} (${why}). Change it with: ${flip}`;
+  return `Namespace "${name}" ${state} (${anonymousPullReason(result, hasCredentials)}). Change it with: ${flip}`;
 }
 
 async function list(argv: string[]): Promise<void> {

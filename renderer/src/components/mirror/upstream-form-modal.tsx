@@ -77,11 +77,14 @@ function NamespaceConflictAlert({ error, name, busy, onAdopt }: { error: ApiErro
 function anonymousPullSuggestion(options: {
   editing?: UpstreamView;
   existing?: boolean;
+  /** The server answered that the namespace holds images (the adopt question). */
+  holdsImages: boolean;
   hasCredentials: boolean;
   loopbackOnly: boolean;
 }): { on: boolean; why: string } {
   if (options.editing) return { on: options.editing.anonymousPull, why: 'The namespace’s current setting.' };
   if (options.existing !== undefined) return { on: options.existing, why: 'A namespace with this name exists and keeps its setting unless you change it here.' };
+  if (options.holdsImages) return { on: false, why: 'Off by default: the namespace holds images that nobody made public.' };
   if (options.hasCredentials) return { on: false, why: 'Off by default: the upstream’s credentials reach what their owner may read.' };
   if (!options.loopbackOnly) return { on: false, why: 'Off by default: this Berth is reachable from the network.' };
   return {
@@ -141,14 +144,15 @@ export function UpstreamFormModal({ opened, editing, loopbackOnly, onClose, onSa
   }, [opened, editing]);
 
   const loopback = isLoopbackUrl(url);
+  const conflict = editing ? undefined : namespaceConflict(error);
   const suggestion = anonymousPullSuggestion({
     editing,
     existing: namespaces.get(name),
+    holdsImages: conflict !== undefined,
     hasCredentials: username.trim() !== '' || password !== '',
     loopbackOnly,
   });
   const anonymousPull = anonymousChoice ?? suggestion.on;
-  const conflict = editing ? undefined : namespaceConflict(error);
   const nameError = touched && !editing && !namePattern.test(name) ? 'Lowercase letters, digits and . _ - (e.g. hub); it becomes the namespace' : undefined;
   const urlError = touched && !validUrl(url) ? 'A full URL, e.g. https://registry-1.docker.io' : undefined;
 
