@@ -7,6 +7,7 @@ import { createAuditPruner, effectiveAuditRetentionDays } from './auth/audit-ret
 import { loadOrCreateJwtKey } from './auth/jwt.js';
 import { createRateLimiter } from './auth/rate-limiter.js';
 import { createSecretBox } from './auth/secret-box.js';
+import { createTokenRealm } from './auth/token-realm.js';
 import { isLoopback, parseListenAddress, type ListenAddress } from './config/listen-address.js';
 import { namespaceOf } from './core/names.js';
 import { openGate } from './http/access.js';
@@ -20,6 +21,7 @@ import type { Logger } from './log.js';
 import { createMetrics, metricsHandler, storageUsage, type BerthMetrics } from './metrics/index.js';
 import { createBlobFetcher, upstreamNamespaces, type BlobFetcher } from './mirror/blob-fetches.js';
 import { createSyncScheduler, type SyncScheduler } from './mirror/sync/sync-scheduler.js';
+import { createNameRouting, type NameRouting } from './mirror/name-routing.js';
 import { createPullThrough } from './mirror/pull-through.js';
 import { createUpstreamPool, type UpstreamPool } from './mirror/upstream-pool.js';
 import { claimServerRecord } from './runtime/server-record-keeper.js';
@@ -104,13 +106,18 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
       },
     },
   ];
+  // Name routing needs the registry's storage, which exists only once the registry does; the token service,
+  // mounted before that, reaches it through this.
+  let routing: NameRouting | undefined;
   let gate = openGate;
   if (auth === 'token') {
     const jwtKey = await loadOrCreateJwtKey(dataDir);
     const policy = namespacePolicy(state);
     const onFailure = (reason: string) => metrics.authFailure(reason);
-    gate = createTokenGate({ store: state, jwtKey, service: tokenService, rateLimiter, audit, onFailure });
-    mounts.push({ prefix: '/token', handle: createTokenEndpoint({ store: state, jwtKey, service: tokenService, policy, rateLimiter, audit, onFailure }) });
+    const realm = createTokenRealm({ tlsNames: () => state.read().settings.tlsNames ?? [] });
+    const pullTarget = async (name: string) => (routing ? routing.pullTarget(name) : name);
+    gate = createTokenGate({ store: state, jwtKey, service: tokenService, realm, rateLimiter, audit, onFailure });
+    mounts.push({ prefix: '/token', handle: createTokenEndpoint({ store: state, jwtKey, service: tokenService, policy, rateLimiter, audit, onFailure, pullTarget }) });
   }
   const secrets = await createSecretBox(dataDir);
   const upstreams = createUpstreamPool({ state, secrets, log, onHealthChange: (name, online) => metrics.upstreamOnline(name, online) });
@@ -136,9 +143,6 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
     createUiMount(uiDistDir),
     createRootMount(uiDistDir),
   );
-  // Local: a namespace in the state file, or one with content on disk (kept after "namespace delete").
-  const namespacesOnDisk = new Set<string>();
-  const isLocalNamespace = (namespace: string) => namespacesOnDisk.has(namespace) || state.read().namespaces.some((ns) => ns.name === namespace);
   const registry = await createRegistry({
     dataDir,
     logger: log,
@@ -148,13 +152,12 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
     configurationChanged: () => state.refresh(),
     mirror: (stores) => {
       fetcher = createBlobFetcher({ ...stores, namespacesOf: (upstream) => upstreamNamespaces(state, upstream) });
-      return createPullThrough({ pool: upstreams, repositories: stores.repositories, fetcher, log, isLocalNamespace });
+      routing = createNameRouting({ pool: upstreams, state, driver: stores.driver });
+      return createPullThrough({ pool: upstreams, repositories: stores.repositories, fetcher, log, routing });
     },
   });
   if (!fetcher) throw new Error('the mirror was not set up');
   registryRef = registry;
-  for (const repository of await registry.repositories.listRepositories()) namespacesOnDisk.add(namespaceOf(repository));
-  registry.events.on('blob.pushed', (e) => namespacesOnDisk.add(namespaceOf(e.repository)));
   const sync = createSyncScheduler({ state, pool: upstreams, repositories: registry.repositories, fetcher, log, audit });
   syncRef = sync;
   await sync.start();

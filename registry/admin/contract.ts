@@ -435,6 +435,8 @@ export interface UpstreamView {
   hasCaPem: boolean;
   insecure: boolean;
   tagTtlSeconds: number;
+  /** Whether its namespace allows pulls without a token (the namespace record's setting). */
+  anonymousPull: boolean;
   createdAt: string;
   /** Absent when the mirror service is not running. */
   health?: { online: boolean; lastError?: string };
@@ -443,11 +445,17 @@ export interface UpstreamView {
 /** `GET /api/upstreams` */
 export interface UpstreamsResponse {
   upstreams: UpstreamView[];
+  /**
+   * Whether every listener of this Berth is on loopback. A new upstream without credentials then defaults to
+   * anonymous pull; with credentials, or on a Berth the network can reach, it defaults to private.
+   */
+  loopbackOnly: boolean;
 }
 
 /**
- * `POST /api/upstreams` → 201 `UpstreamView`. The name is also its pull-through namespace: the namespace record is
- * created (or an existing one changed) with `anonymousPull: true`, as `berth upstream add` does.
+ * `POST /api/upstreams` → 201 `UpstreamView`. The name is also its pull-through namespace: a new namespace record is
+ * created with `anonymousPull` as given, else with the default (see `UpstreamsResponse.loopbackOnly`); an existing
+ * one keeps its setting unless `anonymousPull` is given, as `berth upstream add` does.
  */
 export interface CreateUpstreamRequest {
   name: string;
@@ -461,6 +469,8 @@ export interface CreateUpstreamRequest {
   insecure?: boolean;
   /** Default 300. */
   tagTtlSeconds?: number;
+  /** Whether anyone may pull from its namespace without a token. Absent: see above. */
+  anonymousPull?: boolean;
   /**
    * Use the name even though its namespace already holds repositories (e.g. the cache an earlier delete kept).
    * Without it: 409 BERTH_NAMESPACE_HAS_CONTENT.
@@ -468,7 +478,10 @@ export interface CreateUpstreamRequest {
   adopt?: boolean;
 }
 
-/** `PATCH /api/upstreams/:name` → 200 `UpstreamView`. `password: null` (or `username: null`) removes it. */
+/**
+ * `PATCH /api/upstreams/:name` → 200 `UpstreamView`. `password: null` (or `username: null`) removes it. Changing the
+ * credentials never changes `anonymousPull`; only `anonymousPull` does.
+ */
 export interface UpdateUpstreamRequest {
   url?: string;
   aliases?: string[];
@@ -478,6 +491,7 @@ export interface UpdateUpstreamRequest {
   caPem?: string | null;
   insecure?: boolean;
   tagTtlSeconds?: number;
+  anonymousPull?: boolean;
 }
 
 /** `POST /api/upstreams/:name/test` → 200 (also when the upstream fails: `ok` says so). */

@@ -1,6 +1,6 @@
 import { formatScope } from '../auth/scopes.js';
 import { tokenStatus } from '../auth/access-tokens.js';
-import type { JobRecord, SyncRuleRecord, TokenRecord, UpstreamRecord } from '../state/index.js';
+import type { JobRecord, NamespaceRecord, SyncRuleRecord, TokenRecord, UpstreamRecord } from '../state/index.js';
 import type { JobView, ListenerInfo, MirrorControl, SyncRuleView, TokenView, UpstreamView } from './contract.js';
 
 /** State records as the API shows them: secrets and hashes never leave this file. */
@@ -18,7 +18,7 @@ export function tokenView(record: TokenRecord, now = new Date()): TokenView {
   };
 }
 
-export function upstreamView(record: UpstreamRecord, mirror?: MirrorControl): UpstreamView {
+export function upstreamView(record: UpstreamRecord, namespaces: readonly NamespaceRecord[], mirror?: MirrorControl): UpstreamView {
   const view: UpstreamView = {
     name: record.name,
     url: record.url,
@@ -28,6 +28,7 @@ export function upstreamView(record: UpstreamRecord, mirror?: MirrorControl): Up
     hasCaPem: typeof record.caPem === 'string' && record.caPem !== '',
     insecure: record.insecure === true,
     tagTtlSeconds: record.tagTtlSeconds,
+    anonymousPull: namespaces.some((ns) => ns.name === record.name && ns.anonymousPull),
     createdAt: record.createdAt,
   };
   if (record.username !== undefined) view.username = record.username;

@@ -15,12 +15,15 @@ import {
   type ResourceAccess,
 } from './bearer-tokens.js';
 import type { RateLimiter } from './rate-limiter.js';
+import type { TokenRealm } from './token-realm.js';
 
 export interface TokenGateOptions {
   store: StateStore;
   jwtKey: Buffer;
   /** The `service` of challenges and the audience of bearer tokens. */
   service: string;
+  /** The `realm` of challenges: the token service's URL for the listener a request came in on (see token-realm.ts). */
+  realm: TokenRealm;
   rateLimiter: RateLimiter;
   audit: AuditLog;
   /** Counts failures for metrics (reason: 'invalid_credentials', 'invalid_token', 'denied', 'rate_limited'). */
@@ -40,19 +43,14 @@ export function namespacePolicy(store: StateStore): GrantPolicy {
  * names the scope to ask for; an identity that can never get the access answers 403 DENIED.
  */
 export function createTokenGate(options: TokenGateOptions): AccessGate {
-  const { store, jwtKey, service, rateLimiter, audit } = options;
+  const { store, jwtKey, service, rateLimiter, audit, realm } = options;
   const policy = namespacePolicy(store);
   const fail = (reason: string) => options.onFailure?.(reason);
-
-  function realmOf(req: IncomingMessage): string {
-    const secure = (req.socket as { encrypted?: boolean }).encrypted === true;
-    return `${secure ? 'https' : 'http'}://${req.headers.host ?? 'localhost'}/token`;
-  }
 
   function challenge(req: IncomingMessage, needs: readonly AccessNeed[], message: string, error?: 'invalid_token' | 'insufficient_scope') {
     const scope: ResourceAccess[] = needs.map((need) => ({ type: 'repository', name: need.repository, actions: need.actions }));
     return new RegistryError('UNAUTHORIZED', message, {
-      headers: { 'WWW-Authenticate': wwwAuthenticateBearer({ realm: realmOf(req), service, scope, error }) },
+      headers: { 'WWW-Authenticate': wwwAuthenticateBearer({ realm: realm(req), service, scope, error }) },
       detail: needs.length ? scope.map((s) => ({ Type: s.type, Name: s.name, Action: s.actions.join(',') })) : null,
     });
   }
@@ -77,6 +75,12 @@ export function createTokenGate(options: TokenGateOptions): AccessGate {
 
   function anonymousCaller(): Caller {
     return { name: 'anonymous', can: (repository, action) => action === 'pull' && policy.anonymousPullAllowed(namespaceOf(repository)) };
+  }
+
+  /** Whether a request without any credentials would be let through: no token Berth issued may do worse. */
+  function anonymousSuffices(needs: readonly AccessNeed[]): boolean {
+    const anonymous = anonymousCaller();
+    return needs.length > 0 && needs.every((need) => need.actions.every((action) => anonymous.can(need.repository, action)));
   }
 
   function tokenCaller(name: string, id: string): Caller {
@@ -107,9 +111,7 @@ export function createTokenGate(options: TokenGateOptions): AccessGate {
     // dockerd sends its Docker Hub credentials to registry mirrors: not Berth's to judge, so a pull
     // that anonymous callers may make goes through as anonymous.
     // Only for a request that needs something: `GET /v2/` (docker login) with a wrong password must not succeed.
-    const anonymous = anonymousCaller();
-    const anonymousSuffices = needs.length > 0 && needs.every((need) => need.actions.every((action) => anonymous.can(need.repository, action)));
-    if (!password.startsWith(tokenPrefix) && anonymousSuffices) return anonymous;
+    if (!password.startsWith(tokenPrefix) && anonymousSuffices(needs)) return anonymousCaller();
     rateLimited(req);
     const address = req.socket.remoteAddress ?? 'unknown';
     const result = verifyToken(store, password);
@@ -168,7 +170,10 @@ export function createTokenGate(options: TokenGateOptions): AccessGate {
           }
         }
       }
-      // A bearer token carries only what /token granted for it: ask the client to fetch a wider one.
+      // A bearer token carries only what /token granted for it: ask the client to fetch a wider one. Unless the
+      // request needs no credentials at all: a JWT granted before a namespace was opened (or for another spelling
+      // of the name) must never make a request fail that would succeed without it.
+      if (claims && anonymousSuffices(needs)) return caller;
       for (const need of needs) {
         for (const action of need.actions) {
           if (claims && !claims.access.some((entry) => entry.type === 'repository' && entry.name === need.repository && (entry.actions.includes(action) || entry.actions.includes('*')))) {

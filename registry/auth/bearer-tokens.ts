@@ -121,6 +121,28 @@ export function grantAccess(requested: readonly ResourceAccess[], subject: Subje
   return granted;
 }
 
+/**
+ * The requested scopes, plus, for each repository pull the mirror serves from another local name, the same pull
+ * under that name. Docker's registry-mirrors and podman with a root mirror ask for `repository:library/redis:pull`
+ * (the name as they know it; the token request has no `?ns=` and the challenge's scope is ignored), while the
+ * request they then make is checked against `hub/library/redis`, the repository it is served from. Both names are
+ * granted on their own merits (grantAccess), so the token covers exactly what the caller may pull once the name is
+ * mapped, and the literal name keeps whatever it grants by itself (a push into a new namespace needs pull there).
+ */
+export async function withPullTargets(requested: readonly ResourceAccess[], pullTarget: (name: string) => Promise<string>): Promise<ResourceAccess[]> {
+  const result = requested.map((resource) => ({ ...resource, actions: [...resource.actions] }));
+  for (const resource of requested) {
+    const pulls = resource.actions.includes('pull') || resource.actions.includes('*');
+    if (baseType(resource.type) !== 'repository' || !pulls || !isRepositoryName(resource.name)) continue;
+    const target = await pullTarget(resource.name);
+    if (target === resource.name) continue;
+    const existing = result.find((entry) => entry.type === resource.type && entry.name === target);
+    if (!existing) result.push({ type: resource.type, name: target, actions: ['pull'] });
+    else if (!existing.actions.includes('pull')) existing.actions.push('pull');
+  }
+  return result;
+}
+
 export interface IssueBearerOptions {
   key: Buffer;
   /** `iss`: who signed the token (e.g. 'berth'). */

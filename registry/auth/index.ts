@@ -38,6 +38,7 @@ export {
   parseResourceScopes,
   parseTokenRequestForm,
   verifyBearerToken,
+  withPullTargets,
   wwwAuthenticateBearer,
   type BearerAccess,
   type BearerClaims,

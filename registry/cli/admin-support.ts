@@ -64,6 +64,13 @@ export function asCliError(error: unknown): unknown {
   return error;
 }
 
+/** The value of `--anonymous-pull=true|false` (also yes/no, 1/0): `berth namespace set` and `berth upstream add`. */
+export function parseAnonymousPull(text: string | undefined): boolean {
+  if (text === 'true' || text === 'yes' || text === '1') return true;
+  if (text === 'false' || text === 'no' || text === '0') return false;
+  throw new CliUsageError(`--anonymous-pull needs true or false, e.g. --anonymous-pull=false${text === undefined ? '' : ` (got "${text}")`}`);
+}
+
 /** `2030-01-02 03:04Z` (UTC, minutes): short enough for a table, unambiguous across time zones. */
 export function formatTime(iso: string | null | undefined, empty = '-'): string {
   if (!iso) return empty;

@@ -15,3 +15,18 @@ export function parseListenAddress(value: string): ListenAddress {
 export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
+
+/**
+ * Whether a Berth configured with these settings listens on loopback only (the defaults do). An address that does
+ * not parse counts as not loopback: when in doubt, assume the network can reach it.
+ */
+export function listensOnLoopbackOnly(settings: { listen?: unknown; tlsListen?: unknown }): boolean {
+  return [settings.listen, settings.tlsListen].every((value) => {
+    if (value === undefined || value === null || value === '') return true;
+    try {
+      return typeof value === 'string' && isLoopback(parseListenAddress(value).host);
+    } catch {
+      return false;
+    }
+  });
+}

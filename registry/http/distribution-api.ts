@@ -97,7 +97,7 @@ export function createDistributionApi(deps: DistributionDeps & { gate: AccessGat
       const query = new URLSearchParams(search);
       if ('name' in route) {
         assertRepositoryName(route.name);
-        if (deps.mirror) route = { ...route, name: deps.mirror.localName(route.name, { method: req.method ?? 'GET', kind: route.kind, query }) };
+        if (deps.mirror) route = { ...route, name: await deps.mirror.localName(route.name, { method: req.method ?? 'GET', kind: route.kind, query }) };
         if (deps.mirror?.isMirrored(route.name) && writeMethods.has(method)) {
           throw new RegistryError('DENIED', `${route.name} is a pull-through mirror of an upstream registry: push to another namespace`);
         }

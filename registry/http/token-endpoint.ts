@@ -7,6 +7,7 @@ import {
   parseBasicAuthorization,
   parseResourceScopes,
   parseTokenRequestForm,
+  withPullTargets,
   type GrantPolicy,
   type ResourceAccess,
   type Subject,
@@ -26,13 +27,18 @@ export interface TokenEndpointOptions {
   rateLimiter: RateLimiter;
   audit: AuditLog;
   onFailure?: (reason: string) => void;
+  /**
+   * The local repository a pull of a name is served from (the mirror's name mapping: `library/redis` on a root
+   * mirror is `hub/library/redis`). Without it names are taken as they are.
+   */
+  pullTarget?: (name: string) => Promise<string>;
 }
 
 /**
  * Docker token authentication's token service (`/token`): `GET` with optional Basic credentials
  * (any user name, an access token as password) and the OAuth2 `POST` form containerd and newer
  * docker send. The JWT it issues grants the requested scopes intersected with what the caller may
- * do, never more; without credentials it grants anonymous pulls only.
+ * do, never more, after the mirror's name mapping; without credentials it grants anonymous pulls only.
  */
 export function createTokenEndpoint(options: TokenEndpointOptions): MountHandler {
   const { store, jwtKey, service, policy, rateLimiter, audit } = options;
@@ -79,7 +85,9 @@ export function createTokenEndpoint(options: TokenEndpointOptions): MountHandler
       sendJson(res, 400, { error: error.code === 'BERTH_GRANT_UNSUPPORTED' ? 'unsupported_grant_type' : 'invalid_request', error_description: error.message }, { 'Cache-Control': 'no-store' });
       return;
     }
-    const { password, scopes } = request;
+    const { password } = request;
+    let { scopes } = request;
+    if (options.pullTarget) scopes = await withPullTargets(scopes, options.pullTarget);
     const subject = authenticate(req, password, scopes);
     let access = grantAccess(scopes, subject, policy);
     // A namespace made public (or a token widened) by the CLI a moment ago: look at the file before granting less.

@@ -1,7 +1,6 @@
 import { pipeline } from 'node:stream/promises';
 import { isDigest, parseDigest } from '../core/digest.js';
 import { RegistryError } from '../core/errors.js';
-import { isRepositoryName } from '../core/names.js';
 import { apiVersionHeader } from '../http/distribution/context.js';
 import type { MirrorHook } from '../http/mirror-hook.js';
 import type { Logger } from '../log.js';
@@ -10,6 +9,7 @@ import type { BlobFetcher } from './blob-fetches.js';
 import { parseManifest } from '../core/manifest.js';
 import { isUpstreamNotFoundError, isUpstreamUnavailableError, type UpstreamUnavailableError } from './errors.js';
 import { createPromiseFlight } from './single-flight.js';
+import type { NameRouting } from './name-routing.js';
 import type { PooledUpstream, UpstreamPool } from './upstream-pool.js';
 import { upstreamRepository } from './upstream.js';
 
@@ -18,8 +18,8 @@ export interface PullThroughOptions {
   repositories: RepositoryStore;
   fetcher: BlobFetcher;
   log: Logger;
-  /** Whether a namespace exists locally (so `team/app` is not sent to the default upstream). */
-  isLocalNamespace: (namespace: string) => boolean;
+  /** Which local repository a request's name refers to (so `team/app` is not sent to the default upstream). */
+  routing: NameRouting;
   /** Counts a cached answer given because the upstream was unreachable. */
   onStale?: (upstream: string) => void;
 }
@@ -36,17 +36,6 @@ interface Target {
  * upstream is down, the cached manifest for a tag is served stale; anything other than "not found"
  * from the upstream is reported as unavailability, never as MANIFEST_UNKNOWN.
  */
-/**
- * Requests that Docker's registry-mirrors sends: manifest GET/HEAD, blob GET, tag lists. A blob HEAD
- * is how pushers probe for existing layers, so it stays local (a new namespace would otherwise leak
- * its digests to the default upstream before its first manifest lands).
- */
-function pullsFromMirror(method: string, kind: string): boolean {
-  if (kind === 'manifest') return method === 'GET' || method === 'HEAD';
-  if (kind === 'blob' || kind === 'tags') return method === 'GET';
-  return false;
-}
-
 export function createPullThrough(options: PullThroughOptions): MirrorHook {
   const { pool, repositories, fetcher, log } = options;
   /** `local@tag` → when the tag was last confirmed upstream. */
@@ -156,16 +145,7 @@ export function createPullThrough(options: PullThroughOptions): MirrorHook {
   }
 
   return {
-    localName(name, { method, kind, query }) {
-      const first = name.split('/', 1)[0] as string;
-      if (pool.get(first) && name.includes('/')) return name;
-      const ns = query.get('ns');
-      const byHost = ns ? pool.byHost(ns) : undefined;
-      const chosen = byHost ?? (pullsFromMirror(method, kind) && !options.isLocalNamespace(first) ? pool.defaultUpstream() : undefined);
-      if (!chosen) return name;
-      const local = `${chosen.record.name}/${upstreamRepository(chosen.record, name)}`;
-      return isRepositoryName(local) ? local : name;
-    },
+    localName: (name, request) => options.routing.localName(name, request),
 
     isMirrored: (local) => target(local) !== undefined,
 

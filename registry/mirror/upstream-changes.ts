@@ -62,6 +62,11 @@ export interface UpstreamInput {
   insecure?: boolean;
   /** Default 300 (5 minutes); 0 asks the upstream every time. */
   tagTtlSeconds?: number;
+  /**
+   * Whether anyone may pull from the upstream's namespace without credentials. Absent: an existing namespace keeps
+   * its setting, a new one gets defaultAnonymousPull's answer.
+   */
+  anonymousPull?: boolean;
 }
 
 /** Changes to an upstream; absent fields stay. `null` or `''` removes username, password or CA. No renames. */
@@ -74,6 +79,8 @@ export interface UpstreamPatch {
   caPem?: string | null;
   insecure?: boolean;
   tagTtlSeconds?: number;
+  /** Opens or closes the upstream's namespace to anonymous pulls (creating its record if it has none). */
+  anonymousPull?: boolean;
 }
 
 /** How many repositories are stored under a namespace (storage, not state). */
@@ -84,23 +91,45 @@ export interface AddUpstreamOptions {
   sealSecret: (plain: string) => string;
   /**
    * Counts the repositories already under the namespace NAME; any makes the add fail with
-   * BERTH_NAMESPACE_HAS_CONTENT, because a pull-through namespace is read-only. Omit it to adopt that content
-   * (an earlier cache of this upstream, kept by a remove).
+   * BERTH_NAMESPACE_HAS_CONTENT, because a pull-through namespace is read-only, unless `adopt` is set.
    */
   repositoriesHeld?: RepositoryCounter;
+  /**
+   * Take the namespace although it holds repositories (an earlier cache of this upstream, kept by a remove). Content
+   * adopted without a namespace record stays private unless `anonymousPull` says otherwise: it may have been pushed.
+   */
+  adopt?: boolean;
+  /** Whether every listener of this Berth is on loopback: the one case where anonymous pull can default to on. */
+  loopbackOnly: boolean;
 }
+
+/** Where a namespace's anonymous-pull setting came from, so each edge can say so. */
+export type AnonymousPullSource =
+  /** The person chose it (`--anonymous-pull`, the GUI's switch). */
+  | 'chosen'
+  /** A new namespace, set by defaultAnonymousPull. */
+  | 'default'
+  /** A new namespace record over repositories already stored: private, since nobody said they are public. */
+  | 'adopted'
+  /** The namespace existed and keeps what it had: adding an upstream never changes it as a side effect. */
+  | 'kept';
 
 export interface AddUpstreamResult {
   record: UpstreamRecord;
   /** The upstream that was the default until this one took over. */
   previousDefault?: string;
-  /** Whether the namespace record NAME was created (otherwise an existing one was opened for anonymous pulls). */
+  /** Whether the namespace record NAME was created (otherwise an existing one was used). */
   namespaceCreated: boolean;
+  /** The namespace's anonymous pull after the change, and why it is that. */
+  anonymousPull: boolean;
+  anonymousPullSource: AnonymousPullSource;
 }
 
 export interface UpdateUpstreamResult {
   record: UpstreamRecord;
   previousDefault?: string;
+  /** The namespace's anonymous pull after the change. */
+  anonymousPull: boolean;
 }
 
 export interface RemoveUpstreamResult {
@@ -244,24 +273,49 @@ export function checkUpstreamInput(input: UpstreamInput): void {
 }
 
 /**
- * Adds an upstream and opens its namespace: creates the namespace record NAME (or changes an existing one) with
- * anonymous pulls, because dockerd sends its Docker Hub credentials to mirrors, which Berth cannot check.
+ * Whether a new mirror namespace allows anonymous pulls when nobody said: only for an upstream without credentials
+ * (its images are public anyway) on a Berth that listens on loopback only (nobody but this machine's users reaches
+ * it). That is what makes Docker's registry-mirrors work out of the box, since dockerd sends mirrors no credentials
+ * Berth could check. An upstream with credentials holds what its owner may read, and a Berth on the network serves
+ * whoever reaches it: both stay private unless someone opens them.
+ */
+export function defaultAnonymousPull(options: { hasCredentials: boolean; loopbackOnly: boolean }): boolean {
+  return !options.hasCredentials && options.loopbackOnly;
+}
+
+/** Sets a namespace's anonymous pull, creating its record if there is none; returns whether it was created. */
+function setAnonymousPull(draft: State, name: string, anonymousPull: boolean, createdAt: string): boolean {
+  const namespace = draft.namespaces.find((ns) => ns.name === name);
+  if (namespace) {
+    namespace.anonymousPull = anonymousPull;
+    return false;
+  }
+  draft.namespaces.push({ name, anonymousPull, createdAt });
+  return true;
+}
+
+/**
+ * Adds an upstream and its namespace NAME. A new namespace allows anonymous pulls as `input.anonymousPull` says, else
+ * as defaultAnonymousPull says; an existing one keeps its setting unless `input.anonymousPull` says otherwise.
  */
 export async function addUpstream(state: StateStore, input: UpstreamInput, options: AddUpstreamOptions): Promise<AddUpstreamResult> {
   const record = newRecord(input, options.sealSecret);
   const name = record.name;
   // Storage, not state: counted before the lock so the lock is held only for the state file.
   const held = options.repositoriesHeld ? await options.repositoriesHeld(name) : 0;
+  const hasCredentials = record.username !== undefined || record.passwordSealed !== undefined;
 
   let previousDefault: string | undefined;
   let namespaceCreated = false;
+  let anonymousPull = false;
+  let anonymousPullSource: AnonymousPullSource = 'default';
   await state.update((draft) => {
     previousDefault = undefined;
     namespaceCreated = false;
     if (draft.upstreams.some((upstream) => upstream.name === name)) {
       throw new UpstreamChangeError('BERTH_UPSTREAM_EXISTS', `an upstream named "${name}" already exists`, { upstream: name });
     }
-    if (held > 0) {
+    if (held > 0 && options.adopt !== true) {
       throw new UpstreamChangeError(
         'BERTH_NAMESPACE_HAS_CONTENT',
         `namespace "${name}" already holds ${held} local repositor${held === 1 ? 'y' : 'ies'}: ` +
@@ -272,14 +326,21 @@ export async function addUpstream(state: StateStore, input: UpstreamInput, optio
     checkHosts(record, draft);
     if (record.isDefault) previousDefault = takeDefault(record, draft);
     draft.upstreams.push(structuredClone(record));
-    const namespace = draft.namespaces.find((ns) => ns.name === name);
-    if (namespace) namespace.anonymousPull = true;
-    else {
-      namespaceCreated = true;
-      draft.namespaces.push({ name, anonymousPull: true, createdAt: record.createdAt });
+    const existing = draft.namespaces.find((ns) => ns.name === name);
+    if (input.anonymousPull !== undefined) {
+      anonymousPull = input.anonymousPull;
+      anonymousPullSource = 'chosen';
+      namespaceCreated = setAnonymousPull(draft, name, anonymousPull, record.createdAt);
+    } else if (existing) {
+      anonymousPull = existing.anonymousPull;
+      anonymousPullSource = 'kept';
+    } else {
+      anonymousPull = held > 0 ? false : defaultAnonymousPull({ hasCredentials, loopbackOnly: options.loopbackOnly });
+      anonymousPullSource = held > 0 ? 'adopted' : 'default';
+      namespaceCreated = setAnonymousPull(draft, name, anonymousPull, record.createdAt);
     }
   });
-  return { record, ...(previousDefault !== undefined ? { previousDefault } : {}), namespaceCreated };
+  return { record, ...(previousDefault !== undefined ? { previousDefault } : {}), namespaceCreated, anonymousPull, anonymousPullSource };
 }
 
 /** Changes an upstream's settings (not its name: that is its namespace, holding its cache). */
@@ -296,6 +357,7 @@ export async function updateUpstream(
   const caPem = given(patch.caPem) ? checkCaPem(patch.caPem) : patch.caPem;
   let updated: UpstreamRecord | undefined;
   let previousDefault: string | undefined;
+  let anonymousPull = false;
   await state.update((draft) => {
     previousDefault = undefined;
     const index = draft.upstreams.findIndex((upstream) => upstream.name === name);
@@ -323,10 +385,13 @@ export async function updateUpstream(
     checkHosts(record, draft);
     if (record.isDefault) previousDefault = takeDefault(record, draft);
     draft.upstreams[index] = record;
+    // Only when asked: new credentials never open or close the namespace by themselves.
+    if (patch.anonymousPull !== undefined) setAnonymousPull(draft, name, patch.anonymousPull, new Date().toISOString());
+    anonymousPull = draft.namespaces.find((ns) => ns.name === name)?.anonymousPull ?? false;
     updated = structuredClone(record);
   });
   if (!updated) throw notFound(name);
-  return { record: updated, ...(previousDefault !== undefined ? { previousDefault } : {}) };
+  return { record: updated, ...(previousDefault !== undefined ? { previousDefault } : {}), anonymousPull };
 }
 
 /**

@@ -209,10 +209,21 @@ test('Berth in a browser: sign in, tokens, live pushes, tag details, mirroring, 
     const upstreamForm = page.getByRole('dialog', { name: 'Add upstream' });
     await upstreamForm.getByLabel('Upstream name').fill('local');
     await upstreamForm.getByLabel('Upstream URL').fill(upstream.url);
+    // Anonymous pull is shown, with the default and its reason: on without credentials on a loopback Berth,
+    // off as soon as credentials are typed (the person's own choice would win).
+    const anonymousPull = upstreamForm.getByRole('switch', { name: 'Anonymous pull' });
+    const switchedTo = (on: boolean) => waitFor(`anonymous pull ${on ? 'on' : 'off'}`, async () => (await anonymousPull.isChecked()) === on);
+    await switchedTo(true);
+    await upstreamForm.getByLabel('Username').fill('someone');
+    await switchedTo(false);
+    await waitForText(upstreamForm, /Off by default: the upstream’s credentials/);
+    await upstreamForm.getByLabel('Username').fill('');
+    await switchedTo(true);
     await upstreamForm.getByRole('button', { name: 'Add upstream' }).click();
     await upstreamForm.waitFor({ state: 'detached' });
     const card = page.getByRole('article', { name: 'Upstream local' });
     await waitForText(card, new RegExp(upstream.url.replace(/[.]/g, '\\.')));
+    await waitForText(card, /anonymous pull/);
 
     await card.getByRole('button', { name: 'Test local' }).click();
     await waitForText(card.getByRole('status'), /./, 15_000);

@@ -6,7 +6,8 @@ import { startContainerd, type ContainerdInstance } from '../support/daemons/con
 import { containerd, ctr, daemonSkipReason, requireDaemonTools, runc } from '../support/daemons/requirements.js';
 import { makeTempDir } from '../support/temp-dir.js';
 import type { RunResult } from '../support/tools.js';
-import { assertFetchedOnce, berthLines, startHubMirror, seconds, type HubMirror, type SeededImage, type SeededIndex } from './daemon-fixture.js';
+import { berthCliOk } from './mirror-fixture.js';
+import { assertFetchedOnce, berthLines, dockerHubLogin, startHubMirror, upstreamName, seconds, type HubMirror, type SeededImage, type SeededIndex } from './daemon-fixture.js';
 
 /**
  * containerd 1.6 with Berth as the docker.io mirror through the hosts.toml that `berth mirror-config` prints,
@@ -130,5 +131,19 @@ test('containerd pulls through Berth (default settings) configured by the printe
     assert.ok(verdict.includes(`pulling from host ${mirror.berth.host} failed`), `ctr's error is not Berth's answer:\n${failed.stderr}`);
     assert.match(verdict, /503 Service Unavailable/, verdict);
     assert.doesNotMatch(verdict, /not found/i);
+  });
+
+  await t.test('once the mirror namespace is private, a Berth token pulls and Docker Hub credentials do not', async () => {
+    await removeImage(first, cold);
+    await berthCliOk(['namespace', 'set', upstreamName, '--anonymous-pull=false', '--data', mirror.dataDir]);
+    const secret = (await berthCliOk(['token', 'create', '--name', 'node', '--scope', `${upstreamName}/*:pull`, '--data', mirror.dataDir])).trimEnd().split('\n').at(-1) ?? '';
+    const pullAs = (user: string) =>
+      first.instance.ctr(['images', 'pull', '--hosts-dir', hostsDir, '--snapshotter', 'native', '--user', user, cold.reference], { timeoutMs: 120_000 });
+    const hubUser = Buffer.from(dockerHubLogin, 'base64').toString('utf8');
+    const refused = await pullAs(hubUser);
+    assert.notEqual(refused.code, 0, 'Docker Hub credentials do not open a private namespace');
+    const withToken = await pullAs(`node:${secret}`);
+    assert.equal(withToken.code, 0, explain('ctr images pull with a Berth token', withToken, first, mirror, cold));
+    assert.equal((await listImages(first.instance)).get(cold.reference), cold.layout.manifestDigest);
   });
 });

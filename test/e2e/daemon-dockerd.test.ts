@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
+import { rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { startDockerd, type DockerdInstance } from '../support/daemons/dockerd.js';
 import { containerd, ctr, daemonSkipReason, dockerCli, dockerd, requireDaemonTools, runc } from '../support/daemons/requirements.js';
 import type { RunResult } from '../support/tools.js';
-import { assertFetchedOnce, berthLines, startHubMirror, seconds, type HubMirror, type SeededImage, type SeededIndex } from './daemon-fixture.js';
+import { assertFetchedOnce, berthLines, dockerHubLogin, startHubMirror, seconds, type HubMirror, type SeededImage, type SeededIndex } from './daemon-fixture.js';
 
 /**
  * dockerd 20.10 with Berth as its Docker Hub mirror, exactly as `berth mirror-config` prints it
@@ -82,6 +84,18 @@ test('dockerd pulls through Berth (default settings) configured as its registry 
   await t.test('cold pull of a multi-arch index takes the host platform only', async (tt) => {
     await pullsTheImage(first, mirror, multi);
     assertFetchedOnce(tt, mirror, multi);
+  });
+
+  await t.test('a Docker Hub login, which dockerd forwards to its mirror, counts as no credential: the pull still goes through Berth', async (tt) => {
+    const seeded = await mirror.seedImage('hublogin');
+    const configFile = join(first.sandbox.path('docker-config'), 'config.json');
+    await writeFile(configFile, JSON.stringify({ auths: { 'https://index.docker.io/v1/': { auth: dockerHubLogin } } }), { mode: 0o600 });
+    try {
+      await pullsTheImage(first, mirror, seeded);
+      assertFetchedOnce(tt, mirror, seeded);
+    } finally {
+      await rm(configFile, { force: true });
+    }
   });
 
   await t.test('4 daemons pulling one fresh image at once: each manifest and blob leaves the upstream once', async (tt) => {

@@ -19,6 +19,8 @@ import { berthCliOk } from './mirror-fixture.js';
  */
 
 export const upstreamName = 'hub';
+/** A Docker Hub login (`docker login` leaves it in config.json as base64 `user:password`), which daemons forward to mirrors. */
+export const dockerHubLogin = Buffer.from('hubuser:dckr_pat_2b3e4f5a6b7c8d9e').toString('base64');
 /** Berth's upstream requests say who they are (`berth (registry mirror)`); the seeding pushes are skopeo's. */
 const berthUserAgentPrefix = 'berth';
 

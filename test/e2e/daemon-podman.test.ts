@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
 import { test } from 'node:test';
 import { daemonSkipReason, requireDaemonTools } from '../support/daemons/requirements.js';
 import { createIsolatedPodman, type IsolatedPodman } from '../support/podman.js';
 import type { RunResult } from '../support/tools.js';
-import { assertFetchedOnce, berthLines, startHubMirror, seconds, upstreamName, type HubMirror, type SeededImage, type SeededIndex } from './daemon-fixture.js';
+import { assertFetchedOnce, dockerHubLogin, berthLines, startHubMirror, seconds, upstreamName, type HubMirror, type SeededImage, type SeededIndex } from './daemon-fixture.js';
 
 /**
  * podman as root with Berth as the docker.io mirror through the registries.conf that `berth mirror-config`
@@ -77,6 +78,18 @@ test('podman pulls through Berth (default settings) configured by the printed re
   await t.test('cold pull of a multi-arch index takes the host platform only', async (tt) => {
     await pullsTheImage(first, mirror, multi);
     assertFetchedOnce(tt, mirror, multi);
+  });
+
+  await t.test('Docker Hub credentials in the auth file do not get in the way of the mirror', async (tt) => {
+    const seeded = await mirror.seedImage('hublogin');
+    const authFile = first.env.REGISTRY_AUTH_FILE as string;
+    await writeFile(authFile, JSON.stringify({ auths: { 'docker.io': { auth: dockerHubLogin } } }), { mode: 0o600 });
+    try {
+      await pullsTheImage(first, mirror, seeded);
+      assertFetchedOnce(tt, mirror, seeded);
+    } finally {
+      await writeFile(authFile, '{}\n', { mode: 0o600 });
+    }
   });
 
   await t.test('4 podman stores pulling one fresh image at once: each manifest and blob leaves the upstream once', async (tt) => {

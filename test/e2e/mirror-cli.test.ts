@@ -16,12 +16,13 @@ async function fails(args: readonly string[], code: 1 | 2, pattern: RegExp, inpu
   assert.ok(!result.stderr.includes('    at '), `no stack trace for a user error:\n${result.stderr}`);
 }
 
-test('upstream add writes the record and a public pull-through namespace; the password is sealed and never shown', async (t) => {
+test('upstream add writes the record and its namespace, public only without credentials; the password is sealed and never shown', async (t) => {
   const data = await makeTempDir(t);
   const out = await berthCliOk(['upstream', 'add', 'hub', 'https://registry-1.docker.io', '--default', '--alias', 'docker.io', '--data', data]);
   assert.match(out, /Added upstream "hub" \(https:\/\/registry-1\.docker\.io, also known as docker\.io\)/);
   assert.match(out, /docker pull HOST:PORT\/hub\/library\/redis:7/);
   assert.match(out, /"hub" is the default upstream/);
+  assert.match(out, /Namespace "hub" allows anonymous pulls \(the upstream has no credentials and Berth listens on loopback only\)/);
 
   const password = 'pa55-w0rd-not-in-the-file';
   const second = await berthCliOk(
@@ -30,6 +31,8 @@ test('upstream add writes the record and a public pull-through namespace; the pa
   );
   assert.match(second, /"quay" is now the default upstream \(was "hub"\)/, 'a new default says which one it replaced');
   assert.ok(!second.includes(password));
+  assert.match(second, /Namespace "quay" is private: pulls need an access token with "quay\/\*:pull" \(the upstream has credentials/);
+  assert.match(second, /Change it with: berth namespace set quay --anonymous-pull=true/);
 
   const stateText = await readFile(join(data, 'state.json'), 'utf8');
   assert.ok(!stateText.includes(password), 'state.json holds no plaintext password');
@@ -49,16 +52,16 @@ test('upstream add writes the record and a public pull-through namespace; the pa
   assert.equal((await createSecretBox(data)).open(quay.passwordSealed), password);
   assert.deepEqual(
     namespaces.map((ns) => [ns.name, ns.anonymousPull]).sort(),
-    [['hub', true], ['quay', true]],
-    'each upstream gets its namespace, open for anonymous pulls',
+    [['hub', true], ['quay', false]],
+    "each upstream gets its namespace; the admin's credentials are not everyone's",
   );
 
   const table = await berthCliOk(['upstream', 'list', '--data', data]);
-  assert.match(table, /^NAME\s+URL\s+ALIASES\s+DEFAULT\s+AUTH\s+INSECURE/m);
-  assert.match(table, /^hub\s+https:\/\/registry-1\.docker\.io\s+docker\.io\s+no\s+no\s+no/m);
-  assert.match(table, /^quay\s+https:\/\/quay\.io\s+-\s+yes\s+yes \(robot\)\s+no/m);
+  assert.match(table, /^NAME\s+URL\s+ALIASES\s+DEFAULT\s+AUTH\s+INSECURE\s+TAG TTL\s+ANONYMOUS PULL/m);
+  assert.match(table, /^hub\s+https:\/\/registry-1\.docker\.io\s+docker\.io\s+no\s+no\s+no\s+300s\s+yes/m);
+  assert.match(table, /^quay\s+https:\/\/quay\.io\s+-\s+yes\s+yes \(robot\)\s+no\s+600s\s+no/m);
   const json = JSON.parse(await berthCliOk(['upstream', 'list', '--json', '--data', data])) as Array<Record<string, unknown>>;
-  assert.deepEqual(json.map((view) => [view.name, view.default, view.auth]), [['hub', false, false], ['quay', true, true]]);
+  assert.deepEqual(json.map((view) => [view.name, view.default, view.auth, view.anonymousPull]), [['hub', false, false, true], ['quay', true, true, false]]);
   const listed = JSON.stringify(json);
   assert.ok(!listed.includes(password) && !listed.includes(quay.passwordSealed), 'list never shows the password, sealed or not');
 

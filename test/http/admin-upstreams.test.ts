@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { AuditResponse, NamespacesResponse, UpstreamView } from '../../registry/admin/contract.js';
+import type { AuditResponse, NamespacesResponse, UpstreamsResponse, UpstreamView } from '../../registry/admin/contract.js';
 import { makeImage } from '../support/oci-client.js';
 import { assertAdminError, startAdminServer, type AdminServer } from './admin-fixture.js';
 
 /**
- * `POST/PATCH /api/upstreams` follow the same rules as `berth upstream add` (one shared implementation): the
- * upstream's namespace is created open for anonymous pulls, hosts route to one upstream only, and a namespace
- * that holds pushed images is not silently turned into a read-only mirror.
+ * `POST/PATCH /api/upstreams` follow the same rules as `berth upstream add` (one shared implementation): a new
+ * upstream's namespace allows anonymous pulls only as chosen or by the default (no credentials, loopback only), an
+ * existing namespace keeps its setting, hosts route to one upstream only, and a namespace that holds pushed images is
+ * not silently turned into a read-only mirror.
  */
 
 let admin: AdminServer;
@@ -17,7 +18,7 @@ before(async () => {
 after(() => admin.close());
 
 describe('upstreams API, with the CLI rules', () => {
-  it('creates the namespace of a new upstream with anonymous pulls, and audits both changes', async () => {
+  it('creates the namespace of a new upstream as the anonymous-pull rule says, shows it, and audits both changes', async () => {
     const created = await admin.api<UpstreamView>('POST', '/api/upstreams', { name: 'hub', url: 'https://registry-1.docker.io', aliases: ['docker.io'] });
     assert.equal(created.status, 201);
 
@@ -25,16 +26,36 @@ describe('upstreams API, with the CLI rules', () => {
     assert.deepEqual(
       namespaces.body.namespaces.map((ns) => [ns.name, ns.anonymousPull]),
       [['hub', true]],
-      'dockerd sends Docker Hub credentials to mirrors, so mirrored content is public',
+      'no credentials on a loopback-only Berth: open, which is what dockerd (no usable credentials for mirrors) needs',
     );
+    assert.equal(created.body.anonymousPull, true, 'the answer says so');
+    const listed = await admin.api<UpstreamsResponse>('GET', '/api/upstreams');
+    assert.equal(listed.body.loopbackOnly, true);
+    assert.deepEqual(listed.body.upstreams.map((u) => [u.name, u.anonymousPull]), [['hub', true]]);
     const audit = await admin.api<AuditResponse>('GET', '/api/audit?namespace=hub');
     assert.deepEqual(audit.body.events.map((e) => e.action).sort(), ['namespace.create', 'upstream.create']);
 
-    // A namespace that exists privately (and is empty) is opened, not duplicated.
+    // With credentials the namespace is private unless the request says otherwise.
+    const work = await admin.api<UpstreamView>('POST', '/api/upstreams', { name: 'work', url: 'https://work.example', username: 'me', password: 'pw' });
+    assert.equal(work.body.anonymousPull, false);
+    const chosen = await admin.api<UpstreamView>('POST', '/api/upstreams', { name: 'shared', url: 'https://s.example', username: 'me', password: 'pw', anonymousPull: true });
+    assert.equal(chosen.body.anonymousPull, true);
+    assertAdminError(await admin.api('POST', '/api/upstreams', { name: 'x', url: 'https://x.example', anonymousPull: 'yes' }), 400, 'BERTH_VALIDATION');
+
+    // A namespace that exists privately (and is empty) keeps its setting and is not duplicated.
     assert.equal((await admin.api('POST', '/api/namespaces', { name: 'quay', anonymousPull: false })).status, 201);
-    assert.equal((await admin.api('POST', '/api/upstreams', { name: 'quay', url: 'https://quay.io' })).status, 201);
+    const quayUpstream = await admin.api<UpstreamView>('POST', '/api/upstreams', { name: 'quay', url: 'https://quay.io' });
+    assert.equal(quayUpstream.status, 201);
+    assert.equal(quayUpstream.body.anonymousPull, false);
     const quay = admin.state.read().namespaces.filter((ns) => ns.name === 'quay');
-    assert.deepEqual(quay.map((ns) => ns.anonymousPull), [true]);
+    assert.deepEqual(quay.map((ns) => ns.anonymousPull), [false]);
+
+    // Only an explicit change opens it; new credentials do not touch it.
+    const patched = await admin.api<UpstreamView>('PATCH', '/api/upstreams/quay', { username: 'bot', password: 'pw' });
+    assert.equal(patched.body.anonymousPull, false);
+    const opened = await admin.api<UpstreamView>('PATCH', '/api/upstreams/quay', { anonymousPull: true });
+    assert.equal(opened.body.anonymousPull, true);
+    assert.equal(admin.state.read().namespaces.find((ns) => ns.name === 'quay')?.anonymousPull, true);
   });
 
   it('refuses, with 409, a host that already routes to another upstream', async () => {
@@ -55,6 +76,8 @@ describe('upstreams API, with the CLI rules', () => {
   });
 
   it('refuses a namespace that holds pushed images unless the request adopts it', async () => {
+    // As Berth's first push does: the pushed namespace has a private record.
+    assert.equal((await admin.api('POST', '/api/namespaces', { name: 'team', anonymousPull: false })).status, 201);
     await makeImage(admin.url, 'team/app', { tag: '1' });
     const refused = assertAdminError(await admin.api('POST', '/api/upstreams', { name: 'team', url: 'https://r.example' }), 409, 'BERTH_NAMESPACE_HAS_CONTENT');
     assert.match(refused.error.message, /namespace "team" already holds 1 local repository/);
@@ -63,7 +86,8 @@ describe('upstreams API, with the CLI rules', () => {
 
     const adopted = await admin.api<UpstreamView>('POST', '/api/upstreams', { name: 'team', url: 'https://r.example', adopt: true });
     assert.equal(adopted.status, 201);
-    assert.equal(admin.state.read().namespaces.find((ns) => ns.name === 'team')?.anonymousPull, true);
+    assert.equal(adopted.body.anonymousPull, false);
+    assert.equal(admin.state.read().namespaces.find((ns) => ns.name === 'team')?.anonymousPull, false, 'the pushed namespace stays private');
   });
 
   it('answers bad values with 400 and the shared codes', async () => {

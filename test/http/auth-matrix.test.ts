@@ -371,7 +371,7 @@ type Refusal =
   | { status: 401; code: 'UNAUTHORIZED'; error?: 'invalid_token' | 'insufficient_scope' }
   | { status: 403; code: 'DENIED' };
 
-function refusalFor(identity: Identity, scheme: Scheme, mayAll: boolean): Refusal | undefined {
+function refusalFor(identity: Identity, scheme: Scheme, mayAll: boolean, anonymousMayAll: boolean): Refusal | undefined {
   if (identity.status === 'expired' || identity.status === 'revoked') return { status: 401, code: 'UNAUTHORIZED', error: 'invalid_token' };
   if (scheme === 'basic') {
     if (mayAll) return undefined;
@@ -379,9 +379,11 @@ function refusalFor(identity: Identity, scheme: Scheme, mayAll: boolean): Refusa
     return identity.status === 'none' ? { status: 401, code: 'UNAUTHORIZED' } : { status: 403, code: 'DENIED' };
   }
   // A bearer JWT names an identity (an anonymous one too): what it can never do is DENIED; what it could do but
-  // this JWT was not granted asks for a wider JWT.
+  // this JWT was not granted asks for a wider JWT, unless no credentials at all would do (a token is never worse
+  // than none).
   if (!mayAll) return { status: 403, code: 'DENIED' };
-  return scheme === 'bearer-unscoped' ? { status: 401, code: 'UNAUTHORIZED', error: 'insufficient_scope' } : undefined;
+  if (scheme !== 'bearer-unscoped' || anonymousMayAll) return undefined;
+  return { status: 401, code: 'UNAUTHORIZED', error: 'insufficient_scope' };
 }
 
 function expectedChallenge(repoScope: string | undefined, error?: string): string {
@@ -480,7 +482,8 @@ for (const [name, identity] of Object.entries(identities) as Array<[IdentityName
             if (scheme !== 'basic') failures.push(`${cell}: /token issued a JWT to a ${identity.status} token`);
           }
           const result = await send(probe.method, probe.path, { credentials, headers: probe.headers, body: probe.body });
-          const refusal = refusalFor(identity, scheme, mayAll);
+          const anonymousMayAll = endpoint.needs.every((action) => identities.anonymous.may[ns].includes(action));
+          const refusal = refusalFor(identity, scheme, mayAll, anonymousMayAll);
           for (const problem of await judge(result, refusal, probe.ok ?? endpoint.ok, probe, needScope)) failures.push(`${cell}: ${problem}`);
         }
       }

@@ -18,6 +18,11 @@ export interface CallOptions {
   readonly localAddress?: string;
   /** PEM of the CA to trust for https:// URLs (nothing else is trusted). */
   readonly ca?: string;
+  /**
+   * The name the TLS certificate is checked against (and sent as SNI). Default: the URL's host name, never a Host
+   * header (node would otherwise take it from there, which tests of odd Host headers must not depend on).
+   */
+  readonly servername?: string;
   readonly timeoutMs?: number;
 }
 
@@ -56,7 +61,7 @@ export function call(method: string, url: string, options: CallOptions = {}): Pr
     headers,
     localAddress: options.localAddress,
     agent: false,
-    ...(secure ? { ca: options.ca, servername: target.hostname === '127.0.0.1' ? undefined : target.hostname } : {}),
+    ...(secure ? { ca: options.ca, servername: options.servername ?? (target.hostname === '127.0.0.1' ? undefined : target.hostname) } : {}),
   };
   return new Promise<CallResult>((resolve, reject) => {
     const req = (secure ? https : http).request(requestOptions, (res) => {

@@ -19,6 +19,7 @@ import {
   signJwt,
   verifyBearerToken,
   verifyJwt,
+  withPullTargets,
   wwwAuthenticateBearer,
   type GrantPolicy,
   type Subject,
@@ -48,6 +49,38 @@ test('parses scope params: several params, space-separated lists, catalog, names
   for (const bad of ['repository', 'repository:team/app', ':team/app:pull', 'repository::pull', 'Repo:x:pull', 'repository:x:PULL']) {
     assert.throws(() => parseResourceScopes(bad), (e: unknown) => e instanceof AuthError && e.code === 'BERTH_TOKEN_REQUEST_INVALID', bad);
   }
+});
+
+test('grants after the mirror mapping: a pull is also asked under the local name it is served from, each judged on its own', async () => {
+  // As a root mirror maps them: names outside a local namespace are the default upstream's (`public` here).
+  const pullTarget = async (name: string) => (name.startsWith('team/') || name.startsWith('public/') ? name : `public/${name}`);
+  const requested = parseResourceScopes(['repository:library/redis:pull', 'repository:team/app:pull,push', 'repository:library/x:push', 'registry:catalog:*']);
+  const expanded = await withPullTargets(requested, pullTarget);
+  assert.deepEqual(expanded, [
+    { type: 'repository', name: 'library/redis', actions: ['pull'] },
+    { type: 'repository', name: 'team/app', actions: ['pull', 'push'] },
+    { type: 'repository', name: 'library/x', actions: ['push'] },
+    { type: 'registry', name: 'catalog', actions: ['*'] },
+    { type: 'repository', name: 'public/library/redis', actions: ['pull'] },
+  ], 'only pulls gain a mapped name; pushes stay on the name itself');
+  assert.deepEqual(requested[0]?.actions, ['pull'], 'the request itself is not changed');
+
+  // Anonymous: the mapped public pull, nothing on the literal name that no one opened.
+  assert.deepEqual(grantAccess(expanded, { kind: 'anonymous' }, policy), [{ type: 'repository', name: 'public/library/redis', actions: ['pull'] }]);
+  // A token keeps what it has on the literal names, and the mapped pull only because anyone may make it.
+  assert.deepEqual(grantAccess(expanded, tokenSubject(['team/*:pull,push']), policy), [
+    { type: 'repository', name: 'team/app', actions: ['pull', 'push'] },
+    { type: 'repository', name: 'public/library/redis', actions: ['pull'] },
+  ]);
+  // A private default upstream: nothing for anonymous, the pull for a token scoped to it.
+  const closed: GrantPolicy = { anonymousPullAllowed: () => false };
+  assert.deepEqual(grantAccess(expanded, { kind: 'anonymous' }, closed), []);
+  assert.deepEqual(grantAccess(expanded, tokenSubject(['public/*:pull']), closed), [{ type: 'repository', name: 'public/library/redis', actions: ['pull'] }]);
+  // Names the mapping leaves alone, or that are no repository name, add nothing.
+  assert.deepEqual(await withPullTargets(parseResourceScopes(['repository:team/app:*', 'repository:Bad/Name:pull']), pullTarget), [
+    { type: 'repository', name: 'team/app', actions: ['*'] },
+    { type: 'repository', name: 'Bad/Name', actions: ['pull'] },
+  ]);
 });
 
 test('granted access is the intersection of requested and permitted, never more', () => {

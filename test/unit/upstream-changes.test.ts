@@ -41,19 +41,20 @@ async function refuses(promise: Promise<unknown>, code: UpstreamChangeCode, mess
   return caught;
 }
 
-test('add stores a normalised record, seals the password and opens the namespace for anonymous pulls', async (t) => {
+test('add stores a normalised record and seals the password; an upstream with credentials gets a private namespace', async (t) => {
   const { dataDir, state } = await openStore(t);
   const secrets = await createSecretBox(dataDir);
   const result = await addUpstream(
     state,
     { name: 'hub', url: ' https://registry-1.docker.io// ', aliases: ['Docker.IO', 'docker.io', ' '], isDefault: true, username: 'me', password: 'hunter2' },
-    { sealSecret: (plain) => secrets.seal(plain), repositoriesHeld: storageCounter(dataDir) },
+    { loopbackOnly: true, sealSecret: (plain) => secrets.seal(plain), repositoriesHeld: storageCounter(dataDir) },
   );
   assert.equal(result.namespaceCreated, true);
   assert.equal(result.previousDefault, undefined);
   assert.equal(result.record.url, 'https://registry-1.docker.io');
   assert.deepEqual(result.record.aliases, ['docker.io']);
   assert.equal(result.record.tagTtlSeconds, 300, 'the default TTL');
+  assert.deepEqual([result.anonymousPull, result.anonymousPullSource], [false, 'default']);
 
   const stored = state.read().upstreams.find((u) => u.name === 'hub');
   assert.ok(stored?.passwordSealed);
@@ -61,35 +62,57 @@ test('add stores a normalised record, seals the password and opens the namespace
   assert.ok(!(await readFile(state.path, 'utf8')).includes('hunter2'), 'never in clear in state.json');
   assert.deepEqual(
     state.read().namespaces.map((ns) => [ns.name, ns.anonymousPull]),
-    [['hub', true]],
+    [['hub', false]],
+    "the admin's credentials are not everyone's",
   );
+});
 
-  // An existing private namespace (with no repositories) is opened, not duplicated.
+test('anonymous pull: on by default only without credentials on a loopback-only Berth; an existing namespace keeps its own', async (t) => {
+  const { state } = await openStore(t);
+  const anonymousOf = (name: string) => state.read().namespaces.find((ns) => ns.name === name)?.anonymousPull;
+  const seal = (plain: string) => `sealed:${plain.length}`;
+
+  const open = await addUpstream(state, { name: 'hub', url: 'https://registry-1.docker.io' }, { loopbackOnly: true, sealSecret: seal });
+  assert.deepEqual([open.anonymousPull, open.anonymousPullSource, anonymousOf('hub')], [true, 'default', true], "what dockerd's registry-mirrors needs");
+  const networked = await addUpstream(state, { name: 'quay', url: 'https://quay.io' }, { loopbackOnly: false, sealSecret: seal });
+  assert.deepEqual([networked.anonymousPull, anonymousOf('quay')], [false, false], 'a Berth the network reaches stays private');
+  const chosen = await addUpstream(state, { name: 'work', url: 'https://r.example', username: 'u', password: 'p', anonymousPull: true }, { loopbackOnly: false, sealSecret: seal });
+  assert.deepEqual([chosen.anonymousPull, chosen.anonymousPullSource, anonymousOf('work')], [true, 'chosen', true], 'an explicit choice wins');
+
+  // An existing private namespace is not made public by an upstream named like it, nor a public one closed.
   await state.update((draft) => {
     draft.namespaces.push({ name: 'ghcr', anonymousPull: false, createdAt: new Date().toISOString() });
+    draft.namespaces.push({ name: 'pub', anonymousPull: true, createdAt: new Date().toISOString() });
   });
-  const second = await addUpstream(state, { name: 'ghcr', url: 'https://ghcr.io', isDefault: true }, { sealSecret: noSeal });
-  assert.equal(second.namespaceCreated, false);
-  assert.equal(second.previousDefault, 'hub', 'says which default it replaced');
-  const after = state.read();
-  assert.deepEqual(after.namespaces.map((ns) => [ns.name, ns.anonymousPull]), [['hub', true], ['ghcr', true]]);
-  assert.deepEqual(after.upstreams.filter((u) => u.isDefault).map((u) => u.name), ['ghcr'], 'one default');
+  const kept = await addUpstream(state, { name: 'ghcr', url: 'https://ghcr.io', isDefault: true }, { loopbackOnly: true, sealSecret: seal });
+  assert.deepEqual([kept.namespaceCreated, kept.anonymousPull, kept.anonymousPullSource, anonymousOf('ghcr')], [false, false, 'kept', false]);
+  const keptOpen = await addUpstream(state, { name: 'pub', url: 'https://pub.example', username: 'u', password: 'p' }, { loopbackOnly: false, sealSecret: seal });
+  assert.deepEqual([keptOpen.anonymousPull, anonymousOf('pub')], [true, true]);
+  const opened = await addUpstream(state, { name: 'gitlab', url: 'https://registry.gitlab.com', anonymousPull: false }, { loopbackOnly: true, sealSecret: seal });
+  assert.deepEqual([opened.anonymousPull, anonymousOf('gitlab')], [false, false]);
+  assert.equal(state.read().namespaces.filter((ns) => ns.name === 'ghcr').length, 1, 'not duplicated');
+
+  // Changing an upstream never changes its namespace by the way; only anonymousPull does.
+  const withCredentials = await updateUpstream(state, 'hub', { username: 'me', password: 'pw' }, { sealSecret: seal });
+  assert.deepEqual([withCredentials.anonymousPull, anonymousOf('hub')], [true, true]);
+  const closed = await updateUpstream(state, 'hub', { anonymousPull: false }, { sealSecret: seal });
+  assert.deepEqual([closed.anonymousPull, anonymousOf('hub')], [false, false]);
 });
 
 test('add refuses a taken name, a host routed elsewhere and a namespace with content; adopting takes it', async (t) => {
   const { dataDir, state } = await openStore(t);
-  await addUpstream(state, { name: 'hub', url: 'https://registry-1.docker.io', aliases: ['docker.io'] }, { sealSecret: noSeal });
+  await addUpstream(state, { name: 'hub', url: 'https://registry-1.docker.io', aliases: ['docker.io'] }, { loopbackOnly: true, sealSecret: noSeal });
   const before = await readFile(state.path, 'utf8');
 
-  await refuses(addUpstream(state, { name: 'hub', url: 'https://mirror.gcr.io' }, { sealSecret: noSeal }), 'BERTH_UPSTREAM_EXISTS', /"hub" already exists/);
+  await refuses(addUpstream(state, { name: 'hub', url: 'https://mirror.gcr.io' }, { loopbackOnly: true, sealSecret: noSeal }), 'BERTH_UPSTREAM_EXISTS', /"hub" already exists/);
   const clash = await refuses(
-    addUpstream(state, { name: 'other', url: 'https://mirror.gcr.io', aliases: ['DOCKER.io'] }, { sealSecret: noSeal }),
+    addUpstream(state, { name: 'other', url: 'https://mirror.gcr.io', aliases: ['DOCKER.io'] }, { loopbackOnly: true, sealSecret: noSeal }),
     'BERTH_UPSTREAM_HOST_TAKEN',
     /host "docker\.io" already routes to upstream "hub"/,
   );
   assert.deepEqual([clash.details.upstream, clash.details.host], ['hub', 'docker.io']);
   await refuses(
-    addUpstream(state, { name: 'again', url: 'https://REGISTRY-1.docker.io/' }, { sealSecret: noSeal }),
+    addUpstream(state, { name: 'again', url: 'https://REGISTRY-1.docker.io/' }, { loopbackOnly: true, sealSecret: noSeal }),
     'BERTH_UPSTREAM_HOST_TAKEN',
     /host "registry-1\.docker\.io"/,
   );
@@ -97,15 +120,16 @@ test('add refuses a taken name, a host routed elsewhere and a namespace with con
   await mkdir(join(dataDir, 'repositories', 'team', 'app', '_manifests'), { recursive: true });
   await mkdir(join(dataDir, 'repositories', 'team', 'tools', 'lint', '_layers'), { recursive: true });
   const content = await refuses(
-    addUpstream(state, { name: 'team', url: 'https://r.example' }, { sealSecret: noSeal, repositoriesHeld: storageCounter(dataDir) }),
+    addUpstream(state, { name: 'team', url: 'https://r.example' }, { loopbackOnly: true, sealSecret: noSeal, repositoriesHeld: storageCounter(dataDir) }),
     'BERTH_NAMESPACE_HAS_CONTENT',
     /namespace "team" already holds 2 local repositories/,
   );
   assert.equal(content.details.repositories, 2);
   assert.equal(await readFile(state.path, 'utf8'), before, 'nothing written by a refused add');
 
-  const adopted = await addUpstream(state, { name: 'team', url: 'https://r.example' }, { sealSecret: noSeal });
+  const adopted = await addUpstream(state, { name: 'team', url: 'https://r.example' }, { loopbackOnly: true, sealSecret: noSeal, repositoriesHeld: storageCounter(dataDir), adopt: true });
   assert.equal(adopted.namespaceCreated, true);
+  assert.deepEqual([adopted.anonymousPull, adopted.anonymousPullSource], [false, 'adopted'], 'adopted images stay private: nobody said they are public');
 });
 
 test('invalid values are refused before the state is touched, naming the field when there is one', async (t) => {
@@ -129,7 +153,7 @@ test('invalid values are refused before the state is touched, naming the field w
       assert.equal(error.details.field, field, JSON.stringify(input));
       return true;
     });
-    await refuses(addUpstream(state, input, { sealSecret: () => 'sealed' }), code, message);
+    await refuses(addUpstream(state, input, { loopbackOnly: true, sealSecret: () => 'sealed' }), code, message);
   }
   assert.deepEqual(state.read().upstreams, []);
   assert.deepEqual(state.read().namespaces, []);
@@ -140,8 +164,8 @@ test('invalid values are refused before the state is touched, naming the field w
 test('update changes settings under the same rules: credentials, default, hosts; an invalid patch changes nothing', async (t) => {
   const { state } = await openStore(t);
   const seal = (plain: string) => `sealed:${plain.length}`;
-  await addUpstream(state, { name: 'hub', url: 'https://registry-1.docker.io', aliases: ['docker.io'], isDefault: true }, { sealSecret: seal });
-  await addUpstream(state, { name: 'ghcr', url: 'https://ghcr.io' }, { sealSecret: seal });
+  await addUpstream(state, { name: 'hub', url: 'https://registry-1.docker.io', aliases: ['docker.io'], isDefault: true }, { loopbackOnly: true, sealSecret: seal });
+  await addUpstream(state, { name: 'ghcr', url: 'https://ghcr.io' }, { loopbackOnly: true, sealSecret: seal });
 
   const changed = await updateUpstream(state, 'ghcr', { username: 'bot', password: 'pw', isDefault: true, tagTtlSeconds: 0 }, { sealSecret: seal });
   assert.equal(changed.previousDefault, 'hub');
@@ -168,7 +192,7 @@ test('update changes settings under the same rules: credentials, default, hosts;
 
 test('remove refuses while a sync rule uses the upstream, and keeps the namespace and its cache', async (t) => {
   const { dataDir, state } = await openStore(t);
-  await addUpstream(state, { name: 'hub', url: 'https://registry-1.docker.io' }, { sealSecret: noSeal });
+  await addUpstream(state, { name: 'hub', url: 'https://registry-1.docker.io' }, { loopbackOnly: true, sealSecret: noSeal });
   await state.update((draft) => {
     draft.syncRules.push({
       name: 'redis', upstream: 'hub', repositories: ['library/redis'], tags: {}, platforms: [], into: 'hub',
@@ -195,8 +219,8 @@ test('two writers on one data directory cannot both route the same host (the che
   const other = await createStateStore(dataDir);
   t.after(() => other.close());
   const outcomes = await Promise.allSettled([
-    addUpstream(state, { name: 'a', url: 'https://one.example', aliases: ['shared.example'] }, { sealSecret: noSeal }),
-    addUpstream(other, { name: 'b', url: 'https://two.example', aliases: ['shared.example'] }, { sealSecret: noSeal }),
+    addUpstream(state, { name: 'a', url: 'https://one.example', aliases: ['shared.example'] }, { loopbackOnly: true, sealSecret: noSeal }),
+    addUpstream(other, { name: 'b', url: 'https://two.example', aliases: ['shared.example'] }, { loopbackOnly: true, sealSecret: noSeal }),
   ]);
   assert.equal(outcomes.filter((o) => o.status === 'fulfilled').length, 1, 'exactly one add wins');
   const failure = outcomes.find((o) => o.status === 'rejected');

@@ -1,4 +1,5 @@
 import { Router, type Request } from 'express';
+import { isLoopback } from '../../config/listen-address.js';
 import {
   addUpstream,
   isUpstreamChangeError,
@@ -22,6 +23,7 @@ import {
   requiredString,
   type JsonObject,
 } from '../request-helpers.js';
+import type { UpstreamRecord } from '../../state/index.js';
 import { upstreamView } from '../views.js';
 
 export const upstreamNotFound = (name: string) => new AdminError('BERTH_UPSTREAM_NOT_FOUND', 404, `no upstream "${name.slice(0, 80)}"`);
@@ -83,11 +85,18 @@ function patchOf(body: JsonObject): UpstreamPatch {
   if (insecure !== undefined) patch.insecure = insecure;
   const tagTtlSeconds = tagTtlOf(body);
   if (tagTtlSeconds !== undefined) patch.tagTtlSeconds = tagTtlSeconds;
+  const anonymousPull = optionalBoolean(body, 'anonymousPull');
+  if (anonymousPull !== undefined) patch.anonymousPull = anonymousPull;
   for (const field of ['username', 'password', 'caPem'] as const) {
     const value = nullableString(body, field);
     if (value !== undefined) patch[field] = value;
   }
   return patch;
+}
+
+/** Whether every listener this Berth runs is on loopback: the running listeners, not what the settings will say next time. */
+function loopbackOnly(ctx: AdminContext): boolean {
+  return Object.values(ctx.urls()).every((url) => typeof url !== 'string' || isLoopback(new URL(url).hostname.replace(/^\[|\]$/g, '')));
 }
 
 /** Upstream registries (state), their health, and a connection test through the mirror service. */
@@ -97,9 +106,10 @@ export function upstreamRoutes(ctx: AdminContext): Router {
   const changed = async () => {
     await ctx.mirror?.reload?.();
   };
+  const view = (record: UpstreamRecord) => upstreamView(record, ctx.state.read().namespaces, ctx.mirror);
 
   router.get(adminRoutes.upstreams, (_req, res) => {
-    const body: UpstreamsResponse = { upstreams: ctx.state.read().upstreams.map((record) => upstreamView(record, ctx.mirror)) };
+    const body: UpstreamsResponse = { upstreams: ctx.state.read().upstreams.map(view), loopbackOnly: loopbackOnly(ctx) };
     res.json(body);
   });
 
@@ -117,36 +127,45 @@ export function upstreamRoutes(ctx: AdminContext): Router {
     };
     const adopt = optionalBoolean(body, 'adopt') === true;
     const repositoriesHeld = repositoryCounter(() => ctx.registry.repositories.listRepositories());
-    const result = await addUpstream(ctx.state, input, { sealSecret: ctx.sealSecret, ...(adopt ? {} : { repositoriesHeld }) }).catch((error: unknown) => {
+    const options = { sealSecret: ctx.sealSecret, loopbackOnly: loopbackOnly(ctx), repositoriesHeld, adopt };
+    const result = await addUpstream(ctx.state, input, options).catch((error: unknown) => {
       throw asAdminError(error, name);
     });
-    const { record, previousDefault, namespaceCreated } = result;
+    const { record, previousDefault, namespaceCreated, anonymousPull, anonymousPullSource } = result;
     await auditChange(ctx, req, {
       action: 'upstream.create',
       namespace: name,
       detail: { name, url: record.url, isDefault: record.isDefault, previousDefault: previousDefault ?? null, adopt },
     });
     if (namespaceCreated) {
-      await auditChange(ctx, req, { action: 'namespace.create', namespace: name, detail: { anonymousPull: true, reason: 'upstream.create' } });
+      await auditChange(ctx, req, { action: 'namespace.create', namespace: name, detail: { anonymousPull, reason: 'upstream.create', source: anonymousPullSource } });
       ctx.hub.publish({ type: 'namespace.created', name });
+    } else if (anonymousPullSource === 'chosen') {
+      await auditChange(ctx, req, { action: 'namespace.update', namespace: name, detail: { anonymousPull, reason: 'upstream.create' } });
+      ctx.hub.publish({ type: 'namespace.updated', name });
     }
     ctx.hub.publish({ type: 'upstream.created', name });
     await changed();
-    res.status(201).json(upstreamView(record, ctx.mirror));
+    res.status(201).json(view(record));
   });
 
   router.patch(item, async (req: Request, res) => {
     const name = paramOf(req, 'name');
     const body = bodyOf(req);
     if (body.name !== undefined && body.name !== name) throw badRequest('an upstream cannot be renamed: create a new one and delete this one');
-    const { record } = await updateUpstream(ctx.state, name, patchOf(body), { sealSecret: ctx.sealSecret }).catch((error: unknown) => {
+    const patch = patchOf(body);
+    const { record, anonymousPull } = await updateUpstream(ctx.state, name, patch, { sealSecret: ctx.sealSecret }).catch((error: unknown) => {
       throw asAdminError(error, name);
     });
     const fields = Object.keys(body).filter((key) => key !== 'password' && key !== 'name');
     await auditChange(ctx, req, { action: 'upstream.update', detail: { name, fields, passwordChanged: body.password !== undefined } });
+    if (patch.anonymousPull !== undefined) {
+      await auditChange(ctx, req, { action: 'namespace.update', namespace: name, detail: { anonymousPull, reason: 'upstream.update' } });
+      ctx.hub.publish({ type: 'namespace.updated', name });
+    }
     ctx.hub.publish({ type: 'upstream.updated', name });
     await changed();
-    res.json(upstreamView(record, ctx.mirror));
+    res.json(view(record));
   });
 
   router.delete(item, async (req: Request, res) => {

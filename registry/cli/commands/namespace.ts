@@ -2,7 +2,7 @@ import { isRepositoryName } from '../../core/names.js';
 import { defaultDataDir } from '../../config/data-dir.js';
 import type { NamespaceRecord } from '../../state/index.js';
 import { CliUsageError } from '../cli-error.js';
-import { auditAdmin, dataDirOf, formatTable, formatTime, openState, parseCommandArgs, requireDataDir } from '../admin-support.js';
+import { auditAdmin, dataDirOf, formatTable, formatTime, openState, parseAnonymousPull, parseCommandArgs, requireDataDir } from '../admin-support.js';
 
 export const namespaceUsage = `berth namespace list [--data DIR] [--json]
 berth namespace create NAME [--anonymous-pull] [--data DIR]
@@ -78,17 +78,11 @@ async function create(argv: string[]): Promise<void> {
   console.log(`Created namespace "${name}" (anonymous pull: ${record.anonymousPull ? 'allowed' : 'not allowed'}).`);
 }
 
-function parseBoolean(text: string | undefined): boolean {
-  if (text === 'true' || text === 'yes' || text === '1') return true;
-  if (text === 'false' || text === 'no' || text === '0') return false;
-  throw new CliUsageError(`--anonymous-pull needs true or false, e.g. --anonymous-pull=false${text === undefined ? '' : ` (got "${text}")`}`);
-}
-
 async function set(argv: string[]): Promise<void> {
   const { values, positionals } = parseCommandArgs(argv, { data: { type: 'string' }, 'anonymous-pull': { type: 'string' } }, 'berth namespace');
   const name = onlyOne(positionals, 'set');
   if (values['anonymous-pull'] === undefined) throw new CliUsageError('nothing to set: use --anonymous-pull=true or --anonymous-pull=false');
-  const anonymousPull = parseBoolean(values['anonymous-pull']);
+  const anonymousPull = parseAnonymousPull(values['anonymous-pull']);
   const dataDir = dataDirOf(values);
   requireDataDir(dataDir);
   const store = await openState(dataDir);

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { createSecretBox } from '../../auth/secret-box.js';
 import { defaultDataDir } from '../../config/data-dir.js';
+import { listensOnLoopbackOnly } from '../../config/listen-address.js';
 import { DurationError, parseDuration } from '../../core/duration.js';
 import {
   addUpstream,
@@ -16,14 +17,15 @@ import {
   type UpstreamInput,
 } from '../../mirror/upstream-changes.js';
 import { isDockerHub } from '../../mirror/upstream.js';
-import type { UpstreamRecord } from '../../state/index.js';
+import type { NamespaceRecord, UpstreamRecord } from '../../state/index.js';
 import { walkRepositories } from '../../storage/repository-walk.js';
 import { createFilesystemDriver } from '../../storage/filesystem-driver.js';
 import { CliUsageError } from '../cli-error.js';
-import { auditAdmin, dataDirOf, formatTable, formatTime, openState, parseCommandArgs, requireDataDir } from '../admin-support.js';
+import { auditAdmin, dataDirOf, formatTable, formatTime, openState, parseAnonymousPull, parseCommandArgs, requireDataDir } from '../admin-support.js';
 
 export const upstreamUsage = `berth upstream add NAME URL [--default] [--alias HOST]... [--insecure] [--ca-file PEM]
-                   [--username USER --password-stdin] [--tag-ttl DURATION] [--adopt] [--data DIR]
+                   [--username USER --password-stdin] [--tag-ttl DURATION] [--anonymous-pull=true|false]
+                   [--adopt] [--data DIR]
 berth upstream list [--json] [--data DIR]
 berth upstream remove NAME [--data DIR]
 
@@ -42,11 +44,16 @@ and Docker's registry-mirrors, containerd's hosts.toml and podman's registries.c
                              kept encrypted in the data directory, never printed
            --tag-ttl DUR     how long a tag resolved upstream is trusted before asking again (default 5m;
                              0 asks every time)
+           --anonymous-pull=true|false
+                             whether anyone may pull from namespace NAME without a token. Default: true
+                             only for an upstream without credentials on a Berth that listens on loopback
+                             only (what Docker's registry-mirrors needs: dockerd sends mirrors no
+                             credentials Berth can check); false otherwise. An existing namespace keeps
+                             its setting unless this flag is given
            --adopt           use NAME even though the namespace already holds images (for instance the
                              cache that an earlier "berth upstream remove" kept)
-           The namespace NAME allows anonymous pulls (dockerd sends Docker Hub credentials to mirrors);
-           change it with "berth namespace set NAME --anonymous-pull=false".
-  list     every upstream: name, URL, aliases, default, credentials yes/no, insecure (never the password)
+  list     every upstream: name, URL, aliases, default, credentials yes/no, insecure, anonymous pull
+           (never the password)
            --json  a JSON array instead of the table
   remove   stops mirroring; images already cached under NAME are kept
 
@@ -63,10 +70,12 @@ export interface UpstreamView {
   insecure: boolean;
   caFile: boolean;
   tagTtlSeconds: number;
+  /** Whether its namespace allows pulls without a token. */
+  anonymousPull: boolean;
   createdAt: string;
 }
 
-function viewOf(record: UpstreamRecord): UpstreamView {
+function viewOf(record: UpstreamRecord, namespaces: readonly NamespaceRecord[]): UpstreamView {
   return {
     name: record.name,
     url: record.url,
@@ -77,6 +86,7 @@ function viewOf(record: UpstreamRecord): UpstreamView {
     insecure: record.insecure,
     caFile: record.caPem !== undefined,
     tagTtlSeconds: record.tagTtlSeconds,
+    anonymousPull: namespaces.some((ns) => ns.name === record.name && ns.anonymousPull),
     createdAt: record.createdAt,
   };
 }
@@ -159,6 +169,7 @@ async function add(argv: string[]): Promise<void> {
       username: { type: 'string' },
       'password-stdin': { type: 'boolean', default: false },
       'tag-ttl': { type: 'string' },
+      'anonymous-pull': { type: 'string' },
       adopt: { type: 'boolean', default: false },
       data: { type: 'string' },
     },
@@ -173,6 +184,7 @@ async function add(argv: string[]): Promise<void> {
   }
   if (values['password-stdin'] && values.username === undefined) throw new CliUsageError('--password-stdin needs --username USER');
   const tagTtlSeconds = parseTagTtl(values['tag-ttl']);
+  const anonymousPull = values['anonymous-pull'] === undefined ? undefined : parseAnonymousPull(values['anonymous-pull']);
   let caPem: string | undefined;
   if (values['ca-file'] !== undefined) {
     caPem = await readFile(values['ca-file'], 'utf8').catch((error: NodeJS.ErrnoException) => {
@@ -191,6 +203,7 @@ async function add(argv: string[]): Promise<void> {
     caPem,
     insecure: values.insecure,
     tagTtlSeconds,
+    ...(anonymousPull !== undefined ? { anonymousPull } : {}),
   };
   try {
     // A mistyped command must not leave a new data directory behind: check before opening it.
@@ -205,20 +218,27 @@ async function add(argv: string[]): Promise<void> {
   try {
     const secrets = await createSecretBox(dataDir);
     const sealSecret = (plain: string) => secrets.seal(plain);
-    result = await addUpstream(store, input, { sealSecret, ...(values.adopt ? {} : { repositoriesHeld: storedRepositories(dataDir) }) });
+    // What the settings say: flags of a running `berth serve` are not known here, so a server started with a
+    // network --listen should be told apart by persisting it (Settings) or by passing --anonymous-pull.
+    const loopbackOnly = listensOnLoopbackOnly(store.read().settings);
+    result = await addUpstream(store, input, { sealSecret, loopbackOnly, repositoriesHeld: storedRepositories(dataDir), adopt: values.adopt });
   } catch (error) {
     throw asCliError(error, { caFile: values['ca-file'] });
   } finally {
     await store.close();
   }
-  const { record, previousDefault, namespaceCreated } = result;
+  const { record, previousDefault, namespaceCreated, anonymousPullSource } = result;
   const { url, aliases } = record;
   await auditAdmin(dataDir, {
     action: 'upstream.add',
     namespace: name,
     detail: { name, url, aliases, isDefault: record.isDefault, auth: password !== undefined, insecure: record.insecure, tagTtlSeconds: record.tagTtlSeconds, previousDefault: previousDefault ?? null },
   });
-  if (namespaceCreated) await auditAdmin(dataDir, { action: 'namespace.create', namespace: name, detail: { anonymousPull: true, reason: 'upstream.add' } });
+  if (namespaceCreated) {
+    await auditAdmin(dataDir, { action: 'namespace.create', namespace: name, detail: { anonymousPull: result.anonymousPull, reason: 'upstream.add', source: anonymousPullSource } });
+  } else if (anonymousPullSource === 'chosen') {
+    await auditAdmin(dataDir, { action: 'namespace.update', namespace: name, detail: { anonymousPull: result.anonymousPull, reason: 'upstream.add' } });
+  }
 
   const example = isDockerHub({ name, url, aliases }) ? 'library/redis:7' : 'REPOSITORY:TAG';
   console.log(`Added upstream "${name}" (${url}${aliases.length ? `, also known as ${aliases.join(', ')}` : ''}).`);
@@ -230,7 +250,33 @@ async function add(argv: string[]): Promise<void> {
         : `"${name}" is the default upstream: names that are not a local namespace are pulled from it (Docker's registry-mirrors).`,
     );
   }
-  console.log(`Namespace "${name}" allows anonymous pulls; pushes to it are refused. Client setup: berth mirror-config`);
+  console.log(anonymousPullNote(name, result, password !== undefined));
+  if (record.isDefault && !result.anonymousPull) {
+    console.log(`Docker's registry-mirrors will not pull through "${name}" while it is private: dockerd sends mirrors no credentials Berth can check.`);
+  }
+  console.log(`Pushes to "${name}" are refused (it mirrors the upstream). Client setup: berth mirror-config`);
+}
+
+/** Why the namespace's anonymous pull is what it is. */
+function anonymousPullReason(result: AddUpstreamResult, hasCredentials: boolean): string {
+  switch (result.anonymousPullSource) {
+    case 'chosen':
+      return 'as asked';
+    case 'kept':
+      return 'it existed already and keeps its setting';
+    case 'adopted':
+      return 'it holds images already, which nobody made public';
+    case 'default':
+      if (result.anonymousPull) return 'the upstream has no credentials and Berth listens on loopback only';
+      return hasCredentials ? 'the upstream has credentials: its images are what they may read' : 'Berth listens beyond loopback';
+  }
+}
+
+/** What the namespace's anonymous pull is, why, and how to change it. */
+function anonymousPullNote(name: string, result: AddUpstreamResult, hasCredentials: boolean): string {
+  const flip = `berth namespace set ${name} --anonymous-pull=${result.anonymousPull ? 'false' : 'true'}`;
+  const state = result.anonymousPull ? 'allows anonymous pulls' : `is private: pulls need an access token with "${name}/*:pull"`;
+  return `Namespace "${name}" ${state} (${anonymousPullReason(result, hasCredentials)}). Change it with: ${flip}`;
 }
 
 async function list(argv: string[]): Promise<void> {
@@ -240,7 +286,8 @@ async function list(argv: string[]): Promise<void> {
   requireDataDir(dataDir);
   const store = await openState(dataDir);
   try {
-    const views = [...store.read().upstreams].sort((a, b) => a.name.localeCompare(b.name)).map(viewOf);
+    const { upstreams, namespaces } = store.read();
+    const views = [...upstreams].sort((a, b) => a.name.localeCompare(b.name)).map((record) => viewOf(record, namespaces));
     if (values.json) {
       console.log(JSON.stringify(views, null, 2));
       return;
@@ -257,9 +304,10 @@ async function list(argv: string[]): Promise<void> {
       view.auth ? `yes (${view.username ?? ''})` : 'no',
       view.insecure ? 'yes' : 'no',
       `${view.tagTtlSeconds}s`,
+      view.anonymousPull ? 'yes' : 'no',
       formatTime(view.createdAt),
     ]);
-    console.log(formatTable(['NAME', 'URL', 'ALIASES', 'DEFAULT', 'AUTH', 'INSECURE', 'TAG TTL', 'CREATED'], rows));
+    console.log(formatTable(['NAME', 'URL', 'ALIASES', 'DEFAULT', 'AUTH', 'INSECURE', 'TAG TTL', 'ANONYMOUS PULL', 'CREATED'], rows));
   } finally {
     await store.close();
   }

@@ -204,7 +204,13 @@ export function MirrorPage() {
         </SectionCard>
       </Stack>
 
-      <UpstreamFormModal opened={upstreamForm !== undefined} editing={upstreamForm?.editing} onClose={() => setUpstreamForm(undefined)} onSaved={saved} />
+      <UpstreamFormModal
+        opened={upstreamForm !== undefined}
+        editing={upstreamForm?.editing}
+        loopbackOnly={upstreams.data?.loopbackOnly ?? false}
+        onClose={() => setUpstreamForm(undefined)}
+        onSaved={saved}
+      />
       <SyncRuleModal
         opened={ruleForm !== undefined}
         editing={ruleForm?.editing}

@@ -1,7 +1,14 @@
 import { Alert, Button, Code, Group, Modal, PasswordInput, Stack, Switch, TagsInput, Text, TextInput } from '@mantine/core';
 import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { api, ApiError } from '../../api/client.js';
-import { adminPaths, adminRoutes, type CreateUpstreamRequest, type UpdateUpstreamRequest, type UpstreamView } from '../../api/contract.js';
+import {
+  adminPaths,
+  adminRoutes,
+  type CreateUpstreamRequest,
+  type NamespacesResponse,
+  type UpdateUpstreamRequest,
+  type UpstreamView,
+} from '../../api/contract.js';
 import { ErrorAlert } from '../error-alert.js';
 import { IconAlert } from '../icons.js';
 
@@ -63,15 +70,40 @@ function NamespaceConflictAlert({ error, name, busy, onAdopt }: { error: ApiErro
   );
 }
 
+/**
+ * What the anonymous-pull switch shows before the person touches it, and why: the server's own rule (see
+ * `defaultAnonymousPull` in registry/mirror/upstream-changes.ts), so the form says what adding will do.
+ */
+function anonymousPullSuggestion(options: {
+  editing?: UpstreamView;
+  existing?: boolean;
+  /** The server answered that the namespace holds images (the adopt question). */
+  holdsImages: boolean;
+  hasCredentials: boolean;
+  loopbackOnly: boolean;
+}): { on: boolean; why: string } {
+  if (options.editing) return { on: options.editing.anonymousPull, why: 'The namespace’s current setting.' };
+  if (options.existing !== undefined) return { on: options.existing, why: 'A namespace with this name exists and keeps its setting unless you change it here.' };
+  if (options.holdsImages) return { on: false, why: 'Off by default: the namespace holds images that nobody made public.' };
+  if (options.hasCredentials) return { on: false, why: 'Off by default: the upstream’s credentials reach what their owner may read.' };
+  if (!options.loopbackOnly) return { on: false, why: 'Off by default: this Berth is reachable from the network.' };
+  return {
+    on: true,
+    why: 'On by default: no credentials, and Berth listens on this machine only. Docker’s registry-mirrors needs it (dockerd sends mirrors no credentials).',
+  };
+}
+
 export interface UpstreamFormModalProps {
   opened: boolean;
   /** Absent: create a new upstream. */
   editing?: UpstreamView;
+  /** Whether every listener of this Berth is on loopback (UpstreamsResponse.loopbackOnly). */
+  loopbackOnly: boolean;
   onClose: () => void;
   onSaved: (upstream: UpstreamView) => void;
 }
 
-export function UpstreamFormModal({ opened, editing, onClose, onSaved }: UpstreamFormModalProps) {
+export function UpstreamFormModal({ opened, editing, loopbackOnly, onClose, onSaved }: UpstreamFormModalProps) {
   const [name, setName] = useState('');
   const [url, setUrl] = useState('');
   const [aliases, setAliases] = useState<string[]>([]);
@@ -79,6 +111,9 @@ export function UpstreamFormModal({ opened, editing, onClose, onSaved }: Upstrea
   const [username, setUsername] = useState('');
   const [password, setPassword] = useState('');
   const [insecure, setInsecure] = useState(false);
+  /** The person's own choice; undefined while the switch shows the suggestion. */
+  const [anonymousChoice, setAnonymousChoice] = useState<boolean>();
+  const [namespaces, setNamespaces] = useState<ReadonlyMap<string, boolean>>(new Map());
   const [touched, setTouched] = useState(false);
   const [error, setError] = useState<unknown>();
   const [busy, setBusy] = useState(false);
@@ -92,12 +127,32 @@ export function UpstreamFormModal({ opened, editing, onClose, onSaved }: Upstrea
     setUsername(editing?.username ?? '');
     setPassword('');
     setInsecure(editing?.insecure ?? false);
+    setAnonymousChoice(undefined);
     setTouched(false);
     setError(undefined);
   }, [opened, editing]);
 
+  // Adding an upstream over an existing namespace keeps that namespace's setting: the switch must show it.
+  useEffect(() => {
+    if (!opened || editing) return;
+    const controller = new AbortController();
+    api
+      .get<NamespacesResponse>(adminRoutes.namespaces, undefined, controller.signal)
+      .then((answer) => setNamespaces(new Map(answer.namespaces.map((ns) => [ns.name, ns.anonymousPull]))))
+      .catch(() => setNamespaces(new Map()));
+    return () => controller.abort();
+  }, [opened, editing]);
+
   const loopback = isLoopbackUrl(url);
   const conflict = editing ? undefined : namespaceConflict(error);
+  const suggestion = anonymousPullSuggestion({
+    editing,
+    existing: namespaces.get(name),
+    holdsImages: conflict !== undefined,
+    hasCredentials: username.trim() !== '' || password !== '',
+    loopbackOnly,
+  });
+  const anonymousPull = anonymousChoice ?? suggestion.on;
   const nameError = touched && !editing && !namePattern.test(name) ? 'Lowercase letters, digits and . _ - (e.g. hub); it becomes the namespace' : undefined;
   const urlError = touched && !validUrl(url) ? 'A full URL, e.g. https://registry-1.docker.io' : undefined;
 
@@ -124,11 +179,14 @@ export function UpstreamFormModal({ opened, editing, onClose, onSaved }: Upstrea
         };
         if (password !== '') body.password = password;
         if (username.trim() === '') body.password = null;
+        if (anonymousChoice !== undefined && anonymousChoice !== editing.anonymousPull) body.anonymousPull = anonymousChoice;
         saved = await api.patch<UpstreamView>(adminPaths.upstream(editing.name), body);
       } else {
         const body: CreateUpstreamRequest = { name, url, aliases, isDefault, insecure: loopback && insecure };
         if (username.trim() !== '') body.username = username.trim();
         if (password !== '') body.password = password;
+        // Only a choice the person made is sent; otherwise the server applies the rule the switch showed.
+        if (anonymousChoice !== undefined) body.anonymousPull = anonymousChoice;
         if (adopt) body.adopt = true;
         saved = await api.post<UpstreamView>(adminRoutes.upstreams, body);
       }
@@ -192,6 +250,17 @@ export function UpstreamFormModal({ opened, editing, onClose, onSaved }: Upstrea
               autoComplete="new-password"
             />
           </Group>
+          <Switch
+            label="Anonymous pull"
+            description={`${
+              anonymousPull
+                ? `Anyone who can reach Berth may pull ${name || 'NAME'}/… without a token.`
+                : `Pulls of ${name || 'NAME'}/… need an access token with ${name || 'NAME'}/*:pull.`
+            } ${anonymousChoice === undefined ? suggestion.why : 'Your choice.'}`}
+            checked={anonymousPull}
+            onChange={(event) => setAnonymousChoice(event.currentTarget.checked)}
+            color="yellow"
+          />
           <Switch
             label="Skip TLS verification"
             description={loopback ? 'For a test registry on this machine with a self-signed certificate.' : 'Only allowed for upstreams on this machine (localhost, 127.0.0.1, ::1).'}

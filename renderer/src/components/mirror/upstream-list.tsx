@@ -73,6 +73,19 @@ function UpstreamCard({ upstream, onEdit, onDelete }: { upstream: UpstreamView; 
                 as {upstream.username}
               </Badge>
             )}
+            {upstream.anonymousPull ? (
+              <Tooltip label={`Anyone who can reach Berth may pull ${upstream.name}/… without a token`}>
+                <Badge variant="light" color="yellow">
+                  anonymous pull
+                </Badge>
+              </Tooltip>
+            ) : (
+              <Tooltip label={`Pulls need an access token with ${upstream.name}/*:pull`}>
+                <Badge variant="light" color="gray">
+                  private
+                </Badge>
+              </Tooltip>
+            )}
           </Group>
           <Text size="sm" className="berth-mono berth-break">
             {upstream.url}
