@@ -54,10 +54,6 @@ export async function serveCommand(argv: string[]): Promise<void> {
     }
     throw error;
   }
-  log.info({ url: berth.urls.http, tlsUrl: berth.urls.https, dataDir, auth: values.auth }, 'berth ready');
-  // The sign-in link is a live secret: never in the log (logs are collected and kept). Say where to get one.
-  log.info({ dataDir }, `GUI: run "berth ui-url${dataDir === defaultDataDir() ? '' : ` --data ${dataDir}`}" for a one-time sign-in link`);
-
   // A hand edit of the settings in state.json takes effect without a restart where it can (TLS names),
   // and says so where it cannot (listen addresses). The desktop app has its own watcher that restarts.
   const watcher = await createSettingsWatcher({
@@ -92,6 +88,10 @@ export async function serveCommand(argv: string[]): Promise<void> {
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  // Ready only now: a signal right after this line finds its handler (scripts stop Berth as soon as it is up).
+  log.info({ url: berth.urls.http, tlsUrl: berth.urls.https, dataDir, auth: values.auth }, 'berth ready');
+  // The sign-in link is a live secret: never in the log (logs are collected and kept). Say where to get one.
+  log.info({ dataDir }, `GUI: run "berth ui-url${dataDir === defaultDataDir() ? '' : ` --data ${dataDir}`}" for a one-time sign-in link`);
 }
 
 function listenFlag(value: string | undefined): string | null | undefined {
