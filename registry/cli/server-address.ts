@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseListenAddress } from '../config/listen-address.js';
+import { isLoopback, parseListenAddress } from '../config/listen-address.js';
 import { findRunningServer, type ServerRecord } from '../runtime/server-record.js';
 import { stateFileName } from '../state/index.js';
 
@@ -65,4 +65,15 @@ function dialable(url: string | undefined): string | undefined {
   if (parsed.hostname === '0.0.0.0') parsed.hostname = '127.0.0.1';
   else if (parsed.hostname === '[::]') parsed.hostname = '[::1]';
   return parsed.origin;
+}
+
+/**
+ * Whether Berth is reachable from this machine only: the saved listen settings (what the next start uses) and,
+ * while a server runs, its real listeners (a `--listen 0.0.0.0:5000` run is not in the settings).
+ */
+export async function reachableFromLoopbackOnly(dataDir: string, savedLoopbackOnly: boolean): Promise<boolean> {
+  if (!savedLoopbackOnly) return false;
+  const running = await findRunningServer(dataDir);
+  if (!running) return true;
+  return [running.urls.http, running.urls.https].every((url) => url === undefined || isLoopback(new URL(url).hostname.replace(/^\[|\]$/g, '')));
 }

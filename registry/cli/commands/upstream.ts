@@ -22,6 +22,7 @@ import { walkRepositories } from '../../storage/repository-walk.js';
 import { createFilesystemDriver } from '../../storage/filesystem-driver.js';
 import { CliUsageError } from '../cli-error.js';
 import { auditAdmin, dataDirOf, formatTable, formatTime, openState, parseAnonymousPull, parseCommandArgs, requireDataDir } from '../admin-support.js';
+import { reachableFromLoopbackOnly } from '../server-address.js';
 
 export const upstreamUsage = `berth upstream add NAME URL [--default] [--alias HOST]... [--insecure] [--ca-file PEM]
                    [--username USER --password-stdin] [--tag-ttl DURATION] [--anonymous-pull=true|false]
@@ -220,7 +221,7 @@ async function add(argv: string[]): Promise<void> {
     const sealSecret = (plain: string) => secrets.seal(plain);
     // What the settings say: flags of a running `berth serve` are not known here, so a server started with a
     // network --listen should be told apart by persisting it (Settings) or by passing --anonymous-pull.
-    const loopbackOnly = listensOnLoopbackOnly(store.read().settings);
+    const loopbackOnly = await reachableFromLoopbackOnly(dataDir, listensOnLoopbackOnly(store.read().settings));
     result = await addUpstream(store, input, { sealSecret, loopbackOnly, repositoriesHeld: storedRepositories(dataDir), adopt: values.adopt });
   } catch (error) {
     throw asCliError(error, { caFile: values['ca-file'] });
