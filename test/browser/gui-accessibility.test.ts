@@ -113,6 +113,8 @@ test('the GUI is accessible on every page, in both themes, wide and narrow', { s
 
   await step('at 800x600 every table keeps its actions and outcome columns in view, with no sideways scrolling', async () => {
     await page.setViewportSize(narrow);
+    await page.goto(`${berth.url}/ui/`);
+    await chooseTheme(page, 'Light');
     for (const view of views.filter((entry) => entry.main && !entry.name.startsWith('Tag drawer'))) {
       await openView(page, berth.url, view);
       const fit = await tableFit(page);
@@ -146,6 +148,7 @@ test('the GUI is accessible on every page, in both themes, wide and narrow', { s
     await screenshot(page, 'overview-narrow');
     await page.goto(`${berth.url}/ui/mirror`);
     await page.getByRole('table', { name: 'Job history' }).waitFor();
+    await page.getByRole('table', { name: 'Sync rules' }).scrollIntoViewIfNeeded();
     await screenshot(page, 'mirror-narrow');
     await page.goto(`${berth.url}/ui/`);
     await page.getByRole('button', { name: 'Open navigation' }).click();

@@ -48,7 +48,7 @@ export function SyncRuleTable({ rules, busy, onRun, onEdit, onDelete }: SyncRule
             <Table.Th>Rule</Table.Th>
             <Table.Th>Copies</Table.Th>
             <Table.Th>Schedule</Table.Th>
-            <Table.Th className={columnPriority.medium}>Last run</Table.Th>
+            <Table.Th className={columnPriority.low}>Last run</Table.Th>
             <Table.Th ta="right">
               <span className="sr-only">Actions</span>
             </Table.Th>
@@ -83,7 +83,8 @@ export function SyncRuleTable({ rules, busy, onRun, onEdit, onDelete }: SyncRule
                   formatInterval(rule.everySeconds)
                 )}
               </Table.Td>
-              <Table.Td fz="sm" className={columnPriority.medium}>
+              {/* Also in the job history below, so it is the first to give way. */}
+              <Table.Td fz="sm" className={columnPriority.low}>
                 <RelativeTime value={rule.lastRunAt} fallback="never" />
               </Table.Td>
               <Table.Td>
