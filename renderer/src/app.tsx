@@ -6,7 +6,7 @@ import { closeEvents } from './api/events.js';
 import { useResource } from './api/use-resource.js';
 import { AppInfoContext, registryHostOf } from './app-context.js';
 import { AppLayout } from './components/app-layout.js';
-import { ErrorAlert } from './components/error-alert.js';
+import { LoadError } from './components/error-alert.js';
 import { SignInScreen } from './components/sign-in-screen.js';
 import { AuditPage } from './pages/audit-page.js';
 import { ImagesPage } from './pages/images-page.js';
@@ -71,7 +71,7 @@ export function App() {
     <AppInfoContext.Provider value={info}>
       <AppLayout route={route}>
         {overview.error !== undefined && !overview.data ? (
-          <ErrorAlert error={overview.error} onRetry={overview.reload} title="Berth’s admin API did not answer" />
+          <LoadError error={overview.error} onRetry={overview.reload} title="Berth’s admin API did not answer" />
         ) : (
           <CurrentPage route={route} />
         )}

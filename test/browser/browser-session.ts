@@ -89,6 +89,24 @@ export async function screenshot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: `${screenshotDir}${name}.png`, caret: 'hide', animations: 'disabled' });
 }
 
+/**
+ * Waits until no CSS transition or animation has run for six frames in a row (dialogs fade, drawers slide in, and
+ * Mantine starts a transition a frame or two after the change), so what is measured next is what stays on screen.
+ * At most 5 s.
+ */
+export async function settle(page: Page): Promise<void> {
+  await page.evaluate(`new Promise((resolve) => {
+    const deadline = performance.now() + 5000;
+    let calm = 0;
+    const tick = () => {
+      calm = document.getAnimations().some((animation) => animation.playState === 'running') ? 0 : calm + 1;
+      if (calm >= 6 || performance.now() > deadline) resolve(undefined);
+      else requestAnimationFrame(tick);
+    };
+    requestAnimationFrame(tick);
+  })`);
+}
+
 /** The left navigation's link to a page (names match by substring, so scope to the navigation). */
 export function navLink(page: Page, name: string): Locator {
   return page.getByRole('navigation').getByRole('link', { name, exact: true });

@@ -8,6 +8,7 @@ import { startDistribution } from '../support/distribution.js';
 import { createImageLayout, type ImageLayout } from '../support/oci-layout.js';
 import { makeTempDir } from '../support/temp-dir.js';
 import { requireTools, toolSkipReason, type ToolSpec } from '../support/tools.js';
+import { assertAccessible } from './accessibility.js';
 import { firstPage, launchBrowser, navLink, screenshot, waitFor, waitForText, withFailureScreenshot } from './browser-session.js';
 
 /**
@@ -109,8 +110,10 @@ test('Berth in a browser: sign in, tokens, live pushes, tag details, mirroring, 
     const form = page.getByRole('dialog', { name: 'Create access token' });
     await form.getByLabel('Token name').fill(tokenName);
     await form.getByLabel('Scope 1 repository pattern').fill('team/*');
-    await form.getByRole('checkbox', { name: 'Scope 1 push' }).check();
-    assert.equal(await form.getByRole('checkbox', { name: 'Scope 1 pull' }).isChecked(), true, 'pull is on by default');
+    // Each action checkbox is named by its visible label; the row is the group "Scope 1".
+    const scope = form.getByRole('group', { name: 'Scope 1' });
+    await scope.getByRole('checkbox', { name: 'push', exact: true }).check();
+    assert.equal(await scope.getByRole('checkbox', { name: 'pull', exact: true }).isChecked(), true, 'pull is on by default');
     await screenshot(page, 'tokens-create');
     await form.getByRole('button', { name: 'Create token' }).click();
 
@@ -120,6 +123,22 @@ test('Berth in a browser: sign in, tokens, live pushes, tag details, mirroring, 
     // The copied login line is the README's: the secret comes from $TOKEN on stdin, never from the command line.
     const loginLine = await shown.locator('pre code').textContent();
     assert.equal(loginLine, `echo "$TOKEN" | docker login ${berth.host} -u ${tokenName} --password-stdin`);
+    await assertAccessible(page, 'Token secret dialog (light, 1280x800)');
+
+    // The secret is shown once: a stray Esc or a click beside the dialog asks before throwing it away.
+    const question = shown.getByRole('alert').filter({ hasText: 'Close without the token?' });
+    await page.keyboard.press('Escape');
+    await question.waitFor();
+    assert.equal(await shown.getByLabel('Token secret').inputValue(), secret, 'Esc left the dialog and its secret on screen');
+    await page.keyboard.press('Escape');
+    assert.ok(await shown.isVisible(), 'a second Esc does not close it either');
+    await shown.getByRole('button', { name: 'Keep it open' }).click();
+    await question.waitFor({ state: 'detached' });
+    await page.mouse.click(5, 400);
+    await question.waitFor();
+    assert.ok(await shown.isVisible(), 'a click outside did not close it');
+    await screenshot(page, 'tokens-secret-close');
+    await shown.getByRole('button', { name: 'Keep it open' }).click();
     await shown.getByRole('button', { name: 'I have copied the token' }).click();
     await shown.waitFor({ state: 'detached' });
 
@@ -148,8 +167,9 @@ test('Berth in a browser: sign in, tokens, live pushes, tag details, mirroring, 
     assert.equal(await manifestStatus(berth, 'team/app', first.tag, auth), 200);
     await page.getByRole('table', { name: 'Repositories' }).getByRole('link', { name: 'team/app' }).click();
     const tags = page.getByRole('table', { name: 'Tags of team/app' });
-    await tags.getByRole('button', { name: `Details of team/app:${second.tag}` }).waitFor();
-    await tags.getByRole('button', { name: `Details of team/app:${first.tag}` }).click();
+    // A tag's name is a link to its details, named just by the tag (the table names the repository).
+    await tags.getByRole('link', { name: second.tag, exact: true }).waitFor();
+    await tags.getByRole('link', { name: first.tag, exact: true }).click();
 
     const drawer = page.getByRole('dialog', { name: `team/app:${first.tag}` });
     const digest = drawer.locator('code').filter({ hasText: /^sha256:[0-9a-f]{64}$/ }).first();
@@ -166,11 +186,12 @@ test('Berth in a browser: sign in, tokens, live pushes, tag details, mirroring, 
     await drawer.getByRole('button', { name: 'Delete tag', exact: true }).click();
     const confirm = page.getByRole('dialog', { name: 'Delete tag?' });
     await waitForText(confirm, new RegExp(`team/app:${first.tag.replace('.', '\\.')}`));
+    await assertAccessible(page, 'Delete tag confirmation (light, 1280x800)');
     await confirm.getByRole('button', { name: 'Delete tag' }).click();
     await confirm.waitFor({ state: 'detached' });
     await drawer.waitFor({ state: 'hidden' });
-    await tags.getByRole('button', { name: `Details of team/app:${first.tag}` }).waitFor({ state: 'detached' });
-    await tags.getByRole('button', { name: `Details of team/app:${second.tag}` }).waitFor();
+    await tags.getByRole('link', { name: first.tag, exact: true }).waitFor({ state: 'detached' });
+    await tags.getByRole('link', { name: second.tag, exact: true }).waitFor();
     assert.equal(await manifestStatus(berth, 'team/app', first.tag, auth), 404, 'the deleted tag is gone over /v2 too');
     assert.equal(await manifestStatus(berth, 'team/app', second.tag, auth), 200, 'the other tag stays');
   });
@@ -183,9 +204,10 @@ test('Berth in a browser: sign in, tokens, live pushes, tag details, mirroring, 
     // Everything here was pushed seconds ago, so the server's grace period may spare it: either answer is right,
     // as long as the dry run's answer is shown and nothing is deleted without a second click.
     const text = await waitForText(dialog, /Nothing to free(: every stored blob belongs to an image| yet)|no image uses any more/);
+    await assertAccessible(page, 'Free unused space dialog (light, 1280x800)');
     if (/Nothing to free/.test(text)) {
       assert.equal(await dialog.getByRole('button', { name: /^Free / }).count(), 0, 'no action offered when nothing can be freed');
-      await dialog.getByRole('button', { name: 'Close' }).click();
+      await dialog.getByRole('button', { name: 'Close', exact: true }).click();
     } else {
       await dialog.getByRole('button', { name: /^Free \d/ }).waitFor();
       await dialog.getByRole('button', { name: 'Cancel' }).click();
@@ -219,6 +241,7 @@ test('Berth in a browser: sign in, tokens, live pushes, tag details, mirroring, 
     await waitForText(upstreamForm, /Off by default: the upstream’s credentials/);
     await upstreamForm.getByLabel('Username').fill('');
     await switchedTo(true);
+    await assertAccessible(page, 'Add upstream dialog (light, 1280x800)');
     await upstreamForm.getByRole('button', { name: 'Add upstream' }).click();
     await upstreamForm.waitFor({ state: 'detached' });
     const card = page.getByRole('article', { name: 'Upstream local' });
@@ -237,13 +260,15 @@ test('Berth in a browser: sign in, tokens, live pushes, tag details, mirroring, 
     await repositories.press('Enter');
     await ruleForm.getByRole('textbox', { name: 'Schedule' }).click();
     await page.getByRole('option', { name: 'Only when I click Run now' }).click();
+    await assertAccessible(page, 'Add sync rule dialog (light, 1280x800)');
     await ruleForm.getByRole('button', { name: 'Add rule' }).click();
     await ruleForm.waitFor({ state: 'detached' });
     const rules = page.getByRole('table', { name: 'Sync rules' });
     await waitForText(rules, /library\/alpine/);
 
     await recordJobProgress(page);
-    await rules.getByRole('button', { name: 'Run alpine now' }).click();
+    // "Run now" is the visible label, so it starts the accessible name (WCAG 2.5.3); the rule's name follows.
+    await rules.getByRole('button', { name: 'Run now alpine' }).click();
     const history = page.getByRole('table', { name: 'Job history' });
     const finished = history.getByRole('row').filter({ hasText: 'alpine' });
     await waitForText(finished, /succeeded|failed/, 60_000);
@@ -265,7 +290,7 @@ test('Berth in a browser: sign in, tokens, live pushes, tag details, mirroring, 
     await navLink(page, 'Images').click();
     await page.getByRole('table', { name: 'Repositories' }).getByRole('link', { name: 'local/library/alpine' }).click();
     const tags = page.getByRole('table', { name: 'Tags of local/library/alpine' });
-    for (const tag of upstreamTags) await tags.getByRole('button', { name: `Details of local/library/alpine:${tag}` }).waitFor();
+    for (const tag of upstreamTags) await tags.getByRole('link', { name: tag, exact: true }).waitFor();
   });
 
   await step('a token revoked in the GUI is refused at once', async () => {
@@ -273,6 +298,8 @@ test('Berth in a browser: sign in, tokens, live pushes, tag details, mirroring, 
     const row = page.getByRole('table', { name: 'Access tokens' }).getByRole('row').filter({ hasText: tokenName });
     await row.getByRole('button', { name: `Revoke ${tokenName}` }).click();
     const confirm = page.getByRole('dialog', { name: 'Revoke token?' });
+    await confirm.getByRole('button', { name: 'Revoke token' }).waitFor();
+    await assertAccessible(page, 'Revoke token confirmation (light, 1280x800)');
     await confirm.getByRole('button', { name: 'Revoke token' }).click();
     await confirm.waitFor({ state: 'detached' });
     await row.waitFor({ state: 'detached' });
@@ -317,7 +344,7 @@ test('Berth in a browser: sign in, tokens, live pushes, tag details, mirroring, 
     }, 20_000, 1_000);
     await screenshot(page, 'overview');
 
-    // The dark scheme follows the system setting: a second browser with dark preference, same session cookie.
+    // The theme follows the system setting until one is chosen: a second browser with dark preference, same session cookie.
     const dark = await launchBrowser(t, { colorScheme: 'dark' });
     await dark.addCookies(await context.cookies());
     const darkPage = await firstPage(dark);

@@ -1,3 +1,6 @@
+import { reportReachable, reportUnreachable } from './connection.js';
+import { adminRoutes } from './contract.js';
+
 /**
  * The one place the GUI talks HTTP. Reads are plain GETs; mutations carry `X-Berth-Admin: 1` (the admin API's
  * CSRF guard: a cross-site form cannot set custom headers) and JSON. The session is a same-origin cookie.
@@ -19,10 +22,17 @@ export class ApiError extends Error {
     this.name = 'ApiError';
   }
 
+  /** No HTTP answer at all: Berth is stopped or the network is gone (the shell shows this once, see connection.ts). */
+  get unreachable(): boolean {
+    return this.code === offlineCode;
+  }
+
   get needsSignIn(): boolean {
     return this.status === 401 && (this.code === 'BERTH_ADMIN_SIGNIN_REQUIRED' || this.code.startsWith('BERTH_ADMIN_SESSION'));
   }
 }
+
+const offlineCode = 'BERTH_UI_OFFLINE';
 
 type Listener = (error: ApiError) => void;
 const signInListeners = new Set<Listener>();
@@ -42,7 +52,7 @@ function isErrorBody(value: unknown): value is ApiErrorBody {
 /** Messages for failures that never reach the API (server stopped, proxy page, network gone). */
 function transportError(status: number, text: string): ApiError {
   if (status === 0) {
-    return new ApiError(0, 'BERTH_UI_OFFLINE', 'Berth is not answering.', 'Check that Berth is running (`berth serve`), then try again.');
+    return new ApiError(0, offlineCode, 'Berth is not answering.', 'Check that Berth is running (`berth serve`), then try again.');
   }
   const snippet = text.trim().slice(0, 160);
   return new ApiError(
@@ -96,8 +106,10 @@ async function request<T>(method: string, path: string, body?: unknown, signal?:
     });
   } catch (error) {
     if (error instanceof DOMException && error.name === 'AbortError') throw error;
+    reportUnreachable();
     throw transportError(0, '');
   }
+  reportReachable();
   if (!response.ok) {
     const error = await toApiError(response);
     if (error.needsSignIn) for (const listener of signInListeners) listener(error);
@@ -115,6 +127,16 @@ export const api = {
   patch: <T>(path: string, body?: unknown) => request<T>('PATCH', path, body),
   delete: <T>(path: string, body?: unknown) => request<T>('DELETE', path, body),
 };
+
+/** Asks Berth whether it is there (`/api/health` needs no session); the answer, or its absence, goes to connection.ts. */
+export async function checkReachable(): Promise<boolean> {
+  try {
+    await request('GET', adminRoutes.health);
+    return true;
+  } catch (error) {
+    return !(error instanceof ApiError && error.unreachable);
+  }
+}
 
 /** Any thrown value → text for an Alert: the message, then the hint on its own line. */
 export function describeError(error: unknown): { title: string; hint?: string; code?: string } {

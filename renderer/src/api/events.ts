@@ -1,4 +1,6 @@
 import { useEffect, useRef } from 'react';
+import { checkReachable } from './client.js';
+import { reportReachable } from './connection.js';
 import type { AdminEvent, AdminEventType } from './contract.js';
 
 /**
@@ -25,11 +27,17 @@ function ensureSource(): void {
   if (source || typeof EventSource === 'undefined') return;
   source = new EventSource('/api/events', { withCredentials: true });
   source.onopen = () => {
+    reportReachable();
     setLive(true);
     if (everOpened) for (const listener of reconnectListeners) listener();
     everOpened = true;
   };
-  source.onerror = () => setLive(false);
+  // The stream drops when Berth stops, before any page asks for anything: find out whether Berth is gone or only
+  // the stream is, so the shell's notice appears on an idle page too. The browser retries every few seconds.
+  source.onerror = () => {
+    setLive(false);
+    void checkReachable();
+  };
   source.onmessage = (message: MessageEvent<string>) => {
     let event: AdminEvent;
     try {

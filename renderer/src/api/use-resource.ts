@@ -1,7 +1,10 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
+import { ApiError } from './client.js';
+import { onReachableAgain } from './connection.js';
 
 export interface Resource<T> {
   data: T | undefined;
+  /** Why the last load failed; not set when Berth did not answer but earlier data is still there to show. */
   error: unknown;
   loading: boolean;
   /** Loads again, keeping the current data on screen until the new data arrives (no flicker on live updates). */
@@ -10,7 +13,8 @@ export interface Resource<T> {
 
 /**
  * Loads something once per `key` and on demand. Late answers from an earlier key are dropped, so typing in a
- * search box never shows results for an older query.
+ * search box never shows results for an older query. A load that failed because Berth did not answer runs again
+ * by itself when Berth answers again.
  */
 export function useResource<T>(load: (signal: AbortSignal) => Promise<T>, key: string): Resource<T> {
   const [data, setData] = useState<T>();
@@ -41,5 +45,8 @@ export function useResource<T>(load: (signal: AbortSignal) => Promise<T>, key: s
   }, [key, generation]);
 
   const reload = useCallback(() => setGeneration((value) => value + 1), []);
-  return { data, error, loading, reload };
+  const unreachable = error instanceof ApiError && error.unreachable;
+  useEffect(() => (unreachable ? onReachableAgain(reload) : undefined), [unreachable, reload]);
+  // Berth gone for a moment: keep showing what was loaded (the shell says Berth is not answering) until it is back.
+  return { data, error: unreachable && data !== undefined ? undefined : error, loading, reload };
 }

@@ -1,5 +1,5 @@
-import { AppShell, Badge, Burger, Button, Group, NavLink, Text, Tooltip, UnstyledButton } from '@mantine/core';
-import { useDisclosure } from '@mantine/hooks';
+import { AppShell, Badge, Burger, Button, Drawer, Group, NavLink, Stack, Text, Tooltip, UnstyledButton } from '@mantine/core';
+import { useDisclosure, useMediaQuery } from '@mantine/hooks';
 import { useEffect, useState, type ReactNode } from 'react';
 import { api } from '../api/client.js';
 import { adminRoutes } from '../api/contract.js';
@@ -8,7 +8,9 @@ import { useAppInfo } from '../app-context.js';
 import { hrefFor, Link, type PageId, type Route } from '../router.js';
 import classes from './app-layout.module.css';
 import { BerthLogo } from './berth-logo.js';
+import { ConnectionNotice } from './connection-notice.js';
 import { IconBox, IconHome, IconKey, IconList, IconMirror, IconSettings } from './icons.js';
+import { ThemeToggle } from './theme-toggle.js';
 
 const navigation: Array<{ page: PageId; label: string; icon: ReactNode }> = [
   { page: 'overview', label: 'Overview', icon: <IconHome /> },
@@ -18,6 +20,12 @@ const navigation: Array<{ page: PageId; label: string; icon: ReactNode }> = [
   { page: 'settings', label: 'Settings', icon: <IconSettings /> },
   { page: 'audit', label: 'Audit', icon: <IconList /> },
 ];
+
+/**
+ * Below this width the sidebar would leave tables too little room (at 800 px it took 230 of them): the navigation
+ * moves into a drawer behind the header's menu button.
+ */
+const sidebarQuery = '(min-width: 1000px)';
 
 function LiveIndicator() {
   const [live, setLive] = useState(false);
@@ -44,19 +52,59 @@ async function signOut(): Promise<void> {
   }
 }
 
-/** Header (brand, live state, sign out), left navigation (a burger on narrow windows), and the page. */
+/** The page links and the theme choice: the sidebar's content on wide windows, the drawer's on narrow ones. */
+function Navigation({ route, onNavigate }: { route: Route; onNavigate?: () => void }) {
+  return (
+    <Stack justify="space-between" h="100%" gap="lg">
+      <div className={classes.navList}>
+        {navigation.map((item) => (
+          <NavLink
+            key={item.page}
+            component={Link}
+            href={hrefFor(item.page)}
+            label={item.label}
+            leftSection={item.icon}
+            active={route.page === item.page}
+            aria-current={route.page === item.page ? 'page' : undefined}
+            onClick={onNavigate}
+            className={classes.navLink}
+          />
+        ))}
+      </div>
+      <div className={classes.navFooter}>
+        <ThemeToggle />
+      </div>
+    </Stack>
+  );
+}
+
+/** Header (brand, live state, sign out), the navigation (a sidebar, or a drawer under 1000 px), and the page. */
 export function AppLayout({ route, children }: { route: Route; children: ReactNode }) {
+  const wide = useMediaQuery(sidebarQuery, true, { getInitialValueInEffect: false });
   const [opened, { toggle, close }] = useDisclosure();
   const { overview } = useAppInfo();
+  // A drawer left open while the window grows past the breakpoint would cover the sidebar that replaces it.
+  useEffect(() => {
+    if (wide) close();
+  }, [wide, close]);
   return (
-    <AppShell header={{ height: 56 }} navbar={{ width: 232, breakpoint: 'sm', collapsed: { mobile: !opened } }} padding="lg">
+    // The layout switches on `wide` (one media query, above), so AppShell's own mobile breakpoint is never used.
+    <AppShell header={{ height: 56 }} navbar={wide ? { width: 232, breakpoint: 0 } : undefined} padding="lg">
       <a href="#main" className={classes.skip}>
         Skip to content
       </a>
       <AppShell.Header className={classes.header}>
         <Group h="100%" px="md" justify="space-between" wrap="nowrap">
           <Group gap="sm" wrap="nowrap">
-            <Burger opened={opened} onClick={toggle} hiddenFrom="sm" size="sm" aria-label={opened ? 'Close navigation' : 'Open navigation'} />
+            {!wide && (
+              <Burger
+                opened={opened}
+                onClick={toggle}
+                size="sm"
+                aria-label="Open navigation"
+                aria-expanded={opened}
+              />
+            )}
             <UnstyledButton component={Link} href={hrefFor('overview')} className={classes.brand} aria-label="Berth home">
               <BerthLogo size={28} />
               <Text fw={700} fz="lg">
@@ -77,25 +125,34 @@ export function AppLayout({ route, children }: { route: Route; children: ReactNo
           </Group>
         </Group>
       </AppShell.Header>
-      <AppShell.Navbar p="sm" aria-label="Main navigation" component="nav">
-        <div className={classes.navList}>
-          {navigation.map((item) => (
-            <NavLink
-              key={item.page}
-              component={Link}
-              href={hrefFor(item.page)}
-              label={item.label}
-              leftSection={item.icon}
-              active={route.page === item.page}
-              aria-current={route.page === item.page ? 'page' : undefined}
-              onClick={close}
-              className={classes.navLink}
-            />
-          ))}
-        </div>
-      </AppShell.Navbar>
+      {wide ? (
+        <AppShell.Navbar p="sm" aria-label="Main navigation" component="nav">
+          <Navigation route={route} />
+        </AppShell.Navbar>
+      ) : (
+        <Drawer
+          opened={opened}
+          onClose={close}
+          size={264}
+          padding="sm"
+          title={
+            <Group gap="xs" wrap="nowrap" px={4}>
+              <BerthLogo size={24} />
+              <Text fw={700}>Berth</Text>
+            </Group>
+          }
+          closeButtonProps={{ 'aria-label': 'Close navigation' }}
+        >
+          <nav aria-label="Main navigation" className={classes.drawerNav}>
+            <Navigation route={route} onNavigate={close} />
+          </nav>
+        </Drawer>
+      )}
       <AppShell.Main id="main" className={classes.main} tabIndex={-1}>
-        <div className={classes.content}>{children}</div>
+        <div className={classes.content}>
+          <ConnectionNotice />
+          {children}
+        </div>
       </AppShell.Main>
     </AppShell>
   );

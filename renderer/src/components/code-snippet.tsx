@@ -1,9 +1,11 @@
 import { Box, Group, Text } from '@mantine/core';
 import { CopyIconButton } from './copy-button.js';
 import classes from './code-snippet.module.css';
+import { useScrollsSideways } from './use-scrolls-sideways.js';
 
 /** A copy-paste block: monospace, scrolls sideways rather than wrapping commands, one copy button. */
 export function CodeSnippet({ code, label, copyLabel }: { code: string; label?: string; copyLabel?: string }) {
+  const { ref, scrollableProps } = useScrollsSideways<HTMLPreElement>(label ? `${label} code` : 'Code');
   return (
     <Box className={classes.snippet}>
       {label && (
@@ -14,7 +16,7 @@ export function CodeSnippet({ code, label, copyLabel }: { code: string; label?: 
         </Group>
       )}
       <Group wrap="nowrap" align="flex-start" gap={0}>
-        <pre className={classes.code}>
+        <pre ref={ref} className={classes.code} {...scrollableProps}>
           <code>{code}</code>
         </pre>
         <Box p={6}>

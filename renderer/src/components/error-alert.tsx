@@ -1,16 +1,21 @@
 import { Alert, Button, Code, Group, Text } from '@mantine/core';
-import { describeError } from '../api/client.js';
+import { ApiError, describeError } from '../api/client.js';
 import { IconAlert } from './icons.js';
+import { InlineCodeText } from './inline-code-text.js';
 
 /** Any error as: what went wrong (title), what to do (hint), and a retry when the caller can retry. */
 export function ErrorAlert({ error, onRetry, title }: { error: unknown; onRetry?: () => void; title?: string }) {
   const described = describeError(error);
   return (
-    <Alert color="red" variant="light" icon={<IconAlert />} title={title ?? described.title} role="alert">
-      {title && <Text size="sm">{described.title}</Text>}
+    <Alert color="red" variant="light" icon={<IconAlert />} title={title ?? <InlineCodeText text={described.title} />} role="alert">
+      {title && (
+        <Text size="sm">
+          <InlineCodeText text={described.title} />
+        </Text>
+      )}
       {described.hint && (
         <Text size="sm" mt={title ? 4 : 0}>
-          {described.hint}
+          <InlineCodeText text={described.hint} />
         </Text>
       )}
       {(onRetry || described.code) && (
@@ -29,4 +34,13 @@ export function ErrorAlert({ error, onRetry, title }: { error: unknown; onRetry?
       )}
     </Alert>
   );
+}
+
+/**
+ * A panel's failed load. When Berth does not answer at all, the shell already says so once (ConnectionNotice) and
+ * the load repeats by itself when Berth is back, so the panel shows nothing rather than one more identical box.
+ */
+export function LoadError({ error, onRetry, title }: { error: unknown; onRetry?: () => void; title?: string }) {
+  if (error instanceof ApiError && error.unreachable) return null;
+  return <ErrorAlert error={error} onRetry={onRetry} title={title} />;
 }

@@ -3,6 +3,7 @@ import type { ApiError } from '../api/client.js';
 import { useDocumentTitle } from '../router.js';
 import { BerthLogo } from './berth-logo.js';
 import { CodeSnippet } from './code-snippet.js';
+import { InlineCodeText } from './inline-code-text.js';
 
 /**
  * Shown for any 401: the GUI has no password form on purpose. Sign-in links come from the CLI on the machine
@@ -28,8 +29,7 @@ export function SignInScreen({ error }: { error: ApiError }) {
           </Text>
           {error.code !== 'BERTH_ADMIN_SIGNIN_REQUIRED' && (
             <Text size="sm" c="red">
-              {error.message}
-              {error.hint ? ` ${error.hint}` : ''}
+              <InlineCodeText text={error.hint ? `${error.message} ${error.hint}` : error.message} />
             </Text>
           )}
         </Stack>

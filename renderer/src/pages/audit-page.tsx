@@ -6,10 +6,11 @@ import { adminPaths, type AuditEvent, type AuditQueryParams, type AuditResponse 
 import { useResource } from '../api/use-resource.js';
 import { auditSubject, OutcomeBadge } from '../components/audit-event.js';
 import { EmptyState } from '../components/empty-state.js';
-import { ErrorAlert } from '../components/error-alert.js';
+import { LoadError } from '../components/error-alert.js';
 import { IconDownload, IconList, IconRefresh } from '../components/icons.js';
 import { PageHeader } from '../components/page-header.js';
 import { RelativeTime } from '../components/relative-time.js';
+import { columnPriority, ResponsiveTable } from '../components/responsive-table.js';
 import { hrefFor, navigate, type Route } from '../router.js';
 
 const pageSize = 50;
@@ -72,8 +73,10 @@ function EventRow({ event }: { event: AuditEvent }) {
       <Table.Td fz="sm" className="berth-mono berth-break">
         {auditSubject(event) || '—'}
       </Table.Td>
-      <Table.Td fz="sm">{event.actor}</Table.Td>
-      <Table.Td fz="sm" className="berth-mono">
+      <Table.Td fz="sm" className={columnPriority.medium}>
+        {event.actor}
+      </Table.Td>
+      <Table.Td fz="sm" className={`berth-mono ${columnPriority.low}`}>
         {event.client}
       </Table.Td>
       <Table.Td>
@@ -163,7 +166,7 @@ export function AuditPage({ route }: { route: Route }) {
             </Group>
           </Group>
           {audit.error !== undefined ? (
-            <ErrorAlert error={audit.error} onRetry={audit.reload} />
+            <LoadError error={audit.error} onRetry={audit.reload} />
           ) : audit.data && events.length === 0 ? (
             <EmptyState icon={<IconList size={28} />} title={filtered ? 'No events match these filters' : 'No audit events yet'}>
               <Text c="dimmed">
@@ -173,15 +176,15 @@ export function AuditPage({ route }: { route: Route }) {
               </Text>
             </EmptyState>
           ) : (
-            <Table.ScrollContainer minWidth={820}>
+            <ResponsiveTable label="Audit events">
               <Table verticalSpacing="xs" striped highlightOnHover aria-label="Audit events">
                 <Table.Thead>
                   <Table.Tr>
                     <Table.Th>Time</Table.Th>
                     <Table.Th>Action</Table.Th>
                     <Table.Th>Subject</Table.Th>
-                    <Table.Th>Actor</Table.Th>
-                    <Table.Th>Client</Table.Th>
+                    <Table.Th className={columnPriority.medium}>Actor</Table.Th>
+                    <Table.Th className={columnPriority.low}>Client</Table.Th>
                     <Table.Th>Outcome</Table.Th>
                   </Table.Tr>
                 </Table.Thead>
@@ -191,7 +194,7 @@ export function AuditPage({ route }: { route: Route }) {
                   ))}
                 </Table.Tbody>
               </Table>
-            </Table.ScrollContainer>
+            </ResponsiveTable>
           )}
           {pages > 1 && (
             <Group justify="center">

@@ -1,7 +1,7 @@
-import { Anchor, Breadcrumbs, Chip, Group, Loader, Paper, Stack, Text, TextInput } from '@mantine/core';
+import { Anchor, Breadcrumbs, Button, Chip, Group, Loader, Paper, Stack, Text, TextInput } from '@mantine/core';
 import { useDebouncedValue } from '@mantine/hooks';
 import { useState } from 'react';
-import { api } from '../api/client.js';
+import { api, ApiError } from '../api/client.js';
 import {
   adminPaths,
   adminRoutes,
@@ -17,7 +17,7 @@ import { useAppInfo } from '../app-context.js';
 import { CodeSnippet, InlineCode } from '../components/code-snippet.js';
 import { ConfirmDialog } from '../components/confirm-dialog.js';
 import { EmptyState } from '../components/empty-state.js';
-import { ErrorAlert } from '../components/error-alert.js';
+import { LoadError } from '../components/error-alert.js';
 import { IconBox, IconSearch, IconTag } from '../components/icons.js';
 import { RepositoryList } from '../components/images/repository-list.js';
 import { TagDrawer } from '../components/images/tag-drawer.js';
@@ -92,7 +92,7 @@ function RepositoriesView({ route }: { route: Route }) {
             </Chip.Group>
           )}
           {repositories.error !== undefined ? (
-            <ErrorAlert error={repositories.error} onRetry={repositories.reload} />
+            <LoadError error={repositories.error} onRetry={repositories.reload} />
           ) : list.length > 0 ? (
             <RepositoryList repositories={list} />
           ) : repositories.loading && !repositories.data ? null : filtered ? (
@@ -120,6 +120,23 @@ function RepositoriesView({ route }: { route: Route }) {
             </EmptyState>
           )}
         </Stack>
+      </Paper>
+    </>
+  );
+}
+
+/** An address with no repository behind it (deleted, or mistyped): say so, and lead back to the list. */
+function MissingRepository({ repository }: { repository: string }) {
+  return (
+    <>
+      <PageHeader title="Repository not found" />
+      <Paper withBorder radius="lg" p="lg">
+        <EmptyState icon={<IconBox size={28} />} title={`There is no repository “${repository}”`}>
+          <Text c="dimmed">It may have been deleted since this page was opened, or the address is mistyped.</Text>
+          <Button component={Link} href={hrefFor('images')}>
+            Back to Images
+          </Button>
+        </EmptyState>
       </Paper>
     </>
   );
@@ -153,6 +170,7 @@ function RepositoryView({ repository, route }: { repository: string; route: Rout
   };
 
   const list = tags.data?.tags ?? [];
+  if (tags.error instanceof ApiError && tags.error.code === 'BERTH_REPOSITORY_NOT_FOUND') return <MissingRepository repository={repository} />;
   return (
     <>
       <Breadcrumbs mb="xs" fz="sm">
@@ -166,7 +184,7 @@ function RepositoryView({ repository, route }: { repository: string; route: Rout
       <PageHeader title={repository} description={<InlineCode code={`${registryHost}/${repository}`} copyLabel="Copy repository address" />} />
       <Paper withBorder radius="lg" p="lg">
         {tags.error !== undefined ? (
-          <ErrorAlert error={tags.error} onRetry={tags.reload} />
+          <LoadError error={tags.error} onRetry={tags.reload} />
         ) : !tags.data ? (
           <Group justify="center" py="xl">
             <Loader aria-label="Loading tags" />
@@ -179,7 +197,6 @@ function RepositoryView({ repository, route }: { repository: string; route: Rout
           <TagTable
             repository={repository}
             tags={list}
-            onOpen={(tag) => setTag(tag)}
             onDelete={(tag) => setPending({ kind: 'tag', tag: tag.tag })}
           />
         )}

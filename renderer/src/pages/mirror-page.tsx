@@ -17,7 +17,7 @@ import { useResource } from '../api/use-resource.js';
 import { useAppInfo } from '../app-context.js';
 import { ConfirmDialog } from '../components/confirm-dialog.js';
 import { EmptyState } from '../components/empty-state.js';
-import { ErrorAlert } from '../components/error-alert.js';
+import { LoadError } from '../components/error-alert.js';
 import { IconCloud, IconMirror, IconPlus } from '../components/icons.js';
 import { ActiveJob, activeJobs, finishedJobs, JobHistory } from '../components/mirror/job-list.js';
 import { SyncRuleModal } from '../components/mirror/sync-rule-modal.js';
@@ -126,7 +126,7 @@ export function MirrorPage() {
           actions={upstreamList.length > 0 ? addUpstream : undefined}
         >
           {upstreams.error !== undefined ? (
-            <ErrorAlert error={upstreams.error} onRetry={upstreams.reload} />
+            <LoadError error={upstreams.error} onRetry={upstreams.reload} />
           ) : !upstreams.data ? (
             <Group justify="center" py="md">
               <Loader size="sm" aria-label="Loading upstreams" />
@@ -164,7 +164,7 @@ export function MirrorPage() {
           }
         >
           {rules.error !== undefined ? (
-            <ErrorAlert error={rules.error} onRetry={rules.reload} />
+            <LoadError error={rules.error} onRetry={rules.reload} />
           ) : ruleList.length === 0 ? (
             <Text size="sm" c="dimmed">
               {upstreamList.length === 0
@@ -184,7 +184,7 @@ export function MirrorPage() {
 
         <SectionCard title="Jobs" description="Progress updates live while a rule runs.">
           {jobs.error !== undefined ? (
-            <ErrorAlert error={jobs.error} onRetry={jobs.reload} />
+            <LoadError error={jobs.error} onRetry={jobs.reload} />
           ) : jobs.loading ? (
             <Group justify="center" py="md">
               <Loader size="sm" aria-label="Loading jobs" />

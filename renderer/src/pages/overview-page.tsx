@@ -9,6 +9,7 @@ import { EmptyState } from '../components/empty-state.js';
 import { IconBox, IconCloud, IconDownload, IconFolder, IconKey, IconLock } from '../components/icons.js';
 import { PageHeader } from '../components/page-header.js';
 import { RelativeTime } from '../components/relative-time.js';
+import { columnPriority, ResponsiveTable } from '../components/responsive-table.js';
 import { SectionCard } from '../components/section-card.js';
 import { StatCard } from '../components/stat-card.js';
 import { FreeSpaceButton } from '../components/storage/free-space-button.js';
@@ -186,8 +187,8 @@ function RecentActivity({ overview }: { overview: OverviewResponse }) {
           Nothing yet. Pushes, pulls, token changes and denied requests appear here.
         </Text>
       ) : (
-        <Table.ScrollContainer minWidth={520}>
-          <Table verticalSpacing={6} fz="sm">
+        <ResponsiveTable label="Recent activity">
+          <Table verticalSpacing={6} fz="sm" aria-label="Recent activity">
             <Table.Tbody>
               {events.map((event, index) => (
                 <Table.Tr key={`${event.time}-${index}`}>
@@ -196,7 +197,9 @@ function RecentActivity({ overview }: { overview: OverviewResponse }) {
                   </Table.Td>
                   <Table.Td fw={500}>{event.action}</Table.Td>
                   <Table.Td className="berth-mono berth-break">{auditSubject(event)}</Table.Td>
-                  <Table.Td c="dimmed">{event.actor}</Table.Td>
+                  <Table.Td c="dimmed" className={columnPriority.medium}>
+                    {event.actor}
+                  </Table.Td>
                   <Table.Td ta="right">
                     <OutcomeBadge outcome={event.outcome} />
                   </Table.Td>
@@ -204,7 +207,7 @@ function RecentActivity({ overview }: { overview: OverviewResponse }) {
               ))}
             </Table.Tbody>
           </Table>
-        </Table.ScrollContainer>
+        </ResponsiveTable>
       )}
     </SectionCard>
   );

@@ -6,7 +6,7 @@ import { useEvents } from '../api/events.js';
 import { useResource } from '../api/use-resource.js';
 import { useAppInfo } from '../app-context.js';
 import { InlineCode } from '../components/code-snippet.js';
-import { ErrorAlert } from '../components/error-alert.js';
+import { LoadError } from '../components/error-alert.js';
 import { PageHeader } from '../components/page-header.js';
 import { SectionCard } from '../components/section-card.js';
 import { ListenersForm } from '../components/settings/listeners-form.js';
@@ -26,7 +26,7 @@ export function SettingsPage() {
       <Stack gap="lg">
         <SectionCard title="Listeners and TLS" description="Changes to listeners apply after Berth restarts.">
           {settings.error !== undefined ? (
-            <ErrorAlert error={settings.error} onRetry={settings.reload} />
+            <LoadError error={settings.error} onRetry={settings.reload} />
           ) : !settings.data ? (
             <Group justify="center" py="md">
               <Loader size="sm" aria-label="Loading settings" />
@@ -51,7 +51,7 @@ export function SettingsPage() {
 
         <SectionCard title="Anonymous pull" description="Let anyone pull from a namespace without a token. Push and delete always need one.">
           {namespaces.error !== undefined ? (
-            <ErrorAlert error={namespaces.error} onRetry={namespaces.reload} />
+            <LoadError error={namespaces.error} onRetry={namespaces.reload} />
           ) : !namespaces.data ? (
             <Group justify="center" py="md">
               <Loader size="sm" aria-label="Loading namespaces" />

@@ -8,7 +8,7 @@ import { useAppInfo } from '../app-context.js';
 import { CodeSnippet } from '../components/code-snippet.js';
 import { ConfirmDialog } from '../components/confirm-dialog.js';
 import { EmptyState } from '../components/empty-state.js';
-import { ErrorAlert } from '../components/error-alert.js';
+import { LoadError } from '../components/error-alert.js';
 import { IconKey, IconPlus } from '../components/icons.js';
 import { PageHeader } from '../components/page-header.js';
 import { CreateTokenModal } from '../components/tokens/create-token-modal.js';
@@ -46,7 +46,7 @@ export function TokensPage() {
       />
       <Paper withBorder radius="lg" p="lg">
         {tokens.error !== undefined ? (
-          <ErrorAlert error={tokens.error} onRetry={tokens.reload} />
+          <LoadError error={tokens.error} onRetry={tokens.reload} />
         ) : !tokens.data ? (
           <Group justify="center" py="xl">
             <Loader aria-label="Loading tokens" />

@@ -3,11 +3,12 @@ import type { RepositorySummary } from '../../api/contract.js';
 import { formatCount } from '../../format.js';
 import { hrefFor, Link } from '../../router.js';
 import { IconChevronRight } from '../icons.js';
+import { ResponsiveTable } from '../responsive-table.js';
 
 /** Repositories as a table; the name is a real link to the repository's page. */
 export function RepositoryList({ repositories }: { repositories: RepositorySummary[] }) {
   return (
-    <Table.ScrollContainer minWidth={480}>
+    <ResponsiveTable label="Repositories">
       <Table highlightOnHover verticalSpacing="sm" aria-label="Repositories">
         <Table.Thead>
           <Table.Tr>
@@ -44,6 +45,6 @@ export function RepositoryList({ repositories }: { repositories: RepositorySumma
           ))}
         </Table.Tbody>
       </Table>
-    </Table.ScrollContainer>
+    </ResponsiveTable>
   );
 }

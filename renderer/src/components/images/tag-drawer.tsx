@@ -1,13 +1,14 @@
 import { Accordion, Badge, Button, Code, Drawer, Group, Loader, SimpleGrid, Stack, Table, Text, Title } from '@mantine/core';
 import type { ReactNode } from 'react';
-import { api } from '../../api/client.js';
+import { api, ApiError } from '../../api/client.js';
 import { adminPaths, type DescriptorView, type ManifestDetail } from '../../api/contract.js';
 import { useResource } from '../../api/use-resource.js';
 import { useAppInfo } from '../../app-context.js';
 import { formatBytes, formatExact, shortDigest } from '../../format.js';
 import { CodeSnippet, InlineCode } from '../code-snippet.js';
-import { ErrorAlert } from '../error-alert.js';
+import { LoadError } from '../error-alert.js';
 import { IconTrash } from '../icons.js';
+import { columnPriority, ResponsiveTable } from '../responsive-table.js';
 import { PlatformBadges } from './platform-badges.js';
 
 function Fact({ label, children }: { label: string; children: ReactNode }) {
@@ -29,12 +30,12 @@ function shortMediaType(mediaType: string): string {
 
 function DescriptorTable({ rows, label, extra }: { rows: DescriptorView[]; label: string; extra?: (row: DescriptorView) => ReactNode }) {
   return (
-    <Table.ScrollContainer minWidth={440}>
+    <ResponsiveTable label={label}>
       <Table fz="xs" verticalSpacing={4} aria-label={label}>
         <Table.Thead>
           <Table.Tr>
             <Table.Th>Digest</Table.Th>
-            <Table.Th>Type</Table.Th>
+            <Table.Th className={columnPriority.medium}>Type</Table.Th>
             <Table.Th ta="right">Size</Table.Th>
             {extra && <Table.Th />}
           </Table.Tr>
@@ -45,7 +46,7 @@ function DescriptorTable({ rows, label, extra }: { rows: DescriptorView[]; label
               <Table.Td className="berth-mono" title={row.digest}>
                 {shortDigest(row.digest, 16)}
               </Table.Td>
-              <Table.Td title={row.mediaType}>{row.artifactType ? shortMediaType(row.artifactType) : shortMediaType(row.mediaType)}</Table.Td>
+              <Table.Td title={row.mediaType} className={columnPriority.medium}>{row.artifactType ? shortMediaType(row.artifactType) : shortMediaType(row.mediaType)}</Table.Td>
               <Table.Td ta="right" className="berth-nums">
                 {formatBytes(row.size)}
               </Table.Td>
@@ -54,7 +55,7 @@ function DescriptorTable({ rows, label, extra }: { rows: DescriptorView[]; label
           ))}
         </Table.Tbody>
       </Table>
-    </Table.ScrollContainer>
+    </ResponsiveTable>
   );
 }
 
@@ -258,8 +259,17 @@ export function TagDrawer({ repository, tag, version, onClose, onDeleteTag, onDe
       }
       closeButtonProps={{ 'aria-label': 'Close details' }}
     >
-      {detail.error !== undefined ? (
-        <ErrorAlert error={detail.error} onRetry={detail.reload} />
+      {detail.error instanceof ApiError && detail.error.code === 'BERTH_MANIFEST_NOT_FOUND' ? (
+        <Stack gap="sm" align="flex-start">
+          <Text>
+            There is no tag “{tag}” in {repository} any more: it was deleted or moved, or the address is mistyped.
+          </Text>
+          <Button variant="default" onClick={onClose}>
+            Back to the tags
+          </Button>
+        </Stack>
+      ) : detail.error !== undefined ? (
+        <LoadError error={detail.error} onRetry={detail.reload} />
       ) : !detail.data || detail.data.reference !== tag ? (
         <Group justify="center" py="xl">
           <Loader aria-label="Loading image details" />

@@ -1,32 +1,37 @@
-import { ActionIcon, Button, Group, Table, Text, Tooltip } from '@mantine/core';
+import { ActionIcon, Anchor, Group, Table, Text, Tooltip } from '@mantine/core';
 import type { TagSummary } from '../../api/contract.js';
 import { useAppInfo } from '../../app-context.js';
 import { formatBytes, shortDigest } from '../../format.js';
+import { hrefFor, Link } from '../../router.js';
 import { CopyIconButton } from '../copy-button.js';
 import { IconTrash } from '../icons.js';
 import { RelativeTime } from '../relative-time.js';
+import { columnPriority, ResponsiveTable } from '../responsive-table.js';
 import { PlatformBadges } from './platform-badges.js';
 
 export interface TagTableProps {
   repository: string;
   tags: TagSummary[];
-  onOpen: (tag: string) => void;
   onDelete: (tag: TagSummary) => void;
 }
 
-/** Tags of one repository: open details, copy the pull command, delete. */
-export function TagTable({ repository, tags, onOpen, onDelete }: TagTableProps) {
+/**
+ * Tags of one repository: open details, copy the pull command, delete. A tag's name is a link to its details (a
+ * real URL, so it opens in a new tab too); digest, platforms and date give way on narrow screens, the details show them.
+ */
+export function TagTable({ repository, tags, onDelete }: TagTableProps) {
   const { registryHost } = useAppInfo();
+  const here = repository.split('/');
   return (
-    <Table.ScrollContainer minWidth={760}>
+    <ResponsiveTable label={`Tags of ${repository}`}>
       <Table highlightOnHover verticalSpacing="sm" aria-label={`Tags of ${repository}`}>
         <Table.Thead>
           <Table.Tr>
             <Table.Th>Tag</Table.Th>
-            <Table.Th>Digest</Table.Th>
+            <Table.Th className={columnPriority.low}>Digest</Table.Th>
             <Table.Th ta="right">Size</Table.Th>
-            <Table.Th>Platforms</Table.Th>
-            <Table.Th>Created</Table.Th>
+            <Table.Th className={columnPriority.medium}>Platforms</Table.Th>
+            <Table.Th className={columnPriority.medium}>Created</Table.Th>
             <Table.Th ta="right">Actions</Table.Th>
           </Table.Tr>
         </Table.Thead>
@@ -34,11 +39,11 @@ export function TagTable({ repository, tags, onOpen, onDelete }: TagTableProps) 
           {tags.map((tag) => (
             <Table.Tr key={tag.tag}>
               <Table.Td>
-                <Button variant="subtle" size="compact-sm" fw={600} onClick={() => onOpen(tag.tag)} aria-label={`Details of ${repository}:${tag.tag}`}>
+                <Anchor component={Link} href={hrefFor('images', here, { tag: tag.tag })} fw={600} className="berth-break">
                   {tag.tag}
-                </Button>
+                </Anchor>
               </Table.Td>
-              <Table.Td>
+              <Table.Td className={columnPriority.low}>
                 <Text size="xs" className="berth-mono" title={tag.digest}>
                   {shortDigest(tag.digest)}
                 </Text>
@@ -46,10 +51,10 @@ export function TagTable({ repository, tags, onOpen, onDelete }: TagTableProps) 
               <Table.Td ta="right" className="berth-nums">
                 {formatBytes(tag.size)}
               </Table.Td>
-              <Table.Td>
+              <Table.Td className={columnPriority.medium}>
                 <PlatformBadges platforms={tag.platforms} max={3} />
               </Table.Td>
-              <Table.Td c="dimmed" fz="sm">
+              <Table.Td c="dimmed" fz="sm" className={columnPriority.medium}>
                 <RelativeTime value={tag.createdAt} />
               </Table.Td>
               <Table.Td>
@@ -66,6 +71,6 @@ export function TagTable({ repository, tags, onOpen, onDelete }: TagTableProps) 
           ))}
         </Table.Tbody>
       </Table>
-    </Table.ScrollContainer>
+    </ResponsiveTable>
   );
 }

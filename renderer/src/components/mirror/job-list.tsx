@@ -2,6 +2,7 @@ import { Badge, Group, List, Paper, Progress, SimpleGrid, Spoiler, Table, Text }
 import type { JobStatus, JobView, Progress as ProgressCounts } from '../../api/contract.js';
 import { formatBytes, formatCount, percent } from '../../format.js';
 import { RelativeTime } from '../relative-time.js';
+import { columnPriority, ResponsiveTable } from '../responsive-table.js';
 
 const statusColors: Record<JobStatus, string> = { queued: 'gray', running: 'harbour', succeeded: 'teal', failed: 'red', cancelled: 'gray' };
 
@@ -77,16 +78,16 @@ function duration(job: JobView): string {
 /** Finished jobs, newest first, with their errors readable in place. */
 export function JobHistory({ jobs }: { jobs: JobView[] }) {
   return (
-    <Table.ScrollContainer minWidth={720}>
+    <ResponsiveTable label="Job history">
       <Table verticalSpacing="sm" aria-label="Job history">
         <Table.Thead>
           <Table.Tr>
             <Table.Th>Rule</Table.Th>
             <Table.Th>Status</Table.Th>
             <Table.Th>Finished</Table.Th>
-            <Table.Th>Took</Table.Th>
+            <Table.Th className={columnPriority.low}>Took</Table.Th>
             <Table.Th ta="right">Images</Table.Th>
-            <Table.Th ta="right">Data</Table.Th>
+            <Table.Th ta="right" className={columnPriority.medium}>Data</Table.Th>
             <Table.Th>Errors</Table.Th>
           </Table.Tr>
         </Table.Thead>
@@ -100,13 +101,13 @@ export function JobHistory({ jobs }: { jobs: JobView[] }) {
               <Table.Td fz="sm">
                 <RelativeTime value={job.finishedAt ?? job.queuedAt} />
               </Table.Td>
-              <Table.Td fz="sm" className="berth-nums">
+              <Table.Td fz="sm" className={`berth-nums ${columnPriority.low}`}>
                 {duration(job)}
               </Table.Td>
               <Table.Td ta="right" fz="sm" className="berth-nums">
                 {formatCount(job.images.done)}/{formatCount(job.images.total)}
               </Table.Td>
-              <Table.Td ta="right" fz="sm" className="berth-nums">
+              <Table.Td ta="right" fz="sm" className={`berth-nums ${columnPriority.medium}`}>
                 {formatBytes(job.bytes.done)}
               </Table.Td>
               <Table.Td maw={360}>
@@ -115,24 +116,32 @@ export function JobHistory({ jobs }: { jobs: JobView[] }) {
                     none
                   </Text>
                 ) : (
-                  <Spoiler maxHeight={44} showLabel={`Show all ${job.errors.length}`} hideLabel="Show less">
-                    <List size="xs" spacing={2}>
-                      {job.errors.map((message, index) => (
-                        <List.Item key={index}>
-                          <Text size="xs" c="red" className="berth-break">
-                            {message}
-                          </Text>
-                        </List.Item>
-                      ))}
-                    </List>
-                  </Spoiler>
+                  // The first error in full (a spoiler's fixed height cut it off); further ones behind "Show".
+                  <>
+                    <Text size="xs" c="red" className="berth-break">
+                      {job.errors[0]}
+                    </Text>
+                    {job.errors.length > 1 && (
+                      <Spoiler maxHeight={0} showLabel={`Show ${job.errors.length - 1} more`} hideLabel="Show less" fz="xs">
+                        <List size="xs" spacing={2}>
+                          {job.errors.slice(1).map((message, index) => (
+                            <List.Item key={index}>
+                              <Text size="xs" c="red" className="berth-break">
+                                {message}
+                              </Text>
+                            </List.Item>
+                          ))}
+                        </List>
+                      </Spoiler>
+                    )}
+                  </>
                 )}
               </Table.Td>
             </Table.Tr>
           ))}
         </Table.Tbody>
       </Table>
-    </Table.ScrollContainer>
+    </ResponsiveTable>
   );
 }
 

@@ -5,6 +5,7 @@ import { describeError } from '../../api/client.js';
 import { formatInterval } from '../../format.js';
 import { IconPencil, IconPlay, IconTrash } from '../icons.js';
 import { RelativeTime } from '../relative-time.js';
+import { columnPriority, ResponsiveTable } from '../responsive-table.js';
 
 function tagFilter(rule: SyncRuleView): string {
   const parts: string[] = [];
@@ -40,15 +41,14 @@ export function SyncRuleTable({ rules, busy, onRun, onEdit, onDelete }: SyncRule
     }
   };
   return (
-    <Table.ScrollContainer minWidth={860}>
+    <ResponsiveTable label="Sync rules">
       <Table verticalSpacing="sm" aria-label="Sync rules">
         <Table.Thead>
           <Table.Tr>
             <Table.Th>Rule</Table.Th>
             <Table.Th>Copies</Table.Th>
-            <Table.Th>Into</Table.Th>
             <Table.Th>Schedule</Table.Th>
-            <Table.Th>Last run</Table.Th>
+            <Table.Th className={columnPriority.low}>Last run</Table.Th>
             <Table.Th ta="right">
               <span className="sr-only">Actions</span>
             </Table.Th>
@@ -60,7 +60,7 @@ export function SyncRuleTable({ rules, busy, onRun, onEdit, onDelete }: SyncRule
               <Table.Td>
                 <Text fw={600}>{rule.name}</Text>
                 <Text size="xs" c="dimmed">
-                  from {rule.upstream}
+                  from {rule.upstream} into <span className="berth-mono">{rule.into}/</span>
                 </Text>
               </Table.Td>
               <Table.Td>
@@ -74,9 +74,6 @@ export function SyncRuleTable({ rules, busy, onRun, onEdit, onDelete }: SyncRule
                   </Text>
                 </Stack>
               </Table.Td>
-              <Table.Td className="berth-mono" fz="sm">
-                {rule.into}/
-              </Table.Td>
               <Table.Td fz="sm">
                 {rule.paused ? (
                   <Badge color="gray" variant="light">
@@ -86,7 +83,8 @@ export function SyncRuleTable({ rules, busy, onRun, onEdit, onDelete }: SyncRule
                   formatInterval(rule.everySeconds)
                 )}
               </Table.Td>
-              <Table.Td fz="sm">
+              {/* Also in the job history below, so it is the first to give way. */}
+              <Table.Td fz="sm" className={columnPriority.low}>
                 <RelativeTime value={rule.lastRunAt} fallback="never" />
               </Table.Td>
               <Table.Td>
@@ -98,7 +96,7 @@ export function SyncRuleTable({ rules, busy, onRun, onEdit, onDelete }: SyncRule
                     loading={starting === rule.name}
                     disabled={busy.has(rule.name)}
                     onClick={() => void run(rule)}
-                    aria-label={`Run ${rule.name} now`}
+                    aria-label={`${busy.has(rule.name) ? 'Running' : 'Run now'} ${rule.name}`}
                   >
                     {busy.has(rule.name) ? 'Running' : 'Run now'}
                   </Button>
@@ -119,6 +117,6 @@ export function SyncRuleTable({ rules, busy, onRun, onEdit, onDelete }: SyncRule
           ))}
         </Table.Tbody>
       </Table>
-    </Table.ScrollContainer>
+    </ResponsiveTable>
   );
 }

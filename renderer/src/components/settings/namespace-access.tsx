@@ -4,6 +4,7 @@ import { api } from '../../api/client.js';
 import { adminPaths, adminRoutes, type CreateNamespaceRequest, type Namespace } from '../../api/contract.js';
 import { ErrorAlert } from '../error-alert.js';
 import { RelativeTime } from '../relative-time.js';
+import { columnPriority, ResponsiveTable } from '../responsive-table.js';
 
 const namePattern = /^[a-z0-9]+([._-][a-z0-9]+)*$/;
 
@@ -22,15 +23,21 @@ function AccessSwitch({ namespace, onChanged }: { namespace: Namespace; onChange
       setBusy(false);
     }
   };
+  // The switch's name stays "Anonymous pull for team" whatever its state; the words beside it say the state, so they
+  // are not its label (a label that changes with the state would also not match the name: WCAG 2.5.3).
   return (
     <>
-      <Switch
-        checked={namespace.anonymousPull}
-        disabled={busy}
-        onChange={(event) => void toggle(event.currentTarget.checked)}
-        label={namespace.anonymousPull ? 'Anyone can pull' : 'Token needed'}
-        aria-label={`Anonymous pull for ${namespace.name}`}
-      />
+      <Group gap="xs" wrap="nowrap">
+        <Switch
+          checked={namespace.anonymousPull}
+          disabled={busy}
+          onChange={(event) => void toggle(event.currentTarget.checked)}
+          aria-label={`Anonymous pull for ${namespace.name}`}
+        />
+        <Text size="sm" aria-hidden="true">
+          {namespace.anonymousPull ? 'Anyone can pull' : 'Token needed'}
+        </Text>
+      </Group>
       {error !== undefined && <ErrorAlert error={error} />}
     </>
   );
@@ -65,13 +72,13 @@ export function NamespaceAccess({ namespaces, onChanged }: { namespaces: Namespa
           No namespaces yet. A push to <code>team/app</code> creates the namespace <code>team</code>; or add one here first.
         </Text>
       ) : (
-        <Table.ScrollContainer minWidth={480}>
+        <ResponsiveTable label="Namespaces">
           <Table verticalSpacing="sm" aria-label="Namespaces">
             <Table.Thead>
               <Table.Tr>
                 <Table.Th>Namespace</Table.Th>
                 <Table.Th ta="right">Repositories</Table.Th>
-                <Table.Th>Created</Table.Th>
+                <Table.Th className={columnPriority.medium}>Created</Table.Th>
                 <Table.Th>Anonymous pull</Table.Th>
               </Table.Tr>
             </Table.Thead>
@@ -82,7 +89,7 @@ export function NamespaceAccess({ namespaces, onChanged }: { namespaces: Namespa
                   <Table.Td ta="right" className="berth-nums">
                     {namespace.repositories}
                   </Table.Td>
-                  <Table.Td fz="sm">
+                  <Table.Td fz="sm" className={columnPriority.medium}>
                     <RelativeTime value={namespace.createdAt} />
                   </Table.Td>
                   <Table.Td>
@@ -92,7 +99,7 @@ export function NamespaceAccess({ namespaces, onChanged }: { namespaces: Namespa
               ))}
             </Table.Tbody>
           </Table>
-        </Table.ScrollContainer>
+        </ResponsiveTable>
       )}
       <form onSubmit={(event) => void create(event)} noValidate>
         <Group align="flex-start" mt="md" gap="sm">

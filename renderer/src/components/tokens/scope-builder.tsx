@@ -49,11 +49,11 @@ export function ScopeBuilder({ value, onChange, namespaces }: { value: ScopeDraf
             onChange={(pattern) => update(draft.key, { pattern })}
             w={220}
           />
+          {/* Named by their visible label alone ("push"); the row's group says which scope (WCAG 2.5.3). */}
           {actionNames.map((action) => (
             <Checkbox
               key={action}
               label={action}
-              aria-label={`Scope ${index + 1} ${action}`}
               checked={draft.actions[action]}
               onChange={(event) => update(draft.key, { actions: { ...draft.actions, [action]: event.currentTarget.checked } })}
             />

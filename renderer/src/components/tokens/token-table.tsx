@@ -1,21 +1,22 @@
 import { Badge, Button, Group, Table, Text } from '@mantine/core';
 import type { TokenView } from '../../api/contract.js';
 import { RelativeTime } from '../relative-time.js';
+import { columnPriority, ResponsiveTable } from '../responsive-table.js';
 
 const statusColors: Record<TokenView['status'], string> = { active: 'teal', expired: 'gray', revoked: 'red' };
 
 export function TokenTable({ tokens, onRevoke }: { tokens: TokenView[]; onRevoke: (token: TokenView) => void }) {
   return (
-    <Table.ScrollContainer minWidth={820}>
+    <ResponsiveTable label="Access tokens">
       <Table verticalSpacing="sm" highlightOnHover aria-label="Access tokens">
         <Table.Thead>
           <Table.Tr>
             <Table.Th>Name</Table.Th>
             <Table.Th>Scopes</Table.Th>
             <Table.Th>Status</Table.Th>
-            <Table.Th>Created</Table.Th>
+            <Table.Th className={columnPriority.low}>Created</Table.Th>
             <Table.Th>Expires</Table.Th>
-            <Table.Th>Last used</Table.Th>
+            <Table.Th className={columnPriority.medium}>Last used</Table.Th>
             <Table.Th ta="right">
               <span className="sr-only">Actions</span>
             </Table.Th>
@@ -41,7 +42,7 @@ export function TokenTable({ tokens, onRevoke }: { tokens: TokenView[]; onRevoke
                   {token.status}
                 </Badge>
               </Table.Td>
-              <Table.Td fz="sm">
+              <Table.Td fz="sm" className={columnPriority.low}>
                 <RelativeTime value={token.createdAt} />
               </Table.Td>
               <Table.Td fz="sm">
@@ -53,7 +54,7 @@ export function TokenTable({ tokens, onRevoke }: { tokens: TokenView[]; onRevoke
                   <RelativeTime value={token.expiresAt} fallback="never" />
                 )}
               </Table.Td>
-              <Table.Td fz="sm">
+              <Table.Td fz="sm" className={columnPriority.medium}>
                 <RelativeTime value={token.lastUsedAt} fallback="never used" />
               </Table.Td>
               <Table.Td ta="right">
@@ -67,6 +68,6 @@ export function TokenTable({ tokens, onRevoke }: { tokens: TokenView[]; onRevoke
           ))}
         </Table.Tbody>
       </Table>
-    </Table.ScrollContainer>
+    </ResponsiveTable>
   );
 }

@@ -1,0 +1,91 @@
+import type { Page } from 'playwright-core';
+import { navLink, settle, waitFor } from './browser-session.js';
+
+/**
+ * The GUI's pages and views as the accessibility and layout tests visit them: where each is, and what to wait for
+ * before measuring (the data, not just the heading). Used with the filled Berth of gui-fixture.ts.
+ */
+
+export interface GuiView {
+  readonly name: string;
+  readonly path: string;
+  /** Waits until the view shows its data; may also open what the view is (a dialog). */
+  readonly ready: (page: Page) => Promise<void>;
+  /** Counted among the main pages (checked in every theme and size, not only the default one). */
+  readonly main: boolean;
+}
+
+export function guiViews(repository: string, tag: string): GuiView[] {
+  const table = (name: string) => async (page: Page) => {
+    await page.getByRole('table', { name }).locator('tbody tr').first().waitFor();
+  };
+  return [
+    { name: 'Overview', path: '/ui/', ready: table('Recent activity'), main: true },
+    { name: 'Images', path: '/ui/images', ready: table('Repositories'), main: true },
+    { name: `Repository ${repository}`, path: `/ui/images/${repository}`, ready: table(`Tags of ${repository}`), main: true },
+    {
+      name: `Tag drawer ${repository}:${tag}`,
+      path: `/ui/images/${repository}?tag=${encodeURIComponent(tag)}`,
+      ready: async (page) => {
+        await page.getByRole('dialog', { name: `${repository}:${tag}` }).getByRole('table', { name: 'Layers' }).waitFor();
+      },
+      main: true,
+    },
+    { name: 'Access tokens', path: '/ui/tokens', ready: table('Access tokens'), main: true },
+    {
+      name: 'Create token dialog',
+      path: '/ui/tokens',
+      ready: async (page) => {
+        await page.getByRole('table', { name: 'Access tokens' }).waitFor();
+        await page.getByRole('button', { name: 'Create token' }).first().click();
+        await page.getByRole('dialog', { name: 'Create access token' }).getByLabel('Token name').waitFor();
+      },
+      main: false,
+    },
+    { name: 'Mirror', path: '/ui/mirror', ready: table('Job history'), main: true },
+    { name: 'Settings', path: '/ui/settings', ready: table('Namespaces'), main: true },
+    { name: 'Audit', path: '/ui/audit', ready: table('Audit events'), main: true },
+  ];
+}
+
+/** Opens a view by its URL (a full load, as a bookmark or a reload would) and waits for its data. */
+export async function openView(page: Page, baseUrl: string, view: GuiView): Promise<void> {
+  await page.goto(`${baseUrl}${view.path}`);
+  await view.ready(page);
+  await settle(page);
+}
+
+/** On a narrow window, opens the navigation drawer from the header's menu button; on a wide one the sidebar is there. */
+export async function openNavigation(page: Page): Promise<void> {
+  const menu = page.getByRole('button', { name: 'Open navigation' });
+  // The shell renders one or the other once the app has loaded; wait for it before deciding.
+  await page.getByRole('navigation', { name: 'Main navigation' }).or(menu).first().waitFor();
+  if (await menu.isVisible()) {
+    await menu.click();
+    await page.getByRole('dialog').getByRole('navigation', { name: 'Main navigation' }).waitFor();
+  }
+}
+
+/** Clicks a page in the navigation, opening the drawer first on a narrow window. */
+export async function goTo(page: Page, name: string): Promise<void> {
+  await openNavigation(page);
+  await navLink(page, name).click();
+}
+
+/** Picks Light, Dark or System in the navigation's theme control (the drawer's on a narrow window). */
+export async function chooseTheme(page: Page, choice: 'Light' | 'Dark' | 'System'): Promise<void> {
+  await openNavigation(page);
+  // The radio inputs are visually hidden under their labels (Mantine's segmented control): click the label, as a person does.
+  const group = page.getByRole('radiogroup', { name: 'Theme' });
+  await group.locator('label').filter({ hasText: new RegExp(`^${choice}$`) }).click();
+  await waitFor(`the ${choice} theme to be chosen`, () => group.getByRole('radio', { name: choice }).isChecked(), 5_000);
+  const drawer = page.getByRole('dialog').filter({ has: page.getByRole('navigation', { name: 'Main navigation' }) });
+  if (await drawer.isVisible()) {
+    await page.keyboard.press('Escape');
+    await drawer.waitFor({ state: 'detached' });
+  }
+}
+
+export async function colorScheme(page: Page): Promise<string | null> {
+  return page.locator('html').getAttribute('data-mantine-color-scheme');
+}
