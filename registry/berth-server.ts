@@ -10,6 +10,7 @@ import { createRateLimiter } from './auth/rate-limiter.js';
 import { createSecretBox } from './auth/secret-box.js';
 import { isLoopback, parseListenAddress, type ListenAddress } from './config/listen-address.js';
 import { RegistryError } from './core/errors.js';
+import type { ConnectionPolicy } from './http/connection-policy.js';
 import { namespaceOf } from './core/names.js';
 import { openGate } from './http/access.js';
 import type { Mount } from './http/request-router.js';
@@ -43,6 +44,8 @@ export interface BerthOptions {
   forcePlainHttp?: boolean;
   /** Berth's version, for `berth_build_info` and the admin API. */
   version?: string;
+  /** Timeouts and connection caps (http/connection-policy.ts); the defaults are right for users, tests shorten them. */
+  connections?: Partial<ConnectionPolicy>;
 }
 
 export interface Berth {
@@ -154,6 +157,7 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
     gate,
     mounts,
     metrics,
+    connections: options.connections,
     configurationChanged: () => state.refresh(),
     mirror: (stores) => {
       fetcher = createBlobFetcher({ ...stores, namespacesOf: (upstream) => upstreamNamespaces(state, upstream) });
@@ -174,7 +178,9 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
     if (tlsListen) {
       certificates = createCertificateManager({ dataDir, names: settings.tlsNames ?? [], logger: log });
       await certificates.ensure();
-      const server = createHttpsServer(certificates.secureContextOptions(), registry.handler);
+      // A TLS handshake gets the time the request headers get: a client that connects and stays silent is closed.
+      const tlsOptions = { ...certificates.secureContextOptions(), handshakeTimeout: registry.connectionPolicy.headersTimeoutMs };
+      const server = createHttpsServer(tlsOptions, registry.handler);
       registry.track(server);
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
