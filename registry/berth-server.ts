@@ -15,7 +15,7 @@ import { namespaceOf } from './core/names.js';
 import { openGate } from './http/access.js';
 import type { Mount } from './http/request-router.js';
 import { createTokenEndpoint } from './http/token-endpoint.js';
-import { createAdminApi } from './admin/index.js';
+import { createAdminApi, createSignInFailures } from './admin/index.js';
 import { createUiMount } from './admin/ui-static.js';
 import { createRegistry, type Registry } from './index.js';
 import { createMirrorControl } from './mirror/mirror-control.js';
@@ -104,6 +104,7 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
   const audit = await createAuditLog(dataDir);
   const metrics = createMetrics({ storage: () => storageUsage(dataDir), version: options.version });
   const rateLimiter = createRateLimiter();
+  const signInFailures = createSignInFailures({ audit, log });
   // Metrics carry no image content or secrets: readable without credentials, like a health check.
   const scrape = metricsHandler(metrics);
   const mounts: Mount[] = [
@@ -144,6 +145,7 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
       sealSecret: (plain) => secrets.seal(plain),
       mirror: createMirrorControl(upstreams, () => syncRef as SyncScheduler),
       version: options.version ?? '0.0.0',
+      signInFailures,
     }),
     createUiMount(uiDistDir),
     { prefix: '/', handle: redirectRootToUi },
@@ -224,6 +226,8 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
       upstreams.close();
       await certificates?.close();
       rateLimiter.close();
+      // Its pending summary of failed sign-ins goes into the audit log before that closes.
+      signInFailures.close();
       await audit.close();
       await state.close();
     },
