@@ -9,11 +9,12 @@ import { createRateLimiter } from './auth/rate-limiter.js';
 import { createSecretBox } from './auth/secret-box.js';
 import { createTokenRealm } from './auth/token-realm.js';
 import { isLoopback, parseListenAddress, type ListenAddress } from './config/listen-address.js';
+import type { ConnectionPolicy } from './http/connection-policy.js';
 import { namespaceOf } from './core/names.js';
 import { openGate } from './http/access.js';
 import type { Mount } from './http/request-router.js';
 import { createTokenEndpoint } from './http/token-endpoint.js';
-import { createAdminApi } from './admin/index.js';
+import { createAdminApi, createSignInFailures } from './admin/index.js';
 import { createRootMount, createUiMount } from './admin/ui-static.js';
 import { createRegistry, type Registry } from './index.js';
 import { createMirrorControl } from './mirror/mirror-control.js';
@@ -43,6 +44,8 @@ export interface BerthOptions {
   forcePlainHttp?: boolean;
   /** Berth's version, for `berth_build_info` and the admin API. */
   version?: string;
+  /** Timeouts and connection caps (http/connection-policy.ts); the defaults are right for users, tests shorten them. */
+  connections?: Partial<ConnectionPolicy>;
 }
 
 export interface Berth {
@@ -94,6 +97,7 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
   const audit = await createAuditLog(dataDir);
   const metrics = createMetrics({ storage: () => storageUsage(dataDir), version: options.version });
   const rateLimiter = createRateLimiter();
+  const signInFailures = createSignInFailures({ audit, log });
   // Metrics carry no image content or secrets: readable without credentials, like a health check.
   const scrape = metricsHandler(metrics);
   const mounts: Mount[] = [
@@ -139,6 +143,7 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
       sealSecret: (plain) => secrets.seal(plain),
       mirror: createMirrorControl(upstreams, () => syncRef as SyncScheduler),
       version: options.version ?? '0.0.0',
+      signInFailures,
     }),
     createUiMount(uiDistDir),
     createRootMount(uiDistDir),
@@ -149,6 +154,7 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
     gate,
     mounts,
     metrics,
+    connections: options.connections,
     configurationChanged: () => state.refresh(),
     mirror: (stores) => {
       fetcher = createBlobFetcher({ ...stores, namespacesOf: (upstream) => upstreamNamespaces(state, upstream) });
@@ -168,7 +174,9 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
     if (tlsListen) {
       certificates = createCertificateManager({ dataDir, names: settings.tlsNames ?? [], logger: log });
       await certificates.ensure();
-      const server = createHttpsServer(certificates.secureContextOptions(), registry.handler);
+      // A TLS handshake gets the time the request headers get: a client that connects and stays silent is closed.
+      const tlsOptions = { ...certificates.secureContextOptions(), handshakeTimeout: registry.connectionPolicy.headersTimeoutMs };
+      const server = createHttpsServer(tlsOptions, registry.handler);
       registry.track(server);
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
@@ -212,6 +220,8 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
       upstreams.close();
       await certificates?.close();
       rateLimiter.close();
+      // Its pending summary of failed sign-ins goes into the audit log before that closes.
+      signInFailures.close();
       await audit.close();
       await state.close();
     },

@@ -2,6 +2,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdir } from 'node:fs/promises';
 import { openGate, type AccessGate } from './http/access.js';
+import { createConnectionGuard } from './http/connection-guard.js';
+import { connectionPolicyOf, type ConnectionPolicy } from './http/connection-policy.js';
 import { createDistributionApi } from './http/distribution-api.js';
 import type { MirrorHook } from './http/mirror-hook.js';
 import { createRequestRouter, type Mount } from './http/request-router.js';
@@ -40,6 +42,8 @@ export interface RegistryOptions {
    * the request is then decided once more. See DistributionDeps.configurationChanged.
    */
   configurationChanged?: () => boolean;
+  /** Timeouts and connection caps of every listener (see http/connection-policy.ts); defaults for what is not given. */
+  connections?: Partial<ConnectionPolicy>;
   /** Pull-through mirroring, built over this registry's stores. */
   mirror?: (stores: { driver: StorageDriver; blobs: BlobStore; uploads: UploadStore; repositories: RepositoryStore; log: Logger }) => MirrorHook;
 }
@@ -56,6 +60,10 @@ export interface Registry {
   readonly repositories: RepositoryStore;
   /** Node request listener, for embedding in another server. */
   readonly handler: RequestListener;
+  /** The timeouts and connection caps in force on every listener. */
+  readonly connectionPolicy: Readonly<ConnectionPolicy>;
+  /** The listeners started or tracked so far. */
+  servers(): Server[];
   /**
    * Runs garbage collection now (grace default 1 h). Runs never overlap: a call during a run waits for it and
    * then runs its own.
@@ -63,7 +71,10 @@ export interface Registry {
   collectGarbage(options?: { dryRun?: boolean; graceMs?: number }): Promise<GarbageCollectionResult>;
   /** Starts a plain-HTTP listener; resolves with its URL (port 0 picks a free port). */
   listen(options: ListenOptions): Promise<{ url: string; port: number; server: Server }>;
-  /** Attaches an existing server (e.g. the HTTPS listener) so close() also drains it. */
+  /**
+   * Attaches an existing server (e.g. the HTTPS listener): close() also drains it, and it gets the same timeouts and
+   * shares the same connection caps as the registry's own listeners.
+   */
   track(server: Server): void;
   /** Stops accepting, lets in-flight requests finish (up to `graceMs`), then closes. */
   close(graceMs?: number): Promise<void>;
@@ -86,6 +97,13 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
   const handler = options.metrics ? instrumentRequests(options.metrics, router) : router;
 
   const servers = new Set<Server>();
+  const connectionPolicy = connectionPolicyOf(options.connections);
+  const connections = createConnectionGuard({
+    policy: connectionPolicy,
+    log,
+    onClose: (reason) => options.metrics?.connectionClosed(reason),
+    onOpenChange: (open) => options.metrics?.openConnections(open),
+  });
   const uploadMaxAgeMs = options.uploadMaxAgeMs ?? 24 * hour;
   const purge = () =>
     Promise.all([uploads.purge(uploadMaxAgeMs), driver.purgeLeftovers(hour)])
@@ -118,9 +136,9 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
   void purge();
 
   function track(server: Server): void {
+    if (servers.has(server)) return;
     servers.add(server);
-    // Keep-alive sockets of idle clients must not hold a shutdown open.
-    server.keepAliveTimeout = 65_000;
+    connections.attach(server);
   }
 
   return {
@@ -129,6 +147,8 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
     uploads,
     repositories,
     handler,
+    connectionPolicy,
+    servers: () => [...servers],
     track,
     collectGarbage: runGarbageCollection,
 
@@ -158,17 +178,18 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
               force.unref();
               // A keep-alive connection whose response is finishing right now is not idle yet, and
               // later nothing would close it: sweep until the last in-flight request is done.
-              const sweep = setInterval(() => server.closeIdleConnections(), 25);
+              const sweep = setInterval(() => connections.closeIdle(), 25);
               server.close(() => {
                 clearTimeout(force);
                 clearInterval(sweep);
                 resolve();
               });
-              server.closeIdleConnections();
+              connections.closeIdle();
             }),
         ),
       );
       servers.clear();
+      connections.close();
       // A collection in progress finishes (it deletes only garbage, but a half-done run would leave the data
       // directory busy for whoever removes or reopens it next).
       await gcRunning;

@@ -634,7 +634,8 @@ export interface AuditEvent {
   time: string;
   /**
    * `push`, `pull`, `delete`, `token.create`, `token.revoke`, `namespace.create|update|delete`, `auth.denied`,
-   * `auth.failed`; from the admin API also `admin.signin`, `upstream.create|update|delete`,
+   * `auth.failed`; from the admin API also `admin.signin` (a failed one in aggregate: one per minute, `detail.attempts`
+   * and `detail.clients`), `upstream.create|update|delete`,
    * `sync.rule.create|update|delete`, `settings.update`; from the mirror `sync.run` when a run ends (a failure with its errors); from retention `audit.prune` (actor `berth`).
    */
   action: string;

@@ -6,6 +6,7 @@ import type { CertificateManager } from '../tls/index.js';
 import type { ListenerInfo, MirrorControl } from './contract.js';
 import type { AdminEventHub } from './event-hub.js';
 import type { AdminSignIn } from './sign-in.js';
+import type { SignInFailures } from './sign-in-failures.js';
 
 /** What the admin API is built from: one Berth instance's parts. */
 export interface AdminDeps {
@@ -27,6 +28,11 @@ export interface AdminDeps {
   /** The mirror service, when it runs in this process. */
   mirror?: MirrorControl;
   version: string;
+  /**
+   * Failed sign-in links: audited in aggregate, limited per address. Pass one to close (and so write its pending
+   * audit summary) at shutdown; without it the admin API makes its own, whose last summary a shutdown may drop.
+   */
+  signInFailures?: SignInFailures;
 }
 
 /** What every route module gets: the deps plus the pieces createAdminApi builds once. */
@@ -35,5 +41,6 @@ export interface AdminContext extends Omit<AdminDeps, 'registry' | 'certificates
   readonly certificates: CertificateManager | undefined;
   hub: AdminEventHub;
   signIn: AdminSignIn;
+  signInFailures: SignInFailures;
   startedAt: number;
 }

@@ -21,6 +21,7 @@ import { tokenRoutes } from './routes/tokens.js';
 import { upstreamRoutes } from './routes/upstreams.js';
 import { requireSession } from './session-guard.js';
 import { createAdminSignIn } from './sign-in.js';
+import { createSignInFailures } from './sign-in-failures.js';
 
 /**
  * The admin API (`/api/...`) for the GUI and scripts, and the sign-in link handler (`/ui/signin`): an express app
@@ -46,6 +47,7 @@ export function createAdminApi(deps: AdminDeps): Mount[] {
     },
     hub: createAdminEventHub(() => registry().events, deps.mirror),
     signIn: createAdminSignIn(deps.state),
+    signInFailures: deps.signInFailures ?? createSignInFailures({ audit: deps.audit, log: deps.log }),
     startedAt: Date.now(),
   };
   const storage = createStorageReport(ctx);
@@ -93,6 +95,7 @@ export function createAdminApi(deps: AdminDeps): Mount[] {
 }
 
 export { createSignInUrl, createAdminSignIn, signInCodeTtlMs, sessionTtlMs, type AdminSignIn, type AdminSession } from './sign-in.js';
+export { createSignInFailures, type SignInFailures, type SignInFailuresOptions } from './sign-in-failures.js';
 export { AdminError } from './admin-error.js';
 export type { AdminDeps } from './deps.js';
 export type { MirrorControl, MirrorEvent, AdminEvent } from './contract.js';

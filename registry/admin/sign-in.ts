@@ -41,6 +41,10 @@ function sectionOf(draft: State): AdminSignInState {
   return draft.adminSignIn;
 }
 
+function hasLiveCode(state: State, hash: string, now: Date): boolean {
+  return state.adminSignIn?.codes?.some((entry) => entry.hash === hash && Date.parse(entry.expiresAt) > now.getTime()) === true;
+}
+
 /** Drops what has expired, so the section stays small without a separate sweeper. */
 function prune(section: AdminSignInState, now: Date): void {
   const live = (entry: { expiresAt: string }) => Date.parse(entry.expiresAt) > now.getTime();
@@ -64,6 +68,11 @@ export function createAdminSignIn(state: StateStore): AdminSignIn {
     async redeemCode(code, now = new Date()) {
       if (!tokenGrammar.test(code)) return undefined;
       const hash = hashOf(code);
+      // A code nobody issued costs a look at the snapshot, never the cross-process lock and a read of state.json
+      // (a flood of made-up codes once queued one locked update each). The snapshot is refreshed first: the CLI may
+      // have issued this code a moment ago.
+      state.refresh();
+      if (!hasLiveCode(state.read(), hash, now)) return undefined;
       const id = randomBytes(sessionBytes).toString('base64url');
       const expiresAt = new Date(now.getTime() + sessionTtlMs);
       let redeemed = false;

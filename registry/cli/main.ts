@@ -27,7 +27,7 @@ const commands: Record<string, Command> = {
   'ui-url': { summary: 'print a one-time sign-in link for the GUI', usage: uiUrlUsage, run: uiUrlCommand },
   audit: { summary: 'show the audit trail', usage: auditUsage, run: auditCommand },
   gc: { summary: 'free the disk space of deleted images (garbage collection)', usage: gcUsage, run: gcCommand },
-  ca: { summary: "export Berth's local CA certificate", usage: caUsage, run: caCommand },
+  ca: { summary: "export Berth's local CA certificate, or replace it (rotate)", usage: caUsage, run: caCommand },
   trust: { summary: "print how to make clients trust Berth's CA", usage: trustUsage, run: trustCommand },
 };
 

@@ -1,5 +1,8 @@
 import { createMetricsRegistry, type CounterChild, type HistogramChild, type MetricsRegistry } from './metrics-registry.js';
+import type { ConnectionCloseReason } from '../http/connection-guard.js';
 import type { StorageUsage } from './storage-usage.js';
+
+const connectionCloseReasons: readonly ConnectionCloseReason[] = ['address_limit', 'total_limit', 'evicted', 'idle_timeout'];
 
 /**
  * Berth's metric set. Label values are bounded on purpose: a route *kind* (never a repository name or path),
@@ -57,6 +60,10 @@ export interface BerthMetrics {
   observeRequest(observation: RequestObservation): void;
   /** A refused credential: 'unknown', 'revoked', 'expired', 'malformed', 'rate_limited', 'jwt_invalid', ... */
   authFailure(reason: string): void;
+  /** A connection Berth closed itself: refused at a limit, evicted while idle to make room, or silent too long. */
+  connectionClosed(reason: ConnectionCloseReason): void;
+  /** Connections open now, over every listener. */
+  openConnections(count: number): void;
   /** Set by the mirror when an upstream goes online/offline; `removeUpstream` when it leaves the configuration. */
   upstreamOnline(upstream: string, online: boolean): void;
   removeUpstream(upstream: string): void;
@@ -120,6 +127,14 @@ export function createMetrics(options: BerthMetricsOptions = {}): BerthMetrics {
     help: '1 when the upstream registry answered its last check, 0 while Berth treats it as offline.',
     labelNames: ['upstream'],
   });
+  const connectionsClosed = registry.counter({
+    name: 'berth_connections_closed_total',
+    help: 'Connections Berth closed itself: address_limit and total_limit (refused at once, every connection busy), evicted (idle, to make room for a new one), idle_timeout (no bytes either way for the idle timeout).',
+    labelNames: ['reason'],
+  });
+  const closedByReason = new Map(connectionCloseReasons.map((reason) => [reason, connectionsClosed.labels(reason)]));
+  const connectionsOpen = registry.gauge({ name: 'berth_connections_open', help: 'Client connections open now, over every listener.' });
+  connectionsOpen.set(0);
   // One memoryUsage() snapshot per scrape, taken by the first gauge rendered: it walks the heap spaces.
   let memory: NodeJS.MemoryUsage = process.memoryUsage();
   registry.gauge({
@@ -191,6 +206,12 @@ export function createMetrics(options: BerthMetricsOptions = {}): BerthMetrics {
         if (label === reason) authChildren.set(reason, child);
       }
       child.inc();
+    },
+    connectionClosed(reason: ConnectionCloseReason): void {
+      closedByReason.get(reason)?.inc();
+    },
+    openConnections(count: number): void {
+      connectionsOpen.set(count);
     },
     upstreamOnline(upstream: string, online: boolean): void {
       upstreamOnline.set(online ? 1 : 0, upstream);

@@ -1,6 +1,8 @@
 import { createPrivateKey } from 'node:crypto';
 import forge from 'node-forge';
 import { generateRsaKeyPem, parseCertificate, randomSerialNumber, type KeyAndCertificate } from './certificate-material.js';
+import { nameConstraintsExtension, permittedSubtreesFor } from './name-constraints.js';
+import type { SubjectName } from './subject-names.js';
 
 /** Ten years: users add the CA to their trust stores once, so it should outlive the machine. */
 export const caLifetimeDays = 3650;
@@ -18,13 +20,17 @@ export function caCommonName(hostname: string): string {
 
 export interface CreateCertificateAuthorityOptions {
   readonly hostname: string;
+  /** The names its server certificates will carry: the CA may sign for these (and what lies below them) only. */
+  readonly names: readonly SubjectName[];
   readonly now: Date;
   readonly lifetimeDays?: number;
 }
 
 /**
- * A new self-signed root that can sign server certificates and nothing below them (pathlen 0): if its key
- * leaked, it could still not mint intermediate CAs.
+ * A new self-signed root that can sign server certificates and nothing below them (pathlen 0): if its key leaked,
+ * it could still not mint intermediate CAs, nor certificates for other names (name constraints, see
+ * name-constraints.ts), nor for anything but TLS servers (extKeyUsage serverAuth, which verifiers that chain key
+ * usages, such as Go, Windows and OpenSSL's purpose checks, hold the certificates below it to).
  */
 export async function createCertificateAuthority(options: CreateCertificateAuthorityOptions): Promise<KeyAndCertificate> {
   const keyPem = await generateRsaKeyPem();
@@ -43,6 +49,8 @@ export async function createCertificateAuthority(options: CreateCertificateAutho
   certificate.setExtensions([
     { name: 'basicConstraints', critical: true, cA: true, pathLenConstraint: 0 },
     { name: 'keyUsage', critical: true, keyCertSign: true, cRLSign: true },
+    { name: 'extKeyUsage', serverAuth: true },
+    nameConstraintsExtension(permittedSubtreesFor(options.names)),
     { name: 'subjectKeyIdentifier' },
     // Self-signed: the authority key is the certificate's own key.
     { name: 'authorityKeyIdentifier', keyIdentifier: true },

@@ -1,6 +1,8 @@
 import { X509Certificate } from 'node:crypto';
 import { TlsError } from './errors.js';
 import { readTextIfExists } from './key-files.js';
+import { namesOutside, readPermittedSubtrees } from './name-constraints.js';
+import { parseSubjectName } from './subject-names.js';
 import { tlsPaths } from './tls-paths.js';
 
 /**
@@ -21,4 +23,20 @@ export async function exportCaCertificate(dataDir: string): Promise<string> {
     throw new TlsError('BERTH_TLS_FILE_INVALID', message, { cause: error });
   }
   return pem;
+}
+
+/**
+ * Of `extraNames` (configured TLS names), those the CA on disk may not sign for, as `DNS:x` / `IP:x`. None when
+ * there is no CA yet (the first start makes one that covers them) or when it has no name constraints.
+ */
+export async function namesOutsideCa(dataDir: string, extraNames: readonly string[]): Promise<string[]> {
+  const pem = await readTextIfExists(tlsPaths(dataDir).caCert);
+  if (pem === undefined) return [];
+  let subtrees;
+  try {
+    subtrees = readPermittedSubtrees(pem);
+  } catch {
+    return []; // an unreadable CA is replaced at the next start, with constraints for the names then configured
+  }
+  return namesOutside(subtrees, extraNames.map(parseSubjectName));
 }

@@ -8,6 +8,7 @@ import { join } from 'node:path';
  *   ca.crt                0644  the local CA certificate: what users add to their trust stores
  *   server.key            0600  the server's private key
  *   server.crt            0644  the server certificate, signed by ca.key
+ *   .lock                       held while a process (the server, `berth ca rotate`) writes the files above
  * ```
  */
 export interface TlsPaths {
@@ -16,6 +17,7 @@ export interface TlsPaths {
   readonly caCert: string;
   readonly serverKey: string;
   readonly serverCert: string;
+  readonly lock: string;
 }
 
 export function tlsPaths(dataDir: string): TlsPaths {
@@ -26,5 +28,6 @@ export function tlsPaths(dataDir: string): TlsPaths {
     caCert: join(dir, 'ca.crt'),
     serverKey: join(dir, 'server.key'),
     serverCert: join(dir, 'server.crt'),
+    lock: join(dir, '.lock'),
   };
 }

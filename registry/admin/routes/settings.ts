@@ -2,6 +2,7 @@ import { Router, type Request } from 'express';
 import { effectiveAuditRetentionDays, maxAuditRetentionDays } from '../../auth/audit-retention.js';
 import { isLoopback, parseListenAddress } from '../../config/listen-address.js';
 import type { Settings } from '../../state/index.js';
+import { namesOutsideCa } from '../../tls/export-ca.js';
 import { parseSubjectName } from '../../tls/subject-names.js';
 import { badRequest } from '../admin-error.js';
 import { adminRoutes, type SettingsResponse, type UpdateSettingsResponse } from '../contract.js';
@@ -82,6 +83,16 @@ export function settingsRoutes(ctx: AdminContext): Router {
         throw badRequest(`"tlsNames": ${(error as Error).message}`, 'a DNS name such as berth.example.lan or an IP address');
       }
     });
+    // The CA's name constraints were fixed when it was made: a name outside them would be left out of the
+    // certificate. Say so now, with the way out, rather than save a setting that silently does nothing.
+    const outside = tlsNames === undefined ? [] : await namesOutsideCa(ctx.dataDir, tlsNames);
+    if (outside.length > 0) {
+      const list = outside.map((name) => name.replace(/^(DNS|IP):/, '')).join(', ');
+      throw badRequest(
+        `"tlsNames": Berth's local CA may not sign for ${list}: it may sign only for the names it was made for`,
+        `run "berth ca rotate${outside.map((name) => ` --tls-name ${name.replace(/^(DNS|IP):/, '')}`).join('')}" to make a new CA that covers ${outside.length === 1 ? 'it' : 'them'} (every client must then trust the new ca.crt again)`,
+      );
+    }
 
     const saved = await ctx.state.update((draft) => {
       if (listen !== undefined) draft.settings.listen = listen;

@@ -1,16 +1,25 @@
 import { chmod, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { defaultDataDir } from '../../config/data-dir.js';
-import { exportCaCertificate, isTlsError } from '../../tls/index.js';
+import { createCertificateManager, exportCaCertificate, isTlsError, parseSubjectName } from '../../tls/index.js';
 import { CliUsageError } from '../cli-error.js';
-import { dataDirOf, parseCommandArgs } from '../admin-support.js';
+import { auditAdmin, dataDirOf, openState, parseCommandArgs, requireDataDir } from '../admin-support.js';
 
 export const caUsage = `berth ca export [--out FILE] [--data DIR]
+berth ca rotate [--tls-name NAME]... [--data DIR]
 
-Prints Berth's local CA certificate (PEM), or writes it to FILE (mode 0644: it is public).
+export: prints Berth's local CA certificate (PEM), or writes it to FILE (mode 0644: it is public).
 Add it to the trust store of every client that talks to Berth over HTTPS ("berth trust" shows how).
-  --out FILE  write to FILE instead of standard output
-  --data DIR  data directory (default: ${defaultDataDir()})`;
+  --out FILE       write to FILE instead of standard output
+
+rotate: replaces the local CA with a new one, and the server certificate with one it signs. The CA may
+sign only for localhost, the loopback addresses, this host's name and the TLS names (its name
+constraints, fixed when it is made): rotate to add a name outside them, or to replace a CA made by an
+older Berth without constraints. Every client that trusted the old CA must then trust the new one.
+A running Berth serves the new certificate at once.
+  --tls-name NAME  also add NAME (a DNS name or IP address) to the TLS names; repeatable
+
+  --data DIR       data directory (default: ${defaultDataDir()})`;
 
 async function exportCommand(argv: string[]): Promise<void> {
   const { values, positionals } = parseCommandArgs(argv, { data: { type: 'string' }, out: { type: 'string' } }, 'berth ca');
@@ -36,10 +45,43 @@ async function exportCommand(argv: string[]): Promise<void> {
   console.log(`Wrote Berth's CA certificate to ${out}`);
 }
 
+async function rotateCommand(argv: string[]): Promise<void> {
+  const { values, positionals } = parseCommandArgs(argv, { data: { type: 'string' }, 'tls-name': { type: 'string', multiple: true } }, 'berth ca');
+  if (positionals.length > 0) throw new CliUsageError(`unexpected argument "${positionals[0]}": use --tls-name NAME to add a name`);
+  const dataDir = dataDirOf(values);
+  requireDataDir(dataDir);
+  const added = (values['tls-name'] ?? []).map((name) => {
+    try {
+      return parseSubjectName(name).value;
+    } catch (error) {
+      throw new CliUsageError(`--tls-name: ${(error as Error).message}`);
+    }
+  });
+  const state = await openState(dataDir);
+  try {
+    const saved = state.read().settings.tlsNames ?? [];
+    const tlsNames = [...new Set([...saved, ...added])];
+    // The certificates first, the setting second: a running server that sees the new names finds a CA for them.
+    const certificates = createCertificateManager({ dataDir, names: tlsNames });
+    const set = await certificates.rotateCa().finally(() => certificates.close());
+    const newNames = tlsNames.filter((name) => !saved.includes(name));
+    if (newNames.length > 0) await state.update((draft) => void (draft.settings.tlsNames = tlsNames));
+    await auditAdmin(dataDir, { action: 'ca.rotate', detail: { fingerprint256: set.ca.fingerprint256, permits: set.caPermits, addedNames: newNames } });
+    const permits = (set.caPermits ?? []).map((name) => name.replace(/^(DNS|IP):/, '')).join(', ');
+    console.log(`Made a new local CA: ${set.paths.caCert}`);
+    console.log(`  SHA-256 fingerprint ${set.ca.fingerprint256}`);
+    console.log(`  valid until ${set.ca.notAfter.toISOString().slice(0, 10)}, signs only for: ${permits}`);
+    if (newNames.length > 0) console.log(`Added TLS name(s): ${newNames.join(', ')}`);
+    console.log('Issued a new server certificate from it; a running Berth serves it at once.');
+    console.log('Every client that trusted the old CA must trust this one instead (replace the old ca.crt wherever you copied it): "berth trust" prints the steps.');
+  } finally {
+    await state.close();
+  }
+}
+
 export async function caCommand(argv: string[]): Promise<void> {
   const [sub, ...rest] = argv;
-  if (sub !== 'export') {
-    throw new CliUsageError(`${sub ? `unknown ca command "${sub}"` : 'missing ca command'}: use "berth ca export"\n\n${caUsage}`);
-  }
-  await exportCommand(rest);
+  if (sub === 'export') return exportCommand(rest);
+  if (sub === 'rotate') return rotateCommand(rest);
+  throw new CliUsageError(`${sub ? `unknown ca command "${sub}"` : 'missing ca command'}: use "berth ca export" or "berth ca rotate"\n\n${caUsage}`);
 }
