@@ -1,21 +1,13 @@
 import { chmod, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { defaultDataDir } from '../../config/data-dir.js';
 import { exportCaCertificate, isTlsError } from '../../tls/index.js';
-import { CliUsageError } from '../cli-error.js';
-import { dataDirOf, parseCommandArgs } from '../admin-support.js';
+import type { Command } from 'commander';
+import { dataDirOf } from '../admin-support.js';
+import { group, leaf, optionsOf } from '../command-kit.js';
 
-export const caUsage = `berth ca export [--out FILE] [--data DIR]
-
-Prints Berth's local CA certificate (PEM), or writes it to FILE (mode 0644: it is public).
-Add it to the trust store of every client that talks to Berth over HTTPS ("berth trust" shows how).
-  --out FILE  write to FILE instead of standard output
-  --data DIR  data directory (default: ${defaultDataDir()})`;
-
-async function exportCommand(argv: string[]): Promise<void> {
-  const { values, positionals } = parseCommandArgs(argv, { data: { type: 'string' }, out: { type: 'string' } }, 'berth ca');
-  if (positionals.length > 0) throw new CliUsageError(`unexpected argument "${positionals[0]}": use --out FILE to write a file`);
-  const dataDir = dataDirOf(values);
+async function exportCa(command: Command): Promise<void> {
+  const values = optionsOf<{ out?: string }>(command);
+  const dataDir = dataDirOf(command);
   let pem: string;
   try {
     pem = await exportCaCertificate(dataDir);
@@ -36,10 +28,15 @@ async function exportCommand(argv: string[]): Promise<void> {
   console.log(`Wrote Berth's CA certificate to ${out}`);
 }
 
-export async function caCommand(argv: string[]): Promise<void> {
-  const [sub, ...rest] = argv;
-  if (sub !== 'export') {
-    throw new CliUsageError(`${sub ? `unknown ca command "${sub}"` : 'missing ca command'}: use "berth ca export"\n\n${caUsage}`);
-  }
-  await exportCommand(rest);
+export function registerCaCommands(program: Command): void {
+  const ca = group(program, 'ca', "export Berth's local CA certificate", "Berth's local certificate authority, which signs its HTTPS certificate.");
+  leaf(
+    ca,
+    'export',
+    '[--out FILE]',
+    'Prints Berth\'s local CA certificate (PEM), or writes it to FILE (mode 0644: it is public). Add it to the trust store ' +
+      'of every client that talks to Berth over HTTPS ("berth trust" shows how).',
+  )
+    .option('--out <FILE>', 'write to FILE instead of standard output')
+    .action((_options, command: Command) => exportCa(command));
 }
