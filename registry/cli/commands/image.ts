@@ -243,7 +243,8 @@ async function copy(sourceText: string, destinationText: string, command: Comman
     }
     if (missing.blobs.length > 0) {
       throw new Error(
-        `${missing.blobs.length} layer(s) of ${formatReference(source)} are not stored in this Berth yet (a mirror fetches them on the first pull): pull the image through Berth once, then copy it`,
+        `${missing.blobs.length} of the ${plan.blobs.length} blobs (layers, config) of ${formatReference(source)} are not stored in this Berth yet ` +
+          '(a mirror fetches them on the first pull): pull the image through Berth once, then copy it',
       );
     }
     const previous = tag !== undefined ? await registry.repositories.getManifest(destination.repository, tag) : undefined;
