@@ -57,7 +57,7 @@ function prettyStream(destination: DestinationStream | undefined): DestinationSt
 }
 
 function fieldText(key: string, value: unknown): string {
-  if (typeof value === 'number' && (key === 'size' || key === 'bytes')) return formatBytes(value);
+  if (typeof value === 'number' && /(size|bytes)$/i.test(key)) return formatBytes(value);
   const text = typeof value === 'string' ? value : JSON.stringify(value);
   return /\s/.test(text) && typeof value === 'string' ? JSON.stringify(text) : text;
 }
