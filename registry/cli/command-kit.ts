@@ -104,6 +104,10 @@ export function group(parent: Command, name: string, summary: string, descriptio
   const command = (parent.command(name) as BerthCommand).summary(summary).description(description).usage('COMMAND [options]');
   command.allowExcessArguments(true).action((_options: OptionValues, self: Command) => {
     const [first] = self.args;
+    if (first === 'help' && self.args.length === 1) {
+      self.outputHelp();
+      return;
+    }
     const noun = commandPath(self).replace(/^berth /, '');
     if (first === undefined) throw new CliUsageError(`missing ${noun} command: use ${subcommandList(self)}\nRun "${commandPath(self)} --help" for what each does.`);
     throw new CliUsageError(`unknown ${noun} command "${first.slice(0, 80)}": use ${subcommandList(self)}\nRun "${commandPath(self)} --help" for what each does.`);

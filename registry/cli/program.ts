@@ -28,7 +28,6 @@ export function createProgram(): BerthCommand {
     // Errors are thrown (see BerthCommand.error), help and version end the run without process.exit.
     .exitOverride()
     .configureOutput({ outputError: () => undefined, writeErr: (text) => process.stderr.write(text) });
-  program.addHelpCommand(false);
   configureHelp(program);
   registerServeCommand(program);
   registerStatusCommand(program);
