@@ -33,7 +33,8 @@ export function describeFailure(error: unknown): string {
   const system = error as NodeJS.ErrnoException;
   const words = system.code ? systemWords[system.code] : undefined;
   if (words && system.syscall) {
-    const target = system.path ?? (error as { address?: string }).address ?? '';
+    const { address, port } = error as { address?: string; port?: number };
+    const target = system.path ?? (address !== undefined ? `${address}${port !== undefined ? `:${port}` : ''}` : '');
     return `cannot ${verbs[system.syscall] ?? system.syscall} ${target}: ${words}`.replace(/ {2}/g, ' ');
   }
   return error.message;
