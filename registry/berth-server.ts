@@ -8,6 +8,7 @@ import { loadOrCreateJwtKey } from './auth/jwt.js';
 import { createRateLimiter } from './auth/rate-limiter.js';
 import { createSecretBox } from './auth/secret-box.js';
 import { createTokenRealm } from './auth/token-realm.js';
+import { logContentTraffic } from './traffic-log.js';
 import { isLoopback, parseListenAddress, type ListenAddress } from './config/listen-address.js';
 import type { ConnectionPolicy } from './http/connection-policy.js';
 import { namespaceOf } from './core/names.js';
@@ -168,6 +169,7 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
   syncRef = sync;
   await sync.start();
   recordContentChanges(registry, state, audit, log);
+  logContentTraffic(registry, log);
 
   try {
     if (listen) urls.http = (await registry.listen(listen)).url;

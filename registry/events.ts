@@ -1,16 +1,17 @@
 import { EventEmitter } from 'node:events';
 
 /**
- * Changes to registry content, for the audit log, the admin API's live stream and metrics.
- * `actor` is a token name or `anonymous`, never a secret.
+ * Changes to registry content, for the audit log, the admin API's live stream, metrics and the log.
+ * `actor` is a token name or `anonymous`, never a secret. On manifest pushes and pulls, `size` is the manifest's
+ * bytes and `durationMs` the time the request took to handle (reading the body, or fetching from an upstream).
  */
 export interface RegistryEventMap {
-  'manifest.pushed': [{ repository: string; reference: string; digest: string; mediaType: string; actor: string; client: string }];
+  'manifest.pushed': [{ repository: string; reference: string; digest: string; mediaType: string; size: number; durationMs: number; actor: string; client: string }];
   'manifest.deleted': [{ repository: string; digest: string; actor: string; client: string }];
   'tag.deleted': [{ repository: string; tag: string; actor: string; client: string }];
   'blob.deleted': [{ repository: string; digest: string; actor: string; client: string }];
   'blob.pushed': [{ repository: string; digest: string; size: number; actor: string; client: string }];
-  'manifest.pulled': [{ repository: string; reference: string; digest: string; actor: string; client: string }];
+  'manifest.pulled': [{ repository: string; reference: string; digest: string; size: number; durationMs: number; actor: string; client: string }];
 }
 
 export type RegistryEvents = EventEmitter<RegistryEventMap>;

@@ -1,17 +1,63 @@
-import { pino, type Logger as PinoLogger, type DestinationStream } from 'pino';
+import { pino, type Logger as PinoLogger, type DestinationStream, type Level } from 'pino';
+import { PinoPretty } from 'pino-pretty';
+import { formatBytes } from './core/byte-size.js';
 
-/** Structured JSON logs (one object per line). Secrets never go in here: see redactPaths. */
+/** Structured logs. Secrets never go in here: see redactPaths. */
 export type Logger = PinoLogger;
+
+/**
+ * `json`: one JSON object per line (epoch-millisecond `time`), for machines: a pipe, a log collector, the desktop
+ * app and the tests. `pretty`: one readable line per event with the local time, for a person at a terminal.
+ */
+export type LogFormat = 'json' | 'pretty';
+
+export const logLevels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+
+export function isLogLevel(value: string): value is Level | 'silent' {
+  return (logLevels as readonly string[]).includes(value);
+}
 
 /** Field paths pino blanks out wherever they appear, so a token cannot leak through a log call. */
 const redactPaths = ['password', 'token', 'secret', 'authorization', '*.password', '*.token', '*.secret', '*.authorization', 'headers.authorization'];
 
-export function createLogger(options: { level?: string; destination?: DestinationStream } = {}): Logger {
+export function createLogger(options: { level?: string; destination?: DestinationStream; format?: LogFormat } = {}): Logger {
   const level = options.level ?? process.env.BERTH_LOG_LEVEL ?? 'info';
-  return pino({ name: 'berth', level, redact: { paths: redactPaths, censor: '[redacted]' } }, options.destination ?? pino.destination(1));
+  const destination = options.format === 'pretty' ? prettyStream(options.destination) : (options.destination ?? pino.destination(1));
+  return pino({ name: 'berth', level, redact: { paths: redactPaths, censor: '[redacted]' } }, destination);
 }
 
 /** A logger that drops everything: for library users and tests that do not want output. */
 export function silentLogger(): Logger {
   return pino({ level: 'silent' });
+}
+
+/** Fields every line has, which the pretty line shows in its own way or not at all. */
+const shownElsewhere = new Set(['level', 'time', 'pid', 'hostname', 'name', 'msg', 'err']);
+
+/**
+ * `14:03:07.412 INFO  image pushed repository=team/app tag=1 size=52.3 MiB ms=84`: local time, level, message, then
+ * the fields as key=value (quoted only when they hold spaces). Errors keep pino-pretty's own multi-line form.
+ * Written synchronously, like the JSON destination: a line logged just before exit is never lost.
+ */
+function prettyStream(destination: DestinationStream | undefined): DestinationStream {
+  return PinoPretty({
+    destination: destination ?? 1,
+    sync: true,
+    colorize: process.stdout.isTTY === true,
+    translateTime: 'SYS:HH:MM:ss.l',
+    ignore: 'pid,hostname,name',
+    hideObject: true,
+    messageFormat: (log, messageKey) => {
+      const fields = Object.entries(log)
+        .filter(([key, value]) => !shownElsewhere.has(key) && key !== messageKey && value !== undefined && value !== null)
+        .map(([key, value]) => `${key}=${fieldText(key, value)}`);
+      return [String(log[messageKey] ?? ''), ...fields].join(' ');
+    },
+  });
+}
+
+function fieldText(key: string, value: unknown): string {
+  if (typeof value === 'number' && /(size|bytes)$/i.test(key)) return formatBytes(value);
+  const text = typeof value === 'string' ? value : JSON.stringify(value);
+  return /\s/.test(text) && typeof value === 'string' ? JSON.stringify(text) : text;
 }

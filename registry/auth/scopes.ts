@@ -10,7 +10,7 @@ function isAction(value: string): value is Action {
   return (allActions as readonly string[]).includes(value);
 }
 
-/** `*`, `<name>/*` or an exact repository name. */
+/** `*`, `<name>/*` or an exact repository name (parseScope also wants a slash in an exact one). */
 export function isScopePattern(pattern: string): boolean {
   if (pattern === '*') return true;
   if (pattern.endsWith('/*')) return isRepositoryName(pattern.slice(0, -2));
@@ -33,6 +33,15 @@ export function parseScope(text: string): Scope {
     throw new AuthError(
       'BERTH_SCOPE_INVALID',
       `invalid scope pattern "${pattern}": use * (everything), <namespace>/* (a namespace) or an exact repository name`,
+    );
+  }
+  if (pattern !== '*' && !pattern.includes('/')) {
+    // `team:pull` reads as "the namespace team" but would grant only a repository named exactly `team`: refused, since
+    // `team/*` means the namespace and also covers a repository named `team` itself.
+    throw new AuthError(
+      'BERTH_SCOPE_INVALID',
+      `scope "${trimmed}" is ambiguous: "${pattern}" without a slash is the single repository ${pattern}, not the namespace; ` +
+        `did you mean ${pattern}/*:${actionText} (the namespace ${pattern} and everything in it, ${pattern} itself included)?`,
     );
   }
   const requested = actionText === '*' ? [...allActions] : actionText.split(',').map((part) => part.trim());

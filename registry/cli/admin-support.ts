@@ -1,38 +1,62 @@
-import { existsSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { dirname } from 'node:path';
+import type { Command } from 'commander';
 import { createAuditLog, isAuthError, type AuditEventInput } from '../auth/index.js';
 import { defaultDataDir } from '../config/data-dir.js';
 import { createStateStore, type StateStore } from '../state/index.js';
 import { CliUsageError } from './cli-error.js';
+import { optionsOf } from './command-kit.js';
 
 /**
- * What the admin commands (token, namespace, audit, ca, trust) share: argument parsing that turns every mistake
- * into a CliUsageError naming the help to read, the data directory, the state store, audit events, tables.
+ * What the admin commands share: the data directory, the state store, audit events, tables.
  */
 
-type Options = NonNullable<ParseArgsConfig['options']>;
-
-type StrictConfig<O extends Options> = { args: string[]; options: O; strict: true; allowPositionals: true };
-export type ParsedCommandArgs<O extends Options> = ReturnType<typeof parseArgs<StrictConfig<O>>>;
-
-/** node:util parseArgs, strict, positionals allowed (each command checks its own), errors naming the `--help` to read. */
-export function parseCommandArgs<O extends Options>(argv: string[], options: O, helpCommand: string): ParsedCommandArgs<O> {
-  try {
-    return parseArgs<StrictConfig<O>>({ args: argv, options, strict: true, allowPositionals: true });
-  } catch (error) {
-    throw new CliUsageError(`${(error as Error).message}\nRun "${helpCommand} --help" for usage.`);
-  }
+/** The data directory a command works on: `--data DIR` (before or after the command's name), else the default. */
+export function dataDirOf(command: Command): string {
+  const { data } = optionsOf(command);
+  return typeof data === 'string' && data !== '' ? data : defaultDataDir();
 }
 
-export function dataDirOf(values: { data?: string | boolean | undefined }): string {
-  return typeof values.data === 'string' && values.data !== '' ? values.data : defaultDataDir();
+/**
+ * A data directory is a directory: `--data /etc/passwd` is a mistake in the command line (exit 2), said as such,
+ * not as the EEXIST that mkdir would answer. Returns whether the directory exists.
+ */
+export function checkDataDirPath(dataDir: string): boolean {
+  for (let path = dataDir; ; path = dirname(path)) {
+    let isDirectory: boolean;
+    try {
+      isDirectory = statSync(path).isDirectory();
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if ((code === 'ENOENT' || code === 'ENOTDIR') && dirname(path) !== path) continue;
+      if (code === 'ENOENT') return false;
+      if (code === 'EACCES') throw new Error(`cannot read the data directory ${dataDir}: permission denied (pass --data DIR with a directory of yours)`);
+      throw error;
+    }
+    if (isDirectory) return path === dataDir;
+    const what = path === dataDir ? `--data ${dataDir} is a file` : `--data ${dataDir}: ${path} is a file`;
+    throw new CliUsageError(`${what}, not a directory: pass the directory Berth keeps its data in (default ${defaultDataDir()})`);
+  }
 }
 
 /** For commands that only read: a typo in --data must not silently create an empty Berth somewhere. */
 export function requireDataDir(dataDir: string): void {
-  if (!existsSync(dataDir)) {
+  if (!checkDataDirPath(dataDir)) {
     throw new Error(`no Berth data directory at ${dataDir}: pass --data DIR (or set BERTH_DATA), or start "berth serve" once to create it`);
+  }
+}
+
+/** Creates the data directory the way the server does (0700: keys and hashes live there), with a plain error. */
+export async function prepareDataDir(dataDir: string): Promise<void> {
+  if (checkDataDirPath(dataDir)) return;
+  try {
+    await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EACCES') {
+      throw new Error(`cannot create the data directory ${dataDir}: permission denied (pass --data DIR with a directory you can write)`);
+    }
+    throw error;
   }
 }
 
@@ -41,8 +65,7 @@ export function requireDataDir(dataDir: string): void {
  * `berth token create` in one terminal and `berth serve` in another never lose each other's changes.
  */
 export async function openState(dataDir: string): Promise<StateStore> {
-  // The server creates its data directory 0700 (keys and hashes live there); a CLI-created one must match.
-  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  await prepareDataDir(dataDir);
   return createStateStore(dataDir);
 }
 
@@ -62,13 +85,6 @@ export function asCliError(error: unknown): unknown {
     return new CliUsageError(error.message);
   }
   return error;
-}
-
-/** The value of `--anonymous-pull=true|false` (also yes/no, 1/0): `berth namespace set` and `berth upstream add`. */
-export function parseAnonymousPull(text: string | undefined): boolean {
-  if (text === 'true' || text === 'yes' || text === '1') return true;
-  if (text === 'false' || text === 'no' || text === '0') return false;
-  throw new CliUsageError(`--anonymous-pull needs true or false, e.g. --anonymous-pull=false${text === undefined ? '' : ` (got "${text}")`}`);
 }
 
 /** `2030-01-02 03:04Z` (UTC, minutes): short enough for a table, unambiguous across time zones. */

@@ -2,6 +2,7 @@ import type { MirrorControl, MirrorEvent } from '../admin/contract.js';
 import { jobView } from '../admin/views.js';
 import type { SyncScheduler } from './sync/sync-scheduler.js';
 import type { UpstreamPool } from './upstream-pool.js';
+import { testUpstream } from './upstream-test.js';
 
 /** The mirror as the admin API sees it: connection tests, run-now, health, and a live feed. */
 export function createMirrorControl(pool: UpstreamPool, syncScheduler: () => SyncScheduler): MirrorControl {
@@ -9,13 +10,7 @@ export function createMirrorControl(pool: UpstreamPool, syncScheduler: () => Syn
     async testUpstream(name) {
       const upstream = pool.get(name);
       if (!upstream) return { ok: false, message: `no upstream named "${name}"` };
-      const started = Date.now();
-      try {
-        await upstream.client.ping();
-        return { ok: true, message: `${upstream.record.url} answers as a registry`, latencyMs: Date.now() - started };
-      } catch (error) {
-        return { ok: false, message: (error as Error).message, latencyMs: Date.now() - started };
-      }
+      return testUpstream(upstream.record, upstream.client);
     },
 
     async runSyncRule(name, requestedBy) {

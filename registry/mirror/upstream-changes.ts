@@ -127,6 +127,8 @@ export interface AddUpstreamResult {
 
 export interface UpdateUpstreamResult {
   record: UpstreamRecord;
+  /** The record as it was just before the change (under the same lock), so an edge can say what changed. */
+  previous: UpstreamRecord;
   previousDefault?: string;
   /** The namespace's anonymous pull after the change. */
   anonymousPull: boolean;
@@ -356,6 +358,7 @@ export async function updateUpstream(
   const tagTtlSeconds = patch.tagTtlSeconds !== undefined ? checkTagTtl(patch.tagTtlSeconds) : undefined;
   const caPem = given(patch.caPem) ? checkCaPem(patch.caPem) : patch.caPem;
   let updated: UpstreamRecord | undefined;
+  let previous: UpstreamRecord | undefined;
   let previousDefault: string | undefined;
   let anonymousPull = false;
   await state.update((draft) => {
@@ -363,6 +366,7 @@ export async function updateUpstream(
     const index = draft.upstreams.findIndex((upstream) => upstream.name === name);
     const current = draft.upstreams[index];
     if (!current) throw notFound(name);
+    previous = structuredClone(current);
     const record: UpstreamRecord = structuredClone(current);
     if (url !== undefined) record.url = url;
     if (aliases !== undefined) record.aliases = aliases;
@@ -390,8 +394,8 @@ export async function updateUpstream(
     anonymousPull = draft.namespaces.find((ns) => ns.name === name)?.anonymousPull ?? false;
     updated = structuredClone(record);
   });
-  if (!updated) throw notFound(name);
-  return { record: updated, ...(previousDefault !== undefined ? { previousDefault } : {}), anonymousPull };
+  if (!updated || !previous) throw notFound(name);
+  return { record: updated, previous, ...(previousDefault !== undefined ? { previousDefault } : {}), anonymousPull };
 }
 
 /**

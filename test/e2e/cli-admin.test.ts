@@ -60,10 +60,10 @@ async function everyFileUnder(dir: string): Promise<string> {
 
 test('token create prints the secret alone on its last line; it verifies, is stored only hashed, and revoke ends it', async (t) => {
   const data = await makeTempDir(t);
-  const out = await ok(['token', 'create', '--name', 'ci', '--scope', 'team/*:pull,push', '--scope', 'base:pull', '--expires', '30d', '--data', data]);
+  const out = await ok(['token', 'create', '--name', 'ci', '--scope', 'team/*:pull,push', '--scope', 'base/app:pull', '--expires', '30d', '--data', data]);
   const secret = lastLine(out);
   assert.match(secret, /^berth_[A-Za-z0-9_-]{43}$/);
-  assert.match(out, /Created token "ci" \(team\/\*:pull,push base:pull; expires \d{4}-\d\d-\d\d/);
+  assert.match(out, /Created token "ci" \(team\/\*:pull,push base\/app:pull; expires \d{4}-\d\d-\d\d/);
   assert.equal(out.split(secret).length, 2, 'the secret is printed exactly once');
 
   const store = await createStateStore(data);
@@ -73,7 +73,7 @@ test('token create prints the secret alone on its last line; it verifies, is sto
   assert.equal(verified.record.name, 'ci');
   assert.deepEqual(verified.record.scopes, [
     { pattern: 'team/*', actions: ['pull', 'push'] },
-    { pattern: 'base', actions: ['pull'] },
+    { pattern: 'base/app', actions: ['pull'] },
   ]);
   const expiresIn = Date.parse(verified.record.expiresAt ?? '') - Date.now();
   assert.ok(Math.abs(expiresIn - 30 * 86_400_000) < 120_000, `expiry ${verified.record.expiresAt}`);
@@ -86,11 +86,11 @@ test('token create prints the secret alone on its last line; it verifies, is sto
 
   const table = await ok(['token', 'list', '--data', data]);
   assert.match(table, /^NAME\s+SCOPES\s+CREATED\s+EXPIRES\s+LAST USED\s+STATUS$/m);
-  assert.match(table, /^ci\s+team\/\*:pull,push base:pull\s+\S+ \S+\s+\S+ \S+\s+(never|\S+ \S+)\s+active$/m);
+  assert.match(table, /^ci\s+team\/\*:pull,push base\/app:pull\s+\S+ \S+\s+\S+ \S+\s+(never|\S+ \S+)\s+active$/m);
   const json = JSON.parse(await ok(['token', 'list', '--json', '--data', data])) as Array<Record<string, unknown>>;
   assert.equal(json.length, 1);
   assert.equal(json[0]?.status, 'active');
-  assert.deepEqual(json[0]?.scopes, ['team/*:pull,push', 'base:pull']);
+  assert.deepEqual(json[0]?.scopes, ['team/*:pull,push', 'base/app:pull']);
   for (const listing of [table, JSON.stringify(json)]) {
     assert.ok(!listing.includes(hashToken(secret)), 'list must never print the hash');
     assert.ok(!listing.includes(secret), 'list must never print the secret');
@@ -171,7 +171,7 @@ test('mistakes in how a command is called exit 2 with a hint; failures exit 1 wi
   await fails(['token', 'create', '--name', 'ci', '--scope', 'team/*:fly', '--data', data], 2, /invalid actions "fly"/);
   await fails(['token', 'create', '--name', 'bad name', '--scope', '*:pull', '--data', data], 2, /invalid token name/);
   await fails(['token', 'create', '--name', 'ci', '--scope', '*:pull', '--expires', 'soon', '--data', data], 2, /invalid duration "soon"/);
-  await fails(['token', 'create', '--nmae', 'ci', '--data', data], 2, /Unknown option '--nmae'[\s\S]*berth token --help/);
+  await fails(['token', 'create', '--nmae', 'ci', '--data', data], 2, /^berth: unknown option --nmae \(did you mean --name\?\)\nUsage: berth token create --name NAME --scope/);
   await fails(['token', 'frobnicate'], 2, /unknown token command "frobnicate": use create, list or revoke/);
   await fails(['token'], 2, /missing token command/);
   await fails(['token', 'revoke', '--data', data], 2, /missing the token NAME/);
@@ -202,7 +202,8 @@ test('every admin command has --help text and exits 0', async () => {
   };
   for (const [command, pattern] of Object.entries(expected)) {
     assert.match(await ok([command, '--help']), pattern);
-    assert.match(await ok([command, 'list', '-h']), pattern);
+    // After a subcommand, -h shows that subcommand's help (the group's when there is no such subcommand).
+    assert.match(await ok([command, 'list', '-h']), new RegExp(`^Usage:\\s+berth ${command}`));
   }
   const top = await ok(['--help']);
   for (const command of Object.keys(expected)) assert.match(top, new RegExp(`^  ${command}\\s+\\S`, 'm'));

@@ -1,10 +1,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { namespaceCommand } from '../../registry/cli/commands/namespace.js';
-import { tokenCommand } from '../../registry/cli/commands/token.js';
-import { uiUrlCommand } from '../../registry/cli/commands/ui-url.js';
-import { upstreamCommand } from '../../registry/cli/commands/upstream.js';
+import { runCli } from '../../registry/cli/program.js';
 import { startBerth } from '../support/berth-process.js';
 import { startDistribution } from '../support/distribution.js';
 import { createImageLayout } from '../support/oci-layout.js';
@@ -21,6 +18,11 @@ import { dockerRef, skopeoCopy } from './skopeo.js';
  * here, where a separate CLI process, slow to exit, would hide it on a quiet machine.
  */
 const rounds = 8;
+
+const tokenCommand = (argv: string[]) => runCli(['token', ...argv]);
+const namespaceCommand = (argv: string[]) => runCli(['namespace', ...argv]);
+const upstreamCommand = (argv: string[]) => runCli(['upstream', ...argv]);
+const uiUrlCommand = (argv: string[]) => runCli(['ui-url', ...argv]);
 
 /** Runs a `berth` subcommand in this process and returns what it printed. */
 async function cli(t: TestContext, command: (argv: string[]) => Promise<void>, argv: string[]): Promise<string> {

@@ -58,8 +58,8 @@ test('upstream add writes the record and its namespace, public only without cred
 
   const table = await berthCliOk(['upstream', 'list', '--data', data]);
   assert.match(table, /^NAME\s+URL\s+ALIASES\s+DEFAULT\s+AUTH\s+INSECURE\s+TAG TTL\s+ANONYMOUS PULL/m);
-  assert.match(table, /^hub\s+https:\/\/registry-1\.docker\.io\s+docker\.io\s+no\s+no\s+no\s+300s\s+yes/m);
-  assert.match(table, /^quay\s+https:\/\/quay\.io\s+-\s+yes\s+yes \(robot\)\s+no\s+600s\s+no/m);
+  assert.match(table, /^hub\s+https:\/\/registry-1\.docker\.io\s+docker\.io\s+no\s+no\s+no\s+5m\s+yes/m);
+  assert.match(table, /^quay\s+https:\/\/quay\.io\s+-\s+yes\s+yes \(robot\)\s+no\s+10m\s+no/m);
   const json = JSON.parse(await berthCliOk(['upstream', 'list', '--json', '--data', data])) as Array<Record<string, unknown>>;
   assert.deepEqual(json.map((view) => [view.name, view.default, view.auth, view.anonymousPull]), [['hub', false, false, true], ['quay', true, true, false]]);
   const listed = JSON.stringify(json);

@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { createAdminSignIn, createSignInUrl } from '../../registry/admin/index.js';
-import { uiUrlCommand } from '../../registry/cli/commands/ui-url.js';
+import { runCli } from '../../registry/cli/program.js';
 import { createCertificateManager } from '../../registry/tls/index.js';
 import { assertAdminError, signIn, startAdminServer, type AdminServer } from './admin-fixture.js';
 
@@ -135,7 +135,7 @@ describe('berth ui-url', () => {
   it('prints a working one-time link for the data directory', async (t) => {
     const printed: string[] = [];
     t.mock.method(console, 'log', (line: unknown) => printed.push(String(line)));
-    await uiUrlCommand(['--data', admin.dataDir, '--base', `${admin.url}/ignored/path`]);
+    await runCli(['ui-url', '--data', admin.dataDir, '--base', `${admin.url}/ignored/path`]);
     t.mock.restoreAll();
     assert.equal(printed.length, 1);
     const link = printed[0] ?? '';
@@ -144,11 +144,11 @@ describe('berth ui-url', () => {
   });
 
   it('prints no link when no server runs on the data directory (a code sent to whoever has the port would be theirs)', async () => {
-    await assert.rejects(uiUrlCommand(['--data', admin.dataDir]), /no Berth server is running on .*: start it with "berth serve --data/);
+    await assert.rejects(runCli(['ui-url', '--data', admin.dataDir]), /no Berth server is running on .*: start it with "berth serve --data/);
   });
 
   it('refuses a data directory that does not exist instead of creating one', async () => {
-    await assert.rejects(uiUrlCommand(['--data', `${admin.dataDir}-typo`]), /no Berth data directory/);
+    await assert.rejects(runCli(['ui-url', '--data', `${admin.dataDir}-typo`]), /no Berth data directory/);
   });
 });
 

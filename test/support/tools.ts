@@ -37,6 +37,8 @@ export const knownTools: Readonly<Record<string, string>> = {
   htpasswd: 'apache2-utils',
   'docker-registry': 'docker-registry',
   chromium: 'chromium',
+  // util-linux's script(1): runs a command on a pseudo-terminal (what `berth serve` prints for a person).
+  script: 'bsdutils',
 };
 
 export function inCi(): boolean {

@@ -31,7 +31,7 @@ test('parses CLI scopes: namespace wildcard, exact repository, everything, all a
   assert.deepEqual(parseScope('team/app:push,pull,pull'), { pattern: 'team/app', actions: ['pull', 'push'] });
   assert.deepEqual(parseScope('*:pull'), { pattern: '*', actions: ['pull'] });
   assert.deepEqual(parseScope('team/*:*'), { pattern: 'team/*', actions: ['pull', 'push', 'delete'] });
-  for (const bad of ['team/*', 'team/*:', 'team/*:admin', 'Team/app:pull', '../x:pull', 'team/a*:pull', ':pull', 'team//app:pull']) {
+  for (const bad of ['team/*', 'team/*:', 'team/*:admin', 'team:pull', 'Team/app:pull', '../x:pull', 'team/a*:pull', ':pull', 'team//app:pull']) {
     assert.throws(() => parseScope(bad), (error: unknown) => codeOf(error) === 'BERTH_SCOPE_INVALID', bad);
   }
 });

@@ -7,26 +7,10 @@ import {
   type AuditEvent,
 } from '../../auth/index.js';
 import { DurationError, parseDuration, parsePointInTime } from '../../core/duration.js';
-import { defaultDataDir } from '../../config/data-dir.js';
 import { CliUsageError } from '../cli-error.js';
-import { dataDirOf, formatTable, openState, parseCommandArgs, requireDataDir } from '../admin-support.js';
-
-export const auditUsage = `berth audit [--since DURATION|DATE] [--namespace NS] [--action ACTION] [--actor NAME] [--limit N] [--json] [--data DIR]
-
-Shows the audit trail (token and namespace changes, pushes, deletes, refused requests), oldest first.
-  --since      how far back: 24h, 7d, ... or a date such as 2030-01-31 (default: everything)
-  --namespace  only events in this namespace
-  --action     an action (push, token.create, auth.denied, ...) or a family such as token.*
-  --actor      only events by this token name (or anonymous, admin)
-  --limit N    the newest N matching events (default 100)
-  --json       one JSON object per line (JSON Lines), for jq and scripts
-  --data DIR   data directory (default: ${defaultDataDir()})
-
-berth audit prune [--keep DURATION] [--data DIR]
-
-Deletes the audit trail's day files older than the retention (a running Berth also does this daily).
-  --keep       how much to keep, in whole days: 90d, 12w, 1y
-               (default: the auditRetentionDays setting, else ${defaultAuditRetentionDays}d)`;
+import type { Command } from 'commander';
+import { dataDirOf, formatTable, openState, requireDataDir } from '../admin-support.js';
+import { group, jsonOption, leaf, optionsOf, runnableGroup } from '../command-kit.js';
 
 const dayMs = 86_400_000;
 
@@ -45,13 +29,10 @@ function parseKeep(text: string): number {
   return ms / dayMs;
 }
 
-async function pruneCommand(argv: string[]): Promise<void> {
-  const { values, positionals } = parseCommandArgs(argv, { data: { type: 'string' }, keep: { type: 'string' } }, 'berth audit');
-  if (positionals.length > 0) {
-    throw new CliUsageError(`unexpected argument "${positionals[0]}": use --keep 90d to choose the retention`);
-  }
+async function prune(command: Command): Promise<void> {
+  const values = optionsOf<{ keep?: string }>(command);
   const explicit = values.keep === undefined ? undefined : parseKeep(values.keep);
-  const dataDir = dataDirOf(values);
+  const dataDir = dataDirOf(command);
   requireDataDir(dataDir);
   let keepDays = explicit;
   if (keepDays === undefined) {
@@ -98,25 +79,20 @@ function targetOf(event: AuditEvent): string {
   return event.namespace ?? '-';
 }
 
-export async function auditCommand(argv: string[]): Promise<void> {
-  if (argv[0] === 'prune') return pruneCommand(argv.slice(1));
-  const { values, positionals } = parseCommandArgs(
-    argv,
-    {
-      data: { type: 'string' },
-      since: { type: 'string' },
-      namespace: { type: 'string' },
-      action: { type: 'string' },
-      actor: { type: 'string' },
-      limit: { type: 'string' },
-      json: { type: 'boolean', default: false },
-    },
-    'berth audit',
-  );
-  if (positionals.length > 0) throw new CliUsageError(`unexpected argument "${positionals[0]}": filters are options, e.g. --action push`);
+interface AuditOptions {
+  since?: string;
+  namespace?: string;
+  action?: string;
+  actor?: string;
+  limit?: string;
+  json?: boolean;
+}
+
+async function show(command: Command): Promise<void> {
+  const values = optionsOf<AuditOptions>(command);
   const limit = parseLimit(values.limit);
   const since = values.since === undefined ? undefined : parseSince(values.since, Date.now());
-  const dataDir = dataDirOf(values);
+  const dataDir = dataDirOf(command);
   requireDataDir(dataDir);
   const { events, total } = await queryAudit(dataDir, { since, namespace: values.namespace, action: values.action, actor: values.actor, limit });
   if (values.json) {
@@ -139,4 +115,27 @@ export async function auditCommand(argv: string[]): Promise<void> {
   ]);
   console.log(formatTable(['TIME', 'ACTION', 'ACTOR', 'NAMESPACE', 'TARGET', 'OUTCOME', 'CLIENT'], rows));
   if (total > events.length) console.log(`(${events.length} newest of ${total} matching events; use --limit or --since to see others)`);
+}
+
+export function registerAuditCommands(program: Command): void {
+  const audit = runnableGroup(
+    group(program, 'audit', 'show the audit trail', 'Shows the audit trail (token and namespace changes, pushes, deletes, refused requests), oldest first.'),
+  )
+    .usage('[--since DURATION|DATE] [--namespace NS] [--action ACTION] [--actor NAME] [--limit N] [--json]')
+    .option('--since <WHEN>', 'how far back: 24h, 7d, ... or a date such as 2030-01-31 (default: everything)')
+    .option('--namespace <NS>', 'only events in this namespace')
+    .option('--action <ACTION>', 'an action (push, token.create, auth.denied, ...) or a family such as token.*')
+    .option('--actor <NAME>', 'only events by this token name (or anonymous, admin)')
+    .option('--limit <N>', 'the newest N matching events (default 100)')
+    .addOption(jsonOption('one JSON object per line (JSON Lines), for jq and scripts'))
+    .allowExcessArguments(false)
+    .action((_options, command: Command) => show(command));
+  leaf(
+    audit,
+    'prune',
+    '[--keep DURATION]',
+    "deletes the audit trail's day files older than the retention (a running Berth also does this daily)",
+  )
+    .option('--keep <DURATION>', `how much to keep, in whole days: 90d, 12w, 1y (default: the auditRetentionDays setting, else ${defaultAuditRetentionDays}d)`)
+    .action((_options, command: Command) => prune(command));
 }

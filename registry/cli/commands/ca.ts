@@ -1,30 +1,13 @@
 import { chmod, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { defaultDataDir } from '../../config/data-dir.js';
 import { createCertificateManager, exportCaCertificate, isTlsError, parseSubjectName } from '../../tls/index.js';
-import { CliUsageError } from '../cli-error.js';
-import { auditAdmin, dataDirOf, openState, parseCommandArgs, requireDataDir } from '../admin-support.js';
+import type { Command } from 'commander';
+import { auditAdmin, dataDirOf, openState, requireDataDir } from '../admin-support.js';
+import { failUsage, group, leaf, optionsOf, repeatable } from '../command-kit.js';
 
-export const caUsage = `berth ca export [--out FILE] [--data DIR]
-berth ca rotate [--tls-name NAME]... [--data DIR]
-
-export: prints Berth's local CA certificate (PEM), or writes it to FILE (mode 0644: it is public).
-Add it to the trust store of every client that talks to Berth over HTTPS ("berth trust" shows how).
-  --out FILE       write to FILE instead of standard output
-
-rotate: replaces the local CA with a new one, and the server certificate with one it signs. The CA may
-sign only for localhost, the loopback addresses, this host's name and the TLS names (its name
-constraints, fixed when it is made): rotate to add a name outside them, or to replace a CA made by an
-older Berth without constraints. Every client that trusted the old CA must then trust the new one.
-A running Berth serves the new certificate at once.
-  --tls-name NAME  also add NAME (a DNS name or IP address) to the TLS names; repeatable
-
-  --data DIR       data directory (default: ${defaultDataDir()})`;
-
-async function exportCommand(argv: string[]): Promise<void> {
-  const { values, positionals } = parseCommandArgs(argv, { data: { type: 'string' }, out: { type: 'string' } }, 'berth ca');
-  if (positionals.length > 0) throw new CliUsageError(`unexpected argument "${positionals[0]}": use --out FILE to write a file`);
-  const dataDir = dataDirOf(values);
+async function exportCa(command: Command): Promise<void> {
+  const values = optionsOf<{ out?: string }>(command);
+  const dataDir = dataDirOf(command);
   let pem: string;
   try {
     pem = await exportCaCertificate(dataDir);
@@ -45,16 +28,15 @@ async function exportCommand(argv: string[]): Promise<void> {
   console.log(`Wrote Berth's CA certificate to ${out}`);
 }
 
-async function rotateCommand(argv: string[]): Promise<void> {
-  const { values, positionals } = parseCommandArgs(argv, { data: { type: 'string' }, 'tls-name': { type: 'string', multiple: true } }, 'berth ca');
-  if (positionals.length > 0) throw new CliUsageError(`unexpected argument "${positionals[0]}": use --tls-name NAME to add a name`);
-  const dataDir = dataDirOf(values);
+async function rotateCa(command: Command): Promise<void> {
+  const values = optionsOf<{ tlsName?: string[] }>(command);
+  const dataDir = dataDirOf(command);
   requireDataDir(dataDir);
-  const added = (values['tls-name'] ?? []).map((name) => {
+  const added = (values.tlsName ?? []).map((name) => {
     try {
       return parseSubjectName(name).value;
     } catch (error) {
-      throw new CliUsageError(`--tls-name: ${(error as Error).message}`);
+      return failUsage(command, `--tls-name: ${(error as Error).message}`);
     }
   });
   const state = await openState(dataDir);
@@ -79,9 +61,26 @@ async function rotateCommand(argv: string[]): Promise<void> {
   }
 }
 
-export async function caCommand(argv: string[]): Promise<void> {
-  const [sub, ...rest] = argv;
-  if (sub === 'export') return exportCommand(rest);
-  if (sub === 'rotate') return rotateCommand(rest);
-  throw new CliUsageError(`${sub ? `unknown ca command "${sub}"` : 'missing ca command'}: use "berth ca export" or "berth ca rotate"\n\n${caUsage}`);
+export function registerCaCommands(program: Command): void {
+  const ca = group(program, 'ca', "export Berth's local CA certificate, or replace it (rotate)", "Berth's local certificate authority, which signs its HTTPS certificate.");
+  leaf(
+    ca,
+    'export',
+    '[--out FILE]',
+    'Prints Berth\'s local CA certificate (PEM), or writes it to FILE (mode 0644: it is public). Add it to the trust store ' +
+      'of every client that talks to Berth over HTTPS ("berth trust" shows how).',
+  )
+    .option('--out <FILE>', 'write to FILE instead of standard output')
+    .action((_options, command: Command) => exportCa(command));
+  leaf(
+    ca,
+    'rotate',
+    '[--tls-name NAME]...',
+    'Replaces the local CA with a new one, and the server certificate with one it signs. The CA may sign only for ' +
+      "localhost, the loopback addresses, this host's name and the TLS names (its name constraints, fixed when it is " +
+      'made): rotate to add a name outside them, or to replace a CA made by an older Berth without constraints. Every ' +
+      'client that trusted the old CA must then trust the new one. A running Berth serves the new certificate at once.',
+  )
+    .option('--tls-name <NAME>', 'also add NAME (a DNS name or IP address) to the TLS names; repeatable', repeatable)
+    .action((_options, command: Command) => rotateCa(command));
 }

@@ -2,41 +2,43 @@ import { formatDuration, parseDuration } from '../../core/duration.js';
 import { createFilesystemDriver } from '../../storage/filesystem-driver.js';
 import { collectGarbage, type GarbageCollectionResult } from '../../storage/garbage-collector.js';
 import { CliUsageError } from '../cli-error.js';
-import { auditAdmin, dataDirOf, parseCommandArgs, requireDataDir } from '../admin-support.js';
+import type { Command } from 'commander';
+import { auditAdmin, dataDirOf, requireDataDir } from '../admin-support.js';
+import { jsonOption, leaf, optionsOf } from '../command-kit.js';
 import { formatBytes } from '../format.js';
 
-export const gcUsage = `berth gc [--dry-run] [--grace 1h] [--json] [--data DIR]
+interface GcOptions {
+  dryRun?: boolean;
+  grace: string;
+  json?: boolean;
+}
 
-Frees the disk space of deleted images: removes blobs (layers, configs, manifests) that no manifest of any
-repository references any more. Tagged and untagged manifests are kept (an untagged one is still pullable by
-digest): to free an image, delete its manifest by digest first (DELETE /v2/<name>/manifests/<digest>, or the GUI).
-  --dry-run    report what would be freed, delete nothing
-  --grace DUR  spare what was uploaded or linked less than DUR ago, so pushes in progress are safe (default 1h;
-               0 collects everything unreferenced: only when nothing is pushing)
-  --json       print the figures as JSON
-
-  --data DIR  data directory; works while "berth serve" runs on it`;
-
-export async function gcCommand(argv: string[]): Promise<void> {
-  const { values, positionals } = parseCommandArgs(
-    argv,
-    {
-      data: { type: 'string' },
-      'dry-run': { type: 'boolean', default: false },
-      grace: { type: 'string', default: '1h' },
-      json: { type: 'boolean', default: false },
-    },
-    'berth gc',
-  );
-  if (positionals.length > 0) throw new CliUsageError(`unexpected argument "${positionals[0]}": "berth gc" takes only options`);
+async function gc(command: Command): Promise<void> {
+  const values = optionsOf<GcOptions>(command);
   const graceMs = graceOf(values.grace);
-  const dataDir = dataDirOf(values);
+  const dataDir = dataDirOf(command);
   requireDataDir(dataDir);
-  const result = await collectGarbage(createFilesystemDriver(dataDir), { graceMs, dryRun: values['dry-run'] });
+  const result = await collectGarbage(createFilesystemDriver(dataDir), { graceMs, dryRun: values.dryRun === true });
   if (!result.dryRun && (result.blobsDeleted > 0 || result.layerLinksRemoved > 0)) {
     await auditAdmin(dataDir, { action: 'storage.gc', detail: auditDetail(result) });
   }
   console.log(values.json ? JSON.stringify(result, null, 2) : formatGcResult(result));
+}
+
+export function registerGcCommand(program: Command): void {
+  leaf(
+    program,
+    'gc',
+    '[--dry-run] [--grace 1h] [--json]',
+    'Frees the disk space of deleted images: removes blobs (layers, configs, manifests) that no manifest of any ' +
+      'repository references any more. Tagged and untagged manifests are kept (an untagged one is still pullable by ' +
+      'digest): to free an image, delete its manifest by digest first (berth image rm REPO@DIGEST, or the GUI).',
+  )
+    .summary('free the disk space of deleted images (garbage collection)')
+    .option('--dry-run', 'report what would be freed, delete nothing')
+    .option('--grace <DURATION>', 'spare what was uploaded or linked less than DURATION ago, so pushes in progress are safe; 0 collects everything unreferenced: only when nothing is pushing', '1h')
+    .addOption(jsonOption('print the figures as JSON'))
+    .action((_options, command: Command) => gc(command));
 }
 
 function graceOf(text: string): number {

@@ -1,23 +1,11 @@
-import { defaultDataDir } from '../../config/data-dir.js';
 import { isLoopback, parseListenAddress } from '../../config/listen-address.js';
 import { isDockerHub } from '../../mirror/upstream.js';
 import type { UpstreamRecord } from '../../state/index.js';
 import { CliUsageError } from '../cli-error.js';
-import { dataDirOf, openState, parseCommandArgs, requireDataDir } from '../admin-support.js';
+import type { Command } from 'commander';
+import { dataDirOf, openState, requireDataDir } from '../admin-support.js';
+import { leaf, optionsOf } from '../command-kit.js';
 import { notRunningNote, serverAddresses } from '../server-address.js';
-
-export const mirrorConfigUsage = `berth mirror-config [--host HOST:PORT] [--data DIR]
-
-Prints ready-to-paste client configuration for Berth's pull-through mirror, built from Berth's listen
-addresses and the configured upstreams ("berth upstream add"):
-  Docker      /etc/docker/daemon.json            registry-mirrors (Docker mirrors only Docker Hub this way)
-  containerd  /etc/containerd/certs.d/HOST/hosts.toml   one file per upstream host; containerd then
-                                                 tells Berth the host with ?ns=HOST
-  podman      /etc/containers/registries.conf    [[registry.mirror]] at HOST:PORT/UPSTREAM (also buildah, skopeo)
-  --host HOST:PORT  the address clients reach Berth at (default: the running server's plain-HTTP
-                    listener on loopback, else its HTTPS one; with no server running, the settings');
-                    a non-loopback host is taken to be HTTPS
-  --data DIR        data directory (default: ${defaultDataDir()})`;
 
 const dockerHubHosts = new Set(['docker.io', 'index.docker.io', 'registry-1.docker.io', 'registry.hub.docker.com']);
 
@@ -117,10 +105,9 @@ export function podmanSnippet(endpoint: MirrorEndpoint, upstreams: readonly Upst
   return lines.join('\n');
 }
 
-export async function mirrorConfigCommand(argv: string[]): Promise<void> {
-  const { values, positionals } = parseCommandArgs(argv, { data: { type: 'string' }, host: { type: 'string' } }, 'berth mirror-config');
-  if (positionals.length > 0) throw new CliUsageError(`unexpected argument "${positionals[0]}": berth mirror-config [--host HOST:PORT] [--data DIR]`);
-  const dataDir = dataDirOf(values);
+async function mirrorConfig(command: Command): Promise<void> {
+  const values = optionsOf<{ host?: string }>(command);
+  const dataDir = dataDirOf(command);
   requireDataDir(dataDir);
   const store = await openState(dataDir);
   let upstreams: UpstreamRecord[];
@@ -151,4 +138,24 @@ export async function mirrorConfigCommand(argv: string[]): Promise<void> {
       podmanSnippet(endpoint, upstreams),
     ].join('\n'),
   );
+}
+
+export function registerMirrorConfigCommand(program: Command): void {
+  leaf(
+    program,
+    'mirror-config',
+    '[--host HOST:PORT]',
+    `Prints ready-to-paste client configuration for Berth's pull-through mirror, built from Berth's listen
+addresses and the configured upstreams ("berth upstream add"):
+  Docker      /etc/docker/daemon.json            registry-mirrors (Docker mirrors only Docker Hub this way)
+  containerd  /etc/containerd/certs.d/HOST/hosts.toml   one file per upstream host; containerd then
+                                                 tells Berth the host with ?ns=HOST
+  podman      /etc/containers/registries.conf    [[registry.mirror]] at HOST:PORT/UPSTREAM (also buildah, skopeo)`,
+  )
+    .summary('print Docker, containerd and podman settings for the mirror')
+    .option(
+      '--host <HOST:PORT>',
+      "the address clients reach Berth at (default: the running server's plain-HTTP listener on loopback, else its HTTPS one; with no server running, the settings'); a non-loopback host is taken to be HTTPS",
+    )
+    .action((_options, command: Command) => mirrorConfig(command));
 }

@@ -1,39 +1,21 @@
+import type { Command } from 'commander';
 import { isRepositoryName } from '../../core/names.js';
-import { defaultDataDir } from '../../config/data-dir.js';
 import type { NamespaceRecord } from '../../state/index.js';
 import { CliUsageError } from '../cli-error.js';
-import { auditAdmin, dataDirOf, formatTable, formatTime, openState, parseAnonymousPull, parseCommandArgs, requireDataDir } from '../admin-support.js';
-
-export const namespaceUsage = `berth namespace list [--data DIR] [--json]
-berth namespace create NAME [--anonymous-pull] [--data DIR]
-berth namespace set NAME --anonymous-pull=true|false [--data DIR]
-berth namespace delete NAME [--data DIR]
-
-Namespaces are the first part of a repository name ("team" in team/app): the unit that tokens' scopes
-(team/*) and anonymous pulls are granted on.
-  --anonymous-pull   anyone may pull from the namespace without a token (push and delete always need one)
-  delete             removes the namespace's settings only; images stored under it are kept
-
-  --data DIR  data directory (default: ${defaultDataDir()}); works while "berth serve" runs on it`;
+import { auditAdmin, dataDirOf, formatTable, formatTime, openState, requireDataDir } from '../admin-support.js';
+import { booleanValue, group, jsonOption, leaf, optionsOf, requireOption } from '../command-kit.js';
 
 /** A namespace is one path component of the repository grammar: `team`, `my-org`, never `a/b`. */
-function checkName(name: string | undefined, sub: string): string {
-  if (!name) throw new CliUsageError(`missing the namespace NAME: berth namespace ${sub} NAME`);
+function checkName(name: string): string {
   if (name.includes('/') || !isRepositoryName(name)) {
     throw new CliUsageError(`invalid namespace "${name.slice(0, 80)}": one lowercase name component like team or my-org (a-z 0-9 . _ -)`);
   }
   return name;
 }
 
-function onlyOne(positionals: string[], sub: string): string {
-  if (positionals.length > 1) throw new CliUsageError(`berth namespace ${sub} takes one NAME (unexpected "${positionals[1]}")`);
-  return checkName(positionals[0], sub);
-}
-
-async function list(argv: string[]): Promise<void> {
-  const { values, positionals } = parseCommandArgs(argv, { data: { type: 'string' }, json: { type: 'boolean', default: false } }, 'berth namespace');
-  if (positionals.length > 0) throw new CliUsageError(`unexpected argument "${positionals[0]}": "berth namespace list" takes no names`);
-  const dataDir = dataDirOf(values);
+async function list(command: Command): Promise<void> {
+  const values = optionsOf<{ json?: boolean }>(command);
+  const dataDir = dataDirOf(command);
   requireDataDir(dataDir);
   const store = await openState(dataDir);
   try {
@@ -53,16 +35,12 @@ async function list(argv: string[]): Promise<void> {
   }
 }
 
-async function create(argv: string[]): Promise<void> {
-  const { values, positionals } = parseCommandArgs(
-    argv,
-    { data: { type: 'string' }, 'anonymous-pull': { type: 'boolean', default: false } },
-    'berth namespace',
-  );
-  const name = onlyOne(positionals, 'create');
-  const dataDir = dataDirOf(values);
+async function create(rawName: string, command: Command): Promise<void> {
+  const values = optionsOf<{ anonymousPull?: boolean }>(command);
+  const name = checkName(rawName);
+  const dataDir = dataDirOf(command);
   const store = await openState(dataDir);
-  const record: NamespaceRecord = { name, anonymousPull: values['anonymous-pull'] === true, createdAt: new Date().toISOString() };
+  const record: NamespaceRecord = { name, anonymousPull: values.anonymousPull === true, createdAt: new Date().toISOString() };
   try {
     await store.update((draft) => {
       // Checked under the lock, so two concurrent creates cannot both succeed.
@@ -78,12 +56,10 @@ async function create(argv: string[]): Promise<void> {
   console.log(`Created namespace "${name}" (anonymous pull: ${record.anonymousPull ? 'allowed' : 'not allowed'}).`);
 }
 
-async function set(argv: string[]): Promise<void> {
-  const { values, positionals } = parseCommandArgs(argv, { data: { type: 'string' }, 'anonymous-pull': { type: 'string' } }, 'berth namespace');
-  const name = onlyOne(positionals, 'set');
-  if (values['anonymous-pull'] === undefined) throw new CliUsageError('nothing to set: use --anonymous-pull=true or --anonymous-pull=false');
-  const anonymousPull = parseAnonymousPull(values['anonymous-pull']);
-  const dataDir = dataDirOf(values);
+async function set(rawName: string, command: Command): Promise<void> {
+  const name = checkName(rawName);
+  const anonymousPull = requireOption(command, optionsOf<{ anonymousPull?: boolean }>(command).anonymousPull, '--anonymous-pull');
+  const dataDir = dataDirOf(command);
   requireDataDir(dataDir);
   const store = await openState(dataDir);
   let before: boolean | undefined;
@@ -103,10 +79,9 @@ async function set(argv: string[]): Promise<void> {
   console.log(`Namespace "${name}": anonymous pull ${anonymousPull ? 'allowed' : 'not allowed'}${before === anonymousPull ? ' (unchanged)' : ''}.`);
 }
 
-async function remove(argv: string[]): Promise<void> {
-  const { values, positionals } = parseCommandArgs(argv, { data: { type: 'string' } }, 'berth namespace');
-  const name = onlyOne(positionals, 'delete');
-  const dataDir = dataDirOf(values);
+async function remove(rawName: string, command: Command): Promise<void> {
+  const name = checkName(rawName);
+  const dataDir = dataDirOf(command);
   requireDataDir(dataDir);
   const store = await openState(dataDir);
   let removed: NamespaceRecord | undefined;
@@ -123,13 +98,28 @@ async function remove(argv: string[]): Promise<void> {
   console.log(`Deleted namespace "${name}". Images stored under ${name}/ are kept; tokens with ${name}/* scopes still work.`);
 }
 
-const subcommands: Record<string, (argv: string[]) => Promise<void>> = { list, create, set, delete: remove };
-
-export async function namespaceCommand(argv: string[]): Promise<void> {
-  const [sub, ...rest] = argv;
-  const run = sub === undefined ? undefined : subcommands[sub];
-  if (!run) {
-    throw new CliUsageError(`${sub ? `unknown namespace command "${sub}"` : 'missing namespace command'}: use list, create, set or delete\n\n${namespaceUsage}`);
-  }
-  await run(rest);
+export function registerNamespaceCommands(program: Command): void {
+  const namespace = group(
+    program,
+    'namespace',
+    'list, create, change and delete namespaces',
+    'Namespaces are the first part of a repository name ("team" in team/app): the unit that tokens\' scopes (team/*) ' +
+      'and anonymous pulls are granted on.',
+  );
+  const nameArgument = 'the namespace NAME, one name component such as team';
+  leaf(namespace, 'list', '[--json]', 'every namespace and whether it allows anonymous pulls')
+    .addOption(jsonOption())
+    .action((_options, command: Command) => list(command));
+  leaf(namespace, 'create', 'NAME [--anonymous-pull]', 'creates a namespace, private unless --anonymous-pull')
+    .argument('<NAME>', nameArgument)
+    .option('--anonymous-pull [BOOL]', 'anyone may pull from it without a token (push and delete always need one)', booleanValue('--anonymous-pull'))
+    .action((name: string, _options, command: Command) => create(name, command));
+  leaf(namespace, 'set', 'NAME --anonymous-pull=true|false', 'opens the namespace to anonymous pulls, or closes it')
+    .argument('<NAME>', nameArgument)
+    .option('--anonymous-pull <BOOL>', 'true: anyone may pull without a token; false: pulls need a token', booleanValue('--anonymous-pull'))
+    .action((name: string, _options, command: Command) => set(name, command));
+  leaf(namespace, 'delete', 'NAME', "removes the namespace's settings only; images stored under it are kept")
+    .alias('rm')
+    .argument('<NAME>', nameArgument)
+    .action((name: string, _options, command: Command) => remove(name, command));
 }

@@ -1,51 +1,42 @@
-import { parseArgs } from 'node:util';
+import type { Command } from 'commander';
 import { join } from 'node:path';
 import { startBerth, type AuthMode } from '../../berth-server.js';
 import { changedSettingKeys, createSettingsWatcher } from '../../config/settings-watcher.js';
 import { stateFileName } from '../../state/index.js';
 import { defaultDataDir } from '../../config/data-dir.js';
-import { createLogger } from '../../log.js';
+import { createLogger, isLogLevel, logLevels, type LogFormat } from '../../log.js';
 import { berthVersion } from '../../version.js';
 import { CliUsageError } from '../cli-error.js';
+import { checkDataDirPath, dataDirOf } from '../admin-support.js';
+import { optionsOf, leaf } from '../command-kit.js';
 
-export const serveUsage = `berth serve [--data DIR] [--listen HOST:PORT|off] [--tls-listen HOST:PORT|off] [--auth token|none]
+interface ServeOptions {
+  listen?: string;
+  tlsListen?: string;
+  auth: string;
+  forcePlainHttp?: boolean;
+  logLevel?: string;
+  logFormat?: string;
+}
 
-Runs the registry headless until SIGINT/SIGTERM (in-flight requests finish first). "berth status" shows
-what it listens on; "berth ui-url" prints a sign-in link for the GUI.
-  --data DIR              data directory (default: ${defaultDataDir()})
-  --listen HOST:PORT      plain-HTTP listener, loopback only unless forced (default: the saved setting,
-                          else 127.0.0.1:5000); for this run only, the saved setting is not changed
-  --tls-listen HOST:PORT  HTTPS listener with a certificate from Berth's local CA (default: the saved
-                          setting, else 127.0.0.1:5443); for this run only
-  --auth token|none       token (default): access tokens required; none: open, for loopback development
-  --force-plain-http      allow --listen on a non-loopback address
-  --log-level LEVEL       trace|debug|info|warn|error (default: info)`;
-
-export async function serveCommand(argv: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      data: { type: 'string' },
-      listen: { type: 'string' },
-      'tls-listen': { type: 'string' },
-      auth: { type: 'string', default: 'token' },
-      'force-plain-http': { type: 'boolean', default: false },
-      'log-level': { type: 'string' },
-    },
-    strict: true,
-  });
+async function serve(command: Command): Promise<void> {
+  const values = optionsOf<ServeOptions>(command);
   if (values.auth !== 'token' && values.auth !== 'none') throw new CliUsageError(`unknown --auth mode "${values.auth}" (token or none)`);
-  const dataDir = values.data ?? defaultDataDir();
-  const log = createLogger({ level: values['log-level'] });
+  const level = values.logLevel ?? process.env.BERTH_LOG_LEVEL ?? 'info';
+  if (!isLogLevel(level)) throw new CliUsageError(`unknown --log-level "${level.slice(0, 40)}": use ${logLevels.join(', ')}`);
+  const format = logFormatOf(values.logFormat);
+  const dataDir = dataDirOf(command);
+  checkDataDirPath(dataDir);
+  const log = createLogger({ level, format });
   let berth;
   try {
     berth = await startBerth({
       dataDir,
       logger: log,
       listen: listenFlag(values.listen),
-      tlsListen: listenFlag(values['tls-listen']),
+      tlsListen: listenFlag(values.tlsListen),
       auth: values.auth as AuthMode,
-      forcePlainHttp: values['force-plain-http'],
+      forcePlainHttp: values.forcePlainHttp === true,
       version: berthVersion,
     });
   } catch (error) {
@@ -92,6 +83,31 @@ export async function serveCommand(argv: string[]): Promise<void> {
   log.info({ url: berth.urls.http, tlsUrl: berth.urls.https, dataDir, auth: values.auth }, 'berth ready');
   // The sign-in link is a live secret: never in the log (logs are collected and kept). Say where to get one.
   log.info({ dataDir }, `GUI: run "berth ui-url${dataDir === defaultDataDir() ? '' : ` --data ${dataDir}`}" for a one-time sign-in link`);
+}
+
+/** pretty on a terminal, JSON lines otherwise (a pipe, a file, the desktop app and tests read those). */
+function logFormatOf(flag: string | undefined): LogFormat {
+  if (flag === undefined) return process.stdout.isTTY ? 'pretty' : 'json';
+  if (flag === 'pretty' || flag === 'json') return flag;
+  throw new CliUsageError(`unknown --log-format "${flag.slice(0, 40)}": use pretty (readable lines) or json (one JSON object per line)`);
+}
+
+export function registerServeCommand(program: Command): void {
+  leaf(
+    program,
+    'serve',
+    '[--listen HOST:PORT|off] [--tls-listen HOST:PORT|off] [--auth token|none] [--log-format pretty|json]',
+    'Runs the registry headless until SIGINT/SIGTERM (in-flight requests finish first). "berth status" shows what it ' +
+      'listens on; "berth ui-url" prints a sign-in link for the GUI.',
+  )
+    .summary('run the registry headless')
+    .option('--listen <HOST:PORT>', 'plain-HTTP listener, loopback only unless forced (default: the saved setting, else 127.0.0.1:5000); for this run only, the saved setting is not changed; off turns it off')
+    .option('--tls-listen <HOST:PORT>', "HTTPS listener with a certificate from Berth's local CA (default: the saved setting, else 127.0.0.1:5443); for this run only; off turns it off")
+    .option('--auth <MODE>', 'token: access tokens required; none: open, for loopback development', 'token')
+    .option('--force-plain-http', 'allow --listen on a non-loopback address')
+    .option('--log-level <LEVEL>', `${logLevels.join('|')} (default: $BERTH_LOG_LEVEL, else info)`)
+    .option('--log-format <FORMAT>', 'pretty: readable lines with local times; json: one JSON object per line (default: pretty on a terminal, json otherwise)')
+    .action((_options, command: Command) => serve(command));
 }
 
 function listenFlag(value: string | undefined): string | null | undefined {

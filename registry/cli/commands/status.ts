@@ -1,19 +1,11 @@
 import { formatDuration } from '../../core/duration.js';
-import { defaultDataDir } from '../../config/data-dir.js';
 import { storageUsage } from '../../metrics/index.js';
 import type { UpstreamRecord } from '../../state/index.js';
-import { CliUsageError } from '../cli-error.js';
-import { dataDirOf, openState, parseCommandArgs, requireDataDir } from '../admin-support.js';
+import type { Command } from 'commander';
+import { dataDirOf, openState, requireDataDir } from '../admin-support.js';
+import { jsonOption, leaf, optionsOf } from '../command-kit.js';
 import { serverAddresses, type ServerAddresses } from '../server-address.js';
 import { formatBytes } from '../format.js';
-
-export const statusUsage = `berth status [--json] [--data DIR]
-
-Shows whether a Berth server runs on the data directory and what it really listens on (after --listen flags
-and the desktop app's settings), its pid and uptime, each upstream's health as the server last saw it, and
-the storage used. Exits 0 when a server runs, 3 when none does.
-  --json      the same as one JSON object
-  --data DIR  data directory (default: ${defaultDataDir()})`;
 
 /** systemd's and LSB's "program is not running" status code, so scripts can tell "stopped" from "broken". */
 export const notRunningExitCode = 3;
@@ -91,12 +83,25 @@ export function formatStatus(report: StatusReport): string {
   return lines.join('\n');
 }
 
-export async function statusCommand(argv: string[]): Promise<void> {
-  const { values, positionals } = parseCommandArgs(argv, { data: { type: 'string' }, json: { type: 'boolean', default: false } }, 'berth status');
-  if (positionals.length > 0) throw new CliUsageError(`unexpected argument "${positionals[0]}": berth status takes only options`);
-  const dataDir = dataDirOf(values);
+async function status(command: Command): Promise<void> {
+  const values = optionsOf<{ json?: boolean }>(command);
+  const dataDir = dataDirOf(command);
   requireDataDir(dataDir);
   const report = await statusReport(dataDir);
   console.log(values.json ? JSON.stringify(report, null, 2) : formatStatus(report));
   if (!report.running) process.exitCode = notRunningExitCode;
+}
+
+export function registerStatusCommand(program: Command): void {
+  leaf(
+    program,
+    'status',
+    '[--json]',
+    'Shows whether a Berth server runs on the data directory and what it really listens on (after --listen flags and ' +
+      "the desktop app's settings), its pid and uptime, each upstream's health as the server last saw it, and the " +
+      'storage used. Exits 0 when a server runs, 3 when none does.',
+  )
+    .summary('show whether Berth runs, where it listens, upstream health and storage')
+    .addOption(jsonOption('the same as one JSON object'))
+    .action((_options, command: Command) => status(command));
 }

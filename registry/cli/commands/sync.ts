@@ -1,4 +1,5 @@
 import { createSecretBox } from '../../auth/secret-box.js';
+import type { Command } from 'commander';
 import { parseDuration } from '../../core/duration.js';
 import { createRegistry } from '../../index.js';
 import { createLogger } from '../../log.js';
@@ -10,137 +11,230 @@ import { createUpstreamPool } from '../../mirror/upstream-pool.js';
 import type { JobRecord } from '../../state/index.js';
 import { createFilesystemDriver } from '../../storage/filesystem-driver.js';
 import { CliUsageError } from '../cli-error.js';
-import { dataDirOf, formatTable, formatTime, openState, parseCommandArgs, requireDataDir } from '../admin-support.js';
+import { dataDirOf, formatTable, formatTime, openState, requireDataDir } from '../admin-support.js';
+import { group, jsonOption, leaf, optionsOf, repeatable, requireOption } from '../command-kit.js';
+import { formatBytes, formatElapsed, formatSeconds } from '../format.js';
 
-export const syncUsage = `berth sync add RULE --upstream NAME --repo REPO... [--tags REGEX] [--exclude REGEX] [--semver RANGE]
-                 [--newest N] [--platform os/arch]... [--into NS] [--every 6h] [--data DIR]
-berth sync list [--json] [--data DIR]
-berth sync run RULE [--data DIR]
-berth sync pause|resume|remove RULE [--data DIR]
+interface AddOptions {
+  upstream?: string;
+  repo?: string[];
+  tags?: string;
+  exclude?: string;
+  semver?: string;
+  newest?: string;
+  platform?: string[];
+  into?: string;
+  every?: string;
+}
 
-Scheduled mirroring of whole repositories from an upstream, so they are there before anyone pulls.
-  add     --repo REPO      a repository upstream (library/redis) or a prefix (bitnami/*, needs the upstream's catalog)
-          --tags REGEX     only tags matching it (whole tag); --exclude REGEX drops matches
-          --semver RANGE   only versions in the range (">=7 <8", "^1.25")
-          --newest N       only the N newest (by version)
-          --platform P     only these platforms of multi-arch images (repeatable); the index is kept whole
-          --into NS        the local namespace (default: the upstream's name)
-          --every DUR      run every DUR (at least 1m); without it the rule runs only on demand
-  run     runs the rule now in this process, with a progress bar; exit 0 when every image is mirrored
-  pause   stops the schedule (run still works); resume starts it again
+type StateStore = Awaited<ReturnType<typeof openState>>;
 
-  --data DIR  data directory; works while "berth serve" runs on it`;
-
-export async function syncCommand(argv: string[]): Promise<void> {
-  const { values, positionals } = parseCommandArgs(
-    argv,
-    {
-      data: { type: 'string' },
-      upstream: { type: 'string' },
-      repo: { type: 'string', multiple: true },
-      tags: { type: 'string' },
-      exclude: { type: 'string' },
-      semver: { type: 'string' },
-      newest: { type: 'string' },
-      platform: { type: 'string', multiple: true },
-      into: { type: 'string' },
-      every: { type: 'string' },
-      json: { type: 'boolean', default: false },
-    },
-    'berth sync',
-  );
-  const [action, name] = positionals;
-  const dataDir = dataDirOf(values);
-  if (action !== 'add') requireDataDir(dataDir);
+/** Opens the state for one subcommand; `create` only for `add` (a typo in --data must not make an empty Berth). */
+async function withState<T>(command: Command, work: (state: StateStore, dataDir: string) => Promise<T>, create = false): Promise<T> {
+  const dataDir = dataDirOf(command);
+  if (!create) requireDataDir(dataDir);
   const state = await openState(dataDir);
   try {
-    switch (action) {
-      case 'add': {
-        if (!name) throw new CliUsageError('berth sync add needs a RULE name');
-        if (!values.upstream) throw new CliUsageError('berth sync add needs --upstream NAME');
-        const newest = values.newest === undefined ? undefined : Number(values.newest);
-        let everySeconds: number | null = null;
-        try {
-          if (values.every !== undefined) everySeconds = Math.round(parseDuration(values.every) / 1000);
-        } catch (error) {
-          throw new CliUsageError(`--every: ${(error as Error).message}`);
-        }
-        const rule = await saveSyncRule(
-          state,
-          {
-            name,
-            upstream: values.upstream,
-            repositories: values.repo ?? [],
-            tags: { include: values.tags, exclude: values.exclude, semver: values.semver, newest },
-            platforms: values.platform ?? [],
-            into: values.into,
-            everySeconds,
-          },
-          { replace: false },
-        ).catch((error: Error) => {
-          throw new CliUsageError(error.message);
-        });
-        console.log(`added sync rule ${rule.name}: ${rule.repositories.join(', ')} from ${rule.upstream} into ${rule.into}/` + (rule.everySeconds ? `, every ${values.every}` : ', on demand'));
-        return;
-      }
-      case 'list': {
-        const rules = state.read().syncRules;
-        if (values.json) {
-          console.log(JSON.stringify(rules, null, 2));
-          return;
-        }
-        if (rules.length === 0) {
-          console.log('no sync rules yet: berth sync add RULE --upstream NAME --repo REPO');
-          return;
-        }
-        console.log(
-          formatTable(
-            ['RULE', 'UPSTREAM', 'REPOSITORIES', 'INTO', 'EVERY', 'STATE', 'LAST RUN'],
-            rules.map((rule) => [
-              rule.name,
-              rule.upstream,
-              rule.repositories.join(' '),
-              rule.into,
-              rule.everySeconds ? `${rule.everySeconds}s` : 'on demand',
-              rule.paused ? 'paused' : 'active',
-              formatTime(rule.lastRunAt),
-            ]),
-          ),
-        );
-        return;
-      }
-      case 'pause':
-      case 'resume':
-      case 'remove': {
-        if (!name) throw new CliUsageError(`berth sync ${action} needs a RULE name`);
-        await state.update((draft) => {
-          const index = draft.syncRules.findIndex((rule) => rule.name === name);
-          if (index === -1) throw new Error(`no sync rule named "${name}"`);
-          if (action === 'remove') draft.syncRules.splice(index, 1);
-          else (draft.syncRules[index] as { paused: boolean }).paused = action === 'pause';
-        });
-        console.log(`${action === 'remove' ? 'removed' : action === 'pause' ? 'paused' : 'resumed'} sync rule ${name}`);
-        return;
-      }
-      case 'run': {
-        if (!name) throw new CliUsageError('berth sync run needs a RULE name');
-        const job = await runHere(dataDir, state, name);
-        if (job.status !== 'succeeded') {
-          for (const error of job.errors) console.error(`  ${error}`);
-          throw new Error(`sync ${name} finished with ${job.errors.length} error(s)`);
-        }
-        return;
-      }
-      default:
-        throw new CliUsageError(`unknown action "${action ?? ''}": add, list, run, pause, resume or remove`);
-    }
+    return await work(state, dataDir);
   } finally {
     await state.close();
   }
 }
 
+function parseNewest(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^\d{1,6}$/.test(text) || Number(text) < 1) throw new CliUsageError(`invalid --newest "${text.slice(0, 20)}": a whole number from 1, e.g. --newest 3`);
+  return Number(text);
+}
+
+async function add(name: string, command: Command): Promise<void> {
+  const values = optionsOf<AddOptions>(command);
+  const upstream = requireOption(command, values.upstream, '--upstream');
+  const newest = parseNewest(values.newest);
+  let everySeconds: number | null = null;
+  try {
+    if (values.every !== undefined) everySeconds = Math.round(parseDuration(values.every) / 1000);
+  } catch (error) {
+    throw new CliUsageError(`--every: ${(error as Error).message}`);
+  }
+  await withState(
+    command,
+    async (state) => {
+      const rule = await saveSyncRule(
+        state,
+        {
+          name,
+          upstream,
+          repositories: values.repo ?? [],
+          tags: { include: values.tags, exclude: values.exclude, semver: values.semver, newest },
+          platforms: values.platform ?? [],
+          into: values.into,
+          everySeconds,
+        },
+        { replace: false },
+      ).catch((error: Error) => {
+        throw new CliUsageError(error.message);
+      });
+      const schedule = rule.everySeconds ? `, every ${formatSeconds(rule.everySeconds)}` : ', on demand';
+      console.log(`added sync rule ${rule.name}: ${rule.repositories.join(', ')} from ${rule.upstream} into ${rule.into}/${schedule}`);
+    },
+    true,
+  );
+}
+
+async function list(command: Command): Promise<void> {
+  const values = optionsOf<{ json?: boolean }>(command);
+  await withState(command, async (state) => {
+    const rules = state.read().syncRules;
+    if (values.json) {
+      console.log(JSON.stringify(rules, null, 2));
+      return;
+    }
+    if (rules.length === 0) {
+      console.log('no sync rules yet: berth sync add RULE --upstream NAME --repo REPO');
+      return;
+    }
+    console.log(
+      formatTable(
+        ['RULE', 'UPSTREAM', 'REPOSITORIES', 'INTO', 'EVERY', 'STATE', 'LAST RUN'],
+        rules.map((rule) => [
+          rule.name,
+          rule.upstream,
+          rule.repositories.join(' '),
+          rule.into,
+          rule.everySeconds ? formatSeconds(rule.everySeconds) : 'on demand',
+          rule.paused ? 'paused' : 'active',
+          formatTime(rule.lastRunAt),
+        ]),
+      ),
+    );
+  });
+}
+
+async function change(name: string, action: 'pause' | 'resume' | 'remove', command: Command): Promise<void> {
+  await withState(command, async (state) => {
+    await state.update((draft) => {
+      const index = draft.syncRules.findIndex((rule) => rule.name === name);
+      if (index === -1) throw new Error(`no sync rule named "${name}": see "berth sync list"`);
+      if (action === 'remove') draft.syncRules.splice(index, 1);
+      else (draft.syncRules[index] as { paused: boolean }).paused = action === 'pause';
+    });
+    console.log(`${action === 'remove' ? 'removed' : action === 'pause' ? 'paused' : 'resumed'} sync rule ${name}`);
+  });
+}
+
+async function run(name: string, command: Command): Promise<void> {
+  await withState(command, async (state, dataDir) => {
+    const job = await runHere(dataDir, state, name);
+    if (job.status !== 'succeeded') {
+      for (const error of job.errors) console.error(`  ${error}`);
+      throw new Error(`sync ${name} finished with ${job.errors.length} error(s)`);
+    }
+  });
+}
+
+/** How long a job ran (or has run so far). */
+function jobDuration(job: JobRecord, now: number): number | undefined {
+  if (!job.startedAt) return undefined;
+  const end = job.finishedAt ? Date.parse(job.finishedAt) : now;
+  return end - Date.parse(job.startedAt);
+}
+
+async function jobs(rule: string | undefined, command: Command): Promise<void> {
+  const values = optionsOf<{ json?: boolean; limit?: string }>(command);
+  const limit = values.limit === undefined ? 20 : Number(values.limit);
+  if (!Number.isSafeInteger(limit) || limit < 1) throw new CliUsageError(`invalid --limit "${String(values.limit).slice(0, 20)}": a whole number from 1, e.g. --limit 50`);
+  await withState(command, async (state) => {
+    const { jobs: history, syncRules } = state.read();
+    const matching = history.filter((job) => rule === undefined || job.rule === rule);
+    if (rule !== undefined && matching.length === 0 && !syncRules.some((r) => r.name === rule)) {
+      throw new Error(`no sync rule named "${rule}" and no jobs of one: see "berth sync list"`);
+    }
+    // Newest first: the job you just ran is on top.
+    const shown = [...matching].sort((a, b) => b.queuedAt.localeCompare(a.queuedAt)).slice(0, limit);
+    if (values.json) {
+      console.log(JSON.stringify(shown, null, 2));
+      return;
+    }
+    if (shown.length === 0) {
+      console.log(rule === undefined ? 'No sync jobs yet: berth sync run RULE starts one.' : `Sync rule ${rule} has not run yet: berth sync run ${rule}`);
+      return;
+    }
+    const now = Date.now();
+    const rows = shown.map((job) => {
+      const took = jobDuration(job, now);
+      return [
+        job.id.slice(0, 8),
+        job.rule,
+        job.status,
+        formatTime(job.startedAt ?? job.queuedAt),
+        took === undefined ? '-' : formatElapsed(took),
+        `${job.images.done}/${job.images.total}`,
+        `${job.blobs.done}/${job.blobs.total}`,
+        formatBytes(job.bytes.done),
+        String(job.errors.length),
+      ];
+    });
+    const lines = [formatTable(['JOB', 'RULE', 'STATUS', 'STARTED', 'DURATION', 'IMAGES', 'BLOBS', 'BYTES', 'ERRORS'], rows)];
+    for (const job of shown.filter((entry) => entry.errors.length > 0)) {
+      lines.push('', `Errors of job ${job.id.slice(0, 8)} (${job.rule}, ${formatTime(job.startedAt ?? job.queuedAt)}):`);
+      for (const error of job.errors.slice(0, 10)) lines.push(`  ${error}`);
+      if (job.errors.length > 10) lines.push(`  ... and ${job.errors.length - 10} more (see --json)`);
+    }
+    if (matching.length > shown.length) lines.push('', `(${shown.length} newest of ${matching.length} jobs; use --limit to see more)`);
+    console.log(lines.join('\n'));
+  });
+}
+
+export function registerSyncCommands(program: Command): void {
+  const sync = group(
+    program,
+    'sync',
+    'mirror repositories from an upstream on a schedule',
+    'Scheduled mirroring of whole repositories from an upstream, so they are there before anyone pulls.',
+  );
+  sync.addHelpText('after', `
+Examples:
+  berth sync add redis --upstream hub --repo library/redis --semver '>=7 <8' --newest 3 --platform linux/amd64 --every 6h
+  berth sync run redis
+  berth sync jobs redis`);
+  const ruleArgument = 'the sync RULE name: see "berth sync list"';
+  leaf(sync, 'add', 'RULE --upstream NAME --repo REPO... [--tags REGEX] [--exclude REGEX] [--semver RANGE] [--newest N] [--platform os/arch]... [--into NS] [--every 6h]', 'adds a rule (it runs on demand unless --every)')
+    .argument('<RULE>', 'the new RULE name, e.g. redis')
+    .option('--upstream <NAME>', 'the upstream to mirror from: see "berth upstream list"')
+    .option('--repo <REPO>', 'a repository upstream (library/redis) or a prefix (bitnami/*, needs the upstream\'s catalog); repeatable', repeatable)
+    .option('--tags <REGEX>', 'only tags matching it (whole tag)')
+    .option('--exclude <REGEX>', 'drop tags matching it')
+    .option('--semver <RANGE>', 'only versions in the range (">=7 <8", "^1.25")')
+    .option('--newest <N>', 'only the N newest (by version)')
+    .option('--platform <OS/ARCH>', 'only these platforms of multi-arch images (repeatable); the index is kept whole', repeatable)
+    .option('--into <NS>', "the local namespace (default: the upstream's name)")
+    .option('--every <DURATION>', 'run every DURATION (at least 1m); without it the rule runs only on demand')
+    .action((name: string, _options, command: Command) => add(name, command));
+  leaf(sync, 'list', '[--json]', 'every rule: what it mirrors, how often, whether paused, its last run')
+    .addOption(jsonOption())
+    .action((_options, command: Command) => list(command));
+  leaf(sync, 'run', 'RULE', 'runs the rule now in this process, with a progress bar; exit 0 when every image is mirrored')
+    .argument('<RULE>', ruleArgument)
+    .action((name: string, _options, command: Command) => run(name, command));
+  leaf(sync, 'jobs', '[RULE] [--limit N] [--json]', 'the job history, newest first: status, when, how long, images, blobs, bytes, errors')
+    .argument('[RULE]', 'only the jobs of this rule')
+    .option('--limit <N>', 'the newest N jobs (default 20)')
+    .addOption(jsonOption())
+    .action((rule: string | undefined, _options, command: Command) => jobs(rule, command));
+  for (const [action, text] of [
+    ['pause', 'stops the schedule (run still works)'],
+    ['resume', 'starts the schedule again'],
+    ['remove', 'deletes the rule (what it mirrored stays)'],
+  ] as const) {
+    leaf(sync, action, 'RULE', text)
+      .argument('<RULE>', ruleArgument)
+      .action((name: string, _options, command: Command) => change(name, action, command));
+  }
+}
+
 /** Runs a rule in this process against the data directory (safe beside a running server). */
-async function runHere(dataDir: string, state: Awaited<ReturnType<typeof openState>>, name: string): Promise<JobRecord> {
+async function runHere(dataDir: string, state: StateStore, name: string): Promise<JobRecord> {
   const log = createLogger({ level: process.env.BERTH_LOG_LEVEL ?? 'warn' });
   const driver = createFilesystemDriver(dataDir);
   const registry = await createRegistry({ dataDir, logger: log, driver });

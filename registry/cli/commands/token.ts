@@ -1,24 +1,8 @@
+import type { Command } from 'commander';
 import { createToken, formatScope, isAuthError, listTokens, revokeToken, tokenStatus } from '../../auth/index.js';
 import type { TokenRecord } from '../../state/index.js';
-import { defaultDataDir } from '../../config/data-dir.js';
-import { CliUsageError } from '../cli-error.js';
-import { asCliError, auditAdmin, dataDirOf, formatTable, formatTime, openState, parseCommandArgs, requireDataDir } from '../admin-support.js';
-
-export const tokenUsage = `berth token create --name NAME --scope PATTERN:ACTIONS [--scope ...] [--expires DURATION] [--data DIR]
-berth token list [--data DIR] [--json]
-berth token revoke NAME [--data DIR]
-
-Access tokens for "docker login" (user name = token name, password = token) and for the API.
-  create   makes a token and prints it ONCE, alone on the last line:
-             TOKEN=$(berth token create --name ci --scope 'team/*:pull,push' | tail -1)
-           --scope    repeatable; PATTERN is * (everything), NAMESPACE/* or an exact repository;
-                      ACTIONS is a comma list of pull, push, delete, or * for all
-           --expires  e.g. 12h, 30d, 1y (default: never)
-  list     every token: name, scopes, dates, status (active, expired, revoked); never the secret or its hash
-           --json     a JSON array instead of the table
-  revoke   stops the token working; a running server notices within a second
-
-  --data DIR  data directory (default: ${defaultDataDir()}); works while "berth serve" runs on it`;
+import { asCliError, auditAdmin, dataDirOf, formatTable, formatTime, openState, requireDataDir } from '../admin-support.js';
+import { group, jsonOption, leaf, optionsOf, repeatable, requireOption } from '../command-kit.js';
 
 interface TokenView {
   id: string;
@@ -45,24 +29,20 @@ function viewOf(record: TokenRecord, now: Date): TokenView {
   };
 }
 
-async function create(argv: string[]): Promise<void> {
-  const { values, positionals } = parseCommandArgs(
-    argv,
-    {
-      name: { type: 'string' },
-      scope: { type: 'string', multiple: true },
-      expires: { type: 'string' },
-      data: { type: 'string' },
-    },
-    'berth token',
-  );
-  if (positionals.length > 0) throw new CliUsageError(`unexpected argument "${positionals[0]}": the name goes in --name NAME`);
-  if (!values.name) throw new CliUsageError('missing --name NAME (the user name for docker login), e.g. --name ci');
-  if (!values.scope?.length) throw new CliUsageError(`missing --scope, e.g. --scope 'team/*:pull,push' (repeat it for more)`);
-  const dataDir = dataDirOf(values);
+interface CreateOptions {
+  name?: string;
+  scope?: string[];
+  expires?: string;
+}
+
+async function create(command: Command): Promise<void> {
+  const values = optionsOf<CreateOptions>(command);
+  const name = requireOption(command, values.name, '--name');
+  const scopes = requireOption(command, values.scope, '--scope');
+  const dataDir = dataDirOf(command);
   const store = await openState(dataDir);
   try {
-    const { token, record } = await createToken(store, { name: values.name, scopes: values.scope, expiresIn: values.expires ?? null }).catch(
+    const { token, record } = await createToken(store, { name, scopes, expiresIn: values.expires ?? null }).catch(
       (error: unknown) => Promise.reject(asCliError(error)),
     );
     const expiry = record.expiresAt ? `expires ${formatTime(record.expiresAt)}` : 'never expires';
@@ -84,10 +64,9 @@ async function create(argv: string[]): Promise<void> {
   }
 }
 
-async function list(argv: string[]): Promise<void> {
-  const { values, positionals } = parseCommandArgs(argv, { data: { type: 'string' }, json: { type: 'boolean', default: false } }, 'berth token');
-  if (positionals.length > 0) throw new CliUsageError(`unexpected argument "${positionals[0]}": "berth token list" takes no names`);
-  const dataDir = dataDirOf(values);
+async function list(command: Command): Promise<void> {
+  const values = optionsOf<{ json?: boolean }>(command);
+  const dataDir = dataDirOf(command);
   requireDataDir(dataDir);
   const store = await openState(dataDir);
   try {
@@ -115,12 +94,8 @@ async function list(argv: string[]): Promise<void> {
   }
 }
 
-async function revoke(argv: string[]): Promise<void> {
-  const { values, positionals } = parseCommandArgs(argv, { data: { type: 'string' } }, 'berth token');
-  const [name, ...extra] = positionals;
-  if (!name) throw new CliUsageError('missing the token NAME: berth token revoke NAME (see "berth token list")');
-  if (extra.length > 0) throw new CliUsageError(`revoke one token at a time (unexpected "${extra[0]}")`);
-  const dataDir = dataDirOf(values);
+async function revoke(name: string, command: Command): Promise<void> {
+  const dataDir = dataDirOf(command);
   requireDataDir(dataDir);
   const store = await openState(dataDir);
   try {
@@ -135,11 +110,31 @@ async function revoke(argv: string[]): Promise<void> {
   }
 }
 
-const subcommands: Record<string, (argv: string[]) => Promise<void>> = { create, list, revoke };
+export function registerTokenCommands(program: Command): void {
+  const token = group(
+    program,
+    'token',
+    'create, list and revoke access tokens',
+    'Access tokens for "docker login" (user name = token name, password = token) and for the API.',
+  );
+  token.addHelpText('after', `
+Examples:
+  TOKEN=$(berth token create --name ci --scope 'team/*:pull,push' --expires 90d | tail -1)
+  echo "$TOKEN" | docker login localhost:5000 -u ci --password-stdin`);
 
-export async function tokenCommand(argv: string[]): Promise<void> {
-  const [sub, ...rest] = argv;
-  const run = sub === undefined ? undefined : subcommands[sub];
-  if (!run) throw new CliUsageError(`${sub ? `unknown token command "${sub}"` : 'missing token command'}: use create, list or revoke\n\n${tokenUsage}`);
-  await run(rest);
+  leaf(token, 'create', '--name NAME --scope PATTERN:ACTIONS [--scope ...] [--expires DURATION]', 'makes a token and prints it ONCE, alone on the last line')
+    .option('--name <NAME>', 'the token\'s name, which is the user name for docker login, e.g. --name ci')
+    .option(
+      '--scope <PATTERN:ACTIONS>',
+      "what it may do, e.g. --scope 'team/*:pull,push' (repeatable). PATTERN is * (everything), NAMESPACE/* or an exact repository such as team/app; ACTIONS is a comma list of pull, push, delete, or * for all",
+      repeatable,
+    )
+    .option('--expires <DURATION>', 'e.g. 12h, 30d, 1y (default: never)')
+    .action((_options, command: Command) => create(command));
+  leaf(token, 'list', '[--json]', 'every token: name, scopes, dates, status (active, expired, revoked); never the secret or its hash')
+    .addOption(jsonOption())
+    .action((_options, command: Command) => list(command));
+  leaf(token, 'revoke', 'NAME', 'stops the token working; a running server notices within a second')
+    .argument('<NAME>', 'the token NAME: see "berth token list"')
+    .action((name: string, _options, command: Command) => revoke(name, command));
 }

@@ -1,17 +1,11 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { defaultDataDir } from '../../config/data-dir.js';
 import { isTlsError, tlsPaths, trustInstructions } from '../../tls/index.js';
 import { CliUsageError } from '../cli-error.js';
-import { dataDirOf, parseCommandArgs } from '../admin-support.js';
+import type { Command } from 'commander';
+import { dataDirOf } from '../admin-support.js';
+import { leaf, optionsOf } from '../command-kit.js';
 import { notRunningNote, serverAddresses } from '../server-address.js';
-
-export const trustUsage = `berth trust [--host HOST:PORT] [--data DIR]
-
-Prints how to make Docker, containerd, Podman/Skopeo and the system trust Berth's local CA. Berth never runs
-these commands itself (they need administrator rights): copy the ones for the clients you use.
-  --host HOST:PORT  the address clients use (default: the running Berth's HTTPS listener, else the saved one, localhost:5443)
-  --data DIR        data directory (default: ${defaultDataDir()})`;
 
 /**
  * The address clients dial for the HTTPS listener, the running server's (else the settings'): a wildcard or loopback
@@ -29,10 +23,9 @@ async function httpsHost(dataDir: string): Promise<string> {
   return `${local ? 'localhost' : url.hostname}:${url.port || '443'}`;
 }
 
-export async function trustCommand(argv: string[]): Promise<void> {
-  const { values, positionals } = parseCommandArgs(argv, { data: { type: 'string' }, host: { type: 'string' } }, 'berth trust');
-  if (positionals.length > 0) throw new CliUsageError(`unexpected argument "${positionals[0]}": the address goes in --host HOST:PORT`);
-  const dataDir = dataDirOf(values);
+async function trust(command: Command): Promise<void> {
+  const values = optionsOf<{ host?: string }>(command);
+  const dataDir = dataDirOf(command);
   const caPath = resolve(tlsPaths(dataDir).caCert);
   const hostPort = values.host ?? (await httpsHost(dataDir));
   let text: string;
@@ -46,4 +39,17 @@ export async function trustCommand(argv: string[]): Promise<void> {
     console.error(`berth: note: ${caPath} does not exist yet: start "berth serve --data ${dataDir}" once to create it.`);
   }
   process.stdout.write(text);
+}
+
+export function registerTrustCommand(program: Command): void {
+  leaf(
+    program,
+    'trust',
+    '[--host HOST:PORT]',
+    "Prints how to make Docker, containerd, Podman/Skopeo and the system trust Berth's local CA. Berth never runs " +
+      'these commands itself (they need administrator rights): copy the ones for the clients you use.',
+  )
+    .summary("print how to make clients trust Berth's CA")
+    .option('--host <HOST:PORT>', "the address clients use (default: the running Berth's HTTPS listener, else the saved one, localhost:5443)")
+    .action((_options, command: Command) => trust(command));
 }

@@ -1,16 +1,9 @@
 import { createSignInUrl, signInCodeTtlMs } from '../../admin/sign-in.js';
-import { defaultDataDir } from '../../config/data-dir.js';
 import { CliUsageError } from '../cli-error.js';
-import { dataDirOf, parseCommandArgs, requireDataDir } from '../admin-support.js';
+import type { Command } from 'commander';
+import { dataDirOf, requireDataDir } from '../admin-support.js';
+import { leaf, optionsOf } from '../command-kit.js';
 import { serverAddresses } from '../server-address.js';
-
-export const uiUrlUsage = `berth ui-url [--https] [--base URL] [--data DIR]
-
-Prints a one-time link that signs a browser in to the running Berth's web UI. The link works once, for
-${signInCodeTtlMs / 60_000} minutes; the session it opens lasts 30 days. Treat it like a password: whoever opens it first administers Berth.
-  --https     link to the HTTPS listener instead of plain HTTP
-  --base URL  the server's address as your browser reaches it, e.g. https://berth.example.lan:5443
-  --data DIR  data directory (default: ${defaultDataDir()})`;
 
 /**
  * The running server's own address. Without a running server there is no link: a code sent to whatever listens on
@@ -37,16 +30,25 @@ function parseBase(base: string): string {
   return parsed.origin;
 }
 
-export async function uiUrlCommand(argv: string[]): Promise<void> {
-  const { values, positionals } = parseCommandArgs(
-    argv,
-    { data: { type: 'string' }, https: { type: 'boolean', default: false }, base: { type: 'string' } },
-    'berth ui-url',
-  );
-  if (positionals.length > 0) throw new CliUsageError(`unexpected argument "${positionals[0]}": berth ui-url takes only options`);
-  const dataDir = dataDirOf(values);
+async function uiUrl(command: Command): Promise<void> {
+  const values = optionsOf<{ https?: boolean; base?: string }>(command);
+  const dataDir = dataDirOf(command);
   requireDataDir(dataDir);
   const base = values.base !== undefined ? parseBase(values.base) : await runningBaseUrl(dataDir, values.https === true);
   const { url } = await createSignInUrl(dataDir, base);
   console.log(url);
+}
+
+export function registerUiUrlCommand(program: Command): void {
+  leaf(
+    program,
+    'ui-url',
+    '[--https] [--base URL]',
+    `Prints a one-time link that signs a browser in to the running Berth's web UI. The link works once, for ` +
+      `${signInCodeTtlMs / 60_000} minutes; the session it opens lasts 30 days. Treat it like a password: whoever opens it first administers Berth.`,
+  )
+    .summary('print a one-time sign-in link for the GUI')
+    .option('--https', 'link to the HTTPS listener instead of plain HTTP')
+    .option('--base <URL>', "the server's address as your browser reaches it, e.g. https://berth.example.lan:5443")
+    .action((_options, command: Command) => uiUrl(command));
 }

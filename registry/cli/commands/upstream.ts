@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
+import type { Command } from 'commander';
 import { createSecretBox } from '../../auth/secret-box.js';
-import { defaultDataDir } from '../../config/data-dir.js';
 import { listensOnLoopbackOnly } from '../../config/listen-address.js';
 import { DurationError, parseDuration } from '../../core/duration.js';
 import {
@@ -11,54 +11,25 @@ import {
   isUpstreamChangeError,
   removeUpstream,
   repositoryCounter,
+  updateUpstream,
   type AddUpstreamResult,
   type RemoveUpstreamResult,
   type RepositoryCounter,
   type UpstreamInput,
+  type UpstreamPatch,
 } from '../../mirror/upstream-changes.js';
+import { createUpstreamPool } from '../../mirror/upstream-pool.js';
+import { testUpstream } from '../../mirror/upstream-test.js';
 import { isDockerHub } from '../../mirror/upstream.js';
+import { silentLogger } from '../../log.js';
 import type { NamespaceRecord, UpstreamRecord } from '../../state/index.js';
 import { walkRepositories } from '../../storage/repository-walk.js';
 import { createFilesystemDriver } from '../../storage/filesystem-driver.js';
 import { CliUsageError } from '../cli-error.js';
-import { auditAdmin, dataDirOf, formatTable, formatTime, openState, parseAnonymousPull, parseCommandArgs, requireDataDir } from '../admin-support.js';
+import { auditAdmin, dataDirOf, formatTable, formatTime, openState, requireDataDir } from '../admin-support.js';
+import { booleanValue, failUsage, group, jsonOption, leaf, optionsOf, repeatable } from '../command-kit.js';
+import { formatSeconds } from '../format.js';
 import { reachableFromLoopbackOnly } from '../server-address.js';
-
-export const upstreamUsage = `berth upstream add NAME URL [--default] [--alias HOST]... [--insecure] [--ca-file PEM]
-                   [--username USER --password-stdin] [--tag-ttl DURATION] [--anonymous-pull=true|false]
-                   [--adopt] [--data DIR]
-berth upstream list [--json] [--data DIR]
-berth upstream remove NAME [--data DIR]
-
-Upstream registries that Berth mirrors (pull-through cache). NAME is also the local namespace the
-upstream's images appear under: with "berth upstream add hub https://registry-1.docker.io --default",
-  docker pull 127.0.0.1:5000/hub/library/redis:7     pulls library/redis:7 through Berth (path prefix)
-and Docker's registry-mirrors, containerd's hosts.toml and podman's registries.conf also reach it
-("berth mirror-config" prints those snippets).
-  add      --default         also serve pulls of names that are not a local namespace (Docker's
-                             registry-mirrors); only one upstream is the default
-           --alias HOST      another host name clients use for it, e.g. docker.io (repeatable)
-           --insecure        skip TLS verification (loopback upstreams only)
-           --ca-file PEM     a CA certificate to trust for this upstream
-           --username USER --password-stdin
-                             credentials for the upstream; the password is read from standard input and
-                             kept encrypted in the data directory, never printed
-           --tag-ttl DUR     how long a tag resolved upstream is trusted before asking again (default 5m;
-                             0 asks every time)
-           --anonymous-pull=true|false
-                             whether anyone may pull from namespace NAME without a token. Default: true
-                             only for an upstream without credentials on a Berth that listens on loopback
-                             only (what Docker's registry-mirrors needs: dockerd sends mirrors no
-                             credentials Berth can check); false otherwise. An existing namespace keeps
-                             its setting unless this flag is given
-           --adopt           use NAME even though the namespace already holds images (for instance the
-                             cache that an earlier "berth upstream remove" kept)
-  list     every upstream: name, URL, aliases, default, credentials yes/no, insecure, anonymous pull
-           (never the password)
-           --json  a JSON array instead of the table
-  remove   stops mirroring; images already cached under NAME are kept
-
-  --data DIR  data directory (default: ${defaultDataDir()}); works while "berth serve" runs on it`;
 
 /** What `list --json` shows: built field by field so a secret field added to the record never leaks. */
 export interface UpstreamView {
@@ -121,8 +92,7 @@ function asCliError(error: unknown, flags: { caFile?: string } = {}): unknown {
 }
 
 /** The upstream's name is its pull-through namespace, so it follows the namespace grammar (the shared check). */
-function checkName(name: string | undefined, sub: string): string {
-  if (!name) throw new CliUsageError(`missing the upstream NAME: berth upstream ${sub} NAME${sub === 'add' ? ' URL' : ''}`);
+function checkName(name: string): string {
   try {
     return checkUpstreamName(name);
   } catch (error) {
@@ -131,8 +101,7 @@ function checkName(name: string | undefined, sub: string): string {
 }
 
 /** A duration such as 10m; its range is the shared rules' to check. */
-function parseTagTtl(text: string | undefined): number {
-  if (text === undefined) return defaultTagTtlSeconds;
+function parseTagTtl(text: string): number {
   if (/^0+[smhdwy]?$/.test(text.trim())) return 0;
   let ms: number;
   try {
@@ -146,7 +115,7 @@ function parseTagTtl(text: string | undefined): number {
 
 /** All of standard input, without the trailing newline that `echo` and here-strings add. */
 async function readPasswordFromStdin(): Promise<string> {
-  if (process.stdin.isTTY) throw new CliUsageError('--password-stdin reads the password from standard input: pipe it in, e.g. printf %s "$PASS" | berth upstream add ...');
+  if (process.stdin.isTTY) throw new CliUsageError('--password-stdin reads the password from standard input: pipe it in, e.g. printf %s "$PASS" | berth upstream add NAME URL --username USER --password-stdin');
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin as AsyncIterable<Buffer>) chunks.push(chunk);
   const password = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
@@ -159,50 +128,46 @@ function storedRepositories(dataDir: string): RepositoryCounter {
   return repositoryCounter(() => walkRepositories(createFilesystemDriver(dataDir)));
 }
 
-async function add(argv: string[]): Promise<void> {
-  const { values, positionals } = parseCommandArgs(
-    argv,
-    {
-      default: { type: 'boolean', default: false },
-      alias: { type: 'string', multiple: true },
-      insecure: { type: 'boolean', default: false },
-      'ca-file': { type: 'string' },
-      username: { type: 'string' },
-      'password-stdin': { type: 'boolean', default: false },
-      'tag-ttl': { type: 'string' },
-      'anonymous-pull': { type: 'string' },
-      adopt: { type: 'boolean', default: false },
-      data: { type: 'string' },
-    },
-    'berth upstream',
-  );
-  const [rawName, rawUrl, ...extra] = positionals;
-  const name = checkName(rawName, 'add');
-  if (!rawUrl) throw new CliUsageError(`missing the upstream URL: berth upstream add ${name} https://registry.example.com`);
-  if (extra.length > 0) throw new CliUsageError(`unexpected argument "${extra[0]}": berth upstream add NAME URL [options]`);
-  if (values.username !== undefined && !values['password-stdin']) {
-    throw new CliUsageError('--username needs --password-stdin (the password is read from standard input, never from the command line)');
+interface AddOptions {
+  default?: boolean;
+  alias?: string[];
+  insecure?: boolean;
+  caFile?: string;
+  username?: string;
+  passwordStdin?: boolean;
+  tagTtl?: string;
+  anonymousPull?: boolean;
+  adopt?: boolean;
+}
+
+/** A CA file's PEM text; reading it is the command's business, checking it the shared rules'. */
+async function readCaFile(path: string): Promise<string> {
+  return readFile(path, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    throw new Error(`cannot read --ca-file ${path}: ${error.code === 'ENOENT' ? 'no such file' : (error.code ?? error.message)}`);
+  });
+}
+
+async function add(rawName: string, rawUrl: string, command: Command): Promise<void> {
+  const values = optionsOf<AddOptions>(command);
+  const name = checkName(rawName);
+  if (values.username !== undefined && !values.passwordStdin) {
+    failUsage(command, '--username needs --password-stdin (the password is read from standard input, never from the command line)');
   }
-  if (values['password-stdin'] && values.username === undefined) throw new CliUsageError('--password-stdin needs --username USER');
-  const tagTtlSeconds = parseTagTtl(values['tag-ttl']);
-  const anonymousPull = values['anonymous-pull'] === undefined ? undefined : parseAnonymousPull(values['anonymous-pull']);
-  let caPem: string | undefined;
-  if (values['ca-file'] !== undefined) {
-    caPem = await readFile(values['ca-file'], 'utf8').catch((error: NodeJS.ErrnoException) => {
-      throw new Error(`cannot read --ca-file ${values['ca-file']}: ${error.code ?? error.message}`);
-    });
-  }
-  const password = values['password-stdin'] ? await readPasswordFromStdin() : undefined;
+  if (values.passwordStdin && values.username === undefined) failUsage(command, '--password-stdin needs --username USER');
+  const tagTtlSeconds = values.tagTtl === undefined ? defaultTagTtlSeconds : parseTagTtl(values.tagTtl);
+  const anonymousPull = values.anonymousPull;
+  const caPem = values.caFile === undefined ? undefined : await readCaFile(values.caFile);
+  const password = values.passwordStdin ? await readPasswordFromStdin() : undefined;
 
   const input: UpstreamInput = {
     name,
     url: rawUrl,
     aliases: values.alias ?? [],
-    isDefault: values.default,
+    isDefault: values.default === true,
     username: values.username,
     password,
     caPem,
-    insecure: values.insecure,
+    insecure: values.insecure === true,
     tagTtlSeconds,
     ...(anonymousPull !== undefined ? { anonymousPull } : {}),
   };
@@ -210,10 +175,10 @@ async function add(argv: string[]): Promise<void> {
     // A mistyped command must not leave a new data directory behind: check before opening it.
     checkUpstreamInput(input);
   } catch (error) {
-    throw asCliError(error, { caFile: values['ca-file'] });
+    throw asCliError(error, { caFile: values.caFile });
   }
 
-  const dataDir = dataDirOf(values);
+  const dataDir = dataDirOf(command);
   const store = await openState(dataDir);
   let result: AddUpstreamResult;
   try {
@@ -222,9 +187,9 @@ async function add(argv: string[]): Promise<void> {
     // What the settings say: flags of a running `berth serve` are not known here, so a server started with a
     // network --listen should be told apart by persisting it (Settings) or by passing --anonymous-pull.
     const loopbackOnly = await reachableFromLoopbackOnly(dataDir, listensOnLoopbackOnly(store.read().settings));
-    result = await addUpstream(store, input, { sealSecret, loopbackOnly, repositoriesHeld: storedRepositories(dataDir), adopt: values.adopt });
+    result = await addUpstream(store, input, { sealSecret, loopbackOnly, repositoriesHeld: storedRepositories(dataDir), adopt: values.adopt === true });
   } catch (error) {
-    throw asCliError(error, { caFile: values['ca-file'] });
+    throw asCliError(error, { caFile: values.caFile });
   } finally {
     await store.close();
   }
@@ -280,10 +245,9 @@ function anonymousPullNote(name: string, result: AddUpstreamResult, hasCredentia
   return `Namespace "${name}" ${state} (${anonymousPullReason(result, hasCredentials)}). Change it with: ${flip}`;
 }
 
-async function list(argv: string[]): Promise<void> {
-  const { values, positionals } = parseCommandArgs(argv, { data: { type: 'string' }, json: { type: 'boolean', default: false } }, 'berth upstream');
-  if (positionals.length > 0) throw new CliUsageError(`unexpected argument "${positionals[0]}": "berth upstream list" takes no names`);
-  const dataDir = dataDirOf(values);
+async function list(command: Command): Promise<void> {
+  const values = optionsOf<{ json?: boolean }>(command);
+  const dataDir = dataDirOf(command);
   requireDataDir(dataDir);
   const store = await openState(dataDir);
   try {
@@ -304,7 +268,7 @@ async function list(argv: string[]): Promise<void> {
       view.default ? 'yes' : 'no',
       view.auth ? `yes (${view.username ?? ''})` : 'no',
       view.insecure ? 'yes' : 'no',
-      `${view.tagTtlSeconds}s`,
+      formatSeconds(view.tagTtlSeconds),
       view.anonymousPull ? 'yes' : 'no',
       formatTime(view.createdAt),
     ]);
@@ -314,11 +278,9 @@ async function list(argv: string[]): Promise<void> {
   }
 }
 
-async function remove(argv: string[]): Promise<void> {
-  const { values, positionals } = parseCommandArgs(argv, { data: { type: 'string' } }, 'berth upstream');
-  const name = checkName(positionals[0], 'remove');
-  if (positionals.length > 1) throw new CliUsageError(`remove one upstream at a time (unexpected "${positionals[1]}")`);
-  const dataDir = dataDirOf(values);
+async function remove(rawName: string, command: Command): Promise<void> {
+  const name = checkName(rawName);
+  const dataDir = dataDirOf(command);
   requireDataDir(dataDir);
   const store = await openState(dataDir);
   let result: RemoveUpstreamResult;
@@ -338,11 +300,178 @@ async function remove(argv: string[]): Promise<void> {
   );
 }
 
-const subcommands: Record<string, (argv: string[]) => Promise<void>> = { add, list, remove, rm: remove };
 
-export async function upstreamCommand(argv: string[]): Promise<void> {
-  const [sub, ...rest] = argv;
-  const run = sub === undefined ? undefined : subcommands[sub];
-  if (!run) throw new CliUsageError(`${sub ? `unknown upstream command "${sub}"` : 'missing upstream command'}: use add, list or remove\n\n${upstreamUsage}`);
-  await run(rest);
+interface SetOptions {
+  url?: string;
+  alias?: string[];
+  default?: boolean;
+  insecure?: boolean;
+  caFile?: string | false;
+  username?: string;
+  passwordStdin?: boolean;
+  credentials?: boolean;
+  tagTtl?: string;
+  anonymousPull?: boolean;
+}
+
+/** The flags of `upstream set` as a patch for the shared rules; nothing given is a usage mistake. */
+async function patchOf(command: Command, values: SetOptions): Promise<UpstreamPatch> {
+  const patch: UpstreamPatch = {};
+  if (values.url !== undefined) patch.url = values.url;
+  if (values.alias !== undefined) patch.aliases = values.alias;
+  if (values.default !== undefined) patch.isDefault = values.default;
+  if (values.insecure !== undefined) patch.insecure = values.insecure;
+  if (values.tagTtl !== undefined) patch.tagTtlSeconds = parseTagTtl(values.tagTtl);
+  if (values.anonymousPull !== undefined) patch.anonymousPull = values.anonymousPull;
+  if (values.caFile === false) patch.caPem = null;
+  else if (values.caFile !== undefined) patch.caPem = await readCaFile(values.caFile);
+  const dropCredentials = values.credentials === false;
+  if (dropCredentials && (values.username !== undefined || values.passwordStdin)) {
+    failUsage(command, '--no-credentials removes the username and password: it cannot go with --username or --password-stdin');
+  }
+  if (values.username !== undefined && !values.passwordStdin) {
+    failUsage(command, '--username needs --password-stdin (the password is read from standard input, never from the command line)');
+  }
+  if (dropCredentials) {
+    patch.username = null;
+    patch.password = null;
+  }
+  if (values.username !== undefined) patch.username = values.username;
+  if (Object.keys(patch).length === 0 && !values.passwordStdin) {
+    failUsage(command, 'nothing to change: give at least one option, e.g. --tag-ttl 10m or --url https://registry.example.com');
+  }
+  if (values.passwordStdin) patch.password = await readPasswordFromStdin();
+  return patch;
+}
+
+/** What a change did, field by field, in the words of `upstream list`. */
+function changeLines(before: UpstreamRecord, after: UpstreamRecord): string[] {
+  const lines: string[] = [];
+  const show = (label: string, from: string, to: string) => from !== to && lines.push(`  ${label}: ${from} -> ${to}`);
+  show('URL', before.url, after.url);
+  show('aliases', before.aliases.join(',') || '-', after.aliases.join(',') || '-');
+  show('default', before.isDefault ? 'yes' : 'no', after.isDefault ? 'yes' : 'no');
+  show('insecure', before.insecure ? 'yes' : 'no', after.insecure ? 'yes' : 'no');
+  show('CA', before.caPem ? 'own CA' : 'system CAs', after.caPem ? (before.caPem && before.caPem !== after.caPem ? 'new CA' : 'own CA') : 'system CAs');
+  show('tag TTL', formatSeconds(before.tagTtlSeconds), formatSeconds(after.tagTtlSeconds));
+  show('username', before.username ?? '-', after.username ?? '-');
+  if (before.passwordSealed !== after.passwordSealed) lines.push(`  password: ${after.passwordSealed ? (before.passwordSealed ? 'replaced' : 'set') : 'removed'}`);
+  return lines;
+}
+
+async function set(rawName: string, command: Command): Promise<void> {
+  const values = optionsOf<SetOptions>(command);
+  const name = checkName(rawName);
+  const patch = await patchOf(command, values);
+  const dataDir = dataDirOf(command);
+  requireDataDir(dataDir);
+  const store = await openState(dataDir);
+  let result: Awaited<ReturnType<typeof updateUpstream>>;
+  try {
+    const secrets = await createSecretBox(dataDir);
+    result = await updateUpstream(store, name, patch, { sealSecret: (plain) => secrets.seal(plain) });
+  } catch (error) {
+    throw asCliError(error, { caFile: typeof values.caFile === 'string' ? values.caFile : undefined });
+  } finally {
+    await store.close();
+  }
+  const { record, previous, previousDefault, anonymousPull } = result;
+  const fields = Object.keys(patch).filter((field) => field !== 'password');
+  await auditAdmin(dataDir, { action: 'upstream.update', namespace: name, detail: { name, fields, passwordChanged: patch.password !== undefined } });
+  if (patch.anonymousPull !== undefined) {
+    await auditAdmin(dataDir, { action: 'namespace.update', namespace: name, detail: { anonymousPull, reason: 'upstream.update' } });
+  }
+  const lines = changeLines(previous, record);
+  console.log(lines.length > 0 ? `Changed upstream "${name}":\n${lines.join('\n')}` : `Upstream "${name}" already had these settings.`);
+  if (previousDefault) console.log(`"${name}" is now the default upstream (was "${previousDefault}").`);
+  if (patch.anonymousPull !== undefined) {
+    console.log(`Namespace "${name}" ${anonymousPull ? 'allows anonymous pulls' : `is private: pulls need an access token with "${name}/*:pull"`}.`);
+  }
+  console.log('A running Berth uses the new settings from its next request.');
+}
+
+async function test(rawName: string, command: Command): Promise<void> {
+  const name = checkName(rawName);
+  const dataDir = dataDirOf(command);
+  requireDataDir(dataDir);
+  const store = await openState(dataDir);
+  const pool = createUpstreamPool({ state: store, secrets: await createSecretBox(dataDir), log: silentLogger() });
+  try {
+    const upstream = pool.get(name);
+    if (!upstream) throw new Error(`no upstream "${name}": see "berth upstream list"`);
+    const result = await testUpstream(upstream.record, upstream.client);
+    if (!result.ok) throw new Error(`upstream "${name}" (${upstream.record.url}): ${result.message}`);
+    console.log(`Upstream "${name}" (${upstream.record.url}): ${result.message} (${result.latencyMs} ms).`);
+  } finally {
+    pool.close();
+    await store.close();
+  }
+}
+
+export function registerUpstreamCommands(program: Command): void {
+  const upstream = group(
+    program,
+    'upstream',
+    'add, list and remove upstream registries to mirror; test and change them',
+    'Upstream registries that Berth mirrors (pull-through cache). NAME is also the local namespace the upstream\'s ' +
+      'images appear under: after "berth upstream add hub https://registry-1.docker.io --default", ' +
+      '"docker pull 127.0.0.1:5000/hub/library/redis:7" pulls library/redis:7 through Berth. Docker\'s ' +
+      'registry-mirrors, containerd\'s hosts.toml and podman\'s registries.conf reach it too ("berth mirror-config").',
+  );
+  upstream.addHelpText('after', `
+Examples:
+  berth upstream add hub https://registry-1.docker.io --alias docker.io --default
+  echo "$TOKEN" | berth upstream add work https://registry.example.com --username me --password-stdin
+  berth upstream set hub --tag-ttl 1h
+  berth upstream test hub`);
+  const nameArgument = 'the upstream NAME, also its local namespace (hub, ghcr)';
+  const anonymousPull = 'whether anyone may pull from namespace NAME without a token';
+  leaf(upstream, 'add', 'NAME URL [--default] [--alias HOST]... [--insecure] [--ca-file PEM] [--username USER --password-stdin] [--tag-ttl DURATION] [--anonymous-pull=true|false] [--adopt]', 'starts mirroring an upstream registry')
+    .argument('<NAME>', nameArgument)
+    .argument('<URL>', "the upstream URL, the registry's address such as https://registry-1.docker.io")
+    .option('--default', "also serve pulls of names that are not a local namespace (Docker's registry-mirrors); only one upstream is the default")
+    .option('--alias <HOST>', 'another host name clients use for it, e.g. docker.io (repeatable)', repeatable)
+    .option('--insecure', 'skip TLS verification (loopback upstreams only)')
+    .option('--ca-file <PEM>', 'a CA certificate to trust for this upstream')
+    .option('--username <USER>', 'a user name for the upstream; its password comes from --password-stdin')
+    .option('--password-stdin', 'read the password from standard input; it is kept encrypted in the data directory, never printed')
+    .option('--tag-ttl <DURATION>', 'how long a tag resolved upstream is trusted before asking again (default 5m; 0 asks every time)')
+    .option(
+      '--anonymous-pull <BOOL>',
+      `${anonymousPull}. Default: true only for an upstream without credentials on a Berth that listens on loopback only; false otherwise. An existing namespace keeps its setting unless this is given`,
+      booleanValue('--anonymous-pull'),
+    )
+    .option('--adopt', 'use NAME even though the namespace already holds images (for instance the cache an earlier "berth upstream remove" kept)')
+    .action((name: string, url: string, _options, command: Command) => add(name, url, command));
+  leaf(upstream, 'list', '[--json]', 'every upstream: name, URL, aliases, default, credentials yes/no, insecure, tag TTL, anonymous pull (never the password)')
+    .addOption(jsonOption())
+    .action((_options, command: Command) => list(command));
+  leaf(
+    upstream,
+    'set',
+    'NAME [--url URL] [--alias HOST]... [--default|--no-default] [--insecure|--no-insecure] [--ca-file PEM|--no-ca-file] [--username USER --password-stdin|--no-credentials] [--tag-ttl DURATION] [--anonymous-pull=true|false]',
+    'changes an upstream in place (not its name: that is its namespace, holding its cache); what is not given stays',
+  )
+    .argument('<NAME>', nameArgument)
+    .option('--url <URL>', "the registry's new address")
+    .option('--alias <HOST>', "the host names clients use for it; replaces the aliases (repeatable; --alias '' removes them all)", repeatable)
+    .option('--default', 'make it the default upstream')
+    .option('--no-default', 'stop it being the default upstream')
+    .option('--insecure', 'skip TLS verification (loopback upstreams only)')
+    .option('--no-insecure', 'verify TLS again')
+    .option('--ca-file <PEM>', 'a CA certificate to trust for this upstream')
+    .option('--no-ca-file', 'trust the system CAs only')
+    .option('--username <USER>', 'new credentials: the user name, with --password-stdin')
+    .option('--password-stdin', 'read the (new) password from standard input')
+    .option('--no-credentials', 'pull anonymously: removes the username and password')
+    .option('--tag-ttl <DURATION>', 'how long a tag resolved upstream is trusted (0 asks every time)')
+    .option('--anonymous-pull <BOOL>', anonymousPull, booleanValue('--anonymous-pull'))
+    .action((name: string, _options, command: Command) => set(name, command));
+  leaf(upstream, 'test', 'NAME', 'contacts the upstream as a pull would and says whether it is reachable and takes the credentials; exit 1 when not')
+    .argument('<NAME>', nameArgument)
+    .action((name: string, _options, command: Command) => test(name, command));
+  leaf(upstream, 'remove', 'NAME', 'stops mirroring; images already cached under NAME are kept')
+    .alias('rm')
+    .argument('<NAME>', nameArgument)
+    .action((name: string, _options, command: Command) => remove(name, command));
 }

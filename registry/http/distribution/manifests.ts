@@ -27,6 +27,7 @@ export function createManifestHandlers({ repositories, events, mirror }: Distrib
   }
 
   async function get(ctx: RequestContext, name: string, reference: string): Promise<void> {
+    const started = performance.now();
     const checked = checkExistingReference(name, reference);
     const manifest = mirror?.isMirrored(name) ? await mirror.manifest(name, checked) : await repositories.getManifest(name, checked);
     if (!manifest) throw unknownManifest(name, reference);
@@ -49,15 +50,25 @@ export function createManifestHandlers({ repositories, events, mirror }: Distrib
     }
     ctx.res.end(manifest.bytes);
     if (events.listenerCount('manifest.pulled') > 0) {
-      events.emit('manifest.pulled', { repository: name, reference, digest: manifest.digest, actor: ctx.caller.name, client: ctx.client });
+      events.emit('manifest.pulled', { repository: name, reference, digest: manifest.digest, size: manifest.bytes.length, durationMs: performance.now() - started, actor: ctx.caller.name, client: ctx.client });
     }
   }
 
   async function put(ctx: RequestContext, name: string, reference: string): Promise<void> {
+    const started = performance.now();
     checkReference(reference);
     const bytes = await readSmallBody(ctx.req, maxManifestBytes);
     const result = await repositories.putManifest(name, reference, bytes, ctx.req.headers['content-type']);
-    events.emit('manifest.pushed', { repository: name, reference, digest: result.digest, mediaType: result.mediaType, actor: ctx.caller.name, client: ctx.client });
+    events.emit('manifest.pushed', {
+      repository: name,
+      reference,
+      digest: result.digest,
+      mediaType: result.mediaType,
+      size: bytes.length,
+      durationMs: performance.now() - started,
+      actor: ctx.caller.name,
+      client: ctx.client,
+    });
     sendEmpty(ctx.res, 201, {
       Location: `/v2/${name}/manifests/${result.digest}`,
       'Docker-Content-Digest': result.digest,
