@@ -10,6 +10,7 @@ import { createSecretBox } from './auth/secret-box.js';
 import { createTokenRealm } from './auth/token-realm.js';
 import { isLoopback, parseListenAddress, type ListenAddress } from './config/listen-address.js';
 import type { ConnectionPolicy } from './http/connection-policy.js';
+import { createListenerNames } from './http/listener-names.js';
 import { namespaceOf } from './core/names.js';
 import { openGate } from './http/access.js';
 import type { Mount } from './http/request-router.js';
@@ -96,6 +97,8 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
   });
   const audit = await createAuditLog(dataDir);
   const metrics = createMetrics({ storage: () => storageUsage(dataDir), version: options.version });
+  // What every listener answers for (the Host allowlist) and the realm its challenges name: the certificate's names.
+  const names = createListenerNames({ tlsNames: () => state.read().settings.tlsNames ?? [], refresh: () => state.refresh() });
   const rateLimiter = createRateLimiter();
   const signInFailures = createSignInFailures({ audit, log });
   // Metrics carry no image content or secrets: readable without credentials, like a health check.
@@ -118,7 +121,7 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
     const jwtKey = await loadOrCreateJwtKey(dataDir);
     const policy = namespacePolicy(state);
     const onFailure = (reason: string) => metrics.authFailure(reason);
-    const realm = createTokenRealm({ tlsNames: () => state.read().settings.tlsNames ?? [] });
+    const realm = createTokenRealm({ names });
     const pullTarget = async (name: string) => (routing ? routing.pullTarget(name) : name);
     gate = createTokenGate({ store: state, jwtKey, service: tokenService, realm, rateLimiter, audit, onFailure });
     mounts.push({ prefix: '/token', handle: createTokenEndpoint({ store: state, jwtKey, service: tokenService, policy, rateLimiter, audit, onFailure, pullTarget }) });
@@ -155,6 +158,7 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
     mounts,
     metrics,
     connections: options.connections,
+    names,
     configurationChanged: () => state.refresh(),
     mirror: (stores) => {
       fetcher = createBlobFetcher({ ...stores, namespacesOf: (upstream) => upstreamNamespaces(state, upstream) });
