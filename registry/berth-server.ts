@@ -5,7 +5,8 @@ import { createTokenGate, namespacePolicy } from './auth/access-gate.js';
 import { createAuditLog, type AuditLog } from './auth/audit-log.js';
 import { createAuditPruner, effectiveAuditRetentionDays } from './auth/audit-retention.js';
 import { loadOrCreateJwtKey } from './auth/jwt.js';
-import { createRateLimiter } from './auth/rate-limiter.js';
+import { createCredentialCheck, type CredentialCheck } from './auth/credential-check.js';
+import type { RateLimiterOptions } from './auth/rate-limiter.js';
 import { createSecretBox } from './auth/secret-box.js';
 import { createTokenRealm } from './auth/token-realm.js';
 import { isLoopback, parseListenAddress, type ListenAddress } from './config/listen-address.js';
@@ -47,6 +48,11 @@ export interface BerthOptions {
   version?: string;
   /** Timeouts and connection caps (http/connection-policy.ts); the defaults are right for users, tests shorten them. */
   connections?: Partial<ConnectionPolicy>;
+  /**
+   * The failure limit of access tokens (auth/credential-check.ts); the defaults are right for users, a test that
+   * presents one dead token many times on purpose raises it.
+   */
+  credentialFailureLimits?: RateLimiterOptions;
 }
 
 export interface Berth {
@@ -99,7 +105,6 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
   const metrics = createMetrics({ storage: () => storageUsage(dataDir), version: options.version });
   // What every listener answers for (the Host allowlist) and the realm its challenges name: the certificate's names.
   const names = createListenerNames({ tlsNames: () => state.read().settings.tlsNames ?? [], refresh: () => state.refresh() });
-  const rateLimiter = createRateLimiter();
   const signInFailures = createSignInFailures({ audit, log });
   // Metrics carry no image content or secrets: readable without credentials, like a health check.
   const scrape = metricsHandler(metrics);
@@ -117,14 +122,16 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
   // mounted before that, reaches it through this.
   let routing: NameRouting | undefined;
   let gate = openGate;
+  let credentials: CredentialCheck | undefined;
   if (auth === 'token') {
     const jwtKey = await loadOrCreateJwtKey(dataDir);
     const policy = namespacePolicy(state);
     const onFailure = (reason: string) => metrics.authFailure(reason);
+    credentials = createCredentialCheck({ store: state, audit, onFailure, limits: options.credentialFailureLimits });
     const realm = createTokenRealm({ names });
     const pullTarget = async (name: string) => (routing ? routing.pullTarget(name) : name);
-    gate = createTokenGate({ store: state, jwtKey, service: tokenService, realm, rateLimiter, audit, onFailure });
-    mounts.push({ prefix: '/token', handle: createTokenEndpoint({ store: state, jwtKey, service: tokenService, policy, rateLimiter, audit, onFailure, pullTarget }) });
+    gate = createTokenGate({ store: state, jwtKey, service: tokenService, realm, credentials, audit, onFailure });
+    mounts.push({ prefix: '/token', handle: createTokenEndpoint({ store: state, jwtKey, service: tokenService, policy, credentials, pullTarget }) });
   }
   const secrets = await createSecretBox(dataDir);
   const upstreams = createUpstreamPool({ state, secrets, log, onHealthChange: (name, online) => metrics.upstreamOnline(name, online) });
@@ -223,7 +230,7 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
       await registry.close();
       upstreams.close();
       await certificates?.close();
-      rateLimiter.close();
+      credentials?.close();
       // Its pending summary of failed sign-ins goes into the audit log before that closes.
       signInFailures.close();
       await audit.close();
