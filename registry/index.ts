@@ -207,6 +207,7 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
 }
 
 export type { AccessGate, Caller, Action, AccessNeed } from './http/access.js';
+export { createListenerNames, type ListenerNames, type ListenerNamesOptions } from './http/listener-names.js';
 export type { StorageDriver } from './storage/driver.js';
 export type { GarbageCollectionResult, GarbageCollectionOptions } from './storage/garbage-collector.js';
 export { collectGarbage } from './storage/garbage-collector.js';

@@ -10,8 +10,8 @@
  *   `Content-Type: application/json` body (neither can be sent cross-site without a CORS preflight, which Berth
  *   never grants). Otherwise: 403 BERTH_ADMIN_CSRF. The GUI simply always sends `X-Berth-Admin: 1`.
  * - Host and Origin: a request whose Host is not one of Berth's names (the loopback names, the machine's name, the
- *   TLS names) is answered 421 BERTH_MISDIRECTED; one whose Origin header is another site's, 403
- *   BERTH_ORIGIN_REFUSED. The GUI's own requests carry its own origin or none.
+ *   TLS names, the address the client connected to) is answered 421 BERTH_MISDIRECTED; one whose Origin header is
+ *   another origin's, 403 BERTH_ORIGIN_REFUSED. The GUI's own requests carry its own origin or none.
  * - Errors: any non-2xx answer has the body `ErrorBody`. Codes are stable (`BERTH_*`); messages are for humans.
  * - Repository names contain slashes, so they travel in the query string (`?repository=team/app`), never in the
  *   path. Other names (namespaces, tokens, upstreams, sync rules) are single path segments, URL-encoded

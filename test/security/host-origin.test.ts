@@ -7,11 +7,13 @@ import { test } from 'node:test';
 import { createSignInUrl } from '../../registry/admin/index.js';
 import { createToken } from '../../registry/auth/index.js';
 import { startBerth } from '../../registry/berth-server.js';
+import { createListenerNames } from '../../registry/index.js';
 import { silentLogger } from '../../registry/log.js';
 import { createStateStore } from '../../registry/state/index.js';
 import { tlsPaths } from '../../registry/tls/tls-paths.js';
 import { makeImage, sha256 } from '../support/oci-client.js';
 import { rawHttpExchange } from '../support/raw-http.js';
+import { startRegistry } from '../support/registry-server.js';
 import { basicHeader, call, errorCodesOf, parseBearerChallenge, type CallResult } from '../support/registry-auth.js';
 import { makeTempDir, type AfterHook } from '../support/temp-dir.js';
 import { startEdgeBerth } from './edge-fixture.js';
@@ -220,4 +222,13 @@ test("clients that name Berth as they dialled it keep working, however they writ
   assert.equal(token.status, 200, token.text);
   const secret = (await createToken(edge.berth.state, { name: 'basic-only', scopes: ['team/*:pull'] })).token;
   assert.equal((await call('GET', `${edge.url}/v2/`, { headers: { host: `[::1]:${http.port}`, authorization: basicHeader('basic-only', secret) } })).status, 200);
+});
+
+test('the registry as a library answers its own names, and the names it is given', async (t) => {
+  const plain = await startRegistry(t);
+  const named = await startRegistry(t, { names: createListenerNames({ tlsNames: () => ['registry.example.lan'] }) });
+  assert.equal((await call('GET', `${plain.url}/v2/`, { headers: { host: 'localhost' } })).status, 200);
+  assertRefused(await call('GET', `${plain.url}/v2/`, { headers: { host: 'registry.example.lan' } }), 421, 'a name it was not given');
+  assert.equal((await call('GET', `${named.url}/v2/`, { headers: { host: 'registry.example.lan:443' } })).status, 200);
+  assertRefused(await call('GET', `${named.url}/v2/`, { headers: { host: 'evil.example' } }), 421, 'a foreign name');
 });
