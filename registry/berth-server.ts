@@ -5,12 +5,14 @@ import { createTokenGate, namespacePolicy } from './auth/access-gate.js';
 import { createAuditLog, type AuditLog } from './auth/audit-log.js';
 import { createAuditPruner, effectiveAuditRetentionDays } from './auth/audit-retention.js';
 import { loadOrCreateJwtKey } from './auth/jwt.js';
-import { createRateLimiter } from './auth/rate-limiter.js';
+import { createCredentialCheck, type CredentialCheck } from './auth/credential-check.js';
+import type { RateLimiterOptions } from './auth/rate-limiter.js';
 import { createSecretBox } from './auth/secret-box.js';
 import { createTokenRealm } from './auth/token-realm.js';
 import { logContentTraffic } from './traffic-log.js';
 import { isLoopback, parseListenAddress, type ListenAddress } from './config/listen-address.js';
 import type { ConnectionPolicy } from './http/connection-policy.js';
+import { createListenerNames } from './http/listener-names.js';
 import { namespaceOf } from './core/names.js';
 import { openGate } from './http/access.js';
 import type { Mount } from './http/request-router.js';
@@ -47,6 +49,11 @@ export interface BerthOptions {
   version?: string;
   /** Timeouts and connection caps (http/connection-policy.ts); the defaults are right for users, tests shorten them. */
   connections?: Partial<ConnectionPolicy>;
+  /**
+   * The failure limit of access tokens (auth/credential-check.ts); the defaults are right for users, a test that
+   * presents one dead token many times on purpose raises it.
+   */
+  credentialFailureLimits?: RateLimiterOptions;
 }
 
 export interface Berth {
@@ -97,7 +104,8 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
   });
   const audit = await createAuditLog(dataDir);
   const metrics = createMetrics({ storage: () => storageUsage(dataDir), version: options.version });
-  const rateLimiter = createRateLimiter();
+  // What every listener answers for (the Host allowlist) and the realm its challenges name: the certificate's names.
+  const names = createListenerNames({ tlsNames: () => state.read().settings.tlsNames ?? [], refresh: () => state.refresh() });
   const signInFailures = createSignInFailures({ audit, log });
   // Metrics carry no image content or secrets: readable without credentials, like a health check.
   const scrape = metricsHandler(metrics);
@@ -115,14 +123,16 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
   // mounted before that, reaches it through this.
   let routing: NameRouting | undefined;
   let gate = openGate;
+  let credentials: CredentialCheck | undefined;
   if (auth === 'token') {
     const jwtKey = await loadOrCreateJwtKey(dataDir);
     const policy = namespacePolicy(state);
     const onFailure = (reason: string) => metrics.authFailure(reason);
-    const realm = createTokenRealm({ tlsNames: () => state.read().settings.tlsNames ?? [] });
+    credentials = createCredentialCheck({ store: state, audit, onFailure, limits: options.credentialFailureLimits });
+    const realm = createTokenRealm({ names });
     const pullTarget = async (name: string) => (routing ? routing.pullTarget(name) : name);
-    gate = createTokenGate({ store: state, jwtKey, service: tokenService, realm, rateLimiter, audit, onFailure });
-    mounts.push({ prefix: '/token', handle: createTokenEndpoint({ store: state, jwtKey, service: tokenService, policy, rateLimiter, audit, onFailure, pullTarget }) });
+    gate = createTokenGate({ store: state, jwtKey, service: tokenService, realm, credentials, audit, onFailure });
+    mounts.push({ prefix: '/token', handle: createTokenEndpoint({ store: state, jwtKey, service: tokenService, policy, credentials, pullTarget }) });
   }
   const secrets = await createSecretBox(dataDir);
   const upstreams = createUpstreamPool({ state, secrets, log, onHealthChange: (name, online) => metrics.upstreamOnline(name, online) });
@@ -156,6 +166,7 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
     mounts,
     metrics,
     connections: options.connections,
+    names,
     configurationChanged: () => state.refresh(),
     mirror: (stores) => {
       fetcher = createBlobFetcher({ ...stores, namespacesOf: (upstream) => upstreamNamespaces(state, upstream) });
@@ -221,7 +232,7 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
       await registry.close();
       upstreams.close();
       await certificates?.close();
-      rateLimiter.close();
+      credentials?.close();
       // Its pending summary of failed sign-ins goes into the audit log before that closes.
       signInFailures.close();
       await audit.close();

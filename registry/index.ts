@@ -5,6 +5,8 @@ import { openGate, type AccessGate } from './http/access.js';
 import { createConnectionGuard } from './http/connection-guard.js';
 import { connectionPolicyOf, type ConnectionPolicy } from './http/connection-policy.js';
 import { createDistributionApi } from './http/distribution-api.js';
+import { createListenerNames, type ListenerNames } from './http/listener-names.js';
+import { createRequestGuard } from './http/request-guard.js';
 import type { MirrorHook } from './http/mirror-hook.js';
 import { createRequestRouter, type Mount } from './http/request-router.js';
 import { createRegistryEvents, type RegistryEvents } from './events.js';
@@ -44,6 +46,12 @@ export interface RegistryOptions {
   configurationChanged?: () => boolean;
   /** Timeouts and connection caps of every listener (see http/connection-policy.ts); defaults for what is not given. */
   connections?: Partial<ConnectionPolicy>;
+  /**
+   * The host names every listener answers for; requests for any other Host, or from another site's web page, are
+   * refused (see http/request-guard.ts). Default: the loopback names, the machine's host name and the address a
+   * connection reached.
+   */
+  names?: ListenerNames;
   /** Pull-through mirroring, built over this registry's stores. */
   mirror?: (stores: { driver: StorageDriver; blobs: BlobStore; uploads: UploadStore; repositories: RepositoryStore; log: Logger }) => MirrorHook;
 }
@@ -93,7 +101,8 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
   const events = createRegistryEvents();
   const mirror = options.mirror?.({ driver, blobs, uploads, repositories, log });
   const distribution = createDistributionApi({ blobs, uploads, repositories, events, log, mirror, gate: options.gate ?? openGate, configurationChanged: options.configurationChanged });
-  const router = createRequestRouter([{ prefix: '/v2', handle: distribution }, ...(options.mounts ?? [])], log);
+  const guard = createRequestGuard(options.names ?? createListenerNames({ tlsNames: () => [] }));
+  const router = createRequestRouter([{ prefix: '/v2', handle: distribution }, ...(options.mounts ?? [])], guard, log);
   const handler = options.metrics ? instrumentRequests(options.metrics, router) : router;
 
   const servers = new Set<Server>();
@@ -198,6 +207,7 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
 }
 
 export type { AccessGate, Caller, Action, AccessNeed } from './http/access.js';
+export { createListenerNames, type ListenerNames, type ListenerNamesOptions } from './http/listener-names.js';
 export type { StorageDriver } from './storage/driver.js';
 export type { GarbageCollectionResult, GarbageCollectionOptions } from './storage/garbage-collector.js';
 export { collectGarbage } from './storage/garbage-collector.js';

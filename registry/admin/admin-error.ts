@@ -1,7 +1,9 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { NextFunction, Request, Response } from 'express';
 import { isAuthError } from '../auth/errors.js';
 import { DurationError } from '../core/duration.js';
 import { isRegistryError } from '../core/errors.js';
+import type { Refusal } from '../http/request-guard.js';
 import type { Logger } from '../log.js';
 import { isTlsError } from '../tls/errors.js';
 import type { AdminErrorCode, ErrorBody } from './contract.js';
@@ -85,4 +87,22 @@ export function adminErrorHandler(log: Logger) {
     }
     res.status(status).set('Cache-Control', 'no-store').json(body);
   };
+}
+
+/**
+ * The admin API's answer to a request the request guard refused (a foreign Host or Origin), in the contract's error
+ * shape. Written before express sees the request, so it sets the headers the app would have set.
+ */
+export function sendAdminRefusal(_req: IncomingMessage, res: ServerResponse, refusal: Refusal): void {
+  const code: AdminErrorCode = refusal.reason === 'host' ? 'BERTH_MISDIRECTED' : 'BERTH_ORIGIN_REFUSED';
+  const body = JSON.stringify({ error: { code, message: refusal.message } } satisfies ErrorBody);
+  res.writeHead(refusal.status, {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(body),
+    'Cache-Control': 'no-store',
+    'X-Content-Type-Options': 'nosniff',
+    // The refused request's body is not read.
+    Connection: 'close',
+  });
+  res.end(body);
 }

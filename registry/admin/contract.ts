@@ -9,6 +9,9 @@
  * - CSRF defence: every POST, PATCH and DELETE must carry the header `X-Berth-Admin: 1` or a
  *   `Content-Type: application/json` body (neither can be sent cross-site without a CORS preflight, which Berth
  *   never grants). Otherwise: 403 BERTH_ADMIN_CSRF. The GUI simply always sends `X-Berth-Admin: 1`.
+ * - Host and Origin: a request whose Host is not one of Berth's names (the loopback names, the machine's name, the
+ *   TLS names, the address the client connected to) is answered 421 BERTH_MISDIRECTED; one whose Origin header is
+ *   another origin's, 403 BERTH_ORIGIN_REFUSED. The GUI's own requests carry its own origin or none.
  * - Errors: any non-2xx answer has the body `ErrorBody`. Codes are stable (`BERTH_*`); messages are for humans.
  * - Repository names contain slashes, so they travel in the query string (`?repository=team/app`), never in the
  *   path. Other names (namespaces, tokens, upstreams, sync rules) are single path segments, URL-encoded
@@ -40,6 +43,8 @@ export type AdminErrorCode =
   | 'BERTH_ADMIN_SIGNIN_REQUIRED' // 401: no or expired session cookie
   | 'BERTH_ADMIN_SIGNIN_INVALID' // 401/400: unknown, used or expired sign-in code
   | 'BERTH_ADMIN_CSRF' // 403: mutation without X-Berth-Admin: 1 / JSON body
+  | 'BERTH_MISDIRECTED' // 421: the Host header names none of Berth's names (DNS rebinding, or a name to add to the TLS names)
+  | 'BERTH_ORIGIN_REFUSED' // 403: sent by a web page of another origin
   | 'BERTH_BAD_REQUEST' // 400: malformed JSON, wrong field types
   | 'BERTH_VALIDATION' // 400: a value is out of range (listen address, name grammar, ...)
   | 'BERTH_NOT_FOUND' // 404: unknown route

@@ -1,7 +1,7 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Mount } from '../http/request-router.js';
 import type { Registry } from '../index.js';
-import { AdminError, adminErrorHandler } from './admin-error.js';
+import { AdminError, adminErrorHandler, sendAdminRefusal } from './admin-error.js';
 import { adminRoutes } from './contract.js';
 import type { AdminContext, AdminDeps } from './deps.js';
 import { createAdminEventHub } from './event-hub.js';
@@ -89,8 +89,8 @@ export function createAdminApi(deps: AdminDeps): Mount[] {
     app(req, res);
   };
   return [
-    { prefix: '/api', handle },
-    { prefix: adminRoutes.signIn, handle },
+    { prefix: '/api', handle, refuse: sendAdminRefusal },
+    { prefix: adminRoutes.signIn, handle, refuse: sendAdminRefusal },
   ];
 }
 

@@ -3,6 +3,7 @@ import { stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import type { Refusal } from '../http/request-guard.js';
 import type { Mount } from '../http/request-router.js';
 
 /**
@@ -60,6 +61,12 @@ function sendText(res: ServerResponse, status: number, text: string, extra: Reco
     ...extra,
   });
   res.end(text);
+}
+
+/** A request the guard refused (a foreign Host or Origin, see http/request-guard.ts): said in a line of text. */
+function refuseAsText(_req: IncomingMessage, res: ServerResponse, refusal: Refusal): void {
+  // The refused request's body is not read.
+  sendText(res, refusal.status, `${refusal.message}\n`, { Connection: 'close' });
 }
 
 const htmlEscapes: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
@@ -140,6 +147,7 @@ export function createUiMount(distDir: string): Mount {
   const indexPath = resolve(root, 'index.html');
   return {
     prefix: uiPrefix,
+    refuse: refuseAsText,
     async handle(req, res, pathname) {
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         sendText(res, 405, 'method not allowed', { Allow: 'GET, HEAD' });
@@ -183,6 +191,7 @@ export function createRootMount(distDir: string): Mount {
   const iconPath = resolve(distDir, iconIcoFile);
   return {
     prefix: '/',
+    refuse: refuseAsText,
     async handle(req, res, pathname) {
       if (pathname !== '/' && pathname !== '/favicon.ico') {
         sendNotFoundPage(req, res, pathname);

@@ -3,7 +3,7 @@ import { RegistryError } from '../core/errors.js';
 import { namespaceOf } from '../core/names.js';
 import type { AccessGate, AccessNeed, Action, Caller } from '../http/access.js';
 import type { StateStore } from '../state/index.js';
-import { allowedActions, tokenPrefix, tokenStatus, verifyToken } from './access-tokens.js';
+import { allowedActions, tokenPrefix, tokenStatus } from './access-tokens.js';
 import type { AuditLog } from './audit-log.js';
 import {
   parseBasicAuthorization,
@@ -14,7 +14,7 @@ import {
   type GrantPolicy,
   type ResourceAccess,
 } from './bearer-tokens.js';
-import type { RateLimiter } from './rate-limiter.js';
+import type { CredentialCheck } from './credential-check.js';
 import type { TokenRealm } from './token-realm.js';
 
 export interface TokenGateOptions {
@@ -24,9 +24,10 @@ export interface TokenGateOptions {
   service: string;
   /** The `realm` of challenges: the token service's URL for the listener a request came in on (see token-realm.ts). */
   realm: TokenRealm;
-  rateLimiter: RateLimiter;
+  /** Checks access tokens given as Basic credentials, with the failure limit (shared with the token service). */
+  credentials: CredentialCheck;
   audit: AuditLog;
-  /** Counts failures for metrics (reason: 'invalid_credentials', 'invalid_token', 'denied', 'rate_limited'). */
+  /** Counts failures for metrics (reason: 'invalid_token', 'denied'; the credential check counts its own). */
   onFailure?: (reason: string) => void;
 }
 
@@ -43,7 +44,7 @@ export function namespacePolicy(store: StateStore): GrantPolicy {
  * names the scope to ask for; an identity that can never get the access answers 403 DENIED.
  */
 export function createTokenGate(options: TokenGateOptions): AccessGate {
-  const { store, jwtKey, service, rateLimiter, audit, realm } = options;
+  const { store, jwtKey, service, credentials, audit, realm } = options;
   const policy = namespacePolicy(store);
   const fail = (reason: string) => options.onFailure?.(reason);
 
@@ -97,33 +98,13 @@ export function createTokenGate(options: TokenGateOptions): AccessGate {
     };
   }
 
-  function rateLimited(req: IncomingMessage): void {
-    const decision = rateLimiter.check(req.socket.remoteAddress ?? 'unknown');
-    if (!decision.allowed) {
-      fail('rate_limited');
-      throw new RegistryError('TOOMANYREQUESTS', 'too many failed authentication attempts; try again later', {
-        headers: { 'Retry-After': String(decision.retryAfterSeconds) },
-      });
-    }
-  }
-
-  function authenticateBasic(req: IncomingMessage, password: string, needs: readonly AccessNeed[]): Caller {
+  function authenticateBasic(req: IncomingMessage, basic: { username: string; password: string }, needs: readonly AccessNeed[]): Caller {
     // dockerd sends its Docker Hub credentials to registry mirrors: not Berth's to judge, so a pull
     // that anonymous callers may make goes through as anonymous.
     // Only for a request that needs something: `GET /v2/` (docker login) with a wrong password must not succeed.
-    if (!password.startsWith(tokenPrefix) && anonymousSuffices(needs)) return anonymousCaller();
-    rateLimited(req);
-    const address = req.socket.remoteAddress ?? 'unknown';
-    const result = verifyToken(store, password);
-    if (!result.ok) {
-      rateLimiter.recordFailure(address);
-      fail('invalid_credentials');
-      void audit
-        .record({ action: 'auth.failed', actor: result.name ?? 'unknown', client: address, outcome: 'failure', detail: { reason: result.reason, method: req.method } })
-        .catch(() => undefined);
-      throw challenge(req, needs, `access token ${result.reason === 'unknown' ? 'not recognised' : result.reason}`, 'invalid_token');
-    }
-    rateLimiter.recordSuccess(address);
+    if (!basic.password.startsWith(tokenPrefix) && anonymousSuffices(needs)) return anonymousCaller();
+    const result = credentials.verify(req, basic, { method: req.method });
+    if (!result.ok) throw challenge(req, needs, result.message, 'invalid_token');
     return tokenCaller(result.record.name, result.record.id);
   }
 
@@ -155,7 +136,7 @@ export function createTokenGate(options: TokenGateOptions): AccessGate {
       let caller: Caller;
       let claims: BearerClaims | undefined;
       if (bearer) ({ caller, claims } = authenticateBearer(req, bearer, needs));
-      else if (basic) caller = authenticateBasic(req, basic.password, needs);
+      else if (basic) caller = authenticateBasic(req, basic, needs);
       else caller = anonymousCaller();
 
       // `GET /v2/` and the catalog need an identity; docker login relies on that 401.

@@ -19,8 +19,11 @@ export const lastUsedResolutionMs = 60_000;
 
 export type TokenStatus = 'active' | 'expired' | 'revoked';
 export type VerifyFailure = 'unknown' | 'revoked' | 'expired';
-/** `name` is set for revoked and expired tokens, so a refusal can be audited under the token's name. */
-export type VerifyResult = { ok: true; record: TokenRecord } | { ok: false; reason: VerifyFailure; name?: string };
+/**
+ * `name` and `id` are set for revoked and expired tokens, so a refusal can be audited under the token's name and
+ * its failures counted per token (auth/credential-check.ts).
+ */
+export type VerifyResult = { ok: true; record: TokenRecord } | { ok: false; reason: VerifyFailure; name?: string; id?: string };
 
 export interface CreateTokenInput {
   name: string;
@@ -126,7 +129,7 @@ export function verifyToken(store: StateStore, secret: string, now: Date = new D
   const match = findByHash(store.read().tokens, presented) ?? (store.refresh() ? findByHash(store.read().tokens, presented) : undefined);
   if (!match) return { ok: false, reason: 'unknown' };
   const status = tokenStatus(match, now);
-  if (status !== 'active') return { ok: false, reason: status, name: match.name };
+  if (status !== 'active') return { ok: false, reason: status, name: match.name, id: match.id };
   touchLastUsed(store, match, now);
   return { ok: true, record: match };
 }

@@ -1,11 +1,13 @@
 import { isIPv6 } from 'node:net';
 
 /**
- * Failed-authentication limiter, per client address. After `maxFailures` failures within `windowMs`, the address
- * is refused for a block window that doubles with each repeated offence (capped at `maxBlockMs`); the caller
- * answers 429 TOOMANYREQUESTS with `Retry-After: retryAfterSeconds`. Successful authentication clears the
+ * Failed-authentication limiter, per key: a client address (folded by clientKey) or any other key a caller counts
+ * under (auth/credential-check.ts counts per credential too). After `maxFailures` failures within `windowMs`, the
+ * key is blocked for a window that doubles with each repeated offence (capped at `maxBlockMs`); the caller
+ * answers 429 TOOMANYREQUESTS with `Retry-After: retryAfterSeconds`. What a block refuses is the caller's choice:
+ * Berth's callers refuse only failing attempts, never a valid credential. Successful authentication clears the
  * failure count, not the offence history. Memory stays bounded: idle entries are swept, and past `maxEntries`
- * the least recently seen address is forgotten.
+ * the least recently seen key is forgotten.
  */
 export interface RateLimiterOptions {
   maxFailures?: number;

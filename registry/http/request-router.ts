@@ -2,28 +2,35 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { RegistryError } from '../core/errors.js';
 import type { Logger } from '../log.js';
 import { sendError } from './error-response.js';
+import type { Refusal, RequestGuard } from './request-guard.js';
 
 /** Handles one request whose path starts with the mount's prefix. */
 export type MountHandler = (req: IncomingMessage, res: ServerResponse, pathname: string, search: string) => Promise<void> | void;
+
+/** Answers a request the guard refused, in the mount's own protocol. */
+export type RefusalWriter = (req: IncomingMessage, res: ServerResponse, refusal: Refusal) => void;
 
 export interface Mount {
   /** `/v2` matches `/v2` and `/v2/...`; `/` matches every path (the catch-all, mounted last). */
   prefix: string;
   handle: MountHandler;
+  /** How the mount says that the guard refused a request (request-guard.ts); default the registry's OCI error body. */
+  refuse?: RefusalWriter;
 }
 
 /** What `OPTIONS *` (a ping of the server itself, RFC 9110 §9.3.7) is told the server can do. */
 const serverMethods = 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS';
 
 /**
- * The top of every listener: splits the URL once and hands the request to the first mount whose
- * prefix matches (the registry protocol, the token service, metrics, the admin API, the UI).
+ * The top of every listener: splits the URL once, lets the guard refuse a request addressed to a host that is not
+ * Berth's or sent by another site's page (request-guard.ts), and hands the rest to the first mount whose prefix
+ * matches (the registry protocol, the token service, metrics, the admin API, the UI).
  *
  * It is also the one error boundary of every mount: whatever a handler throws, synchronously or by
  * rejecting, is answered by the registry's error writer (or cuts the connection once headers went
  * out). A request can fail; it never takes the process down.
  */
-export function createRequestRouter(mounts: readonly Mount[], log: Logger) {
+export function createRequestRouter(mounts: readonly Mount[], guard: RequestGuard, log: Logger) {
   // Decided once: an access log costs a listener per request, so it exists only at debug level.
   const accessLog = log.isLevelEnabled('debug');
   const fail = (res: ServerResponse, error: unknown): void => {
@@ -35,6 +42,9 @@ export function createRequestRouter(mounts: readonly Mount[], log: Logger) {
       res.destroy();
     }
   };
+  // A refused request's body is not read: the connection closes after the answer rather than drain it.
+  const refuseAsRegistry: RefusalWriter = (_req, res, refusal) =>
+    fail(res, new RegistryError('DENIED', refusal.message, { status: refusal.status, detail: { reason: refusal.reason }, headers: { Connection: 'close' } }));
   // One listener for every response, not a closure per request. A response emits 'error' for a write after
   // end; unheard, that event would be an uncaught exception.
   const onResponseError = function (this: ServerResponse, error: Error): void {
@@ -50,22 +60,31 @@ export function createRequestRouter(mounts: readonly Mount[], log: Logger) {
         log.debug({ method: req.method, url: req.url, status: res.statusCode, client: req.socket.remoteAddress, ms: Number(process.hrtime.bigint() - started) / 1e6 }, 'request'),
       );
     }
+    // First the target, whose authority (absolute form) becomes the Host the guard then checks.
     const url = originForm(req);
-    if (url === undefined) {
+    const queryAt = url === undefined ? -1 : url.indexOf('?');
+    const pathname = url === undefined ? undefined : queryAt === -1 ? url : url.slice(0, queryAt);
+    const mount = pathname === undefined ? undefined : mounts.find((m) => pathname === m.prefix || pathname.startsWith(`${m.prefix}/`) || m.prefix === '/');
+    const refusal = guard(req);
+    if (refusal) {
+      try {
+        (mount?.refuse ?? refuseAsRegistry)(req, res, refusal);
+      } catch (error) {
+        fail(res, error);
+      }
+      return;
+    }
+    if (url === undefined || pathname === undefined) {
       answerWithoutPath(req, res);
       return;
     }
-    const queryAt = url.indexOf('?');
-    const pathname = queryAt === -1 ? url : url.slice(0, queryAt);
-    const search = queryAt === -1 ? '' : url.slice(queryAt + 1);
-    for (const mount of mounts) {
-      if (pathname === mount.prefix || pathname.startsWith(`${mount.prefix}/`) || mount.prefix === '/') {
-        // An async wrapper turns a synchronous throw into a rejection, so both reach `fail`.
-        (async () => mount.handle(req, res, pathname, search))().catch((error: unknown) => fail(res, error));
-        return;
-      }
+    if (!mount) {
+      fail(res, new RegistryError('NAME_UNKNOWN', `not found: ${pathname.slice(0, 200)}`, { status: 404 }));
+      return;
     }
-    fail(res, new RegistryError('NAME_UNKNOWN', `not found: ${pathname.slice(0, 200)}`, { status: 404 }));
+    const search = queryAt === -1 ? '' : url.slice(queryAt + 1);
+    // An async wrapper turns a synchronous throw into a rejection, so both reach `fail`.
+    (async () => mount.handle(req, res, pathname, search))().catch((error: unknown) => fail(res, error));
   };
 }
 

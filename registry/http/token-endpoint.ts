@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { tokenPrefix, verifyToken } from '../auth/access-tokens.js';
-import type { AuditLog } from '../auth/audit-log.js';
+import { tokenPrefix } from '../auth/access-tokens.js';
+import type { CredentialCheck, PresentedCredential } from '../auth/credential-check.js';
 import {
   grantAccess,
   issueBearerToken,
@@ -13,7 +13,6 @@ import {
   type Subject,
 } from '../auth/bearer-tokens.js';
 import { isAuthError } from '../auth/errors.js';
-import type { RateLimiter } from '../auth/rate-limiter.js';
 import { RegistryError } from '../core/errors.js';
 import type { StateStore } from '../state/index.js';
 import { readSmallBody, sendJson } from './distribution/context.js';
@@ -24,9 +23,8 @@ export interface TokenEndpointOptions {
   jwtKey: Buffer;
   service: string;
   policy: GrantPolicy;
-  rateLimiter: RateLimiter;
-  audit: AuditLog;
-  onFailure?: (reason: string) => void;
+  /** Checks the access token a client logs in with, with the failure limit (shared with the registry's gate). */
+  credentials: CredentialCheck;
   /**
    * The local repository a pull of a name is served from (the mirror's name mapping: `library/redis` on a root
    * mirror is `hub/library/redis`). Without it names are taken as they are.
@@ -41,32 +39,16 @@ export interface TokenEndpointOptions {
  * do, never more, after the mirror's name mapping; without credentials it grants anonymous pulls only.
  */
 export function createTokenEndpoint(options: TokenEndpointOptions): MountHandler {
-  const { store, jwtKey, service, policy, rateLimiter, audit } = options;
+  const { store, jwtKey, service, policy, credentials } = options;
 
-  function authenticate(req: IncomingMessage, password: string | undefined, scopes: ResourceAccess[]): Subject {
-    if (password === undefined) return { kind: 'anonymous' };
+  function authenticate(req: IncomingMessage, credential: PresentedCredential | undefined, scopes: ResourceAccess[]): Subject {
+    if (credential === undefined) return { kind: 'anonymous' };
     // dockerd sends Docker Hub credentials to mirrors: for pulls, a foreign credential is no credential.
     // A request without scopes is a login (`docker login` asks for none): it must check the credential.
     const pullOnly = scopes.length > 0 && scopes.every((scope) => scope.actions.every((action) => action === 'pull'));
-    if (!password.startsWith(tokenPrefix) && pullOnly) return { kind: 'anonymous' };
-    const address = req.socket.remoteAddress ?? 'unknown';
-    const decision = rateLimiter.check(address);
-    if (!decision.allowed) {
-      options.onFailure?.('rate_limited');
-      throw new RegistryError('TOOMANYREQUESTS', 'too many failed authentication attempts; try again later', {
-        headers: { 'Retry-After': String(decision.retryAfterSeconds) },
-      });
-    }
-    const result = verifyToken(store, password);
-    if (!result.ok) {
-      rateLimiter.recordFailure(address);
-      options.onFailure?.('invalid_credentials');
-      void audit.record({ action: 'auth.failed', actor: result.name ?? 'unknown', client: address, outcome: 'failure', detail: { reason: result.reason, endpoint: 'token' } }).catch(() => undefined);
-      throw new RegistryError('UNAUTHORIZED', `access token ${result.reason === 'unknown' ? 'not recognised' : result.reason}`, {
-        headers: { 'WWW-Authenticate': `Basic realm="${service}"` },
-      });
-    }
-    rateLimiter.recordSuccess(address);
+    if (!credential.password.startsWith(tokenPrefix) && pullOnly) return { kind: 'anonymous' };
+    const result = credentials.verify(req, credential, { endpoint: 'token' });
+    if (!result.ok) throw new RegistryError('UNAUTHORIZED', result.message, { headers: { 'WWW-Authenticate': `Basic realm="${service}"` } });
     return { kind: 'token', record: result.record };
   }
 
@@ -85,13 +67,13 @@ export function createTokenEndpoint(options: TokenEndpointOptions): MountHandler
       sendJson(res, 400, { error: error.code === 'BERTH_GRANT_UNSUPPORTED' ? 'unsupported_grant_type' : 'invalid_request', error_description: error.message }, { 'Cache-Control': 'no-store' });
       return;
     }
-    const { password } = request;
+    const { credential } = request;
     let { scopes } = request;
     if (options.pullTarget) scopes = await withPullTargets(scopes, options.pullTarget);
-    const subject = authenticate(req, password, scopes);
+    const subject = authenticate(req, credential, scopes);
     let access = grantAccess(scopes, subject, policy);
     // A namespace made public (or a token widened) by the CLI a moment ago: look at the file before granting less.
-    if (grantsLess(access, scopes) && store.refresh()) access = grantAccess(scopes, authenticate(req, password, scopes), policy);
+    if (grantsLess(access, scopes) && store.refresh()) access = grantAccess(scopes, authenticate(req, credential, scopes), policy);
     const issued = issueBearerToken({ key: jwtKey, issuer: 'berth', service, subject, access });
     // OAuth2 clients read access_token, Docker clients read token: both are the same JWT.
     sendJson(res, 200, { ...issued, scope: access.map((a) => `${a.type}:${a.name}:${a.actions.join(',')}`).join(' ') }, { 'Cache-Control': 'no-store' });
@@ -106,7 +88,7 @@ function grantsLess(granted: readonly ResourceAccess[], requested: readonly Reso
 }
 
 interface TokenRequest {
-  password: string | undefined;
+  credential: PresentedCredential | undefined;
   scopes: ResourceAccess[];
 }
 
@@ -114,10 +96,10 @@ interface TokenRequest {
 async function readTokenRequest(req: IncomingMessage, search: string): Promise<TokenRequest> {
   if (req.method === 'POST') {
     const form = parseTokenRequestForm((await readSmallBody(req, 64 * 1024, 'token request form')).toString('utf8'));
-    return { password: form.password, scopes: form.scopes };
+    return { credential: { username: form.username, password: form.password }, scopes: form.scopes };
   }
   return {
-    password: parseBasicAuthorization(req.headers.authorization)?.password,
+    credential: parseBasicAuthorization(req.headers.authorization) ?? undefined,
     scopes: parseResourceScopes(new URLSearchParams(search).getAll('scope')),
   };
 }

@@ -99,7 +99,7 @@ test('token create prints the secret alone on its last line; it verifies, is sto
 
   assert.match(await ok(['token', 'revoke', 'ci', '--data', data]), /Revoked token "ci"/);
   await new Promise((resolve) => setTimeout(resolve, 250)); // the store's read() re-stats at most every 200 ms
-  assert.deepEqual(verifyToken(store, secret), { ok: false, reason: 'revoked', name: 'ci' });
+  assert.deepEqual(verifyToken(store, secret), { ok: false, reason: 'revoked', name: 'ci', id: verified.record.id });
   assert.match(await ok(['token', 'list', '--data', data]), /^ci\s+.*revoked \d{4}-\d\d-\d\d \d\d:\d\dZ$/m);
   // The name is free again once revoked; the old record stays for the audit trail.
   const second = lastLine(await ok(['token', 'create', '--name', 'ci', '--scope', '*:pull', '--data', data]));

@@ -65,7 +65,7 @@ describe('tokens API', () => {
     assert.equal(revoked.status, 200);
     assert.equal(revoked.body.status, 'revoked');
     assert.ok(revoked.body.revokedAt);
-    assert.deepEqual(verifyToken(admin.state, body.token), { ok: false, reason: 'revoked', name: 'temp' });
+    assert.deepEqual(verifyToken(admin.state, body.token), { ok: false, reason: 'revoked', name: 'temp', id: body.record.id });
     assertAdminError(await admin.api('DELETE', '/api/tokens/temp'), 404, 'BERTH_TOKEN_NOT_FOUND');
     const again = await admin.api<CreateTokenResponse>('POST', '/api/tokens', { name: 'temp', scopes: ['*:pull'] });
     assert.equal(again.status, 201, 'the name is free again after revocation');

@@ -19,8 +19,9 @@ import { createTempDir, removeDir } from '../support/temp-dir.js';
 /**
  * The access-control matrix of an authenticated Berth: every identity × credential scheme × namespace ×
  * endpoint, each cell checked against a table of what the identity may do. Berth runs in-process with
- * `auth: 'token'`; every request comes from its own loopback source address, so the failed-login limiter
- * (tested in test/e2e/auth-tls.test.ts) never blocks the refusals this matrix makes on purpose.
+ * `auth: 'token'`. The matrix refuses each dead token dozens of times on purpose, so the failure limit (which
+ * counts per token; tested with its defaults in test/security/credential-lockout.test.ts and
+ * test/e2e/auth-tls.test.ts) is raised out of its way, and every request comes from its own loopback source address.
  */
 
 type Action = 'pull' | 'push' | 'delete';
@@ -432,7 +433,7 @@ async function credentialsFor(name: IdentityName, scheme: Scheme, scopes: string
 
 before(async () => {
   dataDir = await createTempDir('berth-auth-matrix-');
-  berth = await startBerth({ dataDir, logger: silentLogger(), auth: 'token', listen: '127.0.0.1:0', tlsListen: null });
+  berth = await startBerth({ dataDir, logger: silentLogger(), auth: 'token', listen: '127.0.0.1:0', tlsListen: null, credentialFailureLimits: { maxFailures: 100_000 } });
   base = berth.urls.http ?? assert.fail('no HTTP listener');
   const make = async (name: IdentityName | 'root', scopes: readonly string[], extra: { expiresIn?: number; now?: Date } = {}) => {
     const { token } = await createToken(berth.state, { name, scopes, ...extra });

@@ -63,10 +63,10 @@ test('verifyToken accepts the secret and refuses unknown, revoked and expired on
   assert.deepEqual(verifyToken(store, `${live.token.slice(0, -1)}${live.token.endsWith('A') ? 'B' : 'A'}`, now), { ok: false, reason: 'unknown' });
   assert.deepEqual(verifyToken(store, 'berth_short', now), { ok: false, reason: 'unknown' });
   assert.deepEqual(verifyToken(store, '', now), { ok: false, reason: 'unknown' });
-  assert.deepEqual(verifyToken(store, gone.token, now), { ok: false, reason: 'revoked', name: 'gone' });
+  assert.deepEqual(verifyToken(store, gone.token, now), { ok: false, reason: 'revoked', name: 'gone', id: gone.record.id });
   assert.equal(short.record.expiresAt, '2030-01-01T01:30:00.000Z');
   assert.ok(verifyToken(store, short.token, new Date('2030-01-01T01:29:59Z')).ok);
-  assert.deepEqual(verifyToken(store, short.token, new Date('2030-01-01T01:30:00Z')), { ok: false, reason: 'expired', name: 'short' });
+  assert.deepEqual(verifyToken(store, short.token, new Date('2030-01-01T01:30:00Z')), { ok: false, reason: 'expired', name: 'short', id: short.record.id });
   assert.equal(tokenStatus(short.record, new Date('2031-01-01T00:00:00Z')), 'expired');
 });
 
