@@ -8,12 +8,12 @@ import type { AuditLog } from './audit-log.js';
 import {
   parseBasicAuthorization,
   parseBearerAuthorization,
-  verifyBearerToken,
   wwwAuthenticateBearer,
   type BearerClaims,
   type GrantPolicy,
   type ResourceAccess,
 } from './bearer-tokens.js';
+import { createBearerVerifier } from './bearer-verifier.js';
 import type { CredentialCheck } from './credential-check.js';
 import type { TokenRealm } from './token-realm.js';
 
@@ -46,6 +46,7 @@ export function namespacePolicy(store: StateStore): GrantPolicy {
 export function createTokenGate(options: TokenGateOptions): AccessGate {
   const { store, jwtKey, service, credentials, audit, realm } = options;
   const policy = namespacePolicy(store);
+  const bearerVerifier = createBearerVerifier({ key: jwtKey, service });
   const fail = (reason: string) => options.onFailure?.(reason);
 
   function challenge(req: IncomingMessage, needs: readonly AccessNeed[], message: string, error?: 'invalid_token' | 'insufficient_scope') {
@@ -111,7 +112,7 @@ export function createTokenGate(options: TokenGateOptions): AccessGate {
   function authenticateBearer(req: IncomingMessage, jwt: string, needs: readonly AccessNeed[]): { caller: Caller; claims: BearerClaims } {
     let claims: BearerClaims;
     try {
-      claims = verifyBearerToken(jwtKey, jwt, { service });
+      claims = bearerVerifier.verify(jwt);
     } catch {
       fail('invalid_token');
       throw challenge(req, needs, 'bearer token invalid or expired', 'invalid_token');
