@@ -10,6 +10,7 @@ import { startDistribution, type DistributionServer } from '../test/support/dist
 import { createImageLayout, mediaTypes, type ImageLayout } from '../test/support/oci-layout.js';
 import { createTempDir, removeDir } from '../test/support/temp-dir.js';
 import { requireTools, run, trackChild } from '../test/support/tools.js';
+import { measureBearerManifestGet } from './bearer.js';
 import { bestBlobGet, timePull, timePush, type BlobGetResult } from './measure.js';
 import { runMirrorBenchmark, type MirrorResults } from './mirror.js';
 import { check, formatTable, type Row, type TargetCheck } from './report.js';
@@ -158,6 +159,8 @@ function ratio(a: number | undefined, b: number | undefined): number | undefined
 
 interface RegistryHalf {
   ceiling?: WrkResult;
+  /** Berth with token auth, a Bearer JWT on every request. */
+  bearer?: WrkResult;
   berthPeakRss?: number;
 }
 
@@ -205,6 +208,14 @@ async function measureRegistry(scratch: string, results: Record<Side, SideResult
       }
     }
 
+    if (berth) {
+      try {
+        half.bearer = await measureBearerManifestGet({ scratch, small, wrk: wrkOptions, log });
+      } catch (error) {
+        log(`Bearer manifest GET FAILED: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+
     log('ceiling: bare node:http manifest server');
     const manifestFile = join(scratch, 'small-manifest.json');
     await writeFile(manifestFile, small.manifestBytes);
@@ -247,12 +258,14 @@ async function main(): Promise<void> {
   const results: Record<Side, SideResults> = { berth: {}, distribution: {} };
   let ceiling: WrkResult | undefined;
   let berthPeakRss: number | undefined;
+  let bearer: WrkResult | undefined;
   let mirror: MirrorResults | undefined;
   try {
     if (runRegistry) {
       const registryHalf = await measureRegistry(scratch, results);
       ceiling = registryHalf.ceiling;
       berthPeakRss = registryHalf.berthPeakRss;
+      bearer = registryHalf.bearer;
     }
     if (runMirror) {
       try {
@@ -288,6 +301,7 @@ async function main(): Promise<void> {
     check('blob GET MiB/s, berth/distribution', ratio(b.blobGet?.mibPerSec, d.blobGet?.mibPerSec), 'atLeast', 1, 'x'),
     check('push time, berth/distribution', ratio(b.push, d.push), 'atMost', 1, 'x'),
     check('Berth peak RSS', rssMiB, 'atMost', 200, 'MiB'),
+    check('manifest GET req/s, Bearer JWT (token auth)/open (--auth none)', ratio(bearer?.requestsPerSec, b.manifestGet?.requestsPerSec), 'atLeast', 0.9, 'x'),
   ];
   const rows: Row[] = [
     {
@@ -299,6 +313,7 @@ async function main(): Promise<void> {
       check: registryChecks[0],
       digits: 0,
     },
+    { metric: '  with a Bearer JWT (token auth) vs open (req/s)', berth: bearer?.requestsPerSec, distribution: b.manifestGet?.requestsPerSec, ratio: registryChecks[4]?.value, check: registryChecks[4], digits: 0 },
     { metric: 'manifest GET mean latency (ms)', berth: b.manifestGet?.latencyAvgMs, distribution: d.manifestGet?.latencyAvgMs, ceiling: ceiling?.latencyAvgMs, ratio: ratio(b.manifestGet?.latencyAvgMs, d.manifestGet?.latencyAvgMs), digits: 2 },
     { metric: `blob GET ${blobMiB} MiB (MiB/s)`, berth: b.blobGet?.mibPerSec, distribution: d.blobGet?.mibPerSec, ratio: registryChecks[1]?.value, check: registryChecks[1], digits: 0 },
     { metric: `skopeo push ${blobMiB} MiB (s)`, berth: b.push, distribution: d.push, ratio: registryChecks[2]?.value, check: registryChecks[2], digits: 2 },
@@ -362,6 +377,7 @@ async function main(): Promise<void> {
         berth: b.manifestGet && { requestsPerSec: b.manifestGet.requestsPerSec, latencyAvgMs: b.manifestGet.latencyAvgMs, requests: b.manifestGet.requests },
         distribution: d.manifestGet && { requestsPerSec: d.manifestGet.requestsPerSec, latencyAvgMs: d.manifestGet.latencyAvgMs, requests: d.manifestGet.requests },
         nodeHttpCeiling: ceiling && { requestsPerSec: ceiling.requestsPerSec, latencyAvgMs: ceiling.latencyAvgMs, requests: ceiling.requests },
+        berthBearer: bearer && { requestsPerSec: bearer.requestsPerSec, latencyAvgMs: bearer.latencyAvgMs, requests: bearer.requests },
       },
       blobGet: { berth: b.blobGet, distribution: d.blobGet },
       pushSeconds: { berth: b.push, distribution: d.push },
