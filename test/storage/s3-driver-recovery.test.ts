@@ -132,7 +132,8 @@ describe('S3 driver: recovery from S3 state alone', { skip: radosgwSkipReason(),
     const second = await driver.writer(path);
     const [upload] = await uploadsOf(path.slice(1));
     await raw.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: path.slice(1), UploadId: upload?.UploadId }));
-    await assert.rejects(pipeline(Readable.from([randomBytes(20 * MiB)]), second.stream), /NoSuchUpload/);
+    // radosgw answers NoSuchUpload, or closes the connection while the part is still being sent.
+    await assert.rejects(pipeline(Readable.from([randomBytes(20 * MiB)]), second.stream), /S3 UploadPart/);
     await second.close();
     await assert.rejects(driver.getContent(path));
   });

@@ -11,7 +11,7 @@ import { deleteObject, getObject, putObject } from './s3-objects.js';
  * A writer that appends to a key through a multipart upload, and leaves after every step a state that
  * s3-content.ts reads back the same way on any node: the object if it exists, else the newest upload's parts.
  *
- * - Bytes are buffered and sent as parts of partSizeBytes (one part in flight while the next fills).
+ * - Bytes are buffered and sent as parts of partSizeBytes, one part in flight while the next one fills.
  * - close() sends what is buffered as a last part of any size: the bytes stay, in S3, for the next writer.
  * - commit() completes the upload: the key becomes an object. A writer that wrote fewer than 5 MiB in all and
  *   has no upload yet stores one PutObject instead.
@@ -35,8 +35,12 @@ export async function openS3Writer(ctx: S3Context, path: string): Promise<FileWr
 class S3Writer {
   readonly stream: Writable;
   private uploadId: string | undefined;
+  /** The upload being created: parts sent at once must share it. */
+  private creating: Promise<string> | undefined;
   /** Parts that hold the content, by part number (1-based). */
   private readonly parts: StoredPart[] = [];
+  /** Parts finish out of order: numbers are handed out here, not from parts.length. */
+  private nextPartNumber = 1;
   private readonly inFlight = new Set<Promise<void>>();
   private pending: Buffer[] = [];
   private pendingBytes = 0;
@@ -88,7 +92,9 @@ class S3Writer {
     this.pending.push(chunk);
     this.pendingBytes += chunk.length;
     if (this.pendingBytes >= this.ctx.limits.partSizeBytes) {
-      // One part in flight while the next one fills: wait for the previous before sending another.
+      // One part in flight while the next one fills, never two: parts then land in order, and a writer that dies
+      // leaves no gap. (A gap could never be completed on radosgw 16, which refuses a CompleteMultipartUpload that
+      // leaves out any part it holds: the bytes before the gap would be lost.)
       await this.settle();
       if (this.failure) throw this.failure;
       this.sendPart();
@@ -104,6 +110,7 @@ class S3Writer {
       if (extendable) {
         this.uploadId = content.uploadId;
         this.parts.push(...content.parts);
+        this.nextPartNumber = this.parts.length + 1;
         await this.abortLeftovers(content);
         return;
       }
@@ -116,6 +123,7 @@ class S3Writer {
       this.uploadId = await createUpload(this.ctx, this.key);
       const copied = await copyIntoParts(this.ctx, { key: this.key, size: content.size, etag: content.etag }, { key: this.key, uploadId: this.uploadId, firstPart: 1 });
       this.parts.push(...copied);
+      this.nextPartNumber = this.parts.length + 1;
       await deleteObject(this.ctx, this.key);
       return;
     }
@@ -139,10 +147,10 @@ class S3Writer {
     const body = this.pending.length === 1 ? (this.pending[0] as Buffer) : Buffer.concat(this.pending, this.pendingBytes);
     this.pending = [];
     this.pendingBytes = 0;
-    const partNumber = this.parts.length + this.inFlight.size + 1;
+    const partNumber = this.nextPartNumber++;
     const sent = (async () => {
-      this.uploadId ??= await createUpload(this.ctx, this.key);
-      this.parts[partNumber - 1] = await uploadPart(this.ctx, this.key, this.uploadId, partNumber, body);
+      const uploadId = this.uploadId ?? (await (this.creating ??= createUpload(this.ctx, this.key).then((id) => (this.uploadId = id))));
+      this.parts[partNumber - 1] = await uploadPart(this.ctx, this.key, uploadId, partNumber, body);
     })().catch((error: unknown) => {
       this.failure ??= error instanceof Error ? error : new Error(String(error));
     });
