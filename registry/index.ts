@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdir } from 'node:fs/promises';
+import { privateDirMode } from './config/private-modes.js';
 import { openGate, type AccessGate } from './http/access.js';
 import { createConnectionGuard } from './http/connection-guard.js';
 import { connectionPolicyOf, type ConnectionPolicy } from './http/connection-policy.js';
@@ -93,7 +94,7 @@ const hour = 60 * 60 * 1000;
 /** The embedded registry as a plain Node library: no Electron, no CLI concerns. */
 export async function createRegistry(options: RegistryOptions): Promise<Registry> {
   const log = options.logger ?? silentLogger();
-  await mkdir(options.dataDir, { recursive: true, mode: 0o700 });
+  await mkdir(options.dataDir, { recursive: true, mode: privateDirMode });
   const driver = options.driver ?? createFilesystemDriver(options.dataDir);
   const blobs = createBlobStore(driver);
   const uploads = createUploadStore(driver, blobs);
