@@ -20,7 +20,7 @@ import type { Mount } from './http/request-router.js';
 import { createTokenEndpoint } from './http/token-endpoint.js';
 import { createAdminApi, createSignInFailures } from './admin/index.js';
 import { createRootMount, createUiMount } from './admin/ui-static.js';
-import { createRegistry, type Registry } from './index.js';
+import { createRegistry, type Registry, type RegistryOptions } from './index.js';
 import { createMirrorControl } from './mirror/mirror-control.js';
 import type { Logger } from './log.js';
 import { createMetrics, metricsHandler, storageUsage, type BerthMetrics } from './metrics/index.js';
@@ -50,6 +50,8 @@ export interface BerthOptions {
   version?: string;
   /** Timeouts and connection caps (http/connection-policy.ts); the defaults are right for users, tests shorten them. */
   connections?: Partial<ConnectionPolicy>;
+  /** Open upload sessions per repository and in all (RegistryOptions.uploadLimits); the defaults are right for users. */
+  uploadLimits?: RegistryOptions['uploadLimits'];
   /**
    * The failure limit of access tokens (auth/credential-check.ts); the defaults are right for users, a test that
    * presents one dead token many times on purpose raises it.
@@ -170,6 +172,7 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
     mounts,
     metrics,
     connections: options.connections,
+    uploadLimits: options.uploadLimits,
     names,
     configurationChanged: () => state.refresh(),
     mirror: (stores) => {

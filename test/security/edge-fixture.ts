@@ -24,7 +24,8 @@ export interface EdgeBerth {
   close(): Promise<void>;
 }
 
-export type EdgeOptions = Omit<BerthOptions, 'dataDir' | 'logger'> & { dataDir?: string };
+/** `tokenName` names the push token (default `pusher`): a second start on the same `dataDir` needs another. */
+export type EdgeOptions = Omit<BerthOptions, 'dataDir' | 'logger'> & { dataDir?: string; tokenName?: string };
 
 export async function startEdgeBerth(t: AfterHook, options: EdgeOptions = {}): Promise<EdgeBerth> {
   const dataDir = options.dataDir ?? (await makeTempDir(t, 'berth-edge-'));
@@ -40,8 +41,9 @@ export async function startEdgeBerth(t: AfterHook, options: EdgeOptions = {}): P
   let closing: Promise<void> | undefined;
   const close = () => (closing ??= berth.close());
   t.after(close);
-  const { token } = await createToken(berth.state, { name: 'pusher', scopes: ['team/*:pull,push'] });
+  const tokenName = options.tokenName ?? 'pusher';
+  const { token } = await createToken(berth.state, { name: tokenName, scopes: ['team/*:pull,push'] });
   const url = berth.urls.http;
   if (!url) throw new Error('the HTTP listener did not start');
-  return { berth, dataDir, url, tlsUrl: berth.urls.https, pushAuthorization: basicHeader('pusher', token), logs: () => lines, close };
+  return { berth, dataDir, url, tlsUrl: berth.urls.https, pushAuthorization: basicHeader(tokenName, token), logs: () => lines, close };
 }
