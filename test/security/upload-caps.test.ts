@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { test } from 'node:test';
+import { createToken } from '../../registry/auth/index.js';
+import { addUpstream } from '../../registry/mirror/upstream-changes.js';
 import { defaultUploadLimits } from '../../registry/storage/upload-store.js';
+import { makeImage } from '../support/oci-client.js';
+import { startRegistry } from '../support/registry-server.js';
 import { eventually } from '../e2e/mirror-fixture.js';
-import { call, errorCodesOf, type CallResult } from '../support/registry-auth.js';
+import { basicHeader, call, errorCodesOf, type CallResult } from '../support/registry-auth.js';
 import { startEdgeBerth, type EdgeBerth } from './edge-fixture.js';
 
 /**
@@ -92,4 +96,24 @@ test('abandoned sessions are purged by age and free their slots; sessions left b
   assert.equal(second.berth.registry.uploads.openSessions(), 0);
   await open(second, 'team/app');
   await open(second, 'team/app');
+});
+
+test('a full table stops client pushes, not pulls through the mirror (its fetches are not capped)', { timeout: 30_000 }, async (t) => {
+  const upstream = await startRegistry(t);
+  const image = await makeImage(upstream.url, 'library/app', { tag: '1' });
+  const edge = await startEdgeBerth(t, { uploadLimits: { perRepository: 1, total: 1 } });
+  await addUpstream(edge.berth.state, { name: 'up', url: upstream.url, anonymousPull: false }, { sealSecret: (plain) => plain, loopbackOnly: true });
+  const { token } = await createToken(edge.berth.state, { name: 'reader', scopes: ['up/*:pull'] });
+  const reader = { authorization: basicHeader('reader', token) };
+
+  await open(edge, 'team/busy');
+  assertRefused(await post(edge, 'team/other'), /in this registry \(1, the limit is 1\)/);
+  const manifest = await call('GET', `${edge.url}/v2/up/library/app/manifests/1`, { headers: { ...reader, accept: image.mediaType } });
+  assert.equal(manifest.status, 200, manifest.text);
+  const layer = image.layers[0];
+  assert.ok(layer);
+  const blob = await call('GET', `${edge.url}/v2/up/library/app/blobs/${layer.digest}`, { headers: reader });
+  assert.equal(blob.status, 200, blob.text.slice(0, 300));
+  assert.ok(blob.body.equals(layer.bytes), 'the layer came through the mirror');
+  assert.equal(edge.berth.registry.uploads.openSessions(), 1, "the mirror's session ended with its fetch");
 });
