@@ -18,7 +18,8 @@ import { namespaceOf } from './core/names.js';
 import { openGate } from './http/access.js';
 import type { Mount } from './http/request-router.js';
 import { createTokenEndpoint } from './http/token-endpoint.js';
-import { createAdminApi, createSignInFailures } from './admin/index.js';
+import { createDeferredAdminApi } from './admin/deferred-admin-api.js';
+import { createSignInFailures } from './admin/sign-in-failures.js';
 import { createRootMount, createUiMount } from './admin/ui-static.js';
 import { createRegistry, type Registry, type RegistryOptions } from './index.js';
 import { createMirrorControl } from './mirror/mirror-control.js';
@@ -149,7 +150,7 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
   const urls: { http?: string; https?: string } = {};
   let certificates: CertificateManager | undefined;
   mounts.push(
-    ...createAdminApi({
+    ...createDeferredAdminApi({
       registry: () => registryRef as Registry,
       state,
       audit,
@@ -161,6 +162,7 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
       mirror: createMirrorControl(upstreams, () => syncRef as SyncScheduler),
       version: options.version ?? '0.0.0',
       signInFailures,
+      startedAt: Date.now(),
     }),
     createUiMount(uiDistDir),
     createRootMount(uiDistDir),
