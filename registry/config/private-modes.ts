@@ -6,7 +6,7 @@ import { join } from 'node:path';
  * Everything under Berth's data directory is for its owner only: image content, tags, state, keys and audit are
  * private whatever the namespace settings say (tokens guard the network, modes guard the disk). Files are created
  * with these modes explicitly, so a permissive umask (0, 002) changes nothing; what older versions or a careless
- * `cp -r` left behind is tightened at start (see repairPrivateModes).
+ * `cp -r` left behind is tightened at start (repairTopLevelModes, then repairTreeModes).
  */
 
 /** Files: owner read/write only. */
