@@ -59,6 +59,8 @@ export type AdminErrorCode =
   | 'BERTH_NAMESPACE_HAS_CONTENT' // 409: the upstream's namespace holds local repositories (see `adopt`)
   | 'BERTH_SYNC_RULE_NOT_FOUND' // 404
   | 'BERTH_SYNC_RULE_EXISTS' // 409
+  | 'BERTH_JOB_NOT_FOUND' // 404
+  | 'BERTH_JOB_STATE' // 409: cancel of a job that is not running, retry of one that did not fail
   | 'BERTH_MIRROR_UNAVAILABLE' // 503: the mirror service is not running in this process
   | 'BERTH_CA_NOT_FOUND' // 404: no local CA yet (TLS listener never started)
   | 'BERTH_INTERNAL'; // 500: a bug; details are in the server log, never in the answer
@@ -118,6 +120,9 @@ export const adminPaths = {
   syncRule: (name: string) => `${adminRoutes.syncRules}/${segment(name)}`,
   syncRuleRun: (name: string) => `${adminRoutes.syncRules}/${segment(name)}/run`,
   jobs: (limit?: number) => `${adminRoutes.jobs}${query({ limit })}`,
+  job: (id: string) => `${adminRoutes.jobs}/${segment(id)}`,
+  jobCancel: (id: string) => `${adminRoutes.jobs}/${segment(id)}/cancel`,
+  jobRetry: (id: string) => `${adminRoutes.jobs}/${segment(id)}/retry`,
   audit: (q: AuditQueryParams = {}) => `${adminRoutes.audit}${query({ ...q })}`,
   auditExport: (q: Omit<AuditQueryParams, 'limit' | 'offset'> = {}) => `${adminRoutes.auditExport}${query({ ...q })}`,
 } as const;
@@ -527,6 +532,12 @@ export interface SyncRuleView {
   paused: boolean;
   createdAt: string;
   lastRunAt: string | null;
+  /**
+   * When the schedule starts the next run: null for an on-demand or paused rule, or while the whole mirror
+   * schedule is paused. A scheduled rule that never ran is due at once (its first run starts within 30 s of
+   * being saved), so this may be in the past.
+   */
+  nextRunAt: string | null;
 }
 
 /** `GET /api/sync-rules` */
@@ -576,12 +587,37 @@ export interface JobView {
   blobs: Progress;
   bytes: Progress;
   errors: string[];
+  /** The failed or cancelled job this one runs again. */
+  retryOf: string | null;
 }
 
 /** `GET /api/jobs?limit=50` (default 50, max 500), newest first. */
 export interface JobsResponse {
   jobs: JobView[];
 }
+
+/**
+ * `GET /api/jobs/:id` → 200 `JobDetail` (404 BERTH_JOB_NOT_FOUND): live while the job runs. The lists are capped
+ * (the newest 1,000 images each, the newest 200 log lines); `images` holds the totals.
+ */
+export interface JobDetail extends JobView {
+  /** Images (`library/redis:7`, as named upstream) this run stored. */
+  copied: string[];
+  /** Images already here, complete and current: nothing was fetched. */
+  skipped: string[];
+  /** Images that failed, with the reason. Failures that are not one image's (listing tags) are only in `errors`. */
+  failed: Array<{ image: string; reason: string }>;
+  log: Array<{ time: string; message: string }>;
+}
+
+/**
+ * `POST /api/jobs/:id/cancel` → 200 `JobView` once the job has stopped (status `cancelled`). A queued job leaves the
+ * queue; a running one stops at its next step, cancelling downloads under way; what it stored stays, complete.
+ * 409 BERTH_JOB_STATE when it is not queued or running. Audited as `sync.run` (failure, status cancelled).
+ *
+ * `POST /api/jobs/:id/retry` → 202 `RunSyncRuleResponse`: a new job of the same rule (`retryOf` names the old one),
+ * or the rule's job already queued or running. 409 BERTH_JOB_STATE unless the job failed or was cancelled.
+ */
 
 // ---------------------------------------------------------------------------------------------------------------
 // Settings
@@ -751,6 +787,12 @@ export interface MirrorControl {
   /** Queues a run; `requestedBy` is audited with the run's outcome (`sync.run`, success or failure) when it ends. */
   runSyncRule(name: string, requestedBy?: { actor: string; client: string }): Promise<{ jobId: string }>;
   upstreamHealth(): Record<string, { online: boolean; lastError?: string }>;
+  /** The live detail of a queued or running job (else the state file's record is shown). */
+  job?(id: string): JobDetail | undefined;
+  /** See `POST /api/jobs/:id/cancel`; rejects with `{ code: 'BERTH_JOB_NOT_FOUND' | 'BERTH_JOB_STATE' }`. */
+  cancelJob?(id: string, requestedBy?: { actor: string; client: string }): Promise<JobView>;
+  /** See `POST /api/jobs/:id/retry`; rejects as cancelJob does. */
+  retryJob?(id: string, requestedBy?: { actor: string; client: string }): Promise<{ jobId: string }>;
   /** Optional live feed; returns the unsubscribe function. */
   subscribe?(listener: (event: MirrorEvent) => void): () => void;
   /** Optional: called after an upstream or sync rule changed in state, so schedules and clients reload. */
