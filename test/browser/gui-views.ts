@@ -43,6 +43,16 @@ export function guiViews(repository: string, tag: string): GuiView[] {
       main: false,
     },
     { name: 'Mirror', path: '/ui/mirror', ready: table('Job history'), main: true },
+    {
+      name: 'Sync job',
+      path: '/ui/mirror',
+      ready: async (page) => {
+        // The job page has no fixed URL (its id is made by the run): open it as a person does, from the history.
+        await page.getByRole('table', { name: 'Job history' }).locator('tbody tr a').first().click();
+        await page.getByRole('region', { name: /^Copied/ }).getByRole('listitem').first().waitFor();
+      },
+      main: true,
+    },
     { name: 'Settings', path: '/ui/settings', ready: table('Namespaces'), main: true },
     { name: 'Audit', path: '/ui/audit', ready: table('Audit events'), main: true },
   ];
