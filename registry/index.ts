@@ -10,6 +10,7 @@ import { createRequestGuard } from './http/request-guard.js';
 import type { MirrorHook } from './http/mirror-hook.js';
 import { createRequestRouter, type Mount } from './http/request-router.js';
 import { createRegistryEvents, type RegistryEvents } from './events.js';
+import { trackPendingPushes } from './storage/pending-pushes.js';
 import { instrumentRequests, type BerthMetrics, type RequestListener } from './metrics/index.js';
 import { silentLogger, type Logger } from './log.js';
 import { createBlobStore, type BlobStore } from './storage/blob-store.js';
@@ -76,7 +77,13 @@ export interface Registry {
    * Runs garbage collection now (grace default 1 h). Runs never overlap: a call during a run waits for it and
    * then runs its own.
    */
-  collectGarbage(options?: { dryRun?: boolean; graceMs?: number }): Promise<GarbageCollectionResult>;
+  collectGarbage(options?: GarbageCollectionRunOptions): Promise<GarbageCollectionResult>;
+  /**
+   * Frees what no image uses without waiting out the grace period ("reclaim now"), as far as that is safe: refused
+   * (`{ refused: pushes }`) while a push in this process has sent blobs but not yet its manifest; otherwise a
+   * collection that spares only what changed after this check, so a push that starts meanwhile keeps its layers.
+   */
+  reclaimNow(options?: { dryRun?: boolean }): Promise<{ refused: Array<{ repository: string; since: string }> } | { result: GarbageCollectionResult }>;
   /** Starts a plain-HTTP listener; resolves with its URL (port 0 picks a free port). */
   listen(options: ListenOptions): Promise<{ url: string; port: number; server: Server }>;
   /**
@@ -89,6 +96,14 @@ export interface Registry {
 }
 
 const hour = 60 * 60 * 1000;
+
+export interface GarbageCollectionRunOptions {
+  dryRun?: boolean;
+  /** Default: the registry's (1 h unless configured). */
+  graceMs?: number;
+  /** The moment ages are measured from (default: when the run starts). */
+  now?: Date;
+}
 
 /** The embedded registry as a plain Node library: no Electron, no CLI concerns. */
 export async function createRegistry(options: RegistryOptions): Promise<Registry> {
@@ -122,8 +137,9 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
   const gcSettings = options.garbageCollection === false ? undefined : options.garbageCollection ?? {};
   const gcGraceMs = gcSettings?.graceMs ?? hour;
   let gcRunning: Promise<unknown> = Promise.resolve();
-  const runGarbageCollection = (gcOptions: { dryRun?: boolean; graceMs?: number } = {}): Promise<GarbageCollectionResult> => {
-    const run = gcRunning.then(() => collectGarbage(driver, { graceMs: gcOptions.graceMs ?? gcGraceMs, dryRun: gcOptions.dryRun }));
+  const pendingPushes = trackPendingPushes(events, gcGraceMs);
+  const runGarbageCollection = (gcOptions: GarbageCollectionRunOptions = {}): Promise<GarbageCollectionResult> => {
+    const run = gcRunning.then(() => collectGarbage(driver, { graceMs: gcOptions.graceMs ?? gcGraceMs, dryRun: gcOptions.dryRun, now: gcOptions.now }));
     gcRunning = run.catch(() => undefined);
     return run;
   };
@@ -161,6 +177,15 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
     track,
     collectGarbage: runGarbageCollection,
 
+    async reclaimNow({ dryRun } = {}) {
+      const refused = pendingPushes.list();
+      if (refused.length > 0) return { refused };
+      // Not a zero grace: everything written after this check (a push that starts now) is young and spared. The
+      // second of margin covers stores whose modification times are whole seconds (S3's LastModified).
+      const checkedAt = Date.now() - 1000;
+      return { result: await runGarbageCollection({ dryRun, graceMs: 1, now: new Date(checkedAt) }) };
+    },
+
     async listen({ host, port }) {
       const server = createServer(handler);
       track(server);
@@ -178,6 +203,7 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
 
     async close(graceMs = 30_000) {
       clearInterval(purgeTimer);
+      pendingPushes.close();
       await Promise.all(
         [...servers].map(
           (server) =>

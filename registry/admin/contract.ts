@@ -59,6 +59,7 @@ export type AdminErrorCode =
   | 'BERTH_NAMESPACE_HAS_CONTENT' // 409: the upstream's namespace holds local repositories (see `adopt`)
   | 'BERTH_SYNC_RULE_NOT_FOUND' // 404
   | 'BERTH_SYNC_RULE_EXISTS' // 409
+  | 'BERTH_GC_PUSH_IN_PROGRESS' // 409: reclaim now while a push or a sync job is still bringing in blobs
   | 'BERTH_JOB_NOT_FOUND' // 404
   | 'BERTH_JOB_STATE' // 409: cancel of a job that is not running, retry of one that did not fail
   | 'BERTH_MIRROR_UNAVAILABLE' // 503: the mirror service is not running in this process
@@ -175,6 +176,12 @@ export interface StorageResponse {
 export interface GarbageCollectionRequest {
   /** Report what would be freed, delete nothing. Default false. */
   dryRun?: boolean;
+  /**
+   * "Reclaim now": do not wait out the grace period. Safe for pushes: refused with 409 BERTH_GC_PUSH_IN_PROGRESS
+   * while a push has sent blobs but not yet its manifest, or a sync job is copying; otherwise only what changed after
+   * that check is spared (`graceMs` is then 1). Default false.
+   */
+  skipGracePeriod?: boolean;
 }
 
 export interface GarbageCollectionResponse {
@@ -787,6 +794,8 @@ export interface MirrorControl {
   /** Queues a run; `requestedBy` is audited with the run's outcome (`sync.run`, success or failure) when it ends. */
   runSyncRule(name: string, requestedBy?: { actor: string; client: string }): Promise<{ jobId: string }>;
   upstreamHealth(): Record<string, { online: boolean; lastError?: string }>;
+  /** Rules with a queued or running job (they bring in blobs before the manifests that use them). */
+  activeJobs?(): JobView[];
   /** The live detail of a queued or running job (else the state file's record is shown). */
   job?(id: string): JobDetail | undefined;
   /** See `POST /api/jobs/:id/cancel`; rejects with `{ code: 'BERTH_JOB_NOT_FOUND' | 'BERTH_JOB_STATE' }`. */

@@ -18,6 +18,10 @@ export function createMirrorControl(pool: UpstreamPool, syncScheduler: () => Syn
       return { jobId: (await syncScheduler().runNow(name, requestedBy)).id };
     },
 
+    activeJobs() {
+      return syncScheduler().active().map(jobView);
+    },
+
     job(id) {
       const record = syncScheduler().job(id);
       return record ? jobDetailView(record) : undefined;
