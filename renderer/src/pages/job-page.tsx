@@ -68,7 +68,7 @@ function Summary({ job }: { job: JobDetail }) {
 export function JobPage({ id }: { id: string }) {
   const detail = useResource((signal) => api.get<JobDetail>(adminPaths.job(id), undefined, signal), `job:${id}`);
   const lastRefresh = useRef(0);
-  const trailing = useRef<number>();
+  const trailing = useRef<number | undefined>(undefined);
   const [retryError, setRetryError] = useState<string>();
   const [retrying, setRetrying] = useState(false);
   useEffect(() => () => window.clearTimeout(trailing.current), []);
