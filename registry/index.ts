@@ -91,6 +91,8 @@ export interface Registry {
    * shares the same connection caps as the registry's own listeners.
    */
   track(server: Server): void;
+  /** Stops one listener the way close() stops them all (in-flight requests finish, up to `graceMs`); the rest keep serving. */
+  closeServer(server: Server, graceMs?: number): Promise<void>;
   /** Stops accepting, lets in-flight requests finish (up to `graceMs`), then closes. */
   close(graceMs?: number): Promise<void>;
 }
@@ -160,6 +162,23 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
   purgeTimer.unref();
   void purge();
 
+  function drain(server: Server, graceMs: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      if (!server.listening) return resolve();
+      const force = setTimeout(() => server.closeAllConnections(), graceMs);
+      force.unref();
+      // A keep-alive connection whose response is finishing right now is not idle yet, and
+      // later nothing would close it: sweep until the last in-flight request is done.
+      const sweep = setInterval(() => connections.closeIdle(), 25);
+      server.close(() => {
+        clearTimeout(force);
+        clearInterval(sweep);
+        resolve();
+      });
+      connections.closeIdle();
+    });
+  }
+
   function track(server: Server): void {
     if (servers.has(server)) return;
     servers.add(server);
@@ -201,28 +220,15 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
       return { url: `http://${shownHost}:${address.port}`, port: address.port, server };
     },
 
+    async closeServer(server, graceMs = 30_000) {
+      await drain(server, graceMs);
+      servers.delete(server);
+    },
+
     async close(graceMs = 30_000) {
       clearInterval(purgeTimer);
       pendingPushes.close();
-      await Promise.all(
-        [...servers].map(
-          (server) =>
-            new Promise<void>((resolve) => {
-              if (!server.listening) return resolve();
-              const force = setTimeout(() => server.closeAllConnections(), graceMs);
-              force.unref();
-              // A keep-alive connection whose response is finishing right now is not idle yet, and
-              // later nothing would close it: sweep until the last in-flight request is done.
-              const sweep = setInterval(() => connections.closeIdle(), 25);
-              server.close(() => {
-                clearTimeout(force);
-                clearInterval(sweep);
-                resolve();
-              });
-              connections.closeIdle();
-            }),
-        ),
-      );
+      await Promise.all([...servers].map((server) => drain(server, graceMs)));
       servers.clear();
       connections.close();
       // A collection in progress finishes (it deletes only garbage, but a half-done run would leave the data

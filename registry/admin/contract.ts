@@ -64,6 +64,8 @@ export type AdminErrorCode =
   | 'BERTH_JOB_STATE' // 409: cancel of a job that is not running, retry of one that did not fail
   | 'BERTH_MIRROR_UNAVAILABLE' // 503: the mirror service is not running in this process
   | 'BERTH_CA_NOT_FOUND' // 404: no local CA yet (TLS listener never started)
+  | 'BERTH_LISTENER_APPLY_FAILED' // 409: a saved listener address could not be taken (in use...); the old one keeps serving
+  | 'BERTH_RESTART_UNAVAILABLE' // 503: this process does not run the listeners (restart Berth to apply)
   | 'BERTH_INTERNAL'; // 500: a bug; details are in the server log, never in the answer
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -83,6 +85,7 @@ export const adminRoutes = {
   syncRules: '/api/sync-rules',
   jobs: '/api/jobs',
   settings: '/api/settings',
+  settingsApply: '/api/settings/apply',
   audit: '/api/audit',
   auditExport: '/api/audit/export',
   storage: '/api/storage',
@@ -672,6 +675,19 @@ export interface UpdateSettingsResponse {
   restartRequired: boolean;
   /** The fields that wait for the restart. */
   pending: Array<'listen' | 'tlsListen'>;
+}
+
+/**
+ * `POST /api/settings/apply` → 200 `ApplyListenersResponse`: "Apply and restart". Each running listener whose saved
+ * address differs moves there without stopping Berth: the new one starts first (so an address in use leaves the old
+ * one serving: 409 BERTH_LISTENER_APPLY_FAILED), then the old one stops once its requests finish. The GUI then
+ * continues at the new address. A listener that is off stays off. 503 BERTH_RESTART_UNAVAILABLE when this process
+ * does not run the listeners. Audited as `settings.apply`.
+ */
+export interface ApplyListenersResponse {
+  moved: Array<{ listener: 'http' | 'https'; from: string; to: string }>;
+  /** What runs now. */
+  running: ListenerInfo;
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -4,8 +4,8 @@ import { isLoopback, parseListenAddress } from '../../config/listen-address.js';
 import type { Settings } from '../../state/index.js';
 import { namesOutsideCa } from '../../tls/export-ca.js';
 import { parseSubjectName } from '../../tls/subject-names.js';
-import { badRequest } from '../admin-error.js';
-import { adminRoutes, type SettingsResponse, type UpdateSettingsResponse } from '../contract.js';
+import { AdminError, badRequest } from '../admin-error.js';
+import { adminRoutes, type ApplyListenersResponse, type SettingsResponse, type UpdateSettingsResponse } from '../contract.js';
 import type { AdminContext } from '../deps.js';
 import { auditChange, bodyOf, optionalBoolean, optionalInteger, optionalString, optionalStringArray } from '../request-helpers.js';
 
@@ -116,6 +116,18 @@ export function settingsRoutes(ctx: AdminContext): Router {
       ctx.hub.publish({ type: 'settings.updated', restartRequired: pending.length > 0 });
     }
     const answer: UpdateSettingsResponse = { settings: after, restartRequired: pending.length > 0, pending };
+    res.json(answer);
+  });
+
+  router.post(adminRoutes.settingsApply, async (req: Request, res) => {
+    if (!ctx.applyListeners) {
+      throw new AdminError('BERTH_RESTART_UNAVAILABLE', 503, 'this Berth process does not run its listeners itself', 'restart Berth to apply the saved addresses');
+    }
+    const answer: ApplyListenersResponse = await ctx.applyListeners();
+    if (answer.moved.length > 0) {
+      await auditChange(ctx, req, { action: 'settings.apply', detail: { moved: answer.moved } });
+      ctx.hub.publish({ type: 'settings.updated', restartRequired: false });
+    }
     res.json(answer);
   });
   return router;

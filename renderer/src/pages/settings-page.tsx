@@ -24,7 +24,7 @@ export function SettingsPage() {
     <>
       <PageHeader title="Settings" description="Where Berth listens, the names in its certificate, and who may pull without a token." />
       <Stack gap="lg">
-        <SectionCard title="Listeners and TLS" description="Changes to listeners apply after Berth restarts.">
+        <SectionCard title="Listeners and TLS" description="New listener addresses apply with “Apply and restart listeners”, or when Berth next starts.">
           {settings.error !== undefined ? (
             <LoadError error={settings.error} onRetry={settings.reload} />
           ) : !settings.data ? (
