@@ -1,6 +1,7 @@
 import { createServer as createHttpsServer } from 'node:https';
 import { fileURLToPath } from 'node:url';
 import type { Server } from 'node:http';
+import { gcScheduleOf } from './storage/gc-settings.js';
 import type { AddressInfo } from 'node:net';
 import { createTokenGate, namespacePolicy } from './auth/access-gate.js';
 import { createAuditLog, type AuditLog } from './auth/audit-log.js';
@@ -173,6 +174,8 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
     metrics,
     connections: options.connections,
     names,
+    // Read at every use: the GUI's garbage-collection settings apply without a restart.
+    garbageCollection: () => gcScheduleOf(state.read().settings),
     configurationChanged: () => state.refresh(),
     mirror: (stores) => {
       fetcher = createBlobFetcher({ ...stores, namespacesOf: (upstream) => upstreamNamespaces(state, upstream) });

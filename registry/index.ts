@@ -39,7 +39,7 @@ export interface RegistryOptions {
    * after start, then once `intervalMs` (default 24 h) has passed since the last run, sparing what is younger than
    * `graceMs` (default 1 h). `false` turns it off.
    */
-  garbageCollection?: { intervalMs?: number; graceMs?: number } | false;
+  garbageCollection?: { intervalMs?: number; graceMs?: number } | false | (() => { intervalMs?: number; graceMs?: number });
   /**
    * Asked before a refusal: true when what the gate and the mirror read changed since (another process wrote it);
    * the request is then decided once more. See DistributionDeps.configurationChanged.
@@ -136,21 +136,26 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
       .then(([sessions, leftovers]) => sessions + leftovers > 0 && log.info({ sessions, leftovers }, 'purged abandoned uploads and interrupted writes'))
       .catch((error: unknown) => log.warn({ err: error }, 'purging abandoned uploads failed'));
 
-  const gcSettings = options.garbageCollection === false ? undefined : options.garbageCollection ?? {};
-  const gcGraceMs = gcSettings?.graceMs ?? hour;
+  // A function is asked at every use, so a changed setting applies without a restart; without intervalMs there are no
+  // scheduled runs.
+  const gcOption = options.garbageCollection;
+  const gcSettings = (): { intervalMs?: number; graceMs?: number } | undefined =>
+    gcOption === false ? undefined : typeof gcOption === 'function' ? gcOption() : { intervalMs: 24 * hour, ...gcOption };
+  const gcGraceMs = () => gcSettings()?.graceMs ?? hour;
   let gcRunning: Promise<unknown> = Promise.resolve();
   const pendingPushes = trackPendingPushes(events, gcGraceMs);
   const runGarbageCollection = (gcOptions: GarbageCollectionRunOptions = {}): Promise<GarbageCollectionResult> => {
-    const run = gcRunning.then(() => collectGarbage(driver, { graceMs: gcOptions.graceMs ?? gcGraceMs, dryRun: gcOptions.dryRun, now: gcOptions.now }));
+    const run = gcRunning.then(() => collectGarbage(driver, { graceMs: gcOptions.graceMs ?? gcGraceMs(), dryRun: gcOptions.dryRun, now: gcOptions.now }));
     gcRunning = run.catch(() => undefined);
     return run;
   };
   // The hourly maintenance tick also runs the daily collection: first an hour after start (a desktop Berth rarely
   // runs a whole day), then every interval.
-  let nextGcAt = Date.now();
+  let lastGcAt: number | undefined;
   const collect = () => {
-    if (!gcSettings || Date.now() < nextGcAt) return;
-    nextGcAt = Date.now() + (gcSettings.intervalMs ?? 24 * hour);
+    const interval = gcSettings()?.intervalMs;
+    if (interval === undefined || (lastGcAt !== undefined && Date.now() - lastGcAt < interval)) return;
+    lastGcAt = Date.now();
     void runGarbageCollection()
       .then((result) => log.info(result, 'garbage collection freed %d blob(s), %d byte(s)', result.blobsDeleted, result.bytesFreed))
       .catch((error: unknown) => log.warn({ err: error }, 'garbage collection failed'));

@@ -645,6 +645,12 @@ export interface SettingsResponse {
   exposeOnNetwork: boolean;
   /** Days of audit trail kept (older day files are deleted daily); the default 365 when not set. */
   auditRetentionDays: number;
+  /** Hours between scheduled garbage collections (0: none; default 24). Applies at the next hourly check. */
+  gcEveryHours: number;
+  /** Minutes an unused blob waits before collection frees it, so pushes in progress keep their layers (default 60). */
+  gcGraceMinutes: number;
+  /** Seconds an upstream added without its own TTL trusts a resolved tag (default 300); existing upstreams keep theirs. */
+  defaultTagTtlSeconds: number;
   /** Read-only. */
   dataDir: string;
   /** What is running now (may differ from the saved values until restart). */
@@ -664,6 +670,12 @@ export interface UpdateSettingsRequest {
   tlsNames?: string[];
   exposeOnNetwork?: boolean;
   auditRetentionDays?: number;
+  /** 0 to 720; 0 turns scheduled collection off. */
+  gcEveryHours?: number;
+  /** 1 to 10080 (a week). */
+  gcGraceMinutes?: number;
+  /** 0 to 604800 (a week). */
+  defaultTagTtlSeconds?: number;
 }
 
 export interface UpdateSettingsResponse {

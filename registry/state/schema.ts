@@ -14,6 +14,12 @@ export interface Settings {
   mirrorPaused?: boolean;
   /** Days of audit trail kept (whole UTC day files); absent means 365. See registry/auth/audit-retention.ts. */
   auditRetentionDays?: number;
+  /** Hours between scheduled garbage collections; 0 turns them off; absent means 24. See registry/storage/gc-settings.ts. */
+  gcEveryHours?: number;
+  /** Minutes an unused blob is kept before collection may free it (pushes in progress); absent means 60. */
+  gcGraceMinutes?: number;
+  /** The tag TTL of upstreams added without one (seconds); absent means 300. */
+  defaultTagTtlSeconds?: number;
   [key: string]: unknown;
 }
 

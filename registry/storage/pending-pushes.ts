@@ -17,7 +17,7 @@ export interface PendingPushes {
   close(): void;
 }
 
-export function trackPendingPushes(events: RegistryEvents, forgetAfterMs: number): PendingPushes {
+export function trackPendingPushes(events: RegistryEvents, forgetAfterMs: () => number): PendingPushes {
   const pending = new Map<string, number>();
   const blobArrived = ({ repository }: { repository: string }) => {
     if (!pending.has(repository)) pending.set(repository, Date.now());
@@ -30,7 +30,7 @@ export function trackPendingPushes(events: RegistryEvents, forgetAfterMs: number
   events.on('manifest.pushed', manifestArrived);
   return {
     list(now = Date.now()) {
-      for (const [repository, since] of pending) if (now - since > forgetAfterMs) pending.delete(repository);
+      for (const [repository, since] of pending) if (now - since > forgetAfterMs()) pending.delete(repository);
       return [...pending]
         .sort((a, b) => a[1] - b[1])
         .map(([repository, since]) => ({ repository, since: new Date(since).toISOString() }));

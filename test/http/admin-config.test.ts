@@ -82,6 +82,9 @@ describe('settings API', () => {
       tlsNames: [],
       exposeOnNetwork: false,
       auditRetentionDays: 365,
+      gcEveryHours: 24,
+      gcGraceMinutes: 60,
+      defaultTagTtlSeconds: 300,
       dataDir: admin.dataDir,
       running: { http: admin.url },
     });

@@ -87,3 +87,35 @@ describe('apply and restart', () => {
     }
   });
 });
+
+describe('maintenance settings', () => {
+  it('validates, saves and applies garbage collection, audit retention and the default tag TTL without a restart', async () => {
+    const base = berth.urls.http as string;
+    for (const [field, value] of [['gcEveryHours', 721], ['gcGraceMinutes', 0], ['defaultTagTtlSeconds', -1], ['gcGraceMinutes', 1.5], ['auditRetentionDays', 'long']] as const) {
+      const refused = assertAdminError(await call(base, 'PATCH', '/api/settings', { [field]: value }), 400, 'BERTH_VALIDATION');
+      assert.match(refused.error.message, new RegExp(`"${field}" must be a whole number`));
+    }
+    const defaults = (await call<SettingsResponse>(base, 'GET', '/api/settings')).body;
+    assert.deepEqual([defaults.gcEveryHours, defaults.gcGraceMinutes, defaults.auditRetentionDays, defaults.defaultTagTtlSeconds], [24, 60, 365, 300]);
+
+    const saved = await call<UpdateSettingsResponse>(base, 'PATCH', '/api/settings', { gcEveryHours: 0, gcGraceMinutes: 5, auditRetentionDays: 30, defaultTagTtlSeconds: 60 });
+    assert.equal(saved.status, 200);
+    assert.equal(saved.body.restartRequired, false, 'none of them waits for a restart');
+    assert.deepEqual(
+      [saved.body.settings.gcEveryHours, saved.body.settings.gcGraceMinutes, saved.body.settings.auditRetentionDays, saved.body.settings.defaultTagTtlSeconds],
+      [0, 5, 30, 60],
+    );
+    // Applied at once: the collection waits 5 minutes, a new upstream gets the 60 s TTL.
+    const gc = await call<{ graceMs: number }>(base, 'POST', '/api/storage/gc', { dryRun: true });
+    assert.equal(gc.body.graceMs, 5 * 60_000);
+    const upstream = await call<{ tagTtlSeconds: number }>(base, 'POST', '/api/upstreams', { name: 'later', url: 'https://registry.example.com' });
+    assert.equal(upstream.status, 201);
+    assert.equal(upstream.body.tagTtlSeconds, 60);
+    const own = await call<{ tagTtlSeconds: number }>(base, 'POST', '/api/upstreams', { name: 'own', url: 'https://other.example.com', tagTtlSeconds: 900 });
+    assert.equal(own.body.tagTtlSeconds, 900, 'an upstream given its own TTL keeps it');
+    // Persisted: in the state file, as the next start reads it.
+    const file = berth.state.read().settings;
+    assert.deepEqual([file.gcEveryHours, file.gcGraceMinutes, file.auditRetentionDays, file.defaultTagTtlSeconds], [0, 5, 30, 60]);
+  });
+});
+

@@ -10,6 +10,7 @@ import { LoadError } from '../components/error-alert.js';
 import { PageHeader } from '../components/page-header.js';
 import { SectionCard } from '../components/section-card.js';
 import { ListenersForm } from '../components/settings/listeners-form.js';
+import { MaintenanceForm } from '../components/settings/maintenance-form.js';
 import { NamespaceAccess } from '../components/settings/namespace-access.js';
 
 export function SettingsPage() {
@@ -47,6 +48,16 @@ export function SettingsPage() {
               />
             </Stack>
           )}
+        </SectionCard>
+
+        <SectionCard title="Maintenance" description="Garbage collection, how long the audit trail is kept, and how often mirrored tags are checked.">
+          {settings.data ? (
+            <MaintenanceForm settings={settings.data} onSaved={settings.reload} />
+          ) : settings.error === undefined ? (
+            <Group justify="center" py="md">
+              <Loader size="sm" aria-label="Loading maintenance settings" />
+            </Group>
+          ) : null}
         </SectionCard>
 
         <SectionCard title="Anonymous pull" description="Let anyone pull from a namespace without a token. Push and delete always need one.">
