@@ -16,7 +16,7 @@ import { firstPage, launchBrowser, waitFor, withFailureScreenshot } from './brow
 
 const tools: ToolSpec[] = [{ name: '/usr/lib/chromium/chromium', debianPackage: 'chromium' }];
 
-test('Settings: a new HTTP port, saved and applied in place; the GUI follows it', { skip: toolSkipReason(...tools), timeout: 120_000 }, async (t) => {
+test('Settings: maintenance values saved and kept; a new HTTP port, saved and applied in place; the GUI follows it', { skip: toolSkipReason(...tools), timeout: 120_000 }, async (t) => {
   requireTools(...tools);
   const dataDir = await makeTempDir(t, 'berth-gui-settings-');
   const berth = await startBerth({ dataDir, auth: 'token' });
@@ -26,6 +26,20 @@ test('Settings: a new HTTP port, saved and applied in place; the GUI follows it'
   const page = await firstPage(context);
   await page.goto(await berth.signInUrl());
   await page.getByRole('heading', { name: 'Overview', level: 1 }).waitFor();
+  await withFailureScreenshot(page, 'maintenance', async () => {
+    await page.goto(`${berth.url}/ui/settings`);
+    const grace = page.getByRole('textbox', { name: 'Keep unused blobs for (minutes)' });
+    await grace.fill('0');
+    await page.getByText('A whole number from 1 to 10080').waitFor();
+    await grace.fill('5');
+    await page.getByRole('textbox', { name: 'Tag check interval for new upstreams (seconds)' }).fill('60');
+    await page.getByRole('button', { name: 'Save maintenance settings' }).click();
+    await page.getByRole('status').filter({ hasText: 'Applied: the next scheduled run' }).waitFor();
+    await assertAccessible(page, 'Settings with maintenance (light, 1280x800)');
+    await page.reload();
+    await waitFor('the saved grace after a reload', async () => (await page.getByRole('textbox', { name: 'Keep unused blobs for (minutes)' }).inputValue()) === '5');
+    assert.equal(await page.getByRole('textbox', { name: 'Tag check interval for new upstreams (seconds)' }).inputValue(), '60');
+  });
   await withFailureScreenshot(page, 'apply-and-restart', async () => {
     await page.goto(`${berth.url}/ui/settings`);
     const port80 = page.getByRole('textbox', { name: 'HTTP port' });
