@@ -151,6 +151,10 @@ test('a sync job in the GUI: live detail, cancel a stuck run, retry after a fail
     const history = page.getByRole('table', { name: 'Job history' });
     await history.locator('tbody tr').nth(2).waitFor();
     assert.equal(await history.getByRole('link', { name: 'app' }).count(), 3);
+    // The failed job's reason reads whole in the history, not cut off.
+    const reason = history.getByText(/^library\/app:2: /);
+    assert.equal(await reason.evaluate((element) => (element as unknown as { scrollWidth: number; clientWidth: number }).scrollWidth <= (element as unknown as { clientWidth: number }).clientWidth), true);
+    await page.screenshot({ path: join(shots, 'mirror-1280x800.png'), fullPage: true });
     assert.deepEqual(pageErrors, []);
   });
 });
