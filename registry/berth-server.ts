@@ -1,5 +1,7 @@
 import { createServer as createHttpsServer } from 'node:https';
 import { fileURLToPath } from 'node:url';
+import type { Server } from 'node:http';
+import { gcScheduleOf } from './storage/gc-settings.js';
 import type { AddressInfo } from 'node:net';
 import { createTokenGate, namespacePolicy } from './auth/access-gate.js';
 import { createAuditLog, type AuditLog } from './auth/audit-log.js';
@@ -70,6 +72,8 @@ export interface Berth {
   readonly sync: SyncScheduler;
   /** `http://127.0.0.1:5000`-style URLs of the listeners that are up. */
   readonly urls: { http?: string; https?: string };
+  /** Moves each running listener to its saved address when that differs (see the function); ListenerApplyError if one cannot. */
+  applyListeners(): Promise<ListenerChange>;
   close(): Promise<void>;
 }
 
@@ -149,6 +153,8 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
   let syncRef: SyncScheduler | undefined;
   const urls: { http?: string; https?: string } = {};
   let certificates: CertificateManager | undefined;
+  // The admin API is mounted before the listeners exist: "apply and restart" reaches them through this.
+  let applyRef: (() => Promise<ListenerChange>) | undefined;
   mounts.push(
     ...createDeferredAdminApi({
       registry: () => registryRef as Registry,
@@ -156,6 +162,7 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
       audit,
       dataDir,
       urls: () => urls,
+      applyListeners: () => (applyRef ? applyRef() : Promise.reject(new Error('the listeners are not up yet'))),
       certificates: () => certificates,
       log,
       sealSecret: (plain) => secrets.seal(plain),
@@ -176,6 +183,8 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
     connections: options.connections,
     uploadLimits: options.uploadLimits,
     names,
+    // Read at every use: the GUI's garbage-collection settings apply without a restart.
+    garbageCollection: () => gcScheduleOf(state.read().settings),
     configurationChanged: () => state.refresh(),
     mirror: (stores) => {
       fetcher = createBlobFetcher({ ...stores, namespacesOf: (upstream) => upstreamNamespaces(state, upstream) });
@@ -191,22 +200,37 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
   recordContentChanges(registry, state, audit, log);
   logContentTraffic(registry, log);
 
+  /** The listeners running now, so "apply and restart" can replace one. */
+  const running: { http?: { server: Server; address: ListenAddress }; https?: { server: Server; address: ListenAddress } } = {};
+  const startHttp = async (at: ListenAddress) => {
+    const { url, server } = await registry.listen(at);
+    return { url, server };
+  };
+  const startHttps = async (at: ListenAddress) => {
+    certificates ??= createCertificateManager({ dataDir, names: settings.tlsNames ?? [], logger: log });
+    await certificates.ensure();
+    // A TLS handshake gets the time the request headers get: a client that connects and stays silent is closed.
+    const tlsOptions = { ...certificates.secureContextOptions(), handshakeTimeout: registry.connectionPolicy.headersTimeoutMs };
+    const server = createHttpsServer(tlsOptions, registry.handler);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(at.port, at.host, () => resolve());
+    });
+    registry.track(server);
+    certificates.watch(server);
+    const bound = server.address() as AddressInfo;
+    return { url: `https://${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`, server };
+  };
   try {
-    if (listen) urls.http = (await registry.listen(listen)).url;
+    if (listen) {
+      const started = await startHttp(listen);
+      urls.http = started.url;
+      running.http = { server: started.server, address: listen };
+    }
     if (tlsListen) {
-      certificates = createCertificateManager({ dataDir, names: settings.tlsNames ?? [], logger: log });
-      await certificates.ensure();
-      // A TLS handshake gets the time the request headers get: a client that connects and stays silent is closed.
-      const tlsOptions = { ...certificates.secureContextOptions(), handshakeTimeout: registry.connectionPolicy.headersTimeoutMs };
-      const server = createHttpsServer(tlsOptions, registry.handler);
-      registry.track(server);
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(tlsListen.port, tlsListen.host, () => resolve());
-      });
-      certificates.watch(server);
-      const bound = server.address() as AddressInfo;
-      urls.https = `https://${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`;
+      const started = await startHttps(tlsListen);
+      urls.https = started.url;
+      running.https = { server: started.server, address: tlsListen };
     }
   } catch (error) {
     await registry.close(0);
@@ -224,6 +248,49 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
     log,
   });
 
+  /**
+   * "Apply and restart" without stopping Berth: each running listener whose saved address differs moves there. The new
+   * one starts first, so a refused address (in use, not permitted) leaves the old one serving; then the old one stops
+   * after its requests finish. A listener that is off (--tls-listen off) stays off.
+   */
+  async function applyListeners(): Promise<ListenerChange> {
+    const saved = state.read().settings;
+    const moved: ListenerChange['moved'] = [];
+    const plans = [
+      // Only a saved address moves a listener: one started on a --listen flag with nothing saved stays where it is.
+      { kind: 'http' as const, saved: saved.listen, start: startHttp },
+      { kind: 'https' as const, saved: saved.tlsListen, start: startHttps },
+    ];
+    for (const { kind, saved: text, start } of plans) {
+      const current = running[kind];
+      const next = typeof text === 'string' && text ? parseListenAddress(text) : undefined;
+      const bound = urls[kind] ? parseListenAddress(new URL(urls[kind] as string).host) : undefined;
+      if (!current || !next || (bound && sameAddress(bound, next))) continue;
+      if (kind === 'http' && !isLoopback(next.host) && !options.forcePlainHttp) throw new ListenerApplyError(`plain HTTP stays on loopback: ${next.host} would expose tokens and images`);
+      if (auth === 'none' && !isLoopback(next.host)) throw new ListenerApplyError('--auth none is for loopback only: it would give everyone on the network push and delete');
+      let started: { url: string; server: Server };
+      try {
+        started = await start(next);
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        const why = code === 'EADDRINUSE' ? 'is in use by another program' : code === 'EADDRNOTAVAIL' ? 'is not an address of this machine' : code === 'EACCES' ? 'needs more privileges' : `failed (${(error as Error).message})`;
+        throw new ListenerApplyError(`${next.host}:${next.port} ${why}: Berth keeps listening on ${urls[kind] ?? 'its old address'}`);
+      }
+      const from = urls[kind];
+      running[kind] = { server: started.server, address: next };
+      urls[kind] = started.url;
+      log.info({ listener: kind, from, to: started.url }, 'listener moved to its saved address');
+      moved.push({ listener: kind, from: from ?? '', to: started.url });
+      // Its clients finish what they are doing (up to 10 s), new connections go to the new address. Not awaited: the
+      // request asking for this may have come through the old listener, and its answer must still go out there.
+      void registry.closeServer(current.server, 10_000).catch((error: unknown) => log.warn({ err: error, listener: kind }, 'closing the old listener failed'));
+    }
+    if (moved.length > 0) await serverRecord.publish();
+    return { moved, running: { ...urls } };
+  }
+
+  applyRef = applyListeners;
+
   return {
     registry,
     state,
@@ -233,6 +300,7 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
     sync,
     metrics,
     urls,
+    applyListeners,
     async close() {
       // The CLI stops pointing people at this server as soon as it begins to stop.
       await serverRecord.close();
@@ -272,6 +340,23 @@ function checkPrivateModes(dataDir: string, topLevel: ModeRepair, log: Logger): 
       await done;
     },
   };
+}
+
+export interface ListenerChange {
+  moved: Array<{ listener: 'http' | 'https'; from: string; to: string }>;
+  running: { http?: string; https?: string };
+}
+
+/** Why a saved listener address could not be applied; the old listener keeps serving. */
+export class ListenerApplyError extends Error {
+  override readonly name = 'ListenerApplyError';
+  readonly code = 'BERTH_LISTENER_APPLY_FAILED';
+}
+
+/** `bound` is where a listener really is (port 0 resolved); a saved port 0 always means "a new free port". */
+function sameAddress(bound: ListenAddress, saved: ListenAddress): boolean {
+  const host = (value: string) => (value === 'localhost' ? '127.0.0.1' : value);
+  return host(bound.host) === host(saved.host) && bound.port === saved.port && saved.port !== 0;
 }
 
 function healthOf(state: { online: boolean; lastError?: string }): { online: boolean; lastError?: string } {

@@ -11,6 +11,8 @@ export interface RegistryEventMap {
   'tag.deleted': [{ repository: string; tag: string; actor: string; client: string }];
   'blob.deleted': [{ repository: string; digest: string; actor: string; client: string }];
   'blob.pushed': [{ repository: string; digest: string; size: number; actor: string; client: string }];
+  /** A blob linked from another repository (`POST .../uploads/?mount=&from=`), as a push does for shared layers. */
+  'blob.mounted': [{ repository: string; digest: string; from: string; actor: string; client: string }];
   'manifest.pulled': [{ repository: string; reference: string; digest: string; size: number; durationMs: number; actor: string; client: string }];
 }
 

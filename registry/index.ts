@@ -11,6 +11,7 @@ import { createRequestGuard } from './http/request-guard.js';
 import type { MirrorHook } from './http/mirror-hook.js';
 import { createRequestRouter, type Mount } from './http/request-router.js';
 import { createRegistryEvents, type RegistryEvents } from './events.js';
+import { trackPendingPushes } from './storage/pending-pushes.js';
 import { instrumentRequests, type BerthMetrics, type RequestListener } from './metrics/index.js';
 import { silentLogger, type Logger } from './log.js';
 import { createBlobStore, type BlobStore } from './storage/blob-store.js';
@@ -44,7 +45,7 @@ export interface RegistryOptions {
    * after start, then once `intervalMs` (default 24 h) has passed since the last run, sparing what is younger than
    * `graceMs` (default 1 h). `false` turns it off.
    */
-  garbageCollection?: { intervalMs?: number; graceMs?: number } | false;
+  garbageCollection?: { intervalMs?: number; graceMs?: number } | false | (() => { intervalMs?: number; graceMs?: number });
   /**
    * Asked before a refusal: true when what the gate and the mirror read changed since (another process wrote it);
    * the request is then decided once more. See DistributionDeps.configurationChanged.
@@ -82,7 +83,13 @@ export interface Registry {
    * Runs garbage collection now (grace default 1 h). Runs never overlap: a call during a run waits for it and
    * then runs its own.
    */
-  collectGarbage(options?: { dryRun?: boolean; graceMs?: number }): Promise<GarbageCollectionResult>;
+  collectGarbage(options?: GarbageCollectionRunOptions): Promise<GarbageCollectionResult>;
+  /**
+   * Frees what no image uses without waiting out the grace period ("reclaim now"), as far as that is safe: refused
+   * (`{ refused: pushes }`) while a push in this process has sent blobs but not yet its manifest; otherwise a
+   * collection that spares only what changed after this check, so a push that starts meanwhile keeps its layers.
+   */
+  reclaimNow(options?: { dryRun?: boolean }): Promise<{ refused: Array<{ repository: string; since: string }> } | { result: GarbageCollectionResult }>;
   /** Starts a plain-HTTP listener; resolves with its URL (port 0 picks a free port). */
   listen(options: ListenOptions): Promise<{ url: string; port: number; server: Server }>;
   /**
@@ -90,11 +97,21 @@ export interface Registry {
    * shares the same connection caps as the registry's own listeners.
    */
   track(server: Server): void;
+  /** Stops one listener the way close() stops them all (in-flight requests finish, up to `graceMs`); the rest keep serving. */
+  closeServer(server: Server, graceMs?: number): Promise<void>;
   /** Stops accepting, lets in-flight requests finish (up to `graceMs`), then closes. */
   close(graceMs?: number): Promise<void>;
 }
 
 const hour = 60 * 60 * 1000;
+
+export interface GarbageCollectionRunOptions {
+  dryRun?: boolean;
+  /** Default: the registry's (1 h unless configured). */
+  graceMs?: number;
+  /** The moment ages are measured from (default: when the run starts). */
+  now?: Date;
+}
 
 /** The embedded registry as a plain Node library: no Electron, no CLI concerns. */
 export async function createRegistry(options: RegistryOptions): Promise<Registry> {
@@ -125,20 +142,26 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
       .then(([sessions, leftovers]) => sessions + leftovers > 0 && log.info({ sessions, leftovers }, 'purged abandoned uploads and interrupted writes'))
       .catch((error: unknown) => log.warn({ err: error }, 'purging abandoned uploads failed'));
 
-  const gcSettings = options.garbageCollection === false ? undefined : options.garbageCollection ?? {};
-  const gcGraceMs = gcSettings?.graceMs ?? hour;
+  // A function is asked at every use, so a changed setting applies without a restart; without intervalMs there are no
+  // scheduled runs.
+  const gcOption = options.garbageCollection;
+  const gcSettings = (): { intervalMs?: number; graceMs?: number } | undefined =>
+    gcOption === false ? undefined : typeof gcOption === 'function' ? gcOption() : { intervalMs: 24 * hour, ...gcOption };
+  const gcGraceMs = () => gcSettings()?.graceMs ?? hour;
   let gcRunning: Promise<unknown> = Promise.resolve();
-  const runGarbageCollection = (gcOptions: { dryRun?: boolean; graceMs?: number } = {}): Promise<GarbageCollectionResult> => {
-    const run = gcRunning.then(() => collectGarbage(driver, { graceMs: gcOptions.graceMs ?? gcGraceMs, dryRun: gcOptions.dryRun }));
+  const pendingPushes = trackPendingPushes(events, gcGraceMs);
+  const runGarbageCollection = (gcOptions: GarbageCollectionRunOptions = {}): Promise<GarbageCollectionResult> => {
+    const run = gcRunning.then(() => collectGarbage(driver, { graceMs: gcOptions.graceMs ?? gcGraceMs(), dryRun: gcOptions.dryRun, now: gcOptions.now }));
     gcRunning = run.catch(() => undefined);
     return run;
   };
   // The hourly maintenance tick also runs the daily collection: first an hour after start (a desktop Berth rarely
   // runs a whole day), then every interval.
-  let nextGcAt = Date.now();
+  let lastGcAt: number | undefined;
   const collect = () => {
-    if (!gcSettings || Date.now() < nextGcAt) return;
-    nextGcAt = Date.now() + (gcSettings.intervalMs ?? 24 * hour);
+    const interval = gcSettings()?.intervalMs;
+    if (interval === undefined || (lastGcAt !== undefined && Date.now() - lastGcAt < interval)) return;
+    lastGcAt = Date.now();
     void runGarbageCollection()
       .then((result) => log.info(result, 'garbage collection freed %d blob(s), %d byte(s)', result.blobsDeleted, result.bytesFreed))
       .catch((error: unknown) => log.warn({ err: error }, 'garbage collection failed'));
@@ -149,6 +172,23 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
   }, hour);
   purgeTimer.unref();
   void purge();
+
+  function drain(server: Server, graceMs: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      if (!server.listening) return resolve();
+      const force = setTimeout(() => server.closeAllConnections(), graceMs);
+      force.unref();
+      // A keep-alive connection whose response is finishing right now is not idle yet, and
+      // later nothing would close it: sweep until the last in-flight request is done.
+      const sweep = setInterval(() => connections.closeIdle(), 25);
+      server.close(() => {
+        clearTimeout(force);
+        clearInterval(sweep);
+        resolve();
+      });
+      connections.closeIdle();
+    });
+  }
 
   function track(server: Server): void {
     if (servers.has(server)) return;
@@ -167,6 +207,15 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
     track,
     collectGarbage: runGarbageCollection,
 
+    async reclaimNow({ dryRun } = {}) {
+      const refused = pendingPushes.list();
+      if (refused.length > 0) return { refused };
+      // Not a zero grace: everything written after this check (a push that starts now) is young and spared. The
+      // second of margin covers stores whose modification times are whole seconds (S3's LastModified).
+      const checkedAt = Date.now() - 1000;
+      return { result: await runGarbageCollection({ dryRun, graceMs: 1, now: new Date(checkedAt) }) };
+    },
+
     async listen({ host, port }) {
       const server = createServer(handler);
       track(server);
@@ -182,27 +231,15 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
       return { url: `http://${shownHost}:${address.port}`, port: address.port, server };
     },
 
+    async closeServer(server, graceMs = 30_000) {
+      await drain(server, graceMs);
+      servers.delete(server);
+    },
+
     async close(graceMs = 30_000) {
       clearInterval(purgeTimer);
-      await Promise.all(
-        [...servers].map(
-          (server) =>
-            new Promise<void>((resolve) => {
-              if (!server.listening) return resolve();
-              const force = setTimeout(() => server.closeAllConnections(), graceMs);
-              force.unref();
-              // A keep-alive connection whose response is finishing right now is not idle yet, and
-              // later nothing would close it: sweep until the last in-flight request is done.
-              const sweep = setInterval(() => connections.closeIdle(), 25);
-              server.close(() => {
-                clearTimeout(force);
-                clearInterval(sweep);
-                resolve();
-              });
-              connections.closeIdle();
-            }),
-        ),
-      );
+      pendingPushes.close();
+      await Promise.all([...servers].map((server) => drain(server, graceMs)));
       servers.clear();
       connections.close();
       // A collection in progress finishes (it deletes only garbage, but a half-done run would leave the data

@@ -47,6 +47,7 @@ const codedStatus: Record<string, number> = {
   BERTH_STATE_INVALID: 500,
   BERTH_STATE_CLOSED: 503,
   BERTH_AUDIT_CLOSED: 503,
+  BERTH_LISTENER_APPLY_FAILED: 409,
 };
 
 /** The one place that turns anything thrown in the admin API into the contract's error body. */

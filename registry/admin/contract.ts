@@ -59,8 +59,13 @@ export type AdminErrorCode =
   | 'BERTH_NAMESPACE_HAS_CONTENT' // 409: the upstream's namespace holds local repositories (see `adopt`)
   | 'BERTH_SYNC_RULE_NOT_FOUND' // 404
   | 'BERTH_SYNC_RULE_EXISTS' // 409
+  | 'BERTH_GC_PUSH_IN_PROGRESS' // 409: reclaim now while a push or a sync job is still bringing in blobs
+  | 'BERTH_JOB_NOT_FOUND' // 404
+  | 'BERTH_JOB_STATE' // 409: cancel of a job that is not running, retry of one that did not fail
   | 'BERTH_MIRROR_UNAVAILABLE' // 503: the mirror service is not running in this process
   | 'BERTH_CA_NOT_FOUND' // 404: no local CA yet (TLS listener never started)
+  | 'BERTH_LISTENER_APPLY_FAILED' // 409: a saved listener address could not be taken (in use...); the old one keeps serving
+  | 'BERTH_RESTART_UNAVAILABLE' // 503: this process does not run the listeners (restart Berth to apply)
   | 'BERTH_INTERNAL'; // 500: a bug; details are in the server log, never in the answer
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -80,6 +85,7 @@ export const adminRoutes = {
   syncRules: '/api/sync-rules',
   jobs: '/api/jobs',
   settings: '/api/settings',
+  settingsApply: '/api/settings/apply',
   audit: '/api/audit',
   auditExport: '/api/audit/export',
   storage: '/api/storage',
@@ -118,6 +124,9 @@ export const adminPaths = {
   syncRule: (name: string) => `${adminRoutes.syncRules}/${segment(name)}`,
   syncRuleRun: (name: string) => `${adminRoutes.syncRules}/${segment(name)}/run`,
   jobs: (limit?: number) => `${adminRoutes.jobs}${query({ limit })}`,
+  job: (id: string) => `${adminRoutes.jobs}/${segment(id)}`,
+  jobCancel: (id: string) => `${adminRoutes.jobs}/${segment(id)}/cancel`,
+  jobRetry: (id: string) => `${adminRoutes.jobs}/${segment(id)}/retry`,
   audit: (q: AuditQueryParams = {}) => `${adminRoutes.audit}${query({ ...q })}`,
   auditExport: (q: Omit<AuditQueryParams, 'limit' | 'offset'> = {}) => `${adminRoutes.auditExport}${query({ ...q })}`,
 } as const;
@@ -170,6 +179,12 @@ export interface StorageResponse {
 export interface GarbageCollectionRequest {
   /** Report what would be freed, delete nothing. Default false. */
   dryRun?: boolean;
+  /**
+   * "Reclaim now": do not wait out the grace period. Safe for pushes: refused with 409 BERTH_GC_PUSH_IN_PROGRESS
+   * while a push has sent blobs but not yet its manifest, or a sync job is copying; otherwise only what changed after
+   * that check is spared (`graceMs` is then 1). Default false.
+   */
+  skipGracePeriod?: boolean;
 }
 
 export interface GarbageCollectionResponse {
@@ -527,6 +542,12 @@ export interface SyncRuleView {
   paused: boolean;
   createdAt: string;
   lastRunAt: string | null;
+  /**
+   * When the schedule starts the next run: null for an on-demand or paused rule, or while the whole mirror
+   * schedule is paused. A scheduled rule that never ran is due at once (its first run starts within 30 s of
+   * being saved), so this may be in the past.
+   */
+  nextRunAt: string | null;
 }
 
 /** `GET /api/sync-rules` */
@@ -576,12 +597,37 @@ export interface JobView {
   blobs: Progress;
   bytes: Progress;
   errors: string[];
+  /** The failed or cancelled job this one runs again. */
+  retryOf: string | null;
 }
 
 /** `GET /api/jobs?limit=50` (default 50, max 500), newest first. */
 export interface JobsResponse {
   jobs: JobView[];
 }
+
+/**
+ * `GET /api/jobs/:id` → 200 `JobDetail` (404 BERTH_JOB_NOT_FOUND): live while the job runs. The lists are capped
+ * (the newest 1,000 images each, the newest 200 log lines); `images` holds the totals.
+ */
+export interface JobDetail extends JobView {
+  /** Images (`library/redis:7`, as named upstream) this run stored. */
+  copied: string[];
+  /** Images already here, complete and current: nothing was fetched. */
+  skipped: string[];
+  /** Images that failed, with the reason. Failures that are not one image's (listing tags) are only in `errors`. */
+  failed: Array<{ image: string; reason: string }>;
+  log: Array<{ time: string; message: string }>;
+}
+
+/**
+ * `POST /api/jobs/:id/cancel` → 200 `JobView` once the job has stopped (status `cancelled`). A queued job leaves the
+ * queue; a running one stops at its next step, cancelling downloads under way; what it stored stays, complete.
+ * 409 BERTH_JOB_STATE when it is not queued or running. Audited as `sync.run` (failure, status cancelled).
+ *
+ * `POST /api/jobs/:id/retry` → 202 `RunSyncRuleResponse`: a new job of the same rule (`retryOf` names the old one),
+ * or the rule's job already queued or running. 409 BERTH_JOB_STATE unless the job failed or was cancelled.
+ */
 
 // ---------------------------------------------------------------------------------------------------------------
 // Settings
@@ -599,6 +645,12 @@ export interface SettingsResponse {
   exposeOnNetwork: boolean;
   /** Days of audit trail kept (older day files are deleted daily); the default 365 when not set. */
   auditRetentionDays: number;
+  /** Hours between scheduled garbage collections (0: none; default 24). Applies at the next hourly check. */
+  gcEveryHours: number;
+  /** Minutes an unused blob waits before collection frees it, so pushes in progress keep their layers (default 60). */
+  gcGraceMinutes: number;
+  /** Seconds an upstream added without its own TTL trusts a resolved tag (default 300); existing upstreams keep theirs. */
+  defaultTagTtlSeconds: number;
   /** Read-only. */
   dataDir: string;
   /** What is running now (may differ from the saved values until restart). */
@@ -618,6 +670,12 @@ export interface UpdateSettingsRequest {
   tlsNames?: string[];
   exposeOnNetwork?: boolean;
   auditRetentionDays?: number;
+  /** 0 to 720; 0 turns scheduled collection off. */
+  gcEveryHours?: number;
+  /** 1 to 10080 (a week). */
+  gcGraceMinutes?: number;
+  /** 0 to 604800 (a week). */
+  defaultTagTtlSeconds?: number;
 }
 
 export interface UpdateSettingsResponse {
@@ -629,6 +687,19 @@ export interface UpdateSettingsResponse {
   restartRequired: boolean;
   /** The fields that wait for the restart. */
   pending: Array<'listen' | 'tlsListen'>;
+}
+
+/**
+ * `POST /api/settings/apply` → 200 `ApplyListenersResponse`: "Apply and restart". Each running listener whose saved
+ * address differs moves there without stopping Berth: the new one starts first (so an address in use leaves the old
+ * one serving: 409 BERTH_LISTENER_APPLY_FAILED), then the old one stops once its requests finish. The GUI then
+ * continues at the new address. A listener that is off stays off. 503 BERTH_RESTART_UNAVAILABLE when this process
+ * does not run the listeners. Audited as `settings.apply`.
+ */
+export interface ApplyListenersResponse {
+  moved: Array<{ listener: 'http' | 'https'; from: string; to: string }>;
+  /** What runs now. */
+  running: ListenerInfo;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -751,6 +822,14 @@ export interface MirrorControl {
   /** Queues a run; `requestedBy` is audited with the run's outcome (`sync.run`, success or failure) when it ends. */
   runSyncRule(name: string, requestedBy?: { actor: string; client: string }): Promise<{ jobId: string }>;
   upstreamHealth(): Record<string, { online: boolean; lastError?: string }>;
+  /** Rules with a queued or running job (they bring in blobs before the manifests that use them). */
+  activeJobs?(): JobView[];
+  /** The live detail of a queued or running job (else the state file's record is shown). */
+  job?(id: string): JobDetail | undefined;
+  /** See `POST /api/jobs/:id/cancel`; rejects with `{ code: 'BERTH_JOB_NOT_FOUND' | 'BERTH_JOB_STATE' }`. */
+  cancelJob?(id: string, requestedBy?: { actor: string; client: string }): Promise<JobView>;
+  /** See `POST /api/jobs/:id/retry`; rejects as cancelJob does. */
+  retryJob?(id: string, requestedBy?: { actor: string; client: string }): Promise<{ jobId: string }>;
   /** Optional live feed; returns the unsubscribe function. */
   subscribe?(listener: (event: MirrorEvent) => void): () => void;
   /** Optional: called after an upstream or sync rule changed in state, so schedules and clients reload. */

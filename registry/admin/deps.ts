@@ -3,7 +3,7 @@ import type { Registry } from '../index.js';
 import type { Logger } from '../log.js';
 import type { StateStore } from '../state/index.js';
 import type { CertificateManager } from '../tls/index.js';
-import type { ListenerInfo, MirrorControl } from './contract.js';
+import type { ApplyListenersResponse, ListenerInfo, MirrorControl } from './contract.js';
 import type { AdminEventHub } from './event-hub.js';
 import type { AdminSignIn } from './sign-in.js';
 import type { SignInFailures } from './sign-in-failures.js';
@@ -25,6 +25,11 @@ export interface AdminDeps {
   log: Logger;
   /** Encrypts an upstream password for state.json (AES-GCM, key in the data directory). */
   sealSecret: (plain: string) => string;
+  /**
+   * Moves the running listeners to their saved addresses ("Apply and restart"), when this process runs them;
+   * rejects with code BERTH_LISTENER_APPLY_FAILED (the old listener keeps serving).
+   */
+  applyListeners?: () => Promise<ApplyListenersResponse>;
   /** The mirror service, when it runs in this process. */
   mirror?: MirrorControl;
   version: string;

@@ -1,7 +1,7 @@
 import { formatScope } from '../auth/scopes.js';
 import { tokenStatus } from '../auth/access-tokens.js';
 import type { JobRecord, NamespaceRecord, SyncRuleRecord, TokenRecord, UpstreamRecord } from '../state/index.js';
-import type { JobView, ListenerInfo, MirrorControl, SyncRuleView, TokenView, UpstreamView } from './contract.js';
+import type { JobDetail, JobView, ListenerInfo, MirrorControl, SyncRuleView, TokenView, UpstreamView } from './contract.js';
 
 /** State records as the API shows them: secrets and hashes never leave this file. */
 export function tokenView(record: TokenRecord, now = new Date()): TokenView {
@@ -37,7 +37,15 @@ export function upstreamView(record: UpstreamRecord, namespaces: readonly Namesp
   return view;
 }
 
-export function syncRuleView(record: SyncRuleRecord): SyncRuleView {
+/** When the scheduler next starts the rule (see SyncRuleView.nextRunAt); `mirrorPaused` is the mirror-wide pause. */
+export function nextRunOf(record: SyncRuleRecord, mirrorPaused: boolean): string | null {
+  if (record.paused || mirrorPaused || record.everySeconds === null) return null;
+  // Never ran: due at once, from the moment it was saved (the scheduler looks every 30 s).
+  if (!record.lastRunAt) return record.createdAt;
+  return new Date(Date.parse(record.lastRunAt) + record.everySeconds * 1000).toISOString();
+}
+
+export function syncRuleView(record: SyncRuleRecord, mirrorPaused = false): SyncRuleView {
   return {
     name: record.name,
     upstream: record.upstream,
@@ -49,6 +57,7 @@ export function syncRuleView(record: SyncRuleRecord): SyncRuleView {
     paused: record.paused,
     createdAt: record.createdAt,
     lastRunAt: record.lastRunAt ?? null,
+    nextRunAt: nextRunOf(record, mirrorPaused),
   };
 }
 
@@ -64,6 +73,17 @@ export function jobView(record: JobRecord): JobView {
     blobs: { ...record.blobs },
     bytes: { ...record.bytes },
     errors: [...record.errors],
+    retryOf: record.retryOf ?? null,
+  };
+}
+
+export function jobDetailView(record: JobRecord): JobDetail {
+  return {
+    ...jobView(record),
+    copied: [...(record.copied ?? [])],
+    skipped: [...(record.skipped ?? [])],
+    failed: (record.failed ?? []).map((entry) => ({ ...entry })),
+    log: (record.log ?? []).map((line) => ({ ...line })),
   };
 }
 

@@ -1,6 +1,7 @@
 import type { MirrorControl, MirrorEvent } from '../admin/contract.js';
-import { jobView } from '../admin/views.js';
-import type { SyncScheduler } from './sync/sync-scheduler.js';
+import { AdminError } from '../admin/admin-error.js';
+import { jobDetailView, jobView } from '../admin/views.js';
+import { SyncJobStateError, type SyncScheduler } from './sync/sync-scheduler.js';
 import type { UpstreamPool } from './upstream-pool.js';
 import { testUpstream } from './upstream-test.js';
 
@@ -15,6 +16,23 @@ export function createMirrorControl(pool: UpstreamPool, syncScheduler: () => Syn
 
     async runSyncRule(name, requestedBy) {
       return { jobId: (await syncScheduler().runNow(name, requestedBy)).id };
+    },
+
+    activeJobs() {
+      return syncScheduler().active().map(jobView);
+    },
+
+    job(id) {
+      const record = syncScheduler().job(id);
+      return record ? jobDetailView(record) : undefined;
+    },
+
+    async cancelJob(id, requestedBy) {
+      return jobView(await syncScheduler().cancel(id, requestedBy).catch(asAdminError));
+    },
+
+    async retryJob(id, requestedBy) {
+      return { jobId: (await syncScheduler().retry(id, requestedBy).catch(asAdminError)).id };
     },
 
     upstreamHealth() {
@@ -41,4 +59,14 @@ export function createMirrorControl(pool: UpstreamPool, syncScheduler: () => Syn
       };
     },
   };
+}
+
+/** The scheduler's refusals in the admin API's terms (404 unknown job, 409 wrong state). */
+function asAdminError(error: unknown): never {
+  if (error instanceof SyncJobStateError) {
+    throw error.reason === 'not-found'
+      ? new AdminError('BERTH_JOB_NOT_FOUND', 404, error.message)
+      : new AdminError('BERTH_JOB_STATE', 409, error.message);
+  }
+  throw error;
 }

@@ -238,6 +238,12 @@ function takeDefault(record: UpstreamRecord, draft: State): string | undefined {
 const notFound = (name: string) =>
   new UpstreamChangeError('BERTH_UPSTREAM_NOT_FOUND', `no upstream "${name.slice(0, 80)}"`, { upstream: name });
 
+/** The saved default tag TTL when it is a usable one, else the built-in 300 s. */
+export function savedDefaultTagTtl(settings: { defaultTagTtlSeconds?: unknown }): number {
+  const value = settings.defaultTagTtlSeconds;
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 && value <= maxTagTtlSeconds ? value : defaultTagTtlSeconds;
+}
+
 /** Plain text that means "none": absent, null or empty. */
 function given(value: string | null | undefined): value is string {
   return value !== undefined && value !== null && value !== '';
@@ -301,7 +307,8 @@ function setAnonymousPull(draft: State, name: string, anonymousPull: boolean, cr
  * as defaultAnonymousPull says; an existing one keeps its setting unless `input.anonymousPull` says otherwise.
  */
 export async function addUpstream(state: StateStore, input: UpstreamInput, options: AddUpstreamOptions): Promise<AddUpstreamResult> {
-  const record = newRecord(input, options.sealSecret);
+  // Without a TTL of its own, the one set in the settings (the GUI's "default tag TTL"), else 300 s.
+  const record = newRecord({ ...input, tagTtlSeconds: input.tagTtlSeconds ?? savedDefaultTagTtl(state.read().settings) }, options.sealSecret);
   const name = record.name;
   // Storage, not state: counted before the lock so the lock is held only for the state file.
   const held = options.repositoriesHeld ? await options.repositoriesHeld(name) : 0;

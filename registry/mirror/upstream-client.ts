@@ -8,6 +8,7 @@ import { networkFailure, statusFailure } from './failure-mapping.js';
 import { createTransport, readBody, type TransportResponse } from './http-transport.js';
 import { createUpstreamAuth } from './upstream-auth.js';
 import { createUpstreamHealth, type UpstreamHealth } from './upstream-health.js';
+import { failureVerdict } from './upstream-test.js';
 import { upstreamRepository, validateUpstream, type Upstream } from './upstream.js';
 import { parseChallenges } from './www-authenticate.js';
 
@@ -140,7 +141,9 @@ export function createUpstreamClient(upstream: Upstream, options: UpstreamClient
   const name = upstream.name;
   const logger = options.logger.child({ upstream: name });
   const timeoutMs = options.fetchTimeoutMs ?? 30_000;
-  const health = options.health ?? createUpstreamHealth({ name });
+  // Its last error in the words of `berth upstream test`, not the socket's ("connection refused: is it running at ...?").
+  const describe = (error: unknown) => failureVerdict({ name, url: upstream.url, username: upstream.username }, error);
+  const health = options.health ?? createUpstreamHealth({ name, describe });
   const transport = createTransport({ caPem: upstream.caPem, insecure: upstream.insecure, timeoutMs, ownHost: base.hostname });
   const auth = createUpstreamAuth({
     upstream: name,

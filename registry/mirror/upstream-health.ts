@@ -21,6 +21,11 @@ export interface UpstreamHealthOptions {
   readonly now?: () => number;
   /** The upstream's name, for the errors thrown while offline. */
   readonly name?: string;
+  /**
+   * Words for `lastError` (shown in the GUI's offline notice and `upstream list`); default the error's message.
+   * The client passes the verdict `berth upstream test` gives, so every place says the same plain sentence.
+   */
+  readonly describe?: (error: UpstreamUnavailableError) => string;
 }
 
 export interface UpstreamHealthState {
@@ -119,7 +124,7 @@ export function createUpstreamHealth(options: UpstreamHealthOptions = {}): Upstr
       }
       probing = false;
       consecutiveFailures++;
-      lastError = error.message;
+      lastError = options.describe ? options.describe(error) : error.message;
       const rateLimited = error.reason === 'rate-limited' && error.retryAfterMs !== undefined;
       const rateLimitedUntil = rateLimited ? now() + (error.retryAfterMs ?? 0) : undefined;
       if (consecutiveFailures >= maxFailures || rateLimitedUntil !== undefined) {

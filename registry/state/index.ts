@@ -9,6 +9,8 @@ export { withFileLock, LockTimeoutError, type FileLockOptions } from './file-loc
 export {
   currentSchemaVersion,
   defaultState,
+  jobListLimit,
+  jobLogLimit,
   normalizeState,
   StateFileError,
   type Action,

@@ -14,6 +14,12 @@ export interface Settings {
   mirrorPaused?: boolean;
   /** Days of audit trail kept (whole UTC day files); absent means 365. See registry/auth/audit-retention.ts. */
   auditRetentionDays?: number;
+  /** Hours between scheduled garbage collections; 0 turns them off; absent means 24. See registry/storage/gc-settings.ts. */
+  gcEveryHours?: number;
+  /** Minutes an unused blob is kept before collection may free it (pushes in progress); absent means 60. */
+  gcGraceMinutes?: number;
+  /** The tag TTL of upstreams added without one (seconds); absent means 300. */
+  defaultTagTtlSeconds?: number;
   [key: string]: unknown;
 }
 
@@ -99,7 +105,21 @@ export interface JobRecord {
   blobs: { done: number; total: number };
   bytes: { done: number; total: number };
   errors: string[];
+  /** Images (`library/redis:7`) this run stored; at most `jobListLimit`, the counters hold the totals. */
+  copied?: string[];
+  /** Images that were already here, complete and current, so nothing was fetched. */
+  skipped?: string[];
+  /** Images that failed, each with its reason (also in `errors`, which holds failures that are not one image's). */
+  failed?: Array<{ image: string; reason: string }>;
+  /** What the run did, in order; the newest `jobLogLimit` lines. */
+  log?: Array<{ time: string; message: string }>;
+  /** The job this one retries (a new run of the same rule). */
+  retryOf?: string;
 }
+
+/** Caps on a job's lists, so a rule over thousands of tags does not bloat the state file. */
+export const jobListLimit = 1000;
+export const jobLogLimit = 200;
 
 /**
  * Admin (GUI) sign-in, separate from registry tokens: one-time codes from `berth ui-url` and the browser sessions

@@ -26,7 +26,7 @@ function CurrentPage({ route }: { route: Route }) {
     case 'tokens':
       return <TokensPage />;
     case 'mirror':
-      return <MirrorPage />;
+      return <MirrorPage route={route} />;
     case 'settings':
       return <SettingsPage />;
     case 'audit':

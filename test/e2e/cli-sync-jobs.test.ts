@@ -60,3 +60,30 @@ test('sync jobs lists runs newest first with status, when, how long, images, blo
   assert.equal(ghost.code, 1);
   assert.match(ghost.stderr, /^berth: no sync rule named "ghost" and no jobs of one: see "berth sync list"$/m);
 });
+
+test('sync retry JOB runs a failed job\'s rule again as a new job that names it; a succeeded or unknown job is refused', { skip: toolSkipReason('skopeo', 'docker-registry'), timeout: 120_000 }, async (t) => {
+  requireTools('skopeo', 'docker-registry');
+  const upstream = await startDistribution();
+  t.after(() => upstream.stop());
+  const dataDir = await makeTempDir(t, 'berth-sync-retry-');
+  const data = ['--data', dataDir];
+  await berthCliOk(['upstream', 'add', 'up', upstream.url, ...data]);
+  await berthCliOk(['sync', 'add', 'late', '--upstream', 'up', '--repo', 'library/late', ...data]);
+  // Nothing upstream yet: the run fails.
+  assert.equal((await berthCli(['sync', 'run', 'late', ...data])).code, 1);
+  const [failed] = JSON.parse(await berthCliOk(['sync', 'jobs', '--json', ...data])) as Array<Job & { retryOf?: string }>;
+  assert.equal(failed?.status, 'failed');
+
+  const image = await createImageLayout(join(await makeTempDir(t), 'late'), { tag: '1', layers: [{ bytes: 8 * 1024 }] });
+  await skopeoCopy(image.ref, dockerRef(upstream.host, 'library/late', '1'));
+  const retried = await berthCliOk(['sync', 'retry', failed.id.slice(0, 8), ...data]);
+  assert.match(retried, /^late: succeeded, 1\/1 images/m);
+  const [again, first] = JSON.parse(await berthCliOk(['sync', 'jobs', '--json', ...data])) as Array<Job & { retryOf?: string; copied?: string[] }>;
+  assert.deepEqual([again?.status, again?.retryOf, again?.copied, first?.id], ['succeeded', failed.id, ['library/late:1'], failed.id]);
+
+  const refused = await berthCli(['sync', 'retry', again?.id ?? '', ...data]);
+  assert.equal(refused.code, 2, refused.stderr);
+  assert.match(refused.stderr, /succeeded: only a failed or cancelled job can be retried/);
+  const unknown = await berthCli(['sync', 'retry', 'ffffffff', ...data]);
+  assert.match(unknown.stderr, /no sync job "ffffffff": see "berth sync jobs" for their ids/);
+});

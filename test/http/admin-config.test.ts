@@ -82,6 +82,9 @@ describe('settings API', () => {
       tlsNames: [],
       exposeOnNetwork: false,
       auditRetentionDays: 365,
+      gcEveryHours: 24,
+      gcGraceMinutes: 60,
+      defaultTagTtlSeconds: 300,
       dataDir: admin.dataDir,
       running: { http: admin.url },
     });
@@ -216,7 +219,7 @@ describe('with a mirror service', () => {
     const listeners = new Set<(event: MirrorEvent) => void>();
     const job: JobView = {
       id: 'job-1', rule: 'nightly', status: 'running', queuedAt: new Date().toISOString(), startedAt: null, finishedAt: null,
-      images: { done: 0, total: 1 }, blobs: { done: 0, total: 2 }, bytes: { done: 0, total: 10 }, errors: [],
+      images: { done: 0, total: 1 }, blobs: { done: 0, total: 2 }, bytes: { done: 0, total: 10 }, errors: [], retryOf: null,
     };
     const mirror: MirrorControl = {
       async testUpstream(name) {

@@ -270,4 +270,38 @@ describe('POST /api/storage/gc', () => {
     assert.equal(audit.body.events.length, 1, 'one audited run (the dry run and the run that freed nothing are not changes)');
     assert.deepEqual(audit.body.events[0]?.detail, { blobsDeleted: 3, bytesFreed: freedBytes, layerLinksRemoved: 3, graceMs: 60 * 60 * 1000 });
   });
+  it('reclaims now without the grace period, refuses while a push has sent layers but not its image, and audits it', async () => {
+    const { doomed, kept, freedBytes } = await pushPairAndDeleteOne(admin.url);
+    // Pushed a few seconds ago: far inside the hour of grace.
+    await ageFiles(admin.dataDir, 5_000);
+    const normal = await admin.api<GarbageCollectionResponse>('POST', '/api/storage/gc', { dryRun: true });
+    assert.equal(normal.body.blobsDeleted, 0, 'the periodic rules wait out the grace period');
+    const plan = await admin.api<GarbageCollectionResponse>('POST', '/api/storage/gc', { dryRun: true, skipGracePeriod: true });
+    assert.equal(plan.status, 200);
+    assert.deepEqual([plan.body.dryRun, plan.body.blobsDeleted, plan.body.bytesFreed], [true, 3, freedBytes]);
+
+    // A push under way: its layer is uploaded, its manifest not yet sent.
+    const pending = uniqueRepo('gc-pending');
+    const layer = await pushBlob(admin.url, pending, randomBytes(2048));
+    const refused = assertAdminError(await admin.api('POST', '/api/storage/gc', { skipGracePeriod: true }), 409, 'BERTH_GC_PUSH_IN_PROGRESS');
+    assert.match(refused.error.message, new RegExp(`a push to ${pending} is still going on`));
+    assert.equal(await blobStatus(admin.url, doomed.repo, doomed.config.digest), 200, 'nothing was deleted');
+    const config = await pushBlob(admin.url, pending, jsonBytes({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [layer.digest] } }));
+    const manifest = jsonBytes({
+      schemaVersion: 2,
+      mediaType: mediaTypes.ociManifest,
+      config: { mediaType: mediaTypes.ociConfig, digest: config.digest, size: config.size },
+      layers: [{ mediaType: mediaTypes.ociLayer, digest: layer.digest, size: layer.size }],
+    });
+    await pushManifest(admin.url, pending, 'v1', manifest, mediaTypes.ociManifest);
+
+    const run = await admin.api<GarbageCollectionResponse>('POST', '/api/storage/gc', { skipGracePeriod: true });
+    assert.equal(run.status, 200);
+    assert.deepEqual([run.body.blobsDeleted, run.body.bytesFreed], [3, freedBytes]);
+    assert.equal(await blobStatus(admin.url, doomed.repo, doomed.config.digest), 404);
+    await assertPullable(admin.url, kept);
+    assert.equal(await blobStatus(admin.url, pending, layer.digest), 200, 'the push that finished keeps its layers');
+    const audit = await admin.api<AuditResponse>('GET', '/api/audit?action=storage.gc');
+    assert.deepEqual(audit.body.events.at(-1)?.detail, { blobsDeleted: 3, bytesFreed: freedBytes, layerLinksRemoved: 3, graceMs: 1, skipGracePeriod: true });
+  });
 });

@@ -251,3 +251,15 @@ test('a small answer trickled a byte at a time ends at its deadline; headers tri
     /no complete header from the upstream for 1000 ms/,
   );
 });
+
+test("an upstream's last error is the plain sentence of `berth upstream test`, not the socket's code", async (t) => {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const client = createUpstreamClient({ name: 'gone', url }, { logger: silentLogger() });
+  t.after(() => client.close());
+  await assert.rejects(client.headManifest('team/app', 'v1'), unavailable('network'));
+  const state = client.health.state();
+  assert.equal(state.online, false);
+  // The same words the GUI's Test button and `berth upstream test` print for it.
+  assert.equal(state.lastError, `connection refused: is it running at ${url}?`);
+});

@@ -2,10 +2,12 @@ import { Router, type Request } from 'express';
 import { effectiveAuditRetentionDays, maxAuditRetentionDays } from '../../auth/audit-retention.js';
 import { isLoopback, parseListenAddress } from '../../config/listen-address.js';
 import type { Settings } from '../../state/index.js';
+import { savedDefaultTagTtl, maxTagTtlSeconds } from '../../mirror/upstream-changes.js';
+import { effectiveGcEveryHours, effectiveGcGraceMinutes, maxGcEveryHours, maxGcGraceMinutes } from '../../storage/gc-settings.js';
 import { namesOutsideCa } from '../../tls/export-ca.js';
 import { parseSubjectName } from '../../tls/subject-names.js';
-import { badRequest } from '../admin-error.js';
-import { adminRoutes, type SettingsResponse, type UpdateSettingsResponse } from '../contract.js';
+import { AdminError, badRequest } from '../admin-error.js';
+import { adminRoutes, type ApplyListenersResponse, type SettingsResponse, type UpdateSettingsResponse } from '../contract.js';
 import type { AdminContext } from '../deps.js';
 import { auditChange, bodyOf, optionalBoolean, optionalInteger, optionalString, optionalStringArray } from '../request-helpers.js';
 
@@ -20,6 +22,9 @@ function settingsView(ctx: AdminContext, settings: Settings): SettingsResponse {
     tlsNames: Array.isArray(settings.tlsNames) ? [...settings.tlsNames] : [],
     exposeOnNetwork: settings.exposeOnNetwork === true,
     auditRetentionDays: effectiveAuditRetentionDays(settings.auditRetentionDays),
+    gcEveryHours: effectiveGcEveryHours(settings.gcEveryHours),
+    gcGraceMinutes: effectiveGcGraceMinutes(settings.gcGraceMinutes),
+    defaultTagTtlSeconds: savedDefaultTagTtl(settings),
     dataDir: ctx.dataDir,
     running: { ...ctx.urls() },
   };
@@ -59,7 +64,7 @@ export function settingsRoutes(ctx: AdminContext): Router {
   router.patch(adminRoutes.settings, async (req: Request, res) => {
     const body = bodyOf(req);
     for (const key of Object.keys(body)) {
-      if (!['listen', 'tlsListen', 'tlsNames', 'exposeOnNetwork', 'auditRetentionDays'].includes(key)) {
+      if (!['listen', 'tlsListen', 'tlsNames', 'exposeOnNetwork', 'auditRetentionDays', 'gcEveryHours', 'gcGraceMinutes', 'defaultTagTtlSeconds'].includes(key)) {
         const hint = key === 'dataDir' ? 'the data directory is chosen when Berth starts (--data)' : undefined;
         throw badRequest(`"${key.slice(0, 40)}" is not a setting that can be changed here`, hint);
       }
@@ -74,6 +79,10 @@ export function settingsRoutes(ctx: AdminContext): Router {
     if (tlsListen === undefined && !exposeOnNetwork) checkAddress('tlsListen', before.tlsListen, exposeOnNetwork);
     // 0 puts the default back (the key is removed), so the GUI needs no separate "reset" call.
     const retentionDays = optionalInteger(body, 'auditRetentionDays', 0, maxAuditRetentionDays);
+    // 0 turns the schedule off; a TTL of 0 is a real one (ask upstream every time).
+    const gcEveryHours = optionalInteger(body, 'gcEveryHours', 0, maxGcEveryHours);
+    const gcGraceMinutes = optionalInteger(body, 'gcGraceMinutes', 1, maxGcGraceMinutes);
+    const defaultTagTtl = optionalInteger(body, 'defaultTagTtlSeconds', 0, maxTagTtlSeconds);
     const names = optionalStringArray(body, 'tlsNames');
     const tlsNames = names?.map((name) => {
       try {
@@ -101,6 +110,9 @@ export function settingsRoutes(ctx: AdminContext): Router {
       if (body.exposeOnNetwork !== undefined) draft.settings.exposeOnNetwork = exposeOnNetwork;
       if (retentionDays === 0) delete draft.settings.auditRetentionDays;
       else if (retentionDays !== undefined) draft.settings.auditRetentionDays = retentionDays;
+      if (gcEveryHours !== undefined) draft.settings.gcEveryHours = gcEveryHours;
+      if (gcGraceMinutes !== undefined) draft.settings.gcGraceMinutes = gcGraceMinutes;
+      if (defaultTagTtl !== undefined) draft.settings.defaultTagTtlSeconds = defaultTagTtl;
     });
     const after = settingsView(ctx, saved.settings);
     const pending: UpdateSettingsResponse['pending'] = [];
@@ -116,6 +128,18 @@ export function settingsRoutes(ctx: AdminContext): Router {
       ctx.hub.publish({ type: 'settings.updated', restartRequired: pending.length > 0 });
     }
     const answer: UpdateSettingsResponse = { settings: after, restartRequired: pending.length > 0, pending };
+    res.json(answer);
+  });
+
+  router.post(adminRoutes.settingsApply, async (req: Request, res) => {
+    if (!ctx.applyListeners) {
+      throw new AdminError('BERTH_RESTART_UNAVAILABLE', 503, 'this Berth process does not run its listeners itself', 'restart Berth to apply the saved addresses');
+    }
+    const answer: ApplyListenersResponse = await ctx.applyListeners();
+    if (answer.moved.length > 0) {
+      await auditChange(ctx, req, { action: 'settings.apply', detail: { moved: answer.moved } });
+      ctx.hub.publish({ type: 'settings.updated', restartRequired: false });
+    }
     res.json(answer);
   });
   return router;

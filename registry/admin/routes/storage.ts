@@ -1,6 +1,7 @@
 import { Router, type Request } from 'express';
 import { createStorageUsage, type StorageUsageMeter } from '../../metrics/storage-usage.js';
 import { adminRoutes, type GarbageCollectionResponse, type StorageResponse } from '../contract.js';
+import { AdminError } from '../admin-error.js';
 import type { AdminContext } from '../deps.js';
 import { auditChange, bodyOf, optionalBoolean } from '../request-helpers.js';
 
@@ -11,7 +12,7 @@ import { auditChange, bodyOf, optionalBoolean } from '../request-helpers.js';
 export interface StorageReport {
   (): Promise<StorageResponse>;
   /** Runs garbage collection (audited when something was deleted) and forgets the cached usage. */
-  collectGarbage(req: Request, dryRun: boolean): Promise<GarbageCollectionResponse>;
+  collectGarbage(req: Request, options: { dryRun: boolean; skipGracePeriod: boolean }): Promise<GarbageCollectionResponse>;
 }
 
 /** The blob walk is cached for a few seconds. */
@@ -22,16 +23,37 @@ export function createStorageReport(ctx: AdminContext): StorageReport {
     return { bytes: usage.bytes, blobs: usage.files, repositories: repositories.length };
   };
   return Object.assign(report, {
-    async collectGarbage(req: Request, dryRun: boolean): Promise<GarbageCollectionResponse> {
-      const result: GarbageCollectionResponse = await ctx.registry.collectGarbage({ dryRun });
+    async collectGarbage(req: Request, { dryRun, skipGracePeriod }: { dryRun: boolean; skipGracePeriod: boolean }): Promise<GarbageCollectionResponse> {
+      const result: GarbageCollectionResponse = skipGracePeriod ? await reclaimNow(ctx, dryRun) : await ctx.registry.collectGarbage({ dryRun });
       if (!dryRun) meter.invalidate();
       if (!dryRun && (result.blobsDeleted > 0 || result.layerLinksRemoved > 0)) {
         const { blobsDeleted, bytesFreed, layerLinksRemoved, graceMs } = result;
-        await auditChange(ctx, req, { action: 'storage.gc', detail: { blobsDeleted, bytesFreed, layerLinksRemoved, graceMs } });
+        await auditChange(ctx, req, { action: 'storage.gc', detail: { blobsDeleted, bytesFreed, layerLinksRemoved, graceMs, ...(skipGracePeriod ? { skipGracePeriod } : {}) } });
       }
       return result;
     },
   });
+}
+
+/** "Reclaim now", refused while something is still bringing in blobs whose manifest has not arrived. */
+async function reclaimNow(ctx: AdminContext, dryRun: boolean): Promise<GarbageCollectionResponse> {
+  const jobs = ctx.mirror?.activeJobs?.() ?? [];
+  if (jobs.length > 0) {
+    const rules = [...new Set(jobs.map((job) => job.rule))].join(', ');
+    throw new AdminError('BERTH_GC_PUSH_IN_PROGRESS', 409, `the sync rule ${rules} is copying images right now`, 'free the space once it finished, or wait for the grace period');
+  }
+  const answer = await ctx.registry.reclaimNow({ dryRun });
+  if ('refused' in answer) {
+    const names = answer.refused.map((entry) => entry.repository);
+    const shown = names.length > 3 ? `${names.slice(0, 3).join(', ')} and ${names.length - 3} more` : names.join(', ');
+    throw new AdminError(
+      'BERTH_GC_PUSH_IN_PROGRESS',
+      409,
+      `a push to ${shown} is still going on: it has sent layers but not yet the image that uses them`,
+      'free the space once the push finished; an abandoned push stops counting after the grace period',
+    );
+  }
+  return answer.result;
 }
 
 export function storageRoutes(report: StorageReport): Router {
@@ -40,8 +62,10 @@ export function storageRoutes(report: StorageReport): Router {
     res.json(await report());
   });
   router.post(adminRoutes.storageGc, async (req: Request, res) => {
-    const dryRun = optionalBoolean(bodyOf(req), 'dryRun') ?? false;
-    res.json(await report.collectGarbage(req, dryRun));
+    const body = bodyOf(req);
+    const dryRun = optionalBoolean(body, 'dryRun') ?? false;
+    const skipGracePeriod = optionalBoolean(body, 'skipGracePeriod') ?? false;
+    res.json(await report.collectGarbage(req, { dryRun, skipGracePeriod }));
   });
   return router;
 }

@@ -2,7 +2,7 @@ import { Router, type Request } from 'express';
 import { SyncRuleError, validateSyncRule } from '../../mirror/sync/sync-rules.js';
 import type { SyncRuleRecord } from '../../state/index.js';
 import { AdminError, badRequest } from '../admin-error.js';
-import { adminRoutes, type JobsResponse, type RunSyncRuleResponse, type SyncRuleTags, type SyncRulesResponse } from '../contract.js';
+import { adminRoutes, type JobDetail, type JobsResponse, type JobView, type RunSyncRuleResponse, type SyncRuleTags, type SyncRulesResponse } from '../contract.js';
 import type { AdminContext } from '../deps.js';
 import {
   auditChange,
@@ -17,9 +17,10 @@ import {
   requiredString,
   type JsonObject,
 } from '../request-helpers.js';
-import { jobView, syncRuleView } from '../views.js';
+import { jobDetailView, jobView, syncRuleView } from '../views.js';
 import { mirrorUnavailable, upstreamNotFound } from './upstreams.js';
 
+const jobNotFound = (id: string) => new AdminError('BERTH_JOB_NOT_FOUND', 404, `no sync job "${id.slice(0, 80)}"`, 'see GET /api/jobs for the job history');
 const ruleNotFound = (name: string) => new AdminError('BERTH_SYNC_RULE_NOT_FOUND', 404, `no sync rule "${name.slice(0, 80)}"`);
 
 function parseTags(value: unknown): SyncRuleTags {
@@ -77,7 +78,8 @@ export function syncRuleRoutes(ctx: AdminContext): Router {
   };
 
   router.get(adminRoutes.syncRules, (_req, res) => {
-    const body: SyncRulesResponse = { syncRules: ctx.state.read().syncRules.map(syncRuleView) };
+    const { syncRules, settings } = ctx.state.read();
+    const body: SyncRulesResponse = { syncRules: syncRules.map((rule) => syncRuleView(rule, settings.mirrorPaused === true)) };
     res.json(body);
   });
 
@@ -109,7 +111,7 @@ export function syncRuleRoutes(ctx: AdminContext): Router {
     await auditChange(ctx, req, { action: 'sync.rule.create', namespace: record.into, detail: { name, upstream: record.upstream } });
     ctx.hub.publish({ type: 'syncRule.created', name });
     await changed();
-    res.status(201).json(syncRuleView(record));
+    res.status(201).json(syncRuleView(record, ctx.state.read().settings.mirrorPaused === true));
   });
 
   router.patch(item, async (req: Request, res) => {
@@ -128,7 +130,7 @@ export function syncRuleRoutes(ctx: AdminContext): Router {
     await auditChange(ctx, req, { action: 'sync.rule.update', namespace: updated.into, detail: { name, fields: Object.keys(body) } });
     ctx.hub.publish({ type: 'syncRule.updated', name });
     await changed();
-    res.json(syncRuleView(updated));
+    res.json(syncRuleView(updated, ctx.state.read().settings.mirrorPaused === true));
   });
 
   router.delete(item, async (req: Request, res) => {
@@ -159,6 +161,31 @@ export function syncRuleRoutes(ctx: AdminContext): Router {
     const jobs = [...ctx.state.read().jobs].sort((a, b) => (a.queuedAt < b.queuedAt ? 1 : a.queuedAt > b.queuedAt ? -1 : 0)).slice(0, limit);
     const body: JobsResponse = { jobs: jobs.map(jobView) };
     res.json(body);
+  });
+
+  const job = `${adminRoutes.jobs}/:id`;
+  router.get(job, (req, res) => {
+    const id = paramOf(req, 'id');
+    const live = ctx.mirror?.job?.(id);
+    const saved = ctx.state.read().jobs.find((record) => record.id === id);
+    if (!live && !saved) throw jobNotFound(id);
+    const body: JobDetail = live ?? jobDetailView(saved as NonNullable<typeof saved>);
+    res.json(body);
+  });
+
+  router.post(`${job}/cancel`, async (req: Request, res) => {
+    const id = paramOf(req, 'id');
+    if (!ctx.mirror?.cancelJob) throw mirrorUnavailable();
+    // Audited by the scheduler as the run's outcome (sync.run, status cancelled).
+    const body: JobView = await ctx.mirror.cancelJob(id, { actor: 'admin', client: clientOf(req) });
+    res.json(body);
+  });
+
+  router.post(`${job}/retry`, async (req: Request, res) => {
+    const id = paramOf(req, 'id');
+    if (!ctx.mirror?.retryJob) throw mirrorUnavailable();
+    const body: RunSyncRuleResponse = await ctx.mirror.retryJob(id, { actor: 'admin', client: clientOf(req) });
+    res.status(202).json(body);
   });
   return router;
 }

@@ -6,7 +6,7 @@ import { createLogger } from '../../log.js';
 import { createAuditLog } from '../../auth/audit-log.js';
 import { createBlobFetcher, upstreamNamespaces } from '../../mirror/blob-fetches.js';
 import { saveSyncRule } from '../../mirror/sync/sync-rules.js';
-import { createSyncScheduler } from '../../mirror/sync/sync-scheduler.js';
+import { createSyncScheduler, SyncJobStateError, type SyncScheduler } from '../../mirror/sync/sync-scheduler.js';
 import { createUpstreamPool } from '../../mirror/upstream-pool.js';
 import type { JobRecord } from '../../state/index.js';
 import { createFilesystemDriver } from '../../storage/filesystem-driver.js';
@@ -125,11 +125,35 @@ async function change(name: string, action: 'pause' | 'resume' | 'remove', comma
 
 async function run(name: string, command: Command): Promise<void> {
   await withState(command, async (state, dataDir) => {
-    const job = await runHere(dataDir, state, name);
-    if (job.status !== 'succeeded') {
-      for (const error of job.errors) console.error(`  ${error}`);
-      throw new Error(`sync ${name} finished with ${job.errors.length} error(s)`);
-    }
+    const job = await runHere(dataDir, state, name, (scheduler) => scheduler.runNow(name, cliRequester));
+    failUnlessSucceeded(name, job);
+  });
+}
+
+function failUnlessSucceeded(name: string, job: JobRecord): void {
+  if (job.status === 'succeeded') return;
+  for (const error of job.errors) console.error(`  ${error}`);
+  throw new Error(`sync ${name} finished with ${job.errors.length} error(s)`);
+}
+
+/** A job by its id or the start of it, as `berth sync jobs` shows it (8 characters). */
+function findJob(state: StateStore, idOrPrefix: string): JobRecord {
+  const matches = state.read().jobs.filter((job) => job.id === idOrPrefix || (idOrPrefix.length >= 4 && job.id.startsWith(idOrPrefix)));
+  if (matches.length === 0) throw new CliUsageError(`no sync job "${idOrPrefix.slice(0, 40)}": see "berth sync jobs" for their ids`);
+  if (matches.length > 1) throw new CliUsageError(`"${idOrPrefix}" starts ${matches.length} job ids: give more of it (see "berth sync jobs --json")`);
+  return matches[0] as JobRecord;
+}
+
+/** Runs a failed or cancelled job's rule again here, as a new job that names the old one (what the GUI's Retry does). */
+async function retry(idOrPrefix: string, command: Command): Promise<void> {
+  await withState(command, async (state, dataDir) => {
+    const previous = findJob(state, idOrPrefix);
+    const job = await runHere(dataDir, state, previous.rule, (scheduler) =>
+      scheduler.retry(previous.id, cliRequester).catch((error: unknown) => {
+        throw error instanceof SyncJobStateError ? new CliUsageError(error.message) : error;
+      }),
+    );
+    failUnlessSucceeded(previous.rule, job);
   });
 }
 
@@ -197,7 +221,8 @@ export function registerSyncCommands(program: Command): void {
 Examples:
   berth sync add redis --upstream hub --repo library/redis --semver '>=7 <8' --newest 3 --platform linux/amd64 --every 6h
   berth sync run redis
-  berth sync jobs redis`);
+  berth sync jobs redis
+  berth sync retry 3f2a9c1e`);
   const ruleArgument = 'the sync RULE name: see "berth sync list"';
   leaf(sync, 'add', 'RULE --upstream NAME --repo REPO... [--tags REGEX] [--exclude REGEX] [--semver RANGE] [--newest N] [--platform os/arch]... [--into NS] [--every 6h]', 'adds a rule (it runs on demand unless --every)')
     .argument('<RULE>', 'the new RULE name, e.g. redis')
@@ -222,6 +247,9 @@ Examples:
     .option('--limit <N>', 'the newest N jobs (default 20)')
     .addOption(jsonOption())
     .action((rule: string | undefined, _options, command: Command) => jobs(rule, command));
+  leaf(sync, 'retry', 'JOB', 'runs the rule of a failed or cancelled job again in this process, as a new job; exit 0 when every image is mirrored')
+    .argument('<JOB>', 'the job id, or its first 8 characters as "berth sync jobs" shows them')
+    .action((id: string, _options, command: Command) => retry(id, command));
   for (const [action, text] of [
     ['pause', 'stops the schedule (run still works)'],
     ['resume', 'starts the schedule again'],
@@ -234,7 +262,9 @@ Examples:
 }
 
 /** Runs a rule in this process against the data directory (safe beside a running server). */
-async function runHere(dataDir: string, state: StateStore, name: string): Promise<JobRecord> {
+const cliRequester = { actor: 'admin', client: 'cli' } as const;
+
+async function runHere(dataDir: string, state: StateStore, name: string, start: (scheduler: SyncScheduler) => Promise<JobRecord>): Promise<JobRecord> {
   const log = createLogger({ level: process.env.BERTH_LOG_LEVEL ?? 'warn' });
   const driver = createFilesystemDriver(dataDir);
   const registry = await createRegistry({ dataDir, logger: log, driver });
@@ -246,7 +276,7 @@ async function runHere(dataDir: string, state: StateStore, name: string): Promis
   const bar = createProgressBar(name);
   scheduler.events.on('job.progress', bar.update);
   try {
-    const queued = await scheduler.runNow(name, { actor: 'admin', client: 'cli' });
+    const queued = await start(scheduler);
     const job = await scheduler.finished(queued.id);
     bar.finish(job);
     return job;

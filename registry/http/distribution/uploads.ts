@@ -33,6 +33,7 @@ export function createUploadHandlers({ uploads, repositories, events }: Distribu
       const source = assertRepositoryName(from);
       if (ctx.caller.can(source, 'pull') && (await repositories.blobSize(source, digest)) !== undefined) {
         await repositories.linkBlob(name, digest);
+        events.emit('blob.mounted', { repository: name, digest: digest.digest, from: source, actor: ctx.caller.name, client: ctx.client });
         sendEmpty(ctx.res, 201, { Location: `/v2/${name}/blobs/${digest.digest}`, 'Docker-Content-Digest': digest.digest });
         return;
       }

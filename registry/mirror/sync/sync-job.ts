@@ -3,7 +3,7 @@ import { parseManifest, type Descriptor, type ParsedManifest } from '../../core/
 import { isRepositoryName } from '../../core/names.js';
 import type { Logger } from '../../log.js';
 import type { RepositoryStore } from '../../storage/repository-store.js';
-import type { JobRecord, SyncRuleRecord } from '../../state/index.js';
+import { jobListLimit, jobLogLimit, type JobRecord, type SyncRuleRecord } from '../../state/index.js';
 import type { BlobFetcher } from '../blob-fetches.js';
 import type { UpstreamClient } from '../upstream-client.js';
 import { selectTags } from './tag-filter.js';
@@ -20,7 +20,14 @@ export interface SyncJobDeps {
   signal?: AbortSignal;
 }
 
-export type JobProgress = Pick<JobRecord, 'images' | 'blobs' | 'bytes' | 'errors'>;
+export type JobProgress = Pick<JobRecord, 'images' | 'blobs' | 'bytes' | 'errors'> &
+  Required<Pick<JobRecord, 'copied' | 'skipped' | 'failed' | 'log'>>;
+
+/** Appends to a capped list: the oldest entries give way (the counters keep the totals). */
+function pushCapped<T>(list: T[], item: T, limit: number): void {
+  list.push(item);
+  if (list.length > limit) list.splice(0, list.length - limit);
+}
 
 interface PlannedImage {
   repository: string;
@@ -38,10 +45,21 @@ interface PlannedImage {
  */
 export async function runSyncJob(rule: SyncRuleRecord, deps: SyncJobDeps, report: (progress: JobProgress) => void): Promise<JobProgress> {
   const { client, repositories, fetcher, signal } = deps;
-  const progress: JobProgress = { images: { done: 0, total: 0 }, blobs: { done: 0, total: 0 }, bytes: { done: 0, total: 0 }, errors: [] };
+  const progress: JobProgress = {
+    images: { done: 0, total: 0 },
+    blobs: { done: 0, total: 0 },
+    bytes: { done: 0, total: 0 },
+    errors: [],
+    copied: [],
+    skipped: [],
+    failed: [],
+    log: [],
+  };
   const checkAborted = () => signal?.throwIfAborted();
+  const note = (message: string) => pushCapped(progress.log, { time: new Date().toISOString(), message }, jobLogLimit);
   const fail = (what: string, error: unknown) => {
     progress.errors.push(`${what}: ${(error as Error).message}`);
+    note(`failed: ${what}: ${(error as Error).message}`);
     report(progress);
   };
 
@@ -60,6 +78,7 @@ export async function runSyncJob(rule: SyncRuleRecord, deps: SyncJobDeps, report
     }
   }
   progress.images.total = plan.length;
+  note(`${plan.length} image${plan.length === 1 ? '' : 's'} to check from ${rule.upstream}`);
   report(progress);
   const locals = [...new Set(plan.map((image) => image.local))];
 
@@ -133,10 +152,11 @@ export async function runSyncJob(rule: SyncRuleRecord, deps: SyncJobDeps, report
     return true;
   }
 
-  async function copyImage(image: PlannedImage): Promise<void> {
+  /** Copies one image; false when it was already here, complete and current. */
+  async function copyImage(image: PlannedImage): Promise<boolean> {
     const head = await client.headManifest(image.repository, image.tag);
     if (!head) throw new Error('the upstream does not have this tag (any more)');
-    if (await upToDate(image, head.digest)) return;
+    if (await upToDate(image, head.digest)) return false;
     const top = await client.getManifest(image.repository, image.tag);
     const parsed = parseManifest(top.bytes, top.mediaType);
     if (parsed.isIndex) {
@@ -157,16 +177,25 @@ export async function runSyncJob(rule: SyncRuleRecord, deps: SyncJobDeps, report
       await copyBlobs(image, parsed.blobs);
       await repositories.putManifest(image.local, image.tag, top.bytes, top.mediaType);
     }
+    return true;
   }
 
   for (const image of plan) {
     checkAborted();
+    const name = `${image.repository}:${image.tag}`;
     try {
-      await copyImage(image);
+      if (await copyImage(image)) {
+        pushCapped(progress.copied, name, jobListLimit);
+        note(`copied ${name} into ${image.local}`);
+      } else {
+        pushCapped(progress.skipped, name, jobListLimit);
+        note(`${name} is up to date`);
+      }
     } catch (error) {
-      // A shutdown is not a failure of the image: the job stops and is resumed at the next start.
+      // A shutdown or a cancel is not a failure of the image: the job stops (a shutdown resumes it at the next start).
       if (signal?.aborted) throw signal.reason;
-      fail(`${image.repository}:${image.tag}`, error);
+      pushCapped(progress.failed, { image: name, reason: (error as Error).message }, jobListLimit);
+      fail(name, error);
     }
     progress.images.done += 1;
     report(progress);

@@ -20,6 +20,19 @@ export interface SyncScheduler {
    * is who asked, for the audit event written when the job ends (scheduled runs are the actor `berth`).
    */
   runNow(ruleName: string, requestedBy?: SyncRequester): Promise<JobRecord>;
+  /**
+   * Stops a queued or running job: a queued one leaves the queue, a running one stops at its next step (downloads
+   * under way are cancelled; what it stored so far stays, complete). Resolves with the final record, status
+   * `cancelled`. Throws SyncJobStateError when the job is not queued or running.
+   */
+  cancel(jobId: string, requestedBy?: SyncRequester): Promise<JobRecord>;
+  /**
+   * Runs the rule of a failed or cancelled job again, as a new job that names the old one (`retryOf`). Images the
+   * first run stored are not fetched again. Throws SyncJobStateError when the job is unknown or did not fail.
+   */
+  retry(jobId: string, requestedBy?: SyncRequester): Promise<JobRecord>;
+  /** The live record of a queued or running job, else the saved one; undefined when unknown. */
+  job(jobId: string): JobRecord | undefined;
   /** Resolves with the job's final record (still `running` when close() stopped it: it resumes at the next start). */
   finished(jobId: string): Promise<JobRecord>;
   /** Jobs running or queued, with live progress. */
@@ -39,6 +52,19 @@ export interface SyncScheduler {
 export interface SyncRequester {
   readonly actor: string;
   readonly client: string;
+}
+
+/** Why a job cannot be cancelled or retried: unknown (`not-found`) or in the wrong state (`conflict`). */
+export class SyncJobStateError extends Error {
+  override readonly name = 'SyncJobStateError';
+  constructor(message: string, readonly reason: 'not-found' | 'conflict') {
+    super(message);
+  }
+}
+
+/** The abort reason of a cancel, told apart from a shutdown's. */
+class JobCancelled extends Error {
+  override readonly name = 'JobCancelled';
 }
 
 const scheduled: SyncRequester = { actor: 'berth', client: 'scheduler' };
@@ -75,6 +101,8 @@ export function createSyncScheduler(deps: {
   const waiters = new Map<string, Array<(job: JobRecord) => void>>();
   /** Who asked for each job still to be audited. */
   const requesters = new Map<string, SyncRequester>();
+  /** One controller per running job, so a cancel stops that job only. */
+  const cancels = new Map<string, AbortController>();
   let timer: NodeJS.Timeout | undefined;
   let started = false;
   let closed = false;
@@ -109,13 +137,16 @@ export function createSyncScheduler(deps: {
     const upstream = rule ? deps.pool.get(rule.upstream) : undefined;
     job.status = 'running';
     job.startedAt = new Date().toISOString();
+    const cancel = new AbortController();
+    cancels.set(job.id, cancel);
     await save(job).catch(() => undefined);
     events.emit('job.progress', job);
     try {
       if (!rule) throw new Error(`sync rule ${job.rule} no longer exists`);
       if (!upstream) throw new Error(`upstream ${rule.upstream} of rule ${rule.name} is not configured`);
       let lastSaved = Date.now();
-      const jobDeps = { client: upstream.client, repositories: deps.repositories, fetcher: deps.fetcher, log, signal: shutdown.signal };
+      const signal = AbortSignal.any([shutdown.signal, cancel.signal]);
+      const jobDeps = { client: upstream.client, repositories: deps.repositories, fetcher: deps.fetcher, log, signal };
       const result = await runSyncJob(rule, jobDeps, (progress) => {
         Object.assign(job, structuredClone(progress));
         events.emit('job.progress', job);
@@ -127,10 +158,14 @@ export function createSyncScheduler(deps: {
       Object.assign(job, structuredClone(result));
       job.status = result.errors.length === 0 ? 'succeeded' : 'failed';
     } catch (error) {
-      job.errors.push((error as Error).message);
+      if (!cancel.signal.aborted) job.errors.push((error as Error).message);
       job.status = 'failed';
     }
-    if (shutdown.signal.aborted && job.status === 'failed') {
+    cancels.delete(job.id);
+    if (cancel.signal.aborted && !shutdown.signal.aborted) {
+      job.status = 'cancelled';
+      job.log = [...(job.log ?? []), { time: new Date().toISOString(), message: (cancel.signal.reason as Error).message }];
+    } else if (shutdown.signal.aborted && job.status === 'failed') {
       // Stopped by close(), not finished: the record stays "running" (saved below), and the next start resumes it.
       job.status = 'running';
       job.errors = [];
@@ -140,7 +175,7 @@ export function createSyncScheduler(deps: {
       return;
     }
     job.finishedAt = new Date().toISOString();
-    log[job.status === 'succeeded' ? 'info' : 'warn'](
+    log[job.status === 'failed' ? 'warn' : 'info'](
       { job: job.id, rule: job.rule, images: job.images, blobs: job.blobs, bytes: job.bytes.done, errors: job.errors.slice(0, 5) },
       `sync job ${job.status}`,
     );
@@ -160,6 +195,7 @@ export function createSyncScheduler(deps: {
     const requester = requesters.get(job.id) ?? scheduled;
     requesters.delete(job.id);
     if (!deps.audit) return;
+    // A cancelled run did not do what it was asked: a failure, with the status saying why.
     const outcome = job.status === 'succeeded' ? 'success' : 'failure';
     const detail = { name: job.rule, jobId: job.id, status: job.status, images: job.images, blobs: job.blobs, errors: job.errors.slice(0, 20) };
     await deps.audit
@@ -172,10 +208,11 @@ export function createSyncScheduler(deps: {
     waiters.delete(job.id);
   }
 
-  async function enqueue(rule: SyncRuleRecord, existing?: JobRecord, requestedBy?: SyncRequester): Promise<JobRecord> {
+  async function enqueue(rule: SyncRuleRecord, existing?: JobRecord, requestedBy?: SyncRequester, retryOf?: string): Promise<JobRecord> {
     const job: JobRecord = existing ?? {
       id: randomUUID(),
       rule: rule.name,
+      ...(retryOf ? { retryOf } : {}),
       status: 'queued',
       queuedAt: new Date().toISOString(),
       images: { done: 0, total: 0 },
@@ -196,6 +233,12 @@ export function createSyncScheduler(deps: {
 
   function isBusy(ruleName: string): boolean {
     return [...running.values(), ...queue].some((job) => job.rule === ruleName);
+  }
+
+  function whenFinished(jobId: string): Promise<JobRecord> {
+    const done = state.read().jobs.find((job) => job.id === jobId && job.finishedAt);
+    if (done && !running.has(jobId) && !queue.some((job) => job.id === jobId)) return Promise.resolve(done);
+    return new Promise((resolve) => waiters.set(jobId, [...(waiters.get(jobId) ?? []), resolve]));
   }
 
   const isPaused = () => state.read().settings.mirrorPaused === true;
@@ -230,11 +273,51 @@ export function createSyncScheduler(deps: {
       return job;
     },
 
-    finished(jobId) {
-      const done = state.read().jobs.find((job) => job.id === jobId && job.finishedAt);
-      if (done && !running.has(jobId) && !queue.some((job) => job.id === jobId)) return Promise.resolve(done);
-      return new Promise((resolve) => waiters.set(jobId, [...(waiters.get(jobId) ?? []), resolve]));
+    async cancel(jobId, requestedBy) {
+      const waiting = queue.findIndex((job) => job.id === jobId);
+      const who = requestedBy ? ` by ${requestedBy.actor}` : '';
+      if (waiting !== -1) {
+        const [job] = queue.splice(waiting, 1) as [JobRecord];
+        job.status = 'cancelled';
+        job.finishedAt = new Date().toISOString();
+        job.log = [...(job.log ?? []), { time: job.finishedAt, message: `cancelled${who} before it started` }];
+        if (requestedBy) requesters.set(job.id, requestedBy);
+        await save(job).catch((error: unknown) => log.error({ err: error }, 'saving sync job failed'));
+        log.info({ job: job.id, rule: job.rule }, 'sync job cancelled before it started');
+        await recordOutcome(job, state.read().syncRules.find((rule) => rule.name === job.rule)?.into);
+        events.emit('job.finished', job);
+        settle(job);
+        return job;
+      }
+      const controller = cancels.get(jobId);
+      if (!controller) {
+        const known = state.read().jobs.find((job) => job.id === jobId);
+        if (!known) throw new SyncJobStateError(`no sync job "${jobId.slice(0, 80)}"`, 'not-found');
+        throw new SyncJobStateError(`sync job ${jobId} is not running (it ${known.status === 'running' ? 'was stopped by a shutdown' : known.status})`, 'conflict');
+      }
+      if (requestedBy) requesters.set(jobId, requestedBy);
+      const done = whenFinished(jobId);
+      controller.abort(new JobCancelled(`cancelled${who}: stopped at the next step; what was stored so far stays`));
+      return done;
     },
+
+    async retry(jobId, requestedBy) {
+      const previous = state.read().jobs.find((job) => job.id === jobId);
+      if (!previous) throw new SyncJobStateError(`no sync job "${jobId.slice(0, 80)}"`, 'not-found');
+      if (previous.status !== 'failed' && previous.status !== 'cancelled') {
+        throw new SyncJobStateError(`sync job ${jobId} ${previous.status === 'succeeded' ? 'succeeded' : `is ${previous.status}`}: only a failed or cancelled job can be retried`, 'conflict');
+      }
+      const rule = state.read().syncRules.find((candidate) => candidate.name === previous.rule);
+      if (!rule) throw new SyncJobStateError(`sync rule ${previous.rule} no longer exists: nothing to retry`, 'conflict');
+      const busy = [...running.values(), ...queue].find((job) => job.rule === rule.name);
+      return busy ?? enqueue(rule, undefined, requestedBy, previous.id);
+    },
+
+    job(jobId) {
+      return [...running.values(), ...queue].find((job) => job.id === jobId) ?? state.read().jobs.find((job) => job.id === jobId);
+    },
+
+    finished: whenFinished,
 
     active: () => [...running.values(), ...queue],
     pause: () => setPaused(true),

@@ -26,6 +26,8 @@ import { UpstreamFormModal } from '../components/mirror/upstream-form-modal.js';
 import { UpstreamList, type HealthMap } from '../components/mirror/upstream-list.js';
 import { PageHeader } from '../components/page-header.js';
 import { SectionCard } from '../components/section-card.js';
+import type { Route } from '../router.js';
+import { JobPage } from './job-page.js';
 
 type Removal = { kind: 'upstream'; upstream: UpstreamView } | { kind: 'rule'; rule: SyncRuleView };
 
@@ -50,7 +52,14 @@ function useJobs(version: number): { jobs: JobView[]; loading: boolean; error: u
   return { jobs, loading: loaded.loading && !loaded.data, error: loaded.error, reload: loaded.reload };
 }
 
-export function MirrorPage() {
+/** `/ui/mirror`, and one job's page at `/ui/mirror/jobs/ID`. */
+export function MirrorPage({ route }: { route: Route }) {
+  const [section, id] = route.rest;
+  if (section === 'jobs' && id) return <JobPage id={id} />;
+  return <MirrorOverview />;
+}
+
+function MirrorOverview() {
   const { reloadOverview } = useAppInfo();
   const [version, setVersion] = useState(0);
   const bump = () => setVersion((value) => value + 1);
@@ -91,6 +100,11 @@ export function MirrorPage() {
 
   const runNow = async (rule: SyncRuleView) => {
     await api.post<RunSyncRuleResponse>(adminPaths.syncRuleRun(rule.name));
+    jobs.reload();
+  };
+
+  const cancelJob = async (job: JobView) => {
+    await api.post<JobView>(adminPaths.jobCancel(job.id));
     jobs.reload();
   };
 
@@ -182,7 +196,7 @@ export function MirrorPage() {
           )}
         </SectionCard>
 
-        <SectionCard title="Jobs" description="Progress updates live while a rule runs.">
+        <SectionCard title="Jobs" description="Progress updates live while a rule runs. Open a job for what it copied, what failed and its log.">
           {jobs.error !== undefined ? (
             <LoadError error={jobs.error} onRetry={jobs.reload} />
           ) : jobs.loading ? (
@@ -196,7 +210,7 @@ export function MirrorPage() {
           ) : (
             <Stack gap="md">
               {active.map((job) => (
-                <ActiveJob key={job.id} job={job} />
+                <ActiveJob key={job.id} job={job} onCancel={cancelJob} />
               ))}
               {finished.length > 0 && <JobHistory jobs={finished} />}
             </Stack>

@@ -10,6 +10,7 @@ import { LoadError } from '../components/error-alert.js';
 import { PageHeader } from '../components/page-header.js';
 import { SectionCard } from '../components/section-card.js';
 import { ListenersForm } from '../components/settings/listeners-form.js';
+import { MaintenanceForm } from '../components/settings/maintenance-form.js';
 import { NamespaceAccess } from '../components/settings/namespace-access.js';
 
 export function SettingsPage() {
@@ -24,7 +25,7 @@ export function SettingsPage() {
     <>
       <PageHeader title="Settings" description="Where Berth listens, the names in its certificate, and who may pull without a token." />
       <Stack gap="lg">
-        <SectionCard title="Listeners and TLS" description="Changes to listeners apply after Berth restarts.">
+        <SectionCard title="Listeners and TLS" description="New listener addresses apply with “Apply and restart listeners”, or when Berth next starts.">
           {settings.error !== undefined ? (
             <LoadError error={settings.error} onRetry={settings.reload} />
           ) : !settings.data ? (
@@ -47,6 +48,16 @@ export function SettingsPage() {
               />
             </Stack>
           )}
+        </SectionCard>
+
+        <SectionCard title="Maintenance" description="Garbage collection, how long the audit trail is kept, and how often mirrored tags are checked.">
+          {settings.data ? (
+            <MaintenanceForm settings={settings.data} onSaved={settings.reload} />
+          ) : settings.error === undefined ? (
+            <Group justify="center" py="md">
+              <Loader size="sm" aria-label="Loading maintenance settings" />
+            </Group>
+          ) : null}
         </SectionCard>
 
         <SectionCard title="Anonymous pull" description="Let anyone pull from a namespace without a token. Push and delete always need one.">

@@ -1,6 +1,10 @@
-import { Badge, Group, List, Paper, Progress, SimpleGrid, Spoiler, Table, Text } from '@mantine/core';
+import { Anchor, Badge, Button, Group, List, Paper, Progress, SimpleGrid, Spoiler, Table, Text } from '@mantine/core';
+import { useState } from 'react';
+import { describeError } from '../../api/client.js';
 import type { JobStatus, JobView, Progress as ProgressCounts } from '../../api/contract.js';
 import { formatBytes, formatCount, percent } from '../../format.js';
+import { hrefFor, Link } from '../../router.js';
+import { IconX } from '../icons.js';
 import { RelativeTime } from '../relative-time.js';
 import { columnPriority, ResponsiveTable } from '../responsive-table.js';
 
@@ -14,7 +18,10 @@ export function JobStatusBadge({ status }: { status: JobStatus }) {
   );
 }
 
-function Meter({ label, counts, bytes = false }: { label: string; counts: ProgressCounts; bytes?: boolean }) {
+/** The job's own page, `/ui/mirror/jobs/ID`. */
+export const jobHref = (job: Pick<JobView, 'id'>) => hrefFor('mirror', ['jobs', job.id]);
+
+export function Meter({ label, counts, bytes = false }: { label: string; counts: ProgressCounts; bytes?: boolean }) {
   const show = bytes ? formatBytes : formatCount;
   const value = percent(counts.done, counts.total);
   return (
@@ -32,14 +39,46 @@ function Meter({ label, counts, bytes = false }: { label: string; counts: Progre
   );
 }
 
+/** Cancel for a queued or running job; shows the refusal in place (the job may have just finished). */
+export function CancelJobButton({ job, onCancel, size = 'xs' }: { job: JobView; onCancel: (job: JobView) => Promise<void>; size?: 'xs' | 'sm' }) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string>();
+  const cancel = async () => {
+    setBusy(true);
+    setError(undefined);
+    try {
+      await onCancel(job);
+    } catch (reason) {
+      setError(describeError(reason).title);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <>
+      <Button size={size} variant="default" color="red" leftSection={<IconX size={14} />} loading={busy} onClick={() => void cancel()}>
+        Cancel job
+      </Button>
+      {error && (
+        <Text size="xs" c="red" role="alert">
+          {error}
+        </Text>
+      )}
+    </>
+  );
+}
+
 /** A queued or running job: three progress bars fed by `job.progress` events. */
-export function ActiveJob({ job }: { job: JobView }) {
+export function ActiveJob({ job, onCancel }: { job: JobView; onCancel?: (job: JobView) => Promise<void> }) {
   return (
     <Paper withBorder radius="md" p="md" component="article" aria-label={`Job ${job.rule}`}>
       <Group justify="space-between" mb="sm">
         <Group gap="xs">
-          <Text fw={600}>{job.rule}</Text>
+          <Anchor component={Link} href={jobHref(job)} fw={600}>
+            {job.rule}
+          </Anchor>
           <JobStatusBadge status={job.status} />
+          {onCancel && <CancelJobButton job={job} onCancel={onCancel} />}
         </Group>
         <Text size="xs" c="dimmed">
           {job.startedAt ? (
@@ -67,7 +106,7 @@ export function ActiveJob({ job }: { job: JobView }) {
   );
 }
 
-function duration(job: JobView): string {
+export function duration(job: JobView): string {
   if (!job.startedAt || !job.finishedAt) return '—';
   const seconds = Math.max(0, (Date.parse(job.finishedAt) - Date.parse(job.startedAt)) / 1000);
   if (seconds < 60) return `${seconds.toFixed(seconds < 10 ? 1 : 0)} s`;
@@ -94,7 +133,11 @@ export function JobHistory({ jobs }: { jobs: JobView[] }) {
         <Table.Tbody>
           {jobs.map((job) => (
             <Table.Tr key={job.id}>
-              <Table.Td fw={600}>{job.rule}</Table.Td>
+              <Table.Td fw={600}>
+                <Anchor component={Link} href={jobHref(job)}>
+                  {job.rule}
+                </Anchor>
+              </Table.Td>
               <Table.Td>
                 <JobStatusBadge status={job.status} />
               </Table.Td>

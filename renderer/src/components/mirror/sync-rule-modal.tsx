@@ -2,6 +2,7 @@ import { Button, Group, Modal, NumberInput, Select, SimpleGrid, Stack, Switch, T
 import { useEffect, useState, type FormEvent } from 'react';
 import { api } from '../../api/client.js';
 import { adminPaths, adminRoutes, type CreateSyncRuleRequest, type SyncRuleView, type UpstreamView } from '../../api/contract.js';
+import { formatInterval, formatRelative } from '../../format.js';
 import { ErrorAlert } from '../error-alert.js';
 
 const intervals = [
@@ -26,6 +27,20 @@ function regexError(source: string): string | undefined {
   } catch (error) {
     return `Not a valid regular expression: ${(error as Error).message}`;
   }
+}
+
+/**
+ * When the rule will run, in words, under the schedule picker: a scheduled rule that never ran starts on its own
+ * as soon as it is saved (the mirror is there to have the images before anyone asks), so the form says so.
+ */
+export function scheduleNote(interval: string, paused: boolean, editing: SyncRuleView | undefined, now = Date.now()): string {
+  if (interval === 'manual') return 'Runs only when you click Run now.';
+  if (paused) return 'Paused: it does not run on its schedule until you turn this off. Run now still works.';
+  const every = formatInterval(Number(interval));
+  const lastRun = editing?.lastRunAt ? Date.parse(editing.lastRunAt) : undefined;
+  if (lastRun === undefined) return `The first run starts as soon as you save, then ${every}.`;
+  const next = lastRun + Number(interval) * 1000;
+  return next <= now ? `Due now: it runs within a minute of saving, then ${every}.` : `Next run ${formatRelative(next, now)}, then ${every}.`;
 }
 
 export interface SyncRuleModalProps {
@@ -188,7 +203,14 @@ export function SyncRuleModal({ opened, editing, upstreams, onClose, onSaved }: 
             />
           </SimpleGrid>
           <SimpleGrid cols={{ base: 1, sm: 2 }}>
-            <Select label="Schedule" data={intervalOptions} value={interval} onChange={(value) => setInterval(value ?? 'manual')} allowDeselect={false} />
+            <Select
+              label="Schedule"
+              description={scheduleNote(interval, paused, editing)}
+              data={intervalOptions}
+              value={interval}
+              onChange={(value) => setInterval(value ?? 'manual')}
+              allowDeselect={false}
+            />
             <Switch
               mt={{ base: 0, sm: 30 }}
               label="Paused"

@@ -16,6 +16,11 @@ function tagFilter(rule: SyncRuleView): string {
   return parts.length > 0 ? parts.join(', ') : 'all tags';
 }
 
+/** A due time in the past (a rule that never ran is due at once) reads "within a minute": the scheduler looks every 30 s. */
+function NextRun({ at }: { at: string }) {
+  return Date.parse(at) <= Date.now() ? <span>within a minute</span> : <RelativeTime value={at} />;
+}
+
 export interface SyncRuleTableProps {
   rules: SyncRuleView[];
   /** Rule names with a queued or running job. */
@@ -80,7 +85,14 @@ export function SyncRuleTable({ rules, busy, onRun, onEdit, onDelete }: SyncRule
                     paused
                   </Badge>
                 ) : (
-                  formatInterval(rule.everySeconds)
+                  <>
+                    {formatInterval(rule.everySeconds)}
+                    {rule.nextRunAt && (
+                      <Text size="xs" c="dimmed">
+                        next: {busy.has(rule.name) ? 'running now' : <NextRun at={rule.nextRunAt} />}
+                      </Text>
+                    )}
+                  </>
                 )}
               </Table.Td>
               {/* Also in the job history below, so it is the first to give way. */}

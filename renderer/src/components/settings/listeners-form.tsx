@@ -1,7 +1,13 @@
 import { Alert, Button, Group, NumberInput, Radio, Stack, TagsInput, Text, TextInput } from '@mantine/core';
 import { useEffect, useState, type FormEvent } from 'react';
 import { api } from '../../api/client.js';
-import { adminRoutes, type SettingsResponse, type UpdateSettingsRequest, type UpdateSettingsResponse } from '../../api/contract.js';
+import {
+  adminRoutes,
+  type ApplyListenersResponse,
+  type SettingsResponse,
+  type UpdateSettingsRequest,
+  type UpdateSettingsResponse,
+} from '../../api/contract.js';
 import { ErrorAlert } from '../error-alert.js';
 import { IconAlert } from '../icons.js';
 import { formatListen, isLoopbackHost, parseListen } from './listen-address.js';
@@ -34,6 +40,57 @@ function validPort(port: number | string): port is number {
   return typeof port === 'number' && Number.isInteger(port) && port >= 1 && port <= 65535;
 }
 
+/** What the GUI calls each setting that waits for a restart, instead of its key (`tlsListen`). */
+export const settingLabels: Record<UpdateSettingsResponse['pending'][number], string> = {
+  listen: 'the HTTP address',
+  tlsListen: 'the HTTPS address',
+};
+
+function humanList(items: string[]): string {
+  return items.length <= 1 ? (items[0] ?? '') : `${items.slice(0, -1).join(', ')} and ${items.at(-1)}`;
+}
+
+/**
+ * "Apply and restart": moves the listeners to the saved addresses inside the running Berth. When the page itself came
+ * through a listener that moved, it continues at the new address (same host name, so the session cookie goes along).
+ */
+export function ApplyListenersButton() {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>();
+  const [moved, setMoved] = useState<ApplyListenersResponse>();
+  const apply = async () => {
+    setBusy(true);
+    setError(undefined);
+    try {
+      const answer = await api.post<ApplyListenersResponse>(adminRoutes.settingsApply);
+      setMoved(answer);
+      const here = answer.moved.find((change) => change.from && new URL(change.from).origin === window.location.origin);
+      if (here) window.location.assign(`${new URL(here.to).origin}${window.location.pathname}${window.location.search}`);
+    } catch (reason) {
+      setError(reason);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <Stack gap="xs">
+      <Group>
+        <Button size="xs" color="orange" onClick={() => void apply()} loading={busy}>
+          Apply and restart listeners
+        </Button>
+      </Group>
+      {moved && (
+        <Text size="sm" role="status">
+          {moved.moved.length === 0
+            ? 'The listeners already run on the saved addresses.'
+            : `Now listening on ${moved.moved.map((change) => change.to).join(' and ')}.`}
+        </Text>
+      )}
+      {error !== undefined && <ErrorAlert error={error} />}
+    </Stack>
+  );
+}
+
 /** Listen addresses and TLS names. Saves only what changed, and says when a restart is needed. */
 export function ListenersForm({ settings, onSaved }: { settings: SettingsResponse; onSaved: (response: UpdateSettingsResponse) => void }) {
   const [form, setForm] = useState<FormState>(() => fromSettings(settings));
@@ -47,12 +104,17 @@ export function ListenersForm({ settings, onSaved }: { settings: SettingsRespons
     event.preventDefault();
     if (!validPort(form.httpPort) || !validPort(form.httpsPort)) return;
     const httpHost = parseListen(settings.listen)?.host ?? '127.0.0.1';
-    const body: UpdateSettingsRequest = {
+    const wanted: Required<Pick<UpdateSettingsRequest, 'listen' | 'tlsListen' | 'tlsNames' | 'exposeOnNetwork'>> = {
       listen: formatListen({ host: isLoopbackHost(httpHost) ? httpHost : '127.0.0.1', port: Number(form.httpPort) }),
       tlsListen: formatListen({ host: form.httpsReach === 'network' ? form.networkHost : '127.0.0.1', port: Number(form.httpsPort) }),
       tlsNames: form.tlsNames,
       exposeOnNetwork: form.httpsReach === 'network',
     };
+    // Only what changed: an address shown as the default is not pinned by saving another field (and so not moved
+    // by "Apply and restart").
+    const body: UpdateSettingsRequest = Object.fromEntries(
+      Object.entries(wanted).filter(([key, value]) => JSON.stringify(value) !== JSON.stringify(settings[key as keyof typeof wanted])),
+    );
     setBusy(true);
     setError(undefined);
     setResult(undefined);
@@ -147,9 +209,17 @@ export function ListenersForm({ settings, onSaved }: { settings: SettingsRespons
         {error !== undefined && <ErrorAlert error={error} />}
         {result && (
           <Alert color={result.restartRequired ? 'orange' : 'teal'} variant="light" role="status" title="Settings saved">
-            {result.restartRequired
-              ? `Restart Berth to apply: ${result.pending.join(', ')}. Until then it keeps running as before.`
-              : 'Applied.'}
+            {result.restartRequired ? (
+              <Stack gap="xs">
+                <Text size="sm">
+                  Saved, not applied yet: {humanList(result.pending.map((key) => `${settingLabels[key]} (${result.settings[key]})`))}. Until then
+                  Berth keeps listening where it does now.
+                </Text>
+                <ApplyListenersButton />
+              </Stack>
+            ) : (
+              'Applied.'
+            )}
           </Alert>
         )}
         <Group>

@@ -10,7 +10,10 @@ import { IconCheck } from '../icons.js';
  * What the dialog shows: the dry run's plan (confirm or nothing to do), or the real run's result. A discriminated
  * union, so a result can never be confirmed twice and a plan is never mistaken for something already done.
  */
-type Stage = { kind: 'closed' } | { kind: 'plan'; plan: GarbageCollectionResponse } | { kind: 'done'; result: GarbageCollectionResponse };
+type Stage =
+  | { kind: 'closed' }
+  | { kind: 'plan'; plan: GarbageCollectionResponse; now: boolean }
+  | { kind: 'done'; result: GarbageCollectionResponse };
 
 function plural(count: number, one: string, many = `${one}s`): string {
   return `${formatCount(count)} ${count === 1 ? one : many}`;
@@ -28,9 +31,32 @@ function hasWork(plan: GarbageCollectionResponse): boolean {
   return plan.blobsDeleted > 0 || plan.layerLinksRemoved > 0;
 }
 
+/**
+ * The way past the grace period, with what it risks said plainly. The server refuses it while a push or a sync job is
+ * still bringing in layers, so the warning is about what it cannot see: a push through another Berth process.
+ */
+function ReclaimNowOffer({ gc, checking, onCheck }: { gc: GarbageCollectionResponse; checking: boolean; onCheck: () => void }) {
+  return (
+    <Alert color="orange" variant="light" title="Free them now instead?">
+      <Stack gap="xs">
+        <Text size="sm">
+          Skips the {graceText(gc.graceMs)} wait. Berth first checks that no push and no sync job is still sending layers, and refuses
+          if one is; then only blobs no image uses are deleted. A push through another Berth process on this data directory is not
+          seen: its layers could go, and that push would have to be repeated.
+        </Text>
+        <Group>
+          <Button size="xs" color="orange" variant="light" onClick={onCheck} loading={checking}>
+            Check what freeing now would free
+          </Button>
+        </Group>
+      </Stack>
+    </Alert>
+  );
+}
+
 /** Why some unused blobs stay: pushes in progress upload layers before the manifest that uses them. */
 function SparedNote({ gc }: { gc: GarbageCollectionResponse }) {
-  if (gc.youngSpared === 0) return null;
+  if (gc.youngSpared === 0 || gc.graceMs <= 1) return null;
   return (
     <Text size="sm" c="dimmed">
       {plural(gc.youngSpared, 'unused blob or link', 'unused blobs or links')} from the last {graceText(gc.graceMs)}{' '}
@@ -119,15 +145,16 @@ export function FreeSpaceButton({ onFreed }: { onFreed: () => void }) {
   const [freeing, setFreeing] = useState(false);
   const [error, setError] = useState<unknown>();
 
-  const run = (dryRun: boolean) => api.post<GarbageCollectionResponse>(adminRoutes.storageGc, { dryRun } satisfies GarbageCollectionRequest);
+  const run = (dryRun: boolean, now: boolean) =>
+    api.post<GarbageCollectionResponse>(adminRoutes.storageGc, { dryRun, ...(now ? { skipGracePeriod: true } : {}) } satisfies GarbageCollectionRequest);
 
-  const check = async () => {
+  const check = async (now = false) => {
     setChecking(true);
     setError(undefined);
-    setStage({ kind: 'closed' });
+    if (!now) setStage({ kind: 'closed' });
     setOpened(true);
     try {
-      setStage({ kind: 'plan', plan: await run(true) });
+      setStage({ kind: 'plan', plan: await run(true, now), now });
     } catch (reason) {
       setError(reason);
     } finally {
@@ -139,7 +166,7 @@ export function FreeSpaceButton({ onFreed }: { onFreed: () => void }) {
     setFreeing(true);
     setError(undefined);
     try {
-      setStage({ kind: 'done', result: await run(false) });
+      setStage({ kind: 'done', result: await run(false, stage.kind === 'plan' && stage.now) });
       onFreed();
     } catch (reason) {
       setError(reason);
@@ -157,12 +184,12 @@ export function FreeSpaceButton({ onFreed }: { onFreed: () => void }) {
   const gc = stage.kind === 'plan' ? stage.plan : stage.kind === 'done' ? stage.result : undefined;
   return (
     <>
-      <Button variant="light" color="grape" size="compact-sm" onClick={() => void check()} loading={checking}>
+      <Button variant="light" color="grape" size="compact-sm" onClick={() => void check()} loading={checking && !opened}>
         Free unused space
       </Button>
       <Modal opened={opened} onClose={close} title={<Text fw={600}>Free unused space</Text>} centered>
         <Stack gap="md">
-          {checking && (
+          {checking && stage.kind === 'closed' && (
             <Text size="sm" c="dimmed">
               Looking for blobs no image uses…
             </Text>
@@ -170,6 +197,14 @@ export function FreeSpaceButton({ onFreed }: { onFreed: () => void }) {
           {stage.kind === 'plan' && <PlanText plan={stage.plan} />}
           {stage.kind === 'done' && <ResultText result={stage.result} />}
           {gc && <SparedNote gc={gc} />}
+          {plan && stage.kind === 'plan' && !stage.now && plan.youngSpared > 0 && (
+            <ReclaimNowOffer gc={plan} checking={checking} onCheck={() => void check(true)} />
+          )}
+          {plan && stage.kind === 'plan' && stage.now && hasWork(plan) && (
+            <Text size="sm" c="dimmed">
+              Without the wait: what changes from now on (a push that starts meanwhile) is still kept.
+            </Text>
+          )}
           {gc && <UnreadableNote gc={gc} />}
           {error !== undefined && <ErrorAlert error={error} />}
           <Group justify="flex-end" gap="sm">
@@ -179,7 +214,7 @@ export function FreeSpaceButton({ onFreed }: { onFreed: () => void }) {
                   Cancel
                 </Button>
                 <Button color="red" onClick={() => void free()} loading={freeing}>
-                  {plan.bytesFreed > 0 ? `Free ${formatBytes(plan.bytesFreed)}` : 'Remove stale links'}
+                  {plan.bytesFreed > 0 ? `Free ${formatBytes(plan.bytesFreed)}${stage.now ? ' now' : ''}` : 'Remove stale links'}
                 </Button>
               </>
             ) : (
