@@ -8,11 +8,9 @@ import type { GarbageCollectionResponse } from '../../registry/admin/contract.js
 import { parseDigest } from '../../registry/core/digest.js';
 import type { GarbageCollectionResult } from '../../registry/storage/garbage-collector.js';
 import { pathFor } from '../../registry/storage/paths.js';
-import { createAccessToken, signInAsAdmin } from '../support/berth-admin.js';
-import { berthBin, startBerth, type BerthProcess } from '../support/berth-process.js';
+import { berthBin } from '../support/berth-process.js';
 import { jsonBytes, mediaTypes, sha256 } from '../support/oci-client.js';
-import { basicHeader } from '../support/registry-auth.js';
-import { makeTempDir } from '../support/temp-dir.js';
+import { pushBlob, send, startDefaultBerth, type Client } from './default-berth.js';
 
 /**
  * Garbage collection racing pushes, the way issue 13 lost data: old unreferenced layers (a deleted image's, aged
@@ -31,30 +29,6 @@ const pushers = 4;
 const maxImagesPerPusher = 10;
 const iterations = Number(process.env.GC_RACE_ITERATIONS ?? 10);
 const twoHoursAgo = () => new Date(Date.now() - 2 * 60 * 60 * 1000);
-
-interface Client {
-  readonly url: string;
-  readonly headers: Record<string, string>;
-}
-
-async function send(client: Client, method: string, path: string, body?: Buffer, headers: Record<string, string> = {}): Promise<Response> {
-  return fetch(`${client.url}${path}`, {
-    method,
-    headers: { ...client.headers, ...headers },
-    body,
-    redirect: 'manual',
-    signal: AbortSignal.timeout(30_000),
-  });
-}
-
-/** A monolithic blob push (`POST ?digest=`): for a blob the store already holds, the upload is the reuse. */
-async function pushBlob(client: Client, repo: string, bytes: Buffer): Promise<string> {
-  const digest = sha256(bytes);
-  const response = await send(client, 'POST', `/v2/${repo}/blobs/uploads/?digest=${digest}`, bytes, { 'content-type': 'application/octet-stream' });
-  const text = await response.text();
-  assert.equal(response.status, 201, `blob push into ${repo}: ${response.status} ${text}`);
-  return digest;
-}
 
 interface PushedImage {
   repo: string;
@@ -175,20 +149,6 @@ function runBerthGc(dataDir: string): Promise<number> {
       else resolve((JSON.parse(stdout) as GarbageCollectionResult).blobsDeleted);
     });
   });
-}
-
-async function startDefaultBerth(t: TestContext): Promise<{ berth: BerthProcess; client: Client; cookie: string; dataDir: string }> {
-  const dataDir = await makeTempDir(t, 'berth-gc-race-');
-  // No --auth flag: token auth, what a user gets.
-  const berth = await startBerth({ dataDir, auth: null, tlsListen: 'off' });
-  t.after(() => berth.stop());
-  const cookie = await signInAsAdmin(berth);
-  const token = await createAccessToken(berth, cookie, 'gc-race', ['*:pull,push,delete']);
-  const client = { url: berth.url, headers: { authorization: basicHeader('gc-race', token) } };
-  const anonymous = await fetch(`${berth.url}/v2/`);
-  await anonymous.arrayBuffer();
-  assert.equal(anonymous.status, 401, 'the server runs with token auth');
-  return { berth, client, cookie, dataDir };
 }
 
 test('GC in the server (admin API) racing pushes into new repositories that reuse old layers: no image that got 201 loses a blob', { timeout: 600_000 }, async (t) => {
