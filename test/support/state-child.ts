@@ -1,6 +1,7 @@
+import { promises as fsPromises } from 'node:fs';
 import { open, unlink } from 'node:fs/promises';
+import { syncBuiltinESMExports } from 'node:module';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createStateStore } from '../../registry/state/index.js';
 
 /**
  * A second process for the cross-process state tests (node --test may load every file under dist/test/, so without
@@ -9,7 +10,27 @@ import { createStateStore } from '../../registry/state/index.js';
  *   store, then prints "done". With `marker`, each update also proves it is alone: it creates that file exclusively
  *   on entry (an EEXIST means another process is inside too: printed to stderr as "overlap") and removes it on exit.
  * - `node state-child.js <dataDir> hold` takes the state lock, prints "holding" and never lets go (a test kills it).
+ * With `BERTH_TEST_SLOW_FS_MS=N`, every file operation that changes the lock waits N ms first: a process on a loaded machine,
+ * whose look at the lock and its next step are far apart (the interleavings a fast machine shows rarely).
  */
+const slowMs = Number(process.env.BERTH_TEST_SLOW_FS_MS ?? 0);
+if (slowMs > 0) {
+  const mutable = fsPromises as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+  // The steps that change the lock; the looks (stat, readFile, readdir) stay fast, so each look is followed by a
+  // long gap before the step it decided on.
+  for (const name of ['rename', 'link', 'unlink', 'writeFile', 'open']) {
+    const real = mutable[name];
+    if (!real) continue;
+    mutable[name] = async (...args: unknown[]) => {
+      await sleep(slowMs);
+      return real.apply(fsPromises, args);
+    };
+  }
+  // ES modules importing from node:fs/promises see the wrapped functions from now on.
+  syncBuiltinESMExports();
+}
+const { createStateStore } = await import('../../registry/state/index.js');
+
 async function main(): Promise<void> {
   const [dataDir, countText, marker] = process.argv.slice(2);
   if (!dataDir || !countText) return;
@@ -26,7 +47,7 @@ async function main(): Promise<void> {
       const alone = marker ? await enter(marker) : true;
       draft.settings.counter = (typeof draft.settings.counter === 'number' ? draft.settings.counter : 0) + 1;
       if (marker) {
-        await sleep(1); // a wider window for another process to come in, if the lock let it
+        await sleep(5); // a wider window for another process to come in, if the lock let it
         if (alone) await unlink(marker);
       }
     });
