@@ -5,7 +5,7 @@ export {
   type StateStore,
   type StateStoreOptions,
 } from './state-store.js';
-export { withFileLock, LockTimeoutError, type FileLockOptions } from './file-lock.js';
+export { withFileLock, LockTimeoutError, type FileLockOptions, type LockTakeOver } from './file-lock.js';
 export {
   currentSchemaVersion,
   defaultState,

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, open, readFile, rename, unlink } from 'node:fs/promises';
+import { chmod, lstat, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Adapter } from 'lowdb';
+import { pidExists } from '../runtime/process-liveness.js';
 import { normalizeState, StateFileError, type State } from './schema.js';
 
 /**
@@ -40,6 +41,27 @@ export class SecureJsonFile implements Adapter<State> {
     await chmod(temp, 0o600);
     await rename(temp, this.path);
   }
+}
+
+/**
+ * Removes the temp files of writers killed between writing and renaming (`.state.json.<pid>.<random>.tmp`). Call it
+ * while holding the state lock: writes happen only under it, so a temp file of a live writer cannot be in progress
+ * then, except one of a writer whose lock was taken over as stale; those are spared for a minute.
+ */
+export async function removeAbandonedTemps(path: string): Promise<number> {
+  const prefix = `.${basename(path)}.`;
+  let removed = 0;
+  for (const name of await readdir(dirname(path))) {
+    if (!name.startsWith(prefix) || !name.endsWith('.tmp')) continue;
+    const pid = Number(name.slice(prefix.length).split('.')[0]);
+    const temp = join(dirname(path), name);
+    const info = await lstat(temp).catch(() => undefined);
+    if (!info?.isFile()) continue;
+    if ((Number.isInteger(pid) && pidExists(pid) && pid !== process.pid) && Date.now() - info.mtimeMs < 60_000) continue;
+    await unlink(temp).catch(() => undefined);
+    removed += 1;
+  }
+  return removed;
 }
 
 export function parseStateText(text: string, path: string): State {

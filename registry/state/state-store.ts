@@ -1,11 +1,11 @@
 import { readFileSync, statSync } from 'node:fs';
-import { chmod, mkdir, stat } from 'node:fs/promises';
+import { chmod, mkdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { privateDirMode } from '../config/private-modes.js';
 import { Low } from 'lowdb';
 import { withFileLock, type FileLockOptions } from './file-lock.js';
 import { defaultState, type State } from './schema.js';
-import { parseStateText, SecureJsonFile } from './secure-json-file.js';
+import { parseStateText, removeAbandonedTemps, SecureJsonFile } from './secure-json-file.js';
 
 /**
  * The app state shared by every Berth process on one data directory (the server, and `berth token create` run
@@ -131,8 +131,13 @@ export async function createStateStore(dataDir: string, options: StateStoreOptio
     return result;
   }
 
-  // First use of a data directory creates the file, so the other processes and a curious user find it.
-  await update(() => undefined);
+  // First use of a data directory creates the file, so the other processes and a curious user find it. Under the
+  // lock, what a killed writer left behind goes: its temp files, and the lock file of earlier builds (an empty one
+  // made every start wait 10 s), which the lock folder replaced.
+  await update(async () => {
+    await removeAbandonedTemps(path);
+    await rm(lockPath, { force: true });
+  });
   const info = await stat(path);
   if ((info.mode & 0o777) !== 0o600) await chmod(path, 0o600);
 

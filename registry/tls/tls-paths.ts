@@ -8,7 +8,7 @@ import { join } from 'node:path';
  *   ca.crt                0644  the local CA certificate: what users add to their trust stores
  *   server.key            0600  the server's private key
  *   server.crt            0644  the server certificate, signed by ca.key
- *   .lock                       held while a process (the server, `berth ca rotate`) writes the files above
+ *   .lock.d/                    held while a process (the server, `berth ca rotate`) writes the files above
  * ```
  */
 export interface TlsPaths {

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
-import { createStateStore, StateFileError, withFileLock } from '../../registry/state/index.js';
+import { currentProcessIdentity } from '../../registry/runtime/process-liveness.js';
+import { createStateStore, StateFileError, withFileLock, type LockTakeOver } from '../../registry/state/index.js';
 import { makeTempDir } from '../support/temp-dir.js';
 
 const childScript = fileURLToPath(new URL('../support/state-child.js', import.meta.url));
@@ -46,7 +47,7 @@ test('update writes atomically, keeps mode 0600 and leaves no temp files behind'
   assert.equal(next.namespaces[0]?.name, 'team');
   assert.equal(store.read().settings.listen, '127.0.0.1:5000');
   assert.equal((await stat(store.path)).mode & 0o777, 0o600);
-  assert.deepEqual((await readdir(dir)).sort(), ['state.json']);
+  await assertNothingLeftBehind(dir);
 });
 
 test('snapshots are frozen: a caller cannot change the state without update()', async (t) => {
@@ -133,7 +134,7 @@ test('two real processes doing 50 increments each end at exactly 100', async (t)
   const store = await createStateStore(dir);
   t.after(() => store.close());
   assert.equal(counterOf(store.read().settings), 100);
-  assert.deepEqual((await readdir(dir)).sort(), ['state.json'], 'no lock or temp file left behind');
+  await assertNothingLeftBehind(dir);
 });
 
 test('this process and a child process update concurrently without losing writes', async (t) => {
@@ -152,27 +153,47 @@ test('this process and a child process update concurrently without losing writes
   assert.equal(counterOf(store.read().settings), 100);
 });
 
-test('a lock left by a dead process is taken over at once; an old lock of a live owner after the stale age', async (t) => {
+test('a lock whose owner is gone (dead pid, or a reused pid with another start time) is taken over at once', async (t) => {
   const dir = await makeTempDir(t);
-  const lockPath = join(dir, 'state.json.lock');
-  // A pid that does not exist on this host (a crashed CLI).
+  const folder = join(dir, 'x.lock.d');
+  await mkdir(folder, { recursive: true });
   const { hostname } = await import('node:os');
-  await writeFile(lockPath, JSON.stringify({ pid: 2 ** 22 + 12345, host: hostname(), id: 'dead', acquiredAt: '' }));
-  const started = Date.now();
-  const store = await createStateStore(dir);
-  t.after(() => store.close());
-  assert.ok(Date.now() - started < 2000, 'dead owner lock should not delay startup');
-
-  // A lock owned by a live process (ourselves, pid-wise) that nobody touched for longer than staleMs.
-  await writeFile(lockPath, JSON.stringify({ pid: process.pid, host: hostname(), id: 'stuck', acquiredAt: '' }));
-  const past = new Date(Date.now() - 60_000);
-  await utimes(lockPath, past, past);
-  let ran = false;
-  await withFileLock(lockPath, async () => {
-    ran = true;
-  }, { staleMs: 10_000 });
-  assert.ok(ran);
+  const takeOvers: LockTakeOver[] = [];
+  const onTakeOver = (takeOver: LockTakeOver) => takeOvers.push(takeOver);
+  // A crashed CLI: a pid that does not exist on this host.
+  await writeFile(join(folder, '000000000001'), JSON.stringify({ pid: 2 ** 22 + 12345, host: hostname(), startedAtMs: Date.now(), id: 'dead', acquiredAt: '' }));
+  // Huge staleMs: only the owner check can let us in.
+  await withFileLock(join(dir, 'x.lock'), async () => undefined, { staleMs: 3_600_000, timeoutMs: 5_000, onTakeOver });
+  assert.deepEqual(takeOvers.map((x) => [x.reason, x.owner?.id]), [['owner-gone', 'dead']]);
+  // Our own pid, but recorded with another start time: the pid was reused by this process.
+  await writeFile(join(folder, '000000000003'), JSON.stringify({ pid: process.pid, host: hostname(), startedAtMs: 1_000, id: 'reused', acquiredAt: '' }));
+  const other = process.pid === 1 ? 2 : 1;
+  await writeFile(join(folder, '000000000004'), JSON.stringify({ pid: other, host: hostname(), startedAtMs: 1_000, id: 'init', acquiredAt: '' }));
+  await withFileLock(join(dir, 'x.lock'), async () => undefined, { staleMs: 3_600_000, timeoutMs: 5_000, onTakeOver });
+  assert.deepEqual(takeOvers.map((x) => [x.reason, x.owner?.id]).at(-1), ['owner-gone', 'init'], 'pid 1 started at boot, not at 1970 + 1 s');
 });
+
+test('a lock of a live owner that stopped touching it is taken over after staleMs, and only then', async (t) => {
+  const dir = await makeTempDir(t);
+  const folder = join(dir, 'x.lock.d');
+  await mkdir(folder, { recursive: true });
+  const { hostname } = await import('node:os');
+  const stuck = join(folder, '000000000007');
+  await writeFile(stuck, JSON.stringify({ ...currentProcessIdentity(), host: hostname(), id: 'stuck', acquiredAt: '' }));
+  await assert.rejects(withFileLock(join(dir, 'x.lock'), async () => undefined, { staleMs: 60_000, timeoutMs: 100 }), /timed out waiting for the lock/);
+  const past = new Date(Date.now() - 120_000);
+  await utimes(stuck, past, past);
+  const takeOvers: LockTakeOver[] = [];
+  await withFileLock(join(dir, 'x.lock'), async () => undefined, { staleMs: 60_000, timeoutMs: 2_000, onTakeOver: (x) => takeOvers.push(x) });
+  assert.deepEqual(takeOvers.map((x) => [x.reason, x.generation]), [['stale', 7]]);
+});
+
+/** state.json, and the lock folder holding at most two generations and their release markers: no temp file. */
+async function assertNothingLeftBehind(dir: string): Promise<void> {
+  assert.deepEqual((await readdir(dir)).sort(), ['state.json', 'state.json.lock.d'], 'no temp file or old lock left behind');
+  const lock = (await readdir(join(dir, 'state.json.lock.d'))).sort();
+  assert.ok(lock.every((name) => /^\d{12}(\.released)?$/.test(name)) && lock.length <= 4, `lock folder: ${lock.join(', ')}`);
+}
 
 test('a held lock makes others wait, and times out with a clear error', async (t) => {
   const dir = await makeTempDir(t);

@@ -173,6 +173,8 @@ test('keys and certificates are 0600 and the tls directory 0700 from the first w
   }
   assert.deepEqual(await fileModes(join(dataDir, 'tls')), {
     '.': 0o700,
+    // The lock the server and `berth ca rotate` share (state/file-lock.ts).
+    '.lock.d': 0o700,
     'ca.key': 0o600,
     'ca.crt': 0o600,
     'server.key': 0o600,
@@ -197,8 +199,8 @@ test('a second ensure(), and a restart, re-create nothing', async (t) => {
   await manager.ensure();
   assert.deepEqual(await readTlsFiles(dataDir), before);
   assert.equal(again.server.fingerprint256, first.server.fingerprint256);
-  // Atomic writes leave no temp files behind.
-  assert.deepEqual((await readdir(join(dataDir, 'tls'))).sort(), ['ca.crt', 'ca.key', 'server.crt', 'server.key']);
+  // Atomic writes leave no temp files behind (beside the lock's folder).
+  assert.deepEqual((await readdir(join(dataDir, 'tls'))).sort(), ['.lock.d', 'ca.crt', 'ca.key', 'server.crt', 'server.key']);
 });
 
 test('concurrent ensure() calls on first start create one CA and one server certificate', async (t) => {
