@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { chmod, lstat, readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { startBerth, type BerthProcess } from '../support/berth-process.js';
 import { createImageLayout } from '../support/oci-layout.js';
@@ -101,9 +101,12 @@ test('a data directory left 0755 with 0644 files is tightened at start, with one
   t.after(() => second.stop());
   const warning = await second.waitForLog(isModeWarning, 30_000);
   assert.equal(warning.level, 40, 'a warning');
-  assert.equal(warning.fixed, opened.length, 'every opened path is counted once');
+  // The state lock's generation files are replaced as the new server takes the lock: they may be gone before the
+  // walk reaches them. Every other opened path is there to be fixed, and counted once.
+  const lasting = opened.filter((entry) => !entry.path.includes(`.lock.d${sep}`));
+  assert.ok(warning.fixed >= lasting.length && warning.fixed <= opened.length, `every opened path is counted once (${warning.fixed} of ${lasting.length}-${opened.length})`);
   assert.equal(warning.failed, 0);
-  assert.match(String(warning.msg), new RegExp(`^tightened ${opened.length} path\\(s\\) under the data directory`));
+  assert.match(String(warning.msg), new RegExp(`^tightened ${warning.fixed} path\\(s\\) under the data directory`));
   assert.deepEqual(readableByOthers(await walk(dataDir)), [], 'nothing under the data directory is readable by others any more');
 
   const status = await fetch(`${second.url}/v2/`);
