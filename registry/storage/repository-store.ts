@@ -5,6 +5,8 @@ import type { BlobStore } from './blob-store.js';
 import { isPathNotFound, type StorageDriver } from './driver.js';
 import { createManifestCache, type CachedManifest } from './manifest-cache.js';
 import { pathFor } from './paths.js';
+import { readTag, referencesOf } from './repository-index-builder.js';
+import type { PageRequest, RepositoryIndex, TagEntry } from './repository-index.js';
 import { walkRepositories } from './repository-walk.js';
 
 export type StoredManifest = CachedManifest;
@@ -13,7 +15,8 @@ export type StoredManifest = CachedManifest;
  * What a repository holds: links to blobs, manifest revisions, tags and the referrers index.
  * Writes happen in an order that keeps every reader safe across a kill -9 at any point:
  * manifest bytes, then the revision link, then the referrer link, then the tag. A tag therefore
- * never points at a manifest that is not stored.
+ * never points at a manifest that is not stored. Each write also updates the metadata index (storage/repository-index.ts)
+ * in its crash-safe order around the file; listings read the index once it is built, the link files until then.
  */
 export interface RepositoryStore {
   /** Size of a blob visible in the repository, or undefined. */
@@ -39,7 +42,13 @@ export interface RepositoryStore {
   deleteTag(repository: string, tag: string): Promise<boolean>;
   /** Tags in lexical order, or undefined when the repository does not exist. */
   listTags(repository: string): Promise<string[] | undefined>;
+  /** One page of tags with their digests and push times (O(page) once the index is built). */
+  tagPage(repository: string, page: PageRequest): Promise<TagEntry[] | undefined>;
+  /** How many tags the repository has (0 when unknown). */
+  countTags(repository: string): Promise<number>;
   listRepositories(): Promise<string[]>;
+  /** One page of repositories in lexical order (O(page) once the index is built). */
+  repositoryPage(page: PageRequest): Promise<string[]>;
   /** Descriptors of the manifests whose subject is `subject`. */
   referrers(repository: string, subject: ParsedDigest): Promise<Descriptor[]>;
 }
@@ -50,8 +59,10 @@ export interface PutManifestResult {
   subject?: string;
 }
 
-export function createRepositoryStore(driver: StorageDriver, blobs: BlobStore): RepositoryStore {
+export function createRepositoryStore(driver: StorageDriver, blobs: BlobStore, index: RepositoryIndex): RepositoryStore {
   const cache = createManifestCache();
+  /** Walk the files until the index is built (first start, or after it was deleted). */
+  const indexed = () => index.isReady();
 
   async function readLink(path: string): Promise<ParsedDigest | undefined> {
     try {
@@ -84,6 +95,27 @@ export function createRepositoryStore(driver: StorageDriver, blobs: BlobStore): 
     return (await driver.list(pathFor({ kind: 'repository', repository }))).some((child) => child.startsWith('_'));
   }
 
+  /** The tags whose current link exists, read from the files. */
+  async function walkTags(repository: string): Promise<string[] | undefined> {
+    if (!(await repositoryExists(repository))) return undefined;
+    const current: string[] = [];
+    for (const tag of await driver.list(pathFor({ kind: 'tags', repository }))) {
+      if (await exists(pathFor({ kind: 'tagCurrentLink', repository, tag }))) current.push(tag);
+    }
+    return current.sort(compareLexically);
+  }
+
+  async function referrerDigests(repository: string, subject: ParsedDigest): Promise<ParsedDigest[]> {
+    if (await indexed()) return (await index.listReferrers(repository, subject.digest)).map((digest) => parseDigest(digest));
+    const digests: ParsedDigest[] = [];
+    for (const algorithm of ['sha256', 'sha512']) {
+      for (const hex of await driver.list(pathFor({ kind: 'referrers', repository, subject, algorithm }))) {
+        if (isDigest(`${algorithm}:${hex}`)) digests.push(parseDigest(`${algorithm}:${hex}`));
+      }
+    }
+    return digests;
+  }
+
   const store: RepositoryStore = {
     async blobSize(repository, digest) {
       if (!(await exists(pathFor({ kind: 'layerLink', repository, digest })))) return undefined;
@@ -91,13 +123,16 @@ export function createRepositoryStore(driver: StorageDriver, blobs: BlobStore): 
     },
 
     async linkBlob(repository, digest) {
+      await index.intendLink(repository, 'layer', digest.digest);
       await driver.putContent(pathFor({ kind: 'layerLink', repository, digest }), digest.digest);
+      await index.commitLink(repository, 'layer', digest.digest);
     },
 
     async unlinkBlob(repository, digest) {
       const path = pathFor({ kind: 'layerLink', repository, digest });
       if (!(await exists(path))) return false;
       await driver.delete(path.slice(0, -'/link'.length));
+      await index.removeLink(repository, 'layer', digest.digest);
       return true;
     },
 
@@ -139,12 +174,20 @@ export function createRepositoryStore(driver: StorageDriver, blobs: BlobStore): 
         });
       }
       await blobs.write(digest, bytes);
+      // References first: collection must know what a revision keeps from the moment the revision may exist.
+      await index.putReferences(digest.digest, referencesOf(bytes));
+      await index.intendLink(repository, 'manifest', digest.digest);
       await driver.putContent(pathFor({ kind: 'manifestRevisionLink', repository, digest }), digest.digest);
+      await index.commitLink(repository, 'manifest', digest.digest);
       if (parsed.subject) {
         const subject = parseDigest(parsed.subject.digest);
         await driver.putContent(pathFor({ kind: 'referrerLink', repository, subject, digest }), digest.digest);
+        await index.putReferrer(repository, subject.digest, digest.digest);
       }
-      if (!byDigest) await driver.putContent(pathFor({ kind: 'tagCurrentLink', repository, tag: reference }), digest.digest);
+      if (!byDigest) {
+        await driver.putContent(pathFor({ kind: 'tagCurrentLink', repository, tag: reference }), digest.digest);
+        await index.putTag(repository, reference, digest.digest, new Date());
+      }
       cache.invalidate(repository);
       return { digest: digest.digest, mediaType: parsed.mediaType, subject: parsed.subject?.digest };
     },
@@ -155,15 +198,20 @@ export function createRepositoryStore(driver: StorageDriver, blobs: BlobStore): 
       // Tags first: a crash half-way leaves an untagged manifest, never a tag to nothing.
       for (const tag of (await store.listTags(repository)) ?? []) {
         const target = await readLink(pathFor({ kind: 'tagCurrentLink', repository, tag }));
-        if (target?.digest === digest.digest) await driver.delete(pathFor({ kind: 'tag', repository, tag }));
+        if (target?.digest !== digest.digest) continue;
+        await index.removeTag(repository, tag);
+        await driver.delete(pathFor({ kind: 'tag', repository, tag }));
       }
       const { subject } = parseManifest(manifest.bytes);
       if (subject) {
-        const link = pathFor({ kind: 'referrerLink', repository, subject: parseDigest(subject.digest), digest });
+        const subjectDigest = parseDigest(subject.digest);
+        await index.removeReferrer(repository, subjectDigest.digest, digest.digest);
+        const link = pathFor({ kind: 'referrerLink', repository, subject: subjectDigest, digest });
         await driver.delete(link.slice(0, -'/link'.length));
       }
       const revision = pathFor({ kind: 'manifestRevisionLink', repository, digest });
       await driver.delete(revision.slice(0, -'/link'.length));
+      await index.removeLink(repository, 'manifest', digest.digest);
       cache.invalidate(repository);
       return true;
     },
@@ -171,43 +219,66 @@ export function createRepositoryStore(driver: StorageDriver, blobs: BlobStore): 
     async deleteTag(repository, tag) {
       const path = pathFor({ kind: 'tagCurrentLink', repository, tag });
       if (!(await exists(path))) return false;
+      await index.removeTag(repository, tag);
       await driver.delete(pathFor({ kind: 'tag', repository, tag }));
       cache.invalidate(repository);
       return true;
     },
 
     async listTags(repository) {
-      if (!(await repositoryExists(repository))) return undefined;
-      const tags = await driver.list(pathFor({ kind: 'tags', repository }));
-      const current: string[] = [];
-      for (const tag of tags) {
-        if (await exists(pathFor({ kind: 'tagCurrentLink', repository, tag }))) current.push(tag);
-      }
-      return current.sort(compareLexically);
+      if (await indexed()) return (await index.listTags(repository, {}))?.map((entry) => entry.tag);
+      return walkTags(repository);
     },
 
-    listRepositories() {
+    async tagPage(repository, page) {
+      if (await indexed()) return index.listTags(repository, page);
+      const names = await walkTags(repository);
+      if (!names) return undefined;
+      const entries: TagEntry[] = [];
+      for (const tag of pageOf(names, page)) {
+        const entry = await readTag(driver, repository, tag);
+        if (entry) entries.push(entry);
+      }
+      return entries;
+    },
+
+    async countTags(repository) {
+      if (await indexed()) return index.countTags(repository);
+      return (await walkTags(repository))?.length ?? 0;
+    },
+
+    async listRepositories() {
+      if (await indexed()) return index.listRepositories({});
       return walkRepositories(driver);
+    },
+
+    async repositoryPage(page) {
+      if (await indexed()) return index.listRepositories(page);
+      return pageOf(await walkRepositories(driver), page);
     },
 
     async referrers(repository, subject) {
       const descriptors: Descriptor[] = [];
-      for (const algorithm of ['sha256', 'sha512']) {
-        for (const hex of await driver.list(pathFor({ kind: 'referrers', repository, subject, algorithm }))) {
-          const digest = parseDigest(`${algorithm}:${hex}`);
-          const manifest = await loadManifest(repository, digest);
-          if (!manifest) continue;
-          const parsed = parseManifest(manifest.bytes);
-          const descriptor: Descriptor = { mediaType: manifest.mediaType, digest: manifest.digest, size: manifest.bytes.length };
-          if (parsed.artifactType) descriptor.artifactType = parsed.artifactType;
-          if (parsed.annotations) descriptor.annotations = parsed.annotations;
-          descriptors.push(descriptor);
-        }
+      for (const digest of await referrerDigests(repository, subject)) {
+        const manifest = await loadManifest(repository, digest);
+        if (!manifest) continue;
+        const parsed = parseManifest(manifest.bytes);
+        const descriptor: Descriptor = { mediaType: manifest.mediaType, digest: manifest.digest, size: manifest.bytes.length };
+        if (parsed.artifactType) descriptor.artifactType = parsed.artifactType;
+        if (parsed.annotations) descriptor.annotations = parsed.annotations;
+        descriptors.push(descriptor);
       }
       return descriptors.sort((a, b) => compareLexically(a.digest, b.digest));
     },
   };
   return store;
+}
+
+/** A page of a lexically sorted list (the walk's fallback for what the index answers with one query). */
+function pageOf(sorted: readonly string[], page: PageRequest): string[] {
+  const after = page.last === undefined ? sorted : sorted.filter((item) => item > (page.last as string));
+  const start = page.offset ?? 0;
+  return after.slice(start, page.limit === undefined ? undefined : start + page.limit);
 }
 
 /** Byte-wise order, as the spec's "lexical" ordering of tags and repositories means. */

@@ -6,6 +6,7 @@ import type { ParsedDigest } from '../core/digest.js';
 import type { BlobStore } from './blob-store.js';
 import { isPathNotFound, type StorageDriver } from './driver.js';
 import { pathFor } from './paths.js';
+import type { RepositoryIndex } from './repository-index.js';
 import { walkRepositories } from './repository-walk.js';
 
 export interface UploadStatus {
@@ -42,7 +43,7 @@ interface RunningHash {
   offset: number;
 }
 
-export function createUploadStore(driver: StorageDriver, blobs: BlobStore): UploadStore {
+export function createUploadStore(driver: StorageDriver, blobs: BlobStore, index: RepositoryIndex): UploadStore {
   const hashes = new Map<string, RunningHash>();
   const locks = new Map<string, Promise<unknown>>();
 
@@ -126,6 +127,8 @@ export function createUploadStore(driver: StorageDriver, blobs: BlobStore): Uplo
       const id = randomUUID();
       // startedat is written last-but-atomically: a session exists exactly when this file does.
       await driver.putContent(pathFor({ kind: 'uploadStartedAt', repository, id }), new Date().toISOString());
+      // The session's folder makes the repository one (the catalog lists it, as the walk of the files does).
+      await index.touchRepository(repository);
       hashes.set(`${repository}/${id}`, { hash: createHash('sha256'), offset: 0 });
       return { id, repository, offset: 0 };
     },

@@ -9,6 +9,7 @@ import { createFilesystemDriver } from '../../registry/storage/filesystem-driver
 import { pathFor } from '../../registry/storage/paths.js';
 import { collectGarbage } from '../../registry/storage/garbage-collector.js';
 import { createRepositoryStore, type RepositoryStore } from '../../registry/storage/repository-store.js';
+import { openSqliteRepositoryIndex } from '../../registry/storage/sqlite-repository-index.js';
 import { createUploadStore, type UploadStore } from '../../registry/storage/upload-store.js';
 import { makeTempDir, type AfterHook } from '../support/temp-dir.js';
 
@@ -44,7 +45,9 @@ interface Pushed {
 async function openStores(t: AfterHook, driver?: StorageDriver): Promise<Stores> {
   const real = driver ?? createFilesystemDriver(await makeTempDir(t, 'berth-gc-'));
   const blobs = createBlobStore(real);
-  return { driver: real, blobs, uploads: createUploadStore(real, blobs), repositories: createRepositoryStore(real, blobs) };
+  const index = openSqliteRepositoryIndex(await makeTempDir(t, 'berth-gc-index-'));
+  t.after(() => index.close());
+  return { driver: real, blobs, uploads: createUploadStore(real, blobs, index), repositories: createRepositoryStore(real, blobs, index) };
 }
 
 function digestOf(bytes: Uint8Array): string {
