@@ -49,6 +49,8 @@ export interface RepositoryIndex {
 
   /** Repositories in lexical order, after `last` (exclusive), at most `limit`. */
   listRepositories(page: PageRequest): Promise<string[]>;
+  /** Names of a repository's tags in lexical order (what tags/list needs); undefined when the repository is unknown. */
+  listTagNames(repository: string, page: PageRequest): Promise<string[] | undefined>;
   /** Tags of a repository in lexical order; undefined when the index holds no such repository. */
   listTags(repository: string, page: PageRequest): Promise<TagEntry[] | undefined>;
   countTags(repository: string): Promise<number>;

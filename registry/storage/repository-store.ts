@@ -40,8 +40,8 @@ export interface RepositoryStore {
   /** Deletes a manifest revision and every tag pointing at it; false when unknown. */
   deleteManifest(repository: string, digest: ParsedDigest): Promise<boolean>;
   deleteTag(repository: string, tag: string): Promise<boolean>;
-  /** Tags in lexical order, or undefined when the repository does not exist. */
-  listTags(repository: string): Promise<string[] | undefined>;
+  /** Tags in lexical order (one page of them when `page` is given), or undefined when the repository does not exist. */
+  listTags(repository: string, page?: PageRequest): Promise<string[] | undefined>;
   /** One page of tags with their digests and push times (O(page) once the index is built). */
   tagPage(repository: string, page: PageRequest): Promise<TagEntry[] | undefined>;
   /** How many tags the repository has (0 when unknown). */
@@ -225,9 +225,10 @@ export function createRepositoryStore(driver: StorageDriver, blobs: BlobStore, i
       return true;
     },
 
-    async listTags(repository) {
-      if (await indexed()) return (await index.listTags(repository, {}))?.map((entry) => entry.tag);
-      return walkTags(repository);
+    async listTags(repository, page = {}) {
+      if (await indexed()) return index.listTagNames(repository, page);
+      const names = await walkTags(repository);
+      return names && pageOf(names, page);
     },
 
     async tagPage(repository, page) {

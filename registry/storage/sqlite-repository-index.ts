@@ -94,6 +94,7 @@ function createIndex(db: Database.Database): RepositoryIndex {
     putReferences: db.prepare('INSERT OR IGNORE INTO manifest_references (manifest, targets) VALUES (?, ?)'),
     listRepositories: db.prepare('SELECT name FROM repositories WHERE name > ? ORDER BY name LIMIT ? OFFSET ?').pluck(),
     listTags: db.prepare('SELECT tag, digest, pushed_at FROM tags WHERE repository = ? AND tag > ? ORDER BY tag LIMIT ? OFFSET ?'),
+    listTagNames: db.prepare('SELECT tag FROM tags WHERE repository = ? AND tag > ? ORDER BY tag LIMIT ? OFFSET ?').pluck(),
     countTags: db.prepare('SELECT count(*) FROM tags WHERE repository = ?').pluck(),
     listReferrers: db.prepare('SELECT digest FROM referrers WHERE repository = ? AND subject = ? ORDER BY digest').pluck(),
     linked: db.prepare('SELECT repository, kind, digest FROM links ORDER BY repository'),
@@ -191,6 +192,10 @@ function createIndex(db: Database.Database): RepositoryIndex {
 
     async listRepositories(page) {
       return statements.listRepositories.all(...bounds(page)) as string[];
+    },
+    async listTagNames(repository, page) {
+      if (statements.hasRepository.get(repository) === undefined) return undefined;
+      return statements.listTagNames.all(repository, ...bounds(page)) as string[];
     },
     async listTags(repository, page) {
       if (statements.hasRepository.get(repository) === undefined) return undefined;

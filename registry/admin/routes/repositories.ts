@@ -53,8 +53,7 @@ export function repositoryRoutes(ctx: AdminContext, inspector: ImageInspector): 
     for (const name of await ctx.registry.repositories.listRepositories()) {
       if (namespace !== undefined && namespaceOf(name) !== namespace) continue;
       if (q !== undefined && !name.toLowerCase().includes(q)) continue;
-      const tags = await ctx.registry.repositories.listTags(name);
-      repositories.push({ name, namespace: namespaceOf(name), tagCount: tags?.length ?? 0 });
+      repositories.push({ name, namespace: namespaceOf(name), tagCount: await ctx.registry.repositories.countTags(name) });
     }
     const body: RepositoriesResponse = { repositories };
     res.json(body);

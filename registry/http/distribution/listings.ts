@@ -13,8 +13,8 @@ export function createListingHandlers({ repositories, mirror }: DistributionDeps
       if (all) page = paginate(all, n, last);
     } else {
       // One more than asked tells whether a next page exists: one indexed query per page.
-      const entries = await repositories.tagPage(name, { last, limit: n === undefined ? undefined : n + 1 });
-      if (entries) page = pageFrom(entries.map((entry) => entry.tag), n);
+      const names = await repositories.listTags(name, { last, limit: n === undefined ? undefined : n + 1 });
+      if (names) page = pageFrom(names, n);
     }
     if (!page) throw new RegistryError('NAME_UNKNOWN', `repository unknown: ${name}`, { detail: { name } });
     const link = page.next ? { Link: `</v2/${name}/tags/list?${nextQuery(page.n, page.next)}>; rel="next"` } : {};
