@@ -4,7 +4,7 @@ import type { Logger } from '../log.js';
 import type { BlobStore } from './blob-store.js';
 import { isPathNotFound, type StorageDriver } from './driver.js';
 import { pathFor } from './paths.js';
-import type { RepositoryIndex, RepositorySnapshot, TagEntry } from './repository-index.js';
+import type { ManifestReferences, RepositoryIndex, RepositorySnapshot, TagEntry } from './repository-index.js';
 import { isRepository, walkRepositories } from './repository-walk.js';
 
 /**
@@ -110,22 +110,32 @@ function sameSet(a: readonly string[], b: readonly string[]): boolean {
 
 /** Manifests the index has no references for yet are read once (content by digest never changes). */
 async function recordReferences(blobs: Pick<BlobStore, 'read'>, index: RepositoryIndex, manifests: readonly string[]): Promise<void> {
-  for (const manifest of manifests) {
-    if ((await index.referencesOf(manifest)) !== undefined) continue;
-    const bytes = await blobs.read(parseDigest(manifest));
-    if (!bytes) continue;
-    try {
-      await index.putReferences(manifest, referencesOf(bytes));
-    } catch {
-      // Unparseable bytes: no references recorded, so collection treats the manifest as unreadable (keeps all).
-    }
+  for (const manifest of manifests) await manifestReferences(blobs, index, manifest);
+}
+
+/**
+ * What a manifest references, from the index or else read from its bytes (and then recorded); undefined when its
+ * bytes are missing or are not a manifest (what it keeps is then unknown).
+ */
+export async function manifestReferences(blobs: Pick<BlobStore, 'read'>, index: RepositoryIndex, manifest: string): Promise<ManifestReferences | undefined> {
+  const known = await index.referencesOf(manifest);
+  if (known) return known;
+  const bytes = await blobs.read(parseDigest(manifest));
+  if (!bytes) return undefined;
+  let references: ManifestReferences;
+  try {
+    references = referencesOf(bytes);
+  } catch {
+    return undefined;
   }
+  await index.putReferences(manifest, references);
+  return references;
 }
 
 /** Config, layers and children of a manifest: what it keeps alive. Throws on bytes that are not a manifest. */
-export function referencesOf(bytes: Uint8Array): string[] {
+export function referencesOf(bytes: Uint8Array): ManifestReferences {
   const parsed = parseManifest(bytes);
-  return [...new Set([...parsed.blobs.map((blob) => blob.digest), ...parsed.manifests.map((child) => child.digest)])];
+  return { blobs: [...new Set(parsed.blobs.map((blob) => blob.digest))], manifests: [...new Set(parsed.manifests.map((child) => child.digest))] };
 }
 
 /** What a repository's link files say: layer links, revisions, tags (with their link's time), referrers. */

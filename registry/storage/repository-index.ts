@@ -44,8 +44,8 @@ export interface RepositoryIndex {
   putReferrer(repository: string, subject: string, digest: string): Promise<void>;
   /** Before the referrer's link file is deleted. */
   removeReferrer(repository: string, subject: string, digest: string): Promise<void>;
-  /** What a stored manifest references (config, layers, children): content by digest never changes. */
-  putReferences(manifest: string, references: readonly string[]): Promise<void>;
+  /** What a stored manifest references (config and layers; an index's children): content by digest never changes. */
+  putReferences(manifest: string, references: ManifestReferences): Promise<void>;
 
   /** Repositories in lexical order, after `last` (exclusive), at most `limit`. */
   listRepositories(page: PageRequest): Promise<string[]>;
@@ -68,10 +68,13 @@ export interface RepositoryIndex {
   /** Drops a repository whose folder is gone (same change check as replaceRepository). */
   forgetRepository(repository: string, expectedChanges: number): Promise<boolean>;
 
-  /** Every repository with its layer links and manifest revisions, intents included: what collection marks from. */
-  linkedDigests(): Promise<Array<{ repository: string; kind: LinkKind; digest: string }>>;
+  /**
+   * Every repository's layer links and manifest revisions (intents included) and tag targets, ordered by repository:
+   * what collection marks from.
+   */
+  linkedDigests(): Promise<Array<{ repository: string; kind: LinkKind | 'tag'; digest: string }>>;
   /** What `manifest` references, or undefined when the index does not know the manifest. */
-  referencesOf(manifest: string): Promise<string[] | undefined>;
+  referencesOf(manifest: string): Promise<ManifestReferences | undefined>;
   /** Whether any repository links `digest` (as a layer or a revision), intents included. */
   isLinkedAnywhere(digest: string): Promise<boolean>;
 
@@ -79,6 +82,13 @@ export interface RepositoryIndex {
 }
 
 export type LinkKind = 'layer' | 'manifest';
+
+export interface ManifestReferences {
+  /** Config and layers (foreign layers included: they are descriptors like any other). */
+  blobs: string[];
+  /** An index's children. */
+  manifests: string[];
+}
 
 export interface PageRequest {
   /** Exclusive lower bound. */

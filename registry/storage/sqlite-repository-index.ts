@@ -1,7 +1,7 @@
 import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import type { LinkKind, PageRequest, RepositoryIndex, RepositorySnapshot, TagEntry } from './repository-index.js';
+import type { LinkKind, ManifestReferences, PageRequest, RepositoryIndex, RepositorySnapshot, TagEntry } from './repository-index.js';
 
 /**
  * The metadata index in SQLite (better-sqlite3), one file under `<data>/index/` shared by the server and the CLI
@@ -11,7 +11,7 @@ import type { LinkKind, PageRequest, RepositoryIndex, RepositorySnapshot, TagEnt
  *
  * The schema is versioned: an index written by another schema version is dropped and rebuilt from the link files.
  */
-export const indexSchemaVersion = 1;
+export const indexSchemaVersion = 2;
 
 const schema = `
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -97,7 +97,9 @@ function createIndex(db: Database.Database): RepositoryIndex {
     listTagNames: db.prepare('SELECT tag FROM tags WHERE repository = ? AND tag > ? ORDER BY tag LIMIT ? OFFSET ?').pluck(),
     countTags: db.prepare('SELECT count(*) FROM tags WHERE repository = ?').pluck(),
     listReferrers: db.prepare('SELECT digest FROM referrers WHERE repository = ? AND subject = ? ORDER BY digest').pluck(),
-    linked: db.prepare('SELECT repository, kind, digest FROM links ORDER BY repository'),
+    linked: db.prepare(
+      "SELECT repository, kind, digest FROM links UNION ALL SELECT repository, 'tag', digest FROM tags ORDER BY repository",
+    ),
     referencesOf: db.prepare('SELECT targets FROM manifest_references WHERE manifest = ?').pluck(),
     linkedAnywhere: db.prepare('SELECT 1 FROM links WHERE digest = ? LIMIT 1').pluck(),
     tagsOf: db.prepare('SELECT tag, digest, pushed_at FROM tags WHERE repository = ?'),
@@ -229,11 +231,11 @@ function createIndex(db: Database.Database): RepositoryIndex {
     },
 
     async linkedDigests() {
-      return statements.linked.all() as Array<{ repository: string; kind: LinkKind; digest: string }>;
+      return statements.linked.all() as Array<{ repository: string; kind: LinkKind | 'tag'; digest: string }>;
     },
     async referencesOf(manifest) {
       const targets = statements.referencesOf.get(manifest) as string | undefined;
-      return targets === undefined ? undefined : (JSON.parse(targets) as string[]);
+      return targets === undefined ? undefined : (JSON.parse(targets) as ManifestReferences);
     },
     async isLinkedAnywhere(digest) {
       return statements.linkedAnywhere.get(digest) !== undefined;
