@@ -355,9 +355,8 @@ export function createBlobFetcher(deps: {
     async linkIfKnown(local, digest, upstream) {
       if ((await deps.repositories.blobSize(local, digest)) !== undefined) return true;
       if (!(await servedBy(upstream, digest))) return false;
-      await deps.repositories.linkBlob(local, digest);
-      // Collected by GC between the check and the link: the link alone shows nothing, so fetch instead.
-      return (await deps.repositories.blobSize(local, digest)) !== undefined;
+      // False when collected by GC before the link was written: the link alone shows nothing, so fetch instead.
+      return deps.repositories.linkBlob(local, digest);
     },
   };
 }

@@ -29,10 +29,19 @@ export interface StorageDriver {
   stat(path: string): Promise<FileInfo>;
   /** Names of the direct children of a directory; [] when it does not exist. */
   list(path: string): Promise<string[]>;
-  /** Moves an object into place atomically, creating parents; replaces an existing target. */
+  /**
+   * Moves an object into place atomically, creating parents; replaces an existing target. Throws
+   * PathNotFoundError when the source is missing.
+   */
   move(source: string, destination: string): Promise<void>;
   /** Deletes an object or a whole subtree; deleting what does not exist is not an error. */
   delete(path: string): Promise<void>;
+  /**
+   * Removes a folder only if it is empty, atomically (a file being written into it keeps it); missing is fine.
+   * Lets the garbage collector tidy a blob's folder without racing a push that writes into it. A no-op where
+   * folders are not real (object stores).
+   */
+  removeEmptyFolder(path: string): Promise<void>;
   /** Removes what interrupted atomic writes left behind (older than `olderThanMs`); returns how many. */
   purgeLeftovers(olderThanMs: number): Promise<number>;
 }

@@ -1,6 +1,6 @@
 import { close as closeCallback, createReadStream, createWriteStream, open as openCallback, read as readCallback } from 'node:fs';
 import { promisify } from 'node:util';
-import { mkdir, open, opendir, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, opendir, readFile, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, join, resolve, sep } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
@@ -60,6 +60,28 @@ async function copyRange(fd: number, destination: Writable, range: { start: numb
   }
 }
 
+/** How often a write retries after its parent folder vanished under it (a concurrent delete of the folder). */
+const parentRetries = 5;
+
+/**
+ * Runs `operation` (which creates `target`) after creating `target`'s parent folders, and again when it fails with
+ * ENOENT because the parent was removed in between: a DELETE of a blob link, or the garbage collector tidying an
+ * empty blob folder, removes folders that another request is about to write into. Without this, that request
+ * failed with a bare ENOENT (a 500). `sourceExists` tells a missing parent from a missing source (rename); it
+ * throws when the source is gone, which ends the retries.
+ */
+async function inParent<T>(target: string, operation: () => Promise<T>, sourceExists?: () => Promise<void>): Promise<T> {
+  for (let attempt = 0; ; attempt += 1) {
+    await mkdir(dirname(target), { recursive: true });
+    try {
+      return await operation();
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= parentRetries) throw error;
+      await sourceExists?.();
+    }
+  }
+}
+
 /** StorageDriver over a local directory. Every path is confined to `root`. */
 export function createFilesystemDriver(root: string): StorageDriver {
   const base = resolve(root);
@@ -82,21 +104,23 @@ export function createFilesystemDriver(root: string): StorageDriver {
   }
 
   async function writeAtomically(target: string, content: Uint8Array | string): Promise<void> {
-    await mkdir(dirname(target), { recursive: true });
-    const temp = `${target}.${randomBytes(6).toString('hex')}.tmp`;
-    const handle = await open(temp, 'w', 0o644);
-    try {
-      await handle.writeFile(content);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    try {
-      await rename(temp, target);
-    } catch (error) {
-      await rm(temp, { force: true });
-      throw error;
-    }
+    // The temp file sits beside the target: a delete of the folder takes it too, so a retry starts over.
+    await inParent(target, async () => {
+      const temp = `${target}.${randomBytes(6).toString('hex')}.tmp`;
+      try {
+        const handle = await open(temp, 'w', 0o644);
+        try {
+          await handle.writeFile(content);
+          await handle.sync();
+        } finally {
+          await handle.close();
+        }
+        await rename(temp, target);
+      } catch (error) {
+        await rm(temp, { force: true });
+        throw error;
+      }
+    });
   }
 
   return {
@@ -138,8 +162,7 @@ export function createFilesystemDriver(root: string): StorageDriver {
 
     async writer(path) {
       const target = full(path);
-      await mkdir(dirname(target), { recursive: true });
-      const handle = await open(target, 'a', 0o644);
+      const handle = await inParent(target, () => open(target, 'a', 0o644));
       const initialSize = (await handle.stat()).size;
       // We own the handle (fsync before close): the stream gets the bare fd, since a FileHandle given to a
       // stream stays referenced until the stream closes it, and handle.close() would then wait forever.
@@ -186,10 +209,9 @@ export function createFilesystemDriver(root: string): StorageDriver {
     },
 
     async move(source, destination) {
-      const target = full(destination);
-      await mkdir(dirname(target), { recursive: true });
+      const from = full(source);
       try {
-        await rename(full(source), target);
+        await inParent(full(destination), () => rename(from, full(destination)), () => stat(from).then(() => undefined));
       } catch (error) {
         notFound(source, error);
       }
@@ -197,6 +219,15 @@ export function createFilesystemDriver(root: string): StorageDriver {
 
     async delete(path) {
       await rm(full(path), { recursive: true, force: true });
+    },
+
+    async removeEmptyFolder(path) {
+      try {
+        await rmdir(full(path));
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code !== 'ENOENT' && code !== 'ENOTEMPTY' && code !== 'EEXIST' && code !== 'ENOTDIR') throw error;
+      }
     },
 
     async purgeLeftovers(olderThanMs) {

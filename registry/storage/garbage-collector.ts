@@ -1,5 +1,6 @@
 import { isDigest, parseDigest, type ParsedDigest } from '../core/digest.js';
 import { parseManifest } from '../core/manifest.js';
+import { deleteQuarantined, listQuarantined, quarantineBlob, quarantinedInfo, restoreBlob } from './blob-quarantine.js';
 import { createBlobStore, type BlobStore } from './blob-store.js';
 import { isPathNotFound, type FileInfo, type StorageDriver } from './driver.js';
 import { pathFor } from './paths.js';
@@ -26,12 +27,29 @@ import { walkRepositories } from './repository-walk.js';
  * Crash safety: only unreferenced things are deleted, links before blobs. A kill -9 at any point therefore leaves no
  * tag or revision pointing at missing bytes; at worst some garbage survives until the next run.
  *
- * Running beside pushes: a repository's manifests are read again right before its layer links are removed, all
- * repositories' manifests once more before the blob sweep (a layer link removed in between is restored when a new
- * manifest needs it), and right before a blob is deleted every repository (listed afresh for every few hundred
- * blobs) is checked for a link to it. What remains is a window of milliseconds in which a push of an old,
- * unreferenced blob can lose it; its manifest PUT then fails
- * with MANIFEST_BLOB_UNKNOWN (links and blobs are checked on PUT) and the client uploads the blob again.
+ * Running beside pushes, without ever deleting a blob that a repository links (the argument, in three rules):
+ * - Pushes (storage/repository-store.ts, blob-store.ts): whoever makes a repository reference a blob writes the
+ *   link FIRST and only then looks for the blob, and reports success only if it found it. linkBlob does exactly
+ *   that; a manifest PUT checks its layers, writes its revision link, then checks them again. Looking means
+ *   BlobStore.size/read/reader, which restore a blob found in the quarantine. Storing a blob that exists replaces
+ *   its file, so a reused blob is as young as a new one.
+ * - This collector takes a blob out of `/blobs` only by one atomic move into the quarantine
+ *   (storage/blob-quarantine.ts). Only after the move does it list the repositories afresh and look for any link
+ *   to the blob; it deletes the quarantined copy only if there is none and the copy is still the old file it first
+ *   saw, and restores it otherwise. A run killed in between leaves the copy in the quarantine, restored next run.
+ * - Why no push can lose: say a push wrote link L at t1 and then found the blob's file F in `/blobs` at t2 > t1.
+ *   F can only leave `/blobs` by a move at some g1 > t2, after which the collector lists repositories and links,
+ *   which sees L (written at t1 < g1), so F is restored. If instead the collector moved F before t2, the push's
+ *   look at t2 finds F in the quarantine and puts it back, or finds nothing (the collector had already deleted F,
+ *   having seen no link, so L came later) and the push fails as if the blob had never been there: it never
+ *   answers 201 for a blob that is about to go. A push that stored the bytes itself made a new file, which is
+ *   either not the one quarantined or one the collector sees as stored again.
+ * What this costs a reader: between the move and the restore (milliseconds, one batch) a GET of an old
+ * unreferenced blob finds it in the quarantine and restores it itself. Layer links get the same care less
+ * strictly: a repository's manifests are read again right before its layer links are removed, all repositories'
+ * manifests once more before the blob sweep (a layer link removed in between is restored when a new manifest needs
+ * it), and a manifest PUT re-links a layer whose link went after its first check. On an object store the move is
+ * a copy and a delete: the argument holds (at every moment one of the two copies exists), at the price of a copy.
  *
  * Memory: one set of digests per repository and one global set; manifests (small) are read whole, blobs never.
  */
@@ -72,7 +90,7 @@ export interface GarbageCollectionResult {
 }
 
 const manifestAlgorithms = ['sha256', 'sha512'] as const;
-/** Unreferenced blobs checked against one fresh walk of the repositories before they are deleted. */
+/** Unreferenced blobs quarantined, then checked against one fresh walk of the repositories, at a time. */
 const deleteBatch = 256;
 
 type BlobReader = Pick<BlobStore, 'read'>;
@@ -111,6 +129,15 @@ export async function collectGarbage(driver: StorageDriver, options: GarbageColl
     startedAt: new Date(started).toISOString(),
     durationMs: 0,
   };
+
+  // A run killed between moving a blob into the quarantine and its last check left it there: back it goes, and this
+  // run judges it afresh.
+  if (!dryRun) {
+    for (const { algorithm, hex } of await listQuarantined(driver)) {
+      const digest = digestFrom(algorithm, hex);
+      if (digest) await restoreBlob(driver, digest);
+    }
+  }
 
   // Every digest a remaining link of any repository points at (or a manifest references): what the blob sweep keeps.
   const linked = new Set<string>();
@@ -178,23 +205,49 @@ export async function collectGarbage(driver: StorageDriver, options: GarbageColl
   }
 
   // 3. Sweep the blob store. Listing the fan-out folders is cheap; each blob is stat'ed once and never read.
-  //    Unreferenced old blobs are deleted in batches, each after a fresh look at which repositories exist (a push
-  //    into a new repository may link one) and at each repository's links to it.
-  let batch: Array<{ digest: ParsedDigest; size: number }> = [];
+  //    Unreferenced old blobs are moved into the quarantine in batches; after each batch, one fresh look at which
+  //    repositories exist and at each one's links decides, per blob, between deleting and restoring (see the top).
+  let batch: Array<{ digest: ParsedDigest; size: number; modifiedAt: Date }> = [];
   const flush = async () => {
-    const current = dryRun || batch.length === 0 ? [] : await walkRepositories(driver);
-    for (const { digest, size } of batch) {
-      if (!dryRun && (await isLinkedAnywhere(driver, current, digest))) {
+    if (dryRun) {
+      for (const { size } of batch) {
+        result.blobsDeleted += 1;
+        result.bytesFreed += size;
+      }
+      batch = [];
+      return;
+    }
+    const quarantined: typeof batch = [];
+    for (const candidate of batch) {
+      if (await quarantineBlob(driver, candidate.digest)) quarantined.push(candidate);
+    }
+    batch = [];
+    if (quarantined.length === 0) return;
+    // Listed only now, after every move above: a push that linked one of these blobs and then found it in /blobs did
+    // so before the move, so its repository and its link are seen here.
+    const current = await walkRepositories(driver);
+    for (const { digest, size, modifiedAt } of quarantined) {
+      const copy = await quarantinedInfo(driver, digest);
+      if (!copy) {
+        // Restored by a reader meanwhile: someone needs it.
         result.relinkedDuringRun += 1;
         result.blobsKept += 1;
         result.bytesKept += size;
         continue;
       }
-      if (!dryRun) await driver.delete(pathFor({ kind: 'blobData', digest }).slice(0, -'/data'.length));
+      // Stored anew since the sweep looked at it (a push reusing a blob replaces its file): a push in progress.
+      const storedAgain = copy.modifiedAt.getTime() > modifiedAt.getTime() || !isOld(copy.modifiedAt);
+      if (storedAgain || (await isLinkedAnywhere(driver, current, digest))) {
+        await restoreBlob(driver, digest);
+        result.relinkedDuringRun += 1;
+        result.blobsKept += 1;
+        result.bytesKept += size;
+        continue;
+      }
+      await deleteQuarantined(driver, digest);
       result.blobsDeleted += 1;
       result.bytesFreed += size;
     }
-    batch = [];
   };
   for (const algorithm of await driver.list('/blobs')) {
     for (const prefix of (await driver.list(`/blobs/${algorithm}`)).sort()) {
@@ -210,7 +263,7 @@ export async function collectGarbage(driver: StorageDriver, options: GarbageColl
           result.bytesKept += info.size;
           continue;
         }
-        batch.push({ digest, size: info.size });
+        batch.push({ digest, size: info.size, modifiedAt: info.modifiedAt });
         if (batch.length >= deleteBatch) await flush();
       }
     }

@@ -12,6 +12,8 @@ import type { ParsedDigest } from '../core/digest.js';
  *                                                                 manifest whose subject is <subject>
  *   /repositories/<name>/_uploads/<id>/data                      upload session bytes
  *   /repositories/<name>/_uploads/<id>/startedat                 RFC 3339 start time (for purging)
+ *   /gc-quarantine/<alg>/<hex>                                   a blob's data while garbage collection makes its
+ *                                                                 last check (storage/blob-quarantine.ts)
  *
  * A link file holds a digest: the global content-addressed store becomes visible per repository
  * only through links, so a repository can read exactly what was pushed or mounted into it.
@@ -19,6 +21,9 @@ import type { ParsedDigest } from '../core/digest.js';
  */
 export type PathSpec =
   | { kind: 'blobData'; digest: ParsedDigest }
+  | { kind: 'blobFolder'; digest: ParsedDigest }
+  | { kind: 'quarantinedBlob'; digest: ParsedDigest }
+  | { kind: 'quarantineRoot' }
   | { kind: 'repositoriesRoot' }
   | { kind: 'repository'; repository: string }
   | { kind: 'layerLinks'; repository: string; algorithm: string }
@@ -40,6 +45,12 @@ export function pathFor(spec: PathSpec): string {
   switch (spec.kind) {
     case 'blobData':
       return `/blobs/${spec.digest.algorithm}/${spec.digest.hex.slice(0, 2)}/${spec.digest.hex}/data`;
+    case 'blobFolder':
+      return `/blobs/${spec.digest.algorithm}/${spec.digest.hex.slice(0, 2)}/${spec.digest.hex}`;
+    case 'quarantinedBlob':
+      return `/gc-quarantine/${spec.digest.algorithm}/${spec.digest.hex}`;
+    case 'quarantineRoot':
+      return '/gc-quarantine';
     case 'repositoriesRoot':
       return '/repositories';
     case 'repository':

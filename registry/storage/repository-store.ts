@@ -21,7 +21,12 @@ export type StoredManifest = CachedManifest;
 export interface RepositoryStore {
   /** Size of a blob visible in the repository, or undefined. */
   blobSize(repository: string, digest: ParsedDigest): Promise<number | undefined>;
-  linkBlob(repository: string, digest: ParsedDigest): Promise<void>;
+  /**
+   * Links a stored blob into the repository. The link is written first and the blob looked for after it, which is
+   * what keeps a concurrent garbage collection from deleting it (garbage-collector.ts). Returns false when the blob
+   * is not stored (never stored, or collected before the link was written): the caller must not report it stored.
+   */
+  linkBlob(repository: string, digest: ParsedDigest): Promise<boolean>;
   /** Returns false when the blob was not linked. */
   unlinkBlob(repository: string, digest: ParsedDigest): Promise<boolean>;
   /** A manifest by tag or digest; undefined when unknown in this repository. */
@@ -126,6 +131,9 @@ export function createRepositoryStore(driver: StorageDriver, blobs: BlobStore, i
       await index.intendLink(repository, 'layer', digest.digest);
       await driver.putContent(pathFor({ kind: 'layerLink', repository, digest }), digest.digest);
       await index.commitLink(repository, 'layer', digest.digest);
+      // A link to a blob that is not stored stays (harmless: blobSize needs both); removing it could remove the link
+      // of a concurrent push of the same blob into this repository.
+      return (await blobs.size(digest)) !== undefined;
     },
 
     async unlinkBlob(repository, digest) {
@@ -158,27 +166,49 @@ export function createRepositoryStore(driver: StorageDriver, blobs: BlobStore, i
           detail: { digest: expected.digest },
         });
       }
-      const missing: string[] = [];
       const requireReferences = options.requireReferences ?? true;
-      for (const blob of requireReferences ? parsed.blobs : []) {
-        if ((await store.blobSize(repository, parseDigest(blob.digest))) === undefined) missing.push(blob.digest);
-      }
-      for (const child of requireReferences ? parsed.manifests : []) {
-        if (!(await exists(pathFor({ kind: 'manifestRevisionLink', repository, digest: parseDigest(child.digest) })))) {
-          missing.push(child.digest);
+      /** References not present in the repository; with `relink`, a blob whose link went but whose bytes are stored is linked again. */
+      const missingReferences = async (relink: boolean): Promise<string[]> => {
+        if (!requireReferences) return [];
+        const missing: string[] = [];
+        for (const blob of parsed.blobs) {
+          const blobDigest = parseDigest(blob.digest);
+          if ((await store.blobSize(repository, blobDigest)) !== undefined) continue;
+          if (!relink || !(await store.linkBlob(repository, blobDigest))) missing.push(blob.digest);
         }
-      }
-      if (missing.length > 0) {
-        throw new RegistryError('MANIFEST_BLOB_UNKNOWN', `manifest references ${missing.length} unknown blob(s) or manifest(s)`, {
+        for (const child of parsed.manifests) {
+          if (!(await exists(pathFor({ kind: 'manifestRevisionLink', repository, digest: parseDigest(child.digest) })))) {
+            missing.push(child.digest);
+          }
+        }
+        return missing;
+      };
+      const refuse = (missing: string[]) =>
+        new RegistryError('MANIFEST_BLOB_UNKNOWN', `manifest references ${missing.length} unknown blob(s) or manifest(s)`, {
           detail: { digests: missing.slice(0, 20) },
         });
-      }
+      const missing = await missingReferences(false);
+      if (missing.length > 0) throw refuse(missing);
+      const revisionLink = pathFor({ kind: 'manifestRevisionLink', repository, digest });
       await blobs.write(digest, bytes);
       // References first: collection must know what a revision keeps from the moment the revision may exist.
       await index.putReferences(digest.digest, referencesOf(bytes));
       await index.intendLink(repository, 'manifest', digest.digest);
-      await driver.putContent(pathFor({ kind: 'manifestRevisionLink', repository, digest }), digest.digest);
+      await driver.putContent(revisionLink, digest.digest);
       await index.commitLink(repository, 'manifest', digest.digest);
+      // Checked again now that the revision link exists, so that a garbage collection running beside this PUT either
+      // sees the link (and keeps everything the manifest references) or took something away before this second look,
+      // which then notices (garbage-collector.ts has the argument): manifest bytes collected meanwhile are written
+      // again, a layer link removed meanwhile is written again while its blob is stored, and a blob that is gone
+      // makes the PUT fail as if it had never been pushed, with no tag written.
+      if ((await blobs.size(digest)) === undefined) await blobs.write(digest, bytes);
+      const gone = await missingReferences(true);
+      if (gone.length > 0) {
+        await driver.delete(revisionLink.slice(0, -'/link'.length));
+        await index.removeLink(repository, 'manifest', digest.digest);
+        cache.invalidate(repository);
+        throw refuse(gone);
+      }
       if (parsed.subject) {
         const subject = parseDigest(parsed.subject.digest);
         await driver.putContent(pathFor({ kind: 'referrerLink', repository, subject, digest }), digest.digest);

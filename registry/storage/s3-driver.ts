@@ -124,6 +124,9 @@ export async function createS3Driver(options: S3DriverOptions): Promise<S3Storag
 
     delete: (path) => deleteTree(ctx, ctx.keys.key(path), ctx.keys.below(path)),
 
+    // Keys have no folders to tidy: a "folder" exists exactly while an object lies below it.
+    removeEmptyFolder: async () => undefined,
+
     purgeLeftovers: (olderThanMs) => purgeAbandonedUploads(ctx, olderThanMs),
 
     async redirectUrl(path) {

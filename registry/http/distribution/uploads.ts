@@ -18,7 +18,10 @@ export function createUploadHandlers({ uploads, repositories, events }: Distribu
     if (!rawDigest) throw new RegistryError('DIGEST_INVALID', 'the digest query parameter is required to complete an upload');
     const digest = parseDigest(rawDigest);
     const { size } = await uploads.complete(name, id, digest, hasBody(ctx.req) ? ctx.req : undefined, start);
-    await repositories.linkBlob(name, digest);
+    if (!(await repositories.linkBlob(name, digest))) {
+      // Only a garbage collection with no grace period can take a blob between its upload and its link.
+      throw new RegistryError('BLOB_UPLOAD_INVALID', `blob ${digest.digest} was collected before it could be linked: upload it again`);
+    }
     events.emit('blob.pushed', { repository: name, digest: digest.digest, size, actor: ctx.caller.name, client: ctx.client });
     sendEmpty(ctx.res, 201, { Location: `/v2/${name}/blobs/${digest.digest}`, 'Docker-Content-Digest': digest.digest });
   }
@@ -29,10 +32,14 @@ export function createUploadHandlers({ uploads, repositories, events }: Distribu
     if (mount && from) {
       const digest = parseDigest(mount);
       // Mounting from a repository the caller may not read would leak its blobs. Clients send `from`
-      // for wherever they pulled the image, so a refusal is not an error: fall back to an upload (202).
+      // for wherever they pulled the image, so a refusal is not an error: fall back to an upload (202). The same
+      // when the blob went meanwhile (deleted from the source and collected): linkBlob looks after linking.
       const source = assertRepositoryName(from);
-      if (ctx.caller.can(source, 'pull') && (await repositories.blobSize(source, digest)) !== undefined) {
-        await repositories.linkBlob(name, digest);
+      if (
+        ctx.caller.can(source, 'pull') &&
+        (await repositories.blobSize(source, digest)) !== undefined &&
+        (await repositories.linkBlob(name, digest))
+      ) {
         sendEmpty(ctx.res, 201, { Location: `/v2/${name}/blobs/${digest.digest}`, 'Docker-Content-Digest': digest.digest });
         return;
       }

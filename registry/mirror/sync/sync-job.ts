@@ -78,8 +78,7 @@ export async function runSyncJob(rule: SyncRuleRecord, deps: SyncJobDeps, report
     if (await fetcher.linkIfKnown(local, digest, client.name)) return true;
     for (const other of locals) {
       if (other !== local && (await repositories.blobSize(other, digest)) !== undefined) {
-        await repositories.linkBlob(local, digest);
-        return true;
+        if (await repositories.linkBlob(local, digest)) return true;
       }
     }
     return false;
