@@ -141,7 +141,7 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
   const gcGraceMs = gcSettings?.graceMs ?? hour;
   let gcRunning: Promise<unknown> = Promise.resolve();
   const runGarbageCollection = (gcOptions: { dryRun?: boolean; graceMs?: number } = {}): Promise<GarbageCollectionResult> => {
-    const run = gcRunning.then(() => collectGarbage(driver, { graceMs: gcOptions.graceMs ?? gcGraceMs, dryRun: gcOptions.dryRun }));
+    const run = gcRunning.then(() => collectGarbage(driver, index, { graceMs: gcOptions.graceMs ?? gcGraceMs, dryRun: gcOptions.dryRun, log }));
     gcRunning = run.catch(() => undefined);
     return run;
   };
