@@ -182,7 +182,8 @@ export async function collectGarbage(driver: StorageDriver, index: RepositoryInd
     result.unreadableManifests += repositoryMarks.unreadable;
     unlinkedBy.set(repository, unlinked);
   }
-  result.repositories = marks.size;
+  // Every repository folder counts, also one whose images are all gone (the walk the verify just did agrees).
+  result.repositories = (await index.listRepositories({})).length;
 
   // 3. A second look before any blob goes: manifests pushed during the sweep keep their blobs, and a layer link this
   //    run removed is restored when such a manifest needs it (it was pushed after the first look). One more read
@@ -204,7 +205,6 @@ export async function collectGarbage(driver: StorageDriver, index: RepositoryInd
         result.relinkedDuringRun += 1;
       }
       result.manifestsKept += Math.max(0, fresh.manifests.size - (before?.manifests.size ?? 0));
-      if (!before) result.repositories += 1;
     }
   }
 

@@ -338,3 +338,38 @@ test('crash safety: killed at any delete, every tag still resolves to a complete
     await assertEveryTagComplete(stores);
   }
 });
+
+test('a blob whose only link is an intent (a push writing its link right now) is kept', async (t) => {
+  const stores = await openStores(t);
+  const orphan = await pushBlob(stores, 'team/app', randomBytes(300));
+  await stores.repositories.unlinkBlob('team/app', parseDigest(orphan.digest));
+  // Another push of the same blob has recorded its link's intent and is about to write the link file.
+  await stores.index.intendLink('team/other', 'layer', orphan.digest);
+  const result = await collectGarbage(stores.driver, stores.index, { graceMs: 0 });
+  assert.equal(result.blobsDeleted, 0);
+  assert.ok(await stored(stores, orphan.digest));
+});
+
+test('the work grows linearly with the store: storage operations for 40 repositories are about 4x those for 10', async (t) => {
+  /** Storage operations of one real collection over `repositories` repositories of one image and one garbage layer each. */
+  const operations = async (repositories: number): Promise<number> => {
+    const real = createFilesystemDriver(await makeTempDir(t, 'berth-gc-scale-'));
+    const stores = await openStores(t, real);
+    for (let i = 0; i < repositories; i++) {
+      const repo = `scale/r${i}`;
+      await pushImage(stores, repo, 'v1', [randomBytes(64)]);
+      await pushBlob(stores, repo, randomBytes(64));
+    }
+    let count = 0;
+    const counting = Object.fromEntries(
+      Object.entries(real).map(([key, value]) => [key, typeof value === 'function' ? (...args: unknown[]) => (count++, (value as (...a: unknown[]) => unknown).apply(real, args)) : value]),
+    ) as unknown as StorageDriver;
+    const result = await collectGarbage(counting, stores.index, { graceMs: 0 });
+    assert.equal(result.blobsDeleted, repositories, 'each garbage layer goes');
+    return count;
+  };
+  const small = await operations(10);
+  const large = await operations(40);
+  // A collection that looked at every repository for every candidate blob would need about 16x.
+  assert.ok(large <= small * 4.5, `${large} operations for 40 repositories, ${small} for 10`);
+});
