@@ -72,8 +72,9 @@ const parentRetries = 5;
  */
 async function inParent<T>(target: string, operation: () => Promise<T>, sourceExists?: () => Promise<void>): Promise<T> {
   for (let attempt = 0; ; attempt += 1) {
-    await mkdir(dirname(target), { recursive: true });
     try {
+      // Inside the try: `mkdir -p` itself fails with ENOENT when a folder it just made is removed under it.
+      await mkdir(dirname(target), { recursive: true });
       return await operation();
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= parentRetries) throw error;
@@ -218,7 +219,8 @@ export function createFilesystemDriver(root: string): StorageDriver {
     },
 
     async delete(path) {
-      await rm(full(path), { recursive: true, force: true });
+      // Retried: a write into the subtree while it is being removed makes its last rmdir fail with ENOTEMPTY.
+      await rm(full(path), { recursive: true, force: true, maxRetries: 5, retryDelay: 5 });
     },
 
     async removeEmptyFolder(path) {

@@ -193,6 +193,36 @@ export function describeDriverContract(name: string, open: () => Promise<DriverB
       assert.deepEqual(await driver.getContent(`${base}/new/parent/b`), moved);
     });
 
+    it('removeEmptyFolder keeps a folder that holds anything and removes it once empty; missing is fine', async () => {
+      const base = dir('empty-folder');
+      await driver.putContent(`${base}/blob/data`, 'x');
+      await driver.removeEmptyFolder(`${base}/blob`);
+      assert.equal((await driver.getContent(`${base}/blob/data`)).toString(), 'x', 'a folder with an object stays whole');
+      await driver.delete(`${base}/blob/data`);
+      await driver.removeEmptyFolder(`${base}/blob`);
+      assert.deepEqual(await driver.list(base), []);
+      await driver.removeEmptyFolder(`${base}/never`);
+    });
+
+    it('putContent and move racing a delete of their folder still store the object (no ENOENT)', async () => {
+      const base = dir('write-vs-delete');
+      for (let round = 0; round < 40; round++) {
+        const folder = `${base}/r${round}`;
+        await driver.putContent(`${base}/source-${round}`, 'moved');
+        await Promise.all([
+          driver.putContent(`${folder}/link`, 'written'),
+          driver.move(`${base}/source-${round}`, `${folder}/data`),
+          driver.delete(folder),
+          driver.removeEmptyFolder(folder),
+        ]);
+        // Either the delete came last (nothing left) or the writes did (their bytes): never a failed write.
+        for (const [name, content] of [['link', 'written'], ['data', 'moved']] as const) {
+          const found = await driver.getContent(`${folder}/${name}`).catch((error: unknown) => (isPathNotFound(error) ? undefined : Promise.reject(error)));
+          if (found) assert.equal(found.toString(), content);
+        }
+      }
+    });
+
     it('list returns every child of a directory of more than one listing page (1000 keys), files and directories alike', async () => {
       const base = dir('list');
       const files = Array.from({ length: 1050 }, (_, index) => `file-${String(index).padStart(4, '0')}`);

@@ -4,7 +4,8 @@ import { Readable } from 'node:stream';
 import { test } from 'node:test';
 import { parseDigest } from '../../registry/core/digest.js';
 import { createBlobStore, type BlobStore } from '../../registry/storage/blob-store.js';
-import type { StorageDriver } from '../../registry/storage/driver.js';
+import { quarantineBlob } from '../../registry/storage/blob-quarantine.js';
+import { isPathNotFound, type StorageDriver } from '../../registry/storage/driver.js';
 import { createFilesystemDriver } from '../../registry/storage/filesystem-driver.js';
 import { pathFor } from '../../registry/storage/paths.js';
 import { collectGarbage } from '../../registry/storage/garbage-collector.js';
@@ -301,6 +302,76 @@ test('a blob linked by a push into a new repository during the blob sweep is not
   assert.equal(result.blobsDeleted, 0);
   assert.equal(result.relinkedDuringRun, 1);
   assert.ok(await stores.repositories.blobSize('team/new', parseDigest(orphan.digest)));
+});
+
+/**
+ * A real driver on which `work` runs once, right before the collector's first delete of a blob's bytes (the
+ * moment its last check has passed): the worst moment for a push to link or upload that blob.
+ */
+function atFirstBlobDelete(real: StorageDriver, work: () => Promise<void>): { driver: StorageDriver; ran: () => boolean } {
+  let ran = false;
+  const driver: StorageDriver = {
+    ...real,
+    async delete(path) {
+      if (!ran && (path.startsWith('/blobs/') || path.startsWith('/gc-quarantine/'))) {
+        ran = true;
+        await work();
+      }
+      return real.delete(path);
+    },
+  };
+  return { driver, ran: () => ran };
+}
+
+test('a blob linked into a new repository (as a mount does, no upload) right before the collector deletes it is kept', async (t) => {
+  const real = createFilesystemDriver(await makeTempDir(t, 'berth-gc-'));
+  const stores = await openStores(t, real);
+  const orphan = await pushBlob(stores, 'team/a', randomBytes(500));
+  await stores.repositories.unlinkBlob('team/a', parseDigest(orphan.digest));
+  let linked: unknown;
+  const racing = atFirstBlobDelete(real, async () => {
+    linked = await stores.repositories.linkBlob('team/mounted', parseDigest(orphan.digest));
+  });
+  const result = await collectGarbage(racing.driver, { graceMs: 0 });
+  assert.ok(racing.ran());
+  assert.equal(result.relinkedDuringRun, 0, 'it was not linked at the last check');
+  // The link came after the last check, so the collector deleted the old copy; the push's look after its link
+  // found the blob in the quarantine and put it back first.
+  assert.equal(linked, true, 'linkBlob found the blob');
+  assert.equal(await stores.repositories.blobSize('team/mounted', parseDigest(orphan.digest)), orphan.size);
+  assert.deepEqual(await stores.blobs.read(parseDigest(orphan.digest)), orphan.bytes);
+  assert.equal(result.layerLinksRemoved, 0);
+});
+
+test('a push that uploads a blob the store holds, right before the collector deletes it, keeps its blob', async (t) => {
+  const real = createFilesystemDriver(await makeTempDir(t, 'berth-gc-'));
+  const stores = await openStores(t, real);
+  const orphan = await pushBlob(stores, 'team/a', randomBytes(700));
+  await stores.repositories.unlinkBlob('team/a', parseDigest(orphan.digest));
+  const racing = atFirstBlobDelete(real, async () => {
+    await pushImage(stores, 'team/new', 'v1', [orphan.bytes]);
+  });
+  await collectGarbage(racing.driver, { graceMs: 0 });
+  assert.ok(racing.ran());
+  await assertEveryTagComplete(stores);
+  assert.deepEqual(await stores.blobs.read(parseDigest(orphan.digest)), orphan.bytes);
+});
+
+test('a blob in the quarantine is restored by the first reader, and by the next run after a collector was killed', async (t) => {
+  const real = createFilesystemDriver(await makeTempDir(t, 'berth-gc-'));
+  const stores = await openStores(t, real);
+  const image = await pushImage(stores, 'team/app', 'v1', [randomBytes(300)]);
+  const layer = parseDigest(image.blobs[1]?.digest ?? '');
+  assert.ok(await quarantineBlob(real, layer));
+  await assert.rejects(real.stat(pathFor({ kind: 'blobData', digest: layer })), isPathNotFound);
+  assert.equal(await stores.repositories.blobSize('team/app', layer), 300, 'a pull finds it');
+  await assert.rejects(real.stat(pathFor({ kind: 'quarantinedBlob', digest: layer })), isPathNotFound, 'moved back, not copied');
+  // Left there by a killed collector: the next run puts it back before judging (it is linked, so it stays).
+  assert.ok(await quarantineBlob(real, layer));
+  const result = await collectGarbage(real, { graceMs: 0 });
+  assert.equal(result.blobsDeleted, 0);
+  assert.equal((await real.stat(pathFor({ kind: 'blobData', digest: layer }))).size, 300);
+  await assertEveryTagComplete(stores);
 });
 
 test('crash safety: killed at any delete, every tag still resolves to a complete image, and the next run finishes the job', async (t) => {
