@@ -332,7 +332,7 @@ test('a blob linked into a new repository (as a mount does, no upload) right bef
   const racing = atFirstBlobDelete(real, async () => {
     linked = await stores.repositories.linkBlob('team/mounted', parseDigest(orphan.digest));
   });
-  const result = await collectGarbage(racing.driver, { graceMs: 0 });
+  const result = await collectGarbage(racing.driver, stores.index, { graceMs: 0 });
   assert.ok(racing.ran());
   assert.equal(result.relinkedDuringRun, 0, 'it was not linked at the last check');
   // The link came after the last check, so the collector deleted the old copy; the push's look after its link
@@ -351,7 +351,7 @@ test('a push that uploads a blob the store holds, right before the collector del
   const racing = atFirstBlobDelete(real, async () => {
     await pushImage(stores, 'team/new', 'v1', [orphan.bytes]);
   });
-  await collectGarbage(racing.driver, { graceMs: 0 });
+  await collectGarbage(racing.driver, stores.index, { graceMs: 0 });
   assert.ok(racing.ran());
   await assertEveryTagComplete(stores);
   assert.deepEqual(await stores.blobs.read(parseDigest(orphan.digest)), orphan.bytes);
@@ -368,7 +368,7 @@ test('a blob in the quarantine is restored by the first reader, and by the next 
   await assert.rejects(real.stat(pathFor({ kind: 'quarantinedBlob', digest: layer })), isPathNotFound, 'moved back, not copied');
   // Left there by a killed collector: the next run puts it back before judging (it is linked, so it stays).
   assert.ok(await quarantineBlob(real, layer));
-  const result = await collectGarbage(real, { graceMs: 0 });
+  const result = await collectGarbage(real, stores.index, { graceMs: 0 });
   assert.equal(result.blobsDeleted, 0);
   assert.equal((await real.stat(pathFor({ kind: 'blobData', digest: layer }))).size, 300);
   await assertEveryTagComplete(stores);
