@@ -225,8 +225,9 @@ export function createRepositoryStore(driver: StorageDriver, blobs: BlobStore, i
     async deleteManifest(repository, digest) {
       const manifest = await loadManifest(repository, digest);
       if (!manifest) return false;
-      // Tags first: a crash half-way leaves an untagged manifest, never a tag to nothing.
-      for (const tag of (await store.listTags(repository)) ?? []) {
+      // Tags first: a crash half-way leaves an untagged manifest, never a tag to nothing. The tags are read from the
+      // files, not the index: a tag whose index row a crash left out must go too, or the next verify would list it.
+      for (const tag of (await walkTags(repository)) ?? []) {
         const target = await readLink(pathFor({ kind: 'tagCurrentLink', repository, tag }));
         if (target?.digest !== digest.digest) continue;
         await index.removeTag(repository, tag);

@@ -147,3 +147,13 @@ test('killed after a layer link was deleted, before the index heard of it: colle
   await buildRepositoryIndex(s.driver, createBlobStore(s.driver), after.index);
   assert.equal(await after.index.isLinkedAnywhere(configDigest), false);
 });
+
+test('a manifest deleted by digest takes the tags the files hold, also one the index missed in a crash', async (t) => {
+  const s = await setup(t);
+  const store = await storesOver(t, s, s.driver, (real) => dyingIndex(real, 'putTag'));
+  await assert.rejects(push(store, 'v1'), /killed/);
+  const after = await s.reopen();
+  assert.equal(await after.store.deleteManifest('team/app', parseDigest(digestOf(manifest()))), true);
+  await buildRepositoryIndex(s.driver, createBlobStore(s.driver), after.index);
+  assert.deepEqual(await after.store.listTags('team/app'), [], 'no tag left pointing at the deleted manifest');
+});
