@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdir } from 'node:fs/promises';
+import { privateDirMode } from './config/private-modes.js';
 import { openGate, type AccessGate } from './http/access.js';
 import { createConnectionGuard } from './http/connection-guard.js';
 import { connectionPolicyOf, type ConnectionPolicy } from './http/connection-policy.js';
@@ -20,7 +21,7 @@ import { buildRepositoryIndex, type IndexBuildResult } from './storage/repositor
 import type { RepositoryIndex } from './storage/repository-index.js';
 import { createRepositoryStore, type RepositoryStore } from './storage/repository-store.js';
 import { openSqliteRepositoryIndex } from './storage/sqlite-repository-index.js';
-import { createUploadStore, type UploadStore } from './storage/upload-store.js';
+import { createUploadStore, defaultUploadLimits, type UploadLimits, type UploadStore } from './storage/upload-store.js';
 
 export interface RegistryOptions {
   /** Berth's data directory: blobs, repositories, state, keys. */
@@ -40,6 +41,11 @@ export interface RegistryOptions {
   gate?: AccessGate;
   /** Upload sessions untouched for this long are purged (default 24 h). */
   uploadMaxAgeMs?: number;
+  /**
+   * How many upload sessions may be open at once, per repository (default 100) and in all (default 1000); past
+   * them a POST is answered 429 TOOMANYREQUESTS. See storage/upload-store.ts.
+   */
+  uploadLimits?: Partial<UploadLimits>;
   /** Extra mounts served beside `/v2` (token service, admin API, UI), tried in order after it. */
   mounts?: Mount[];
   /** Counts every request (route, status, bytes, duration) for `/metrics`. */
@@ -110,11 +116,11 @@ const hour = 60 * 60 * 1000;
 /** The embedded registry as a plain Node library: no Electron, no CLI concerns. */
 export async function createRegistry(options: RegistryOptions): Promise<Registry> {
   const log = options.logger ?? silentLogger();
-  await mkdir(options.dataDir, { recursive: true, mode: 0o700 });
+  await mkdir(options.dataDir, { recursive: true, mode: privateDirMode });
   const driver = options.driver ?? createFilesystemDriver(options.dataDir);
   const blobs = createBlobStore(driver);
   const index = options.index ?? openSqliteRepositoryIndex(options.dataDir);
-  const uploads = createUploadStore(driver, blobs, index);
+  const uploads = createUploadStore(driver, blobs, { ...defaultUploadLimits, ...options.uploadLimits });
   const repositories = createRepositoryStore(driver, blobs, index);
   const events = createRegistryEvents();
   const mirror = options.mirror?.({ driver, blobs, uploads, repositories, log });
@@ -244,6 +250,7 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
 export type { AccessGate, Caller, Action, AccessNeed } from './http/access.js';
 export { createListenerNames, type ListenerNames, type ListenerNamesOptions } from './http/listener-names.js';
 export type { StorageDriver } from './storage/driver.js';
+export { defaultUploadLimits, type UploadLimits } from './storage/upload-store.js';
 export type { GarbageCollectionResult, GarbageCollectionOptions } from './storage/garbage-collector.js';
 export { collectGarbage } from './storage/garbage-collector.js';
 export type { Logger } from './log.js';

@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { dirname, join, resolve, sep } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
+import { privateDirMode, privateFileMode } from '../config/private-modes.js';
 import { PathNotFoundError, type FileInfo, type FileWriter, type StorageDriver } from './driver.js';
 
 /**
@@ -74,7 +75,7 @@ async function inParent<T>(target: string, operation: () => Promise<T>, sourceEx
   for (let attempt = 0; ; attempt += 1) {
     try {
       // Inside the try: `mkdir -p` itself fails with ENOENT when a folder it just made is removed under it.
-      await mkdir(dirname(target), { recursive: true });
+      await mkdir(dirname(target), { recursive: true, mode: privateDirMode });
       return await operation();
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= parentRetries) throw error;
@@ -83,7 +84,10 @@ async function inParent<T>(target: string, operation: () => Promise<T>, sourceEx
   }
 }
 
-/** StorageDriver over a local directory. Every path is confined to `root`. */
+/**
+ * StorageDriver over a local directory. Every path is confined to `root`. Folders are created 0700 and files 0600
+ * (explicitly, so the umask does not matter): image content is for the data directory's owner only.
+ */
 export function createFilesystemDriver(root: string): StorageDriver {
   const base = resolve(root);
 
@@ -109,7 +113,7 @@ export function createFilesystemDriver(root: string): StorageDriver {
     await inParent(target, async () => {
       const temp = `${target}.${randomBytes(6).toString('hex')}.tmp`;
       try {
-        const handle = await open(temp, 'w', 0o644);
+        const handle = await open(temp, 'w', privateFileMode);
         try {
           await handle.writeFile(content);
           await handle.sync();
@@ -163,7 +167,7 @@ export function createFilesystemDriver(root: string): StorageDriver {
 
     async writer(path) {
       const target = full(path);
-      const handle = await inParent(target, () => open(target, 'a', 0o644));
+      const handle = await inParent(target, () => open(target, 'a', privateFileMode));
       const initialSize = (await handle.stat()).size;
       // We own the handle (fsync before close): the stream gets the bare fd, since a FileHandle given to a
       // stream stays referenced until the stream closes it, and handle.close() would then wait forever.

@@ -131,7 +131,7 @@ export async function collectGarbage(driver: StorageDriver, index: RepositoryInd
 
   // 1. The index is brought up to date with the link files first (one linear pass): what a crash, an OS crash or a
   //    writer that does not share this index left different is repaired, so the marks below miss no link.
-  await buildRepositoryIndex(driver, blobs, index, { log: options.log });
+  const checked = await buildRepositoryIndex(driver, blobs, index, { log: options.log });
 
   // 2. Mark every repository from the index, then sweep its layer links.
   const marker = createMarker(index, blobs);
@@ -182,8 +182,8 @@ export async function collectGarbage(driver: StorageDriver, index: RepositoryInd
     result.unreadableManifests += repositoryMarks.unreadable;
     unlinkedBy.set(repository, unlinked);
   }
-  // Every repository folder counts, also one whose images are all gone (the walk the verify just did agrees).
-  result.repositories = (await index.listRepositories({})).length;
+  // Every repository folder the verify walked counts, also one whose images are all gone.
+  result.repositories = checked.repositories;
 
   // 3. A second look before any blob goes: manifests pushed during the sweep keep their blobs, and a layer link this
   //    run removed is restored when such a manifest needs it (it was pushed after the first look). One more read

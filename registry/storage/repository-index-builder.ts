@@ -40,11 +40,11 @@ export async function buildRepositoryIndex(
   const started = Date.now();
   const result: IndexBuildResult = { repositories: 0, repaired: 0, durationMs: 0 };
   const found = await walkRepositories(driver);
-  const known = new Set(await index.listRepositories({}));
+  const known = await index.knownRepositories();
   for (const repository of found) {
     signal?.throwIfAborted();
     result.repositories += 1;
-    if (await syncRepository(driver, blobs, index, repository, known.has(repository))) result.repaired += 1;
+    if (await syncRepository(driver, blobs, index, repository)) result.repaired += 1;
   }
   const present = new Set(found);
   for (const repository of known) {
@@ -69,12 +69,11 @@ async function syncRepository(
   blobs: Pick<BlobStore, 'read'>,
   index: RepositoryIndex,
   repository: string,
-  wasKnown: boolean,
 ): Promise<boolean> {
   for (let attempt = 0; ; attempt++) {
     const changes = await index.changeCount(repository);
     const snapshot = await readRepositorySnapshot(driver, repository);
-    if (wasKnown && (await matches(index, repository, snapshot))) {
+    if (await matches(index, repository, snapshot)) {
       await recordReferences(blobs, index, snapshot.manifests);
       return false;
     }
@@ -90,7 +89,8 @@ async function syncRepository(
 /** Whether the index already says what the files say (and holds no intents). */
 async function matches(index: RepositoryIndex, repository: string, files: RepositorySnapshot): Promise<boolean> {
   const held = await index.snapshotOf(repository);
-  if (!held || held.intents > 0) return false;
+  if (!held) return !files.exists && files.layers.length + files.manifests.length + files.tags.length + files.referrers.length === 0;
+  if (!files.exists || held.intents > 0) return false;
   const rows = held.snapshot;
   const tagKey = (tag: TagEntry) => `${tag.tag} ${tag.digest}`;
   const referrerKey = (referrer: { subject: string; digest: string }) => `${referrer.subject} ${referrer.digest}`;
@@ -140,7 +140,9 @@ export function referencesOf(bytes: Uint8Array): ManifestReferences {
 
 /** What a repository's link files say: layer links, revisions, tags (with their link's time), referrers. */
 export async function readRepositorySnapshot(driver: StorageDriver, repository: string): Promise<RepositorySnapshot> {
-  const snapshot: RepositorySnapshot = { layers: [], manifests: [], tags: [], referrers: [] };
+  const folders = await driver.list(pathFor({ kind: 'repository', repository }));
+  const holdsLinks = folders.includes('_layers') || folders.includes('_manifests');
+  const snapshot: RepositorySnapshot = { exists: holdsLinks, layers: [], manifests: [], tags: [], referrers: [] };
   for (const algorithm of algorithms) {
     for (const hex of await driver.list(pathFor({ kind: 'layerLinks', repository, algorithm }))) {
       const digest = digestFrom(algorithm, hex);

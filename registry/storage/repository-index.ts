@@ -28,11 +28,9 @@ export interface RepositoryIndex {
   /** The repository's change counter (see replaceRepository). */
   changeCount(repository: string): Promise<number>;
 
-  /** After a repository's first file was written without a link (an upload session): it is listed from now on. */
-  touchRepository(repository: string): Promise<void>;
   /** Before a link file is written: the link may exist from now on (collection keeps what it names). */
   intendLink(repository: string, kind: LinkKind, digest: string): Promise<void>;
-  /** After the link file was written: the repository holds the link (and, from now on, is listed). */
+  /** After the link file was written: the repository holds the link (a manifest: it is listed from now on). */
   commitLink(repository: string, kind: LinkKind, digest: string): Promise<void>;
   /** After the link file was deleted. */
   removeLink(repository: string, kind: LinkKind, digest: string): Promise<void>;
@@ -47,11 +45,19 @@ export interface RepositoryIndex {
   /** What a stored manifest references (config and layers; an index's children): content by digest never changes. */
   putReferences(manifest: string, references: ManifestReferences): Promise<void>;
 
-  /** Repositories in lexical order, after `last` (exclusive), at most `limit`. */
+  /**
+   * Repositories holding at least one manifest (what the catalog, the GUI and the CLI list), in lexical order,
+   * after `last` (exclusive), at most `limit`.
+   */
   listRepositories(page: PageRequest): Promise<string[]>;
+  /** Every repository the index holds rows for (also those without a manifest): what a verify checks. */
+  knownRepositories(): Promise<string[]>;
   /** Names of a repository's tags in lexical order (what tags/list needs); undefined when the repository is unknown. */
   listTagNames(repository: string, page: PageRequest): Promise<string[] | undefined>;
-  /** Tags of a repository in lexical order; undefined when the index holds no such repository. */
+  /**
+   * Tags of a repository in lexical order; undefined when the index holds no such repository (one whose folder holds
+   * layers or manifests, also after every manifest was deleted; not a folder with only an upload session).
+   */
   listTags(repository: string, page: PageRequest): Promise<TagEntry[] | undefined>;
   countTags(repository: string): Promise<number>;
   /** What the index holds for one repository (links without intents), and how many intents; undefined when unknown. */
@@ -108,6 +114,8 @@ export interface TagEntry {
 
 /** What a repository's link files say, as read by the builder. */
 export interface RepositorySnapshot {
+  /** The folder holds `_layers` or `_manifests` (a folder with only an upload session is not a repository yet). */
+  exists: boolean;
   layers: string[];
   manifests: string[];
   tags: TagEntry[];

@@ -7,7 +7,7 @@ import { createManifestCache, type CachedManifest } from './manifest-cache.js';
 import { pathFor } from './paths.js';
 import { readTag, referencesOf } from './repository-index-builder.js';
 import type { PageRequest, RepositoryIndex, TagEntry } from './repository-index.js';
-import { walkRepositories } from './repository-walk.js';
+import { listedRepositories } from './repository-walk.js';
 
 export type StoredManifest = CachedManifest;
 
@@ -51,6 +51,7 @@ export interface RepositoryStore {
   tagPage(repository: string, page: PageRequest): Promise<TagEntry[] | undefined>;
   /** How many tags the repository has (0 when unknown). */
   countTags(repository: string): Promise<number>;
+  /** Repositories holding at least one manifest, in lexical order (see repository-walk.ts: listedRepositories). */
   listRepositories(): Promise<string[]>;
   /** One page of repositories in lexical order (O(page) once the index is built). */
   repositoryPage(page: PageRequest): Promise<string[]>;
@@ -96,8 +97,9 @@ export function createRepositoryStore(driver: StorageDriver, blobs: BlobStore, i
     return { digest: digest.digest, mediaType, bytes, etag: `"${digest.digest}"` };
   }
 
+  /** A folder that holds only an upload session is not a repository yet: its first blob or manifest makes it one. */
   async function repositoryExists(repository: string): Promise<boolean> {
-    return (await driver.list(pathFor({ kind: 'repository', repository }))).some((child) => child.startsWith('_'));
+    return (await driver.list(pathFor({ kind: 'repository', repository }))).some((child) => child.startsWith('_') && child !== '_uploads');
   }
 
   /** The tags whose current link exists, read from the files. */
@@ -281,12 +283,12 @@ export function createRepositoryStore(driver: StorageDriver, blobs: BlobStore, i
 
     async listRepositories() {
       if (await indexed()) return index.listRepositories({});
-      return walkRepositories(driver);
+      return listedRepositories(driver);
     },
 
     async repositoryPage(page) {
       if (await indexed()) return index.listRepositories(page);
-      return pageOf(await walkRepositories(driver), page);
+      return pageOf(await listedRepositories(driver), page);
     },
 
     async referrers(repository, subject) {

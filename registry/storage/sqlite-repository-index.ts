@@ -92,7 +92,12 @@ function createIndex(db: Database.Database): RepositoryIndex {
     putReferrer: db.prepare('INSERT OR IGNORE INTO referrers (repository, subject, digest) VALUES (?, ?, ?)'),
     removeReferrer: db.prepare('DELETE FROM referrers WHERE repository = ? AND subject = ? AND digest = ?'),
     putReferences: db.prepare('INSERT OR IGNORE INTO manifest_references (manifest, targets) VALUES (?, ?)'),
-    listRepositories: db.prepare('SELECT name FROM repositories WHERE name > ? ORDER BY name LIMIT ? OFFSET ?').pluck(),
+    listRepositories: db
+      .prepare(
+        "SELECT DISTINCT repository FROM links WHERE kind = 'manifest' AND committed = 1 AND repository > ? ORDER BY repository LIMIT ? OFFSET ?",
+      )
+      .pluck(),
+    knownRepositories: db.prepare('SELECT name FROM repositories ORDER BY name').pluck(),
     listTags: db.prepare('SELECT tag, digest, pushed_at FROM tags WHERE repository = ? AND tag > ? ORDER BY tag LIMIT ? OFFSET ?'),
     listTagNames: db.prepare('SELECT tag FROM tags WHERE repository = ? AND tag > ? ORDER BY tag LIMIT ? OFFSET ?').pluck(),
     countTags: db.prepare('SELECT count(*) FROM tags WHERE repository = ?').pluck(),
@@ -127,7 +132,8 @@ function createIndex(db: Database.Database): RepositoryIndex {
     statements.clearTags.run(repository);
     statements.clearReferrers.run(repository);
     statements.clearLinks.run(repository, keepIntentsAfter);
-    statements.addRepository.run(repository);
+    if (snapshot.exists) statements.addRepository.run(repository);
+    else statements.clearRepository.run(repository);
     const now = Date.now();
     for (const digest of snapshot.layers) statements.commit.run(repository, 'layer', digest, now);
     for (const digest of snapshot.manifests) statements.commit.run(repository, 'manifest', digest, now);
@@ -158,9 +164,6 @@ function createIndex(db: Database.Database): RepositoryIndex {
       return changesOf(repository);
     },
 
-    async touchRepository(repository) {
-      change(repository, () => statements.addRepository.run(repository));
-    },
     async intendLink(repository, kind, digest) {
       change(repository, () => statements.intend.run(repository, kind, digest, Date.now()));
     },
@@ -195,6 +198,9 @@ function createIndex(db: Database.Database): RepositoryIndex {
     async listRepositories(page) {
       return statements.listRepositories.all(...bounds(page)) as string[];
     },
+    async knownRepositories() {
+      return statements.knownRepositories.all() as string[];
+    },
     async listTagNames(repository, page) {
       if (statements.hasRepository.get(repository) === undefined) return undefined;
       return statements.listTagNames.all(repository, ...bounds(page)) as string[];
@@ -212,6 +218,7 @@ function createIndex(db: Database.Database): RepositoryIndex {
       const tags = statements.tagsOf.all(repository) as Array<{ tag: string; digest: string; pushed_at: number }>;
       const links = statements.linksOf.all(repository) as Array<{ kind: LinkKind; digest: string; committed: number }>;
       const snapshot: RepositorySnapshot = {
+        exists: true,
         layers: links.filter((link) => link.committed && link.kind === 'layer').map((link) => link.digest),
         manifests: links.filter((link) => link.committed && link.kind === 'manifest').map((link) => link.digest),
         tags: tags.map((row) => ({ tag: row.tag, digest: row.digest, pushedAt: new Date(row.pushed_at) })),

@@ -50,7 +50,7 @@ async function openStores(t: AfterHook, driver?: StorageDriver): Promise<Stores>
   const blobs = createBlobStore(real);
   const index = openSqliteRepositoryIndex(await makeTempDir(t, 'berth-gc-index-'));
   t.after(() => index.close());
-  return { driver: real, blobs, index, uploads: createUploadStore(real, blobs, index), repositories: createRepositoryStore(real, blobs, index) };
+  return { driver: real, blobs, index, uploads: createUploadStore(real, blobs), repositories: createRepositoryStore(real, blobs, index) };
 }
 
 function digestOf(bytes: Uint8Array): string {
