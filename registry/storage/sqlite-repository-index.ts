@@ -1,6 +1,7 @@
 import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { privateDirMode, privateFileMode } from '../config/private-modes.js';
 import type { LinkKind, ManifestReferences, PageRequest, RepositoryIndex, RepositorySnapshot, TagEntry } from './repository-index.js';
 
 /**
@@ -39,12 +40,14 @@ const everyTable = ['meta', 'changes', 'repositories', 'tags', 'links', 'referre
 /** Opens (creating or migrating) the index at `<dataDir>/index/repositories.sqlite`, owner-only. */
 export function openSqliteRepositoryIndex(dataDir: string): RepositoryIndex {
   const directory = join(dataDir, 'index');
-  mkdirSync(directory, { recursive: true, mode: 0o700 });
-  chmodSync(directory, 0o700);
+  // Created owner-only (modes given explicitly, so the umask cannot widen them); an older, wider index is tightened
+  // by berth serve's start-up repair of the data directory like every other path (config/private-modes.ts).
+  mkdirSync(directory, { recursive: true, mode: privateDirMode });
   const file = join(directory, 'repositories.sqlite');
-  // Created owner-only before SQLite opens it: SQLite gives its -wal and -shm files the database file's mode.
-  closeSync(openSync(file, 'a', 0o600));
-  chmodSync(file, 0o600);
+  // Created, or tightened, before SQLite opens it: SQLite gives the -wal and -shm files it creates the database
+  // file's mode, so a database file left 0644 would make them readable by others.
+  closeSync(openSync(file, 'a', privateFileMode));
+  chmodSync(file, privateFileMode);
   const db = new Database(file);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');

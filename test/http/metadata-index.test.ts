@@ -3,6 +3,9 @@ import { cp, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
+import { createRegistry } from '../../registry/index.js';
+import type { StorageDriver } from '../../registry/storage/driver.js';
+import { createFilesystemDriver } from '../../registry/storage/filesystem-driver.js';
 import { makeImage, nextLink, pushManifest, request, uniqueRepo } from '../support/oci-client.js';
 import { startRegistry, type RunningRegistry } from '../support/registry-server.js';
 
@@ -135,5 +138,31 @@ describe('metadata index', () => {
     // checkIndex() runs after the start-up check: finding nothing left to repair shows that one did it.
     assert.equal((await reg.registry.checkIndex()).repaired, 0);
     assert.deepEqual((await getJson<TagList>(reg, `/v2/${repo}/tags/list`)).body.tags, ['one']);
+  });
+
+  it('answers /v2/ and listings (from the files) while the index is still being built', async (t) => {
+    const reg = await startRegistry(t);
+    const repo = uniqueRepo('early');
+    const image = await makeImage(reg.url, repo);
+    for (const tag of ['x', 'y']) await pushManifest(reg.url, repo, tag, image.bytes, image.mediaType);
+    await reg.registry.close();
+    await rm(join(reg.dataDir, 'index'), { recursive: true });
+    // The build's first step (the walk of /repositories) waits until released: a store too big to build quickly.
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const real = createFilesystemDriver(reg.dataDir);
+    const slow: StorageDriver = { ...real, list: async (path) => (path === '/repositories' ? held.then(() => real.list(path)) : real.list(path)) };
+    const registry = await createRegistry({ dataDir: reg.dataDir, driver: slow, garbageCollection: false });
+    t.after(() => registry.close(0));
+    const { url } = await registry.listen({ host: '127.0.0.1', port: 0 });
+    assert.equal((await request('GET', `${url}/v2/`, { expected: 200 })).status, 200);
+    assert.equal(await registry.index.isReady(), false, 'the build is still waiting');
+    const early = (await (await request('GET', `${url}/v2/${repo}/tags/list?n=1`, { expected: 200 })).json()) as TagList;
+    assert.deepEqual(early.tags, ['x']);
+    release();
+    await registry.checkIndex();
+    assert.equal(await registry.index.isReady(), true);
+    const later = (await (await request('GET', `${url}/v2/${repo}/tags/list?n=1&last=x`, { expected: 200 })).json()) as TagList;
+    assert.deepEqual(later.tags, ['y']);
   });
 });

@@ -101,9 +101,11 @@ test('a data directory left 0755 with 0644 files is tightened at start, with one
   t.after(() => second.stop());
   const warning = await second.waitForLog(isModeWarning, 30_000);
   assert.equal(warning.level, 40, 'a warning');
-  assert.equal(warning.fixed, opened.length, 'every opened path is counted once');
+  // The metadata index tightens its own database file before SQLite opens it (so the WAL files SQLite creates are
+  // private too), before the repair walk starts: every other opened path is the repair's, counted once.
+  assert.equal(warning.fixed, opened.length - 1, 'every opened path is counted once');
   assert.equal(warning.failed, 0);
-  assert.match(String(warning.msg), new RegExp(`^tightened ${opened.length} path\\(s\\) under the data directory`));
+  assert.match(String(warning.msg), new RegExp(`^tightened ${opened.length - 1} path\\(s\\) under the data directory`));
   assert.deepEqual(readableByOthers(await walk(dataDir)), [], 'nothing under the data directory is readable by others any more');
 
   const status = await fetch(`${second.url}/v2/`);
