@@ -12,6 +12,7 @@ import { createTempDir, removeDir } from '../test/support/temp-dir.js';
 import { requireTools, run, trackChild } from '../test/support/tools.js';
 import { measureBearerManifestGet } from './bearer.js';
 import { bestBlobGet, timePull, timePush, type BlobGetResult } from './measure.js';
+import { runMetadataBenchmark, type MetadataResults } from './metadata.js';
 import { runMirrorBenchmark, type MirrorResults } from './mirror.js';
 import { check, formatTable, type Row, type TargetCheck } from './report.js';
 import { runWrk, type WrkResult } from './wrk.js';
@@ -35,7 +36,10 @@ const { values: flags } = parseArgs({
     'push-runs': { type: 'string', default: '3' },
     'skip-berth': { type: 'boolean', default: false },
     'skip-mirror': { type: 'boolean', default: false },
-    /** `mirror` runs only the mirror figures, `registry` only the side-by-side ones. */
+    'skip-metadata': { type: 'boolean', default: false },
+    /** Divides every size of the metadata rows (0.1: a quick look). */
+    'metadata-scale': { type: 'string', default: '1' },
+    /** `mirror` runs only the mirror figures, `registry` only the side-by-side ones, `metadata` only the metadata rows. */
     only: { type: 'string' },
     'mirror-runs': { type: 'string', default: '3' },
     'mirror-mib': { type: 'string', default: '256' },
@@ -54,9 +58,14 @@ const wrkOptions = { threads: Number(flags.threads), connections: Number(flags.c
 const blobRuns = Number(flags['blob-runs']);
 const pushRuns = Math.max(1, Number(flags['push-runs']));
 const mib = 1024 * 1024;
-if (flags.only !== undefined && flags.only !== 'mirror' && flags.only !== 'registry') throw new Error(`--only takes mirror or registry, not "${flags.only}"`);
-const runRegistry = flags.only !== 'mirror';
-const runMirror = flags.only !== 'registry' && !flags['skip-mirror'];
+if (flags.only !== undefined && !['mirror', 'registry', 'metadata'].includes(flags.only)) {
+  throw new Error(`--only takes mirror, registry or metadata, not "${flags.only}"`);
+}
+const runRegistry = flags.only === undefined || flags.only === 'registry';
+const runMirror = (flags.only === undefined || flags.only === 'mirror') && !flags['skip-mirror'];
+const runMetadata = (flags.only === undefined || flags.only === 'metadata') && !flags['skip-metadata'];
+const metadataScale = Number(flags['metadata-scale']);
+if (!(metadataScale > 0 && metadataScale <= 1)) throw new Error(`--metadata-scale takes a number in (0, 1], not "${flags['metadata-scale']}"`);
 const mirrorRuns = Math.max(1, Number(flags['mirror-runs']));
 
 type Side = 'berth' | 'distribution';
@@ -260,6 +269,7 @@ async function main(): Promise<void> {
   let berthPeakRss: number | undefined;
   let bearer: WrkResult | undefined;
   let mirror: MirrorResults | undefined;
+  let metadata: MetadataResults | undefined;
   try {
     if (runRegistry) {
       const registryHalf = await measureRegistry(scratch, results);
@@ -283,6 +293,7 @@ async function main(): Promise<void> {
         log(`mirror FAILED: ${mirror.errors[0] ?? ''}`);
       }
     }
+    if (runMetadata) metadata = await runMetadataBenchmark({ scratch, scale: metadataScale, log });
   } finally {
     for (const cleanup of cleanups.reverse()) {
       try {
@@ -339,7 +350,7 @@ async function main(): Promise<void> {
     { metric: `sync vs skopeo sync → docker-registry (s)`, berth: sy?.berth, distribution: sy?.skopeoToDistribution, ratio: ratio(sy?.berth, sy?.skopeoToDistribution), digits: 2 },
     { metric: '  of which berth CLI start (s)', berth: sy?.berthCliStartup, digits: 2 },
   ];
-  const checks = [...(runRegistry ? registryChecks : []), ...(runMirror ? mirrorChecks : [])];
+  const checks = [...(runRegistry ? registryChecks : []), ...(runMirror ? mirrorChecks : []), ...(metadata?.checks ?? [])];
 
   const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memoryMiB: Math.round(totalmem() / mib), node: process.version };
   const tools = {
@@ -371,6 +382,16 @@ async function main(): Promise<void> {
             },
           }
         : 'skipped',
+      metadata: runMetadata
+        ? {
+            scale: metadataScale,
+            client: {
+              listings: 'fetch, body read to the end, median of 3; distribution 2.8 (Debian) on a copy of the same seeded store',
+              startup: 'spawn of berth serve until GET /v2/ answered, median of 3 restarts with the index in place',
+              gc: 'berth gc --grace 0 (CLI process) vs docker-registry garbage-collect, once each on its own copy, after the index was built',
+            },
+          }
+        : 'skipped',
     },
     results: {
       manifestGet: {
@@ -384,9 +405,15 @@ async function main(): Promise<void> {
       pullSeconds: { berth: b.pull, distribution: d.pull },
       berthPeakRssMiB: rssMiB,
       mirror: mirror && { image: mirror.image, pullThroughSeconds: mirror.pullThrough, syncSeconds: mirror.sync },
+      metadataSeconds: metadata?.figures,
     },
     checks,
-    errors: { berth: b.error, distribution: d.error, mirror: mirror?.errors.length ? mirror.errors : undefined },
+    errors: {
+      berth: b.error,
+      distribution: d.error,
+      mirror: mirror?.errors.length ? mirror.errors : undefined,
+      metadata: metadata?.errors.length ? metadata.errors : undefined,
+    },
   };
   await writeFile(resultsFile, `${JSON.stringify(report, null, 2)}\n`);
 
@@ -412,13 +439,18 @@ async function main(): Promise<void> {
     }
     process.stdout.write(`\n${formatTable(mirrorRows, { other: 'other', ratio: 'berth/other' })}\n\n`);
   }
+  if (metadata) {
+    process.stdout.write(`Metadata at scale (seeded stores, scale ${metadataScale}); "other" is distribution on a copy of the same store.\n`);
+    process.stdout.write(`\n${formatTable(metadata.rows, { other: 'distribution', ratio: 'berth/distribution' })}\n\n`);
+  }
   for (const side of ['berth', 'distribution'] as const) {
     if (results[side].error) process.stdout.write(`${side.toUpperCase()} ERROR: ${results[side].error}\n`);
   }
   for (const error of mirror?.errors ?? []) process.stdout.write(`MIRROR ERROR: ${error}\n`);
+  for (const error of metadata?.errors ?? []) process.stdout.write(`METADATA ERROR: ${error}\n`);
   process.stdout.write(`results written to ${resultsFile}\n`);
   // A failed side is a failed benchmark run (CI can tell); missed targets are reported, not fatal.
-  if (d.error || b.error || (mirror?.errors.length ?? 0) > 0) process.exitCode = 1;
+  if (d.error || b.error || (mirror?.errors.length ?? 0) > 0 || (metadata?.errors.length ?? 0) > 0) process.exitCode = 1;
 }
 
 main().catch((error: unknown) => {

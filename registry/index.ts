@@ -18,7 +18,10 @@ import { createBlobStore, type BlobStore } from './storage/blob-store.js';
 import type { StorageDriver } from './storage/driver.js';
 import { createFilesystemDriver } from './storage/filesystem-driver.js';
 import { collectGarbage, type GarbageCollectionResult } from './storage/garbage-collector.js';
+import { buildRepositoryIndex, type IndexBuildResult } from './storage/repository-index-builder.js';
+import type { RepositoryIndex } from './storage/repository-index.js';
 import { createRepositoryStore, type RepositoryStore } from './storage/repository-store.js';
+import { openSqliteRepositoryIndex } from './storage/sqlite-repository-index.js';
 import { createUploadStore, defaultUploadLimits, type UploadLimits, type UploadStore } from './storage/upload-store.js';
 
 export interface RegistryOptions {
@@ -27,6 +30,14 @@ export interface RegistryOptions {
   logger?: Logger;
   /** Defaults to the filesystem driver on `<dataDir>`. */
   driver?: StorageDriver;
+  /** The metadata index; defaults to SQLite under `<dataDir>/index/`, closed by close() either way. */
+  index?: RepositoryIndex;
+  /**
+   * Build (first start, missing, another schema version) or verify the index against the link files in the
+   * background right after start (default true). Listings answer from the files until a first build is done.
+   * The CLI's short-lived commands turn it off.
+   */
+  checkIndexAtStart?: boolean;
   /** Who may do what; `openGate` (everyone, everything) when not given. */
   gate?: AccessGate;
   /** Upload sessions untouched for this long are purged (default 24 h). */
@@ -73,6 +84,12 @@ export interface Registry {
   readonly blobs: BlobStore;
   readonly uploads: UploadStore;
   readonly repositories: RepositoryStore;
+  readonly index: RepositoryIndex;
+  /**
+   * Builds or verifies the metadata index against the link files now (after the one in progress, if any), repairing
+   * what differs.
+   */
+  checkIndex(): Promise<IndexBuildResult>;
   /** Node request listener, for embedding in another server. */
   readonly handler: RequestListener;
   /** The timeouts and connection caps in force on every listener. */
@@ -119,8 +136,9 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
   await mkdir(options.dataDir, { recursive: true, mode: privateDirMode });
   const driver = options.driver ?? createFilesystemDriver(options.dataDir);
   const blobs = createBlobStore(driver);
+  const index = options.index ?? openSqliteRepositoryIndex(options.dataDir);
   const uploads = createUploadStore(driver, blobs, { ...defaultUploadLimits, ...options.uploadLimits });
-  const repositories = createRepositoryStore(driver, blobs);
+  const repositories = createRepositoryStore(driver, blobs, index);
   const events = createRegistryEvents();
   const mirror = options.mirror?.({ driver, blobs, uploads, repositories, log });
   const distribution = createDistributionApi({ blobs, uploads, repositories, events, log, mirror, gate: options.gate ?? openGate, configurationChanged: options.configurationChanged });
@@ -151,7 +169,9 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
   let gcRunning: Promise<unknown> = Promise.resolve();
   const pendingPushes = trackPendingPushes(events, gcGraceMs);
   const runGarbageCollection = (gcOptions: GarbageCollectionRunOptions = {}): Promise<GarbageCollectionResult> => {
-    const run = gcRunning.then(() => collectGarbage(driver, { graceMs: gcOptions.graceMs ?? gcGraceMs(), dryRun: gcOptions.dryRun, now: gcOptions.now }));
+    const run = gcRunning.then(() =>
+      collectGarbage(driver, index, { graceMs: gcOptions.graceMs ?? gcGraceMs(), dryRun: gcOptions.dryRun, now: gcOptions.now, log }),
+    );
     gcRunning = run.catch(() => undefined);
     return run;
   };
@@ -166,6 +186,18 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
       .then((result) => log.info(result, 'garbage collection freed %d blob(s), %d byte(s)', result.blobsDeleted, result.bytesFreed))
       .catch((error: unknown) => log.warn({ err: error }, 'garbage collection failed'));
   };
+  // Checks never overlap; close() stops one between repositories.
+  const stopChecks = new AbortController();
+  let indexCheck: Promise<unknown> = Promise.resolve();
+  const checkIndex = (): Promise<IndexBuildResult> => {
+    const run = indexCheck.then(() => buildRepositoryIndex(driver, blobs, index, { log, signal: stopChecks.signal }));
+    indexCheck = run.catch((error: unknown) => {
+      if (!stopChecks.signal.aborted) log.warn({ err: error }, 'checking the metadata index against the link files failed');
+    });
+    return run;
+  };
+  if (options.checkIndexAtStart !== false) void checkIndex().catch(() => undefined);
+
   const purgeTimer = setInterval(() => {
     void purge();
     collect();
@@ -201,6 +233,8 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
     blobs,
     uploads,
     repositories,
+    index,
+    checkIndex,
     handler,
     connectionPolicy,
     servers: () => [...servers],
@@ -245,6 +279,9 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
       // A collection in progress finishes (it deletes only garbage, but a half-done run would leave the data
       // directory busy for whoever removes or reopens it next).
       await gcRunning;
+      stopChecks.abort();
+      await indexCheck;
+      await index.close();
     },
   };
 }

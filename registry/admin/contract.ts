@@ -116,7 +116,7 @@ function query(params: Record<string, string | number | undefined>): string {
 export const adminPaths = {
   namespace: (name: string) => `${adminRoutes.namespaces}/${segment(name)}`,
   repositories: (q: RepositoriesQuery = {}) => `${adminRoutes.repositories}${query({ ...q })}`,
-  tags: (repository: string) => `${adminRoutes.tags}${query({ repository })}`,
+  tags: (repository: string, page: TagsQuery = {}) => `${adminRoutes.tags}${query({ repository, ...page })}`,
   manifest: (repository: string, reference: string) => `${adminRoutes.manifests}${query({ repository, reference })}`,
   token: (name: string) => `${adminRoutes.tokens}/${segment(name)}`,
   upstream: (name: string) => `${adminRoutes.upstreams}/${segment(name)}`,
@@ -319,12 +319,34 @@ export interface TagSummary {
   platforms: PlatformString[];
   /** `created` of the image config (for an index: of its first child that has one). */
   createdAt?: string;
+  /** ISO time the tag got its current manifest (for tags found on disk by an index rebuild: the link file's time). */
+  pushedAt?: string;
 }
 
-/** `GET /api/tags?repository=team/app` (404 BERTH_REPOSITORY_NOT_FOUND when unknown). */
+/**
+ * Paging of `GET /api/tags`: tags come in lexical order; each page costs what it holds, not the repository's size.
+ * Walk pages with `last` (the previous response's `next`), or jump to a page number with `offset` (`n * page`).
+ */
+export interface TagsQuery {
+  /** Page size, 1 to 1000. Absent: every tag (one response). */
+  n?: number;
+  /** Start after this tag (exclusive). */
+  last?: string;
+  /** Tags to skip (after `last`, if given); 0 to 1,000,000. */
+  offset?: number;
+}
+
+/**
+ * `GET /api/tags?repository=team/app[&n=100][&last=v1.2|&offset=200]` (404 BERTH_REPOSITORY_NOT_FOUND when
+ * unknown; 400 BERTH_BAD_REQUEST for a bad n, offset or last).
+ */
 export interface TagsResponse {
   repository: string;
   tags: TagSummary[];
+  /** How many tags the repository has (all pages). */
+  total: number;
+  /** Present when more tags follow: pass it as `last` for the next page. */
+  next?: string;
 }
 
 export interface DescriptorView {

@@ -10,8 +10,11 @@ import type { DescriptorView, ImageConfigView, IndexChild, ManifestDetail, Platf
  * read, their sizes come from the descriptors. Results per digest are cached: content by digest never changes.
  */
 export interface ImageInspector {
-  /** Undefined when the repository has no such tag or digest. */
-  summary(repository: string, reference: string): Promise<TagSummary | undefined>;
+  /**
+   * Undefined when the repository has no such tag or digest. `digest`, when the caller already knows what the tag
+   * points at (a listing), saves reading the tag's link.
+   */
+  summary(repository: string, reference: string, digest?: string): Promise<TagSummary | undefined>;
   detail(repository: string, reference: string): Promise<ManifestDetail | undefined>;
 }
 
@@ -139,8 +142,8 @@ export function createImageInspector(registryOf: () => Registry): ImageInspector
   }
 
   return {
-    async summary(repository, reference) {
-      const manifest = await registryOf().repositories.getManifest(repository, reference);
+    async summary(repository, reference, digest) {
+      const manifest = await registryOf().repositories.getManifest(repository, digest ?? reference);
       if (!manifest) return undefined;
       const { size, platforms, createdAt } = await factsOf(repository, manifest);
       const summary: TagSummary = { tag: reference, digest: manifest.digest, mediaType: manifest.mediaType, size, platforms };

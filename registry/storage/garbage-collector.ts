@@ -1,10 +1,12 @@
 import { isDigest, parseDigest, type ParsedDigest } from '../core/digest.js';
-import { parseManifest } from '../core/manifest.js';
+import type { Logger } from '../log.js';
 import { deleteQuarantined, listQuarantined, quarantineBlob, quarantinedInfo, restoreBlob } from './blob-quarantine.js';
-import { createBlobStore, type BlobStore } from './blob-store.js';
+import { createBlobStore } from './blob-store.js';
 import { isPathNotFound, type FileInfo, type StorageDriver } from './driver.js';
 import { pathFor } from './paths.js';
-import { walkRepositories } from './repository-walk.js';
+import { createMarker } from './garbage-marks.js';
+import { buildRepositoryIndex } from './repository-index-builder.js';
+import type { RepositoryIndex } from './repository-index.js';
 
 /**
  * Mark-and-sweep garbage collection over Berth's link files (after CNCF distribution's `registry garbage-collect`,
@@ -58,6 +60,8 @@ export interface GarbageCollectionOptions {
   graceMs: number;
   /** Find and report, delete nothing. */
   dryRun?: boolean;
+  /** Where the index check at the start reports what it repaired. */
+  log?: Logger;
   /** The clock ages are measured against (tests). Default: now. */
   now?: Date;
 }
@@ -89,24 +93,10 @@ export interface GarbageCollectionResult {
   durationMs: number;
 }
 
-const manifestAlgorithms = ['sha256', 'sha512'] as const;
-/** Unreferenced blobs quarantined, then checked against one fresh walk of the repositories, at a time. */
+/** Unreferenced blobs quarantined, then checked against the index, at a time. */
 const deleteBatch = 256;
 
-type BlobReader = Pick<BlobStore, 'read'>;
-
-/** What one repository's manifests keep. */
-interface RepositoryMarks {
-  /** Digests of the repository's stored manifests (revisions and tag targets) already read. */
-  manifests: Set<string>;
-  /** Digests the manifests reference (themselves, config, layers, children). */
-  referenced: Set<string>;
-  /** Manifests that could not be read or parsed: while there are any, no layer link of the repository may be judged
-   * unreferenced. */
-  unreadable: number;
-}
-
-export async function collectGarbage(driver: StorageDriver, options: GarbageCollectionOptions): Promise<GarbageCollectionResult> {
+export async function collectGarbage(driver: StorageDriver, index: RepositoryIndex, options: GarbageCollectionOptions): Promise<GarbageCollectionResult> {
   const started = Date.now();
   const now = (options.now ?? new Date()).getTime();
   const dryRun = options.dryRun ?? false;
@@ -139,74 +129,88 @@ export async function collectGarbage(driver: StorageDriver, options: GarbageColl
     }
   }
 
+  // 1. The index is brought up to date with the link files first (one linear pass): what a crash, an OS crash or a
+  //    writer that does not share this index left different is repaired, so the marks below miss no link.
+  const checked = await buildRepositoryIndex(driver, blobs, index, { log: options.log });
+
+  // 2. Mark every repository from the index, then sweep its layer links.
+  const marker = createMarker(index, blobs);
+  const marks = await marker.markAll();
   // Every digest a remaining link of any repository points at (or a manifest references): what the blob sweep keeps.
   const linked = new Set<string>();
-  // Per repository: the manifests read so far, and the layer links this run removed (for the second look below).
-  const seen = new Map<string, { manifests: Set<string>; unlinked: Set<string> }>();
-
-  // 1. Mark each repository, then sweep its layer links.
-  for (const repository of await walkRepositories(driver)) {
-    const marks: RepositoryMarks = { manifests: new Set(), referenced: new Set(), unreadable: 0 };
-    await markManifests(driver, blobs, repository, marks);
-    const candidates: LinkEntry[] = [];
-    for (const layer of await listLayerLinks(driver, repository)) {
-      if (marks.unreadable > 0 || marks.referenced.has(layer.digest.digest)) {
-        linked.add(layer.digest.digest);
+  // Per repository: the layer links this run removed (for the second look below).
+  const unlinkedBy = new Map<string, Set<string>>();
+  for (const [repository, repositoryMarks] of marks) {
+    const candidates: ParsedDigest[] = [];
+    for (const layer of repositoryMarks.layers) {
+      if (repositoryMarks.unreadable > 0 || repositoryMarks.referenced.has(layer)) {
+        linked.add(layer);
         continue;
       }
-      const info = await statOf(driver, pathFor({ kind: 'layerLink', repository, digest: layer.digest }));
-      if (!info) continue; // Removed meanwhile (DELETE /v2/<name>/blobs/<digest>, or another run).
+      const digest = parseDigest(layer);
+      const info = await statOf(driver, pathFor({ kind: 'layerLink', repository, digest }));
+      // No file after the verify: an intent, a link being written right now. Its blob stays.
+      if (!info) {
+        linked.add(layer);
+        continue;
+      }
       if (isOld(info.modifiedAt)) {
-        candidates.push(layer);
+        candidates.push(digest);
       } else {
         result.youngSpared += 1;
-        linked.add(layer.digest.digest);
+        linked.add(layer);
       }
     }
     // A manifest pushed while this repository was being marked may reference a candidate: look once more, right
     // before unlinking (its PUT checked the links exist; they must not vanish under it).
-    if (candidates.length > 0 && !dryRun) await markManifests(driver, blobs, repository, marks);
+    if (candidates.length > 0 && !dryRun) await marker.follow(repositoryMarks, await rootsOf(index, repository));
     const unlinked = new Set<string>();
-    for (const layer of candidates) {
-      if (marks.unreadable === 0 && !marks.referenced.has(layer.digest.digest)) {
-        if (!dryRun) await driver.delete(layer.folder);
-        unlinked.add(layer.digest.digest);
+    for (const digest of candidates) {
+      if (repositoryMarks.unreadable === 0 && !repositoryMarks.referenced.has(digest.digest)) {
+        if (!dryRun) {
+          await driver.delete(pathFor({ kind: 'layerLink', repository, digest }).slice(0, -'/link'.length));
+          await index.removeLink(repository, 'layer', digest.digest);
+        }
+        unlinked.add(digest.digest);
         result.layerLinksRemoved += 1;
       } else {
-        linked.add(layer.digest.digest);
+        linked.add(digest.digest);
       }
     }
-    for (const digest of marks.referenced) linked.add(digest);
-    result.manifestsKept += marks.manifests.size;
-    result.unreadableManifests += marks.unreadable;
-    seen.set(repository, { manifests: marks.manifests, unlinked });
+    for (const digest of repositoryMarks.referenced) linked.add(digest);
+    result.manifestsKept += repositoryMarks.manifests.size;
+    result.unreadableManifests += repositoryMarks.unreadable;
+    unlinkedBy.set(repository, unlinked);
   }
+  // Every repository folder the verify walked counts, also one whose images are all gone.
+  result.repositories = checked.repositories;
 
-  // 2. A second look before any blob goes: manifests pushed during the sweep keep their blobs, and a layer link this
-  //    run removed is restored when such a manifest needs it (it was pushed after the first look).
-  const repositories = await walkRepositories(driver);
-  result.repositories = repositories.length;
+  // 3. A second look before any blob goes: manifests pushed during the sweep keep their blobs, and a layer link this
+  //    run removed is restored when such a manifest needs it (it was pushed after the first look). One more read
+  //    of the index; references are already known.
   if (!dryRun) {
-    for (const repository of repositories) {
-      const before = seen.get(repository) ?? { manifests: new Set<string>(), unlinked: new Set<string>() };
-      const marks: RepositoryMarks = { manifests: new Set(before.manifests), referenced: new Set(), unreadable: 0 };
-      await markManifests(driver, blobs, repository, marks);
-      for (const digest of marks.referenced) {
+    for (const [repository, fresh] of await marker.markAll()) {
+      const before = marks.get(repository);
+      const unlinked = unlinkedBy.get(repository) ?? new Set<string>();
+      for (const layer of fresh.layers) if (!unlinked.has(layer)) linked.add(layer);
+      for (const digest of fresh.referenced) {
         linked.add(digest);
-        if (!before.unlinked.has(digest)) continue;
+        if (!unlinked.has(digest)) continue;
         const parsed = parseDigest(digest);
         if ((await blobs.size(parsed)) === undefined) continue;
+        await index.intendLink(repository, 'layer', digest);
         await driver.putContent(pathFor({ kind: 'layerLink', repository, digest: parsed }), digest);
+        await index.commitLink(repository, 'layer', digest);
         result.layerLinksRemoved -= 1;
         result.relinkedDuringRun += 1;
       }
-      result.manifestsKept += marks.manifests.size - before.manifests.size;
+      result.manifestsKept += Math.max(0, fresh.manifests.size - (before?.manifests.size ?? 0));
     }
   }
 
-  // 3. Sweep the blob store. Listing the fan-out folders is cheap; each blob is stat'ed once and never read.
-  //    Unreferenced old blobs are moved into the quarantine in batches; after each batch, one fresh look at which
-  //    repositories exist and at each one's links decides, per blob, between deleting and restoring (see the top).
+  // 4. Sweep the blob store. Listing the fan-out folders is cheap; each blob is stat'ed once and never read.
+  //    Unreferenced old blobs are moved into the quarantine in batches; after each batch, one look at the index per
+  //    blob (links and intents of every repository) decides between deleting and restoring (see the top).
   let batch: Array<{ digest: ParsedDigest; size: number; modifiedAt: Date }> = [];
   const flush = async () => {
     if (dryRun) {
@@ -223,9 +227,8 @@ export async function collectGarbage(driver: StorageDriver, options: GarbageColl
     }
     batch = [];
     if (quarantined.length === 0) return;
-    // Listed only now, after every move above: a push that linked one of these blobs and then found it in /blobs did
-    // so before the move, so its repository and its link are seen here.
-    const current = await walkRepositories(driver);
+    // Looked up only now, after every move above: a push that linked one of these blobs and then found it in /blobs
+    // recorded its link's intent in the index before the move, so it is seen here.
     for (const { digest, size, modifiedAt } of quarantined) {
       const copy = await quarantinedInfo(driver, digest);
       if (!copy) {
@@ -237,7 +240,7 @@ export async function collectGarbage(driver: StorageDriver, options: GarbageColl
       }
       // Stored anew since the sweep looked at it (a push reusing a blob replaces its file): a push in progress.
       const storedAgain = copy.modifiedAt.getTime() > modifiedAt.getTime() || !isOld(copy.modifiedAt);
-      if (storedAgain || (await isLinkedAnywhere(driver, current, digest))) {
+      if (storedAgain || (await index.isLinkedAnywhere(digest.digest))) {
         await restoreBlob(driver, digest);
         result.relinkedDuringRun += 1;
         result.blobsKept += 1;
@@ -273,94 +276,16 @@ export async function collectGarbage(driver: StorageDriver, options: GarbageColl
   return result;
 }
 
-/**
- * Reads the repository's manifests not in `marks.manifests` yet (revisions and tag targets) and adds what they
- * reference to `marks.referenced`. Run again on the same marks, it reads only manifests that appeared since.
- */
-async function markManifests(driver: StorageDriver, blobs: BlobReader, repository: string, marks: RepositoryMarks): Promise<void> {
-  const roots: ParsedDigest[] = [];
-  for (const algorithm of manifestAlgorithms) {
-    for (const hex of await driver.list(pathFor({ kind: 'manifestRevisions', repository, algorithm }))) {
-      const digest = digestFrom(algorithm, hex);
-      // A revision folder without its link is a delete cut short: not a revision any more.
-      if (digest && (await readLink(driver, pathFor({ kind: 'manifestRevisionLink', repository, digest })))) roots.push(digest);
-    }
-  }
-  for (const tag of await driver.list(pathFor({ kind: 'tags', repository }))) {
-    const target = await readLink(driver, pathFor({ kind: 'tagCurrentLink', repository, tag }));
-    if (target) roots.push(target);
-  }
-  // Children of an index are followed even when they are not revisions any more (deleted by digest while the
-  // index still names them), so an index that is kept stays complete.
-  const pending = [...roots];
-  const rootDigests = new Set(roots.map((root) => root.digest));
-  for (let digest = pending.pop(); digest; digest = pending.pop()) {
-    if (marks.manifests.has(digest.digest)) continue;
-    marks.manifests.add(digest.digest);
-    marks.referenced.add(digest.digest);
-    const bytes = await blobs.read(digest);
-    if (!bytes) {
-      // A root must have bytes; a child may legitimately be absent (a platform a pull-through cache never fetched).
-      if (rootDigests.has(digest.digest)) marks.unreadable += 1;
-      continue;
-    }
-    try {
-      const parsed = parseManifest(bytes);
-      for (const blob of parsed.blobs) marks.referenced.add(blob.digest);
-      for (const child of parsed.manifests) {
-        const childDigest = parseDigest(child.digest);
-        marks.referenced.add(childDigest.digest);
-        if (!marks.manifests.has(childDigest.digest)) pending.push(childDigest);
-      }
-      // The subject is not followed: a referrer (signature, SBOM) does not keep the image it points at alive.
-    } catch {
-      marks.unreadable += 1;
-    }
-  }
-}
-
-interface LinkEntry {
-  digest: ParsedDigest;
-  /** The link's folder (`.../_layers/<alg>/<hex>`), which a removal deletes whole (as unlinkBlob does). */
-  folder: string;
-}
-
-/** The repository's `_layers/<alg>/<hex>/link` entries (by folder name; the link itself is stat'ed by the caller). */
-async function listLayerLinks(driver: StorageDriver, repository: string): Promise<LinkEntry[]> {
-  const base = `${pathFor({ kind: 'repository', repository })}/_layers`;
-  const entries: LinkEntry[] = [];
-  for (const algorithm of await driver.list(base)) {
-    for (const hex of await driver.list(`${base}/${algorithm}`)) {
-      const digest = digestFrom(algorithm, hex);
-      if (digest) entries.push({ digest, folder: `${base}/${algorithm}/${hex}` });
-    }
-  }
-  return entries;
-}
-
-/** The last check before a blob goes: does any repository link it now, as a layer or a manifest revision? */
-async function isLinkedAnywhere(driver: StorageDriver, repositories: readonly string[], digest: ParsedDigest): Promise<boolean> {
-  for (const repository of repositories) {
-    if (await statOf(driver, pathFor({ kind: 'layerLink', repository, digest }))) return true;
-    if (await statOf(driver, pathFor({ kind: 'manifestRevisionLink', repository, digest }))) return true;
-  }
-  return false;
+/** A repository's roots as the index holds them now: revisions and tag targets. */
+async function rootsOf(index: RepositoryIndex, repository: string): Promise<string[]> {
+  const held = await index.snapshotOf(repository);
+  return held ? [...held.snapshot.manifests, ...held.snapshot.tags.map((tag) => tag.digest)] : [];
 }
 
 /** The digest a `<alg>/<hex>` folder pair names, or undefined for anything else found there. */
 function digestFrom(algorithm: string, hex: string): ParsedDigest | undefined {
   const text = `${algorithm}:${hex}`;
   return isDigest(text) ? parseDigest(text) : undefined;
-}
-
-async function readLink(driver: StorageDriver, path: string): Promise<ParsedDigest | undefined> {
-  try {
-    const text = (await driver.getContent(path)).toString('utf8').trim();
-    return isDigest(text) ? parseDigest(text) : undefined;
-  } catch (error) {
-    if (isPathNotFound(error)) return undefined;
-    throw error;
-  }
 }
 
 async function statOf(driver: StorageDriver, path: string): Promise<FileInfo | undefined> {

@@ -26,12 +26,14 @@ export type PathSpec =
   | { kind: 'quarantineRoot' }
   | { kind: 'repositoriesRoot' }
   | { kind: 'repository'; repository: string }
+  | { kind: 'layerLinks'; repository: string; algorithm: string }
   | { kind: 'layerLink'; repository: string; digest: ParsedDigest }
   | { kind: 'manifestRevisionLink'; repository: string; digest: ParsedDigest }
   | { kind: 'manifestRevisions'; repository: string; algorithm: string }
   | { kind: 'tags'; repository: string }
   | { kind: 'tag'; repository: string; tag: string }
   | { kind: 'tagCurrentLink'; repository: string; tag: string }
+  | { kind: 'referrerSubjects'; repository: string; algorithm: string }
   | { kind: 'referrers'; repository: string; subject: ParsedDigest; algorithm: string }
   | { kind: 'referrerLink'; repository: string; subject: ParsedDigest; digest: ParsedDigest }
   | { kind: 'uploads'; repository: string }
@@ -53,6 +55,8 @@ export function pathFor(spec: PathSpec): string {
       return '/repositories';
     case 'repository':
       return `/repositories/${spec.repository}`;
+    case 'layerLinks':
+      return `/repositories/${spec.repository}/_layers/${spec.algorithm}`;
     case 'layerLink':
       return `/repositories/${spec.repository}/_layers/${spec.digest.algorithm}/${spec.digest.hex}/link`;
     case 'manifestRevisionLink':
@@ -65,6 +69,8 @@ export function pathFor(spec: PathSpec): string {
       return `/repositories/${spec.repository}/_manifests/tags/${spec.tag}`;
     case 'tagCurrentLink':
       return `/repositories/${spec.repository}/_manifests/tags/${spec.tag}/current/link`;
+    case 'referrerSubjects':
+      return `/repositories/${spec.repository}/_referrers/${spec.algorithm}`;
     case 'referrers':
       return `/repositories/${spec.repository}/_referrers/${spec.subject.algorithm}/${spec.subject.hex}/${spec.algorithm}`;
     case 'referrerLink':

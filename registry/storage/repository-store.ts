@@ -5,6 +5,8 @@ import type { BlobStore } from './blob-store.js';
 import { isPathNotFound, type StorageDriver } from './driver.js';
 import { createManifestCache, type CachedManifest } from './manifest-cache.js';
 import { pathFor } from './paths.js';
+import { readTag, referencesOf } from './repository-index-builder.js';
+import type { PageRequest, RepositoryIndex, TagEntry } from './repository-index.js';
 import { listedRepositories } from './repository-walk.js';
 
 export type StoredManifest = CachedManifest;
@@ -13,7 +15,8 @@ export type StoredManifest = CachedManifest;
  * What a repository holds: links to blobs, manifest revisions, tags and the referrers index.
  * Writes happen in an order that keeps every reader safe across a kill -9 at any point:
  * manifest bytes, then the revision link, then the referrer link, then the tag. A tag therefore
- * never points at a manifest that is not stored.
+ * never points at a manifest that is not stored. Each write also updates the metadata index (storage/repository-index.ts)
+ * in its crash-safe order around the file; listings read the index once it is built, the link files until then.
  */
 export interface RepositoryStore {
   /** Size of a blob visible in the repository, or undefined. */
@@ -42,10 +45,16 @@ export interface RepositoryStore {
   /** Deletes a manifest revision and every tag pointing at it; false when unknown. */
   deleteManifest(repository: string, digest: ParsedDigest): Promise<boolean>;
   deleteTag(repository: string, tag: string): Promise<boolean>;
-  /** Tags in lexical order, or undefined when the repository does not exist. */
-  listTags(repository: string): Promise<string[] | undefined>;
+  /** Tags in lexical order (one page of them when `page` is given), or undefined when the repository does not exist. */
+  listTags(repository: string, page?: PageRequest): Promise<string[] | undefined>;
+  /** One page of tags with their digests and push times (O(page) once the index is built). */
+  tagPage(repository: string, page: PageRequest): Promise<TagEntry[] | undefined>;
+  /** How many tags the repository has (0 when unknown). */
+  countTags(repository: string): Promise<number>;
   /** Repositories holding at least one manifest, in lexical order (see repository-walk.ts: listedRepositories). */
   listRepositories(): Promise<string[]>;
+  /** One page of repositories in lexical order (O(page) once the index is built). */
+  repositoryPage(page: PageRequest): Promise<string[]>;
   /** Descriptors of the manifests whose subject is `subject`. */
   referrers(repository: string, subject: ParsedDigest): Promise<Descriptor[]>;
 }
@@ -56,8 +65,10 @@ export interface PutManifestResult {
   subject?: string;
 }
 
-export function createRepositoryStore(driver: StorageDriver, blobs: BlobStore): RepositoryStore {
+export function createRepositoryStore(driver: StorageDriver, blobs: BlobStore, index: RepositoryIndex): RepositoryStore {
   const cache = createManifestCache();
+  /** Walk the files until the index is built (first start, or after it was deleted). */
+  const indexed = () => index.isReady();
 
   async function readLink(path: string): Promise<ParsedDigest | undefined> {
     try {
@@ -91,6 +102,27 @@ export function createRepositoryStore(driver: StorageDriver, blobs: BlobStore): 
     return (await driver.list(pathFor({ kind: 'repository', repository }))).some((child) => child.startsWith('_') && child !== '_uploads');
   }
 
+  /** The tags whose current link exists, read from the files. */
+  async function walkTags(repository: string): Promise<string[] | undefined> {
+    if (!(await repositoryExists(repository))) return undefined;
+    const current: string[] = [];
+    for (const tag of await driver.list(pathFor({ kind: 'tags', repository }))) {
+      if (await exists(pathFor({ kind: 'tagCurrentLink', repository, tag }))) current.push(tag);
+    }
+    return current.sort(compareLexically);
+  }
+
+  async function referrerDigests(repository: string, subject: ParsedDigest): Promise<ParsedDigest[]> {
+    if (await indexed()) return (await index.listReferrers(repository, subject.digest)).map((digest) => parseDigest(digest));
+    const digests: ParsedDigest[] = [];
+    for (const algorithm of ['sha256', 'sha512']) {
+      for (const hex of await driver.list(pathFor({ kind: 'referrers', repository, subject, algorithm }))) {
+        if (isDigest(`${algorithm}:${hex}`)) digests.push(parseDigest(`${algorithm}:${hex}`));
+      }
+    }
+    return digests;
+  }
+
   const store: RepositoryStore = {
     async blobSize(repository, digest) {
       if (!(await exists(pathFor({ kind: 'layerLink', repository, digest })))) return undefined;
@@ -98,7 +130,9 @@ export function createRepositoryStore(driver: StorageDriver, blobs: BlobStore): 
     },
 
     async linkBlob(repository, digest) {
+      await index.intendLink(repository, 'layer', digest.digest);
       await driver.putContent(pathFor({ kind: 'layerLink', repository, digest }), digest.digest);
+      await index.commitLink(repository, 'layer', digest.digest);
       // A link to a blob that is not stored stays (harmless: blobSize needs both); removing it could remove the link
       // of a concurrent push of the same blob into this repository.
       return (await blobs.size(digest)) !== undefined;
@@ -108,6 +142,7 @@ export function createRepositoryStore(driver: StorageDriver, blobs: BlobStore): 
       const path = pathFor({ kind: 'layerLink', repository, digest });
       if (!(await exists(path))) return false;
       await driver.delete(path.slice(0, -'/link'.length));
+      await index.removeLink(repository, 'layer', digest.digest);
       return true;
     },
 
@@ -158,7 +193,11 @@ export function createRepositoryStore(driver: StorageDriver, blobs: BlobStore): 
       if (missing.length > 0) throw refuse(missing);
       const revisionLink = pathFor({ kind: 'manifestRevisionLink', repository, digest });
       await blobs.write(digest, bytes);
+      // References first: collection must know what a revision keeps from the moment the revision may exist.
+      await index.putReferences(digest.digest, referencesOf(bytes));
+      await index.intendLink(repository, 'manifest', digest.digest);
       await driver.putContent(revisionLink, digest.digest);
+      await index.commitLink(repository, 'manifest', digest.digest);
       // Checked again now that the revision link exists, so that a garbage collection running beside this PUT either
       // sees the link (and keeps everything the manifest references) or took something away before this second look,
       // which then notices (garbage-collector.ts has the argument): manifest bytes collected meanwhile are written
@@ -168,14 +207,19 @@ export function createRepositoryStore(driver: StorageDriver, blobs: BlobStore): 
       const gone = await missingReferences(true);
       if (gone.length > 0) {
         await driver.delete(revisionLink.slice(0, -'/link'.length));
+        await index.removeLink(repository, 'manifest', digest.digest);
         cache.invalidate(repository);
         throw refuse(gone);
       }
       if (parsed.subject) {
         const subject = parseDigest(parsed.subject.digest);
         await driver.putContent(pathFor({ kind: 'referrerLink', repository, subject, digest }), digest.digest);
+        await index.putReferrer(repository, subject.digest, digest.digest);
       }
-      if (!byDigest) await driver.putContent(pathFor({ kind: 'tagCurrentLink', repository, tag: reference }), digest.digest);
+      if (!byDigest) {
+        await driver.putContent(pathFor({ kind: 'tagCurrentLink', repository, tag: reference }), digest.digest);
+        await index.putTag(repository, reference, digest.digest, new Date());
+      }
       cache.invalidate(repository);
       return { digest: digest.digest, mediaType: parsed.mediaType, subject: parsed.subject?.digest };
     },
@@ -183,18 +227,24 @@ export function createRepositoryStore(driver: StorageDriver, blobs: BlobStore): 
     async deleteManifest(repository, digest) {
       const manifest = await loadManifest(repository, digest);
       if (!manifest) return false;
-      // Tags first: a crash half-way leaves an untagged manifest, never a tag to nothing.
-      for (const tag of (await store.listTags(repository)) ?? []) {
+      // Tags first: a crash half-way leaves an untagged manifest, never a tag to nothing. The tags are read from the
+      // files, not the index: a tag whose index row a crash left out must go too, or the next verify would list it.
+      for (const tag of (await walkTags(repository)) ?? []) {
         const target = await readLink(pathFor({ kind: 'tagCurrentLink', repository, tag }));
-        if (target?.digest === digest.digest) await driver.delete(pathFor({ kind: 'tag', repository, tag }));
+        if (target?.digest !== digest.digest) continue;
+        await index.removeTag(repository, tag);
+        await driver.delete(pathFor({ kind: 'tag', repository, tag }));
       }
       const { subject } = parseManifest(manifest.bytes);
       if (subject) {
-        const link = pathFor({ kind: 'referrerLink', repository, subject: parseDigest(subject.digest), digest });
+        const subjectDigest = parseDigest(subject.digest);
+        await index.removeReferrer(repository, subjectDigest.digest, digest.digest);
+        const link = pathFor({ kind: 'referrerLink', repository, subject: subjectDigest, digest });
         await driver.delete(link.slice(0, -'/link'.length));
       }
       const revision = pathFor({ kind: 'manifestRevisionLink', repository, digest });
       await driver.delete(revision.slice(0, -'/link'.length));
+      await index.removeLink(repository, 'manifest', digest.digest);
       cache.invalidate(repository);
       return true;
     },
@@ -202,43 +252,67 @@ export function createRepositoryStore(driver: StorageDriver, blobs: BlobStore): 
     async deleteTag(repository, tag) {
       const path = pathFor({ kind: 'tagCurrentLink', repository, tag });
       if (!(await exists(path))) return false;
+      await index.removeTag(repository, tag);
       await driver.delete(pathFor({ kind: 'tag', repository, tag }));
       cache.invalidate(repository);
       return true;
     },
 
-    async listTags(repository) {
-      if (!(await repositoryExists(repository))) return undefined;
-      const tags = await driver.list(pathFor({ kind: 'tags', repository }));
-      const current: string[] = [];
-      for (const tag of tags) {
-        if (await exists(pathFor({ kind: 'tagCurrentLink', repository, tag }))) current.push(tag);
-      }
-      return current.sort(compareLexically);
+    async listTags(repository, page = {}) {
+      if (await indexed()) return index.listTagNames(repository, page);
+      const names = await walkTags(repository);
+      return names && pageOf(names, page);
     },
 
-    listRepositories() {
+    async tagPage(repository, page) {
+      if (await indexed()) return index.listTags(repository, page);
+      const names = await walkTags(repository);
+      if (!names) return undefined;
+      const entries: TagEntry[] = [];
+      for (const tag of pageOf(names, page)) {
+        const entry = await readTag(driver, repository, tag);
+        if (entry) entries.push(entry);
+      }
+      return entries;
+    },
+
+    async countTags(repository) {
+      if (await indexed()) return index.countTags(repository);
+      return (await walkTags(repository))?.length ?? 0;
+    },
+
+    async listRepositories() {
+      if (await indexed()) return index.listRepositories({});
       return listedRepositories(driver);
+    },
+
+    async repositoryPage(page) {
+      if (await indexed()) return index.listRepositories(page);
+      return pageOf(await listedRepositories(driver), page);
     },
 
     async referrers(repository, subject) {
       const descriptors: Descriptor[] = [];
-      for (const algorithm of ['sha256', 'sha512']) {
-        for (const hex of await driver.list(pathFor({ kind: 'referrers', repository, subject, algorithm }))) {
-          const digest = parseDigest(`${algorithm}:${hex}`);
-          const manifest = await loadManifest(repository, digest);
-          if (!manifest) continue;
-          const parsed = parseManifest(manifest.bytes);
-          const descriptor: Descriptor = { mediaType: manifest.mediaType, digest: manifest.digest, size: manifest.bytes.length };
-          if (parsed.artifactType) descriptor.artifactType = parsed.artifactType;
-          if (parsed.annotations) descriptor.annotations = parsed.annotations;
-          descriptors.push(descriptor);
-        }
+      for (const digest of await referrerDigests(repository, subject)) {
+        const manifest = await loadManifest(repository, digest);
+        if (!manifest) continue;
+        const parsed = parseManifest(manifest.bytes);
+        const descriptor: Descriptor = { mediaType: manifest.mediaType, digest: manifest.digest, size: manifest.bytes.length };
+        if (parsed.artifactType) descriptor.artifactType = parsed.artifactType;
+        if (parsed.annotations) descriptor.annotations = parsed.annotations;
+        descriptors.push(descriptor);
       }
       return descriptors.sort((a, b) => compareLexically(a.digest, b.digest));
     },
   };
   return store;
+}
+
+/** A page of a lexically sorted list (the walk's fallback for what the index answers with one query). */
+function pageOf(sorted: readonly string[], page: PageRequest): string[] {
+  const after = page.last === undefined ? sorted : sorted.filter((item) => item > (page.last as string));
+  const start = page.offset ?? 0;
+  return after.slice(start, page.limit === undefined ? undefined : start + page.limit);
 }
 
 /** Byte-wise order, as the spec's "lexical" ordering of tags and repositories means. */

@@ -13,7 +13,7 @@ export async function walkRepositories(driver: StorageDriver): Promise<string[]>
   async function visit(prefix: string): Promise<void> {
     const path = prefix ? pathFor({ kind: 'repository', repository: prefix }) : pathFor({ kind: 'repositoriesRoot' });
     const children = (await driver.list(path)).sort();
-    if (prefix && children.some((child) => child === '_manifests' || child === '_layers' || child === '_uploads')) found.push(prefix);
+    if (prefix && children.some(isStorageFolder)) found.push(prefix);
     for (const child of children) {
       if (child.startsWith('_') || child.includes('.tmp')) continue;
       await visit(prefix ? `${prefix}/${child}` : child);
@@ -21,6 +21,13 @@ export async function walkRepositories(driver: StorageDriver): Promise<string[]>
   }
   await visit('');
   return found.sort();
+}
+
+const isStorageFolder = (child: string) => child === '_manifests' || child === '_layers' || child === '_uploads';
+
+/** Whether `repository` is a repository folder (as the walk decides). */
+export async function isRepository(driver: StorageDriver, repository: string): Promise<boolean> {
+  return (await driver.list(pathFor({ kind: 'repository', repository }))).some(isStorageFolder);
 }
 
 /**

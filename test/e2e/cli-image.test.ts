@@ -131,6 +131,10 @@ test('image list, inspect, cp and rm: what was pushed, a byte-exact copy without
 
   // rm: the running server answers 404 for the tag (its manifest cache lives at most a second).
   assert.match(await berthCliOk(['image', 'rm', 'copies/app:1', ...data]), /^Deleted tag copies\/app:1\. Its manifest sha256:[0-9a-f]{12}… is still pullable by digest/m);
+  // The server's listings read the metadata index the CLI process wrote (one SQLite file shared by both): no wait.
+  const tagList = await httpGet(`${berth.url}/v2/copies/app/tags/list`, basic('reader', reader));
+  assert.equal(tagList.status, 200);
+  assert.deepEqual((JSON.parse(tagList.body.toString('utf8')) as { tags: string[] }).tags, [], 'the deleted tag is no longer listed');
   const manifestUrl = `${berth.url}/v2/copies/app/manifests/1`;
   let status = 0;
   for (const deadline = Date.now() + 5_000; Date.now() < deadline; await new Promise((resolve) => setTimeout(resolve, 100))) {

@@ -99,15 +99,42 @@ describe('repositories, tags and manifests', () => {
 
   it('lists tags with digest, full size, platform and creation time', async () => {
     const repo = uniqueRepo('tags');
+    const pushedFrom = Date.now();
     const image = await pushImage(repo, 'v1', 'arm64');
     const tags = await admin.api<TagsResponse>('GET', `/api/tags?repository=${q(repo)}`);
     assert.equal(tags.status, 200);
-    assert.deepEqual(tags.body.tags, [
-      { tag: 'v1', digest: image.digest, mediaType: mediaTypes.ociManifest, size: image.size, platforms: ['linux/arm64'], createdAt: '2030-01-02T03:04:05Z' },
-    ]);
+    const pushedAt = tags.body.tags[0]?.pushedAt;
+    assert.ok(pushedAt && Date.parse(pushedAt) >= pushedFrom - 1000, `push time ${pushedAt}`);
+    assert.deepEqual(tags.body, {
+      repository: repo,
+      total: 1,
+      tags: [
+        { tag: 'v1', digest: image.digest, mediaType: mediaTypes.ociManifest, size: image.size, platforms: ['linux/arm64'], createdAt: '2030-01-02T03:04:05Z', pushedAt },
+      ],
+    });
     assertAdminError(await admin.api('GET', '/api/tags?repository=nobody/here'), 404, 'BERTH_REPOSITORY_NOT_FOUND');
     assertAdminError(await admin.api('GET', '/api/tags'), 400, 'BERTH_VALIDATION');
     assertAdminError(await admin.api('GET', '/api/tags?repository=Bad..Name'), 400, 'BERTH_VALIDATION');
+  });
+
+  it('pages tags with n and last (the next of the previous page) or offset, with the total', async () => {
+    const repo = uniqueRepo('paged');
+    const image = await pushImage(repo, 'b');
+    for (const tag of ['a', 'c', 'd', 'e']) await pushManifest(admin.url, repo, tag, image.bytes, image.mediaType);
+    const page = async (query: string) => {
+      const response = await admin.api<TagsResponse>('GET', `/api/tags?repository=${q(repo)}${query}`);
+      assert.equal(response.status, 200, query);
+      return { names: response.body.tags.map((tag) => tag.tag), next: response.body.next, total: response.body.total };
+    };
+    assert.deepEqual(await page('&n=2'), { names: ['a', 'b'], next: 'b', total: 5 });
+    assert.deepEqual(await page('&n=2&last=b'), { names: ['c', 'd'], next: 'd', total: 5 });
+    assert.deepEqual(await page('&n=2&last=d'), { names: ['e'], next: undefined, total: 5 });
+    assert.deepEqual(await page('&n=2&offset=4'), { names: ['e'], next: undefined, total: 5 });
+    assert.deepEqual(await page('&n=3&offset=1'), { names: ['b', 'c', 'd'], next: 'd', total: 5 });
+    assert.deepEqual(await page(''), { names: ['a', 'b', 'c', 'd', 'e'], next: undefined, total: 5 });
+    for (const bad of ['&n=0', '&n=1001', '&n=x', '&offset=-1', '&last=..']) {
+      assertAdminError(await admin.api('GET', `/api/tags?repository=${q(repo)}${bad}`), 400, 'BERTH_VALIDATION');
+    }
   });
 
   it('shows manifest detail: layers, parsed config, tags and referrers', async () => {

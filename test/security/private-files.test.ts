@@ -101,12 +101,14 @@ test('a data directory left 0755 with 0644 files is tightened at start, with one
   t.after(() => second.stop());
   const warning = await second.waitForLog(isModeWarning, 30_000);
   assert.equal(warning.level, 40, 'a warning');
-  // The state lock's generation files are replaced as the new server takes the lock: they may be gone before the
-  // walk reaches them. Every other opened path is there to be fixed, and counted once.
-  const lasting = opened.filter((entry) => !entry.path.includes(`.lock.d${sep}`));
-  assert.ok(warning.fixed >= lasting.length && warning.fixed <= opened.length, `every opened path is counted once (${warning.fixed} of ${lasting.length}-${opened.length})`);
+  // Not the repair walk's to count: the metadata index tightens its own database file before SQLite opens it (so the
+  // WAL files SQLite creates are private too), and the state lock's generation files are replaced as the new server
+  // takes the lock, so they may be gone before the walk reaches them. Every other opened path is counted once.
+  const fixed = Number(warning.fixed);
+  const lasting = opened.filter((entry) => !entry.path.includes(`.lock.d${sep}`)).length - 1;
+  assert.ok(fixed >= lasting && fixed <= opened.length - 1, `every opened path is counted once (${fixed}, expected ${lasting} to ${opened.length - 1})`);
   assert.equal(warning.failed, 0);
-  assert.match(String(warning.msg), new RegExp(`^tightened ${warning.fixed} path\\(s\\) under the data directory`));
+  assert.match(String(warning.msg), new RegExp(`^tightened ${fixed} path\\(s\\) under the data directory`));
   assert.deepEqual(readableByOthers(await walk(dataDir)), [], 'nothing under the data directory is readable by others any more');
 
   const status = await fetch(`${second.url}/v2/`);

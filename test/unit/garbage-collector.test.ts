@@ -10,6 +10,8 @@ import { createFilesystemDriver } from '../../registry/storage/filesystem-driver
 import { pathFor } from '../../registry/storage/paths.js';
 import { collectGarbage } from '../../registry/storage/garbage-collector.js';
 import { createRepositoryStore, type RepositoryStore } from '../../registry/storage/repository-store.js';
+import type { RepositoryIndex } from '../../registry/storage/repository-index.js';
+import { openSqliteRepositoryIndex } from '../../registry/storage/sqlite-repository-index.js';
 import { createUploadStore, type UploadStore } from '../../registry/storage/upload-store.js';
 import { makeTempDir, type AfterHook } from '../support/temp-dir.js';
 
@@ -28,6 +30,7 @@ interface Stores {
   blobs: BlobStore;
   uploads: UploadStore;
   repositories: RepositoryStore;
+  index: RepositoryIndex;
 }
 
 interface Blob {
@@ -45,7 +48,9 @@ interface Pushed {
 async function openStores(t: AfterHook, driver?: StorageDriver): Promise<Stores> {
   const real = driver ?? createFilesystemDriver(await makeTempDir(t, 'berth-gc-'));
   const blobs = createBlobStore(real);
-  return { driver: real, blobs, uploads: createUploadStore(real, blobs), repositories: createRepositoryStore(real, blobs) };
+  const index = openSqliteRepositoryIndex(await makeTempDir(t, 'berth-gc-index-'));
+  t.after(() => index.close());
+  return { driver: real, blobs, index, uploads: createUploadStore(real, blobs), repositories: createRepositoryStore(real, blobs, index) };
 }
 
 function digestOf(bytes: Uint8Array): string {
@@ -133,14 +138,14 @@ test('frees exactly the blobs of a deleted image; a layer shared with another re
   const expectedFreed = [doomed.digest, doomed.blobs[0]?.digest, doomed.blobs[2]?.digest] as string[];
   const expectedBytes = doomed.bytes.length + (doomed.blobs[0]?.size ?? 0) + 5000;
 
-  const dry = await collectGarbage(stores.driver, { graceMs: 0, dryRun: true });
+  const dry = await collectGarbage(stores.driver, stores.index, { graceMs: 0, dryRun: true });
   assert.equal(dry.dryRun, true);
   assert.equal(dry.blobsDeleted, 3);
   assert.equal(dry.bytesFreed, expectedBytes);
   assert.equal(dry.layerLinksRemoved, 3, 'config, shared layer and own layer are unlinked from team/a');
   for (const digest of expectedFreed) assert.ok(await stored(stores, digest), `dry run kept ${digest}`);
 
-  const result = await collectGarbage(stores.driver, { graceMs: 0 });
+  const result = await collectGarbage(stores.driver, stores.index, { graceMs: 0 });
   const figures = (r: typeof result) => [r.blobsDeleted, r.bytesFreed, r.layerLinksRemoved, r.manifestsKept];
   assert.deepEqual(figures(result), figures(dry), 'the dry run reported exactly what the run did');
   assert.equal(result.manifestsKept, 1);
@@ -151,7 +156,7 @@ test('frees exactly the blobs of a deleted image; a layer shared with another re
   assert.equal(await stores.repositories.blobSize('team/a', parseDigest(digestOf(shared))), undefined, 'but is no longer visible in team/a');
   await assertEveryTagComplete(stores);
 
-  const again = await collectGarbage(stores.driver, { graceMs: 0 });
+  const again = await collectGarbage(stores.driver, stores.index, { graceMs: 0 });
   assert.equal(again.blobsDeleted + again.layerLinksRemoved, 0, 'a second run finds nothing');
 });
 
@@ -164,7 +169,7 @@ test('an index keeps children that were deleted by digest; untagged manifests ke
   const untagged = await pushImage(stores, 'multi/app', 'old', [randomBytes(300)]);
   assert.ok(await stores.repositories.deleteTag('multi/app', 'old'));
 
-  const result = await collectGarbage(stores.driver, { graceMs: 0 });
+  const result = await collectGarbage(stores.driver, stores.index, { graceMs: 0 });
   assert.equal(result.blobsDeleted, 0);
   assert.equal(result.layerLinksRemoved, 0);
   assert.equal(result.manifestsKept, 4, 'index, both children (one only through the index), the untagged image');
@@ -177,7 +182,7 @@ test('an index keeps children that were deleted by digest; untagged manifests ke
 
   // Deleting the index too makes the whole family garbage, except the untagged revision.
   assert.ok(await stores.repositories.deleteManifest('multi/app', parseDigest(index.digest)));
-  const second = await collectGarbage(stores.driver, { graceMs: 0 });
+  const second = await collectGarbage(stores.driver, stores.index, { graceMs: 0 });
   // index; arm (manifest, config, layer); amd stays a revision.
   assert.equal(second.blobsDeleted, 4);
   assert.ok(await stored(stores, amd.digest));
@@ -196,16 +201,16 @@ test('grace: a blob uploaded for a push in progress survives the default grace a
   const open = await stores.uploads.start('team/app');
   await stores.uploads.append('team/app', open.id, Readable.from([randomBytes(64)]));
 
-  const spared = await collectGarbage(stores.driver, { graceMs: hour });
+  const spared = await collectGarbage(stores.driver, stores.index, { graceMs: hour });
   assert.equal(spared.blobsDeleted, 0);
   assert.equal(spared.layerLinksRemoved, 0);
   assert.equal(spared.youngSpared, 2, 'the young layer link and the young unlinked blob');
   assert.ok(await stores.repositories.blobSize('team/app', parseDigest(inProgress.digest)));
 
-  const aged = await collectGarbage(stores.driver, { graceMs: hour, now: later(), dryRun: true });
+  const aged = await collectGarbage(stores.driver, stores.index, { graceMs: hour, now: later(), dryRun: true });
   assert.equal(aged.blobsDeleted, 2, 'two hours later both are old enough');
 
-  const result = await collectGarbage(stores.driver, { graceMs: 0 });
+  const result = await collectGarbage(stores.driver, stores.index, { graceMs: 0 });
   assert.equal(result.blobsDeleted, 2);
   assert.equal(result.bytesFreed, 2048 + 1024);
   assert.equal(result.layerLinksRemoved, 1);
@@ -221,11 +226,28 @@ test('a repository with an unreadable manifest keeps all its layer links (never 
   await stores.repositories.deleteManifest('team/app', parseDigest(deleted.digest));
   await stores.driver.putContent(pathFor({ kind: 'blobData', digest: parseDigest(broken.digest) }), 'not a manifest');
 
-  const result = await collectGarbage(stores.driver, { graceMs: 0 });
+  // An index built afresh from the files (the one that saw the push remembers what the manifest referenced: below).
+  const rebuilt = openSqliteRepositoryIndex(await makeTempDir(t, 'berth-gc-index-'));
+  t.after(() => rebuilt.close());
+  const result = await collectGarbage(stores.driver, rebuilt, { graceMs: 0 });
   assert.equal(result.unreadableManifests, 1);
   assert.equal(result.layerLinksRemoved, 0);
   assert.equal(result.blobsDeleted, 1, 'only the deleted manifest itself, which no link references');
   for (const blob of [...broken.blobs, ...deleted.blobs]) assert.ok(await stored(stores, blob.digest));
+});
+
+test('a manifest whose bytes went bad keeps what the index recorded it references; the rest is collected', async (t) => {
+  const stores = await openStores(t);
+  const broken = await pushImage(stores, 'team/app', 'v1', [randomBytes(100)]);
+  const deleted = await pushImage(stores, 'team/app', 'v2', [randomBytes(100)]);
+  await stores.repositories.deleteManifest('team/app', parseDigest(deleted.digest));
+  await stores.driver.putContent(pathFor({ kind: 'blobData', digest: parseDigest(broken.digest) }), 'not a manifest');
+
+  const result = await collectGarbage(stores.driver, stores.index, { graceMs: 0 });
+  assert.equal(result.unreadableManifests, 0);
+  assert.equal(result.layerLinksRemoved, 2, "the deleted image's config and layer");
+  for (const blob of broken.blobs) assert.ok(await stored(stores, blob.digest));
+  for (const blob of deleted.blobs) assert.equal(await stored(stores, blob.digest), false);
 });
 
 test('a manifest pushed while the collector runs keeps the layers it needs', async (t) => {
@@ -248,7 +270,7 @@ test('a manifest pushed while the collector runs keeps the layers it needs', asy
       return real.stat(path);
     },
   };
-  const result = await collectGarbage(racing, { graceMs: 0 });
+  const result = await collectGarbage(racing, stores.index, { graceMs: 0 });
   assert.ok(pushedDuringRun);
   assert.equal(result.layerLinksRemoved, 0);
   // Not removed and restored later: a pull between the two would have failed.
@@ -276,7 +298,7 @@ test('a blob linked by a push into a new repository during the blob sweep is not
       return real.list(path);
     },
   };
-  const result = await collectGarbage(racing, { graceMs: 0 });
+  const result = await collectGarbage(racing, stores.index, { graceMs: 0 });
   assert.equal(result.blobsDeleted, 0);
   assert.equal(result.relinkedDuringRun, 1);
   assert.ok(await stores.repositories.blobSize('team/new', parseDigest(orphan.digest)));
@@ -310,7 +332,7 @@ test('a blob linked into a new repository (as a mount does, no upload) right bef
   const racing = atFirstBlobDelete(real, async () => {
     linked = await stores.repositories.linkBlob('team/mounted', parseDigest(orphan.digest));
   });
-  const result = await collectGarbage(racing.driver, { graceMs: 0 });
+  const result = await collectGarbage(racing.driver, stores.index, { graceMs: 0 });
   assert.ok(racing.ran());
   assert.equal(result.relinkedDuringRun, 0, 'it was not linked at the last check');
   // The link came after the last check, so the collector deleted the old copy; the push's look after its link
@@ -329,7 +351,7 @@ test('a push that uploads a blob the store holds, right before the collector del
   const racing = atFirstBlobDelete(real, async () => {
     await pushImage(stores, 'team/new', 'v1', [orphan.bytes]);
   });
-  await collectGarbage(racing.driver, { graceMs: 0 });
+  await collectGarbage(racing.driver, stores.index, { graceMs: 0 });
   assert.ok(racing.ran());
   await assertEveryTagComplete(stores);
   assert.deepEqual(await stores.blobs.read(parseDigest(orphan.digest)), orphan.bytes);
@@ -346,7 +368,7 @@ test('a blob in the quarantine is restored by the first reader, and by the next 
   await assert.rejects(real.stat(pathFor({ kind: 'quarantinedBlob', digest: layer })), isPathNotFound, 'moved back, not copied');
   // Left there by a killed collector: the next run puts it back before judging (it is linked, so it stays).
   assert.ok(await quarantineBlob(real, layer));
-  const result = await collectGarbage(real, { graceMs: 0 });
+  const result = await collectGarbage(real, stores.index, { graceMs: 0 });
   assert.equal(result.blobsDeleted, 0);
   assert.equal((await real.stat(pathFor({ kind: 'blobData', digest: layer }))).size, 300);
   await assertEveryTagComplete(stores);
@@ -363,7 +385,7 @@ test('crash safety: killed at any delete, every tag still resolves to a complete
   };
   const reference = await openStores(t);
   await build(reference);
-  const full = await collectGarbage(reference.driver, { graceMs: 0, dryRun: true });
+  const full = await collectGarbage(reference.driver, reference.index, { graceMs: 0, dryRun: true });
   const deletes = full.blobsDeleted + full.layerLinksRemoved;
   assert.ok(deletes >= 5, `the scenario has garbage (${deletes} deletes)`);
 
@@ -380,10 +402,45 @@ test('crash safety: killed at any delete, every tag still resolves to a complete
         return real.delete(path);
       },
     };
-    await assert.rejects(collectGarbage(crashing, { graceMs: 0 }), /killed/);
+    await assert.rejects(collectGarbage(crashing, stores.index, { graceMs: 0 }), /killed/);
     await assertEveryTagComplete(stores);
-    const rest = await collectGarbage(real, { graceMs: 0 });
+    const rest = await collectGarbage(real, stores.index, { graceMs: 0 });
     assert.equal(rest.blobsDeleted + rest.layerLinksRemoved, deletes - crashAt, `crash at ${crashAt}: the next run deletes the rest`);
     await assertEveryTagComplete(stores);
   }
+});
+
+test('a blob whose only link is an intent (a push writing its link right now) is kept', async (t) => {
+  const stores = await openStores(t);
+  const orphan = await pushBlob(stores, 'team/app', randomBytes(300));
+  await stores.repositories.unlinkBlob('team/app', parseDigest(orphan.digest));
+  // Another push of the same blob has recorded its link's intent and is about to write the link file.
+  await stores.index.intendLink('team/other', 'layer', orphan.digest);
+  const result = await collectGarbage(stores.driver, stores.index, { graceMs: 0 });
+  assert.equal(result.blobsDeleted, 0);
+  assert.ok(await stored(stores, orphan.digest));
+});
+
+test('the work grows linearly with the store: storage operations for 40 repositories are about 4x those for 10', async (t) => {
+  /** Storage operations of one real collection over `repositories` repositories of one image and one garbage layer each. */
+  const operations = async (repositories: number): Promise<number> => {
+    const real = createFilesystemDriver(await makeTempDir(t, 'berth-gc-scale-'));
+    const stores = await openStores(t, real);
+    for (let i = 0; i < repositories; i++) {
+      const repo = `scale/r${i}`;
+      await pushImage(stores, repo, 'v1', [randomBytes(64)]);
+      await pushBlob(stores, repo, randomBytes(64));
+    }
+    let count = 0;
+    const counting = Object.fromEntries(
+      Object.entries(real).map(([key, value]) => [key, typeof value === 'function' ? (...args: unknown[]) => (count++, (value as (...a: unknown[]) => unknown).apply(real, args)) : value]),
+    ) as unknown as StorageDriver;
+    const result = await collectGarbage(counting, stores.index, { graceMs: 0 });
+    assert.equal(result.blobsDeleted, repositories, 'each garbage layer goes');
+    return count;
+  };
+  const small = await operations(10);
+  const large = await operations(40);
+  // A collection that looked at every repository for every candidate blob would need about 16x.
+  assert.ok(large <= small * 4.5, `${large} operations for 40 repositories, ${small} for 10`);
 });

@@ -13,6 +13,7 @@ interface BuilderConfig {
   appId?: string;
   productName?: string;
   files?: string[];
+  asarUnpack?: string[];
   extraMetadata?: { main?: string };
   linux?: { target?: string[]; category?: string; maintainer?: string; icon?: string };
   mac?: { target?: string; category?: string; hardenedRuntime?: boolean; icon?: string };
@@ -62,6 +63,7 @@ describe('electron-builder.yml', () => {
     assert.equal(config.mac?.category, 'public.app-category.developer-tools');
     assert.equal(config.mac?.hardenedRuntime, true);
     assert.deepEqual(config.nsis, { oneClick: false, perMachine: false, allowToChangeInstallationDirectory: true });
+    assert.deepEqual(config.asarUnpack, ['**/node_modules/better-sqlite3/**'], 'the native metadata index loads from outside the asar');
     const filter = config.files ?? [];
     for (const pattern of ['dist/**/*', '!dist/test{,/**/*}', '!dist/bench{,/**/*}', '!dist/**/*.map', 'renderer/dist/**/*', 'build/tray*.png']) {
       assert.ok(filter.includes(pattern), pattern);

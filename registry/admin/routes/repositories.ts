@@ -12,7 +12,7 @@ import {
 } from '../contract.js';
 import type { AdminContext } from '../deps.js';
 import type { ImageInspector } from '../image-inspect.js';
-import { clientOf, queryParam } from '../request-helpers.js';
+import { clientOf, queryInteger, queryParam } from '../request-helpers.js';
 
 function repositoryParam(req: Request): string {
   const repository = queryParam(req, 'repository');
@@ -26,6 +26,13 @@ function referenceParam(req: Request): string {
   if (!reference) throw badRequest('the query parameter "reference" (a tag or a digest) is required');
   if (!isTag(reference) && !isDigest(reference)) throw badRequest(`"${reference.slice(0, 120)}" is neither a tag nor a digest`);
   return reference;
+}
+
+function tagsPage(req: Request): { n?: number; last?: string; offset: number } {
+  const last = queryParam(req, 'last');
+  if (last !== undefined && !isTag(last)) throw badRequest(`"last" must be a tag, not "${last.slice(0, 120)}"`);
+  const n = queryParam(req, 'n') === undefined ? undefined : queryInteger(req, 'n', 100, 1, 1000);
+  return { n, last, offset: queryInteger(req, 'offset', 0, 0, 1_000_000) };
 }
 
 const repositoryNotFound = (repository: string) => new AdminError('BERTH_REPOSITORY_NOT_FOUND', 404, `no repository "${repository.slice(0, 120)}"`);
@@ -46,8 +53,7 @@ export function repositoryRoutes(ctx: AdminContext, inspector: ImageInspector): 
     for (const name of await ctx.registry.repositories.listRepositories()) {
       if (namespace !== undefined && namespaceOf(name) !== namespace) continue;
       if (q !== undefined && !name.toLowerCase().includes(q)) continue;
-      const tags = await ctx.registry.repositories.listTags(name);
-      repositories.push({ name, namespace: namespaceOf(name), tagCount: tags?.length ?? 0 });
+      repositories.push({ name, namespace: namespaceOf(name), tagCount: await ctx.registry.repositories.countTags(name) });
     }
     const body: RepositoriesResponse = { repositories };
     res.json(body);
@@ -55,15 +61,20 @@ export function repositoryRoutes(ctx: AdminContext, inspector: ImageInspector): 
 
   router.get(adminRoutes.tags, async (req, res) => {
     const repository = repositoryParam(req);
-    const names = await ctx.registry.repositories.listTags(repository);
-    if (!names) throw repositoryNotFound(repository);
+    const { n, last, offset } = tagsPage(req);
+    // One more than asked says whether a next page exists.
+    const entries = await ctx.registry.repositories.tagPage(repository, { last, offset, limit: n === undefined ? undefined : n + 1 });
+    if (!entries) throw repositoryNotFound(repository);
+    const shown = n === undefined ? entries : entries.slice(0, n);
     const tags: TagSummary[] = [];
-    for (const tag of names) {
-      // A tag deleted between the listing and the read just drops out of the answer.
-      const summary = await inspector.summary(repository, tag);
-      if (summary) tags.push(summary);
+    for (const entry of shown) {
+      // By the digest the listing read: a tag moved or deleted since shows what it held, or drops out.
+      const summary = await inspector.summary(repository, entry.tag, entry.digest);
+      if (summary) tags.push({ ...summary, pushedAt: entry.pushedAt.toISOString() });
     }
-    const body: TagsResponse = { repository, tags };
+    const body: TagsResponse = { repository, tags, total: await ctx.registry.repositories.countTags(repository) };
+    const lastShown = shown[shown.length - 1];
+    if (n !== undefined && entries.length > n && lastShown) body.next = lastShown.tag;
     res.json(body);
   });
 

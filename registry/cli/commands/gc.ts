@@ -1,6 +1,7 @@
 import { formatDuration, parseDuration } from '../../core/duration.js';
 import { createFilesystemDriver } from '../../storage/filesystem-driver.js';
 import { collectGarbage, type GarbageCollectionResult } from '../../storage/garbage-collector.js';
+import { openSqliteRepositoryIndex } from '../../storage/sqlite-repository-index.js';
 import { CliUsageError } from '../cli-error.js';
 import type { Command } from 'commander';
 import { auditAdmin, dataDirOf, requireDataDir } from '../admin-support.js';
@@ -18,7 +19,14 @@ async function gc(command: Command): Promise<void> {
   const graceMs = graceOf(values.grace);
   const dataDir = dataDirOf(command);
   requireDataDir(dataDir);
-  const result = await collectGarbage(createFilesystemDriver(dataDir), { graceMs, dryRun: values.dryRun === true });
+  // The metadata index the server shares: collection marks from it (and first brings it up to date with the files).
+  const index = openSqliteRepositoryIndex(dataDir);
+  let result: GarbageCollectionResult;
+  try {
+    result = await collectGarbage(createFilesystemDriver(dataDir), index, { graceMs, dryRun: values.dryRun === true });
+  } finally {
+    await index.close();
+  }
   if (!result.dryRun && (result.blobsDeleted > 0 || result.layerLinksRemoved > 0)) {
     await auditAdmin(dataDir, { action: 'storage.gc', detail: auditDetail(result) });
   }

@@ -22,7 +22,7 @@ import { formatReference, parseImageReference, referenceOf, type ImageReference 
 async function withRegistry<T>(command: Command, work: (registry: Registry, dataDir: string) => Promise<T>): Promise<T> {
   const dataDir = dataDirOf(command);
   requireDataDir(dataDir);
-  const registry = await createRegistry({ dataDir, garbageCollection: false });
+  const registry = await createRegistry({ dataDir, garbageCollection: false, checkIndexAtStart: false });
   try {
     return await work(registry, dataDir);
   } finally {
@@ -56,7 +56,7 @@ async function pushTimes(dataDir: string, namespace?: string): Promise<Map<strin
 const pushedAt = (times: Map<string, string>, repository: string, reference: string, digest: string): string | null =>
   times.get(`${repository}\n${reference}\n${digest}`) ?? null;
 
-interface ListedTag extends TagSummary {
+interface ListedTag extends Omit<TagSummary, 'pushedAt'> {
   pushedAt: string | null;
 }
 

@@ -1,0 +1,258 @@
+import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { privateDirMode, privateFileMode } from '../config/private-modes.js';
+import type { LinkKind, ManifestReferences, PageRequest, RepositoryIndex, RepositorySnapshot, TagEntry } from './repository-index.js';
+
+/**
+ * The metadata index in SQLite (better-sqlite3), one file under `<data>/index/` shared by the server and the CLI
+ * processes. WAL mode lets readers run beside one writer across processes; `synchronous=NORMAL` keeps a write a
+ * memory copy plus a WAL append (no fsync per link): a killed process loses nothing committed, and what an OS
+ * crash might lose is repaired by the start-up verify (storage/repository-index-builder.ts).
+ *
+ * The schema is versioned: an index written by another schema version is dropped and rebuilt from the link files.
+ */
+export const indexSchemaVersion = 2;
+
+const schema = `
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE changes (repository TEXT PRIMARY KEY, count INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE repositories (name TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE tags (
+  repository TEXT NOT NULL, tag TEXT NOT NULL, digest TEXT NOT NULL, pushed_at INTEGER NOT NULL,
+  PRIMARY KEY (repository, tag)
+) WITHOUT ROWID;
+CREATE TABLE links (
+  repository TEXT NOT NULL, kind TEXT NOT NULL, digest TEXT NOT NULL,
+  committed INTEGER NOT NULL, intended_at INTEGER NOT NULL,
+  PRIMARY KEY (repository, kind, digest)
+) WITHOUT ROWID;
+CREATE INDEX links_by_digest ON links (digest);
+CREATE TABLE referrers (
+  repository TEXT NOT NULL, subject TEXT NOT NULL, digest TEXT NOT NULL,
+  PRIMARY KEY (repository, subject, digest)
+) WITHOUT ROWID;
+CREATE TABLE manifest_references (manifest TEXT PRIMARY KEY, targets TEXT NOT NULL) WITHOUT ROWID;
+`;
+
+const everyTable = ['meta', 'changes', 'repositories', 'tags', 'links', 'referrers', 'manifest_references'];
+
+/** Opens (creating or migrating) the index at `<dataDir>/index/repositories.sqlite`, owner-only. */
+export function openSqliteRepositoryIndex(dataDir: string): RepositoryIndex {
+  const directory = join(dataDir, 'index');
+  // Created owner-only (modes given explicitly, so the umask cannot widen them); an older, wider index is tightened
+  // by berth serve's start-up repair of the data directory like every other path (config/private-modes.ts).
+  mkdirSync(directory, { recursive: true, mode: privateDirMode });
+  const file = join(directory, 'repositories.sqlite');
+  // Created, or tightened, before SQLite opens it: SQLite gives the -wal and -shm files it creates the database
+  // file's mode, so a database file left 0644 would make them readable by others.
+  closeSync(openSync(file, 'a', privateFileMode));
+  chmodSync(file, privateFileMode);
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  // Writers in other processes hold the lock for microseconds; waiting beats failing a push.
+  db.pragma('busy_timeout = 5000');
+  migrate(db);
+  return createIndex(db);
+}
+
+function migrate(db: Database.Database): void {
+  db.transaction(() => {
+    const hasMeta = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").get() !== undefined;
+    const version = hasMeta
+      ? (db.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as { value: string } | undefined)?.value
+      : undefined;
+    if (version === String(indexSchemaVersion)) return;
+    // Another schema (or none): the index is derived data, so it is dropped and built again from the link files.
+    for (const table of everyTable) db.exec(`DROP TABLE IF EXISTS ${table}`);
+    db.exec(schema);
+    db.prepare("INSERT INTO meta (key, value) VALUES ('schema', ?)").run(String(indexSchemaVersion));
+  }).immediate();
+}
+
+function createIndex(db: Database.Database): RepositoryIndex {
+  const statements = {
+    ready: db.prepare("SELECT value FROM meta WHERE key = 'ready'").pluck(),
+    markReady: db.prepare("INSERT INTO meta (key, value) VALUES ('ready', '1') ON CONFLICT (key) DO UPDATE SET value = '1'"),
+    changeCount: db.prepare('SELECT count FROM changes WHERE repository = ?').pluck(),
+    bump: db.prepare('INSERT INTO changes (repository, count) VALUES (?, 1) ON CONFLICT (repository) DO UPDATE SET count = count + 1'),
+    addRepository: db.prepare('INSERT OR IGNORE INTO repositories (name) VALUES (?)'),
+    hasRepository: db.prepare('SELECT 1 FROM repositories WHERE name = ?').pluck(),
+    intend: db.prepare(
+      'INSERT INTO links (repository, kind, digest, committed, intended_at) VALUES (?, ?, ?, 0, ?) ON CONFLICT DO NOTHING',
+    ),
+    commit: db.prepare(
+      `INSERT INTO links (repository, kind, digest, committed, intended_at) VALUES (?, ?, ?, 1, ?)
+       ON CONFLICT DO UPDATE SET committed = 1`,
+    ),
+    removeLink: db.prepare('DELETE FROM links WHERE repository = ? AND kind = ? AND digest = ?'),
+    putTag: db.prepare(
+      `INSERT INTO tags (repository, tag, digest, pushed_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT DO UPDATE SET digest = excluded.digest, pushed_at = excluded.pushed_at`,
+    ),
+    removeTag: db.prepare('DELETE FROM tags WHERE repository = ? AND tag = ?'),
+    putReferrer: db.prepare('INSERT OR IGNORE INTO referrers (repository, subject, digest) VALUES (?, ?, ?)'),
+    removeReferrer: db.prepare('DELETE FROM referrers WHERE repository = ? AND subject = ? AND digest = ?'),
+    putReferences: db.prepare('INSERT OR IGNORE INTO manifest_references (manifest, targets) VALUES (?, ?)'),
+    listRepositories: db
+      .prepare(
+        "SELECT DISTINCT repository FROM links WHERE kind = 'manifest' AND committed = 1 AND repository > ? ORDER BY repository LIMIT ? OFFSET ?",
+      )
+      .pluck(),
+    knownRepositories: db.prepare('SELECT name FROM repositories ORDER BY name').pluck(),
+    listTags: db.prepare('SELECT tag, digest, pushed_at FROM tags WHERE repository = ? AND tag > ? ORDER BY tag LIMIT ? OFFSET ?'),
+    listTagNames: db.prepare('SELECT tag FROM tags WHERE repository = ? AND tag > ? ORDER BY tag LIMIT ? OFFSET ?').pluck(),
+    countTags: db.prepare('SELECT count(*) FROM tags WHERE repository = ?').pluck(),
+    listReferrers: db.prepare('SELECT digest FROM referrers WHERE repository = ? AND subject = ? ORDER BY digest').pluck(),
+    linked: db.prepare(
+      "SELECT repository, kind, digest FROM links UNION ALL SELECT repository, 'tag', digest FROM tags ORDER BY repository",
+    ),
+    referencesOf: db.prepare('SELECT targets FROM manifest_references WHERE manifest = ?').pluck(),
+    linkedAnywhere: db.prepare('SELECT 1 FROM links WHERE digest = ? LIMIT 1').pluck(),
+    tagsOf: db.prepare('SELECT tag, digest, pushed_at FROM tags WHERE repository = ?'),
+    linksOf: db.prepare('SELECT kind, digest, committed FROM links WHERE repository = ?'),
+    referrersOf: db.prepare('SELECT subject, digest FROM referrers WHERE repository = ?'),
+    clearTags: db.prepare('DELETE FROM tags WHERE repository = ?'),
+    clearReferrers: db.prepare('DELETE FROM referrers WHERE repository = ?'),
+    clearLinks: db.prepare('DELETE FROM links WHERE repository = ? AND (committed = 1 OR intended_at < ?)'),
+    clearRepository: db.prepare('DELETE FROM repositories WHERE name = ?'),
+  };
+
+  // IMMEDIATE: the write lock is taken up front, so a writer in another process makes this wait (busy_timeout)
+  // instead of failing the upgrade from a read.
+  const inChange = db.transaction((repository: string, work: () => void) => {
+    work();
+    statements.bump.run(repository);
+  });
+  const change = (repository: string, work: () => void) => inChange.immediate(repository, work);
+  const changesOf = (repository: string) => (statements.changeCount.get(repository) as number | undefined) ?? 0;
+  // SQLite's LIMIT -1 means no limit; '' sorts before every name and tag.
+  const bounds = (page: PageRequest) => [page.last ?? '', page.limit ?? -1, page.offset ?? 0] as const;
+
+  const replace = db.transaction((repository: string, expected: number, snapshot: RepositorySnapshot, keepIntentsAfter: number) => {
+    if (changesOf(repository) !== expected) return false;
+    statements.clearTags.run(repository);
+    statements.clearReferrers.run(repository);
+    statements.clearLinks.run(repository, keepIntentsAfter);
+    if (snapshot.exists) statements.addRepository.run(repository);
+    else statements.clearRepository.run(repository);
+    const now = Date.now();
+    for (const digest of snapshot.layers) statements.commit.run(repository, 'layer', digest, now);
+    for (const digest of snapshot.manifests) statements.commit.run(repository, 'manifest', digest, now);
+    for (const tag of snapshot.tags) statements.putTag.run(repository, tag.tag, tag.digest, tag.pushedAt.getTime());
+    for (const referrer of snapshot.referrers) statements.putReferrer.run(repository, referrer.subject, referrer.digest);
+    statements.bump.run(repository);
+    return true;
+  });
+
+  const forget = db.transaction((repository: string, expected: number) => {
+    if (changesOf(repository) !== expected) return false;
+    statements.clearTags.run(repository);
+    statements.clearReferrers.run(repository);
+    statements.clearLinks.run(repository, Number.MAX_SAFE_INTEGER);
+    statements.clearRepository.run(repository);
+    statements.bump.run(repository);
+    return true;
+  });
+
+  return {
+    async isReady() {
+      return statements.ready.get() === '1';
+    },
+    async markReady() {
+      statements.markReady.run();
+    },
+    async changeCount(repository) {
+      return changesOf(repository);
+    },
+
+    async intendLink(repository, kind, digest) {
+      change(repository, () => statements.intend.run(repository, kind, digest, Date.now()));
+    },
+    async commitLink(repository, kind, digest) {
+      change(repository, () => {
+        statements.commit.run(repository, kind, digest, Date.now());
+        statements.addRepository.run(repository);
+      });
+    },
+    async removeLink(repository, kind, digest) {
+      change(repository, () => statements.removeLink.run(repository, kind, digest));
+    },
+    async putTag(repository, tag, digest, pushedAt) {
+      change(repository, () => {
+        statements.putTag.run(repository, tag, digest, pushedAt.getTime());
+        statements.addRepository.run(repository);
+      });
+    },
+    async removeTag(repository, tag) {
+      change(repository, () => statements.removeTag.run(repository, tag));
+    },
+    async putReferrer(repository, subject, digest) {
+      change(repository, () => statements.putReferrer.run(repository, subject, digest));
+    },
+    async removeReferrer(repository, subject, digest) {
+      change(repository, () => statements.removeReferrer.run(repository, subject, digest));
+    },
+    async putReferences(manifest, references) {
+      statements.putReferences.run(manifest, JSON.stringify(references));
+    },
+
+    async listRepositories(page) {
+      return statements.listRepositories.all(...bounds(page)) as string[];
+    },
+    async knownRepositories() {
+      return statements.knownRepositories.all() as string[];
+    },
+    async listTagNames(repository, page) {
+      if (statements.hasRepository.get(repository) === undefined) return undefined;
+      return statements.listTagNames.all(repository, ...bounds(page)) as string[];
+    },
+    async listTags(repository, page) {
+      if (statements.hasRepository.get(repository) === undefined) return undefined;
+      const rows = statements.listTags.all(repository, ...bounds(page)) as Array<{ tag: string; digest: string; pushed_at: number }>;
+      return rows.map((row): TagEntry => ({ tag: row.tag, digest: row.digest, pushedAt: new Date(row.pushed_at) }));
+    },
+    async countTags(repository) {
+      return statements.countTags.get(repository) as number;
+    },
+    async snapshotOf(repository) {
+      if (statements.hasRepository.get(repository) === undefined) return undefined;
+      const tags = statements.tagsOf.all(repository) as Array<{ tag: string; digest: string; pushed_at: number }>;
+      const links = statements.linksOf.all(repository) as Array<{ kind: LinkKind; digest: string; committed: number }>;
+      const snapshot: RepositorySnapshot = {
+        exists: true,
+        layers: links.filter((link) => link.committed && link.kind === 'layer').map((link) => link.digest),
+        manifests: links.filter((link) => link.committed && link.kind === 'manifest').map((link) => link.digest),
+        tags: tags.map((row) => ({ tag: row.tag, digest: row.digest, pushedAt: new Date(row.pushed_at) })),
+        referrers: statements.referrersOf.all(repository) as Array<{ subject: string; digest: string }>,
+      };
+      return { snapshot, intents: links.filter((link) => !link.committed).length };
+    },
+    async listReferrers(repository, subject) {
+      return statements.listReferrers.all(repository, subject) as string[];
+    },
+
+    async replaceRepository(repository, expectedChanges, snapshot, keepIntentsAfter) {
+      return replace.immediate(repository, expectedChanges, snapshot, keepIntentsAfter.getTime());
+    },
+    async forgetRepository(repository, expectedChanges) {
+      return forget.immediate(repository, expectedChanges);
+    },
+
+    async linkedDigests() {
+      return statements.linked.all() as Array<{ repository: string; kind: LinkKind | 'tag'; digest: string }>;
+    },
+    async referencesOf(manifest) {
+      const targets = statements.referencesOf.get(manifest) as string | undefined;
+      return targets === undefined ? undefined : (JSON.parse(targets) as ManifestReferences);
+    },
+    async isLinkedAnywhere(digest) {
+      return statements.linkedAnywhere.get(digest) !== undefined;
+    },
+
+    async close() {
+      if (db.open) db.close();
+    },
+  };
+}
