@@ -89,7 +89,7 @@ test('upstream add refuses duplicates, unsafe settings and namespaces that hold 
   await fails(['upstream', 'add', 'x', 'https://r.example', '--ca-file', notPem, '--data', data], 2, /not a PEM certificate/);
 
   // A namespace with pushed images cannot silently become a read-only mirror.
-  await mkdir(join(data, 'repositories', 'team', 'app', '_manifests'), { recursive: true });
+  await storeManifestRevision(data, 'team/app');
   await fails(['upstream', 'add', 'team', 'https://r.example', '--data', data], 1, /namespace "team" already holds 1 local repository/);
   const adopted = await berthCliOk(['upstream', 'add', 'team', 'https://r.example', '--adopt', '--data', data]);
   assert.match(adopted, /Added upstream "team"/);
@@ -98,7 +98,7 @@ test('upstream add refuses duplicates, unsafe settings and namespaces that hold 
 test('upstream remove keeps the cache and says so; unknown names fail with exit 1', async (t) => {
   const data = await makeTempDir(t);
   await berthCliOk(['upstream', 'add', 'hub', 'https://registry-1.docker.io', '--default', '--data', data]);
-  await mkdir(join(data, 'repositories', 'hub', 'library', 'redis', '_manifests'), { recursive: true });
+  await storeManifestRevision(data, 'hub/library/redis');
   const out = await berthCliOk(['upstream', 'remove', 'hub', '--data', data]);
   assert.match(out, /Removed upstream "hub" \(it was the default upstream/);
   assert.match(out, /Cached content is kept: 1 repository under namespace "hub"/);
@@ -146,3 +146,11 @@ test('mirror-config prints the Docker, containerd and podman snippets for the re
   assert.match(lan, /location = "registry\.lan:5443\/hub"\n(?!insecure)/);
   await fails(['mirror-config', '--host', 'nonsense', '--data', data], 2, /invalid --host/);
 });
+
+/** What a push leaves that makes a folder a repository with content: a manifest revision's link file. */
+async function storeManifestRevision(data: string, repository: string): Promise<void> {
+  const digest = `sha256:${'a'.repeat(64)}`;
+  const folder = join(data, 'repositories', ...repository.split('/'), '_manifests', 'revisions', 'sha256', 'a'.repeat(64));
+  await mkdir(folder, { recursive: true });
+  await writeFile(join(folder, 'link'), digest);
+}
