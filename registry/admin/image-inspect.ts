@@ -2,7 +2,16 @@ import { parseDigest } from '../core/digest.js';
 import { maxManifestBytes, parseManifest, type Descriptor, type Platform } from '../core/manifest.js';
 import type { Registry } from '../index.js';
 import type { StoredManifest } from '../storage/repository-store.js';
-import type { DescriptorView, ImageConfigView, IndexChild, ManifestDetail, PlatformString, TagSummary } from './contract.js';
+import type {
+  DescriptorView,
+  ImageConfigView,
+  IndexChild,
+  LayerHistoryEntry,
+  ManifestDetail,
+  PlatformString,
+  TagSummary,
+  UntaggedManifest,
+} from './contract.js';
 
 /**
  * What the GUI shows about an image, read from the registry's own stores (never over HTTP to itself). Manifests
@@ -13,6 +22,10 @@ export interface ImageInspector {
   /** Undefined when the repository has no such tag or digest. */
   summary(repository: string, reference: string): Promise<TagSummary | undefined>;
   detail(repository: string, reference: string): Promise<ManifestDetail | undefined>;
+  /** Manifests no tag points at, newest push first; undefined when the repository does not exist. */
+  untagged(repository: string): Promise<UntaggedManifest[] | undefined>;
+  /** Unique bytes referenced by the repository's manifests, and its newest push; undefined when it does not exist. */
+  repositoryFacts(repository: string): Promise<{ size: number; lastPushedAt?: Date } | undefined>;
 }
 
 interface Facts {
@@ -37,6 +50,7 @@ function descriptorView(descriptor: Descriptor): DescriptorView {
 }
 
 type RawConfig = {
+  history?: unknown;
   created?: unknown;
   os?: unknown;
   architecture?: unknown;
@@ -70,6 +84,30 @@ function configView(raw: RawConfig): ImageConfigView {
   };
   for (const [key, value] of Object.entries(optional)) if (value !== undefined) (view as unknown as Record<string, string>)[key] = value;
   return view;
+}
+
+/**
+ * The config's `history` with each step that made a layer paired with that layer, in order (image-spec: the
+ * entries without `empty_layer` correspond to `layers` one to one). Steps beyond the last layer keep no index.
+ */
+export function historyView(raw: RawConfig | null, layerCount: number): LayerHistoryEntry[] {
+  if (!raw || !Array.isArray(raw.history)) return [];
+  const entries: LayerHistoryEntry[] = [];
+  let layer = 0;
+  for (const item of raw.history.slice(0, 1000) as unknown[]) {
+    if (typeof item !== 'object' || item === null) continue;
+    const step = item as { created_by?: unknown; created?: unknown; comment?: unknown; empty_layer?: unknown };
+    const entry: LayerHistoryEntry = { emptyLayer: step.empty_layer === true };
+    const createdBy = text(step.created_by);
+    const created = text(step.created);
+    const comment = text(step.comment);
+    if (createdBy) entry.createdBy = createdBy;
+    if (created) entry.created = created;
+    if (comment) entry.comment = comment;
+    if (!entry.emptyLayer && layer < layerCount) entry.layer = layer++;
+    entries.push(entry);
+  }
+  return entries;
 }
 
 /** `registry` is resolved per call (see AdminDeps.registry). */
@@ -145,6 +183,8 @@ export function createImageInspector(registryOf: () => Registry): ImageInspector
       const { size, platforms, createdAt } = await factsOf(repository, manifest);
       const summary: TagSummary = { tag: reference, digest: manifest.digest, mediaType: manifest.mediaType, size, platforms };
       if (createdAt) summary.createdAt = createdAt;
+      const pushedAt = await registryOf().repositories.pushedAt(repository, reference);
+      if (pushedAt) summary.pushedAt = pushedAt.toISOString();
       return summary;
     },
 
@@ -159,8 +199,9 @@ export function createImageInspector(registryOf: () => Registry): ImageInspector
       }
       const children: IndexChild[] = [];
       for (const child of parsed.manifests) {
-        const present = (await registryOf().repositories.getManifest(repository, child.digest)) !== undefined;
-        const view: IndexChild = { ...descriptorView(child), present };
+        const stored = await registryOf().repositories.getManifest(repository, child.digest);
+        const view: IndexChild = { ...descriptorView(child), present: stored !== undefined };
+        if (stored) view.imageSize = (await factsOf(repository, stored)).size;
         const platform = platformString(child.platform);
         if (platform) view.platform = platform;
         children.push(view);
@@ -177,6 +218,7 @@ export function createImageInspector(registryOf: () => Registry): ImageInspector
         tags,
         // blobs is [config, ...layers] (foreign layers with urls left out: they are not stored here).
         layers: parsed.isIndex ? [] : parsed.blobs.slice(1).map(descriptorView),
+        history: [],
         children,
         referrers: (await registryOf().repositories.referrers(repository, parseDigest(manifest.digest))).map(descriptorView),
       };
@@ -184,10 +226,80 @@ export function createImageInspector(registryOf: () => Registry): ImageInspector
         detail.configDescriptor = descriptorView(parsed.config);
         const config = await readConfig(parsed.config);
         if (config) detail.config = configView(config);
+        detail.history = historyView(config, detail.layers.length);
       }
+      const pushedAt = await registryOf().repositories.pushedAt(repository, reference);
+      if (pushedAt) detail.pushedAt = pushedAt.toISOString();
       if (parsed.subject) detail.subject = descriptorView(parsed.subject);
       if (parsed.annotations) detail.annotations = parsed.annotations;
       return detail;
+    },
+
+    async untagged(repository) {
+      const store = registryOf().repositories;
+      const digests = await store.listManifests(repository);
+      const tags = await store.listTags(repository);
+      if (!digests || !tags) return undefined;
+      const tagged = new Set<string>();
+      for (const tag of tags) {
+        const manifest = await store.getManifest(repository, tag);
+        if (manifest) tagged.add(manifest.digest);
+      }
+      // Children of any stored index (tagged or not) are its platforms, not strays.
+      const children = new Set<string>();
+      const manifests: Array<{ manifest: StoredManifest; parsed: ReturnType<typeof parseManifest> }> = [];
+      for (const digest of digests) {
+        const manifest = await store.getManifest(repository, digest);
+        if (!manifest) continue;
+        const parsed = parseManifest(manifest.bytes);
+        for (const child of parsed.manifests) children.add(child.digest);
+        if (!tagged.has(digest)) manifests.push({ manifest, parsed });
+      }
+      const views: Array<UntaggedManifest & { time: number }> = [];
+      for (const { manifest, parsed } of manifests) {
+        const { size, platforms } = await factsOf(repository, manifest);
+        const role = parsed.subject ? 'referrer' : children.has(manifest.digest) ? 'platform' : 'untagged';
+        const view: UntaggedManifest & { time: number } = { digest: manifest.digest, mediaType: manifest.mediaType, role, size, platforms, time: 0 };
+        if (parsed.artifactType) view.artifactType = parsed.artifactType;
+        if (parsed.subject) view.subject = parsed.subject.digest;
+        const pushedAt = await store.pushedAt(repository, manifest.digest);
+        if (pushedAt) {
+          view.pushedAt = pushedAt.toISOString();
+          view.time = pushedAt.getTime();
+        }
+        views.push(view);
+      }
+      views.sort((a, b) => b.time - a.time || (a.digest < b.digest ? -1 : 1));
+      return views.map(({ time: _time, ...view }) => view);
+    },
+
+    async repositoryFacts(repository) {
+      const store = registryOf().repositories;
+      const digests = await store.listManifests(repository);
+      if (!digests) return undefined;
+      const counted = new Set<string>();
+      let size = 0;
+      let last: Date | undefined;
+      const newer = (time: Date | undefined) => {
+        if (time && (!last || time > last)) last = time;
+      };
+      for (const digest of digests) {
+        const manifest = await store.getManifest(repository, digest);
+        if (!manifest) continue;
+        newer(await store.pushedAt(repository, digest));
+        if (!counted.has(digest)) {
+          counted.add(digest);
+          size += manifest.bytes.length;
+        }
+        for (const blob of parseManifest(manifest.bytes).blobs) {
+          if (counted.has(blob.digest)) continue;
+          counted.add(blob.digest);
+          size += blob.size;
+        }
+      }
+      // A tag moved onto an older manifest is a push too.
+      for (const tag of (await store.listTags(repository)) ?? []) newer(await store.pushedAt(repository, tag));
+      return last ? { size, lastPushedAt: last } : { size };
     },
   };
 }

@@ -21,6 +21,7 @@ export type PathSpec =
   | { kind: 'blobData'; digest: ParsedDigest }
   | { kind: 'repositoriesRoot' }
   | { kind: 'repository'; repository: string }
+  | { kind: 'repositoryFolder'; repository: string; folder: RepositoryFolder }
   | { kind: 'layerLink'; repository: string; digest: ParsedDigest }
   | { kind: 'manifestRevisionLink'; repository: string; digest: ParsedDigest }
   | { kind: 'manifestRevisions'; repository: string; algorithm: string }
@@ -34,6 +35,9 @@ export type PathSpec =
   | { kind: 'uploadData'; repository: string; id: string }
   | { kind: 'uploadStartedAt'; repository: string; id: string };
 
+/** The `_`-prefixed folders of a repository; a folder holding one of them is a repository. */
+export type RepositoryFolder = '_manifests' | '_referrers' | '_layers' | '_uploads';
+
 export function pathFor(spec: PathSpec): string {
   switch (spec.kind) {
     case 'blobData':
@@ -42,6 +46,8 @@ export function pathFor(spec: PathSpec): string {
       return '/repositories';
     case 'repository':
       return `/repositories/${spec.repository}`;
+    case 'repositoryFolder':
+      return `/repositories/${spec.repository}/${spec.folder}`;
     case 'layerLink':
       return `/repositories/${spec.repository}/_layers/${spec.digest.algorithm}/${spec.digest.hex}/link`;
     case 'manifestRevisionLink':

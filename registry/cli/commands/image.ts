@@ -56,7 +56,7 @@ async function pushTimes(dataDir: string, namespace?: string): Promise<Map<strin
 const pushedAt = (times: Map<string, string>, repository: string, reference: string, digest: string): string | null =>
   times.get(`${repository}\n${reference}\n${digest}`) ?? null;
 
-interface ListedTag extends TagSummary {
+interface ListedTag extends Omit<TagSummary, 'pushedAt'> {
   pushedAt: string | null;
 }
 
