@@ -90,7 +90,7 @@ describe('repositories, tags and manifests', () => {
     const all = await admin.api<RepositoriesResponse>('GET', '/api/repositories');
     assert.equal(all.status, 200);
     const web = all.body.repositories.find((r) => r.name === 'shop/web');
-    assert.deepEqual(web, { name: 'shop/web', namespace: 'shop', tagCount: 2 });
+    assert.deepEqual({ ...web, size: 0, lastPushedAt: undefined }, { name: 'shop/web', namespace: 'shop', tagCount: 2, source: 'pushed', size: 0, lastPushedAt: undefined });
     const ops = await admin.api<RepositoriesResponse>('GET', '/api/repositories?namespace=ops');
     assert.deepEqual(ops.body.repositories.map((r) => r.name), ['ops/tools/cli']);
     const search = await admin.api<RepositoriesResponse>('GET', '/api/repositories?q=WEB');
@@ -102,7 +102,8 @@ describe('repositories, tags and manifests', () => {
     const image = await pushImage(repo, 'v1', 'arm64');
     const tags = await admin.api<TagsResponse>('GET', `/api/tags?repository=${q(repo)}`);
     assert.equal(tags.status, 200);
-    assert.deepEqual(tags.body.tags, [
+    assert.match(tags.body.tags[0]?.pushedAt ?? '', /^\d{4}-\d\d-\d\dT/);
+    assert.deepEqual(tags.body.tags.map(({ pushedAt: _pushedAt, ...tag }) => tag), [
       { tag: 'v1', digest: image.digest, mediaType: mediaTypes.ociManifest, size: image.size, platforms: ['linux/arm64'], createdAt: '2030-01-02T03:04:05Z' },
     ]);
     assertAdminError(await admin.api('GET', '/api/tags?repository=nobody/here'), 404, 'BERTH_REPOSITORY_NOT_FOUND');
