@@ -460,12 +460,17 @@ export interface ManifestDetail {
   /** As in TagSummary. */
   size: number;
   platforms: PlatformString[];
-  /** Tags that point at this digest. */
+  /** Tags that point at this digest, `latest` first, then in natural order (t1, t2, t10). */
   tags: string[];
   /** When this reference was pushed here (the tag's last push, or the revision's first store for a digest). */
   pushedAt?: string;
   /** The config's build steps, aligned with `layers` (empty for an index or a config without history). */
   history: LayerHistoryEntry[];
+  /**
+   * Set for an artifact (a signature, an SBOM): the manifest's `artifactType`, else its config's media type when
+   * that is not an image config. Its layers are then the artifact's files, downloadable through `adminPaths.content`.
+   */
+  artifactType?: string;
   /** Image manifests only. */
   layers: DescriptorView[];
   configDescriptor?: DescriptorView;

@@ -2,6 +2,7 @@ import { parseDigest } from '../core/digest.js';
 import { maxManifestBytes, parseManifest, type Descriptor, type Platform } from '../core/manifest.js';
 import type { Registry } from '../index.js';
 import type { StoredManifest } from '../storage/repository-store.js';
+import { tagComparator } from './tag-order.js';
 import type {
   DescriptorView,
   ImageConfigView,
@@ -35,6 +36,9 @@ interface Facts {
 }
 
 const cacheLimit = 2000;
+
+/** Config media types of runnable images (OCI and Docker); any other config marks an artifact. */
+const imageConfigTypes = new Set(['application/vnd.oci.image.config.v1+json', 'application/vnd.docker.container.image.v1+json']);
 
 export function platformString(platform: { os?: unknown; architecture?: unknown; variant?: unknown } | undefined): PlatformString | undefined {
   if (!platform || typeof platform.os !== 'string' || typeof platform.architecture !== 'string') return undefined;
@@ -215,16 +219,22 @@ export function createImageInspector(registryOf: () => Registry): ImageInspector
         manifestSize: manifest.bytes.length,
         size,
         platforms,
-        tags,
+        // `latest` first, then t1, t2, t10: the drawer shows the first few of a digest with a thousand tags.
+        tags: tags.sort(tagComparator('name')),
         // blobs is [config, ...layers] (foreign layers with urls left out: they are not stored here).
         layers: parsed.isIndex ? [] : parsed.blobs.slice(1).map(descriptorView),
         history: [],
         children,
         referrers: (await registryOf().repositories.referrers(repository, parseDigest(manifest.digest))).map(descriptorView),
       };
+      // parseManifest falls back to the config's media type for artifactType (the referrers API rule): an image's
+      // config type there means a plain image, not an artifact.
+      const artifactType = parsed.artifactType && !imageConfigTypes.has(parsed.artifactType) ? parsed.artifactType : undefined;
+      if (artifactType) detail.artifactType = artifactType;
       if (parsed.config) {
         detail.configDescriptor = descriptorView(parsed.config);
-        const config = await readConfig(parsed.config);
+        // An artifact's config (often `{}`) is no image config: showing it as one would list an empty Env, Cmd, ...
+        const config = artifactType ? null : await readConfig(parsed.config);
         if (config) detail.config = configView(config);
         detail.history = historyView(config, detail.layers.length);
       }
@@ -260,7 +270,7 @@ export function createImageInspector(registryOf: () => Registry): ImageInspector
         const { size, platforms } = await factsOf(repository, manifest);
         const role = parsed.subject ? 'referrer' : children.has(manifest.digest) ? 'platform' : 'untagged';
         const view: UntaggedManifest & { time: number } = { digest: manifest.digest, mediaType: manifest.mediaType, role, size, platforms, time: 0 };
-        if (parsed.artifactType) view.artifactType = parsed.artifactType;
+        if (parsed.artifactType && !imageConfigTypes.has(parsed.artifactType)) view.artifactType = parsed.artifactType;
         if (parsed.subject) view.subject = parsed.subject.digest;
         const pushedAt = await store.pushedAt(repository, manifest.digest);
         if (pushedAt) {

@@ -220,6 +220,13 @@ describe('downloads', () => {
       subject: { mediaType: image.mediaType, digest: image.digest, size: image.bytes.length },
     };
     const pushed = await pushManifest(admin.url, repo, sha256(jsonBytes(artifact)), artifact);
+    // The artifact says what it is and shows no image config; the image it refers to is no artifact.
+    const opened = await admin.api<ManifestDetail>('GET', `/api/manifests?repository=${q(repo)}&reference=${q(pushed.digest)}`);
+    assert.equal(opened.body.artifactType, 'application/spdx+json');
+    assert.equal(opened.body.config, undefined);
+    const subject = await admin.api<ManifestDetail>('GET', `/api/manifests?repository=${q(repo)}&reference=1`);
+    assert.equal(subject.body.artifactType, undefined);
+    assert.equal(subject.body.config?.os, 'linux');
     const url = `${admin.url}/api/content?repository=${q(repo)}&digest=${q(sbomBlob.digest)}&in=${q(pushed.digest)}`;
     const response = await fetch(url, { headers: { cookie: admin.cookie } });
     assert.equal(response.status, 200);
