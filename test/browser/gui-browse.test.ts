@@ -198,7 +198,7 @@ test('browsing at scale: 1,001 tags paged in natural order, platforms, layer his
     await child.getByRole('table', { name: 'Layers' }).waitFor();
     await child.getByText('linux/arm64/v8', { exact: true }).first().waitFor();
     assert.match(page.url(), new RegExp(`digest=${encodeURIComponent(arm.manifestDigest)}`));
-    await child.getByRole('link', { name: '← Back to the index' }).click();
+    await child.getByRole('link', { name: `← Back to ${multi}:2.0` }).click();
     await page.getByRole('dialog', { name: `${multi}:2.0` }).getByRole('table', { name: 'Platform manifests' }).waitFor();
   });
 
@@ -212,6 +212,7 @@ test('browsing at scale: 1,001 tags paged in natural order, platforms, layer his
 
     await referrers.getByRole('link', { name: /^Open referrer/ }).click();
     const opened = page.getByRole('dialog', { name: new RegExp(`^${multi}@sha256:${referrerDigest.slice(7, 19)}`) });
+    await opened.getByRole('link', { name: `sha256:${index.manifestDigest.slice(7, 23)}` }).waitFor();
     const files = opened.getByRole('table', { name: 'Artifact files' });
     await files.locator('tbody tr').first().waitFor();
     assert.match((await opened.textContent()) ?? '', /application\/spdx\+json/);

@@ -272,7 +272,14 @@ function RepositoryView({ repository, route }: { repository: string; route: Rout
         reference={openReference}
         version={version}
         linkTo={linkTo}
-        backHref={from ? viewHref(repository, route, from.includes(':') ? { digest: from, tag: undefined, from: undefined } : { tag: from, digest: undefined, from: undefined }) : undefined}
+        back={
+          from
+            ? {
+                href: viewHref(repository, route, from.includes(':') ? { digest: from, tag: undefined, from: undefined } : { tag: from, digest: undefined, from: undefined }),
+                label: from.includes(':') ? `${repository}@${shortDigest(from, 12)}` : `${repository}:${from}`,
+              }
+            : undefined
+        }
         onClose={closeDrawer}
         onDeleteTag={(target) => setPending({ kind: 'tag', tag: target })}
         onDeleteManifest={(detail) => setPending({ kind: 'manifest', digest: detail.digest, tags: detail.tags })}

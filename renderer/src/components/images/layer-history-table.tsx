@@ -43,7 +43,7 @@ export function LayerHistoryTable({ history, layers }: { history: LayerHistoryEn
             <Table.Th w={32}>#</Table.Th>
             <Table.Th>Command</Table.Th>
             <Table.Th ta="right">Size</Table.Th>
-            <Table.Th className={columnPriority.low}>Digest</Table.Th>
+            <Table.Th className={columnPriority.medium}>Digest</Table.Th>
           </Table.Tr>
         </Table.Thead>
         <Table.Tbody>
@@ -69,7 +69,7 @@ export function LayerHistoryTable({ history, layers }: { history: LayerHistoryEn
               <Table.Td ta="right" className="berth-nums">
                 {row.layer ? formatBytes(row.layer.size) : '—'}
               </Table.Td>
-              <Table.Td className={`berth-mono ${columnPriority.low}`} title={row.layer?.digest}>
+              <Table.Td className={`berth-mono ${columnPriority.medium}`} title={row.layer?.digest}>
                 {row.layer ? shortDigest(row.layer.digest, 12) : ''}
               </Table.Td>
             </Table.Tr>

@@ -48,7 +48,13 @@ function DescriptorTable({ rows, label, extra }: { rows: DescriptorView[]; label
               <Table.Td ta="right" className="berth-nums">
                 {formatBytes(row.size)}
               </Table.Td>
-              {extra && <Table.Td>{extra(row)}</Table.Td>}
+              {extra && (
+                <Table.Td>
+                  <Group justify="flex-end" wrap="nowrap">
+                    {extra(row)}
+                  </Group>
+                </Table.Td>
+              )}
             </Table.Tr>
           ))}
         </Table.Tbody>
@@ -133,22 +139,22 @@ interface DetailBodyProps {
   detail: ManifestDetail;
   /** Addresses that open another manifest of the repository in this drawer (a platform, a referrer). */
   linkTo: (digest: string) => string;
-  /** Where "Back to the index" leads, when this manifest was opened from an index. */
-  backHref?: string;
+  /** Where "Back" leads and what it names, when this manifest was opened from another one (an index, an image). */
+  back?: { href: string; label: string };
   onDeleteTag?: () => void;
   onDeleteManifest: () => void;
 }
 
-function DetailBody({ detail, linkTo, backHref, onDeleteTag, onDeleteManifest }: DetailBodyProps) {
+function DetailBody({ detail, linkTo, back, onDeleteTag, onDeleteManifest }: DetailBodyProps) {
   const { registryHost } = useAppInfo();
   const byDigest = detail.reference.includes(':');
   const pull = `docker pull ${registryHost}/${detail.repository}${byDigest ? '@' : ':'}${detail.reference}`;
   const kind = detail.isIndex ? 'Multi-platform index' : detail.artifactType ? 'Artifact' : 'Image manifest';
   return (
     <Stack gap="lg">
-      {backHref && (
-        <Anchor component={Link} href={backHref} size="sm">
-          ← Back to the index
+      {back && (
+        <Anchor component={Link} href={back.href} size="sm" className="berth-break">
+          ← Back to {back.label}
         </Anchor>
       )}
       <CodeSnippet code={pull} label="Pull" copyLabel="Copy pull command" />
@@ -176,6 +182,13 @@ function DetailBody({ detail, linkTo, backHref, onDeleteTag, onDeleteManifest }:
             <RelativeTime value={detail.pushedAt} />
           </Text>
         </Fact>
+        {detail.subject && (
+          <Fact label="Refers to">
+            <Anchor component={Link} href={linkTo(detail.subject.digest)} size="sm" className="berth-mono" title={detail.subject.digest}>
+              {shortDigest(detail.subject.digest, 16)}
+            </Anchor>
+          </Fact>
+        )}
         <Fact label="Tags on this digest">
           {detail.tags.length === 0 ? (
             <Text size="sm" c="dimmed">
@@ -335,14 +348,14 @@ export interface ManifestDrawerProps {
   /** Bumped by the page when a live event says this repository changed. */
   version: number;
   linkTo: (digest: string) => string;
-  backHref?: string;
+  back?: { href: string; label: string };
   onClose: () => void;
   onDeleteTag: (tag: string) => void;
   onDeleteManifest: (detail: ManifestDetail) => void;
 }
 
 /** A tag's or digest's manifest, config, layer history, platforms and referrers, beside the tag list. */
-export function ManifestDrawer({ repository, reference, version, linkTo, backHref, onClose, onDeleteTag, onDeleteManifest }: ManifestDrawerProps) {
+export function ManifestDrawer({ repository, reference, version, linkTo, back, onClose, onDeleteTag, onDeleteManifest }: ManifestDrawerProps) {
   const detail = useResource(
     (signal) => (reference ? api.get<ManifestDetail>(adminPaths.manifest(repository, reference), undefined, signal) : Promise.resolve(undefined)),
     `${repository}:${reference ?? ''}:${version}`,
@@ -382,7 +395,7 @@ export function ManifestDrawer({ repository, reference, version, linkTo, backHre
         <DetailBody
           detail={detail.data}
           linkTo={linkTo}
-          backHref={backHref}
+          back={back}
           onDeleteTag={byDigest ? undefined : () => reference && onDeleteTag(reference)}
           onDeleteManifest={() => detail.data && onDeleteManifest(detail.data)}
         />

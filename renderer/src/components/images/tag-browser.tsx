@@ -69,6 +69,7 @@ export function TagBrowser({ repository, route, version, onDelete, onTotal }: Ta
     if (!tags.data?.next) return;
     setPrevious((stack) => [...stack, after]);
     setView(repository, route, { after: tags.data.next, page: String(page + 1) });
+    window.scrollTo({ top: 0 });
   };
   const back = () => {
     const stack = [...previous];
@@ -76,6 +77,7 @@ export function TagBrowser({ repository, route, version, onDelete, onTotal }: Ta
     setPrevious(stack);
     const known = previous.length > 0;
     setView(repository, route, { after: known ? cursor : undefined, page: known && page > 2 ? String(page - 1) : undefined });
+    window.scrollTo({ top: 0 });
   };
 
   return (
