@@ -7,10 +7,17 @@ import type { TagSort } from './contract.js';
 
 const chunks = /(\d+)|(\D+)/g;
 
+/** A tag split into its digit and non-digit runs: the sort key compareNatural works on. */
+export function naturalKey(tag: string): string[] {
+  return tag.match(chunks) ?? [];
+}
+
 /** Natural ascending order: digit runs by value (leading zeros break ties), other runs by code point. */
 export function compareNatural(a: string, b: string): number {
-  const left = a.match(chunks) ?? [];
-  const right = b.match(chunks) ?? [];
+  return compareNaturalKeys(naturalKey(a), naturalKey(b));
+}
+
+function compareNaturalKeys(left: readonly string[], right: readonly string[]): number {
   for (let i = 0; i < Math.min(left.length, right.length); i++) {
     const x = left[i] as string;
     const y = right[i] as string;
@@ -34,12 +41,22 @@ export function compareNatural(a: string, b: string): number {
 
 const pinned = 'latest';
 
-/** A comparator for `sort`; `pushedAt` (epoch ms) is consulted only by `pushed`. */
+/**
+ * A comparator for `sort`; `pushedAt` (epoch ms) is consulted only by `pushed`. Keys are split once per tag and
+ * remembered by the comparator, so sorting 10,000 tags does not split each name on every comparison.
+ */
 export function tagComparator(sort: TagSort, pushedAt: (tag: string) => number = () => 0): (a: string, b: string) => number {
-  const byVersion = (a: string, b: string) => compareNatural(b, a);
+  const keys = new Map<string, string[]>();
+  const keyOf = (tag: string): string[] => {
+    let key = keys.get(tag);
+    if (!key) keys.set(tag, (key = naturalKey(tag)));
+    return key;
+  };
+  const byName = (a: string, b: string) => compareNaturalKeys(keyOf(a), keyOf(b));
+  const byVersion = (a: string, b: string) => byName(b, a);
   const inner =
     sort === 'name'
-      ? compareNatural
+      ? byName
       : sort === 'pushed'
         ? (a: string, b: string) => pushedAt(b) - pushedAt(a) || byVersion(a, b)
         : byVersion;

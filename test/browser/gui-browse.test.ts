@@ -225,7 +225,8 @@ test('browsing at scale: 1,001 tags paged in natural order, platforms, layer his
 
   await step('untagged manifests have their own tab: the index’s platforms and the referrer, each opening by digest', async () => {
     await page.goto(`${berth.url}/ui/images/${multi}`);
-    await page.getByRole('tab', { name: 'Untagged (3)' }).click();
+    await page.getByRole('tab', { name: 'Untagged' }).click();
+    await page.getByRole('tab', { name: 'Untagged (3)' }).waitFor();
     const table = page.getByRole('table', { name: `Untagged manifests of ${multi}` });
     await table.locator('tbody tr').first().waitFor();
     const text = (await table.textContent()) ?? '';

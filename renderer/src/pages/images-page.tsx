@@ -189,8 +189,12 @@ function RepositoryView({ repository, route }: { repository: string; route: Rout
     },
     bump,
   );
-  // Whether the repository exists, and its untagged manifests: one small request, refreshed with the content.
-  const untagged = useResource((signal) => api.get<UntaggedResponse>(adminPaths.untagged(repository), undefined, signal), `${repository}:${version}`);
+  const [missing, setMissing] = useState(false);
+  // Untagged manifests only when their tab is open: finding them resolves every tag, which a page of tags avoids.
+  const untagged = useResource(
+    (signal) => (tab === 'untagged' ? api.get<UntaggedResponse>(adminPaths.untagged(repository), undefined, signal) : Promise.resolve(undefined)),
+    `${repository}:${tab}:${version}`,
+  );
   const closeDrawer = () => setView(repository, route, { tag: undefined, digest: undefined, from: undefined });
   const linkTo = (target: string) => viewHref(repository, route, { digest: target, tag: undefined, from: openReference });
 
@@ -207,7 +211,7 @@ function RepositoryView({ repository, route }: { repository: string; route: Rout
     bump();
   };
 
-  if (untagged.error instanceof ApiError && untagged.error.code === 'BERTH_REPOSITORY_NOT_FOUND') return <MissingRepository repository={repository} />;
+  if (missing || (untagged.error instanceof ApiError && untagged.error.code === 'BERTH_REPOSITORY_NOT_FOUND')) return <MissingRepository repository={repository} />;
   const untaggedCount = untagged.data?.manifests.length;
   return (
     <>
@@ -242,7 +246,14 @@ function RepositoryView({ repository, route }: { repository: string; route: Rout
               </EmptyState>
             ) : null}
             <div hidden={tagTotal === 0 && !route.query.get('q')}>
-              <TagBrowser repository={repository} route={route} version={version} onTotal={setTagTotal} onDelete={(entry) => setPending({ kind: 'tag', tag: entry.tag })} />
+              <TagBrowser
+                repository={repository}
+                route={route}
+                version={version}
+                onTotal={setTagTotal}
+                onMissing={() => setMissing(true)}
+                onDelete={(entry) => setPending({ kind: 'tag', tag: entry.tag })}
+              />
             </div>
           </Tabs.Panel>
           <Tabs.Panel value="untagged">

@@ -1,7 +1,7 @@
 import { Button, Group, Loader, Select, Stack, Text, TextInput } from '@mantine/core';
 import { useDebouncedValue } from '@mantine/hooks';
 import { useEffect, useState } from 'react';
-import { api } from '../../api/client.js';
+import { api, ApiError } from '../../api/client.js';
 import { adminPaths, tagSorts, type TagSort, type TagSummary, type TagsResponse } from '../../api/contract.js';
 import { useResource } from '../../api/use-resource.js';
 import { formatCount } from '../../format.js';
@@ -29,13 +29,15 @@ export interface TagBrowserProps {
   onDelete: (tag: TagSummary) => void;
   /** Called with each page's answer, so the page can show the total beside its tabs. */
   onTotal?: (total: number) => void;
+  /** Called when the server says there is no such repository (deleted meanwhile, or a mistyped address). */
+  onMissing?: () => void;
 }
 
 /**
  * One page of a repository's tags, with a filter, an order and Previous/Next, all kept in the URL (`q`, `sort`,
  * `after`, `page`). The server pages with a cursor (the last tag shown); `page` is only the number shown.
  */
-export function TagBrowser({ repository, route, version, onDelete, onTotal }: TagBrowserProps) {
+export function TagBrowser({ repository, route, version, onDelete, onTotal, onMissing }: TagBrowserProps) {
   const q = route.query.get('q') ?? '';
   const sortParam = route.query.get('sort') ?? '';
   const sort: TagSort = (tagSorts as readonly string[]).includes(sortParam) ? (sortParam as TagSort) : 'version';
@@ -60,6 +62,10 @@ export function TagBrowser({ repository, route, version, onDelete, onTotal }: Ta
   useEffect(() => {
     if (tags.data && !q) onTotal?.(tags.data.total);
   }, [tags.data, q]);
+  const missing = tags.error instanceof ApiError && tags.error.code === 'BERTH_REPOSITORY_NOT_FOUND';
+  useEffect(() => {
+    if (missing) onMissing?.();
+  }, [missing]);
 
   const total = tags.data?.total ?? 0;
   const pages = Math.max(1, Math.ceil(total / tagPageSize));
