@@ -13,6 +13,7 @@ import { requireTools, toolSkipReason } from '../support/tools.js';
 import { assertAccessible } from './accessibility.js';
 import { screenshot, settle, waitFor, waitForText, withFailureScreenshot } from './browser-session.js';
 import { guiTools, signedInPage } from './gui-fixture.js';
+import { chooseTheme } from './gui-views.js';
 
 /**
  * Browsing a big registry in the GUI: a repository of 1,001 tags plus `latest` (paged, filtered, in natural version
@@ -240,6 +241,18 @@ test('browsing at scale: 1,001 tags paged in natural order, platforms, layer his
     axe.push(await assertAccessible(page, `Untagged manifests of ${multi} (800x600)`));
     await screenshot(page, 'untagged-narrow');
     await page.setViewportSize(wide);
+    // The kind badges and the drawer's new parts in the dark theme too (colours differ there).
+    await chooseTheme(page, 'Dark');
+    await table.locator('tbody tr').first().waitFor();
+    axe.push(await assertAccessible(page, `Untagged manifests of ${multi} (dark, 1280x800)`));
+    await table.getByRole('link', { name: `sha256:${referrerDigest.slice(7, 19)}` }).click();
+    await page.getByRole('dialog', { name: new RegExp(`^${multi}@sha256:${referrerDigest.slice(7, 19)}`) }).getByRole('table', { name: 'Artifact files' }).waitFor();
+    axe.push(await assertAccessible(page, 'Referrer drawer (dark, 1280x800)'));
+    await page.goto(`${berth.url}/ui/images/${multi}?tag=2.0`);
+    await page.getByRole('dialog', { name: `${multi}:2.0` }).getByRole('table', { name: 'Platform manifests' }).waitFor();
+    axe.push(await assertAccessible(page, 'Index drawer (dark, 1280x800)'));
+    await page.goto(`${berth.url}/ui/images/${multi}`);
+    await chooseTheme(page, 'Light');
   });
 
   await step('delete repository asks first, then removes every tag: gone from the list and from _catalog', async () => {
