@@ -180,6 +180,24 @@ export function createImageInspector(registryOf: () => Registry): ImageInspector
     return remember(facts, manifest.digest, result);
   }
 
+  /**
+   * What each tag points at. Every tag is one link read: a few at a time, since a repository may hold 10,000 and the
+   * reads are independent (a metadata index would answer this at once).
+   */
+  async function tagDigests(repository: string, tags: readonly string[]): Promise<Map<string, string>> {
+    const found = new Map<string, string>();
+    const batch = 16;
+    for (let start = 0; start < tags.length; start += batch) {
+      const slice = tags.slice(start, start + batch);
+      const manifests = await Promise.all(slice.map((tag) => registryOf().repositories.getManifest(repository, tag)));
+      slice.forEach((tag, index) => {
+        const digest = manifests[index]?.digest;
+        if (digest) found.set(tag, digest);
+      });
+    }
+    return found;
+  }
+
   return {
     async summary(repository, reference) {
       const manifest = await registryOf().repositories.getManifest(repository, reference);
@@ -198,8 +216,8 @@ export function createImageInspector(registryOf: () => Registry): ImageInspector
       const parsed = parseManifest(manifest.bytes);
       const { size, platforms } = await factsOf(repository, manifest);
       const tags: string[] = [];
-      for (const tag of (await registryOf().repositories.listTags(repository)) ?? []) {
-        if ((await registryOf().repositories.getManifest(repository, tag))?.digest === manifest.digest) tags.push(tag);
+      for (const [tag, digest] of await tagDigests(repository, (await registryOf().repositories.listTags(repository)) ?? [])) {
+        if (digest === manifest.digest) tags.push(tag);
       }
       const children: IndexChild[] = [];
       for (const child of parsed.manifests) {
@@ -250,11 +268,7 @@ export function createImageInspector(registryOf: () => Registry): ImageInspector
       const digests = await store.listManifests(repository);
       const tags = await store.listTags(repository);
       if (!digests || !tags) return undefined;
-      const tagged = new Set<string>();
-      for (const tag of tags) {
-        const manifest = await store.getManifest(repository, tag);
-        if (manifest) tagged.add(manifest.digest);
-      }
+      const tagged = new Set((await tagDigests(repository, tags)).values());
       // Children of any stored index (tagged or not) are its platforms, not strays.
       const children = new Set<string>();
       const manifests: Array<{ manifest: StoredManifest; parsed: ReturnType<typeof parseManifest> }> = [];

@@ -30,7 +30,12 @@ export async function pageOfTags(repositories: RepositoryStore, repository: stri
   const matching = needle ? names.filter((name) => name.toLowerCase().includes(needle)) : names;
   const times = new Map<string, number>();
   if (query.sort === 'pushed') {
-    for (const name of matching) times.set(name, (await repositories.pushedAt(repository, name))?.getTime() ?? 0);
+    // One stat per tag, a few at a time: they are independent, and there may be 10,000.
+    for (let start = 0; start < matching.length; start += 16) {
+      const slice = matching.slice(start, start + 16);
+      const stamps = await Promise.all(slice.map((name) => repositories.pushedAt(repository, name)));
+      slice.forEach((name, index) => times.set(name, stamps[index]?.getTime() ?? 0));
+    }
   }
   const compare = tagComparator(query.sort, (tag) => times.get(tag) ?? 0);
   const sorted = [...matching].sort(compare);
