@@ -11,15 +11,17 @@ import { createSecretBox } from './auth/secret-box.js';
 import { createTokenRealm } from './auth/token-realm.js';
 import { logContentTraffic } from './traffic-log.js';
 import { isLoopback, parseListenAddress, type ListenAddress } from './config/listen-address.js';
+import { addRepairs, repairTopLevelModes, repairTreeModes, type ModeRepair } from './config/private-modes.js';
 import type { ConnectionPolicy } from './http/connection-policy.js';
 import { createListenerNames } from './http/listener-names.js';
 import { namespaceOf } from './core/names.js';
 import { openGate } from './http/access.js';
 import type { Mount } from './http/request-router.js';
 import { createTokenEndpoint } from './http/token-endpoint.js';
-import { createAdminApi, createSignInFailures } from './admin/index.js';
+import { createDeferredAdminApi } from './admin/deferred-admin-api.js';
+import { createSignInFailures } from './admin/sign-in-failures.js';
 import { createRootMount, createUiMount } from './admin/ui-static.js';
-import { createRegistry, type Registry } from './index.js';
+import { createRegistry, type Registry, type RegistryOptions } from './index.js';
 import { createMirrorControl } from './mirror/mirror-control.js';
 import type { Logger } from './log.js';
 import { createMetrics, metricsHandler, storageUsage, type BerthMetrics } from './metrics/index.js';
@@ -49,6 +51,8 @@ export interface BerthOptions {
   version?: string;
   /** Timeouts and connection caps (http/connection-policy.ts); the defaults are right for users, tests shorten them. */
   connections?: Partial<ConnectionPolicy>;
+  /** Open upload sessions per repository and in all (RegistryOptions.uploadLimits); the defaults are right for users. */
+  uploadLimits?: RegistryOptions['uploadLimits'];
   /**
    * The failure limit of access tokens (auth/credential-check.ts); the defaults are right for users, a test that
    * presents one dead token many times on purpose raises it.
@@ -81,6 +85,9 @@ export const tokenService = 'berth';
  */
 export async function startBerth(options: BerthOptions): Promise<Berth> {
   const { dataDir, logger: log } = options;
+  // Before anything is read or written: a data directory others can enter is closed now (O(1)); what lies below
+  // is checked in the background once Berth listens (see config/private-modes.ts).
+  const topLevelModes = await repairTopLevelModes(dataDir);
   const state = await createStateStore(dataDir);
   const settings = state.read().settings;
   const auth = options.auth ?? 'token';
@@ -143,7 +150,7 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
   const urls: { http?: string; https?: string } = {};
   let certificates: CertificateManager | undefined;
   mounts.push(
-    ...createAdminApi({
+    ...createDeferredAdminApi({
       registry: () => registryRef as Registry,
       state,
       audit,
@@ -155,6 +162,7 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
       mirror: createMirrorControl(upstreams, () => syncRef as SyncScheduler),
       version: options.version ?? '0.0.0',
       signInFailures,
+      startedAt: Date.now(),
     }),
     createUiMount(uiDistDir),
     createRootMount(uiDistDir),
@@ -166,6 +174,7 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
     mounts,
     metrics,
     connections: options.connections,
+    uploadLimits: options.uploadLimits,
     names,
     configurationChanged: () => state.refresh(),
     mirror: (stores) => {
@@ -205,6 +214,7 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
     throw error;
   }
   await serverRecord.publish();
+  const modeCheck = checkPrivateModes(dataDir, topLevelModes, log);
   upstreams.onHealthChange(() => serverRecord.changed());
   // Started only once the listeners are up, so a failed start leaves no timer behind; it prunes once now.
   const auditPruner = createAuditPruner({
@@ -226,6 +236,7 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
     async close() {
       // The CLI stops pointing people at this server as soon as it begins to stop.
       await serverRecord.close();
+      await modeCheck.close();
       // First: a run in progress still records its audit.prune event before the audit log closes.
       await auditPruner.close();
       await sync.close();
@@ -237,6 +248,28 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
       signInFailures.close();
       await audit.close();
       await state.close();
+    },
+  };
+}
+
+/**
+ * Walks the data directory in the background and reports what it (and the top-level check) tightened in ONE
+ * warning line, so a store of a million files neither delays the start nor floods the log.
+ */
+function checkPrivateModes(dataDir: string, topLevel: ModeRepair, log: Logger): { close(): Promise<void> } {
+  let stopped = false;
+  const done = repairTreeModes(dataDir, () => stopped)
+    .then((below) => {
+      const { fixed, failed, firstFailure } = addRepairs(topLevel, below);
+      if (fixed + failed === 0) return;
+      const failures = failed > 0 ? `; ${failed} could not be changed (first: ${firstFailure ?? '?'}), fix them by hand` : '';
+      log.warn({ dataDir, fixed, failed }, `tightened ${fixed} path(s) under the data directory that other users could read or enter to owner-only${failures}`);
+    })
+    .catch((error: unknown) => log.warn({ err: error, dataDir }, 'checking the modes of the data directory failed'));
+  return {
+    async close() {
+      stopped = true;
+      await done;
     },
   };
 }

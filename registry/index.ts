@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdir } from 'node:fs/promises';
+import { privateDirMode } from './config/private-modes.js';
 import { openGate, type AccessGate } from './http/access.js';
 import { createConnectionGuard } from './http/connection-guard.js';
 import { connectionPolicyOf, type ConnectionPolicy } from './http/connection-policy.js';
@@ -17,7 +18,7 @@ import type { StorageDriver } from './storage/driver.js';
 import { createFilesystemDriver } from './storage/filesystem-driver.js';
 import { collectGarbage, type GarbageCollectionResult } from './storage/garbage-collector.js';
 import { createRepositoryStore, type RepositoryStore } from './storage/repository-store.js';
-import { createUploadStore, type UploadStore } from './storage/upload-store.js';
+import { createUploadStore, defaultUploadLimits, type UploadLimits, type UploadStore } from './storage/upload-store.js';
 
 export interface RegistryOptions {
   /** Berth's data directory: blobs, repositories, state, keys. */
@@ -29,6 +30,11 @@ export interface RegistryOptions {
   gate?: AccessGate;
   /** Upload sessions untouched for this long are purged (default 24 h). */
   uploadMaxAgeMs?: number;
+  /**
+   * How many upload sessions may be open at once, per repository (default 100) and in all (default 1000); past
+   * them a POST is answered 429 TOOMANYREQUESTS. See storage/upload-store.ts.
+   */
+  uploadLimits?: Partial<UploadLimits>;
   /** Extra mounts served beside `/v2` (token service, admin API, UI), tried in order after it. */
   mounts?: Mount[];
   /** Counts every request (route, status, bytes, duration) for `/metrics`. */
@@ -93,10 +99,10 @@ const hour = 60 * 60 * 1000;
 /** The embedded registry as a plain Node library: no Electron, no CLI concerns. */
 export async function createRegistry(options: RegistryOptions): Promise<Registry> {
   const log = options.logger ?? silentLogger();
-  await mkdir(options.dataDir, { recursive: true, mode: 0o700 });
+  await mkdir(options.dataDir, { recursive: true, mode: privateDirMode });
   const driver = options.driver ?? createFilesystemDriver(options.dataDir);
   const blobs = createBlobStore(driver);
-  const uploads = createUploadStore(driver, blobs);
+  const uploads = createUploadStore(driver, blobs, { ...defaultUploadLimits, ...options.uploadLimits });
   const repositories = createRepositoryStore(driver, blobs);
   const events = createRegistryEvents();
   const mirror = options.mirror?.({ driver, blobs, uploads, repositories, log });
@@ -209,6 +215,7 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
 export type { AccessGate, Caller, Action, AccessNeed } from './http/access.js';
 export { createListenerNames, type ListenerNames, type ListenerNamesOptions } from './http/listener-names.js';
 export type { StorageDriver } from './storage/driver.js';
+export { defaultUploadLimits, type UploadLimits } from './storage/upload-store.js';
 export type { GarbageCollectionResult, GarbageCollectionOptions } from './storage/garbage-collector.js';
 export { collectGarbage } from './storage/garbage-collector.js';
 export type { Logger } from './log.js';

@@ -1,5 +1,6 @@
 import { pino, type Logger as PinoLogger, type DestinationStream, type Level } from 'pino';
-import { PinoPretty } from 'pino-pretty';
+import { createRequire } from 'node:module';
+import type { PinoPretty as PinoPrettyFactory } from 'pino-pretty';
 import { formatBytes } from './core/byte-size.js';
 
 /** Structured logs. Secrets never go in here: see redactPaths. */
@@ -40,6 +41,9 @@ const shownElsewhere = new Set(['level', 'time', 'pid', 'hostname', 'name', 'msg
  * Written synchronously, like the JSON destination: a line logged just before exit is never lost.
  */
 function prettyStream(destination: DestinationStream | undefined): DestinationStream {
+  // Loaded only for the pretty format: a server logging JSON (piped, the desktop app, a headless node) does not
+  // carry pino-pretty and its dependencies in memory.
+  const { PinoPretty } = createRequire(import.meta.url)('pino-pretty') as { PinoPretty: typeof PinoPrettyFactory };
   return PinoPretty({
     destination: destination ?? 1,
     sync: true,

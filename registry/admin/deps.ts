@@ -33,10 +33,12 @@ export interface AdminDeps {
    * audit summary) at shutdown; without it the admin API makes its own, whose last summary a shutdown may drop.
    */
   signInFailures?: SignInFailures;
+  /** When the server started (uptime in health and the overview). Default: when the admin API was created. */
+  startedAt?: number;
 }
 
 /** What every route module gets: the deps plus the pieces createAdminApi builds once. */
-export interface AdminContext extends Omit<AdminDeps, 'registry' | 'certificates'> {
+export interface AdminContext extends Omit<AdminDeps, 'registry' | 'certificates' | 'startedAt'> {
   readonly registry: Registry;
   readonly certificates: CertificateManager | undefined;
   hub: AdminEventHub;

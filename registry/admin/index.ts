@@ -49,7 +49,7 @@ export function createAdminApi(deps: AdminDeps): Mount[] {
     hub: createAdminEventHub(() => registry().events, deps.mirror),
     signIn: createAdminSignIn(deps.state),
     signInFailures: deps.signInFailures ?? createSignInFailures({ audit: deps.audit, log: deps.log }),
-    startedAt: Date.now(),
+    startedAt: deps.startedAt ?? Date.now(),
   };
   const storage = createStorageReport(ctx);
   const session = sessionRoutes(ctx);

@@ -235,7 +235,8 @@ export function createBlobFetcher(deps: {
 
     const startedAt = performance.now();
     const done = (async () => {
-      const session = await deps.uploads.start(local);
+      // Not capped: this session ends (complete or cancel) within this fetch, whatever clients do to the table.
+      const session = await deps.uploads.start(local, { capped: false });
       uploadPath = pathFor({ kind: 'uploadData', repository: local, id: session.id });
       changes.emit('change');
       try {

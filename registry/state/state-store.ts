@@ -1,6 +1,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { chmod, mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { privateDirMode } from '../config/private-modes.js';
 import { Low } from 'lowdb';
 import { withFileLock, type FileLockOptions } from './file-lock.js';
 import { defaultState, type State } from './schema.js';
@@ -71,7 +72,8 @@ export async function createStateStore(dataDir: string, options: StateStoreOptio
   const refreshMs = options.refreshMs ?? 200;
   const path = join(dataDir, stateFileName);
   const lockPath = `${path}.lock`;
-  await mkdir(dataDir, { recursive: true });
+  // 0700 like every folder of the data directory; `berth serve` also repairs one made by an older version.
+  await mkdir(dataDir, { recursive: true, mode: privateDirMode });
 
   const db = new Low<State>(new SecureJsonFile(path), defaultState());
   let snapshot: State = deepFreeze(defaultState());

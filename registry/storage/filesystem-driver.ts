@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { dirname, join, resolve, sep } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
+import { privateDirMode, privateFileMode } from '../config/private-modes.js';
 import { PathNotFoundError, type FileInfo, type FileWriter, type StorageDriver } from './driver.js';
 
 /**
@@ -60,7 +61,10 @@ async function copyRange(fd: number, destination: Writable, range: { start: numb
   }
 }
 
-/** StorageDriver over a local directory. Every path is confined to `root`. */
+/**
+ * StorageDriver over a local directory. Every path is confined to `root`. Folders are created 0700 and files 0600
+ * (explicitly, so the umask does not matter): image content is for the data directory's owner only.
+ */
 export function createFilesystemDriver(root: string): StorageDriver {
   const base = resolve(root);
 
@@ -82,9 +86,9 @@ export function createFilesystemDriver(root: string): StorageDriver {
   }
 
   async function writeAtomically(target: string, content: Uint8Array | string): Promise<void> {
-    await mkdir(dirname(target), { recursive: true });
+    await mkdir(dirname(target), { recursive: true, mode: privateDirMode });
     const temp = `${target}.${randomBytes(6).toString('hex')}.tmp`;
-    const handle = await open(temp, 'w', 0o644);
+    const handle = await open(temp, 'w', privateFileMode);
     try {
       await handle.writeFile(content);
       await handle.sync();
@@ -138,8 +142,8 @@ export function createFilesystemDriver(root: string): StorageDriver {
 
     async writer(path) {
       const target = full(path);
-      await mkdir(dirname(target), { recursive: true });
-      const handle = await open(target, 'a', 0o644);
+      await mkdir(dirname(target), { recursive: true, mode: privateDirMode });
+      const handle = await open(target, 'a', privateFileMode);
       const initialSize = (await handle.stat()).size;
       // We own the handle (fsync before close): the stream gets the bare fd, since a FileHandle given to a
       // stream stays referenced until the stream closes it, and handle.close() would then wait forever.
@@ -187,7 +191,7 @@ export function createFilesystemDriver(root: string): StorageDriver {
 
     async move(source, destination) {
       const target = full(destination);
-      await mkdir(dirname(target), { recursive: true });
+      await mkdir(dirname(target), { recursive: true, mode: privateDirMode });
       try {
         await rename(full(source), target);
       } catch (error) {

@@ -5,7 +5,7 @@ import type { BlobStore } from './blob-store.js';
 import { isPathNotFound, type StorageDriver } from './driver.js';
 import { createManifestCache, type CachedManifest } from './manifest-cache.js';
 import { pathFor, type RepositoryFolder } from './paths.js';
-import { walkRepositories } from './repository-walk.js';
+import { listedRepositories } from './repository-walk.js';
 
 export type StoredManifest = CachedManifest;
 
@@ -39,6 +39,7 @@ export interface RepositoryStore {
   deleteTag(repository: string, tag: string): Promise<boolean>;
   /** Tags in lexical order, or undefined when the repository does not exist. */
   listTags(repository: string): Promise<string[] | undefined>;
+  /** Repositories holding at least one manifest, in lexical order (see repository-walk.ts: listedRepositories). */
   listRepositories(): Promise<string[]>;
   /** Descriptors of the manifests whose subject is `subject`. */
   referrers(repository: string, subject: ParsedDigest): Promise<Descriptor[]>;
@@ -96,8 +97,9 @@ export function createRepositoryStore(driver: StorageDriver, blobs: BlobStore): 
     return { digest: digest.digest, mediaType, bytes, etag: `"${digest.digest}"` };
   }
 
+  /** A folder that holds only an upload session is not a repository yet: its first blob or manifest makes it one. */
   async function repositoryExists(repository: string): Promise<boolean> {
-    return (await driver.list(pathFor({ kind: 'repository', repository }))).some((child) => child.startsWith('_'));
+    return (await driver.list(pathFor({ kind: 'repository', repository }))).some((child) => child.startsWith('_') && child !== '_uploads');
   }
 
   const store: RepositoryStore = {
@@ -203,7 +205,7 @@ export function createRepositoryStore(driver: StorageDriver, blobs: BlobStore): 
     },
 
     listRepositories() {
-      return walkRepositories(driver);
+      return listedRepositories(driver);
     },
 
     async referrers(repository, subject) {

@@ -23,7 +23,14 @@ export interface UploadStatus {
  * lost (restart, broken chunk), the digest is recomputed by streaming the file once.
  */
 export interface UploadStore {
-  start(repository: string): Promise<UploadStatus>;
+  /**
+   * Opens a session. Past the limits (UploadLimits) it throws TOOMANYREQUESTS (429); `capped: false` is for
+   * Berth's own writers that finish or cancel within the same call chain (mirror fetches), so a client that
+   * fills the table cannot stop pulls through the mirror.
+   */
+  start(repository: string, options?: { capped?: boolean }): Promise<UploadStatus>;
+  /** Sessions open now, in all and in `repository` (for the limits; counts what this process started or saw). */
+  openSessions(repository?: string): number;
   /** Throws BLOB_UPLOAD_UNKNOWN. */
   status(repository: string, id: string): Promise<UploadStatus>;
   /** Appends a chunk. `start`, when given (Content-Range), must equal the current offset: 416 otherwise. */
@@ -35,6 +42,22 @@ export interface UploadStore {
   purge(maxAgeMs: number, now?: Date): Promise<number>;
 }
 
+/**
+ * How many upload sessions may be open at once. Each open session costs a directory on disk until it is
+ * finished, cancelled or purged (by age), and a running sha256 state in memory (a few hundred bytes: the limits
+ * bound that too). A push opens one session per layer at a time (docker: 3 or 5 in parallel per image), so the
+ * defaults leave room for many concurrent pushes and some abandoned sessions while a client looping on POST
+ * stops at a fixed cost.
+ */
+export interface UploadLimits {
+  /** Per repository. Default 100. */
+  readonly perRepository: number;
+  /** Across all repositories. Default 1000. */
+  readonly total: number;
+}
+
+export const defaultUploadLimits: UploadLimits = { perRepository: 100, total: 1000 };
+
 const uploadIdGrammar = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 interface RunningHash {
@@ -42,9 +65,46 @@ interface RunningHash {
   offset: number;
 }
 
-export function createUploadStore(driver: StorageDriver, blobs: BlobStore): UploadStore {
+export function createUploadStore(driver: StorageDriver, blobs: BlobStore, limits: UploadLimits = defaultUploadLimits): UploadStore {
   const hashes = new Map<string, RunningHash>();
   const locks = new Map<string, Promise<unknown>>();
+  /** Open sessions per repository (id -> when this process first counted it), for the limits. */
+  const open = new Map<string, Map<string, number>>();
+  let openTotal = 0;
+
+  function track(repository: string, id: string): void {
+    let sessions = open.get(repository);
+    if (!sessions) open.set(repository, (sessions = new Map()));
+    if (sessions.has(id)) return;
+    sessions.set(id, Date.now());
+    openTotal += 1;
+  }
+
+  function untrack(repository: string, id: string): void {
+    const sessions = open.get(repository);
+    if (!sessions?.delete(id)) return;
+    openTotal -= 1;
+    if (sessions.size === 0) open.delete(repository);
+  }
+
+  /** Refuses a new session past the limits, in the client's terms: what is full, and how to make room. */
+  function assertRoom(repository: string): void {
+    const inRepository = open.get(repository)?.size ?? 0;
+    if (inRepository >= limits.perRepository) {
+      throw new RegistryError(
+        'TOOMANYREQUESTS',
+        `too many open upload sessions in ${repository} (${inRepository}, the limit is ${limits.perRepository}): finish or cancel (DELETE) one first; abandoned sessions are purged by age`,
+        { detail: { repository, open: inRepository, limit: limits.perRepository } },
+      );
+    }
+    if (openTotal >= limits.total) {
+      throw new RegistryError(
+        'TOOMANYREQUESTS',
+        `too many open upload sessions in this registry (${openTotal}, the limit is ${limits.total}): finish or cancel (DELETE) one first; abandoned sessions are purged by age`,
+        { detail: { open: openTotal, limit: limits.total } },
+      );
+    }
+  }
 
   /** Serializes operations on one session: two PATCHes must not interleave their bytes. */
   function exclusive<T>(key: string, work: () => Promise<T>): Promise<T> {
@@ -119,15 +179,28 @@ export function createUploadStore(driver: StorageDriver, blobs: BlobStore): Uplo
   async function remove(key: string, repository: string, id: string): Promise<void> {
     hashes.delete(key);
     await driver.delete(pathFor({ kind: 'upload', repository, id }));
+    untrack(repository, id);
   }
 
   return {
-    async start(repository) {
+    async start(repository, options = {}) {
+      if (options.capped !== false) assertRoom(repository);
       const id = randomUUID();
-      // startedat is written last-but-atomically: a session exists exactly when this file does.
-      await driver.putContent(pathFor({ kind: 'uploadStartedAt', repository, id }), new Date().toISOString());
+      // Counted before the first await, so concurrent POSTs cannot all slip under the limit.
+      track(repository, id);
+      try {
+        // startedat is written last-but-atomically: a session exists exactly when this file does.
+        await driver.putContent(pathFor({ kind: 'uploadStartedAt', repository, id }), new Date().toISOString());
+      } catch (error) {
+        untrack(repository, id);
+        throw error;
+      }
       hashes.set(`${repository}/${id}`, { hash: createHash('sha256'), offset: 0 });
       return { id, repository, offset: 0 };
+    },
+
+    openSessions(repository) {
+      return repository === undefined ? openTotal : open.get(repository)?.size ?? 0;
     },
 
     async status(repository, id) {
@@ -178,8 +251,15 @@ export function createUploadStore(driver: StorageDriver, blobs: BlobStore): Uplo
 
     async purge(maxAgeMs, now = new Date()) {
       let purged = 0;
+      // The walk also brings the counts for the limits in line with the disk: sessions left by an earlier run are
+      // counted from the first purge (at start), and sessions that vanished without this store (a data directory
+      // edited by hand) stop counting. What was started during the walk is left alone.
+      // (A minute of slack: a session whose start was still being written when its folder was listed is not dropped.)
+      const walkStartedAt = Date.now() - 60_000;
+      const seen = new Set<string>();
       for (const repository of await walkRepositories(driver)) {
         for (const id of await driver.list(pathFor({ kind: 'uploads', repository }))) {
+          seen.add(`${repository}/${id}`);
           const startedAt = await driver
             .getContent(pathFor({ kind: 'uploadStartedAt', repository, id }))
             .then((bytes) => Date.parse(bytes.toString('utf8')))
@@ -188,6 +268,16 @@ export function createUploadStore(driver: StorageDriver, blobs: BlobStore): Uplo
           if (Number.isNaN(startedAt) || now.getTime() - startedAt > maxAgeMs) {
             await exclusive(`${repository}/${id}`, () => remove(`${repository}/${id}`, repository, id));
             purged += 1;
+          } else if (uploadIdGrammar.test(id)) {
+            track(repository, id);
+          }
+        }
+      }
+      for (const [repository, sessions] of [...open]) {
+        for (const [id, countedAt] of [...sessions]) {
+          if (countedAt < walkStartedAt && !seen.has(`${repository}/${id}`)) {
+            hashes.delete(`${repository}/${id}`);
+            untrack(repository, id);
           }
         }
       }

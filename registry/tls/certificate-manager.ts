@@ -5,7 +5,7 @@ import { silentLogger, type Logger } from '../log.js';
 import { withFileLock } from '../state/file-lock.js';
 import { certificateAuthorityProblem, createCertificateAuthority } from './certificate-authority.js';
 import { describeCertificate, type CertificateInfo, type KeyAndCertificate } from './certificate-material.js';
-import { ensurePrivateDir, privateFileMode, publicFileMode, readTextIfExists, writeFileAtomic } from './key-files.js';
+import { ensurePrivateDir, privateFileMode, readTextIfExists, writeFileAtomic } from './key-files.js';
 import { formatSubtree, isPermitted, readPermittedSubtrees, type PermittedSubtree } from './name-constraints.js';
 import { issueServerCertificate, serverLifetimeDays, serverRenewalReason } from './server-certificate.js';
 import { formatSubjectName, hostnameSubjectName, serverSubjectNames, type SubjectName } from './subject-names.js';
@@ -95,7 +95,7 @@ function complete(pair: Partial<KeyAndCertificate>): KeyAndCertificate | undefin
 /** Key first, certificate second: a kill in between leaves a key/certificate mismatch, which the next start repairs. */
 async function writeKeyAndCertificate(keyPath: string, certPath: string, pair: KeyAndCertificate): Promise<void> {
   await writeFileAtomic(keyPath, pair.keyPem, privateFileMode);
-  await writeFileAtomic(certPath, pair.certPem, publicFileMode);
+  await writeFileAtomic(certPath, pair.certPem, privateFileMode);
 }
 
 export function createCertificateManager(options: CertificateManagerOptions): CertificateManager {

@@ -1,23 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { open, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
-/** Mode of private keys: owner read/write only. */
-export const privateFileMode = 0o600;
-/** Mode of certificates: public by nature, readable by all so tools running as other users can read ca.crt. */
-export const publicFileMode = 0o644;
-/** Mode of the tls directory: only the owner may list or enter it. */
-export const privateDirMode = 0o700;
-
-/**
- * Creates the directory with mode 0700, or tightens an existing one to 0700. Tightening a directory is safe
- * (its contents never became readable to others through it); keys themselves are never chmod-ed afterwards.
- */
-export async function ensurePrivateDir(dir: string): Promise<void> {
-  await mkdir(dir, { recursive: true, mode: privateDirMode });
-  const info = await stat(dir);
-  if ((info.mode & 0o777) !== privateDirMode) await chmod(dir, privateDirMode);
-}
+// Keys and certificates live in the data directory, which is for its owner only (config/private-modes.ts). The
+// certificates are public by nature, but a copy for others is what `berth ca export` writes, not this one.
+export { ensurePrivateDir, privateDirMode, privateFileMode } from '../config/private-modes.js';
 
 /**
  * Writes `data` to `path` so that a crash or kill leaves either the old file or the complete new one, never a

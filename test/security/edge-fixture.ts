@@ -24,10 +24,12 @@ export interface EdgeBerth {
   close(): Promise<void>;
 }
 
-export type EdgeOptions = Omit<BerthOptions, 'dataDir' | 'logger'> & { dataDir?: string };
+/** `tokenName` names the push token (default `pusher`): a second start on the same `dataDir` needs another. */
+export type EdgeOptions = Omit<BerthOptions, 'dataDir' | 'logger'> & { dataDir?: string; tokenName?: string };
 
 export async function startEdgeBerth(t: AfterHook, options: EdgeOptions = {}): Promise<EdgeBerth> {
-  const dataDir = options.dataDir ?? (await makeTempDir(t, 'berth-edge-'));
+  const { dataDir: givenDataDir, tokenName = 'pusher', ...berthOptions } = options;
+  const dataDir = givenDataDir ?? (await makeTempDir(t, 'berth-edge-'));
   const lines: Array<Record<string, unknown>> = [];
   const destination = new Writable({
     write(chunk: Buffer, _encoding, done) {
@@ -36,12 +38,12 @@ export async function startEdgeBerth(t: AfterHook, options: EdgeOptions = {}): P
     },
   });
   const logger = createLogger({ level: 'debug', destination });
-  const berth = await startBerth({ listen: '127.0.0.1:0', tlsListen: '127.0.0.1:0', ...options, dataDir, logger });
+  const berth = await startBerth({ listen: '127.0.0.1:0', tlsListen: '127.0.0.1:0', ...berthOptions, dataDir, logger });
   let closing: Promise<void> | undefined;
   const close = () => (closing ??= berth.close());
   t.after(close);
-  const { token } = await createToken(berth.state, { name: 'pusher', scopes: ['team/*:pull,push'] });
+  const { token } = await createToken(berth.state, { name: tokenName, scopes: ['team/*:pull,push'] });
   const url = berth.urls.http;
   if (!url) throw new Error('the HTTP listener did not start');
-  return { berth, dataDir, url, tlsUrl: berth.urls.https, pushAuthorization: basicHeader('pusher', token), logs: () => lines, close };
+  return { berth, dataDir, url, tlsUrl: berth.urls.https, pushAuthorization: basicHeader(tokenName, token), logs: () => lines, close };
 }

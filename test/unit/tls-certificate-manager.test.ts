@@ -163,7 +163,7 @@ test('TLS 1.1 is refused, while the same client can talk TLS 1.1 to a server tha
   assert.equal((await httpsGet({ host: '127.0.0.1', port, ca: set.ca.pem, maxVersion: 'TLSv1.2' })).status, 200);
 });
 
-test('keys are 0600 and the tls directory 0700 from the first write, even under umask 000', async (t) => {
+test('keys and certificates are 0600 and the tls directory 0700 from the first write, even under umask 000', async (t) => {
   const dataDir = await makeTempDir(t);
   const previous = process.umask(0o000);
   try {
@@ -174,9 +174,9 @@ test('keys are 0600 and the tls directory 0700 from the first write, even under 
   assert.deepEqual(await fileModes(join(dataDir, 'tls')), {
     '.': 0o700,
     'ca.key': 0o600,
-    'ca.crt': 0o644,
+    'ca.crt': 0o600,
     'server.key': 0o600,
-    'server.crt': 0o644,
+    'server.crt': 0o600,
   });
 });
 

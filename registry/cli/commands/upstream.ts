@@ -23,7 +23,7 @@ import { testUpstream } from '../../mirror/upstream-test.js';
 import { isDockerHub } from '../../mirror/upstream.js';
 import { silentLogger } from '../../log.js';
 import type { NamespaceRecord, UpstreamRecord } from '../../state/index.js';
-import { walkRepositories } from '../../storage/repository-walk.js';
+import { listedRepositories } from '../../storage/repository-walk.js';
 import { createFilesystemDriver } from '../../storage/filesystem-driver.js';
 import { CliUsageError } from '../cli-error.js';
 import { auditAdmin, dataDirOf, formatTable, formatTime, openState, requireDataDir } from '../admin-support.js';
@@ -125,7 +125,7 @@ async function readPasswordFromStdin(): Promise<string> {
 
 /** Repositories stored under a namespace, read from the data directory the way the registry walks it. */
 function storedRepositories(dataDir: string): RepositoryCounter {
-  return repositoryCounter(() => walkRepositories(createFilesystemDriver(dataDir)));
+  return repositoryCounter(() => listedRepositories(createFilesystemDriver(dataDir)));
 }
 
 interface AddOptions {
