@@ -126,17 +126,19 @@ export function TagBrowser({ repository, route, version, onDelete, onTotal, onMi
             <Text size="sm" c="dimmed" role="status">
               {`${formatCount(first)}–${formatCount(first + list.length - 1)} of ${formatCount(total)} ${q ? `tags matching “${q}”` : total === 1 ? 'tag' : 'tags'}`}
             </Text>
-            <Group gap="xs">
-              <Button variant="default" size="xs" onClick={back} disabled={after === undefined}>
-                Previous page
-              </Button>
-              <Text size="sm" aria-hidden="true">
-                {page} / {pages}
-              </Text>
-              <Button variant="default" size="xs" onClick={next} disabled={!tags.data.next}>
-                Next page
-              </Button>
-            </Group>
+            {(after !== undefined || tags.data.next !== undefined) && (
+              <Group gap="xs">
+                <Button variant="default" size="xs" onClick={back} disabled={after === undefined}>
+                  Previous page
+                </Button>
+                <Text size="sm" aria-hidden="true">
+                  {page} / {pages}
+                </Text>
+                <Button variant="default" size="xs" onClick={next} disabled={!tags.data.next}>
+                  Next page
+                </Button>
+              </Group>
+            )}
           </Group>
         </>
       )}
