@@ -238,6 +238,10 @@ describe('downloads', () => {
     // The blob is stored, but the image manifest does not reference it: refused, as is a repository that cannot read it.
     assertAdminError(await admin.api('GET', `/api/content?repository=${q(repo)}&digest=${q(sbomBlob.digest)}&in=${q(image.digest)}`), 404, 'BERTH_MANIFEST_NOT_FOUND');
     assertAdminError(await admin.api('GET', `/api/content?repository=other/repo&digest=${q(sbomBlob.digest)}&in=${q(pushed.digest)}`), 404, 'BERTH_MANIFEST_NOT_FOUND');
+    // A mirror stores an upstream manifest before its blobs: a blob it references but does not hold is a 404 too.
+    const absent = { ...artifact, layers: [{ mediaType: 'application/spdx+json', digest: sha256(Buffer.from('never pushed')), size: 12 }] };
+    const stored = await admin.registry.repositories.putManifest(repo, sha256(jsonBytes(absent)), jsonBytes(absent), mediaTypes.ociManifest, { requireReferences: false });
+    assertAdminError(await admin.api('GET', `/api/content?repository=${q(repo)}&digest=${q(absent.layers[0]!.digest)}&in=${q(stored.digest)}`), 404, 'BERTH_MANIFEST_NOT_FOUND');
     assertAdminError(await admin.api('GET', `/api/content?repository=${q(repo)}&digest=nope`), 400, 'BERTH_VALIDATION');
     assertAdminError(await admin.api('GET', `/api/content?repository=${q(repo)}`), 400, 'BERTH_VALIDATION');
     const anonymous = await fetch(url);

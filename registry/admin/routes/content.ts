@@ -3,6 +3,7 @@ import { Router, type Request, type Response } from 'express';
 import { isDigest, parseDigest } from '../../core/digest.js';
 import { parseManifest, type Descriptor } from '../../core/manifest.js';
 import { isRepositoryName } from '../../core/names.js';
+import { isPathNotFound } from '../../storage/driver.js';
 import { AdminError, badRequest } from '../admin-error.js';
 import { adminRoutes } from '../contract.js';
 import type { AdminContext } from '../deps.js';
@@ -85,7 +86,10 @@ export function contentRoutes(ctx: AdminContext): Router {
     const descriptor: Descriptor | undefined = container ? parseManifest(container.bytes).blobs.find((blob) => blob.digest === digest) : undefined;
     const size = descriptor ? await store.blobSize(repository, parseDigest(digest)) : undefined;
     if (!descriptor || size === undefined) throw notFound();
-    const reader = await ctx.registry.blobs.reader(parseDigest(digest));
+    // Gone between the size check and the open (a garbage collection): the same 404, not a 500.
+    const reader = await ctx.registry.blobs.reader(parseDigest(digest)).catch((error: unknown) => {
+      throw isPathNotFound(error) ? notFound() : error;
+    });
     sendHeaders(res, descriptor.mediaType, size, downloadName(repository, digest, descriptor.mediaType, descriptor.annotations?.[titleAnnotation]), digest);
     await pipeline(reader, res);
   });
