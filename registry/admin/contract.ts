@@ -80,6 +80,8 @@ export const adminRoutes = {
   repositories: '/api/repositories',
   tags: '/api/tags',
   manifests: '/api/manifests',
+  untagged: '/api/untagged',
+  content: '/api/content',
   tokens: '/api/tokens',
   upstreams: '/api/upstreams',
   syncRules: '/api/sync-rules',
@@ -116,8 +118,12 @@ function query(params: Record<string, string | number | undefined>): string {
 export const adminPaths = {
   namespace: (name: string) => `${adminRoutes.namespaces}/${segment(name)}`,
   repositories: (q: RepositoriesQuery = {}) => `${adminRoutes.repositories}${query({ ...q })}`,
-  tags: (repository: string, page: TagsQuery = {}) => `${adminRoutes.tags}${query({ repository, ...page })}`,
+  /** `DELETE` deletes the repository (see DeleteRepositoryResponse). */
+  repository: (repository: string) => `${adminRoutes.repositories}${query({ repository })}`,
+  tags: (repository: string, q: TagsQuery = {}) => `${adminRoutes.tags}${query({ repository, ...q })}`,
   manifest: (repository: string, reference: string) => `${adminRoutes.manifests}${query({ repository, reference })}`,
+  untagged: (repository: string) => `${adminRoutes.untagged}${query({ repository })}`,
+  content: (repository: string, digest: string, within?: string) => `${adminRoutes.content}${query({ repository, digest, in: within })}`,
   token: (name: string) => `${adminRoutes.tokens}/${segment(name)}`,
   upstream: (name: string) => `${adminRoutes.upstreams}/${segment(name)}`,
   upstreamTest: (name: string) => `${adminRoutes.upstreams}/${segment(name)}/test`,
@@ -300,6 +306,25 @@ export interface RepositorySummary {
   name: string;
   namespace: string;
   tagCount: number;
+  /** Unique bytes its manifests reference (manifests, configs, layers; each blob once, shared or not). */
+  size: number;
+  /** The newest push of a tag or manifest (link file time); absent when it holds none. */
+  lastPushedAt?: string;
+  /** `mirror` when its namespace is an upstream's (pull-through or sync wrote it), else `pushed`. */
+  source: 'mirror' | 'pushed';
+  /** The upstream's name when `source` is `mirror`. */
+  upstream?: string;
+}
+
+/**
+ * `DELETE /api/repositories?repository=team/app` → 200 `DeleteRepositoryResponse` (404 BERTH_REPOSITORY_NOT_FOUND).
+ * Deletes every tag and manifest of the repository; it leaves the list and `/v2/_catalog`. The blobs are freed by
+ * the next garbage collection. Audited as `repository.delete` (detail: the counts), streamed as `repository.deleted`.
+ */
+export interface DeleteRepositoryResponse {
+  repository: string;
+  tags: number;
+  manifests: number;
 }
 
 /** `GET /api/repositories?namespace=&q=` */
@@ -319,35 +344,80 @@ export interface TagSummary {
   platforms: PlatformString[];
   /** `created` of the image config (for an index: of its first child that has one). */
   createdAt?: string;
-  /** ISO time the tag got its current manifest (for tags found on disk by an index rebuild: the link file's time). */
+  /** When the tag was last pushed (or moved) here; absent when the store cannot tell. */
   pushedAt?: string;
 }
 
 /**
- * Paging of `GET /api/tags`: tags come in lexical order; each page costs what it holds, not the repository's size.
- * Walk pages with `last` (the previous response's `next`), or jump to a page number with `offset` (`n * page`).
+ * Tag orders. `version`: `latest` first, then by version, newest first, comparing digit runs as numbers
+ * (`t1000, t100, t10, t2, t1`); `name`: `latest` first, then ascending in the same natural order
+ * (`t1, t2, t10, t100`); `pushed`: newest push first (ties by `version`).
  */
+export type TagSort = 'version' | 'name' | 'pushed';
+export const tagSorts: readonly TagSort[] = ['version', 'name', 'pushed'];
+
+/** Query of `GET /api/tags` besides `repository`. */
 export interface TagsQuery {
-  /** Page size, 1 to 1000. Absent: every tag (one response). */
+  /** Page size, 1 to 1000. Absent: every tag in one answer. */
   n?: number;
-  /** Start after this tag (exclusive). */
+  /** The last tag of the previous page (its `next`): the page starts after it in the chosen order. */
   last?: string;
-  /** Tags to skip (after `last`, if given); 0 to 1,000,000. */
-  offset?: number;
+  /** Case-insensitive substring of the tag name. */
+  filter?: string;
+  /** Default `version`. */
+  sort?: TagSort;
 }
 
 /**
- * `GET /api/tags?repository=team/app[&n=100][&last=v1.2|&offset=200]` (404 BERTH_REPOSITORY_NOT_FOUND when
- * unknown; 400 BERTH_BAD_REQUEST for a bad n, offset or last).
+ * `GET /api/tags?repository=team/app&n=&last=&filter=&sort=` (404 BERTH_REPOSITORY_NOT_FOUND when unknown; 400
+ * BERTH_VALIDATION for a bad `n` or `sort`). Only the page's tags are inspected, so a page costs the same in a
+ * repository of 10 tags or 10,000. A `last` that is no longer there (deleted, or outside the filter) starts the page
+ * where it would sort (with `sort=pushed`, whose position it no longer has: at the first page).
  */
 export interface TagsResponse {
   repository: string;
   tags: TagSummary[];
-  /** How many tags the repository has (all pages). */
+  /** Tags matching `filter`, over all pages. */
   total: number;
-  /** Present when more tags follow: pass it as `last` for the next page. */
+  /** Pass as `last` for the next page; absent on the last page. */
   next?: string;
 }
+
+/** What an untagged manifest is doing in the repository. */
+export type UntaggedRole =
+  /** A platform's manifest of a stored index. */
+  | 'platform'
+  /** It has a `subject`: a signature, SBOM or attestation attached to another manifest. */
+  | 'referrer'
+  /** Neither: only pullable by digest (an image whose tag moved or was deleted). */
+  | 'untagged';
+
+export interface UntaggedManifest {
+  digest: string;
+  mediaType: string;
+  artifactType?: string;
+  role: UntaggedRole;
+  /** As in TagSummary. */
+  size: number;
+  platforms: PlatformString[];
+  /** The manifest it refers to, for a referrer. */
+  subject?: string;
+  pushedAt?: string;
+}
+
+/** `GET /api/untagged?repository=team/app`: every manifest no tag points at, newest push first. */
+export interface UntaggedResponse {
+  repository: string;
+  manifests: UntaggedManifest[];
+}
+
+/**
+ * `GET /api/content?repository=&digest=[&in=]`: a manifest's bytes (Content-Type its media type) or, with `in` (the
+ * digest of a manifest stored here that references the blob), a blob's bytes (Content-Type the descriptor's media
+ * type), streamed as an attachment: `Content-Disposition: attachment; filename="..."` from the descriptor's
+ * `org.opencontainers.image.title` annotation when it has one, else `<repository>-<12 hex>.<extension>`.
+ * 404 BERTH_MANIFEST_NOT_FOUND when the repository holds no such manifest, or the manifest no such blob.
+ */
 
 export interface DescriptorView {
   mediaType: string;
@@ -375,6 +445,22 @@ export interface IndexChild extends DescriptorView {
   platform?: PlatformString;
   /** false when the child manifest is not stored here (a partial mirror of a multi-platform image). */
   present: boolean;
+  /** The platform's image size: its manifest, config and layers (absent when not stored). */
+  imageSize?: number;
+}
+
+/**
+ * One step of the image's build (the config's `history`), in order. Steps that made a layer are aligned with
+ * `ManifestDetail.layers` through `layer`; the others (ENV, CMD, ...) are `emptyLayer`.
+ */
+export interface LayerHistoryEntry {
+  /** The command, e.g. `/bin/sh -c apk add curl` or `RUN /bin/sh -c ...` (buildkit). */
+  createdBy?: string;
+  created?: string;
+  comment?: string;
+  emptyLayer: boolean;
+  /** Index into `layers` of the layer this step made. */
+  layer?: number;
 }
 
 /** `GET /api/manifests?repository=&reference=` (reference: tag or digest). */
@@ -389,8 +475,17 @@ export interface ManifestDetail {
   /** As in TagSummary. */
   size: number;
   platforms: PlatformString[];
-  /** Tags that point at this digest. */
+  /** Tags that point at this digest, `latest` first, then in natural order (t1, t2, t10). */
   tags: string[];
+  /** When this reference was pushed here (the tag's last push, or the revision's first store for a digest). */
+  pushedAt?: string;
+  /** The config's build steps, aligned with `layers` (empty for an index or a config without history). */
+  history: LayerHistoryEntry[];
+  /**
+   * Set for an artifact (a signature, an SBOM): the manifest's `artifactType`, else its config's media type when
+   * that is not an image config. Its layers are then the artifact's files, downloadable through `adminPaths.content`.
+   */
+  artifactType?: string;
   /** Image manifests only. */
   layers: DescriptorView[];
   configDescriptor?: DescriptorView;
@@ -734,7 +829,7 @@ export interface AuditEvent {
    * `push`, `pull`, `delete`, `token.create`, `token.revoke`, `namespace.create|update|delete`, `auth.denied`,
    * `auth.failed`; from the admin API also `admin.signin` (a failed one in aggregate: one per minute, `detail.attempts`
    * and `detail.clients`), `upstream.create|update|delete`,
-   * `sync.rule.create|update|delete`, `settings.update`; from the mirror `sync.run` when a run ends (a failure with its errors); from retention `audit.prune` (actor `berth`).
+   * `sync.rule.create|update|delete`, `settings.update`, `repository.delete`; from the mirror `sync.run` when a run ends (a failure with its errors); from retention `audit.prune` (actor `berth`).
    */
   action: string;
   /** Token name, `anonymous` or `admin`. */
@@ -818,6 +913,7 @@ export type AdminEvent =
   | { type: 'manifest.deleted'; time: string; repository: string; digest: string; actor: string }
   | { type: 'tag.deleted'; time: string; repository: string; tag: string; actor: string }
   | { type: 'blob.deleted'; time: string; repository: string; digest: string; actor: string }
+  | { type: 'repository.deleted'; time: string; repository: string; actor: string }
   | { type: 'job.progress'; time: string; job: JobView }
   | { type: 'job.finished'; time: string; job: JobView }
   | { type: 'upstream.health'; time: string; upstream: string; online: boolean; lastError?: string }

@@ -2,7 +2,17 @@ import { parseDigest } from '../core/digest.js';
 import { maxManifestBytes, parseManifest, type Descriptor, type Platform } from '../core/manifest.js';
 import type { Registry } from '../index.js';
 import type { StoredManifest } from '../storage/repository-store.js';
-import type { DescriptorView, ImageConfigView, IndexChild, ManifestDetail, PlatformString, TagSummary } from './contract.js';
+import { tagComparator } from './tag-order.js';
+import type {
+  DescriptorView,
+  ImageConfigView,
+  IndexChild,
+  LayerHistoryEntry,
+  ManifestDetail,
+  PlatformString,
+  TagSummary,
+  UntaggedManifest,
+} from './contract.js';
 
 /**
  * What the GUI shows about an image, read from the registry's own stores (never over HTTP to itself). Manifests
@@ -16,6 +26,10 @@ export interface ImageInspector {
    */
   summary(repository: string, reference: string, digest?: string): Promise<TagSummary | undefined>;
   detail(repository: string, reference: string): Promise<ManifestDetail | undefined>;
+  /** Manifests no tag points at, newest push first; undefined when the repository does not exist. */
+  untagged(repository: string): Promise<UntaggedManifest[] | undefined>;
+  /** Unique bytes referenced by the repository's manifests, and its newest push; undefined when it does not exist. */
+  repositoryFacts(repository: string): Promise<{ size: number; lastPushedAt?: Date } | undefined>;
 }
 
 interface Facts {
@@ -25,6 +39,9 @@ interface Facts {
 }
 
 const cacheLimit = 2000;
+
+/** Config media types of runnable images (OCI and Docker); any other config marks an artifact. */
+const imageConfigTypes = new Set(['application/vnd.oci.image.config.v1+json', 'application/vnd.docker.container.image.v1+json']);
 
 export function platformString(platform: { os?: unknown; architecture?: unknown; variant?: unknown } | undefined): PlatformString | undefined {
   if (!platform || typeof platform.os !== 'string' || typeof platform.architecture !== 'string') return undefined;
@@ -40,6 +57,7 @@ function descriptorView(descriptor: Descriptor): DescriptorView {
 }
 
 type RawConfig = {
+  history?: unknown;
   created?: unknown;
   os?: unknown;
   architecture?: unknown;
@@ -73,6 +91,30 @@ function configView(raw: RawConfig): ImageConfigView {
   };
   for (const [key, value] of Object.entries(optional)) if (value !== undefined) (view as unknown as Record<string, string>)[key] = value;
   return view;
+}
+
+/**
+ * The config's `history` with each step that made a layer paired with that layer, in order (image-spec: the
+ * entries without `empty_layer` correspond to `layers` one to one). Steps beyond the last layer keep no index.
+ */
+export function historyView(raw: RawConfig | null, layerCount: number): LayerHistoryEntry[] {
+  if (!raw || !Array.isArray(raw.history)) return [];
+  const entries: LayerHistoryEntry[] = [];
+  let layer = 0;
+  for (const item of raw.history.slice(0, 1000) as unknown[]) {
+    if (typeof item !== 'object' || item === null) continue;
+    const step = item as { created_by?: unknown; created?: unknown; comment?: unknown; empty_layer?: unknown };
+    const entry: LayerHistoryEntry = { emptyLayer: step.empty_layer === true };
+    const createdBy = text(step.created_by);
+    const created = text(step.created);
+    const comment = text(step.comment);
+    if (createdBy) entry.createdBy = createdBy;
+    if (created) entry.created = created;
+    if (comment) entry.comment = comment;
+    if (!entry.emptyLayer && layer < layerCount) entry.layer = layer++;
+    entries.push(entry);
+  }
+  return entries;
 }
 
 /** `registry` is resolved per call (see AdminDeps.registry). */
@@ -141,6 +183,24 @@ export function createImageInspector(registryOf: () => Registry): ImageInspector
     return remember(facts, manifest.digest, result);
   }
 
+  /**
+   * What each tag points at. Every tag is one link read: a few at a time, since a repository may hold 10,000 and the
+   * reads are independent (a metadata index would answer this at once).
+   */
+  async function tagDigests(repository: string, tags: readonly string[]): Promise<Map<string, string>> {
+    const found = new Map<string, string>();
+    const batch = 16;
+    for (let start = 0; start < tags.length; start += batch) {
+      const slice = tags.slice(start, start + batch);
+      const manifests = await Promise.all(slice.map((tag) => registryOf().repositories.getManifest(repository, tag)));
+      slice.forEach((tag, index) => {
+        const digest = manifests[index]?.digest;
+        if (digest) found.set(tag, digest);
+      });
+    }
+    return found;
+  }
+
   return {
     async summary(repository, reference, digest) {
       const manifest = await registryOf().repositories.getManifest(repository, digest ?? reference);
@@ -148,6 +208,8 @@ export function createImageInspector(registryOf: () => Registry): ImageInspector
       const { size, platforms, createdAt } = await factsOf(repository, manifest);
       const summary: TagSummary = { tag: reference, digest: manifest.digest, mediaType: manifest.mediaType, size, platforms };
       if (createdAt) summary.createdAt = createdAt;
+      const pushedAt = await registryOf().repositories.pushedAt(repository, reference);
+      if (pushedAt) summary.pushedAt = pushedAt.toISOString();
       return summary;
     },
 
@@ -157,13 +219,14 @@ export function createImageInspector(registryOf: () => Registry): ImageInspector
       const parsed = parseManifest(manifest.bytes);
       const { size, platforms } = await factsOf(repository, manifest);
       const tags: string[] = [];
-      for (const tag of (await registryOf().repositories.listTags(repository)) ?? []) {
-        if ((await registryOf().repositories.getManifest(repository, tag))?.digest === manifest.digest) tags.push(tag);
+      for (const [tag, digest] of await tagDigests(repository, (await registryOf().repositories.listTags(repository)) ?? [])) {
+        if (digest === manifest.digest) tags.push(tag);
       }
       const children: IndexChild[] = [];
       for (const child of parsed.manifests) {
-        const present = (await registryOf().repositories.getManifest(repository, child.digest)) !== undefined;
-        const view: IndexChild = { ...descriptorView(child), present };
+        const stored = await registryOf().repositories.getManifest(repository, child.digest);
+        const view: IndexChild = { ...descriptorView(child), present: stored !== undefined };
+        if (stored) view.imageSize = (await factsOf(repository, stored)).size;
         const platform = platformString(child.platform);
         if (platform) view.platform = platform;
         children.push(view);
@@ -177,20 +240,93 @@ export function createImageInspector(registryOf: () => Registry): ImageInspector
         manifestSize: manifest.bytes.length,
         size,
         platforms,
-        tags,
+        // `latest` first, then t1, t2, t10: the drawer shows the first few of a digest with a thousand tags.
+        tags: tags.sort(tagComparator('name')),
         // blobs is [config, ...layers] (foreign layers with urls left out: they are not stored here).
         layers: parsed.isIndex ? [] : parsed.blobs.slice(1).map(descriptorView),
+        history: [],
         children,
         referrers: (await registryOf().repositories.referrers(repository, parseDigest(manifest.digest))).map(descriptorView),
       };
+      // parseManifest falls back to the config's media type for artifactType (the referrers API rule): an image's
+      // config type there means a plain image, not an artifact.
+      const artifactType = parsed.artifactType && !imageConfigTypes.has(parsed.artifactType) ? parsed.artifactType : undefined;
+      if (artifactType) detail.artifactType = artifactType;
       if (parsed.config) {
         detail.configDescriptor = descriptorView(parsed.config);
-        const config = await readConfig(parsed.config);
+        // An artifact's config (often `{}`) is no image config: showing it as one would list an empty Env, Cmd, ...
+        const config = artifactType ? null : await readConfig(parsed.config);
         if (config) detail.config = configView(config);
+        detail.history = historyView(config, detail.layers.length);
       }
+      const pushedAt = await registryOf().repositories.pushedAt(repository, reference);
+      if (pushedAt) detail.pushedAt = pushedAt.toISOString();
       if (parsed.subject) detail.subject = descriptorView(parsed.subject);
       if (parsed.annotations) detail.annotations = parsed.annotations;
       return detail;
+    },
+
+    async untagged(repository) {
+      const store = registryOf().repositories;
+      const digests = await store.listManifests(repository);
+      const tags = await store.listTags(repository);
+      if (!digests || !tags) return undefined;
+      const tagged = new Set((await tagDigests(repository, tags)).values());
+      // Children of any stored index (tagged or not) are its platforms, not strays.
+      const children = new Set<string>();
+      const manifests: Array<{ manifest: StoredManifest; parsed: ReturnType<typeof parseManifest> }> = [];
+      for (const digest of digests) {
+        const manifest = await store.getManifest(repository, digest);
+        if (!manifest) continue;
+        const parsed = parseManifest(manifest.bytes);
+        for (const child of parsed.manifests) children.add(child.digest);
+        if (!tagged.has(digest)) manifests.push({ manifest, parsed });
+      }
+      const views: Array<UntaggedManifest & { time: number }> = [];
+      for (const { manifest, parsed } of manifests) {
+        const { size, platforms } = await factsOf(repository, manifest);
+        const role = parsed.subject ? 'referrer' : children.has(manifest.digest) ? 'platform' : 'untagged';
+        const view: UntaggedManifest & { time: number } = { digest: manifest.digest, mediaType: manifest.mediaType, role, size, platforms, time: 0 };
+        if (parsed.artifactType && !imageConfigTypes.has(parsed.artifactType)) view.artifactType = parsed.artifactType;
+        if (parsed.subject) view.subject = parsed.subject.digest;
+        const pushedAt = await store.pushedAt(repository, manifest.digest);
+        if (pushedAt) {
+          view.pushedAt = pushedAt.toISOString();
+          view.time = pushedAt.getTime();
+        }
+        views.push(view);
+      }
+      views.sort((a, b) => b.time - a.time || (a.digest < b.digest ? -1 : 1));
+      return views.map(({ time: _time, ...view }) => view);
+    },
+
+    async repositoryFacts(repository) {
+      const store = registryOf().repositories;
+      const digests = await store.listManifests(repository);
+      if (!digests) return undefined;
+      const counted = new Set<string>();
+      let size = 0;
+      let last: Date | undefined;
+      const newer = (time: Date | undefined) => {
+        if (time && (!last || time > last)) last = time;
+      };
+      for (const digest of digests) {
+        const manifest = await store.getManifest(repository, digest);
+        if (!manifest) continue;
+        newer(await store.pushedAt(repository, digest));
+        if (!counted.has(digest)) {
+          counted.add(digest);
+          size += manifest.bytes.length;
+        }
+        for (const blob of parseManifest(manifest.bytes).blobs) {
+          if (counted.has(blob.digest)) continue;
+          counted.add(blob.digest);
+          size += blob.size;
+        }
+      }
+      // A tag moved onto an older manifest is a push too.
+      for (const tag of (await store.listTags(repository)) ?? []) newer(await store.pushedAt(repository, tag));
+      return last ? { size, lastPushedAt: last } : { size };
     },
   };
 }

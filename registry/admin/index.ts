@@ -7,6 +7,7 @@ import type { AdminContext, AdminDeps } from './deps.js';
 import { createAdminEventHub } from './event-hub.js';
 import { createImageInspector } from './image-inspect.js';
 import { auditRoutes } from './routes/audit.js';
+import { contentRoutes } from './routes/content.js';
 import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
 import { namespaceRoutes } from './routes/namespaces.js';
@@ -70,6 +71,7 @@ export function createAdminApi(deps: AdminDeps): Mount[] {
     storageRoutes(storage),
     namespaceRoutes(ctx),
     repositoryRoutes(ctx, createImageInspector(registry)),
+    contentRoutes(ctx),
     tokenRoutes(ctx),
     upstreamRoutes(ctx),
     syncRuleRoutes(ctx),

@@ -27,6 +27,7 @@ export type PathSpec =
   | { kind: 'repositoriesRoot' }
   | { kind: 'repository'; repository: string }
   | { kind: 'layerLinks'; repository: string; algorithm: string }
+  | { kind: 'repositoryFolder'; repository: string; folder: RepositoryFolder }
   | { kind: 'layerLink'; repository: string; digest: ParsedDigest }
   | { kind: 'manifestRevisionLink'; repository: string; digest: ParsedDigest }
   | { kind: 'manifestRevisions'; repository: string; algorithm: string }
@@ -40,6 +41,9 @@ export type PathSpec =
   | { kind: 'upload'; repository: string; id: string }
   | { kind: 'uploadData'; repository: string; id: string }
   | { kind: 'uploadStartedAt'; repository: string; id: string };
+
+/** The `_`-prefixed folders of a repository; a folder holding one of them is a repository. */
+export type RepositoryFolder = '_manifests' | '_referrers' | '_layers' | '_uploads';
 
 export function pathFor(spec: PathSpec): string {
   switch (spec.kind) {
@@ -57,6 +61,8 @@ export function pathFor(spec: PathSpec): string {
       return `/repositories/${spec.repository}`;
     case 'layerLinks':
       return `/repositories/${spec.repository}/_layers/${spec.algorithm}`;
+    case 'repositoryFolder':
+      return `/repositories/${spec.repository}/${spec.folder}`;
     case 'layerLink':
       return `/repositories/${spec.repository}/_layers/${spec.digest.algorithm}/${spec.digest.hex}/link`;
     case 'manifestRevisionLink':

@@ -4,7 +4,7 @@ import { parseManifest, type Descriptor } from '../core/manifest.js';
 import type { BlobStore } from './blob-store.js';
 import { isPathNotFound, type StorageDriver } from './driver.js';
 import { createManifestCache, type CachedManifest } from './manifest-cache.js';
-import { pathFor } from './paths.js';
+import { pathFor, type RepositoryFolder } from './paths.js';
 import { readTag, referencesOf } from './repository-index-builder.js';
 import type { PageRequest, RepositoryIndex, TagEntry } from './repository-index.js';
 import { listedRepositories } from './repository-walk.js';
@@ -57,6 +57,19 @@ export interface RepositoryStore {
   repositoryPage(page: PageRequest): Promise<string[]>;
   /** Descriptors of the manifests whose subject is `subject`. */
   referrers(repository: string, subject: ParsedDigest): Promise<Descriptor[]>;
+  /** Digests of every manifest revision stored in the repository (tagged or not), lexical order; undefined when unknown. */
+  listManifests(repository: string): Promise<string[] | undefined>;
+  /**
+   * When a tag last moved (its link was written) or, for a digest, when the revision was first stored; undefined when
+   * unknown. The link file's modification time: Berth writes a link only when a push or a mirror stores it.
+   */
+  pushedAt(repository: string, reference: string): Promise<Date | undefined>;
+  /**
+   * Deletes every tag, manifest revision, referrer link, blob link and upload session of the repository, tags first
+   * (a crash half-way leaves untagged manifests, never a tag to nothing). Blobs themselves stay for garbage
+   * collection; repositories nested below it (`team/app/api` under `team/app`) are kept. False when unknown.
+   */
+  deleteRepository(repository: string): Promise<{ tags: number; manifests: number } | undefined>;
 }
 
 export interface PutManifestResult {
@@ -64,6 +77,9 @@ export interface PutManifestResult {
   mediaType: string;
   subject?: string;
 }
+
+/** The storage folders that make a folder a repository (see paths.ts), in the order deleteRepository removes them. */
+const repositoryFolders: readonly RepositoryFolder[] = ['_manifests', '_referrers', '_layers', '_uploads'];
 
 export function createRepositoryStore(driver: StorageDriver, blobs: BlobStore, index: RepositoryIndex): RepositoryStore {
   const cache = createManifestCache();
@@ -303,6 +319,47 @@ export function createRepositoryStore(driver: StorageDriver, blobs: BlobStore, i
         descriptors.push(descriptor);
       }
       return descriptors.sort((a, b) => compareLexically(a.digest, b.digest));
+    },
+
+    async listManifests(repository) {
+      if (!(await repositoryExists(repository))) return undefined;
+      const digests: string[] = [];
+      for (const algorithm of ['sha256', 'sha512']) {
+        for (const hex of await driver.list(pathFor({ kind: 'manifestRevisions', repository, algorithm }))) {
+          const digest = `${algorithm}:${hex}`;
+          if (isDigest(digest) && (await exists(pathFor({ kind: 'manifestRevisionLink', repository, digest: parseDigest(digest) })))) digests.push(digest);
+        }
+      }
+      return digests.sort(compareLexically);
+    },
+
+    async pushedAt(repository, reference) {
+      const path = isDigest(reference)
+        ? pathFor({ kind: 'manifestRevisionLink', repository, digest: parseDigest(reference) })
+        : pathFor({ kind: 'tagCurrentLink', repository, tag: reference });
+      try {
+        return (await driver.stat(path)).modifiedAt;
+      } catch (error) {
+        if (isPathNotFound(error)) return undefined;
+        throw error;
+      }
+    },
+
+    async deleteRepository(repository) {
+      const tags = await store.listTags(repository);
+      if (!tags) return undefined;
+      const manifests = (await store.listManifests(repository)) ?? [];
+      // Through the index-aware removals, tags first (each removes its index row before its file, so no listing
+      // shows what the files no longer hold); with no tags left, each manifest's removal is O(1). Then the folders
+      // with whatever else is left (layer links, uploads), and the index forgets the repository.
+      for (const tag of tags) await store.deleteTag(repository, tag);
+      for (const manifest of manifests) await store.deleteManifest(repository, parseDigest(manifest));
+      await driver.delete(pathFor({ kind: 'tags', repository }));
+      for (const folder of repositoryFolders) await driver.delete(pathFor({ kind: 'repositoryFolder', repository, folder }));
+      // Refused only when a write raced the delete: the next verify reconciles the index with the files.
+      await index.forgetRepository(repository, await index.changeCount(repository));
+      cache.invalidate(repository);
+      return { tags: tags.length, manifests: manifests.length };
     },
   };
   return store;

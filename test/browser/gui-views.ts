@@ -33,6 +33,14 @@ export function guiViews(repository: string, tag: string): GuiView[] {
       },
       main: true,
     },
+    {
+      name: `Untagged manifests of ${repository}`,
+      path: `/ui/images/${repository}?view=untagged`,
+      ready: async (page) => {
+        await page.getByRole('tab', { name: /^Untagged \(\d+\)$/ }).waitFor();
+      },
+      main: false,
+    },
     { name: 'Access tokens', path: '/ui/tokens', ready: table('Access tokens'), main: true },
     {
       name: 'Create token dialog',

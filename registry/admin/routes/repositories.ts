@@ -4,15 +4,20 @@ import { isRepositoryName, isTag, namespaceOf } from '../../core/names.js';
 import { AdminError, badRequest } from '../admin-error.js';
 import {
   adminRoutes,
+  tagSorts,
   type DeleteManifestResponse,
+  type DeleteRepositoryResponse,
   type RepositoriesResponse,
   type RepositorySummary,
+  type TagSort,
   type TagSummary,
   type TagsResponse,
+  type UntaggedResponse,
 } from '../contract.js';
 import type { AdminContext } from '../deps.js';
 import type { ImageInspector } from '../image-inspect.js';
-import { clientOf, queryInteger, queryParam } from '../request-helpers.js';
+import { auditChange, clientOf, queryInteger, queryParam } from '../request-helpers.js';
+import { pageOfTags } from '../tag-pages.js';
 
 function repositoryParam(req: Request): string {
   const repository = queryParam(req, 'repository');
@@ -28,11 +33,10 @@ function referenceParam(req: Request): string {
   return reference;
 }
 
-function tagsPage(req: Request): { n?: number; last?: string; offset: number } {
-  const last = queryParam(req, 'last');
-  if (last !== undefined && !isTag(last)) throw badRequest(`"last" must be a tag, not "${last.slice(0, 120)}"`);
-  const n = queryParam(req, 'n') === undefined ? undefined : queryInteger(req, 'n', 100, 1, 1000);
-  return { n, last, offset: queryInteger(req, 'offset', 0, 0, 1_000_000) };
+function sortParam(req: Request): TagSort {
+  const sort = queryParam(req, 'sort') ?? 'version';
+  if (!(tagSorts as readonly string[]).includes(sort)) throw badRequest(`"sort" must be one of ${tagSorts.join(', ')}`);
+  return sort as TagSort;
 }
 
 const repositoryNotFound = (repository: string) => new AdminError('BERTH_REPOSITORY_NOT_FOUND', 404, `no repository "${repository.slice(0, 120)}"`);
@@ -49,11 +53,22 @@ export function repositoryRoutes(ctx: AdminContext, inspector: ImageInspector): 
   router.get(adminRoutes.repositories, async (req, res) => {
     const namespace = queryParam(req, 'namespace');
     const q = queryParam(req, 'q')?.toLowerCase();
+    // An upstream's name is its pull-through namespace (see CreateUpstreamRequest): what lives there is mirrored.
+    const upstreams = new Set(ctx.state.read().upstreams.map((upstream) => upstream.name));
     const repositories: RepositorySummary[] = [];
     for (const name of await ctx.registry.repositories.listRepositories()) {
       if (namespace !== undefined && namespaceOf(name) !== namespace) continue;
       if (q !== undefined && !name.toLowerCase().includes(q)) continue;
-      repositories.push({ name, namespace: namespaceOf(name), tagCount: await ctx.registry.repositories.countTags(name) });
+      const facts = await inspector.repositoryFacts(name);
+      // Deleted between the walk and the read: it is gone, leave it out.
+      if (!facts) continue;
+      const summary: RepositorySummary = { name, namespace: namespaceOf(name), tagCount: await ctx.registry.repositories.countTags(name), size: facts.size, source: 'pushed' };
+      if (facts.lastPushedAt) summary.lastPushedAt = facts.lastPushedAt.toISOString();
+      if (upstreams.has(summary.namespace)) {
+        summary.source = 'mirror';
+        summary.upstream = summary.namespace;
+      }
+      repositories.push(summary);
     }
     const body: RepositoriesResponse = { repositories };
     res.json(body);
@@ -61,20 +76,40 @@ export function repositoryRoutes(ctx: AdminContext, inspector: ImageInspector): 
 
   router.get(adminRoutes.tags, async (req, res) => {
     const repository = repositoryParam(req);
-    const { n, last, offset } = tagsPage(req);
-    // One more than asked says whether a next page exists.
-    const entries = await ctx.registry.repositories.tagPage(repository, { last, offset, limit: n === undefined ? undefined : n + 1 });
-    if (!entries) throw repositoryNotFound(repository);
-    const shown = n === undefined ? entries : entries.slice(0, n);
+    const n = queryParam(req, 'n') === undefined ? undefined : queryInteger(req, 'n', 100, 1, 1000);
+    const page = await pageOfTags(ctx.registry.repositories, repository, {
+      n,
+      last: queryParam(req, 'last'),
+      filter: queryParam(req, 'filter'),
+      sort: sortParam(req),
+    });
+    if (!page) throw repositoryNotFound(repository);
     const tags: TagSummary[] = [];
-    for (const entry of shown) {
-      // By the digest the listing read: a tag moved or deleted since shows what it held, or drops out.
-      const summary = await inspector.summary(repository, entry.tag, entry.digest);
-      if (summary) tags.push({ ...summary, pushedAt: entry.pushedAt.toISOString() });
+    for (const tag of page.tags) {
+      // A tag deleted between the listing and the read just drops out of the answer.
+      const summary = await inspector.summary(repository, tag);
+      if (summary) tags.push(summary);
     }
-    const body: TagsResponse = { repository, tags, total: await ctx.registry.repositories.countTags(repository) };
-    const lastShown = shown[shown.length - 1];
-    if (n !== undefined && entries.length > n && lastShown) body.next = lastShown.tag;
+    const body: TagsResponse = { repository, tags, total: page.total };
+    if (page.next !== undefined) body.next = page.next;
+    res.json(body);
+  });
+
+  router.delete(adminRoutes.repositories, async (req, res) => {
+    const repository = repositoryParam(req);
+    const deleted = await ctx.registry.repositories.deleteRepository(repository);
+    if (!deleted) throw repositoryNotFound(repository);
+    await auditChange(ctx, req, { action: 'repository.delete', namespace: namespaceOf(repository), repository, detail: deleted });
+    ctx.hub.publish({ type: 'repository.deleted', repository, actor: 'admin' });
+    const body: DeleteRepositoryResponse = { repository, ...deleted };
+    res.json(body);
+  });
+
+  router.get(adminRoutes.untagged, async (req, res) => {
+    const repository = repositoryParam(req);
+    const manifests = await inspector.untagged(repository);
+    if (!manifests) throw repositoryNotFound(repository);
+    const body: UntaggedResponse = { repository, manifests };
     res.json(body);
   });
 

@@ -3,4 +3,4 @@
  * (types and plain string constants, no Node import), so server and GUI cannot drift apart.
  */
 export type * from '../../../registry/admin/contract.js';
-export { adminPaths, adminRoutes } from '../../../registry/admin/contract.js';
+export { adminPaths, adminRoutes, tagSorts } from '../../../registry/admin/contract.js';

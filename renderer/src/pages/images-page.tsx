@@ -1,16 +1,8 @@
-import { Anchor, Breadcrumbs, Button, Chip, Group, Loader, Paper, Stack, Text, TextInput } from '@mantine/core';
+import { Anchor, Breadcrumbs, Button, Chip, Group, Loader, Paper, Stack, Tabs, Text, TextInput } from '@mantine/core';
 import { useDebouncedValue } from '@mantine/hooks';
 import { useState } from 'react';
 import { api, ApiError } from '../api/client.js';
-import {
-  adminPaths,
-  adminRoutes,
-  type ManifestDetail,
-  type NamespacesResponse,
-  type RepositoriesResponse,
-  type TagSummary,
-  type TagsResponse,
-} from '../api/contract.js';
+import { adminPaths, adminRoutes, type NamespacesResponse, type RepositoriesResponse, type UntaggedResponse } from '../api/contract.js';
 import { useEvents } from '../api/events.js';
 import { useResource } from '../api/use-resource.js';
 import { useAppInfo } from '../app-context.js';
@@ -18,15 +10,18 @@ import { CodeSnippet, InlineCode } from '../components/code-snippet.js';
 import { ConfirmDialog } from '../components/confirm-dialog.js';
 import { EmptyState } from '../components/empty-state.js';
 import { LoadError } from '../components/error-alert.js';
-import { IconBox, IconSearch, IconTag } from '../components/icons.js';
-import { RepositoryList } from '../components/images/repository-list.js';
-import { TagDrawer } from '../components/images/tag-drawer.js';
-import { TagTable } from '../components/images/tag-table.js';
+import { IconBox, IconSearch, IconTag, IconTrash } from '../components/icons.js';
+import { ManifestDrawer } from '../components/images/manifest-drawer.js';
+import { RepositoryList, SourceBadge } from '../components/images/repository-list.js';
+import { TagBrowser } from '../components/images/tag-browser.js';
+import { UntaggedTable } from '../components/images/untagged-table.js';
+import { setView, viewHref } from '../components/images/view-query.js';
 import { PageHeader } from '../components/page-header.js';
-import { shortDigest } from '../format.js';
+import { RelativeTime } from '../components/relative-time.js';
+import { formatBytes, formatCount, shortDigest } from '../format.js';
 import { hrefFor, Link, navigate, type Route } from '../router.js';
 
-const contentEvents = ['manifest.pushed', 'manifest.deleted', 'tag.deleted'] as const;
+const contentEvents = ['manifest.pushed', 'manifest.deleted', 'tag.deleted', 'repository.deleted'] as const;
 
 function pushExample(host: string, repository = 'team/app'): string {
   return `docker tag alpine:latest ${host}/${repository}:1\ndocker push ${host}/${repository}:1`;
@@ -142,13 +137,50 @@ function MissingRepository({ repository }: { repository: string }) {
   );
 }
 
-type Pending = { kind: 'tag'; tag: string } | { kind: 'manifest'; detail: ManifestDetail | TagSummary };
+type Pending =
+  | { kind: 'tag'; tag: string }
+  | { kind: 'manifest'; digest: string; tags: string[] }
+  | { kind: 'repository' };
+
+/** Size, last push and source of one repository, for its page's header. */
+function RepositoryFacts({ repository, version }: { repository: string; version: number }) {
+  const facts = useResource(
+    (signal) => api.get<RepositoriesResponse>(adminPaths.repositories({ q: repository }), undefined, signal),
+    `${repository}:${version}`,
+  );
+  const summary = facts.data?.repositories.find((entry) => entry.name === repository);
+  if (!summary) return null;
+  return (
+    <Group gap="lg" mb="md" wrap="wrap" aria-label="Repository facts" role="group">
+      <SourceBadge repository={summary} />
+      <Text size="sm">
+        <Text component="span" c="dimmed" size="sm">
+          Size{' '}
+        </Text>
+        <Text component="span" fw={600} size="sm">
+          {formatBytes(summary.size)}
+        </Text>
+      </Text>
+      <Text size="sm">
+        <Text component="span" c="dimmed" size="sm">
+          Last push{' '}
+        </Text>
+        <RelativeTime value={summary.lastPushedAt} fallback="never" />
+      </Text>
+    </Group>
+  );
+}
 
 function RepositoryView({ repository, route }: { repository: string; route: Route }) {
   const { registryHost } = useAppInfo();
-  const openTag = route.query.get('tag') ?? undefined;
+  const tag = route.query.get('tag') ?? undefined;
+  const digest = route.query.get('digest') ?? undefined;
+  const from = route.query.get('from') ?? undefined;
+  const openReference = digest ?? tag;
+  const tab = route.query.get('view') === 'untagged' ? 'untagged' : 'tags';
   const [version, setVersion] = useState(0);
   const [pending, setPending] = useState<Pending>();
+  const [tagTotal, setTagTotal] = useState<number>();
   const bump = () => setVersion((value) => value + 1);
   useEvents(
     [...contentEvents],
@@ -157,20 +189,30 @@ function RepositoryView({ repository, route }: { repository: string; route: Rout
     },
     bump,
   );
-  const tags = useResource((signal) => api.get<TagsResponse>(adminPaths.tags(repository), undefined, signal), `${repository}:${version}`);
-  const here = repository.split('/');
-  const setTag = (tag: string | undefined) => navigate(hrefFor('images', here, tag ? { tag } : undefined));
+  const [missing, setMissing] = useState(false);
+  // Untagged manifests only when their tab is open: finding them resolves every tag, which a page of tags avoids.
+  const untagged = useResource(
+    (signal) => (tab === 'untagged' ? api.get<UntaggedResponse>(adminPaths.untagged(repository), undefined, signal) : Promise.resolve(undefined)),
+    `${repository}:${tab}:${version}`,
+  );
+  const closeDrawer = () => setView(repository, route, { tag: undefined, digest: undefined, from: undefined });
+  const linkTo = (target: string) => viewHref(repository, route, { digest: target, tag: undefined, from: openReference });
 
   const remove = async () => {
     if (!pending) return;
-    const reference = pending.kind === 'tag' ? pending.tag : pending.detail.digest;
+    if (pending.kind === 'repository') {
+      await api.delete(adminPaths.repository(repository));
+      navigate(hrefFor('images'));
+      return;
+    }
+    const reference = pending.kind === 'tag' ? pending.tag : pending.digest;
     await api.delete(adminPaths.manifest(repository, reference));
-    if (openTag && (pending.kind === 'manifest' || pending.tag === openTag)) setTag(undefined);
+    if ((pending.kind === 'manifest' && (digest === pending.digest || tag !== undefined)) || (pending.kind === 'tag' && pending.tag === tag)) closeDrawer();
     bump();
   };
 
-  const list = tags.data?.tags ?? [];
-  if (tags.error instanceof ApiError && tags.error.code === 'BERTH_REPOSITORY_NOT_FOUND') return <MissingRepository repository={repository} />;
+  if (missing || (untagged.error instanceof ApiError && untagged.error.code === 'BERTH_REPOSITORY_NOT_FOUND')) return <MissingRepository repository={repository} />;
+  const untaggedCount = untagged.data?.manifests.length;
   return (
     <>
       <Breadcrumbs mb="xs" fz="sm">
@@ -181,41 +223,92 @@ function RepositoryView({ repository, route }: { repository: string; route: Rout
           {repository.split('/')[0]}
         </Anchor>
       </Breadcrumbs>
-      <PageHeader title={repository} description={<InlineCode code={`${registryHost}/${repository}`} copyLabel="Copy repository address" />} />
+      <PageHeader
+        title={repository}
+        description={<InlineCode code={`${registryHost}/${repository}`} copyLabel="Copy repository address" />}
+        actions={
+          <Button variant="light" color="red" leftSection={<IconTrash size={16} />} onClick={() => setPending({ kind: 'repository' })}>
+            Delete repository
+          </Button>
+        }
+      />
+      <RepositoryFacts repository={repository} version={version} />
       <Paper withBorder radius="lg" p="lg">
-        {tags.error !== undefined ? (
-          <LoadError error={tags.error} onRetry={tags.reload} />
-        ) : !tags.data ? (
-          <Group justify="center" py="xl">
-            <Loader aria-label="Loading tags" />
-          </Group>
-        ) : list.length === 0 ? (
-          <EmptyState icon={<IconTag size={28} />} title="No tags left in this repository">
-            <CodeSnippet code={pushExample(registryHost, repository)} label="Terminal" copyLabel="Copy push command" />
-          </EmptyState>
-        ) : (
-          <TagTable
-            repository={repository}
-            tags={list}
-            onDelete={(tag) => setPending({ kind: 'tag', tag: tag.tag })}
-          />
-        )}
+        <Tabs value={tab} onChange={(value) => setView(repository, route, { view: value === 'untagged' ? 'untagged' : undefined })} keepMounted={false}>
+          <Tabs.List mb="md">
+            <Tabs.Tab value="tags">Tags{tagTotal === undefined ? '' : ` (${formatCount(tagTotal)})`}</Tabs.Tab>
+            <Tabs.Tab value="untagged">Untagged{untaggedCount === undefined ? '' : ` (${formatCount(untaggedCount)})`}</Tabs.Tab>
+          </Tabs.List>
+          <Tabs.Panel value="tags">
+            {tagTotal === 0 && !route.query.get('q') ? (
+              <EmptyState icon={<IconTag size={28} />} title="No tags left in this repository">
+                <CodeSnippet code={pushExample(registryHost, repository)} label="Terminal" copyLabel="Copy push command" />
+              </EmptyState>
+            ) : null}
+            <div hidden={tagTotal === 0 && !route.query.get('q')}>
+              <TagBrowser
+                repository={repository}
+                route={route}
+                version={version}
+                onTotal={setTagTotal}
+                onMissing={() => setMissing(true)}
+                onDelete={(entry) => setPending({ kind: 'tag', tag: entry.tag })}
+              />
+            </div>
+          </Tabs.Panel>
+          <Tabs.Panel value="untagged">
+            {untagged.error !== undefined ? (
+              <LoadError error={untagged.error} onRetry={untagged.reload} />
+            ) : !untagged.data ? (
+              <Group justify="center" py="xl">
+                <Loader aria-label="Loading untagged manifests" />
+              </Group>
+            ) : untagged.data.manifests.length === 0 ? (
+              <EmptyState icon={<IconTag size={28} />} title="Every manifest here has a tag">
+                <Text c="dimmed">Images pushed by digest, platforms of an index, signatures and SBOMs show up here.</Text>
+              </EmptyState>
+            ) : (
+              <UntaggedTable
+                repository={repository}
+                manifests={untagged.data.manifests}
+                linkFor={(target) => viewHref(repository, route, { digest: target, tag: undefined, from: undefined })}
+                onDelete={(manifest) => setPending({ kind: 'manifest', digest: manifest.digest, tags: [] })}
+              />
+            )}
+          </Tabs.Panel>
+        </Tabs>
       </Paper>
-      <TagDrawer
+      <ManifestDrawer
         repository={repository}
-        tag={openTag}
+        reference={openReference}
         version={version}
-        onClose={() => setTag(undefined)}
-        onDeleteTag={(tag) => setPending({ kind: 'tag', tag })}
-        onDeleteManifest={(detail) => setPending({ kind: 'manifest', detail })}
+        linkTo={linkTo}
+        back={
+          from
+            ? {
+                href: viewHref(repository, route, from.includes(':') ? { digest: from, tag: undefined, from: undefined } : { tag: from, digest: undefined, from: undefined }),
+                label: from.includes(':') ? `${repository}@${shortDigest(from, 12)}` : `${repository}:${from}`,
+              }
+            : undefined
+        }
+        onClose={closeDrawer}
+        onDeleteTag={(target) => setPending({ kind: 'tag', tag: target })}
+        onDeleteManifest={(detail) => setPending({ kind: 'manifest', digest: detail.digest, tags: detail.tags })}
       />
       <ConfirmDialog
         opened={pending !== undefined}
-        title={pending?.kind === 'manifest' ? 'Delete image?' : 'Delete tag?'}
-        confirmLabel={pending?.kind === 'manifest' ? 'Delete image' : 'Delete tag'}
+        title={pending?.kind === 'repository' ? 'Delete repository?' : pending?.kind === 'manifest' ? 'Delete image?' : 'Delete tag?'}
+        confirmLabel={pending?.kind === 'repository' ? 'Delete repository' : pending?.kind === 'manifest' ? 'Delete image' : 'Delete tag'}
         onConfirm={remove}
         onClose={() => setPending(undefined)}
       >
+        {pending?.kind === 'repository' && (
+          <Text size="sm">
+            This deletes <code className="berth-mono">{repository}</code>: every tag
+            {tagTotal === undefined ? '' : ` (${formatCount(tagTotal)})`} and every manifest, untagged ones, signatures and SBOMs
+            included. Clients pulling from it will get “name unknown”. The disk space is freed by the next garbage collection. It cannot be undone.
+          </Text>
+        )}
         {pending?.kind === 'tag' && (
           <Text size="sm">
             This removes the tag <code className="berth-mono">{`${repository}:${pending.tag}`}</code>. The image itself stays if other
@@ -224,11 +317,8 @@ function RepositoryView({ repository, route }: { repository: string; route: Rout
         )}
         {pending?.kind === 'manifest' && (
           <Text size="sm">
-            This deletes the image <code className="berth-mono">{`${repository}@${shortDigest(pending.detail.digest, 16)}`}</code>
-            {'tags' in pending.detail && Array.isArray(pending.detail.tags) && pending.detail.tags.length > 0
-              ? ` and every tag pointing at it: ${pending.detail.tags.join(', ')}.`
-              : '.'}{' '}
-            It cannot be undone.
+            This deletes the image <code className="berth-mono">{`${repository}@${shortDigest(pending.digest, 16)}`}</code>
+            {pending.tags.length > 0 ? ` and every tag pointing at it: ${pending.tags.join(', ')}.` : '.'} It cannot be undone.
           </Text>
         )}
       </ConfirmDialog>
@@ -236,7 +326,10 @@ function RepositoryView({ repository, route }: { repository: string; route: Rout
   );
 }
 
-/** `/ui/images` lists repositories; `/ui/images/<repository>` shows its tags; `?tag=` opens a tag's details. */
+/**
+ * `/ui/images` lists repositories; `/ui/images/<repository>` shows a page of its tags (`?q=&sort=&after=&page=`) or its
+ * untagged manifests (`?view=untagged`); `?tag=` or `?digest=` opens one manifest's details.
+ */
 export function ImagesPage({ route }: { route: Route }) {
   if (route.rest.length === 0) return <RepositoriesView route={route} />;
   return <RepositoryView key={route.rest.join('/')} repository={route.rest.join('/')} route={route} />;

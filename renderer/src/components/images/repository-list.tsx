@@ -1,9 +1,23 @@
 import { Anchor, Badge, Group, Table, Text } from '@mantine/core';
 import type { RepositorySummary } from '../../api/contract.js';
-import { formatCount } from '../../format.js';
+import { formatBytes, formatCount } from '../../format.js';
 import { hrefFor, Link } from '../../router.js';
 import { IconChevronRight } from '../icons.js';
-import { ResponsiveTable } from '../responsive-table.js';
+import { RelativeTime } from '../relative-time.js';
+import { columnPriority, ResponsiveTable } from '../responsive-table.js';
+
+/** Mirrored (an upstream's namespace) or pushed here: the badge says which, and from where. */
+export function SourceBadge({ repository }: { repository: Pick<RepositorySummary, 'source' | 'upstream'> }) {
+  return repository.source === 'mirror' ? (
+    <Badge variant="light" color="teal" tt="none" title={`Pulled through or synced from the upstream “${repository.upstream ?? ''}”`}>
+      Mirror of {repository.upstream}
+    </Badge>
+  ) : (
+    <Badge variant="light" color="blue" tt="none" title="Pushed to Berth by a client">
+      Pushed
+    </Badge>
+  );
+}
 
 /** Repositories as a table; the name is a real link to the repository's page. */
 export function RepositoryList({ repositories }: { repositories: RepositorySummary[] }) {
@@ -13,8 +27,10 @@ export function RepositoryList({ repositories }: { repositories: RepositorySumma
         <Table.Thead>
           <Table.Tr>
             <Table.Th>Repository</Table.Th>
-            <Table.Th>Namespace</Table.Th>
+            <Table.Th className={columnPriority.medium}>Source</Table.Th>
             <Table.Th ta="right">Tags</Table.Th>
+            <Table.Th ta="right">Size</Table.Th>
+            <Table.Th className={columnPriority.low}>Last push</Table.Th>
             <Table.Th w={32} aria-hidden="true" />
           </Table.Tr>
         </Table.Thead>
@@ -26,13 +42,17 @@ export function RepositoryList({ repositories }: { repositories: RepositorySumma
                   {repository.name}
                 </Anchor>
               </Table.Td>
-              <Table.Td>
-                <Badge variant="light" color="gray" tt="none">
-                  {repository.namespace}
-                </Badge>
+              <Table.Td className={columnPriority.medium}>
+                <SourceBadge repository={repository} />
               </Table.Td>
               <Table.Td ta="right" className="berth-nums">
                 {formatCount(repository.tagCount)}
+              </Table.Td>
+              <Table.Td ta="right" className="berth-nums">
+                {formatBytes(repository.size)}
+              </Table.Td>
+              <Table.Td c="dimmed" fz="sm" className={columnPriority.low}>
+                <RelativeTime value={repository.lastPushedAt} />
               </Table.Td>
               <Table.Td>
                 <Group justify="flex-end">

@@ -2,7 +2,7 @@ import { ActionIcon, Anchor, Group, Table, Text, Tooltip } from '@mantine/core';
 import type { TagSummary } from '../../api/contract.js';
 import { useAppInfo } from '../../app-context.js';
 import { formatBytes, shortDigest } from '../../format.js';
-import { hrefFor, Link } from '../../router.js';
+import { Link } from '../../router.js';
 import { CopyIconButton } from '../copy-button.js';
 import { IconTrash } from '../icons.js';
 import { RelativeTime } from '../relative-time.js';
@@ -12,6 +12,8 @@ import { PlatformBadges } from './platform-badges.js';
 export interface TagTableProps {
   repository: string;
   tags: TagSummary[];
+  /** The address that opens a tag's details (keeps the page's filter and order). */
+  linkFor: (tag: string) => string;
   onDelete: (tag: TagSummary) => void;
 }
 
@@ -19,9 +21,8 @@ export interface TagTableProps {
  * Tags of one repository: open details, copy the pull command, delete. A tag's name is a link to its details (a
  * real URL, so it opens in a new tab too); digest, platforms and date give way on narrow screens, the details show them.
  */
-export function TagTable({ repository, tags, onDelete }: TagTableProps) {
+export function TagTable({ repository, tags, linkFor, onDelete }: TagTableProps) {
   const { registryHost } = useAppInfo();
-  const here = repository.split('/');
   return (
     <ResponsiveTable label={`Tags of ${repository}`}>
       <Table highlightOnHover verticalSpacing="sm" aria-label={`Tags of ${repository}`}>
@@ -31,7 +32,8 @@ export function TagTable({ repository, tags, onDelete }: TagTableProps) {
             <Table.Th className={columnPriority.low}>Digest</Table.Th>
             <Table.Th ta="right">Size</Table.Th>
             <Table.Th className={columnPriority.medium}>Platforms</Table.Th>
-            <Table.Th className={columnPriority.medium}>Created</Table.Th>
+            <Table.Th className={columnPriority.low}>Created</Table.Th>
+            <Table.Th className={columnPriority.medium}>Pushed</Table.Th>
             <Table.Th ta="right">Actions</Table.Th>
           </Table.Tr>
         </Table.Thead>
@@ -39,7 +41,7 @@ export function TagTable({ repository, tags, onDelete }: TagTableProps) {
           {tags.map((tag) => (
             <Table.Tr key={tag.tag}>
               <Table.Td>
-                <Anchor component={Link} href={hrefFor('images', here, { tag: tag.tag })} fw={600} className="berth-break">
+                <Anchor component={Link} href={linkFor(tag.tag)} fw={600} className="berth-break">
                   {tag.tag}
                 </Anchor>
               </Table.Td>
@@ -54,8 +56,11 @@ export function TagTable({ repository, tags, onDelete }: TagTableProps) {
               <Table.Td className={columnPriority.medium}>
                 <PlatformBadges platforms={tag.platforms} max={3} />
               </Table.Td>
-              <Table.Td c="dimmed" fz="sm" className={columnPriority.medium}>
+              <Table.Td c="dimmed" fz="sm" className={columnPriority.low}>
                 <RelativeTime value={tag.createdAt} />
+              </Table.Td>
+              <Table.Td c="dimmed" fz="sm" className={columnPriority.medium}>
+                <RelativeTime value={tag.pushedAt} />
               </Table.Td>
               <Table.Td>
                 <Group gap={2} justify="flex-end" wrap="nowrap">
