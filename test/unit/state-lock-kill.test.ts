@@ -14,9 +14,9 @@ import { makeTempDir } from '../support/temp-dir.js';
  * once, not after the stale timeout.
  */
 const childScript = fileURLToPath(new URL('../support/state-child.js', import.meta.url));
-const rounds = Number(process.env.LOCK_KILL_ROUNDS ?? 3);
+const rounds = Number(process.env.LOCK_KILL_ROUNDS ?? 4);
 const waiters = Number(process.env.LOCK_KILL_WAITERS ?? 4);
-const incrementsEach = 20;
+const incrementsEach = 40;
 const holdersKilledPerRound = Number(process.env.LOCK_KILL_HOLDERS ?? 6);
 /** How long a slow waiter takes before each change to the lock. */
 const slowFsMs = 40;
