@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Page } from 'playwright-core';
-import type { JobDetail, JobsResponse, UpstreamsResponse } from '../../registry/admin/contract.js';
+import type { JobDetail, JobsResponse, SyncRuleView, UpstreamsResponse } from '../../registry/admin/contract.js';
 import { berthCliOk } from '../e2e/mirror-fixture.js';
 import { dockerRef, skopeoCopy } from '../e2e/skopeo.js';
 import { signInAsAdmin } from '../support/berth-admin.js';
@@ -65,18 +65,39 @@ test('a sync job in the GUI: live detail, cancel a stuck run, retry after a fail
   const step = (name: string, fn: () => Promise<void>) => t.test(name, () => withFailureScreenshot(page, name, fn));
   let firstJob = '';
 
-  await step('the rule form says when a rule runs: at once and then on schedule, or only on request', async () => {
+  await step('the rule form says when a new rule first runs: after its first interval, or on request', async () => {
     await page.goto(`${berth.url}/ui/mirror`);
     await page.getByRole('button', { name: 'Add sync rule' }).click();
     const dialog = page.getByRole('dialog', { name: 'Add sync rule' });
-    await dialog.getByText('The first run starts as soon as you save, then every day.').waitFor();
+    // The default schedule is daily, and a new rule waits a day for its first run rather than starting on save.
+    await dialog.getByText(/^First run in 1 day \(\d{4}-\d\d-\d\d \d\d:\d\d\), or click Run now; then every day\.$/).waitFor();
     await dialog.getByRole('textbox', { name: 'Schedule' }).click();
     await page.getByRole('option', { name: 'Only when I click Run now' }).click();
     await dialog.getByText('Runs only when you click Run now.').waitFor();
+    await dialog.getByRole('textbox', { name: 'Schedule' }).click();
+    await page.getByRole('option', { name: 'Every 6 hours' }).click();
+    await dialog.getByText(/^First run in 6 hours \(\d{4}-\d\d-\d\d \d\d:\d\d\), or click Run now; then every 6 hours\.$/).waitFor();
+    await assertAccessible(page, 'the sync rule form');
     await dialog.getByRole('button', { name: 'Cancel' }).click();
     await dialog.waitFor({ state: 'detached' });
     // The on-demand rule from the CLI has no next run; the table says "on demand only".
     await page.getByRole('table', { name: 'Sync rules' }).getByText('on demand only').waitFor();
+  });
+
+  await step('a saved daily rule is not started: it is due one day after it was saved', async () => {
+    const created = await fetch(`${berth.url}/api/sync-rules`, {
+      method: 'POST',
+      headers: { cookie, 'content-type': 'application/json', 'X-Berth-Admin': '1' },
+      body: JSON.stringify({ name: 'daily', upstream: 'local', repositories: ['library/app'], into: 'daily', everySeconds: 86_400 }),
+    });
+    assert.equal(created.status, 201);
+    const rule = (await created.json()) as SyncRuleView;
+    assert.equal(rule.nextRunAt, new Date(Date.parse(rule.createdAt) + 86_400_000).toISOString());
+    const row = page.getByRole('table', { name: 'Sync rules' }).getByRole('row').filter({ hasText: 'daily' });
+    await row.getByText('next: tomorrow').waitFor();
+    // Deleted again, so the rest of the test sees only the CLI's rule.
+    const deleted = await fetch(`${berth.url}/api/sync-rules/daily`, { method: 'DELETE', headers: { cookie, 'X-Berth-Admin': '1' } });
+    assert.equal(deleted.status, 204);
   });
 
   await step('Run now, then the job page shows what was copied as it happens, and Cancel stops a download stuck upstream', async () => {
