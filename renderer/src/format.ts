@@ -46,7 +46,8 @@ export function formatRelative(value: string | number | Date, now: number = Date
   let amount = (date.getTime() - now) / 1000;
   if (Math.abs(amount) < 10) return 'just now';
   for (const [unit, size] of steps) {
-    if (Math.abs(amount) < size) return format.format(Math.round(amount), unit);
+    // Compared after rounding, so 23.99 hours reads "in 1 day", not "in 24 hours".
+    if (Math.round(Math.abs(amount)) < size) return format.format(Math.round(amount), unit);
     amount /= size;
   }
   return format.format(Math.round(amount), 'year');

@@ -13,7 +13,7 @@ import { createImageLayout } from '../support/oci-layout.js';
 import { makeTempDir } from '../support/temp-dir.js';
 import { requireTools, toolSkipReason } from '../support/tools.js';
 import { assertAccessible } from './accessibility.js';
-import { firstPage, launchBrowser, settle, waitFor, withFailureScreenshot } from './browser-session.js';
+import { firstPage, launchBrowser, screenshot, settle, waitFor, withFailureScreenshot } from './browser-session.js';
 import { guiTools } from './gui-fixture.js';
 
 /**
@@ -21,7 +21,7 @@ import { guiTools } from './gui-fixture.js';
  * on a Berth with default settings (token auth): the rule form says when a rule first runs; the job page fills in
  * live (what was copied, what was up to date, the log); Cancel stops a download stuck upstream; Retry runs the rule
  * again and fails while the upstream cuts every blob (the page names the image and the reason), then succeeds once
- * it is back. Screenshots of the job page at 1280x800 and 800x600 land in the test's temp dir.
+ * it is back. With BERTH_SCREENSHOTS=1 the job page at 1280x800 and 800x600 lands in docs/screenshots/.
  */
 
 /** The job page's status badge text, e.g. `running`. */
@@ -32,8 +32,6 @@ async function pageStatus(page: Page): Promise<string> {
 test('a sync job in the GUI: live detail, cancel a stuck run, retry after a failure until it succeeds', { skip: toolSkipReason(...guiTools), timeout: 240_000 }, async (t) => {
   requireTools(...guiTools);
   const dataDir = await makeTempDir(t, 'berth-gui-jobs-');
-  // BERTH_JOB_SHOTS=DIR keeps the screenshots for a person to look at; by default they go with the temp dir.
-  const shots = process.env.BERTH_JOB_SHOTS ?? (await makeTempDir(t, 'berth-gui-jobs-shots-'));
   const layouts = await makeTempDir(t, 'berth-gui-jobs-images-');
   const upstream = await startDistribution({ accessLog: false, logLevel: 'warn' });
   t.after(() => upstream.stop());
@@ -77,7 +75,9 @@ test('a sync job in the GUI: live detail, cancel a stuck run, retry after a fail
     await dialog.getByRole('textbox', { name: 'Schedule' }).click();
     await page.getByRole('option', { name: 'Every 6 hours' }).click();
     await dialog.getByText(/^First run in 6 hours \(\d{4}-\d\d-\d\d \d\d:\d\d\), or click Run now; then every 6 hours\.$/).waitFor();
+    await settle(page);
     await assertAccessible(page, 'the sync rule form');
+    await screenshot(page, 'sync-rule-form');
     await dialog.getByRole('button', { name: 'Cancel' }).click();
     await dialog.waitFor({ state: 'detached' });
     // The on-demand rule from the CLI has no next run; the table says "on demand only".
@@ -95,6 +95,7 @@ test('a sync job in the GUI: live detail, cancel a stuck run, retry after a fail
     assert.equal(rule.nextRunAt, new Date(Date.parse(rule.createdAt) + 86_400_000).toISOString());
     const row = page.getByRole('table', { name: 'Sync rules' }).getByRole('row').filter({ hasText: 'daily' });
     await row.getByText('next: tomorrow').waitFor();
+    await screenshot(page, 'sync-rule-first-run');
     // Deleted again, so the rest of the test sees only the CLI's rule.
     const deleted = await fetch(`${berth.url}/api/sync-rules/daily`, { method: 'DELETE', headers: { cookie, 'X-Berth-Admin': '1' } });
     assert.equal(deleted.status, 204);
@@ -157,13 +158,12 @@ test('a sync job in the GUI: live detail, cancel a stuck run, retry after a fail
     assert.deepEqual(jobs.map((job) => job.status), ['succeeded', 'failed', 'cancelled']);
 
     await settle(page);
-    await page.screenshot({ path: join(shots, 'job-1280x800.png') });
+    await screenshot(page, 'job-page');
     await assertAccessible(page, 'Sync job (light, 1280x800)');
     await page.setViewportSize({ width: 800, height: 600 });
     await settle(page);
-    await page.screenshot({ path: join(shots, 'job-800x600.png') });
+    await screenshot(page, 'job-page-narrow');
     await assertAccessible(page, 'Sync job (light, 800x600)');
-    process.stdout.write(`# job page screenshots: ${shots}\n`);
   });
 
   await step('the job history links every job to its page, and no page error was thrown', async () => {
@@ -175,7 +175,7 @@ test('a sync job in the GUI: live detail, cancel a stuck run, retry after a fail
     // The failed job's reason reads whole in the history, not cut off.
     const reason = history.getByText(/^library\/app:2: /);
     assert.equal(await reason.evaluate((element) => (element as unknown as { scrollWidth: number; clientWidth: number }).scrollWidth <= (element as unknown as { clientWidth: number }).clientWidth), true);
-    await page.screenshot({ path: join(shots, 'mirror-1280x800.png'), fullPage: true });
+    await screenshot(page, 'mirror-job-history');
     assert.deepEqual(pageErrors, []);
   });
 });
