@@ -62,6 +62,7 @@ test('a sync job in the GUI: live detail, cancel a stuck run, retry after a fail
   await page.getByRole('heading', { name: 'Overview', level: 1 }).waitFor();
   const step = (name: string, fn: () => Promise<void>) => t.test(name, () => withFailureScreenshot(page, name, fn));
   let firstJob = '';
+  const axe: string[] = [];
 
   await step('the rule form says when a new rule first runs: after its first interval, or on request', async () => {
     await page.goto(`${berth.url}/ui/mirror`);
@@ -76,7 +77,7 @@ test('a sync job in the GUI: live detail, cancel a stuck run, retry after a fail
     await page.getByRole('option', { name: 'Every 6 hours' }).click();
     await dialog.getByText(/^First run in 6 hours \(\d{4}-\d\d-\d\d \d\d:\d\d\), or click Run now; then every 6 hours\.$/).waitFor();
     await settle(page);
-    await assertAccessible(page, 'the sync rule form');
+    axe.push(await assertAccessible(page, 'Add sync rule form (1280x800)'));
     await screenshot(page, 'sync-rule-form');
     await dialog.getByRole('button', { name: 'Cancel' }).click();
     await dialog.waitFor({ state: 'detached' });
@@ -95,7 +96,6 @@ test('a sync job in the GUI: live detail, cancel a stuck run, retry after a fail
     assert.equal(rule.nextRunAt, new Date(Date.parse(rule.createdAt) + 86_400_000).toISOString());
     const row = page.getByRole('table', { name: 'Sync rules' }).getByRole('row').filter({ hasText: 'daily' });
     await row.getByText('next: tomorrow').waitFor();
-    await screenshot(page, 'sync-rule-first-run');
     // Deleted again, so the rest of the test sees only the CLI's rule.
     const deleted = await fetch(`${berth.url}/api/sync-rules/daily`, { method: 'DELETE', headers: { cookie, 'X-Berth-Admin': '1' } });
     assert.equal(deleted.status, 204);
@@ -142,6 +142,9 @@ test('a sync job in the GUI: live detail, cancel a stuck run, retry after a fail
     assert.equal(job.retryOf, firstJob);
     assert.equal(job.failed.length, 1);
     assert.equal(job.failed[0]?.image, 'library/app:2');
+    await settle(page);
+    axe.push(await assertAccessible(page, 'Failed sync job (light, 1280x800)'));
+    await screenshot(page, 'job-page-failed');
   });
 
   await step('with the upstream back, Retry succeeds; the page lists the copied image, and axe finds nothing on it', async () => {
@@ -159,11 +162,11 @@ test('a sync job in the GUI: live detail, cancel a stuck run, retry after a fail
 
     await settle(page);
     await screenshot(page, 'job-page');
-    await assertAccessible(page, 'Sync job (light, 1280x800)');
+    axe.push(await assertAccessible(page, 'Sync job (light, 1280x800)'));
     await page.setViewportSize({ width: 800, height: 600 });
     await settle(page);
     await screenshot(page, 'job-page-narrow');
-    await assertAccessible(page, 'Sync job (light, 800x600)');
+    axe.push(await assertAccessible(page, 'Sync job (light, 800x600)'));
   });
 
   await step('the job history links every job to its page, and no page error was thrown', async () => {
@@ -175,7 +178,11 @@ test('a sync job in the GUI: live detail, cancel a stuck run, retry after a fail
     // The failed job's reason reads whole in the history, not cut off.
     const reason = history.getByText(/^library\/app:2: /);
     assert.equal(await reason.evaluate((element) => (element as unknown as { scrollWidth: number; clientWidth: number }).scrollWidth <= (element as unknown as { clientWidth: number }).clientWidth), true);
+    // The history is below the fold: scrolled to, so the picture shows it.
+    await history.evaluate((element) => (element as unknown as { scrollIntoView(options: { block: string }): void }).scrollIntoView({ block: 'center' }));
+    await settle(page);
     await screenshot(page, 'mirror-job-history');
     assert.deepEqual(pageErrors, []);
   });
+  for (const line of axe) t.diagnostic(`axe: ${line}`);
 });

@@ -245,7 +245,7 @@ Examples:
     .option('--newest <N>', 'only the N newest (by version)')
     .option('--platform <OS/ARCH>', 'only these platforms of multi-arch images (repeatable); the index is kept whole', repeatable)
     .option('--into <NS>', "the local namespace (default: the upstream's name)")
-    .option('--every <DURATION>', 'run every DURATION (at least 1m); without it the rule runs only on demand')
+    .option('--every <DURATION>', 'run every DURATION (at least 1m), the first time one DURATION after adding; without it the rule runs only on demand')
     .action((name: string, _options, command: Command) => add(name, command));
   leaf(sync, 'list', '[--json]', 'every rule: what it mirrors, how often, whether paused, its last run')
     .addOption(jsonOption())
