@@ -459,8 +459,13 @@ test('a job interrupted by SIGKILL, then by a graceful stop, resumes at the next
   const front = await startStallingFront(t, up.dist.url, 16 * 1024 * 1024);
   front.stall = big.digest;
   const dataDir = await dataDirWith(t, front.url);
-  // Due at once (never ran): `berth serve` starts it by itself.
+  // Saved long ago and never run, so due at once: `berth serve` starts it by itself.
   await berthCliOk(['sync', 'add', 'big', '--upstream', 'up', '--repo', 'library/big', '--every', '1m', '--into', 'big', '--data', dataDir]);
+  const saved = await createStateStore(dataDir);
+  await saved.update((draft) => {
+    for (const rule of draft.syncRules) rule.createdAt = '2000-01-01T00:00:00.000Z';
+  });
+  await saved.close();
   const from = up.dist.requests().length;
   const jobOf = async () => {
     const store = await createStateStore(dataDir);
