@@ -661,8 +661,8 @@ export interface SyncRuleView {
   lastRunAt: string | null;
   /**
    * When the schedule starts the next run: null for an on-demand or paused rule, or while the whole mirror
-   * schedule is paused. A scheduled rule that never ran is due at once (its first run starts within 30 s of
-   * being saved), so this may be in the past.
+   * schedule is paused. One interval after the last run; a rule that never ran first runs one interval after it
+   * was saved (or when asked). The scheduler looks every 30 s, so this may be in the past.
    */
   nextRunAt: string | null;
 }

@@ -1,5 +1,6 @@
 import { formatScope } from '../auth/scopes.js';
 import { tokenStatus } from '../auth/access-tokens.js';
+import { nextScheduledRun } from '../mirror/sync/sync-schedule.js';
 import type { JobRecord, NamespaceRecord, SyncRuleRecord, TokenRecord, UpstreamRecord } from '../state/index.js';
 import type { JobDetail, JobView, ListenerInfo, MirrorControl, SyncRuleView, TokenView, UpstreamView } from './contract.js';
 
@@ -39,10 +40,9 @@ export function upstreamView(record: UpstreamRecord, namespaces: readonly Namesp
 
 /** When the scheduler next starts the rule (see SyncRuleView.nextRunAt); `mirrorPaused` is the mirror-wide pause. */
 export function nextRunOf(record: SyncRuleRecord, mirrorPaused: boolean): string | null {
-  if (record.paused || mirrorPaused || record.everySeconds === null) return null;
-  // Never ran: due at once, from the moment it was saved (the scheduler looks every 30 s).
-  if (!record.lastRunAt) return record.createdAt;
-  return new Date(Date.parse(record.lastRunAt) + record.everySeconds * 1000).toISOString();
+  if (record.paused || mirrorPaused) return null;
+  const next = nextScheduledRun(record);
+  return next === null ? null : new Date(next).toISOString();
 }
 
 export function syncRuleView(record: SyncRuleRecord, mirrorPaused = false): SyncRuleView {

@@ -33,17 +33,32 @@ function toDate(value: string | number | Date): Date {
   return value instanceof Date ? value : new Date(value);
 }
 
-/** "3 minutes ago", "in 6 days". `now` is a parameter so a ticking clock can re-render. */
-export function formatRelative(value: string | number | Date, now: number = Date.now()): string {
+const relativeNumeric = new Intl.RelativeTimeFormat(undefined, { numeric: 'always' });
+
+/**
+ * "3 minutes ago", "in 6 days". `now` is a parameter so a ticking clock can re-render. `numeric: 'always'` says
+ * "in 1 day" rather than "tomorrow", for a sentence that also gives the exact time.
+ */
+export function formatRelative(value: string | number | Date, now: number = Date.now(), numeric: 'auto' | 'always' = 'auto'): string {
   const date = toDate(value);
   if (Number.isNaN(date.getTime())) return '—';
+  const format = numeric === 'always' ? relativeNumeric : relative;
   let amount = (date.getTime() - now) / 1000;
   if (Math.abs(amount) < 10) return 'just now';
   for (const [unit, size] of steps) {
-    if (Math.abs(amount) < size) return relative.format(Math.round(amount), unit);
+    // Compared after rounding, so 23.99 hours reads "in 1 day", not "in 24 hours".
+    if (Math.round(Math.abs(amount)) < size) return format.format(Math.round(amount), unit);
     amount /= size;
   }
-  return relative.format(Math.round(amount), 'year');
+  return format.format(Math.round(amount), 'year');
+}
+
+/** "2026-12-03 07:10" in local time: a moment to the minute, short enough for a sentence. */
+export function formatMinute(value: string | number | Date): string {
+  const date = toDate(value);
+  if (Number.isNaN(date.getTime())) return String(value);
+  const two = (n: number) => String(n).padStart(2, '0');
+  return `${date.getFullYear()}-${two(date.getMonth() + 1)}-${two(date.getDate())} ${two(date.getHours())}:${two(date.getMinutes())}`;
 }
 
 const exact = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Page } from 'playwright-core';
-import type { JobDetail, JobsResponse, UpstreamsResponse } from '../../registry/admin/contract.js';
+import type { JobDetail, JobsResponse, SyncRuleView, UpstreamsResponse } from '../../registry/admin/contract.js';
 import { berthCliOk } from '../e2e/mirror-fixture.js';
 import { dockerRef, skopeoCopy } from '../e2e/skopeo.js';
 import { signInAsAdmin } from '../support/berth-admin.js';
@@ -13,7 +13,7 @@ import { createImageLayout } from '../support/oci-layout.js';
 import { makeTempDir } from '../support/temp-dir.js';
 import { requireTools, toolSkipReason } from '../support/tools.js';
 import { assertAccessible } from './accessibility.js';
-import { firstPage, launchBrowser, settle, waitFor, withFailureScreenshot } from './browser-session.js';
+import { firstPage, launchBrowser, screenshot, settle, waitFor, withFailureScreenshot } from './browser-session.js';
 import { guiTools } from './gui-fixture.js';
 
 /**
@@ -21,7 +21,7 @@ import { guiTools } from './gui-fixture.js';
  * on a Berth with default settings (token auth): the rule form says when a rule first runs; the job page fills in
  * live (what was copied, what was up to date, the log); Cancel stops a download stuck upstream; Retry runs the rule
  * again and fails while the upstream cuts every blob (the page names the image and the reason), then succeeds once
- * it is back. Screenshots of the job page at 1280x800 and 800x600 land in the test's temp dir.
+ * it is back. With BERTH_SCREENSHOTS=1 the job page at 1280x800 and 800x600 lands in docs/screenshots/.
  */
 
 /** The job page's status badge text, e.g. `running`. */
@@ -32,8 +32,6 @@ async function pageStatus(page: Page): Promise<string> {
 test('a sync job in the GUI: live detail, cancel a stuck run, retry after a failure until it succeeds', { skip: toolSkipReason(...guiTools), timeout: 240_000 }, async (t) => {
   requireTools(...guiTools);
   const dataDir = await makeTempDir(t, 'berth-gui-jobs-');
-  // BERTH_JOB_SHOTS=DIR keeps the screenshots for a person to look at; by default they go with the temp dir.
-  const shots = process.env.BERTH_JOB_SHOTS ?? (await makeTempDir(t, 'berth-gui-jobs-shots-'));
   const layouts = await makeTempDir(t, 'berth-gui-jobs-images-');
   const upstream = await startDistribution({ accessLog: false, logLevel: 'warn' });
   t.after(() => upstream.stop());
@@ -64,19 +62,43 @@ test('a sync job in the GUI: live detail, cancel a stuck run, retry after a fail
   await page.getByRole('heading', { name: 'Overview', level: 1 }).waitFor();
   const step = (name: string, fn: () => Promise<void>) => t.test(name, () => withFailureScreenshot(page, name, fn));
   let firstJob = '';
+  const axe: string[] = [];
 
-  await step('the rule form says when a rule runs: at once and then on schedule, or only on request', async () => {
+  await step('the rule form says when a new rule first runs: after its first interval, or on request', async () => {
     await page.goto(`${berth.url}/ui/mirror`);
     await page.getByRole('button', { name: 'Add sync rule' }).click();
     const dialog = page.getByRole('dialog', { name: 'Add sync rule' });
-    await dialog.getByText('The first run starts as soon as you save, then every day.').waitFor();
+    // The default schedule is daily, and a new rule waits a day for its first run rather than starting on save.
+    await dialog.getByText(/^First run in 1 day \(\d{4}-\d\d-\d\d \d\d:\d\d\), or click Run now; then every day\.$/).waitFor();
     await dialog.getByRole('textbox', { name: 'Schedule' }).click();
     await page.getByRole('option', { name: 'Only when I click Run now' }).click();
     await dialog.getByText('Runs only when you click Run now.').waitFor();
+    await dialog.getByRole('textbox', { name: 'Schedule' }).click();
+    await page.getByRole('option', { name: 'Every 6 hours' }).click();
+    await dialog.getByText(/^First run in 6 hours \(\d{4}-\d\d-\d\d \d\d:\d\d\), or click Run now; then every 6 hours\.$/).waitFor();
+    await settle(page);
+    axe.push(await assertAccessible(page, 'Add sync rule form (1280x800)'));
+    await screenshot(page, 'sync-rule-form');
     await dialog.getByRole('button', { name: 'Cancel' }).click();
     await dialog.waitFor({ state: 'detached' });
     // The on-demand rule from the CLI has no next run; the table says "on demand only".
     await page.getByRole('table', { name: 'Sync rules' }).getByText('on demand only').waitFor();
+  });
+
+  await step('a saved daily rule is not started: it is due one day after it was saved', async () => {
+    const created = await fetch(`${berth.url}/api/sync-rules`, {
+      method: 'POST',
+      headers: { cookie, 'content-type': 'application/json', 'X-Berth-Admin': '1' },
+      body: JSON.stringify({ name: 'daily', upstream: 'local', repositories: ['library/app'], into: 'daily', everySeconds: 86_400 }),
+    });
+    assert.equal(created.status, 201);
+    const rule = (await created.json()) as SyncRuleView;
+    assert.equal(rule.nextRunAt, new Date(Date.parse(rule.createdAt) + 86_400_000).toISOString());
+    const row = page.getByRole('table', { name: 'Sync rules' }).getByRole('row').filter({ hasText: 'daily' });
+    await row.getByText('next: tomorrow').waitFor();
+    // Deleted again, so the rest of the test sees only the CLI's rule.
+    const deleted = await fetch(`${berth.url}/api/sync-rules/daily`, { method: 'DELETE', headers: { cookie, 'X-Berth-Admin': '1' } });
+    assert.equal(deleted.status, 204);
   });
 
   await step('Run now, then the job page shows what was copied as it happens, and Cancel stops a download stuck upstream', async () => {
@@ -120,6 +142,9 @@ test('a sync job in the GUI: live detail, cancel a stuck run, retry after a fail
     assert.equal(job.retryOf, firstJob);
     assert.equal(job.failed.length, 1);
     assert.equal(job.failed[0]?.image, 'library/app:2');
+    await settle(page);
+    axe.push(await assertAccessible(page, 'Failed sync job (light, 1280x800)'));
+    await screenshot(page, 'job-page-failed');
   });
 
   await step('with the upstream back, Retry succeeds; the page lists the copied image, and axe finds nothing on it', async () => {
@@ -136,13 +161,12 @@ test('a sync job in the GUI: live detail, cancel a stuck run, retry after a fail
     assert.deepEqual(jobs.map((job) => job.status), ['succeeded', 'failed', 'cancelled']);
 
     await settle(page);
-    await page.screenshot({ path: join(shots, 'job-1280x800.png') });
-    await assertAccessible(page, 'Sync job (light, 1280x800)');
+    await screenshot(page, 'job-page');
+    axe.push(await assertAccessible(page, 'Sync job (light, 1280x800)'));
     await page.setViewportSize({ width: 800, height: 600 });
     await settle(page);
-    await page.screenshot({ path: join(shots, 'job-800x600.png') });
-    await assertAccessible(page, 'Sync job (light, 800x600)');
-    process.stdout.write(`# job page screenshots: ${shots}\n`);
+    await screenshot(page, 'job-page-narrow');
+    axe.push(await assertAccessible(page, 'Sync job (light, 800x600)'));
   });
 
   await step('the job history links every job to its page, and no page error was thrown', async () => {
@@ -154,7 +178,11 @@ test('a sync job in the GUI: live detail, cancel a stuck run, retry after a fail
     // The failed job's reason reads whole in the history, not cut off.
     const reason = history.getByText(/^library\/app:2: /);
     assert.equal(await reason.evaluate((element) => (element as unknown as { scrollWidth: number; clientWidth: number }).scrollWidth <= (element as unknown as { clientWidth: number }).clientWidth), true);
-    await page.screenshot({ path: join(shots, 'mirror-1280x800.png'), fullPage: true });
+    // The history is below the fold: scrolled to, so the picture shows it.
+    await history.evaluate((element) => (element as unknown as { scrollIntoView(options: { block: string }): void }).scrollIntoView({ block: 'center' }));
+    await settle(page);
+    await screenshot(page, 'mirror-job-history');
     assert.deepEqual(pageErrors, []);
   });
+  for (const line of axe) t.diagnostic(`axe: ${line}`);
 });

@@ -3,6 +3,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { createStateStore } from '../../registry/state/index.js';
 import { startBerth, type BerthProcess } from '../support/berth-process.js';
 import { startDistribution } from '../support/distribution.js';
 import { blobGets, startFaultProxy, type Fault } from '../support/fault-proxy.js';
@@ -237,8 +238,15 @@ test('a sync job resumed at start meets an upstream reset: Berth stays up, the j
   const mirror = await startMirror(t, {
     auth: 'token',
     upstreams: [{ name: 'up', url: proxy.url }],
-    // Never run, so due at once when the server starts.
-    prepare: (dataDir) => berthCliOk(['sync', 'add', 's1', '--upstream', 'up', '--repo', 'library/app', '--into', 'synced', '--every', '1h', '--data', dataDir]).then(() => undefined),
+    // Saved long ago and never run, so due at once when the server starts.
+    prepare: async (dataDir) => {
+      await berthCliOk(['sync', 'add', 's1', '--upstream', 'up', '--repo', 'library/app', '--into', 'synced', '--every', '1h', '--data', dataDir]);
+      const store = await createStateStore(dataDir);
+      await store.update((draft) => {
+        for (const rule of draft.syncRules) rule.createdAt = '2000-01-01T00:00:00.000Z';
+      });
+      await store.close();
+    },
   });
   await eventually('the sync job is downloading the blob', () => proxy.requests.some((seen) => seen.fault === 'stall'), 30_000);
   mirror.berth.kill();

@@ -318,10 +318,17 @@ test('the schedule runs due rules only; "sync pause RULE" and pause() stop sched
     await berthCliOk(['sync', 'add', name, '--upstream', 'up', '--repo', 'library/other', '--into', name, ...(every ? ['--every', every] : []), '--data', dataDir]);
   }
   assert.match(await berthCliOk(['sync', 'pause', 'held', '--data', dataDir]), /paused sync rule held/);
+  // A new scheduled rule waits for its first interval (or a deliberate run), and the CLI says when that is.
+  const added = await berthCliOk(['sync', 'add', 'fresh', '--upstream', 'up', '--repo', 'library/other', '--into', 'fresh', '--every', '1h', '--data', dataDir]);
+  assert.match(added, /^first run in 1h \(\d{4}-\d\d-\d\d \d\d:\d\dZ\) while Berth is serving, or now: berth sync run fresh$/m);
+  const manualAdded = await berthCliOk(['sync', 'add', 'asked', '--upstream', 'up', '--repo', 'library/other', '--into', 'asked', '--data', dataDir]);
+  assert.match(manualAdded, /^it runs only when asked: berth sync run asked$/m);
   const longAgo = '2000-01-01T00:00:00.000Z';
   const setLastRuns = async (state: Berth['state']) =>
     state.update((draft) => {
-      for (const rule of draft.syncRules) rule.lastRunAt = rule.name === 'recent' ? new Date().toISOString() : longAgo;
+      for (const rule of draft.syncRules) {
+        if (rule.name !== 'fresh' && rule.name !== 'asked') rule.lastRunAt = rule.name === 'recent' ? new Date().toISOString() : longAgo;
+      }
     });
   const store = await createStateStore(dataDir);
   await setLastRuns(store);
@@ -330,7 +337,7 @@ test('the schedule runs due rules only; "sync pause RULE" and pause() stop sched
 
   let berth = await startInProcess(t, dataDir);
   await eventually('the due rule ran', () => berth.state.read().jobs.some((job) => job.rule === 'due' && job.status === 'succeeded'), 20_000);
-  assert.deepEqual(rulesThatRan(berth), ['due'], 'not the recent, paused or on-demand rules');
+  assert.deepEqual(rulesThatRan(berth), ['due'], 'not the recent, paused, never-run (before its first interval) or on-demand rules');
   assert.deepEqual(await storedTags(dataDir, 'due/library/other'), ['1.0']);
 
   // The whole schedule paused: kept in the settings, so a restart does not start anything either.
@@ -452,8 +459,13 @@ test('a job interrupted by SIGKILL, then by a graceful stop, resumes at the next
   const front = await startStallingFront(t, up.dist.url, 16 * 1024 * 1024);
   front.stall = big.digest;
   const dataDir = await dataDirWith(t, front.url);
-  // Due at once (never ran): `berth serve` starts it by itself.
+  // Saved long ago and never run, so due at once: `berth serve` starts it by itself.
   await berthCliOk(['sync', 'add', 'big', '--upstream', 'up', '--repo', 'library/big', '--every', '1m', '--into', 'big', '--data', dataDir]);
+  const saved = await createStateStore(dataDir);
+  await saved.update((draft) => {
+    for (const rule of draft.syncRules) rule.createdAt = '2000-01-01T00:00:00.000Z';
+  });
+  await saved.close();
   const from = up.dist.requests().length;
   const jobOf = async () => {
     const store = await createStateStore(dataDir);

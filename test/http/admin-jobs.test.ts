@@ -128,9 +128,9 @@ describe('sync jobs in the admin API', () => {
     assert.equal(changed.body.nextRunAt, new Date(Date.parse(lastRunAt) + 3_600_000).toISOString());
     await api('PATCH', '/api/sync-rules/app', { paused: true });
     assert.equal((await rules()).get('app')?.nextRunAt, null);
-    // A scheduled rule that never ran is due from the moment it is saved (the form says "the first run starts as soon as you save").
+    // A scheduled rule that never ran first runs one interval after it was saved (or when asked), not at once.
     const fresh = await api<SyncRuleView>('POST', '/api/sync-rules', { name: 'fresh', upstream: 'up', repositories: ['library/app'], into: 'fresh', everySeconds: 86400 });
     assert.equal(fresh.status, 201);
-    assert.equal(fresh.body.nextRunAt, fresh.body.createdAt);
+    assert.equal(fresh.body.nextRunAt, new Date(Date.parse(fresh.body.createdAt) + 86_400_000).toISOString());
   });
 });

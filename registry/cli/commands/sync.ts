@@ -6,9 +6,10 @@ import { createLogger } from '../../log.js';
 import { createAuditLog } from '../../auth/audit-log.js';
 import { createBlobFetcher, upstreamNamespaces } from '../../mirror/blob-fetches.js';
 import { saveSyncRule } from '../../mirror/sync/sync-rules.js';
+import { nextScheduledRun } from '../../mirror/sync/sync-schedule.js';
 import { createSyncScheduler, SyncJobStateError, type SyncScheduler } from '../../mirror/sync/sync-scheduler.js';
 import { createUpstreamPool } from '../../mirror/upstream-pool.js';
-import type { JobRecord } from '../../state/index.js';
+import type { JobRecord, SyncRuleRecord } from '../../state/index.js';
 import { createFilesystemDriver } from '../../storage/filesystem-driver.js';
 import { CliUsageError } from '../cli-error.js';
 import { dataDirOf, formatTable, formatTime, openState, requireDataDir } from '../admin-support.js';
@@ -47,6 +48,15 @@ function parseNewest(text: string | undefined): number | undefined {
   return Number(text);
 }
 
+/** When a new rule first runs, and how to run it sooner: it does not start on its own the moment it is added. */
+function firstRunLine(rule: SyncRuleRecord, now = Date.now()): string {
+  const next = nextScheduledRun(rule);
+  const runNow = `berth sync run ${rule.name}`;
+  if (next === null) return `it runs only when asked: ${runNow}`;
+  const wait = formatSeconds(Math.max(0, Math.round((next - now) / 1000)));
+  return `first run in ${wait} (${formatTime(new Date(next).toISOString())}) while Berth is serving, or now: ${runNow}`;
+}
+
 async function add(name: string, command: Command): Promise<void> {
   const values = optionsOf<AddOptions>(command);
   const upstream = requireOption(command, values.upstream, '--upstream');
@@ -77,6 +87,7 @@ async function add(name: string, command: Command): Promise<void> {
       });
       const schedule = rule.everySeconds ? `, every ${formatSeconds(rule.everySeconds)}` : ', on demand';
       console.log(`added sync rule ${rule.name}: ${rule.repositories.join(', ')} from ${rule.upstream} into ${rule.into}/${schedule}`);
+      console.log(firstRunLine(rule));
     },
     true,
   );
@@ -234,7 +245,7 @@ Examples:
     .option('--newest <N>', 'only the N newest (by version)')
     .option('--platform <OS/ARCH>', 'only these platforms of multi-arch images (repeatable); the index is kept whole', repeatable)
     .option('--into <NS>', "the local namespace (default: the upstream's name)")
-    .option('--every <DURATION>', 'run every DURATION (at least 1m); without it the rule runs only on demand')
+    .option('--every <DURATION>', 'run every DURATION (at least 1m), the first time one DURATION after adding; without it the rule runs only on demand')
     .action((name: string, _options, command: Command) => add(name, command));
   leaf(sync, 'list', '[--json]', 'every rule: what it mirrors, how often, whether paused, its last run')
     .addOption(jsonOption())

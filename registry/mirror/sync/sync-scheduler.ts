@@ -7,6 +7,7 @@ import type { JobRecord, StateStore, SyncRuleRecord } from '../../state/index.js
 import type { BlobFetcher } from '../blob-fetches.js';
 import type { UpstreamPool } from '../upstream-pool.js';
 import { runSyncJob } from './sync-job.js';
+import { nextScheduledRun } from './sync-schedule.js';
 
 export interface SyncEvents {
   'job.progress': [JobRecord];
@@ -256,9 +257,9 @@ export function createSyncScheduler(deps: {
   function dueRules(now: number): SyncRuleRecord[] {
     if (isPaused()) return [];
     return state.read().syncRules.filter((rule) => {
-      if (rule.paused || rule.everySeconds === null || isBusy(rule.name)) return false;
-      const last = rule.lastRunAt ? Date.parse(rule.lastRunAt) : 0;
-      return now - last >= rule.everySeconds * 1000;
+      if (rule.paused || isBusy(rule.name)) return false;
+      const next = nextScheduledRun(rule);
+      return next !== null && next <= now;
     });
   }
 

@@ -2,7 +2,7 @@ import { Anchor, Breadcrumbs, Button, Chip, Group, Loader, Paper, Stack, Tabs, T
 import { useDebouncedValue } from '@mantine/hooks';
 import { useState } from 'react';
 import { api, ApiError } from '../api/client.js';
-import { adminPaths, adminRoutes, type NamespacesResponse, type RepositoriesResponse, type UntaggedResponse } from '../api/contract.js';
+import { adminPaths, adminRoutes, type NamespacesResponse, type RepositoriesResponse, type TagsResponse, type UntaggedResponse, type UntaggedRole } from '../api/contract.js';
 import { useEvents } from '../api/events.js';
 import { useResource } from '../api/use-resource.js';
 import { useAppInfo } from '../app-context.js';
@@ -91,14 +91,14 @@ function RepositoriesView({ route }: { route: Route }) {
           ) : list.length > 0 ? (
             <RepositoryList repositories={list} />
           ) : repositories.loading && !repositories.data ? null : filtered ? (
-            <EmptyState icon={<IconSearch size={28} />} title="No repository matches">
+            <EmptyState order={2} icon={<IconSearch size={28} />} title="No repository matches">
               <Text c="dimmed">
                 Nothing {namespace ? `in namespace “${namespace}” ` : ''}
                 {query ? `matches “${query}”` : ''}. Clear the search or pick another namespace.
               </Text>
             </EmptyState>
           ) : (
-            <EmptyState icon={<IconBox size={28} />} title="No images yet">
+            <EmptyState order={2} icon={<IconBox size={28} />} title="No images yet">
               <Text c="dimmed">Push your first image. It appears here as soon as the push finishes.</Text>
               <CodeSnippet code={pushExample(registryHost)} label="Terminal" copyLabel="Copy push command" />
               <Text size="sm" c="dimmed">
@@ -126,7 +126,7 @@ function MissingRepository({ repository }: { repository: string }) {
     <>
       <PageHeader title="Repository not found" />
       <Paper withBorder radius="lg" p="lg">
-        <EmptyState icon={<IconBox size={28} />} title={`There is no repository “${repository}”`}>
+        <EmptyState order={2} icon={<IconBox size={28} />} title={`There is no repository “${repository}”`}>
           <Text c="dimmed">It may have been deleted since this page was opened, or the address is mistyped.</Text>
           <Button component={Link} href={hrefFor('images')}>
             Back to Images
@@ -139,8 +139,26 @@ function MissingRepository({ repository }: { repository: string }) {
 
 type Pending =
   | { kind: 'tag'; tag: string }
-  | { kind: 'manifest'; digest: string; tags: string[] }
+  /** `role` when it was deleted from the Untagged tab: the dialog says what that kind of manifest is for. */
+  | { kind: 'manifest'; digest: string; tags: string[]; role?: UntaggedRole }
   | { kind: 'repository' };
+
+/** What deleting an untagged manifest breaks, by what it is doing in the repository. */
+const untaggedConsequence: Record<UntaggedRole, string> = {
+  platform: 'It is one platform of a stored index: pulling the index for this platform will fail with “manifest unknown”.',
+  referrer: 'It is attached to another manifest (a signature, SBOM or attestation): it leaves that manifest’s referrers.',
+  untagged: 'No tag points at it, so only pulls by this digest use it; they will get “manifest unknown”.',
+};
+
+/** Whether a repository has no tag left (false when it is gone already: there is nothing to offer then). */
+async function hasNoTags(repository: string): Promise<boolean> {
+  try {
+    return (await api.get<TagsResponse>(adminPaths.tags(repository, { n: 1 }))).total === 0;
+  } catch (error) {
+    if (error instanceof ApiError && error.code === 'BERTH_REPOSITORY_NOT_FOUND') return false;
+    throw error;
+  }
+}
 
 /** Size, last push and source of one repository, for its page's header. */
 function RepositoryFacts({ repository, version }: { repository: string; version: number }) {
@@ -180,6 +198,8 @@ function RepositoryView({ repository, route }: { repository: string; route: Rout
   const tab = route.query.get('view') === 'untagged' ? 'untagged' : 'tags';
   const [version, setVersion] = useState(0);
   const [pending, setPending] = useState<Pending>();
+  /** Set after the last tag went: the GUI offers to delete the (now tagless) repository too. */
+  const [offerRepositoryDelete, setOfferRepositoryDelete] = useState(false);
   const [tagTotal, setTagTotal] = useState<number>();
   const bump = () => setVersion((value) => value + 1);
   useEvents(
@@ -198,18 +218,24 @@ function RepositoryView({ repository, route }: { repository: string; route: Rout
   const closeDrawer = () => setView(repository, route, { tag: undefined, digest: undefined, from: undefined });
   const linkTo = (target: string) => viewHref(repository, route, { digest: target, tag: undefined, from: openReference });
 
+  const removeRepository = async () => {
+    await api.delete(adminPaths.repository(repository));
+    navigate(hrefFor('images'));
+  };
+
   const remove = async () => {
     if (!pending) return;
-    if (pending.kind === 'repository') {
-      await api.delete(adminPaths.repository(repository));
-      navigate(hrefFor('images'));
-      return;
-    }
+    if (pending.kind === 'repository') return removeRepository();
     const reference = pending.kind === 'tag' ? pending.tag : pending.digest;
     await api.delete(adminPaths.manifest(repository, reference));
     if ((pending.kind === 'manifest' && (digest === pending.digest || tag !== undefined)) || (pending.kind === 'tag' && pending.tag === tag)) closeDrawer();
     bump();
+    // A tagless repository stays listed (its untagged manifests are still pullable by digest), so after the last
+    // tag goes the GUI asks whether the repository should go too. A failed check only skips the offer.
+    const removedTags = pending.kind === 'tag' || pending.tags.length > 0;
+    if (removedTags && (await hasNoTags(repository).catch(() => false))) setOfferRepositoryDelete(true);
   };
+
 
   if (missing || (untagged.error instanceof ApiError && untagged.error.code === 'BERTH_REPOSITORY_NOT_FOUND')) return <MissingRepository repository={repository} />;
   const untaggedCount = untagged.data?.manifests.length;
@@ -241,7 +267,7 @@ function RepositoryView({ repository, route }: { repository: string; route: Rout
           </Tabs.List>
           <Tabs.Panel value="tags">
             {tagTotal === 0 && !route.query.get('q') ? (
-              <EmptyState icon={<IconTag size={28} />} title="No tags left in this repository">
+              <EmptyState order={2} icon={<IconTag size={28} />} title="No tags left in this repository">
                 <CodeSnippet code={pushExample(registryHost, repository)} label="Terminal" copyLabel="Copy push command" />
               </EmptyState>
             ) : null}
@@ -264,7 +290,7 @@ function RepositoryView({ repository, route }: { repository: string; route: Rout
                 <Loader aria-label="Loading untagged manifests" />
               </Group>
             ) : untagged.data.manifests.length === 0 ? (
-              <EmptyState icon={<IconTag size={28} />} title="Every manifest here has a tag">
+              <EmptyState order={2} icon={<IconTag size={28} />} title="Every manifest here has a tag">
                 <Text c="dimmed">Images pushed by digest, platforms of an index, signatures and SBOMs show up here.</Text>
               </EmptyState>
             ) : (
@@ -272,7 +298,7 @@ function RepositoryView({ repository, route }: { repository: string; route: Rout
                 repository={repository}
                 manifests={untagged.data.manifests}
                 linkFor={(target) => viewHref(repository, route, { digest: target, tag: undefined, from: undefined })}
-                onDelete={(manifest) => setPending({ kind: 'manifest', digest: manifest.digest, tags: [] })}
+                onDelete={(manifest) => setPending({ kind: 'manifest', digest: manifest.digest, tags: [], role: manifest.role })}
               />
             )}
           </Tabs.Panel>
@@ -297,8 +323,8 @@ function RepositoryView({ repository, route }: { repository: string; route: Rout
       />
       <ConfirmDialog
         opened={pending !== undefined}
-        title={pending?.kind === 'repository' ? 'Delete repository?' : pending?.kind === 'manifest' ? 'Delete image?' : 'Delete tag?'}
-        confirmLabel={pending?.kind === 'repository' ? 'Delete repository' : pending?.kind === 'manifest' ? 'Delete image' : 'Delete tag'}
+        title={pending?.kind === 'repository' ? 'Delete repository?' : pending?.kind === 'manifest' ? (pending.role ? 'Delete manifest?' : 'Delete image?') : 'Delete tag?'}
+        confirmLabel={pending?.kind === 'repository' ? 'Delete repository' : pending?.kind === 'manifest' ? (pending.role ? 'Delete manifest' : 'Delete image') : 'Delete tag'}
         onConfirm={remove}
         onClose={() => setPending(undefined)}
       >
@@ -315,12 +341,30 @@ function RepositoryView({ repository, route }: { repository: string; route: Rout
             tags or digests refer to it; clients pulling this tag will get “manifest unknown”.
           </Text>
         )}
-        {pending?.kind === 'manifest' && (
+        {pending?.kind === 'manifest' && pending.role && (
+          <Text size="sm">
+            This deletes the manifest <code className="berth-mono">{`${repository}@${shortDigest(pending.digest, 16)}`}</code>.{' '}
+            {untaggedConsequence[pending.role]} Its layers are freed by the next garbage collection if nothing else uses them. It cannot be undone.
+          </Text>
+        )}
+        {pending?.kind === 'manifest' && !pending.role && (
           <Text size="sm">
             This deletes the image <code className="berth-mono">{`${repository}@${shortDigest(pending.digest, 16)}`}</code>
             {pending.tags.length > 0 ? ` and every tag pointing at it: ${pending.tags.join(', ')}.` : '.'} It cannot be undone.
           </Text>
         )}
+      </ConfirmDialog>
+      <ConfirmDialog
+        opened={offerRepositoryDelete}
+        title={`Delete repository ${repository} too?`}
+        confirmLabel="Delete repository"
+        onConfirm={removeRepository}
+        onClose={() => setOfferRepositoryDelete(false)}
+      >
+        <Text size="sm">
+          That was the last tag of <code className="berth-mono">{repository}</code>. What is left in it (untagged manifests, pullable by digest
+          only) keeps it listed. Delete the repository too, with everything left in it? Cancel keeps it. It cannot be undone.
+        </Text>
       </ConfirmDialog>
     </>
   );

@@ -216,7 +216,8 @@ export function JobPage({ id }: { id: string }) {
               <Table verticalSpacing="xs" aria-label="Failures">
                 <Table.Thead>
                   <Table.Tr>
-                    <Table.Th>Image</Table.Th>
+                    {/* A share of the width: a long reason (a blob digest) would otherwise squeeze the image name letter by letter. */}
+                    <Table.Th w="30%">Image</Table.Th>
                     <Table.Th>Reason</Table.Th>
                   </Table.Tr>
                 </Table.Thead>

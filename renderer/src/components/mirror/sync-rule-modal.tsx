@@ -2,7 +2,7 @@ import { Button, Group, Modal, NumberInput, Select, SimpleGrid, Stack, Switch, T
 import { useEffect, useState, type FormEvent } from 'react';
 import { api } from '../../api/client.js';
 import { adminPaths, adminRoutes, type CreateSyncRuleRequest, type SyncRuleView, type UpstreamView } from '../../api/contract.js';
-import { formatInterval, formatRelative } from '../../format.js';
+import { formatInterval, formatMinute, formatRelative } from '../../format.js';
 import { ErrorAlert } from '../error-alert.js';
 
 const intervals = [
@@ -30,17 +30,23 @@ function regexError(source: string): string | undefined {
 }
 
 /**
- * When the rule will run, in words, under the schedule picker: a scheduled rule that never ran starts on its own
- * as soon as it is saved (the mirror is there to have the images before anyone asks), so the form says so.
+ * When the rule will run, in words, under the schedule picker. A new scheduled rule does not start when it is
+ * saved: it first runs one interval later (the server counts from the rule's creation, see nextScheduledRun), or
+ * when the user clicks Run now, so the form says when that is.
  */
 export function scheduleNote(interval: string, paused: boolean, editing: SyncRuleView | undefined, now = Date.now()): string {
   if (interval === 'manual') return 'Runs only when you click Run now.';
   if (paused) return 'Paused: it does not run on its schedule until you turn this off. Run now still works.';
-  const every = formatInterval(Number(interval));
-  const lastRun = editing?.lastRunAt ? Date.parse(editing.lastRunAt) : undefined;
-  if (lastRun === undefined) return `The first run starts as soon as you save, then ${every}.`;
-  const next = lastRun + Number(interval) * 1000;
-  return next <= now ? `Due now: it runs within a minute of saving, then ${every}.` : `Next run ${formatRelative(next, now)}, then ${every}.`;
+  const seconds = Number(interval);
+  const every = formatInterval(seconds);
+  const since = editing ? Date.parse(editing.lastRunAt ?? editing.createdAt) : now;
+  const next = since + seconds * 1000;
+  const when = `${formatRelative(next, now, 'always')} (${formatMinute(next)})`;
+  if (!editing?.lastRunAt) {
+    if (next <= now) return `Due now: the first run starts within a minute of saving, then ${every}. Or click Run now.`;
+    return `First run ${when}, or click Run now; then ${every}.`;
+  }
+  return next <= now ? `Due now: it runs within a minute of saving, then ${every}.` : `Next run ${when}, then ${every}.`;
 }
 
 export interface SyncRuleModalProps {
