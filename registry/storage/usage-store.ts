@@ -4,11 +4,12 @@ import Database from 'better-sqlite3';
 import { privateDirMode, privateFileMode } from '../config/private-modes.js';
 
 /**
- * Pull records (how often and when manifests were pulled) in their own SQLite file, `<data>/index/usage.sqlite`.
+ * Pull records (how often and when manifests were pulled) in their own SQLite file, `<data>/usage/pulls.sqlite`.
  *
- * Not a table of the metadata index (repositories.sqlite): that index is derived from the link files and is dropped
- * and rebuilt whenever its schema version changes, while pull records exist nowhere else. A file of its own also
- * keeps the periodic flush from taking the index's write lock while pushes write links.
+ * Neither a table of the metadata index nor a file beside it under `index/`: the index is derived from the link
+ * files, dropped and rebuilt when its schema version changes, and `index/` may be deleted at any time (it is
+ * rebuilt), while pull records exist nowhere else. A file of its own also keeps the periodic flush from taking
+ * the index's write lock while pushes write links.
  *
  * WAL with `synchronous=NORMAL`, one transaction per flush: a killed process loses only what it had not flushed,
  * never half a flush; only an OS crash can lose the last committed flushes.
@@ -62,11 +63,13 @@ CREATE TABLE IF NOT EXISTS daily_pulls (
 ) WITHOUT ROWID;
 `;
 
-/** Opens (creating) the pull records of a data directory, owner-only like the index beside it. */
+/** Where the pull records of a data directory live. */
+export const usageFileOf = (dataDir: string): string => join(dataDir, 'usage', 'pulls.sqlite');
+
+/** Opens (creating) the pull records of a data directory, owner-only like everything in it. */
 export function openUsageStore(dataDir: string): UsageStore {
-  const directory = join(dataDir, 'index');
-  mkdirSync(directory, { recursive: true, mode: privateDirMode });
-  const file = join(directory, 'usage.sqlite');
+  mkdirSync(join(dataDir, 'usage'), { recursive: true, mode: privateDirMode });
+  const file = usageFileOf(dataDir);
   // Tightened before SQLite opens it: the -wal and -shm files SQLite creates take the database file's mode.
   closeSync(openSync(file, 'a', privateFileMode));
   chmodSync(file, privateFileMode);

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import type { RepositoriesResponse, TagsResponse } from '../../registry/admin/contract.js';
+import { usageFileOf } from '../../registry/storage/usage-store.js';
 import { signInAsAdmin } from '../support/berth-admin.js';
 import { startBerth, type BerthProcess } from '../support/berth-process.js';
 import { createImageLayout } from '../support/oci-layout.js';
@@ -49,7 +50,7 @@ async function seen(berth: BerthProcess, tag: string): Promise<Seen> {
 
 /** What the usage file holds for a reference, read as another process would (the server keeps running). */
 function flushedPulls(dataDir: string, reference: string): number {
-  const db = new Database(join(dataDir, 'index', 'usage.sqlite'), { readonly: true, fileMustExist: true });
+  const db = new Database(usageFileOf(dataDir), { readonly: true, fileMustExist: true });
   try {
     const count = db.prepare("SELECT count FROM reference_pulls WHERE repository = 'team/app' AND reference = ?").pluck().get(reference);
     return typeof count === 'number' ? count : 0;
@@ -111,7 +112,7 @@ test('pull records: counted per tag and repository, HEAD not; kept over a restar
   for (let i = 0; i < 4; i += 1) assert.equal((await httpGet(`${berth.url}/v2/team/app/manifests/1`, auth)).status, 200);
   await berth.stop('SIGKILL');
 
-  const db = new Database(join(dataDir, 'index', 'usage.sqlite'), { fileMustExist: true });
+  const db = new Database(usageFileOf(dataDir), { fileMustExist: true });
   assert.equal(db.pragma('integrity_check', { simple: true }), 'ok');
   db.close();
   berth = await startBerth({ dataDir, auth: 'token' });
