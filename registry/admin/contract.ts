@@ -212,7 +212,7 @@ export interface GarbageCollectionResponse {
   youngSpared: number;
   /** Revisions whose bytes could not be read: their repository's layers were all kept. */
   unreadableManifests: number;
-  /** Blobs a push linked while the run was going on (kept). */
+  /** Blobs (and layer links) a push linked, stored again or read while the run was going on: kept. */
   relinkedDuringRun: number;
   startedAt: string;
   durationMs: number;

@@ -156,6 +156,7 @@ export async function withFileLock<T>(path: string, fn: () => Promise<T>, option
   const deadline = Date.now() + timeoutMs;
   let delay = 2;
   let generation = 0;
+  let tidyAfterRelease: Listing | undefined;
   for (;;) {
     const listing = await list(folder);
     const top = listing.highest;
@@ -169,7 +170,7 @@ export async function withFileLock<T>(path: string, fn: () => Promise<T>, option
         if ((await list(folder)).highest === top + 1) {
           generation = top + 1;
           if (reason) options.onTakeOver?.({ reason, owner: await readOwner(topPath), generation: top });
-          await tidy(folder, generation, listing);
+          tidyAfterRelease = listing;
           break;
         }
         await removeQuietly(join(folder, generationName(top + 1)));
@@ -193,12 +194,14 @@ export async function withFileLock<T>(path: string, fn: () => Promise<T>, option
     clearInterval(keepAlive);
     const marker = await open(`${mine}${releasedSuffix}`, 'w', 0o600);
     await marker.close();
+    // After the release, so that others do not wait for it (safe at any time: it never touches the highest).
+    if (tidyAfterRelease) await tidy(folder, generation, tidyAfterRelease).catch(() => undefined);
   }
 }
 
 /**
  * Removes generations below our predecessor (never the highest: see the top) and temp files of takers killed before
- * their link. Done by the holder, so the folder stays a few files long.
+ * their link. Done by each holder once it released, so the folder stays a few files long.
  */
 async function tidy(folder: string, generation: number, listing: Listing): Promise<void> {
   for (const old of listing.generations) {

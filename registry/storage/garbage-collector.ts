@@ -87,7 +87,7 @@ export interface GarbageCollectionResult {
    * repository's layer links are all kept (never guess when guessing wrong loses data).
    */
   unreadableManifests: number;
-  /** Blobs that got a new link during the run and were kept. */
+  /** Blobs (and layer links) that a push linked, stored again or read during the run: kept (see the top). */
   relinkedDuringRun: number;
   startedAt: string;
   durationMs: number;

@@ -72,7 +72,11 @@ test('repositories with nothing to pull (an abandoned upload, layers without a m
   const admin = await fetch(`${edge.url}/api/repositories`, { headers: { cookie, 'x-berth-admin': '1' } });
   const listed = (await admin.json()) as { repositories: Array<{ name: string; tagCount: number }> };
   assert.equal(admin.status, 200);
-  assert.deepEqual(listed.repositories, [{ name: 'team/full', namespace: 'team', tagCount: 1 }], 'the GUI lists only what can be pulled');
+  assert.deepEqual(
+    listed.repositories.map(({ name, tagCount }) => ({ name, tagCount })),
+    [{ name: 'team/full', tagCount: 1 }],
+    'the GUI lists only what can be pulled',
+  );
 
   // A folder with only an upload session is no repository: its tags are unknown, as for any other unknown name.
   const tags = await call('GET', `${edge.url}/v2/team/abandoned/tags/list`, { headers: { authorization: cleaner } });

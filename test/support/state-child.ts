@@ -1,5 +1,4 @@
-import { promises as fsPromises } from 'node:fs';
-import { open, unlink } from 'node:fs/promises';
+import { closeSync, openSync, promises as fsPromises, unlinkSync } from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -14,6 +13,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
  * whose look at the lock and its next step are far apart (the interleavings a fast machine shows rarely).
  */
 const slowMs = Number(process.env.BERTH_TEST_SLOW_FS_MS ?? 0);
+/** How long an update with a marker stays inside (what writing state.json costs on a busy disk). */
+const insideMs = Number(process.env.BERTH_TEST_INSIDE_MS ?? 5);
 if (slowMs > 0) {
   const mutable = fsPromises as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
   // The steps that change the lock; the looks (stat, readFile, readdir) stay fast, so each look is followed by a
@@ -47,8 +48,8 @@ async function main(): Promise<void> {
       const alone = marker ? await enter(marker) : true;
       draft.settings.counter = (typeof draft.settings.counter === 'number' ? draft.settings.counter : 0) + 1;
       if (marker) {
-        await sleep(5); // a wider window for another process to come in, if the lock let it
-        if (alone) await unlink(marker);
+        await sleep(insideMs); // a wider window for another process to come in, if the lock let it
+        if (alone) unlinkSync(marker);
       }
     });
   }
@@ -56,9 +57,10 @@ async function main(): Promise<void> {
   process.stdout.write('done\n');
 }
 
+/** Synchronous (not slowed down): the marker measures the lock, it is not part of it. */
 async function enter(marker: string): Promise<boolean> {
   try {
-    await (await open(marker, 'wx')).close();
+    closeSync(openSync(marker, 'wx'));
     return true;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;

@@ -17,9 +17,11 @@ const childScript = fileURLToPath(new URL('../support/state-child.js', import.me
 const rounds = Number(process.env.LOCK_KILL_ROUNDS ?? 4);
 const waiters = Number(process.env.LOCK_KILL_WAITERS ?? 4);
 const incrementsEach = 40;
-const holdersKilledPerRound = Number(process.env.LOCK_KILL_HOLDERS ?? 3);
+const holdersKilledPerRound = Number(process.env.LOCK_KILL_HOLDERS ?? 6);
 /** How long a slow waiter takes before each change to the lock. */
 const slowFsMs = 40;
+/** How long each update stays inside the lock. */
+const insideMs = Number(process.env.LOCK_KILL_INSIDE_MS ?? 20);
 
 interface Child {
   process: ChildProcess;
@@ -30,7 +32,7 @@ interface Child {
 }
 
 function spawnChild(args: string[], slowFsMs = 0): Child {
-  const env = { ...process.env, BERTH_TEST_SLOW_FS_MS: String(slowFsMs) };
+  const env = { ...process.env, BERTH_TEST_SLOW_FS_MS: String(slowFsMs), BERTH_TEST_INSIDE_MS: String(insideMs) };
   const child = spawn(process.execPath, [childScript, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
   let stdout = '';
   let stderr = '';
