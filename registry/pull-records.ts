@@ -19,6 +19,8 @@ export interface PullRecords {
    */
   tagUsage(repository: string, tag: string, digest: string): TagUsage;
   repositoryUsage(repository: string): RepositoryUsage;
+  /** Drops a deleted repository's records, counted and written. */
+  forget(repository: string): void;
   /** Writes what was counted since the last flush. */
   flush(): void;
   /** Flushes and closes the store. */
@@ -116,6 +118,11 @@ export function createPullRecords(store: UsageStore, options: { log: Logger; flu
         last = Math.max(last, tally.lastPulledAt);
       }
       return last > 0 ? { pullsLast7Days, lastPulledAt: new Date(last) } : { pullsLast7Days };
+    },
+
+    forget(repository) {
+      for (const [key, tally] of pending) if (tally.repository === repository) pending.delete(key);
+      store.forget(repository);
     },
 
     flush,

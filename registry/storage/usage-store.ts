@@ -21,6 +21,8 @@ export interface UsageStore {
   referenceUsage(repository: string, references: readonly string[]): StoredUsage | undefined;
   /** Pulls of the repository on UTC days `fromDay` and later, and its last pull ever. */
   repositoryUsage(repository: string, fromDay: number): { pullsSince: number; lastPulledAt?: number };
+  /** Drops every record of a repository (it was deleted: a new one of the same name starts afresh). */
+  forget(repository: string): void;
   /** Drops the day buckets before `day` (the totals per reference and repository stay). */
   pruneDaysBefore(day: number): void;
   close(): void;
@@ -103,7 +105,15 @@ export function openUsageStore(dataDir: string): UsageStore {
     repositoryLast: db.prepare('SELECT last_pulled_at FROM repository_pulls WHERE repository = ?').pluck(),
     repositorySince: db.prepare('SELECT coalesce(sum(count), 0) FROM daily_pulls WHERE repository = ? AND day >= ?').pluck(),
     pruneDays: db.prepare('DELETE FROM daily_pulls WHERE day < ?'),
+    forgetReferences: db.prepare('DELETE FROM reference_pulls WHERE repository = ?'),
+    forgetRepository: db.prepare('DELETE FROM repository_pulls WHERE repository = ?'),
+    forgetDays: db.prepare('DELETE FROM daily_pulls WHERE repository = ?'),
   };
+  const forget = db.transaction((repository: string) => {
+    statements.forgetReferences.run(repository);
+    statements.forgetRepository.run(repository);
+    statements.forgetDays.run(repository);
+  });
 
   const add = db.transaction((batch: Iterable<PullTally>) => {
     for (const tally of batch) {
@@ -130,6 +140,9 @@ export function openUsageStore(dataDir: string): UsageStore {
       const pullsSince = statements.repositorySince.get(repository, fromDay) as number;
       const lastPulledAt = statements.repositoryLast.get(repository) as number | undefined;
       return lastPulledAt === undefined ? { pullsSince } : { pullsSince, lastPulledAt };
+    },
+    forget(repository) {
+      forget.immediate(repository);
     },
     pruneDaysBefore(day) {
       statements.pruneDays.run(day);

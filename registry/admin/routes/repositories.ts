@@ -108,6 +108,7 @@ export function repositoryRoutes(ctx: AdminContext, inspector: ImageInspector): 
     const repository = repositoryParam(req);
     const deleted = await ctx.registry.repositories.deleteRepository(repository);
     if (!deleted) throw repositoryNotFound(repository);
+    ctx.registry.pulls.forget(repository);
     await auditChange(ctx, req, { action: 'repository.delete', namespace: namespaceOf(repository), repository, detail: deleted });
     ctx.hub.publish({ type: 'repository.deleted', repository, actor: 'admin' });
     const body: DeleteRepositoryResponse = { repository, ...deleted };
