@@ -153,6 +153,8 @@ test('browsing at scale: 1,001 tags paged in natural order, platforms, layer his
     const neverRow = table.getByRole('row').filter({ has: page.getByRole('link', { name: 't1001', exact: true }) });
     assert.equal(await cellText(table, neverRow, 'Pulls'), '0');
     assert.equal(await cellText(table, neverRow, 'Last pull'), 'Never');
+    const facts = (await page.getByRole('group', { name: 'Repository facts' }).textContent()) ?? '';
+    assert.match(facts, /Last pull (\d+ \w+ ago|just now).*Pulls \(7 days\) 1/s, `the repository's pulls in its header: ${facts}`);
     await waitForText(page.getByRole('status').filter({ hasText: /of 1,002 tags/ }), /^1–50 of 1,002 tags$/);
     await page.getByRole('tab', { name: 'Tags (1,002)' }).waitFor();
     await page.getByRole('button', { name: 'Next page' }).click();
