@@ -75,3 +75,14 @@ export class PathNotFoundError extends Error {
 export function isPathNotFound(error: unknown): error is PathNotFoundError {
   return error instanceof PathNotFoundError;
 }
+
+/** Whether `path` exists in the driver's namespace (a stat that tells "not found" from a real failure). */
+export async function pathExists(driver: Pick<StorageDriver, 'stat'>, path: string): Promise<boolean> {
+  try {
+    await driver.stat(path);
+    return true;
+  } catch (error) {
+    if (isPathNotFound(error)) return false;
+    throw error;
+  }
+}

@@ -2,7 +2,7 @@ import { isDigest, parseDigest, type ParsedDigest } from '../core/digest.js';
 import { parseManifest } from '../core/manifest.js';
 import type { Logger } from '../log.js';
 import type { BlobStore } from './blob-store.js';
-import { isPathNotFound, type StorageDriver } from './driver.js';
+import { isPathNotFound, pathExists, type StorageDriver } from './driver.js';
 import { pathFor } from './paths.js';
 import type { ManifestReferences, RepositoryIndex, RepositorySnapshot, TagEntry } from './repository-index.js';
 import { isRepository, walkRepositories } from './repository-walk.js';
@@ -146,11 +146,11 @@ export async function readRepositorySnapshot(driver: StorageDriver, repository: 
   for (const algorithm of algorithms) {
     for (const hex of await driver.list(pathFor({ kind: 'layerLinks', repository, algorithm }))) {
       const digest = digestFrom(algorithm, hex);
-      if (digest && (await exists(driver, pathFor({ kind: 'layerLink', repository, digest })))) snapshot.layers.push(digest.digest);
+      if (digest && (await pathExists(driver, pathFor({ kind: 'layerLink', repository, digest })))) snapshot.layers.push(digest.digest);
     }
     for (const hex of await driver.list(pathFor({ kind: 'manifestRevisions', repository, algorithm }))) {
       const digest = digestFrom(algorithm, hex);
-      if (digest && (await exists(driver, pathFor({ kind: 'manifestRevisionLink', repository, digest })))) snapshot.manifests.push(digest.digest);
+      if (digest && (await pathExists(driver, pathFor({ kind: 'manifestRevisionLink', repository, digest })))) snapshot.manifests.push(digest.digest);
     }
     for (const subjectHex of await driver.list(pathFor({ kind: 'referrerSubjects', repository, algorithm }))) {
       const subject = digestFrom(algorithm, subjectHex);
@@ -158,7 +158,7 @@ export async function readRepositorySnapshot(driver: StorageDriver, repository: 
       for (const referrerAlgorithm of algorithms) {
         for (const hex of await driver.list(pathFor({ kind: 'referrers', repository, subject, algorithm: referrerAlgorithm }))) {
           const digest = digestFrom(referrerAlgorithm, hex);
-          if (digest && (await exists(driver, pathFor({ kind: 'referrerLink', repository, subject, digest })))) {
+          if (digest && (await pathExists(driver, pathFor({ kind: 'referrerLink', repository, subject, digest })))) {
             snapshot.referrers.push({ subject: subject.digest, digest: digest.digest });
           }
         }
@@ -190,14 +190,4 @@ export async function readTag(driver: StorageDriver, repository: string, tag: st
 function digestFrom(algorithm: string, hex: string): ParsedDigest | undefined {
   const text = `${algorithm}:${hex}`;
   return isDigest(text) ? parseDigest(text) : undefined;
-}
-
-async function exists(driver: StorageDriver, path: string): Promise<boolean> {
-  try {
-    await driver.stat(path);
-    return true;
-  } catch (error) {
-    if (isPathNotFound(error)) return false;
-    throw error;
-  }
 }

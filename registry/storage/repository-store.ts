@@ -2,7 +2,7 @@ import { digestOf, isDigest, parseDigest, type ParsedDigest } from '../core/dige
 import { RegistryError } from '../core/errors.js';
 import { parseManifest, type Descriptor } from '../core/manifest.js';
 import type { BlobStore } from './blob-store.js';
-import { isPathNotFound, type StorageDriver } from './driver.js';
+import { isPathNotFound, pathExists, type StorageDriver } from './driver.js';
 import { createManifestCache, type CachedManifest } from './manifest-cache.js';
 import { pathFor, type RepositoryFolder } from './paths.js';
 import { readTag, referencesOf } from './repository-index-builder.js';
@@ -95,15 +95,7 @@ export function createRepositoryStore(driver: StorageDriver, blobs: BlobStore, i
     }
   }
 
-  async function exists(path: string): Promise<boolean> {
-    try {
-      await driver.stat(path);
-      return true;
-    } catch (error) {
-      if (isPathNotFound(error)) return false;
-      throw error;
-    }
-  }
+  const exists = (path: string) => pathExists(driver, path);
 
   async function loadManifest(repository: string, digest: ParsedDigest): Promise<StoredManifest | undefined> {
     if (!(await exists(pathFor({ kind: 'manifestRevisionLink', repository, digest })))) return undefined;
