@@ -22,6 +22,8 @@ import { buildRepositoryIndex, type IndexBuildResult } from './storage/repositor
 import type { RepositoryIndex } from './storage/repository-index.js';
 import { createRepositoryStore, type RepositoryStore } from './storage/repository-store.js';
 import { openSqliteRepositoryIndex } from './storage/sqlite-repository-index.js';
+import { openUsageStore } from './storage/usage-store.js';
+import { createPullRecords, type PullRecords } from './pull-records.js';
 import { createUploadStore, defaultUploadLimits, type UploadLimits, type UploadStore } from './storage/upload-store.js';
 
 export interface RegistryOptions {
@@ -85,6 +87,8 @@ export interface Registry {
   readonly uploads: UploadStore;
   readonly repositories: RepositoryStore;
   readonly index: RepositoryIndex;
+  /** Pull counts and last pull times per tag and repository (client manifest GETs over /v2); flushed by close(). */
+  readonly pulls: PullRecords;
   /**
    * Builds or verifies the metadata index against the link files now (after the one in progress, if any), repairing
    * what differs.
@@ -137,9 +141,12 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
   const driver = options.driver ?? createFilesystemDriver(options.dataDir);
   const blobs = createBlobStore(driver);
   const index = options.index ?? openSqliteRepositoryIndex(options.dataDir);
+  const pulls = createPullRecords(openUsageStore(options.dataDir), { log });
   const uploads = createUploadStore(driver, blobs, { ...defaultUploadLimits, ...options.uploadLimits });
   const repositories = createRepositoryStore(driver, blobs, index);
   const events = createRegistryEvents();
+  // The hot path's only cost: a Map update per manifest GET (see pull-records.ts).
+  events.on('manifest.pulled', (e) => pulls.count(e.repository, e.reference));
   const mirror = options.mirror?.({ driver, blobs, uploads, repositories, log });
   const distribution = createDistributionApi({ blobs, uploads, repositories, events, log, mirror, gate: options.gate ?? openGate, configurationChanged: options.configurationChanged });
   const guard = createRequestGuard(options.names ?? createListenerNames({ tlsNames: () => [] }));
@@ -234,6 +241,7 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
     uploads,
     repositories,
     index,
+    pulls,
     checkIndex,
     handler,
     connectionPolicy,
@@ -282,6 +290,8 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
       stopChecks.abort();
       await indexCheck;
       await index.close();
+      // After the listeners drained: the pulls they served last are in this final flush.
+      pulls.close();
     },
   };
 }

@@ -17,7 +17,7 @@ export function logContentTraffic(registry: Registry, log: Logger): void {
   const inspector = createImageInspector(() => registry);
   const imageSize = async (repository: string, digest: string, fallback: number): Promise<number> => {
     try {
-      return (await inspector.summary(repository, digest))?.size ?? fallback;
+      return (await inspector.imageSize(repository, digest)) ?? fallback;
     } catch {
       return fallback;
     }

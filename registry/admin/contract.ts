@@ -310,6 +310,10 @@ export interface RepositorySummary {
   size: number;
   /** The newest push of a tag or manifest (link file time); absent when it holds none. */
   lastPushedAt?: string;
+  /** Client manifest GETs over /v2 on the last 7 UTC days, today included (HEAD requests are not pulls). */
+  pullsLast7Days: number;
+  /** The newest pull of any of its manifests; absent when never pulled. */
+  lastPulledAt?: string;
   /** `mirror` when its namespace is an upstream's (pull-through or sync wrote it), else `pushed`. */
   source: 'mirror' | 'pushed';
   /** The upstream's name when `source` is `mirror`. */
@@ -346,6 +350,13 @@ export interface TagSummary {
   createdAt?: string;
   /** When the tag was last pushed (or moved) here; absent when the store cannot tell. */
   pushedAt?: string;
+  /**
+   * Pulls recorded by Berth: client manifest GETs naming the tag, plus those by the digest it points at now (docker
+   * and containerd resolve a tag with HEAD and GET the digest). HEAD requests and Berth's own reads do not count.
+   */
+  pullCount: number;
+  /** The newest of those pulls; absent when never pulled. */
+  lastPulledAt?: string;
 }
 
 /**
@@ -479,6 +490,9 @@ export interface ManifestDetail {
   tags: string[];
   /** When this reference was pushed here (the tag's last push, or the revision's first store for a digest). */
   pushedAt?: string;
+  /** As in TagSummary (for a digest: the pulls by that digest). */
+  pullCount: number;
+  lastPulledAt?: string;
   /** The config's build steps, aligned with `layers` (empty for an index or a config without history). */
   history: LayerHistoryEntry[];
   /**

@@ -25,6 +25,8 @@ export interface ImageInspector {
    * points at (a listing), saves reading the tag's link.
    */
   summary(repository: string, reference: string, digest?: string): Promise<TagSummary | undefined>;
+  /** The image size of a stored manifest (as TagSummary.size), without its tag facts or pull records: for the pull log. */
+  imageSize(repository: string, digest: string): Promise<number | undefined>;
   detail(repository: string, reference: string): Promise<ManifestDetail | undefined>;
   /** Manifests no tag points at, newest push first; undefined when the repository does not exist. */
   untagged(repository: string): Promise<UntaggedManifest[] | undefined>;
@@ -206,11 +208,18 @@ export function createImageInspector(registryOf: () => Registry): ImageInspector
       const manifest = await registryOf().repositories.getManifest(repository, digest ?? reference);
       if (!manifest) return undefined;
       const { size, platforms, createdAt } = await factsOf(repository, manifest);
-      const summary: TagSummary = { tag: reference, digest: manifest.digest, mediaType: manifest.mediaType, size, platforms };
+      const usage = registryOf().pulls.tagUsage(repository, reference, manifest.digest);
+      const summary: TagSummary = { tag: reference, digest: manifest.digest, mediaType: manifest.mediaType, size, platforms, pullCount: usage.pullCount };
       if (createdAt) summary.createdAt = createdAt;
       const pushedAt = await registryOf().repositories.pushedAt(repository, reference);
       if (pushedAt) summary.pushedAt = pushedAt.toISOString();
+      if (usage.lastPulledAt) summary.lastPulledAt = usage.lastPulledAt.toISOString();
       return summary;
+    },
+
+    async imageSize(repository, digest) {
+      const manifest = await registryOf().repositories.getManifest(repository, digest);
+      return manifest ? (await factsOf(repository, manifest)).size : undefined;
     },
 
     async detail(repository, reference) {
@@ -245,6 +254,7 @@ export function createImageInspector(registryOf: () => Registry): ImageInspector
         // blobs is [config, ...layers] (foreign layers with urls left out: they are not stored here).
         layers: parsed.isIndex ? [] : parsed.blobs.slice(1).map(descriptorView),
         history: [],
+        pullCount: 0,
         children,
         referrers: (await registryOf().repositories.referrers(repository, parseDigest(manifest.digest))).map(descriptorView),
       };
@@ -261,6 +271,9 @@ export function createImageInspector(registryOf: () => Registry): ImageInspector
       }
       const pushedAt = await registryOf().repositories.pushedAt(repository, reference);
       if (pushedAt) detail.pushedAt = pushedAt.toISOString();
+      const usage = registryOf().pulls.tagUsage(repository, reference, manifest.digest);
+      detail.pullCount = usage.pullCount;
+      if (usage.lastPulledAt) detail.lastPulledAt = usage.lastPulledAt.toISOString();
       if (parsed.subject) detail.subject = descriptorView(parsed.subject);
       if (parsed.annotations) detail.annotations = parsed.annotations;
       return detail;

@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import type { Page } from 'playwright-core';
+import type { Locator, Page } from 'playwright-core';
 import { berthCliOk } from '../e2e/mirror-fixture.js';
 import { dockerRef, skopeoCopy } from '../e2e/skopeo.js';
 import { startBerth, type BerthProcess } from '../support/berth-process.js';
@@ -56,6 +56,14 @@ function registryClient(berth: BerthProcess, name: string, secret: string) {
       return ((await response.json()) as { repositories: string[] }).repositories;
     },
   };
+}
+
+/** The text of a row's cell under the column headed `header` (exactly). */
+async function cellText(table: Locator, row: Locator, header: string): Promise<string> {
+  const headers = (await table.getByRole('columnheader').allTextContents()).map((text) => text.trim());
+  const column = headers.indexOf(header);
+  assert.ok(column >= 0, `a "${header}" column in ${headers.join(' | ')}`);
+  return ((await row.getByRole('cell').nth(column).textContent()) ?? '').trim();
 }
 
 /** The visible tag names of the tag table, in order. */
@@ -122,6 +130,10 @@ test('browsing at scale: 1,001 tags paged in natural order, platforms, layer his
     assert.match(text, /Pushed/);
     assert.match(text, /KiB/, `a size in the row: ${text}`);
     assert.match(text, /ago|just now/, `a last push in the row: ${text}`);
+    // Pull records: team/many was pulled once (the GET of `latest` above), team/multi never.
+    assert.equal(await cellText(table, row, 'Pulls (7 days)'), '0');
+    const manyRow = table.getByRole('row').filter({ has: page.getByRole('link', { name: many, exact: true }) });
+    assert.equal(await cellText(table, manyRow, 'Pulls (7 days)'), '1');
     await settle(page);
     axe.push(await assertAccessible(page, 'Images with sizes (1280x800)'));
     await screenshot(page, 'images-list-sizes');
@@ -134,6 +146,15 @@ test('browsing at scale: 1,001 tags paged in natural order, platforms, layer his
     assert.equal(await table.locator('tbody tr').count(), 50, 'one page rendered, not 1,002 rows');
     const first = await visibleTags(page, many);
     assert.deepEqual(first.slice(0, 4), ['latest', 't1001', 't1000', 't999']);
+    // `latest` was pulled once by its name; t1001 (the same digest) never by name or digest.
+    const latestRow = table.getByRole('row').filter({ has: page.getByRole('link', { name: 'latest', exact: true }) });
+    assert.equal(await cellText(table, latestRow, 'Pulls'), '1');
+    assert.match(await cellText(table, latestRow, 'Last pull'), /ago|just now/);
+    const neverRow = table.getByRole('row').filter({ has: page.getByRole('link', { name: 't1001', exact: true }) });
+    assert.equal(await cellText(table, neverRow, 'Pulls'), '0');
+    assert.equal(await cellText(table, neverRow, 'Last pull'), 'Never');
+    const facts = (await page.getByRole('group', { name: 'Repository facts' }).textContent()) ?? '';
+    assert.match(facts, /Last pull (\d+ \w+ ago|just now).*Pulls \(7 days\) 1/s, `the repository's pulls in its header: ${facts}`);
     await waitForText(page.getByRole('status').filter({ hasText: /of 1,002 tags/ }), /^1–50 of 1,002 tags$/);
     await page.getByRole('tab', { name: 'Tags (1,002)' }).waitFor();
     await page.getByRole('button', { name: 'Next page' }).click();
@@ -178,7 +199,7 @@ test('browsing at scale: 1,001 tags paged in natural order, platforms, layer his
     assert.match(rows[0] ?? '', /berth test layer 0 \(2 files\)/);
     assert.match(rows[1] ?? '', /berth test layer 1 \(1 files\)/);
     await drawer.getByText('Pushed', { exact: true }).waitFor();
-    assert.match((await drawer.textContent()) ?? '', /Created.*Pushed/s);
+    assert.match((await drawer.textContent()) ?? '', /Created.*Pushed.*Last pull\s*Never.*Pulls\s*0/s);
     axe.push(await assertAccessible(page, 'Tag drawer with layer history (1280x800)'));
     await screenshot(page, 'tag-history');
   });

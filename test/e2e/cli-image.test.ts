@@ -68,8 +68,8 @@ test('image list, inspect, cp and rm: what was pushed, a byte-exact copy without
   assert.deepEqual(multi?.platforms, ['linux/amd64', 'linux/arm64/v8']);
   assert.equal(multi?.size, index.manifestBytes.length + index.images.reduce((sum, child) => sum + child.manifestBytes.length + child.totalBytes, 0));
   const table = await berthCliOk(['image', 'list', ...data]);
-  assert.match(table, /^REPOSITORY\s+TAG\s+DIGEST\s+SIZE\s+PLATFORMS\s+PUSHED$/m);
-  assert.match(table, new RegExp(`^team/app\\s+1\\s+${image.manifestDigest.slice(0, 19)}\\s+\\d+ KiB\\s+linux/amd64\\s+\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\dZ$`, 'm'));
+  assert.match(table, /^REPOSITORY\s+TAG\s+DIGEST\s+SIZE\s+PLATFORMS\s+PUSHED\s+PULLS\s+LAST PULL$/m);
+  assert.match(table, new RegExp(`^team/app\\s+1\\s+${image.manifestDigest.slice(0, 19)}\\s+\\d+ KiB\\s+linux/amd64\\s+\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\dZ\\s+0\\s+-$`, 'm'));
   assert.deepEqual((JSON.parse(await berthCliOk(['image', 'list', 'team/multi', '--json', ...data])) as Listed[]).map((repo) => repo.repository), ['team/multi']);
 
   // inspect: layers with their sizes, the config, the platforms of an index with each one's image size.

@@ -59,8 +59,8 @@ describe('registry on the S3 driver (radosgw)', { skip: radosgwSkipReason(), tim
     for (const blob of [image.config, ...image.layers]) {
       assert.equal(await sha256File(join(pulled, blob.digest.replace('sha256:', ''))), await sha256File(blobPath(image.dir, blob.digest)), blob.digest);
     }
-    // Only the node's own metadata index (derived from the bucket's link files) lives on local disk.
-    assert.deepEqual(await readdir(registry.dataDir), ['index'], 'no blob, link or upload in the data directory');
+    // Only the node's own metadata index (derived from the bucket's link files) and its pull records live on local disk.
+    assert.deepEqual((await readdir(registry.dataDir)).sort(), ['index', 'usage'], 'no blob, link or upload in the data directory');
 
     const result = await registry.registry.collectGarbage({ graceMs: 0 });
     assert.equal(result.blobsDeleted, 0, 'garbage collection over S3 keeps every referenced blob');

@@ -279,6 +279,10 @@ describe('repositories', () => {
     const nested = `${repo}/nested`;
     await pushBuiltImage(nested, '1');
 
+    // Pulled once each: the deleted repository's records go with it, the nested one's stay.
+    for (const name of [repo, nested]) {
+      assert.equal((await request('GET', `${admin.url}/v2/${name}/manifests/1`, { headers: { accept: mediaTypes.ociManifest } })).status, 200);
+    }
     const forged = await fetch(`${admin.url}/api/repositories?repository=${q(repo)}`, { method: 'DELETE', headers: { cookie: admin.cookie } });
     assert.equal(forged.status, 403);
     await forged.body?.cancel();
@@ -302,5 +306,15 @@ describe('repositories', () => {
 
     assertAdminError(await admin.api('DELETE', `/api/repositories?repository=${q(repo)}`), 404, 'BERTH_REPOSITORY_NOT_FOUND');
     assertAdminError(await admin.api('DELETE', '/api/repositories'), 400, 'BERTH_VALIDATION');
+
+    // A new repository of the same name starts with no pulls.
+    await pushBuiltImage(repo, '1');
+    const listed = (await admin.api<RepositoriesResponse>('GET', '/api/repositories')).body.repositories;
+    assert.deepEqual(
+      listed.filter((entry) => entry.name === repo || entry.name === nested).map((entry) => [entry.name, entry.pullsLast7Days, entry.lastPulledAt !== undefined]),
+      [[repo, 0, false], [nested, 1, true]],
+    );
+    const tags = (await admin.api<TagsResponse>('GET', `/api/tags?repository=${q(repo)}`)).body.tags;
+    assert.deepEqual(tags.map((tag) => [tag.tag, tag.pullCount, tag.lastPulledAt]), [['1', 0, undefined]]);
   });
 });

@@ -90,7 +90,7 @@ describe('repositories, tags and manifests', () => {
     const all = await admin.api<RepositoriesResponse>('GET', '/api/repositories');
     assert.equal(all.status, 200);
     const web = all.body.repositories.find((r) => r.name === 'shop/web');
-    assert.deepEqual({ ...web, size: 0, lastPushedAt: undefined }, { name: 'shop/web', namespace: 'shop', tagCount: 2, source: 'pushed', size: 0, lastPushedAt: undefined });
+    assert.deepEqual({ ...web, size: 0, lastPushedAt: undefined }, { name: 'shop/web', namespace: 'shop', tagCount: 2, source: 'pushed', size: 0, lastPushedAt: undefined, pullsLast7Days: 0 });
     const ops = await admin.api<RepositoriesResponse>('GET', '/api/repositories?namespace=ops');
     assert.deepEqual(ops.body.repositories.map((r) => r.name), ['ops/tools/cli']);
     const search = await admin.api<RepositoriesResponse>('GET', '/api/repositories?q=WEB');
@@ -109,7 +109,7 @@ describe('repositories, tags and manifests', () => {
       repository: repo,
       total: 1,
       tags: [
-        { tag: 'v1', digest: image.digest, mediaType: mediaTypes.ociManifest, size: image.size, platforms: ['linux/arm64'], createdAt: '2030-01-02T03:04:05Z', pushedAt },
+        { tag: 'v1', digest: image.digest, mediaType: mediaTypes.ociManifest, size: image.size, platforms: ['linux/arm64'], createdAt: '2030-01-02T03:04:05Z', pushedAt, pullCount: 0 },
       ],
     });
     assertAdminError(await admin.api('GET', '/api/tags?repository=nobody/here'), 404, 'BERTH_REPOSITORY_NOT_FOUND');

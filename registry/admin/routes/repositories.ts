@@ -62,8 +62,17 @@ export function repositoryRoutes(ctx: AdminContext, inspector: ImageInspector): 
       const facts = await inspector.repositoryFacts(name);
       // Deleted between the walk and the read: it is gone, leave it out.
       if (!facts) continue;
-      const summary: RepositorySummary = { name, namespace: namespaceOf(name), tagCount: await ctx.registry.repositories.countTags(name), size: facts.size, source: 'pushed' };
+      const usage = ctx.registry.pulls.repositoryUsage(name);
+      const summary: RepositorySummary = {
+        name,
+        namespace: namespaceOf(name),
+        tagCount: await ctx.registry.repositories.countTags(name),
+        size: facts.size,
+        source: 'pushed',
+        pullsLast7Days: usage.pullsLast7Days,
+      };
       if (facts.lastPushedAt) summary.lastPushedAt = facts.lastPushedAt.toISOString();
+      if (usage.lastPulledAt) summary.lastPulledAt = usage.lastPulledAt.toISOString();
       if (upstreams.has(summary.namespace)) {
         summary.source = 'mirror';
         summary.upstream = summary.namespace;
@@ -99,6 +108,7 @@ export function repositoryRoutes(ctx: AdminContext, inspector: ImageInspector): 
     const repository = repositoryParam(req);
     const deleted = await ctx.registry.repositories.deleteRepository(repository);
     if (!deleted) throw repositoryNotFound(repository);
+    ctx.registry.pulls.forget(repository);
     await auditChange(ctx, req, { action: 'repository.delete', namespace: namespaceOf(repository), repository, detail: deleted });
     ctx.hub.publish({ type: 'repository.deleted', repository, actor: 'admin' });
     const body: DeleteRepositoryResponse = { repository, ...deleted };

@@ -103,10 +103,20 @@ async function list(filter: string | undefined, command: Command): Promise<void>
     }
     const rows = listed.flatMap(({ repository, tags }) =>
       tags.length === 0
-        ? [[repository, '(no tags)', '-', '-', '-', '-']]
-        : tags.map((tag) => [repository, tag.tag, shortDigest(tag.digest), formatBytes(tag.size), tag.platforms.join(',') || '-', formatTime(tag.pushedAt)]),
+        ? [[repository, '(no tags)', '-', '-', '-', '-', '-', '-']]
+        : tags.map((tag) => [
+            repository,
+            tag.tag,
+            shortDigest(tag.digest),
+            formatBytes(tag.size),
+            tag.platforms.join(',') || '-',
+            formatTime(tag.pushedAt),
+            String(tag.pullCount),
+            formatTime(tag.lastPulledAt),
+          ]),
     );
-    console.log(formatTable(['REPOSITORY', 'TAG', 'DIGEST', 'SIZE', 'PLATFORMS', 'PUSHED'], rows));
+    // Pull records are written by a running server every few seconds: its last seconds of pulls may not show yet.
+    console.log(formatTable(['REPOSITORY', 'TAG', 'DIGEST', 'SIZE', 'PLATFORMS', 'PUSHED', 'PULLS', 'LAST PULL'], rows));
   });
 }
 
@@ -134,6 +144,8 @@ async function describe(inspector: ImageInspector, detail: ManifestDetail, pushe
       ['platforms', detail.platforms.join(', ')],
       ['tags', detail.tags.join(', ')],
       ['pushed', pushed ? formatTime(pushed) : ''],
+      ['pulls', String(detail.pullCount)],
+      ['last pull', detail.lastPulledAt ? formatTime(detail.lastPulledAt) : ''],
       ['subject', detail.subject ? detail.subject.digest : ''],
     ]),
   );

@@ -160,7 +160,7 @@ async function hasNoTags(repository: string): Promise<boolean> {
   }
 }
 
-/** Size, last push and source of one repository, for its page's header. */
+/** Size, last push, pulls and source of one repository, for its page's header. */
 function RepositoryFacts({ repository, version }: { repository: string; version: number }) {
   const facts = useResource(
     (signal) => api.get<RepositoriesResponse>(adminPaths.repositories({ q: repository }), undefined, signal),
@@ -184,6 +184,20 @@ function RepositoryFacts({ repository, version }: { repository: string; version:
           Last push{' '}
         </Text>
         <RelativeTime value={summary.lastPushedAt} fallback="never" />
+      </Text>
+      <Text size="sm">
+        <Text component="span" c="dimmed" size="sm">
+          Last pull{' '}
+        </Text>
+        <RelativeTime value={summary.lastPulledAt} fallback="never" />
+      </Text>
+      <Text size="sm">
+        <Text component="span" c="dimmed" size="sm">
+          Pulls (7 days){' '}
+        </Text>
+        <Text component="span" fw={600} size="sm" className="berth-nums">
+          {formatCount(summary.pullsLast7Days)}
+        </Text>
       </Text>
     </Group>
   );

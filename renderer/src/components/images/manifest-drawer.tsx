@@ -182,6 +182,16 @@ function DetailBody({ detail, linkTo, back, onDeleteTag, onDeleteManifest }: Det
             <RelativeTime value={detail.pushedAt} />
           </Text>
         </Fact>
+        <Fact label="Last pull">
+          <Text size="sm">
+            <RelativeTime value={detail.lastPulledAt} fallback="Never" />
+          </Text>
+        </Fact>
+        <Fact label="Pulls">
+          <Text size="sm" className="berth-nums">
+            {formatCount(detail.pullCount)}
+          </Text>
+        </Fact>
         {detail.subject && (
           <Fact label="Refers to">
             <Anchor component={Link} href={linkTo(detail.subject.digest)} size="sm" className="berth-mono" title={detail.subject.digest}>

@@ -31,6 +31,9 @@ export function RepositoryList({ repositories }: { repositories: RepositorySumma
             <Table.Th ta="right">Tags</Table.Th>
             <Table.Th ta="right">Size</Table.Th>
             <Table.Th className={columnPriority.low}>Last push</Table.Th>
+            <Table.Th ta="right" className={columnPriority.medium}>
+              Pulls (7 days)
+            </Table.Th>
             <Table.Th w={32} aria-hidden="true" />
           </Table.Tr>
         </Table.Thead>
@@ -53,6 +56,9 @@ export function RepositoryList({ repositories }: { repositories: RepositorySumma
               </Table.Td>
               <Table.Td c="dimmed" fz="sm" className={columnPriority.low}>
                 <RelativeTime value={repository.lastPushedAt} />
+              </Table.Td>
+              <Table.Td ta="right" className={`berth-nums ${columnPriority.medium}`}>
+                {formatCount(repository.pullsLast7Days)}
               </Table.Td>
               <Table.Td>
                 <Group justify="flex-end">

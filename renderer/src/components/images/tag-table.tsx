@@ -1,7 +1,7 @@
 import { ActionIcon, Anchor, Group, Table, Text, Tooltip } from '@mantine/core';
 import type { TagSummary } from '../../api/contract.js';
 import { useAppInfo } from '../../app-context.js';
-import { formatBytes, shortDigest } from '../../format.js';
+import { formatBytes, formatCount, shortDigest } from '../../format.js';
 import { Link } from '../../router.js';
 import { CopyIconButton } from '../copy-button.js';
 import { IconTrash } from '../icons.js';
@@ -19,7 +19,7 @@ export interface TagTableProps {
 
 /**
  * Tags of one repository: open details, copy the pull command, delete. A tag's name is a link to its details (a
- * real URL, so it opens in a new tab too); digest, platforms and date give way on narrow screens, the details show them.
+ * real URL, so it opens in a new tab too); digest, platforms, dates and pulls give way on narrow screens, the details show them.
  */
 export function TagTable({ repository, tags, linkFor, onDelete }: TagTableProps) {
   const { registryHost } = useAppInfo();
@@ -34,6 +34,10 @@ export function TagTable({ repository, tags, linkFor, onDelete }: TagTableProps)
             <Table.Th className={columnPriority.medium}>Platforms</Table.Th>
             <Table.Th className={columnPriority.low}>Created</Table.Th>
             <Table.Th className={columnPriority.medium}>Pushed</Table.Th>
+            <Table.Th className={columnPriority.medium}>Last pull</Table.Th>
+            <Table.Th ta="right" className={columnPriority.low}>
+              Pulls
+            </Table.Th>
             <Table.Th ta="right">Actions</Table.Th>
           </Table.Tr>
         </Table.Thead>
@@ -61,6 +65,12 @@ export function TagTable({ repository, tags, linkFor, onDelete }: TagTableProps)
               </Table.Td>
               <Table.Td c="dimmed" fz="sm" className={columnPriority.medium}>
                 <RelativeTime value={tag.pushedAt} />
+              </Table.Td>
+              <Table.Td c="dimmed" fz="sm" className={columnPriority.medium}>
+                <RelativeTime value={tag.lastPulledAt} fallback="Never" />
+              </Table.Td>
+              <Table.Td ta="right" className={`berth-nums ${columnPriority.low}`}>
+                {formatCount(tag.pullCount)}
               </Table.Td>
               <Table.Td>
                 <Group gap={2} justify="flex-end" wrap="nowrap">
