@@ -1,7 +1,6 @@
-import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { privateDirMode, privateFileMode } from '../config/private-modes.js';
+import { openPrivateSqlite } from './private-sqlite.js';
 import type { LinkKind, ManifestReferences, PageRequest, RepositoryIndex, RepositorySnapshot, TagEntry } from './repository-index.js';
 
 /**
@@ -39,20 +38,8 @@ const everyTable = ['meta', 'changes', 'repositories', 'tags', 'links', 'referre
 
 /** Opens (creating or migrating) the index at `<dataDir>/index/repositories.sqlite`, owner-only. */
 export function openSqliteRepositoryIndex(dataDir: string): RepositoryIndex {
-  const directory = join(dataDir, 'index');
-  // Created owner-only (modes given explicitly, so the umask cannot widen them); an older, wider index is tightened
-  // by berth serve's start-up repair of the data directory like every other path (config/private-modes.ts).
-  mkdirSync(directory, { recursive: true, mode: privateDirMode });
-  const file = join(directory, 'repositories.sqlite');
-  // Created, or tightened, before SQLite opens it: SQLite gives the -wal and -shm files it creates the database
-  // file's mode, so a database file left 0644 would make them readable by others.
-  closeSync(openSync(file, 'a', privateFileMode));
-  chmodSync(file, privateFileMode);
-  const db = new Database(file);
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = NORMAL');
-  // Writers in other processes hold the lock for microseconds; waiting beats failing a push.
-  db.pragma('busy_timeout = 5000');
+  // An older, wider index is tightened by berth serve's start-up repair of the data directory like every other path.
+  const db = openPrivateSqlite(join(dataDir, 'index', 'repositories.sqlite'));
   migrate(db);
   return createIndex(db);
 }

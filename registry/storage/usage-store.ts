@@ -1,7 +1,6 @@
-import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { privateDirMode, privateFileMode } from '../config/private-modes.js';
+import { openPrivateSqlite } from './private-sqlite.js';
 
 /**
  * Pull records (how often and when manifests were pulled) in their own SQLite file, `<data>/usage/pulls.sqlite`.
@@ -70,16 +69,8 @@ export const usageFileOf = (dataDir: string): string => join(dataDir, 'usage', '
 
 /** Opens (creating) the pull records of a data directory, owner-only like everything in it. */
 export function openUsageStore(dataDir: string): UsageStore {
-  mkdirSync(join(dataDir, 'usage'), { recursive: true, mode: privateDirMode });
   const file = usageFileOf(dataDir);
-  // Tightened before SQLite opens it: the -wal and -shm files SQLite creates take the database file's mode.
-  closeSync(openSync(file, 'a', privateFileMode));
-  chmodSync(file, privateFileMode);
-  const db = new Database(file);
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = NORMAL');
-  // The CLI reads while the server flushes; a flush holds the lock for a millisecond or so.
-  db.pragma('busy_timeout = 5000');
+  const db = openPrivateSqlite(file);
   db.transaction(() => {
     db.exec(schema);
     const version = db.prepare("SELECT value FROM meta WHERE key = 'schema'").pluck().get() as string | undefined;
