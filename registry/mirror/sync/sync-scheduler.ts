@@ -176,11 +176,12 @@ export function createSyncScheduler(deps: {
       return;
     }
     job.finishedAt = new Date().toISOString();
+    // Saved before it is logged: whoever reads the log line (a person, a script, a test) finds the job recorded.
+    await save(job).catch((error: unknown) => log.error({ err: error }, 'saving sync job failed'));
     log[job.status === 'failed' ? 'warn' : 'info'](
       { job: job.id, rule: job.rule, images: job.images, blobs: job.blobs, bytes: job.bytes.done, errors: job.errors.slice(0, 5) },
       `sync job ${job.status}`,
     );
-    await save(job).catch((error: unknown) => log.error({ err: error }, 'saving sync job failed'));
     await state
       .update((draft) => {
         const target = draft.syncRules.find((candidate) => candidate.name === job.rule);
