@@ -1,6 +1,6 @@
 import { Anchor, Breadcrumbs, Button, Chip, Group, Loader, Paper, Stack, Tabs, Text, TextInput } from '@mantine/core';
 import { useDebouncedValue } from '@mantine/hooks';
-import { useState } from 'react';
+import { useState, type ReactNode } from 'react';
 import { api, ApiError } from '../api/client.js';
 import { adminPaths, adminRoutes, type NamespacesResponse, type RepositoriesResponse, type TagsResponse, type UntaggedResponse, type UntaggedRole } from '../api/contract.js';
 import { useEvents } from '../api/events.js';
@@ -160,6 +160,18 @@ async function hasNoTags(repository: string): Promise<boolean> {
   }
 }
 
+/** One labelled figure of the repository header: a dimmed label, then its value. */
+function Fact({ label, children }: { label: string; children: ReactNode }) {
+  return (
+    <Text size="sm">
+      <Text component="span" c="dimmed" size="sm">
+        {label}{' '}
+      </Text>
+      {children}
+    </Text>
+  );
+}
+
 /** Size, last push, pulls and source of one repository, for its page's header. */
 function RepositoryFacts({ repository, version }: { repository: string; version: number }) {
   const facts = useResource(
@@ -171,34 +183,22 @@ function RepositoryFacts({ repository, version }: { repository: string; version:
   return (
     <Group gap="lg" mb="md" wrap="wrap" aria-label="Repository facts" role="group">
       <SourceBadge repository={summary} />
-      <Text size="sm">
-        <Text component="span" c="dimmed" size="sm">
-          Size{' '}
-        </Text>
+      <Fact label="Size">
         <Text component="span" fw={600} size="sm">
           {formatBytes(summary.size)}
         </Text>
-      </Text>
-      <Text size="sm">
-        <Text component="span" c="dimmed" size="sm">
-          Last push{' '}
-        </Text>
+      </Fact>
+      <Fact label="Last push">
         <RelativeTime value={summary.lastPushedAt} fallback="never" />
-      </Text>
-      <Text size="sm">
-        <Text component="span" c="dimmed" size="sm">
-          Last pull{' '}
-        </Text>
+      </Fact>
+      <Fact label="Last pull">
         <RelativeTime value={summary.lastPulledAt} fallback="never" />
-      </Text>
-      <Text size="sm">
-        <Text component="span" c="dimmed" size="sm">
-          Pulls (7 days){' '}
-        </Text>
+      </Fact>
+      <Fact label="Pulls (7 days)">
         <Text component="span" fw={600} size="sm" className="berth-nums">
           {formatCount(summary.pullsLast7Days)}
         </Text>
-      </Text>
+      </Fact>
     </Group>
   );
 }
