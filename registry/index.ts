@@ -219,13 +219,13 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
       force.unref();
       // A keep-alive connection whose response is finishing right now is not idle yet, and
       // later nothing would close it: sweep until the last in-flight request is done.
-      const sweep = setInterval(() => connections.closeIdle(), 25);
+      const sweep = setInterval(() => connections.closeIdle(server), 25);
       server.close(() => {
         clearTimeout(force);
         clearInterval(sweep);
         resolve();
       });
-      connections.closeIdle();
+      connections.closeIdle(server);
     });
   }
 

@@ -38,16 +38,19 @@ export interface ConnectionGuard {
   /** Connections open now, over every attached server. */
   open(): number;
   /**
-   * Closes every connection with no request in progress, including those that never sent one (which Node's own
-   * `closeIdleConnections` leaves open): a shutdown waits for requests, not for silent sockets.
+   * Closes every connection of `server` with no request in progress, including those that never sent one (which
+   * Node's own `closeIdleConnections` leaves open): a shutdown waits for requests, not for silent sockets. Only that
+   * server's: when "apply and restart" retires one listener, the keep-alive connections of the others stay usable.
    */
-  closeIdle(): void;
+  closeIdle(server: Server): void;
   /** Logs what is pending in the refusal summary. */
   close(): void;
 }
 
 interface Connection {
   readonly socket: Socket;
+  /** The listener that accepted it. */
+  readonly server: Server;
   /** connectionKey(socket), taken while the socket is open (a closed socket no longer knows its addresses). */
   readonly key: string;
   readonly address: string;
@@ -123,7 +126,7 @@ export function createConnectionGuard(options: ConnectionGuardOptions): Connecti
     return true;
   }
 
-  function admit(socket: Socket): void {
+  function admit(server: Server, socket: Socket): void {
     const remote = socket.remoteAddress;
     if (remote === undefined) {
       socket.destroy(); // gone before we saw it
@@ -140,7 +143,7 @@ export function createConnectionGuard(options: ConnectionGuardOptions): Connecti
       refusals.add(`${refused} ${address}`);
       return;
     }
-    const connection: Connection = { socket, key: connectionKey(socket), address, inFlight: 0, served: 0, idleSince: Date.now() };
+    const connection: Connection = { socket, server, key: connectionKey(socket), address, inFlight: 0, served: 0, idleSince: Date.now() };
     byKey.set(connection.key, connection);
     if (same) same.add(connection);
     else byAddress.set(address, new Set([connection]));
@@ -189,13 +192,13 @@ export function createConnectionGuard(options: ConnectionGuardOptions): Connecti
       server.headersTimeout = policy.headersTimeoutMs;
       server.keepAliveTimeout = policy.keepAliveTimeoutMs;
       server.setTimeout(policy.idleTimeoutMs, onIdle);
-      server.on('connection', admit);
+      server.on('connection', (socket: Socket) => admit(server, socket));
       server.on('request', (req, res) => track(req.socket, res));
     },
     open: () => byKey.size,
-    closeIdle() {
+    closeIdle(server) {
       for (const connection of [...byKey.values()]) {
-        if (connection.inFlight > 0) continue;
+        if (connection.inFlight > 0 || connection.server !== server) continue;
         forget(connection);
         connection.socket.destroy();
       }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { ApplyListenersResponse, AuditResponse, SettingsResponse, UpdateSettingsResponse } from '../../registry/admin/contract.js';
 import { startBerth, type Berth } from '../../registry/berth-server.js';
@@ -29,6 +29,33 @@ async function call<T>(base: string, method: string, path: string, body?: unknow
   return { status: response.status, body: (text ? JSON.parse(text) : undefined) as T };
 }
 
+/** A raw keep-alive connection to `base`: ask() sends one GET on it and resolves with the status line. */
+async function keepAliveConnection(base: string): Promise<{ socket: Socket; ask(path: string): Promise<string> }> {
+  const { hostname, port } = new URL(base);
+  const socket = connect({ host: hostname, port: Number(port) });
+  await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+  socket.on('error', () => undefined);
+  return {
+    socket,
+    ask: (path) =>
+      new Promise((resolve, reject) => {
+        let text = '';
+        const onData = (chunk: Buffer): void => {
+          text += chunk.toString('latin1');
+          const headerEnd = text.indexOf('\r\n\r\n');
+          const length = /content-length: (\d+)/i.exec(text);
+          if (headerEnd >= 0 && length && text.length >= headerEnd + 4 + Number(length[1])) {
+            socket.off('data', onData).off('close', onClose);
+            resolve(text.slice(0, text.indexOf('\r\n')));
+          }
+        };
+        const onClose = (): void => reject(new Error(`the connection closed before answering ${path}`));
+        socket.on('data', onData).once('close', onClose);
+        socket.write(`GET ${path} HTTP/1.1\r\nHost: ${hostname}:${port}\r\nConnection: keep-alive\r\n\r\n`);
+      }),
+  };
+}
+
 before(async () => {
   dataDir = await createTempDir('berth-settings-apply-');
   berth = await startBerth({ dataDir, logger: silentLogger(), auth: 'token', listen: '127.0.0.1:0', tlsListen: '127.0.0.1:0' });
@@ -54,9 +81,17 @@ describe('apply and restart', () => {
     assert.equal(applied.body.running.https, httpsBefore, 'the HTTPS listener, whose address was not saved, stays');
     const settings = await call<SettingsResponse>(next, 'GET', '/api/settings');
     assert.equal(settings.body.running.http, next);
+    // A client of the new listener keeps its idle keep-alive connection while the old listener shuts down (closing
+    // the old one once swept every listener's idle connections, and a client reusing one got "fetch failed").
+    const client = await keepAliveConnection(next);
+    assert.equal(await client.ask('/v2/'), 'HTTP/1.1 401 Unauthorized');
     await assert.rejects(async () => {
       for (const deadline = Date.now() + 15_000; Date.now() < deadline; await new Promise((resolve) => setTimeout(resolve, 50))) await probe(old);
     }, /ECONNREFUSED/, 'the old listener closes');
+    await new Promise((resolve) => setTimeout(resolve, 100)); // a few rounds of the old listener's idle sweep
+    assert.equal(client.socket.destroyed, false, 'the new listener\'s idle connection stays open');
+    assert.equal(await client.ask('/v2/'), 'HTTP/1.1 401 Unauthorized', 'and carries the next request');
+    client.socket.destroy();
     const audit = await call<AuditResponse>(next, 'GET', '/api/audit?action=settings.apply');
     assert.deepEqual(audit.body.events.map((event) => event.detail), [{ moved: [{ listener: 'http', from: old, to: next }] }]);
     // Nothing left to move.
