@@ -1,7 +1,7 @@
 import { createPrivateKey } from 'node:crypto';
-import forge from 'node-forge';
-import { generateRsaKeyPem, parseCertificate, randomSerialNumber, type KeyAndCertificate } from './certificate-material.js';
-import { nameConstraintsExtension, permittedSubtreesFor } from './name-constraints.js';
+import { certificateDates, generateRsaKeyPem, parseCertificate, randomSerialNumber, type KeyAndCertificate } from './certificate-material.js';
+import { loadForge, type Forge } from './forge.js';
+import { addressBytes, permittedSubtreesFor, type PermittedSubtree } from './name-constraints.js';
 import type { SubjectName } from './subject-names.js';
 
 /** Ten years: users add the CA to their trust stores once, so it should outlive the machine. */
@@ -26,6 +26,35 @@ export interface CreateCertificateAuthorityOptions {
   readonly lifetimeDays?: number;
 }
 
+/** The mask of an IP subtree: `prefix` one bits, as bytes. */
+function maskBytes(bits: number, prefix: number): string {
+  let out = '';
+  for (let byte = 0; byte < bits / 8; byte += 1) {
+    const ones = Math.max(0, Math.min(8, prefix - byte * 8));
+    out += String.fromCharCode((0xff << (8 - ones)) & 0xff);
+  }
+  return out;
+}
+
+/** The critical nameConstraints extension (name-constraints.ts), in node-forge's form, permitting `subtrees`. */
+function nameConstraintsExtension(forge: typeof Forge, subtrees: readonly PermittedSubtree[]): { id: string; name: string; critical: true; value: Forge.asn1.Asn1 } {
+  const { asn1 } = forge;
+  const generalName = (subtree: PermittedSubtree): Forge.asn1.Asn1 => {
+    // GeneralName tags (RFC 5280 §4.2.1.6), implicit: [2] dNSName IA5String, [7] iPAddress OCTET STRING of the
+    // address followed by its mask.
+    if (subtree.type === 'dns') return asn1.create(asn1.Class.CONTEXT_SPECIFIC, 2, false, subtree.value);
+    const address = addressBytes(subtree.address);
+    return asn1.create(asn1.Class.CONTEXT_SPECIFIC, 7, false, String.fromCharCode(...address) + maskBytes(address.length * 8, subtree.prefix));
+  };
+  const permitted = asn1.create(
+    asn1.Class.CONTEXT_SPECIFIC,
+    0,
+    true,
+    subtrees.map((subtree) => asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [generalName(subtree)])),
+  );
+  return { id: '2.5.29.30', name: 'nameConstraints', critical: true, value: asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [permitted]) };
+}
+
 /**
  * A new self-signed root that can sign server certificates and nothing below them (pathlen 0): if its key leaked,
  * it could still not mint intermediate CAs, nor certificates for other names (name constraints, see
@@ -33,6 +62,7 @@ export interface CreateCertificateAuthorityOptions {
  * usages, such as Go, Windows and OpenSSL's purpose checks, hold the certificates below it to).
  */
 export async function createCertificateAuthority(options: CreateCertificateAuthorityOptions): Promise<KeyAndCertificate> {
+  const forge = await loadForge();
   const keyPem = await generateRsaKeyPem();
   const privateKey = forge.pki.privateKeyFromPem(keyPem);
   const certificate = forge.pki.createCertificate();
@@ -50,7 +80,7 @@ export async function createCertificateAuthority(options: CreateCertificateAutho
     { name: 'basicConstraints', critical: true, cA: true, pathLenConstraint: 0 },
     { name: 'keyUsage', critical: true, keyCertSign: true, cRLSign: true },
     { name: 'extKeyUsage', serverAuth: true },
-    nameConstraintsExtension(permittedSubtreesFor(options.names)),
+    nameConstraintsExtension(forge, permittedSubtreesFor(options.names)),
     { name: 'subjectKeyIdentifier' },
     // Self-signed: the authority key is the certificate's own key.
     { name: 'authorityKeyIdentifier', keyIdentifier: true },
@@ -70,12 +100,12 @@ export function certificateAuthorityProblem(ca: KeyAndCertificate, now: Date, mi
   } catch {
     return 'ca.crt is not a readable certificate';
   }
-  if (!parsed.node.ca) return 'ca.crt is not a CA certificate';
+  if (!parsed.ca) return 'ca.crt is not a CA certificate';
   try {
-    if (!parsed.node.checkPrivateKey(createPrivateKey(ca.keyPem))) return 'ca.key does not belong to ca.crt';
+    if (!parsed.checkPrivateKey(createPrivateKey(ca.keyPem))) return 'ca.key does not belong to ca.crt';
   } catch {
     return 'ca.key is not a readable private key';
   }
-  if (parsed.forge.validity.notAfter.getTime() - now.getTime() < minRemainingMs) return 'the CA expires too soon';
+  if (certificateDates(parsed).notAfter.getTime() - now.getTime() < minRemainingMs) return 'the CA expires too soon';
   return undefined;
 }

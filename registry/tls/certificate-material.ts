@@ -1,6 +1,6 @@
 import { X509Certificate, generateKeyPair, randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
-import forge from 'node-forge';
+import { addressText, subjectAltNamesOf } from './certificate-der.js';
 import { TlsError } from './errors.js';
 import { parseSubjectName, type SubjectName } from './subject-names.js';
 
@@ -48,45 +48,46 @@ export function randomSerialNumber(): string {
 }
 
 /** Reads a PEM certificate; throws BERTH_TLS_FILE_INVALID when it is not one. */
-export function parseCertificate(pem: string, label: string): { node: X509Certificate; forge: forge.pki.Certificate } {
+export function parseCertificate(pem: string, label: string): X509Certificate {
   try {
-    return { node: new X509Certificate(pem), forge: forge.pki.certificateFromPem(pem) };
+    return new X509Certificate(pem);
   } catch (error) {
     throw new TlsError('BERTH_TLS_FILE_INVALID', `${label} is not a readable PEM certificate`, { cause: error });
   }
 }
 
-interface ForgeAltName {
-  type: number;
-  value?: string;
-  ip?: string;
+/**
+ * The validity period. Node 20's X509Certificate gives it as OpenSSL's text ("Nov 27 12:00:00 2026 GMT", to the
+ * second), which Date reads.
+ */
+export function certificateDates(certificate: X509Certificate): { notBefore: Date; notAfter: Date } {
+  const notBefore = new Date(certificate.validFrom);
+  const notAfter = new Date(certificate.validTo);
+  if (Number.isNaN(notBefore.getTime()) || Number.isNaN(notAfter.getTime())) throw new Error(`unreadable validity: ${certificate.validFrom} - ${certificate.validTo}`);
+  return { notBefore, notAfter };
 }
 
-function subjectNamesOf(certificate: forge.pki.Certificate): SubjectName[] {
-  const extension = certificate.getExtension('subjectAltName') as { altNames?: ForgeAltName[] } | undefined;
-  const names: SubjectName[] = [];
-  for (const altName of extension?.altNames ?? []) {
-    // GeneralName tags: 2 = dNSName, 7 = iPAddress (RFC 5280 §4.2.1.6). Other kinds Berth never writes.
-    const text = altName.type === 7 ? altName.ip : altName.type === 2 ? altName.value : undefined;
-    if (text === undefined) continue;
+function subjectNamesOf(certificate: X509Certificate): SubjectName[] {
+  return subjectAltNamesOf(certificate).map((name) => {
+    const text = name.type === 'ip' ? addressText(name.bytes) : name.value;
     try {
-      names.push(parseSubjectName(text));
+      return parseSubjectName(text);
     } catch {
       // A name Berth could not have written: it only makes the SAN set differ, which triggers a re-issue.
-      names.push({ type: 'dns', value: `invalid:${text}` });
+      return { type: 'dns', value: `invalid:${text}` };
     }
-  }
-  return names;
+  });
 }
 
 export function describeCertificate(pem: string, label = 'certificate'): CertificateInfo {
   const parsed = parseCertificate(pem, label);
-  return {
-    pem,
-    serialNumber: parsed.node.serialNumber,
-    fingerprint256: parsed.node.fingerprint256,
-    notBefore: parsed.forge.validity.notBefore,
-    notAfter: parsed.forge.validity.notAfter,
-    subjectNames: subjectNamesOf(parsed.forge),
-  };
+  let dates;
+  let subjectNames;
+  try {
+    dates = certificateDates(parsed);
+    subjectNames = subjectNamesOf(parsed);
+  } catch (error) {
+    throw new TlsError('BERTH_TLS_FILE_INVALID', `${label} is not a readable PEM certificate`, { cause: error });
+  }
+  return { pem, serialNumber: parsed.serialNumber, fingerprint256: parsed.fingerprint256, ...dates, subjectNames };
 }

@@ -1,5 +1,6 @@
+import { X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
-import forge from 'node-forge';
+import { addressText, permittedSubtreesOf } from './certificate-der.js';
 import { formatSubjectName, type SubjectName } from './subject-names.js';
 
 /**
@@ -27,7 +28,7 @@ export function formatSubtree(subtree: PermittedSubtree): string {
 }
 
 /** The 4 or 16 bytes of an IP address in the canonical text of subject-names.ts (no embedded IPv4 in IPv6). */
-function addressBytes(address: string): number[] {
+export function addressBytes(address: string): number[] {
   if (isIP(address) === 4) return address.split('.').map(Number);
   const [head = '', tail = ''] = address.split('::');
   const headGroups = head ? head.split(':') : [];
@@ -37,14 +38,6 @@ function addressBytes(address: string): number[] {
     const value = Number.parseInt(group, 16);
     return [value >> 8, value & 0xff];
   });
-}
-
-/** The canonical text of 4 or 16 address bytes. */
-function addressText(bytes: number[]): string {
-  if (bytes.length === 4) return bytes.join('.');
-  const groups = Array.from({ length: 8 }, (_, index) => (((bytes[2 * index] ?? 0) << 8) | (bytes[2 * index + 1] ?? 0)).toString(16));
-  // The WHATWG URL parser writes IPv6 in RFC 5952 form, as subject-names.ts does.
-  return new URL(`http://[${groups.join(':')}]/`).hostname.slice(1, -1);
 }
 
 function addressBits(address: string): boolean[] {
@@ -82,45 +75,10 @@ export function permittedSubtreesFor(names: readonly SubjectName[]): PermittedSu
   return subtrees;
 }
 
-function maskBytes(bits: number, prefix: number): string {
-  let out = '';
-  for (let byte = 0; byte < bits / 8; byte += 1) {
-    const ones = Math.max(0, Math.min(8, prefix - byte * 8));
-    out += String.fromCharCode((0xff << (8 - ones)) & 0xff);
-  }
-  return out;
-}
-
-/** The critical nameConstraints extension, in node-forge's form, with `subtrees` as its permitted subtrees. */
-export function nameConstraintsExtension(subtrees: readonly PermittedSubtree[]): { id: string; name: string; critical: true; value: forge.asn1.Asn1 } {
-  const { asn1 } = forge;
-  const generalName = (subtree: PermittedSubtree): forge.asn1.Asn1 => {
-    // GeneralName tags (RFC 5280 §4.2.1.6), implicit: [2] dNSName IA5String, [7] iPAddress OCTET STRING of the
-    // address followed by its mask.
-    if (subtree.type === 'dns') return asn1.create(asn1.Class.CONTEXT_SPECIFIC, 2, false, subtree.value);
-    const address = addressBytes(subtree.address);
-    return asn1.create(asn1.Class.CONTEXT_SPECIFIC, 7, false, String.fromCharCode(...address) + maskBytes(address.length * 8, subtree.prefix));
-  };
-  const permitted = asn1.create(
-    asn1.Class.CONTEXT_SPECIFIC,
-    0,
-    true,
-    subtrees.map((subtree) => asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [generalName(subtree)])),
-  );
-  return { id: '2.5.29.30', name: 'nameConstraints', critical: true, value: asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [permitted]) };
-}
-
-interface ForgeSubtree {
-  type: number;
-  value: string;
-}
-
-function prefixOf(mask: string): number {
+/** The number of one bits of a subtree's mask. */
+function prefixOf(mask: Uint8Array): number {
   let prefix = 0;
-  for (let i = 0; i < mask.length; i += 1) {
-    const byte = mask.charCodeAt(i);
-    for (let bit = 7; bit >= 0; bit -= 1) if ((byte >> bit) & 1) prefix += 1;
-  }
+  for (const byte of mask) for (let bit = 7; bit >= 0; bit -= 1) if ((byte >> bit) & 1) prefix += 1;
   return prefix;
 }
 
@@ -129,16 +87,15 @@ function prefixOf(mask: string): number {
  * before they existed). Subtrees of kinds Berth never writes are left out.
  */
 export function readPermittedSubtrees(caCertPem: string): PermittedSubtree[] | undefined {
-  const certificate = forge.pki.certificateFromPem(caCertPem);
-  const extension = certificate.getExtension('nameConstraints') as { permittedSubtrees?: ForgeSubtree[] } | undefined;
-  if (!extension) return undefined;
+  const bases = permittedSubtreesOf(new X509Certificate(caCertPem));
+  if (bases === undefined) return undefined;
   const subtrees: PermittedSubtree[] = [];
-  for (const subtree of extension.permittedSubtrees ?? []) {
-    if (subtree.type === 2) subtrees.push({ type: 'dns', value: subtree.value.toLowerCase() });
-    else if (subtree.type === 7 && (subtree.value.length === 8 || subtree.value.length === 32)) {
-      const half = subtree.value.length / 2;
-      const address = addressText([...subtree.value.slice(0, half)].map((char) => char.charCodeAt(0)));
-      subtrees.push({ type: 'ip', address, prefix: prefixOf(subtree.value.slice(half)) });
+  for (const base of bases) {
+    if (base.type === 'dns') subtrees.push({ type: 'dns', value: base.value.toLowerCase() });
+    // An iPAddress subtree is the address followed by its mask: 8 bytes for IPv4, 32 for IPv6.
+    else if (base.bytes.length === 8 || base.bytes.length === 32) {
+      const half = base.bytes.length / 2;
+      subtrees.push({ type: 'ip', address: addressText(base.bytes.subarray(0, half)), prefix: prefixOf(base.bytes.subarray(half)) });
     }
   }
   return subtrees;

@@ -1,6 +1,6 @@
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import forge from 'node-forge';
 import { clockSkewMs } from './certificate-authority.js';
+import { loadForge } from './forge.js';
 import { describeCertificate, generateRsaKeyPem, randomSerialNumber, type KeyAndCertificate } from './certificate-material.js';
 import { sameSubjectNames, type SubjectName } from './subject-names.js';
 
@@ -25,6 +25,7 @@ function altName(name: SubjectName): { type: number; value?: string; ip?: string
 
 /** A new key and a certificate for it, signed by the CA, valid for exactly `names` and for TLS servers only. */
 export async function issueServerCertificate(options: IssueServerCertificateOptions): Promise<KeyAndCertificate> {
+  const forge = await loadForge();
   const caKey = forge.pki.privateKeyFromPem(options.ca.keyPem);
   const caCert = forge.pki.certificateFromPem(options.ca.certPem);
   const keyPem = await generateRsaKeyPem();
