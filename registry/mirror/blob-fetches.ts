@@ -76,17 +76,20 @@ export const defaultRateFloor: RateFloor = { bytes: 40 * 1024, perMs: 20_000 };
 /** The floor is checked this many times per window; a fetch below its share in one check is not joined any more. */
 const checksPerWindow = 4;
 
-interface LiveFollower {
-  queue: Buffer[];
-  queued: number;
-  wake?: () => void;
+/** A chunk of the download kept in memory, and where it lies in the blob. */
+interface RecentChunk {
+  readonly offset: number;
+  readonly bytes: Buffer;
 }
 
 /** How long a walk of the repositories answers "which upstream served this blob" before it is walked again. */
 const walkTtlMs = 30_000;
 
-/** How far a client may fall behind the download before it reads from the upload file instead. */
-const liveBufferBytes = 16 * 1024 * 1024;
+/**
+ * The last bytes of a download kept in memory, shared by every client of the fetch: a client within this distance
+ * of the download reads from memory; one further behind reads the upload file until it is within it again.
+ */
+const recentBytesKept = 16 * 1024 * 1024;
 
 /** Followers read in slices at least this big, so a fast download does not turn into tiny reads. */
 const followSliceBytes = 1024 * 1024;
@@ -158,11 +161,15 @@ export function createBlobFetcher(deps: {
     /** The upstream's Content-Length: a follower that has it all ends without waiting for more data. */
     let expectedSize: number | undefined;
     let finished = false;
-    // Followers that have caught up get each chunk handed over in memory as it arrives instead of
-    // re-reading it from disk; one whose client falls behind by liveBufferBytes goes back to the file.
-    const live = new Set<LiveFollower>();
-    const wakeLive = () => {
-      for (const follower of live) follower.wake?.();
+    // The last recentBytesKept of the download, oldest first: followers near the download read each chunk from
+    // here as it arrives instead of re-reading it from disk (open, read, close per catch-up).
+    const recent: RecentChunk[] = [];
+    let recentBytes = 0;
+    let waiting: Array<() => void> = [];
+    const wakeFollowers = () => {
+      const woken = waiting;
+      waiting = [];
+      for (const wake of woken) wake();
     };
     let failure: Error | undefined;
     let uploadPath: string | undefined;
@@ -182,16 +189,11 @@ export function createBlobFetcher(deps: {
 
     /** Called for every chunk, inside the upstream client's own pass over the bytes (no extra stream stage). */
     const onChunk = (chunk: Buffer) => {
+      recent.push({ offset: received, bytes: chunk });
+      recentBytes += chunk.length;
       received += chunk.length;
-      for (const follower of live) {
-        if (follower.queued + chunk.length > liveBufferBytes) {
-          live.delete(follower);
-        } else {
-          follower.queue.push(chunk);
-          follower.queued += chunk.length;
-        }
-        follower.wake?.();
-      }
+      while (recent.length > 1 && recentBytes - (recent[0] as RecentChunk).bytes.length >= recentBytesKept) recentBytes -= (recent.shift() as RecentChunk).bytes.length;
+      wakeFollowers();
       sinceNotice += chunk.length;
       if (sinceNotice >= followSliceBytes) {
         sinceNotice = 0;
@@ -202,7 +204,7 @@ export function createBlobFetcher(deps: {
     // The rate floor: checked a few times per window; one slow check makes the fetch unjoinable, a slow window
     // ends it. Before the upstream answers, the transport's own timeouts apply.
     const checkEveryMs = rateFloor.perMs / checksPerWindow;
-    const recent: number[] = [];
+    const windowDeltas: number[] = [];
     let lastReceived = 0;
     const meter = setInterval(() => {
       const delta = received - lastReceived;
@@ -217,10 +219,10 @@ export function createBlobFetcher(deps: {
         );
       }
       if (breakOff === undefined || allIn) return;
-      recent.push(delta);
-      if (recent.length > checksPerWindow) recent.shift();
-      const window = recent.reduce((sum, value) => sum + value, 0);
-      if (recent.length === checksPerWindow && window < rateFloor.bytes) {
+      windowDeltas.push(delta);
+      if (windowDeltas.length > checksPerWindow) windowDeltas.shift();
+      const window = windowDeltas.reduce((sum, value) => sum + value, 0);
+      if (windowDeltas.length === checksPerWindow && window < rateFloor.bytes) {
         const perSecond = Math.round((rateFloor.bytes * 1000) / rateFloor.perMs);
         const error = new UpstreamUnavailableError(
           source.upstream,
@@ -239,6 +241,7 @@ export function createBlobFetcher(deps: {
       const session = await deps.uploads.start(local, { capped: false });
       uploadPath = pathFor({ kind: 'uploadData', repository: local, id: session.id });
       changes.emit('change');
+      wakeFollowers();
       try {
         const upstream = await source.client.getBlob(source.remote, digest.digest, { verify: false, signal: source.signal, onChunk });
         // Listened to at once: the upstream can fail before the upload store starts reading (a reset right
@@ -262,8 +265,9 @@ export function createBlobFetcher(deps: {
     done.then(
       () => {
         finished = true;
+        recent.length = 0; // the blob is in the store now: followers read it there
         changes.emit('change');
-        wakeLive();
+        wakeFollowers();
         // One line per blob that left an upstream (joined and linked blobs are not fetches): what the mirror costs.
         deps.log.info(
           { upstream: source.upstream, repository: local, remote: source.remote, digest: digest.digest, size: received, durationMs: Math.round(performance.now() - startedAt) },
@@ -275,8 +279,9 @@ export function createBlobFetcher(deps: {
         finished = true;
         // No effect once the upstream answered (the stream broke later): then followers see `failure`.
         refuse(error);
+        recent.length = 0;
         changes.emit('change');
-        wakeLive();
+        wakeFollowers();
         deps.log.warn({ digest: digest.digest, repository: local, upstream: source.upstream, err: error }, 'blob fetch from upstream failed: nothing cached');
       },
     );
@@ -287,59 +292,58 @@ export function createBlobFetcher(deps: {
     /** The end of the blob is handed out only once Berth verified and stored it: is this the end? */
     const isLast = (offset: number, length: number) => expectedSize !== undefined && offset + length >= expectedSize;
 
+    /** The bytes from `offset` on that are still in memory, or undefined when they are older (or not here yet). */
+    const fromMemory = (offset: number): Buffer | undefined => {
+      const first = recent[0];
+      if (first === undefined || offset < first.offset || offset >= received) return undefined;
+      // Chunks are contiguous: search by offset (followers are usually at the newest few).
+      let index = recent.length - 1;
+      while (index > 0 && (recent[index] as RecentChunk).offset > offset) index -= 1;
+      const chunk = recent[index] as RecentChunk;
+      return offset === chunk.offset ? chunk.bytes : chunk.bytes.subarray(offset - chunk.offset);
+    };
+
     async function* follow(): AsyncGenerator<Buffer> {
-      const me: LiveFollower = { queue: [], queued: 0 };
       let offset = 0;
-      try {
-        for (;;) {
-          if (failure) throw failure;
-          const chunk = me.queue.shift();
-          if (chunk) {
-            me.queued -= chunk.length;
-            if (isLast(offset, chunk.length)) await done;
-            offset += chunk.length;
-            yield chunk;
-            continue;
+      for (;;) {
+        if (failure) throw failure;
+        if (expectedSize !== undefined && offset >= expectedSize) return;
+        if (finished) {
+          await done;
+          for await (const rest of await deps.blobs.reader(digest, { start: offset, end: Number.MAX_SAFE_INTEGER })) {
+            offset += (rest as Buffer).length;
+            yield rest as Buffer;
           }
-          if (expectedSize !== undefined && offset >= expectedSize) return;
-          if (finished) {
-            await done;
-            for await (const rest of await deps.blobs.reader(digest, { start: offset, end: Number.MAX_SAFE_INTEGER })) {
-              offset += (rest as Buffer).length;
-              yield rest as Buffer;
-            }
-            return;
-          }
-          if (live.has(me)) {
-            await new Promise<void>((resolve) => (me.wake = resolve));
-            me.wake = undefined;
-            continue;
-          }
-          if (uploadPath === undefined) {
-            await Promise.race([nextChange(), done.catch(() => undefined)]);
-            continue;
-          }
-          if (offset === received) {
-            live.add(me);
-            continue;
-          }
-          const before = offset;
-          try {
-            const file = await deps.driver.reader(uploadPath as string, { start: offset, end: received - 1 });
-            for await (const part of file as AsyncIterable<Buffer>) {
-              if (isLast(offset, part.length)) await done;
-              offset += part.length;
-              yield part;
-            }
-          } catch (error) {
-            // Not created yet, or just moved into the blob store: wait for the next step of the fetch.
-            if (!isPathNotFound(error)) throw error;
-          }
-          // Bytes counted but not yet flushed to the file: wait a moment rather than spin.
-          if (offset === before) await Promise.race([nextChange(), done.catch(() => undefined), delay(20)]);
+          return;
         }
-      } finally {
-        live.delete(me);
+        const inMemory = fromMemory(offset);
+        if (inMemory) {
+          if (isLast(offset, inMemory.length)) await done;
+          offset += inMemory.length;
+          yield inMemory;
+          continue;
+        }
+        if (offset === received || uploadPath === undefined) {
+          // Caught up (or not started): wait for the next chunk, the upload file, or the end.
+          await new Promise<void>((resolve) => waiting.push(resolve));
+          continue;
+        }
+        // Further behind than memory holds: read the upload file up to where memory starts.
+        const before = offset;
+        const until = (recent[0]?.offset ?? received) - 1;
+        try {
+          const file = await deps.driver.reader(uploadPath, { start: offset, end: until });
+          for await (const part of file as AsyncIterable<Buffer>) {
+            if (isLast(offset, part.length)) await done;
+            offset += part.length;
+            yield part;
+          }
+        } catch (error) {
+          // Not created yet, or just moved into the blob store: wait for the next step of the fetch.
+          if (!isPathNotFound(error)) throw error;
+        }
+        // Bytes counted but not yet flushed to the file: wait a moment rather than spin.
+        if (offset === before) await Promise.race([nextChange(), done.catch(() => undefined), delay(20)]);
       }
     }
 

@@ -291,3 +291,28 @@ async function auditEvents(dataDir: string): Promise<Array<Record<string, unknow
   }
   return events;
 }
+
+test('a client that joins a running fetch late gets every byte: the start from the upload file, the rest from memory', { skip: toolSkipReason(...tools), timeout: 90_000 }, async (t) => {
+  // The fetch keeps the last 16 MiB of the download in memory; a client further behind reads the upload file first.
+  requireTools(...tools);
+  const dist = await startDistribution({ logLevel: 'warn' });
+  t.after(() => dist.stop());
+  const image = await createImageLayout(await makeTempDir(t), { tag: '1', layers: [{ bytes: 48 * 1024 * 1024, compress: false }] });
+  await pushImage(image.ref, dist.host, 'library/late:1');
+  const layer = image.layers[0];
+  assert.ok(layer);
+  // 24 MiB at once, then about 12 MiB/s: the second client arrives while the download is under way.
+  const headStart = 24 * 1024 * 1024;
+  const proxy = await startFaultProxy(t, dist.url, blobGets({ kind: 'trickle', afterBodyBytes: headStart, intervalMs: 20, bytes: 256 * 1024 }, layer.digest));
+  const mirror = await startMirror(t, { auth: 'token', upstreams: [{ name: 'up', url: proxy.url }] });
+  const blobUrl = `${mirror.url}/v2/up/library/late/blobs/${layer.digest}`;
+
+  let joinLate!: () => void;
+  const firstHasHeadStart = new Promise<void>((resolve) => (joinLate = resolve));
+  const first = hashGet(blobUrl, {}, (bytes) => bytes >= headStart && joinLate());
+  await firstHasHeadStart;
+  const second = await hashGet(blobUrl);
+  const firstAnswer = await first;
+  for (const answer of [firstAnswer, second]) assert.deepEqual(answer, { status: 200, digest: layer.digest, bytes: layer.size });
+  assert.equal(proxy.requests.filter((seen) => seen.method === 'GET' && seen.path.endsWith(layer.digest)).length, 1, 'one download served both clients');
+});

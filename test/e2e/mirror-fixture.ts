@@ -81,8 +81,11 @@ export async function httpGet(url: string, headers: Record<string, string> = {},
   return { status: response.status, headers: response.headers, body: Buffer.from(await response.arrayBuffer()) };
 }
 
-/** A GET whose body is hashed as it streams (blobs): status, sha256 and byte count; a cut stream rejects. */
-export function hashGet(url: string, headers: Record<string, string> = {}): Promise<{ status: number; digest: string; bytes: number }> {
+/**
+ * A GET whose body is hashed as it streams (blobs): status, sha256 and byte count; a cut stream rejects. `onBytes`
+ * hears the running count.
+ */
+export function hashGet(url: string, headers: Record<string, string> = {}, onBytes?: (bytes: number) => void): Promise<{ status: number; digest: string; bytes: number }> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(url, { headers }, (res) => {
       const hash = createHash('sha256');
@@ -90,6 +93,7 @@ export function hashGet(url: string, headers: Record<string, string> = {}): Prom
       res.on('data', (chunk: Buffer) => {
         hash.update(chunk);
         bytes += chunk.length;
+        onBytes?.(bytes);
       });
       res.on('end', () => resolve({ status: res.statusCode ?? 0, digest: `sha256:${hash.digest('hex')}`, bytes }));
       res.on('error', reject);
