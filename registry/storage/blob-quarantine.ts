@@ -24,12 +24,15 @@ export async function quarantineBlob(driver: StorageDriver, digest: ParsedDigest
 }
 
 /**
- * Puts a quarantined blob back into `/blobs`; false when there was none. A copy already back in `/blobs` (a push
- * stored the same bytes again) is kept as it is, being the newer file, and the quarantined one dropped.
+ * Puts a quarantined blob back into `/blobs`; resolves whether the blob is in `/blobs` afterwards. A copy already back
+ * in `/blobs` (a push stored the same bytes again) is kept as it is, being the newer file, and the quarantined one
+ * dropped.
  */
 export async function restoreBlob(driver: StorageDriver, digest: ParsedDigest): Promise<boolean> {
   const quarantined = pathFor({ kind: 'quarantinedBlob', digest });
-  if (!(await statOrUndefined(driver, quarantined))) return false;
+  // No quarantined copy: maybe someone else restored it between the caller's miss in `/blobs` and this look (the
+  // collector putting back a blob a push stored again), so look in `/blobs` once more before saying it is gone.
+  if (!(await statOrUndefined(driver, quarantined))) return (await statOrUndefined(driver, pathFor({ kind: 'blobData', digest }))) !== undefined;
   if (await statOrUndefined(driver, pathFor({ kind: 'blobData', digest }))) {
     await driver.delete(quarantined);
     return true;

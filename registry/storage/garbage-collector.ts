@@ -1,3 +1,4 @@
+import { forEachConcurrently } from '../core/concurrent.js';
 import { isDigest, parseDigest, type ParsedDigest } from '../core/digest.js';
 import type { Logger } from '../log.js';
 import { deleteQuarantined, listQuarantined, quarantineBlob, quarantinedInfo, restoreBlob } from './blob-quarantine.js';
@@ -95,6 +96,11 @@ export interface GarbageCollectionResult {
 
 /** Unreferenced blobs quarantined, then checked against the index, at a time. */
 const deleteBatch = 256;
+/**
+ * Filesystem (or object store) steps in flight at once: each is a syscall in libuv's thread pool or a round trip, so
+ * one at a time leaves both mostly idle. The order of the steps never matters; the batch order does (see flush).
+ */
+const stepsAtOnce = 16;
 
 export async function collectGarbage(driver: StorageDriver, index: RepositoryIndex, options: GarbageCollectionOptions): Promise<GarbageCollectionResult> {
   const started = Date.now();
@@ -140,7 +146,7 @@ export async function collectGarbage(driver: StorageDriver, index: RepositoryInd
   const linked = new Set<string>();
   // Per repository: the layer links this run removed (for the second look below).
   const unlinkedBy = new Map<string, Set<string>>();
-  for (const [repository, repositoryMarks] of marks) {
+  await forEachConcurrently(marks, stepsAtOnce / 2, async ([repository, repositoryMarks]) => {
     const candidates: ParsedDigest[] = [];
     for (const layer of repositoryMarks.layers) {
       if (repositoryMarks.unreadable > 0 || repositoryMarks.referenced.has(layer)) {
@@ -181,7 +187,7 @@ export async function collectGarbage(driver: StorageDriver, index: RepositoryInd
     result.manifestsKept += repositoryMarks.manifests.size;
     result.unreadableManifests += repositoryMarks.unreadable;
     unlinkedBy.set(repository, unlinked);
-  }
+  });
   // Every repository folder the verify walked counts, also one whose images are all gone.
   result.repositories = checked.repositories;
 
@@ -222,21 +228,21 @@ export async function collectGarbage(driver: StorageDriver, index: RepositoryInd
       return;
     }
     const quarantined: typeof batch = [];
-    for (const candidate of batch) {
+    await forEachConcurrently(batch, stepsAtOnce, async (candidate) => {
       if (await quarantineBlob(driver, candidate.digest)) quarantined.push(candidate);
-    }
+    });
     batch = [];
     if (quarantined.length === 0) return;
-    // Looked up only now, after every move above: a push that linked one of these blobs and then found it in /blobs
-    // recorded its link's intent in the index before the move, so it is seen here.
-    for (const { digest, size, modifiedAt } of quarantined) {
+    // Looked up only now, after every move above has finished: a push that linked one of these blobs and then found
+    // it in /blobs recorded its link's intent in the index before the move, so it is seen here.
+    await forEachConcurrently(quarantined, stepsAtOnce, async ({ digest, size, modifiedAt }) => {
       const copy = await quarantinedInfo(driver, digest);
       if (!copy) {
         // Restored by a reader meanwhile: someone needs it.
         result.relinkedDuringRun += 1;
         result.blobsKept += 1;
         result.bytesKept += size;
-        continue;
+        return;
       }
       // Stored anew since the sweep looked at it (a push reusing a blob replaces its file): a push in progress.
       const storedAgain = copy.modifiedAt.getTime() > modifiedAt.getTime() || !isOld(copy.modifiedAt);
@@ -245,28 +251,32 @@ export async function collectGarbage(driver: StorageDriver, index: RepositoryInd
         result.relinkedDuringRun += 1;
         result.blobsKept += 1;
         result.bytesKept += size;
-        continue;
+        return;
       }
       await deleteQuarantined(driver, digest);
       result.blobsDeleted += 1;
       result.bytesFreed += size;
-    }
+    });
   };
   for (const algorithm of await driver.list('/blobs')) {
     for (const prefix of (await driver.list(`/blobs/${algorithm}`)).sort()) {
-      for (const hex of (await driver.list(`/blobs/${algorithm}/${prefix}`)).sort()) {
+      const unlinked: Array<{ digest: ParsedDigest; size: number; modifiedAt: Date }> = [];
+      await forEachConcurrently((await driver.list(`/blobs/${algorithm}/${prefix}`)).sort(), stepsAtOnce, async (hex) => {
         const digest = digestFrom(algorithm, hex);
-        if (!digest) continue; // Not a blob folder (an interrupted write's leftover): purgeLeftovers owns those.
+        if (!digest) return; // Not a blob folder (an interrupted write's leftover): purgeLeftovers owns those.
         const info = await statOf(driver, pathFor({ kind: 'blobData', digest }));
-        if (!info) continue;
+        if (!info) return;
         const young = !linked.has(digest.digest) && !isOld(info.modifiedAt);
         if (young) result.youngSpared += 1;
         if (linked.has(digest.digest) || young) {
           result.blobsKept += 1;
           result.bytesKept += info.size;
-          continue;
+          return;
         }
-        batch.push({ digest, size: info.size, modifiedAt: info.modifiedAt });
+        unlinked.push({ digest, size: info.size, modifiedAt: info.modifiedAt });
+      });
+      for (const candidate of unlinked) {
+        batch.push(candidate);
         if (batch.length >= deleteBatch) await flush();
       }
     }

@@ -1,3 +1,4 @@
+import { forEachConcurrently } from '../core/concurrent.js';
 import { isDigest, parseDigest, type ParsedDigest } from '../core/digest.js';
 import { parseManifest } from '../core/manifest.js';
 import type { Logger } from '../log.js';
@@ -29,6 +30,10 @@ const algorithms = ['sha256', 'sha512'] as const;
 /** An intent older than this whose file is missing is a write that was cut short. */
 const intentGraceMs = 10 * 60 * 1000;
 const maxAttempts = 5;
+/** Repositories read at once: enough to keep the thread pool and an object store's round trips busy. */
+const repositoriesAtOnce = 8;
+/** Link files of one repository checked at once (a repository may hold 10,000 tags). */
+const checksAtOnce = 16;
 
 export async function buildRepositoryIndex(
   driver: StorageDriver,
@@ -41,11 +46,11 @@ export async function buildRepositoryIndex(
   const result: IndexBuildResult = { repositories: 0, repaired: 0, durationMs: 0 };
   const found = await walkRepositories(driver);
   const known = await index.knownRepositories();
-  for (const repository of found) {
+  await forEachConcurrently(found, repositoriesAtOnce, async (repository) => {
     signal?.throwIfAborted();
     result.repositories += 1;
     if (await syncRepository(driver, blobs, index, repository)) result.repaired += 1;
-  }
+  });
   const present = new Set(found);
   for (const repository of known) {
     if (present.has(repository)) continue;
@@ -143,15 +148,21 @@ export async function readRepositorySnapshot(driver: StorageDriver, repository: 
   const folders = await driver.list(pathFor({ kind: 'repository', repository }));
   const holdsLinks = folders.includes('_layers') || folders.includes('_manifests');
   const snapshot: RepositorySnapshot = { exists: holdsLinks, layers: [], manifests: [], tags: [], referrers: [] };
+  // Adds to `into` the digests among the folder names `names` whose link file exists, checked side by side.
+  const addLinked = (into: string[], names: string[], algorithm: string, linkOf: (digest: ParsedDigest) => string): Promise<void> =>
+    forEachConcurrently(names, checksAtOnce, async (hex) => {
+      const digest = digestFrom(algorithm, hex);
+      if (digest && (await pathExists(driver, linkOf(digest)))) into.push(digest.digest);
+    });
   for (const algorithm of algorithms) {
-    for (const hex of await driver.list(pathFor({ kind: 'layerLinks', repository, algorithm }))) {
-      const digest = digestFrom(algorithm, hex);
-      if (digest && (await pathExists(driver, pathFor({ kind: 'layerLink', repository, digest })))) snapshot.layers.push(digest.digest);
-    }
-    for (const hex of await driver.list(pathFor({ kind: 'manifestRevisions', repository, algorithm }))) {
-      const digest = digestFrom(algorithm, hex);
-      if (digest && (await pathExists(driver, pathFor({ kind: 'manifestRevisionLink', repository, digest })))) snapshot.manifests.push(digest.digest);
-    }
+    const [layerNames, revisionNames] = await Promise.all([
+      driver.list(pathFor({ kind: 'layerLinks', repository, algorithm })),
+      driver.list(pathFor({ kind: 'manifestRevisions', repository, algorithm })),
+    ]);
+    await Promise.all([
+      addLinked(snapshot.layers, layerNames, algorithm, (digest) => pathFor({ kind: 'layerLink', repository, digest })),
+      addLinked(snapshot.manifests, revisionNames, algorithm, (digest) => pathFor({ kind: 'manifestRevisionLink', repository, digest })),
+    ]);
     for (const subjectHex of await driver.list(pathFor({ kind: 'referrerSubjects', repository, algorithm }))) {
       const subject = digestFrom(algorithm, subjectHex);
       if (!subject) continue;
@@ -166,10 +177,10 @@ export async function readRepositorySnapshot(driver: StorageDriver, repository: 
     }
   }
   const tags: TagEntry[] = [];
-  for (const tag of await driver.list(pathFor({ kind: 'tags', repository }))) {
+  await forEachConcurrently(await driver.list(pathFor({ kind: 'tags', repository })), checksAtOnce, async (tag) => {
     const entry = await readTag(driver, repository, tag);
     if (entry) tags.push(entry);
-  }
+  });
   snapshot.tags = tags.sort((a, b) => (a.tag < b.tag ? -1 : a.tag > b.tag ? 1 : 0));
   return snapshot;
 }

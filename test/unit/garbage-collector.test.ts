@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import { test } from 'node:test';
 import { parseDigest } from '../../registry/core/digest.js';
 import { createBlobStore, type BlobStore } from '../../registry/storage/blob-store.js';
-import { quarantineBlob } from '../../registry/storage/blob-quarantine.js';
+import { quarantineBlob, restoreBlob } from '../../registry/storage/blob-quarantine.js';
 import { isPathNotFound, type StorageDriver } from '../../registry/storage/driver.js';
 import { createFilesystemDriver } from '../../registry/storage/filesystem-driver.js';
 import { pathFor } from '../../registry/storage/paths.js';
@@ -374,6 +374,30 @@ test('a blob in the quarantine is restored by the first reader, and by the next 
   await assertEveryTagComplete(stores);
 });
 
+test('a reader that misses a blob while the collector puts it back still finds it (seen as a 400 on a push racing gc)', async (t) => {
+  const real = createFilesystemDriver(await makeTempDir(t, 'berth-gc-'));
+  const stores = await openStores(t, real);
+  const image = await pushImage(stores, 'team/app', 'v1', [randomBytes(300)]);
+  const layer = parseDigest(image.blobs[1]?.digest ?? '');
+  const blobData = pathFor({ kind: 'blobData', digest: layer });
+  assert.ok(await quarantineBlob(real, layer));
+  // The reader's first look in /blobs misses; right after it, the collector restores the blob (its own check found a
+  // link), so the reader's look in the quarantine misses too.
+  let raced = false;
+  const racing: StorageDriver = {
+    ...real,
+    async stat(path) {
+      if (path !== blobData || raced) return real.stat(path);
+      raced = true;
+      const miss = await real.stat(path).then(() => undefined, (error: unknown) => error);
+      assert.ok(await restoreBlob(real, layer), 'the collector puts it back');
+      throw miss;
+    },
+  };
+  assert.equal(await createBlobStore(racing).size(layer), 300, 'the reader looks in /blobs again and finds it');
+  assert.ok(raced);
+});
+
 test('crash safety: killed at any delete, every tag still resolves to a complete image, and the next run finishes the job', async (t) => {
   const build = async (stores: Stores) => {
     const shared = randomBytes(256);
@@ -394,15 +418,18 @@ test('crash safety: killed at any delete, every tag still resolves to a complete
     const stores = await openStores(t, real);
     await build(stores);
     let count = 0;
-    // kill -9 right before the n-th delete: nothing after it happens.
+    let deleted = 0;
+    // kill -9 right before the n-th delete: no delete from then on (deletes already in flight beside it may finish).
     const crashing: StorageDriver = {
       ...real,
       async delete(path) {
-        if (count++ === crashAt) throw new Error('killed');
-        return real.delete(path);
+        if (count++ >= crashAt) throw new Error('killed');
+        await real.delete(path);
+        deleted += 1;
       },
     };
     await assert.rejects(collectGarbage(crashing, stores.index, { graceMs: 0 }), /killed/);
+    assert.equal(deleted, crashAt);
     await assertEveryTagComplete(stores);
     const rest = await collectGarbage(real, stores.index, { graceMs: 0 });
     assert.equal(rest.blobsDeleted + rest.layerLinksRemoved, deletes - crashAt, `crash at ${crashAt}: the next run deletes the rest`);
