@@ -49,12 +49,21 @@ export interface PostgresServer {
   readonly port: number;
   /** Wall time from the call to a server that accepts connections. */
   readonly startupMs: number;
+  /** Creates another empty database owned by `berth` (a random name when none is given): one per test. */
+  createDatabase(name?: string): Promise<PostgresDatabaseInfo>;
   /** Runs SQL as the superuser over the unix socket (psql, ON_ERROR_STOP); resolves with psql's stdout. */
   psql(sql: string, database?: string): Promise<string>;
   /** The last lines of the server's output, for assertion messages. */
   logTail(): string;
   /** Stops the server (fast shutdown, SIGKILL if that takes too long) and removes the directory. Idempotent. */
   stop(): Promise<void>;
+}
+
+export interface PostgresDatabaseInfo {
+  readonly name: string;
+  /** `postgres://berth@127.0.0.1:PORT/NAME`, without a password. */
+  readonly url: string;
+  readonly connection: { readonly host: string; readonly port: number; readonly user: string; readonly database: string; readonly password: string };
 }
 
 export interface PostgresOptions {
@@ -151,6 +160,11 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Post
       port,
       startupMs: performance.now() - started,
       psql,
+      createDatabase: async (name = `berth_${randomPassword().slice(0, 12)}`) => {
+        if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name)) throw new Error(`not a plain database name: ${name}`);
+        await psql(`CREATE DATABASE ${name} OWNER berth;\n`);
+        return { name, url: `postgres://berth@127.0.0.1:${port}/${name}`, connection: { host: '127.0.0.1', port, user: 'berth', database: name, password } };
+      },
       logTail: () => postmaster.logTail(30),
       stop: () => {
         stopping ??= (async () => {
