@@ -25,4 +25,38 @@ export const migrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    id: 2,
+    name: 'repository index',
+    // The metadata index (registry/storage/repository-index.ts) shared by every node; the same tables as the
+    // SQLite index (registry/storage/sqlite-repository-index.ts). Names, tags and digests are COLLATE "C" so their
+    // order is bytewise, as in SQLite and JavaScript (a page's `last` means the same on every backend).
+    // A writer locks its repository's changes row first (the upsert), so a rebuild's change check and its
+    // replacement are atomic against writers on every node.
+    sql: `
+      CREATE TABLE berth_index_meta (key text PRIMARY KEY, value text NOT NULL);
+      CREATE TABLE berth_index_changes (repository text COLLATE "C" PRIMARY KEY, count bigint NOT NULL);
+      CREATE TABLE berth_index_repositories (name text COLLATE "C" PRIMARY KEY);
+      CREATE TABLE berth_index_tags (
+        repository text COLLATE "C" NOT NULL, tag text COLLATE "C" NOT NULL, digest text COLLATE "C" NOT NULL,
+        pushed_at timestamptz NOT NULL,
+        PRIMARY KEY (repository, tag)
+      );
+      CREATE TABLE berth_index_links (
+        repository text COLLATE "C" NOT NULL, kind text NOT NULL CHECK (kind IN ('layer', 'manifest')),
+        digest text COLLATE "C" NOT NULL, committed boolean NOT NULL, intended_at timestamptz NOT NULL,
+        PRIMARY KEY (repository, kind, digest)
+      );
+      CREATE INDEX berth_index_links_by_digest ON berth_index_links (digest);
+      -- The catalog: one probe per listed repository for "holds a committed manifest".
+      CREATE INDEX berth_index_links_listed ON berth_index_links (repository) WHERE kind = 'manifest' AND committed;
+      CREATE TABLE berth_index_referrers (
+        repository text COLLATE "C" NOT NULL, subject text COLLATE "C" NOT NULL, digest text COLLATE "C" NOT NULL,
+        PRIMARY KEY (repository, subject, digest)
+      );
+      CREATE TABLE berth_index_manifest_references (
+        manifest text COLLATE "C" PRIMARY KEY, blobs text[] NOT NULL, manifests text[] NOT NULL
+      );
+    `,
+  },
 ];
