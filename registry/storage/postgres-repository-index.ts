@@ -46,21 +46,17 @@ const sql = {
   removeReferrer: 'DELETE FROM berth_index_referrers WHERE repository = $1 AND subject = $2 AND digest = $3',
   putReferences: 'INSERT INTO berth_index_manifest_references (manifest, blobs, manifests) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING',
 
-  // A range scan of the repositories' primary key, one probe of the partial index berth_index_links_listed each.
-  // LIMIT NULL is no limit.
+  // Range scans from `last` on the repositories' primary key and the partial index berth_index_links_listed
+  // (the repeated bound lets a merge join start there instead of at the first repository). LIMIT NULL is no limit.
   listRepositories: `SELECT r.name FROM berth_index_repositories r
                      WHERE r.name > $1 AND EXISTS (
-                       SELECT 1 FROM berth_index_links l WHERE l.repository = r.name AND l.kind = 'manifest' AND l.committed)
+                       SELECT 1 FROM berth_index_links l
+                       WHERE l.repository = r.name AND l.repository > $1 AND l.kind = 'manifest' AND l.committed)
                      ORDER BY r.name LIMIT $2 OFFSET $3`,
   knownRepositories: 'SELECT name FROM berth_index_repositories ORDER BY name',
-  // One query for "known?" and the page: no row when unknown, one row with a null tag when the page is empty.
-  // The page is a range scan of the tags' primary key (repository, tag).
-  listTags: `SELECT t.tag, t.digest, t.pushed_at FROM berth_index_repositories r
-             LEFT JOIN LATERAL (
-               SELECT tag, digest, pushed_at FROM berth_index_tags
-               WHERE repository = r.name AND tag > $2 ORDER BY tag LIMIT $3 OFFSET $4
-             ) t ON true
-             WHERE r.name = $1 ORDER BY t.tag`,
+  // A range scan of the tags' primary key (repository, tag), in its order. Tags imply a known repository, so only
+  // an empty page needs the second query (hasRepository) to tell "no tags here" from "no such repository".
+  listTags: 'SELECT tag, digest, pushed_at FROM berth_index_tags WHERE repository = $1 AND tag > $2 ORDER BY tag LIMIT $3 OFFSET $4',
   countTags: 'SELECT count(*)::integer AS count FROM berth_index_tags WHERE repository = $1',
   hasRepository: 'SELECT 1 FROM berth_index_repositories WHERE name = $1',
   tagsOf: 'SELECT tag, digest, pushed_at FROM berth_index_tags WHERE repository = $1 ORDER BY tag',
@@ -130,9 +126,9 @@ function createIndex(pool: pg.Pool): RepositoryIndex {
   };
 
   const listTags = async (repository: string, page: PageRequest): Promise<TagEntry[] | undefined> => {
-    const { rows } = await pool.query<TagRow | { tag: null }>(sql.listTags, [repository, ...bounds(page)]);
-    if (rows.length === 0) return undefined;
-    return rows.filter((row): row is TagRow => row.tag !== null).map(tagEntryOf);
+    const { rows } = await pool.query<TagRow>(sql.listTags, [repository, ...bounds(page)]);
+    if (rows.length === 0 && ((await pool.query(sql.hasRepository, [repository])).rowCount ?? 0) === 0) return undefined;
+    return rows.map(tagEntryOf);
   };
 
   return {
