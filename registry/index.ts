@@ -291,7 +291,7 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
       await indexCheck;
       await index.close();
       // After the listeners drained: the pulls they served last are in this final flush.
-      pulls.close();
+      await pulls.close();
     },
   };
 }
