@@ -59,4 +59,26 @@ export const migrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    id: 3,
+    name: 'pull records',
+    // How often and when manifests were pulled (registry/storage/usage-store.ts), summed over every node: totals
+    // per reference and per repository, and per repository and UTC day for the recent window. Not derived data:
+    // nothing can rebuild it, so later migrations change these tables in place.
+    sql: `
+      CREATE TABLE berth_reference_pulls (
+        repository text COLLATE "C" NOT NULL, reference text COLLATE "C" NOT NULL,
+        count bigint NOT NULL CHECK (count >= 0), last_pulled_at timestamptz NOT NULL,
+        PRIMARY KEY (repository, reference)
+      );
+      CREATE TABLE berth_repository_pulls (
+        repository text COLLATE "C" PRIMARY KEY, count bigint NOT NULL CHECK (count >= 0), last_pulled_at timestamptz NOT NULL
+      );
+      CREATE TABLE berth_daily_pulls (
+        repository text COLLATE "C" NOT NULL, day integer NOT NULL, count bigint NOT NULL CHECK (count >= 0),
+        PRIMARY KEY (repository, day)
+      );
+      CREATE INDEX berth_daily_pulls_by_day ON berth_daily_pulls (day);
+    `,
+  },
 ];
