@@ -102,7 +102,7 @@ test('postgres state store: a node whose listener connection is cut still sees c
 
 test('postgres state store: an unmigrated database is refused with what to run', { skip, timeout: 30_000 }, async () => {
   const info = await server.createDatabase();
-  await assert.rejects(openNode(info), /has no Berth tables \(berth_state_head\): run "berth migrate --metadata /);
+  await assert.rejects(openNode(info), /the database has no Berth tables \(berth_state_head\): run "berth migrate --metadata postgres:\/\/berth@127.0.0.1:\d+\/berth_\w+" first/);
 });
 
 test('postgres state store: an update on a database that went away fails, and the snapshot stays the last good one', { skip, timeout: 60_000 }, async (t) => {

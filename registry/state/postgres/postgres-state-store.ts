@@ -218,7 +218,7 @@ export async function createPostgresStateStore(database: PostgresDatabase, optio
     await reload();
   } catch (error) {
     if ((error as { code?: string }).code === undefinedTable) {
-      throw new Error(`${database.label} has no Berth tables (berth_state_head): run "berth migrate --metadata ${database.label}" first`, { cause: error });
+      throw new Error(`the database has no Berth tables (berth_state_head): run "berth migrate --metadata ${database.label}" first`, { cause: error });
     }
     throw error;
   }
