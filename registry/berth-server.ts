@@ -33,14 +33,18 @@ import { createNameRouting, type NameRouting } from './mirror/name-routing.js';
 import { createPullThrough } from './mirror/pull-through.js';
 import { createUpstreamPool, type UpstreamPool } from './mirror/upstream-pool.js';
 import { claimServerRecord } from './runtime/server-record-keeper.js';
-import { createStateStore, type StateStore } from './state/index.js';
+import type { StateStore } from './state/index.js';
+import { openStateStore, type MetadataBackend } from './state/metadata-backend.js';
 import { createCertificateManager, type CertificateManager } from './tls/index.js';
 
 export type AuthMode = 'token' | 'none';
 
 export interface BerthOptions {
+  /** Per-node files (TLS material, keys, logs, the server record) and, with the file backend, the state. */
   dataDir: string;
   logger: Logger;
+  /** Where the shared metadata lives (state/metadata-backend.ts). Default: state.json in the data directory. */
+  metadata?: MetadataBackend;
   /** Plain-HTTP listener; null turns it off. Default: settings.listen, else 127.0.0.1:5000. */
   listen?: string | null;
   /** HTTPS listener; null turns it off. Default: settings.tlsListen, else 127.0.0.1:5443. */
@@ -92,7 +96,8 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
   // Before anything is read or written: a data directory others can enter is closed now (O(1)); what lies below
   // is checked in the background once Berth listens (see config/private-modes.ts).
   const topLevelModes = await repairTopLevelModes(dataDir);
-  const state = await createStateStore(dataDir);
+  // A PostgreSQL database is migrated first: nodes starting together take turns under the migration lock.
+  const state = await openStateStore(dataDir, options.metadata ?? { kind: 'file' }, { migrate: true });
   const settings = state.read().settings;
   const auth = options.auth ?? 'token';
   const listen = address(options.listen, settings.listen, '127.0.0.1:5000');

@@ -9,7 +9,7 @@ import {
 import { DurationError, parseDuration, parsePointInTime } from '../../core/duration.js';
 import { CliUsageError } from '../cli-error.js';
 import type { Command } from 'commander';
-import { dataDirOf, formatTable, openState, requireDataDir } from '../admin-support.js';
+import { dataDirOf, formatTable, metadataOf, openState, requireDataDir } from '../admin-support.js';
 import { group, jsonOption, leaf, optionsOf, runnableGroup } from '../command-kit.js';
 
 const dayMs = 86_400_000;
@@ -36,7 +36,7 @@ async function prune(command: Command): Promise<void> {
   requireDataDir(dataDir);
   let keepDays = explicit;
   if (keepDays === undefined) {
-    const state = await openState(dataDir);
+    const state = await openState(dataDir, metadataOf(command));
     try {
       keepDays = effectiveAuditRetentionDays(state.read().settings.auditRetentionDays);
     } finally {

@@ -6,8 +6,9 @@ import { parseDigest } from '../../core/digest.js';
 import { isRepositoryName, namespaceOf } from '../../core/names.js';
 import { createRegistry, type Registry } from '../../index.js';
 import type { StateStore } from '../../state/index.js';
+import type { MetadataBackend } from '../../state/metadata-backend.js';
 import { CliUsageError } from '../cli-error.js';
-import { auditAdmin, dataDirOf, formatTable, formatTime, openState, requireDataDir } from '../admin-support.js';
+import { auditAdmin, dataDirOf, formatTable, formatTime, metadataOf, openState, requireDataDir } from '../admin-support.js';
 import { group, jsonOption, leaf, optionsOf } from '../command-kit.js';
 import { formatBytes, shortDigest } from '../format.js';
 import { copyImage, planImageCopy } from '../image-copy.js';
@@ -30,8 +31,8 @@ async function withRegistry<T>(command: Command, work: (registry: Registry, data
   }
 }
 
-async function withState<T>(dataDir: string, work: (state: StateStore) => Promise<T>): Promise<T> {
-  const state = await openState(dataDir);
+async function withState<T>(dataDir: string, metadata: MetadataBackend, work: (state: StateStore) => Promise<T>): Promise<T> {
+  const state = await openState(dataDir, metadata);
   try {
     return await work(state);
   } finally {
@@ -242,7 +243,7 @@ async function copy(sourceText: string, destinationText: string, command: Comman
   }
   await withRegistry(command, async (registry, dataDir) => {
     const destinationNamespace = namespaceOf(destination.repository);
-    const upstreams = await withState(dataDir, async (state) => state.read().upstreams);
+    const upstreams = await withState(dataDir, metadataOf(command), async (state) => state.read().upstreams);
     if (upstreams.some((upstream) => upstream.name === destinationNamespace)) {
       throw new Error(`namespace "${destinationNamespace}" mirrors upstream "${destinationNamespace}" and takes no pushes: copy into a namespace of your own, e.g. team/${destination.repository.split('/').at(-1) ?? 'app'}`);
     }
@@ -261,7 +262,7 @@ async function copy(sourceText: string, destinationText: string, command: Comman
     }
     const previous = tag !== undefined ? await registry.repositories.getManifest(destination.repository, tag) : undefined;
     const result = await copyImage(registry.repositories, plan, destination.repository, tag);
-    await recordCopy(dataDir, source, destination, plan.manifests.map((manifest) => manifest.digest), root.digest);
+    await recordCopy(dataDir, metadataOf(command), source, destination, plan.manifests.map((manifest) => manifest.digest), root.digest);
     const moved = previous && previous.digest !== root.digest ? ` (the tag pointed at ${shortDigest(previous.digest)}… before)` : '';
     console.log(
       `Copied ${formatReference(source)} to ${formatReference(destination)}${moved}: ${root.digest}, ` +
@@ -274,9 +275,9 @@ async function copy(sourceText: string, destinationText: string, command: Comman
  * Audited as the pushes they amount to (one event per manifest stored, actor admin, client cli), and the
  * destination namespace comes into being as with a first push: private.
  */
-async function recordCopy(dataDir: string, source: ImageReference, destination: ImageReference, digests: string[], rootDigest: string): Promise<void> {
+async function recordCopy(dataDir: string, metadata: MetadataBackend, source: ImageReference, destination: ImageReference, digests: string[], rootDigest: string): Promise<void> {
   const namespace = namespaceOf(destination.repository);
-  const created = await withState(dataDir, async (state) => {
+  const created = await withState(dataDir, metadata, async (state) => {
     let added = false;
     await state.update((draft) => {
       added = false;

@@ -7,7 +7,8 @@ import { defaultDataDir } from '../../config/data-dir.js';
 import { createLogger, isLogLevel, logLevels, type LogFormat } from '../../log.js';
 import { berthVersion } from '../../version.js';
 import { CliUsageError } from '../cli-error.js';
-import { checkDataDirPath, dataDirOf } from '../admin-support.js';
+import { checkDataDirPath, dataDirOf, metadataOf } from '../admin-support.js';
+import { describeMetadata } from '../../state/metadata-backend.js';
 import { optionsOf, leaf } from '../command-kit.js';
 
 interface ServeOptions {
@@ -27,11 +28,13 @@ async function serve(command: Command): Promise<void> {
   const format = logFormatOf(values.logFormat);
   const dataDir = dataDirOf(command);
   checkDataDirPath(dataDir);
+  const metadata = metadataOf(command);
   const log = createLogger({ level, format });
   let berth;
   try {
     berth = await startBerth({
       dataDir,
+      metadata,
       logger: log,
       listen: listenFlag(values.listen),
       tlsListen: listenFlag(values.tlsListen),
@@ -47,7 +50,8 @@ async function serve(command: Command): Promise<void> {
   }
   // A hand edit of the settings in state.json takes effect without a restart where it can (TLS names),
   // and says so where it cannot (listen addresses). The desktop app has its own watcher that restarts.
-  const watcher = await createSettingsWatcher({
+  // A database is not edited by hand: with PostgreSQL there is no file to watch.
+  const watcher = metadata.kind !== 'file' ? { close: async () => undefined } : await createSettingsWatcher({
     path: join(dataDir, stateFileName),
     logger: log,
     async applySettings(settings, previous) {
@@ -80,7 +84,7 @@ async function serve(command: Command): Promise<void> {
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
   // Ready only now: a signal right after this line finds its handler (scripts stop Berth as soon as it is up).
-  log.info({ url: berth.urls.http, tlsUrl: berth.urls.https, dataDir, auth: values.auth }, 'berth ready');
+  log.info({ url: berth.urls.http, tlsUrl: berth.urls.https, dataDir, metadata: describeMetadata(metadata, dataDir), auth: values.auth }, 'berth ready');
   // The sign-in link is a live secret: never in the log (logs are collected and kept). Say where to get one.
   log.info({ dataDir }, `GUI: run "berth ui-url${dataDir === defaultDataDir() ? '' : ` --data ${dataDir}`}" for a one-time sign-in link`);
 }

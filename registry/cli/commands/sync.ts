@@ -12,7 +12,7 @@ import { createUpstreamPool } from '../../mirror/upstream-pool.js';
 import type { JobRecord, SyncRuleRecord } from '../../state/index.js';
 import { createFilesystemDriver } from '../../storage/filesystem-driver.js';
 import { CliUsageError } from '../cli-error.js';
-import { dataDirOf, formatTable, formatTime, openState, requireDataDir } from '../admin-support.js';
+import { dataDirOf, formatTable, formatTime, metadataOf, openState, requireDataDir } from '../admin-support.js';
 import { group, jsonOption, leaf, optionsOf, repeatable, requireOption } from '../command-kit.js';
 import { formatBytes, formatElapsed, formatSeconds } from '../format.js';
 
@@ -34,7 +34,7 @@ type StateStore = Awaited<ReturnType<typeof openState>>;
 async function withState<T>(command: Command, work: (state: StateStore, dataDir: string) => Promise<T>, create = false): Promise<T> {
   const dataDir = dataDirOf(command);
   if (!create) requireDataDir(dataDir);
-  const state = await openState(dataDir);
+  const state = await openState(dataDir, metadataOf(command));
   try {
     return await work(state, dataDir);
   } finally {

@@ -26,7 +26,7 @@ import type { NamespaceRecord, UpstreamRecord } from '../../state/index.js';
 import { listedRepositories } from '../../storage/repository-walk.js';
 import { createFilesystemDriver } from '../../storage/filesystem-driver.js';
 import { CliUsageError } from '../cli-error.js';
-import { auditAdmin, dataDirOf, formatTable, formatTime, openState, requireDataDir } from '../admin-support.js';
+import { auditAdmin, dataDirOf, formatTable, formatTime, metadataOf, openState, requireDataDir } from '../admin-support.js';
 import { booleanValue, failUsage, group, jsonOption, leaf, optionsOf, repeatable } from '../command-kit.js';
 import { formatSeconds } from '../format.js';
 import { reachableFromLoopbackOnly } from '../server-address.js';
@@ -179,7 +179,7 @@ async function add(rawName: string, rawUrl: string, command: Command): Promise<v
   }
 
   const dataDir = dataDirOf(command);
-  const store = await openState(dataDir);
+  const store = await openState(dataDir, metadataOf(command));
   let result: AddUpstreamResult;
   try {
     const secrets = await createSecretBox(dataDir);
@@ -249,7 +249,7 @@ async function list(command: Command): Promise<void> {
   const values = optionsOf<{ json?: boolean }>(command);
   const dataDir = dataDirOf(command);
   requireDataDir(dataDir);
-  const store = await openState(dataDir);
+  const store = await openState(dataDir, metadataOf(command));
   try {
     const { upstreams, namespaces } = store.read();
     const views = [...upstreams].sort((a, b) => a.name.localeCompare(b.name)).map((record) => viewOf(record, namespaces));
@@ -282,7 +282,7 @@ async function remove(rawName: string, command: Command): Promise<void> {
   const name = checkName(rawName);
   const dataDir = dataDirOf(command);
   requireDataDir(dataDir);
-  const store = await openState(dataDir);
+  const store = await openState(dataDir, metadataOf(command));
   let result: RemoveUpstreamResult;
   try {
     result = await removeUpstream(store, name, { repositoriesHeld: storedRepositories(dataDir) });
@@ -365,7 +365,7 @@ async function set(rawName: string, command: Command): Promise<void> {
   const patch = await patchOf(command, values);
   const dataDir = dataDirOf(command);
   requireDataDir(dataDir);
-  const store = await openState(dataDir);
+  const store = await openState(dataDir, metadataOf(command));
   let result: Awaited<ReturnType<typeof updateUpstream>>;
   try {
     const secrets = await createSecretBox(dataDir);
@@ -394,7 +394,7 @@ async function test(rawName: string, command: Command): Promise<void> {
   const name = checkName(rawName);
   const dataDir = dataDirOf(command);
   requireDataDir(dataDir);
-  const store = await openState(dataDir);
+  const store = await openState(dataDir, metadataOf(command));
   const pool = createUpstreamPool({ state: store, secrets: await createSecretBox(dataDir), log: silentLogger() });
   try {
     const upstream = pool.get(name);

@@ -71,12 +71,15 @@ export function openPostgresDatabase(target: PostgresTarget, options: PostgresDa
   };
 }
 
-/** Runs `work` in one transaction on one pooled connection: COMMIT when it resolves, ROLLBACK when it throws. */
+/**
+ * Runs `work` in one transaction on one pooled connection: COMMIT when it resolves, ROLLBACK when it throws.
+ * A pooled connection the server dropped while idle (a restart, an administrator) fails at BEGIN, before
+ * anything ran: that one is thrown away and BEGIN tried once more on a new connection.
+ */
 export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
+  const client = await beginOnFreshConnection(pool);
   let broken: Error | undefined;
   try {
-    await client.query('BEGIN');
     const result = await work(client);
     await client.query('COMMIT');
     return result;
@@ -88,5 +91,18 @@ export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClie
     throw error;
   } finally {
     client.release(broken);
+  }
+}
+
+async function beginOnFreshConnection(pool: pg.Pool): Promise<pg.PoolClient> {
+  for (let attempt = 1; ; attempt++) {
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      return client;
+    } catch (error) {
+      client.release(error instanceof Error ? error : new Error(String(error)));
+      if (attempt >= 2) throw error;
+    }
   }
 }

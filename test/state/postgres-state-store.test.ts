@@ -1,0 +1,125 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { openPostgresDatabase, type PostgresDatabase } from '../../registry/state/postgres/database.js';
+import { migrate } from '../../registry/state/postgres/migrations.js';
+import { createPostgresStateStore } from '../../registry/state/postgres/postgres-state-store.js';
+import type { StateStore } from '../../registry/state/index.js';
+import { stateStoreContract } from '../contract/state-store-contract.js';
+import { postgresSkipReason, requirePostgres, startPostgres, type PostgresDatabaseInfo, type PostgresServer } from '../support/services/postgres.js';
+
+const skip = postgresSkipReason();
+let server: PostgresServer;
+
+before(async () => {
+  if (skip) return;
+  requirePostgres();
+  server = await startPostgres();
+});
+after(() => server?.stop());
+
+/** A store on its own pool, as a node has: closing the store closes the pool. */
+async function openNode(info: PostgresDatabaseInfo, options: { refreshMs?: number } = {}): Promise<StateStore> {
+  const database = openPostgresDatabase({ url: info.url, password: info.connection.password });
+  try {
+    return await createPostgresStateStore(database, { ...options, onClose: () => database.close() });
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
+}
+
+async function migratedDatabase(): Promise<PostgresDatabaseInfo> {
+  const info = await server.createDatabase();
+  const database = openPostgresDatabase({ url: info.url, password: info.connection.password });
+  try {
+    await migrate(database.pool);
+  } finally {
+    await database.close();
+  }
+  return info;
+}
+
+stateStoreContract({
+  name: 'postgres',
+  skip,
+  fresh: async () => {
+    const info = await migratedDatabase();
+    return { open: () => openNode(info) };
+  },
+});
+
+test('postgres state store: 4 nodes doing 25 increments each end at exactly 100, and every node sees 100', { skip, timeout: 60_000 }, async (t) => {
+  const info = await migratedDatabase();
+  const nodes = await Promise.all(Array.from({ length: 4 }, () => openNode(info)));
+  t.after(() => Promise.all(nodes.map((node) => node.close())));
+  await Promise.all(
+    nodes.map(async (node) => {
+      for (let i = 0; i < 25; i++) {
+        await node.update((draft) => {
+          draft.settings.counter = (typeof draft.settings.counter === 'number' ? draft.settings.counter : 0) + 1;
+        });
+      }
+    }),
+  );
+  const started = Date.now();
+  while (!nodes.every((node) => node.read().settings.counter === 100)) {
+    assert.ok(Date.now() - started < 1000, `counters: ${nodes.map((node) => String(node.read().settings.counter)).join(', ')}`);
+    await sleep(10);
+  }
+});
+
+test('postgres state store: a node whose listener connection is cut still sees changes (polling, then a new listener)', { skip, timeout: 60_000 }, async (t) => {
+  const info = await migratedDatabase();
+  const reader = await openNode(info, { refreshMs: 200 });
+  const writer = await openNode(info);
+  t.after(async () => {
+    await reader.close();
+    await writer.close();
+  });
+  // The server ends every connection of the reader's listener (application_name berth, LISTEN as last query).
+  const cut = await server.psql(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${info.name}' AND query LIKE 'LISTEN%';`);
+  assert.deepEqual(cut.trim().split('\n'), ['t', 't'], "both nodes' listeners were cut");
+  await writer.update((draft) => {
+    draft.settings.listen = 'after-cut';
+  });
+  const started = Date.now();
+  while (reader.read().settings.listen !== 'after-cut') {
+    assert.ok(Date.now() - started < 3000, 'the change was not seen within 3 s of the cut');
+    await sleep(20);
+  }
+  // Once the listener is back (it retries after 1 s), a change arrives by notification again.
+  await sleep(1500);
+  await writer.update((draft) => {
+    draft.settings.listen = 'second';
+  });
+  const again = Date.now();
+  while (reader.read().settings.listen !== 'second') {
+    assert.ok(Date.now() - again < 1000, 'not seen within 1 s with the listener back');
+    await sleep(10);
+  }
+});
+
+test('postgres state store: an unmigrated database is refused with what to run', { skip, timeout: 30_000 }, async () => {
+  const info = await server.createDatabase();
+  await assert.rejects(openNode(info), /the database has no Berth tables \(berth_state_head\): run "berth migrate --metadata postgres:\/\/berth@127.0.0.1:\d+\/berth_\w+" first/);
+});
+
+test('postgres state store: an update on a database that went away fails, and the snapshot stays the last good one', { skip, timeout: 60_000 }, async (t) => {
+  const info = await migratedDatabase();
+  const store = await openNode(info);
+  t.after(() => store.close());
+  await store.update((draft) => {
+    draft.settings.listen = 'kept';
+  });
+  await server.psql(`ALTER DATABASE ${info.name} WITH ALLOW_CONNECTIONS false; SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${info.name}';`);
+  await assert.rejects(store.update((draft) => {
+    draft.settings.listen = 'lost';
+  }));
+  assert.equal(store.read().settings.listen, 'kept');
+  await server.psql(`ALTER DATABASE ${info.name} WITH ALLOW_CONNECTIONS true;`);
+  await store.update((draft) => {
+    draft.settings.listen = 'back';
+  });
+  assert.equal(store.read().settings.listen, 'back');
+});
