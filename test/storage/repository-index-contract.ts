@@ -265,6 +265,27 @@ export function describeRepositoryIndexContract(name: string, open: () => Promis
       assert.deepEqual(await second.listTagNames('team/app', {}), ['1', '2']);
     });
 
+    it('a tag moved again and again on one instance is always listed, at one of its digests, on the other', async ({ index, another }) => {
+      const second = await another();
+      await index.putTag('team/app', 'latest', a, new Date());
+      await index.putTag('team/app', 'stable', c, new Date());
+      let moving = true;
+      const moves = (async () => {
+        for (let i = 0; i < 60; i += 1) await index.putTag('team/app', 'latest', i % 2 === 0 ? b : a, new Date());
+        moving = false;
+      })();
+      let reads = 0;
+      while (moving) {
+        const tags = await second.listTags('team/app', {});
+        assert.deepEqual(tags?.map((entry) => entry.tag), ['latest', 'stable'], 'never missing, never doubled');
+        assert.ok([a, b].includes(tags[0]!.digest), `latest at ${tags[0]!.digest}`);
+        reads += 1;
+      }
+      await moves;
+      assert.ok(reads > 0);
+      assert.equal((await second.listTags('team/app', {}))?.[0]?.digest, a, 'the last move wins');
+    });
+
     it('concurrent rebuilds and pushes on two instances: a tag written after the counter was read is never lost', async ({ index, another }) => {
       const second = await another();
       await index.commitLink('team/app', 'manifest', a);
