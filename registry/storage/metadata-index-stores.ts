@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import type { MetadataBackend } from '../state/metadata-backend.js';
 import { openPostgresDatabase, type PostgresTarget } from '../state/postgres/database.js';
 import { migrate } from '../state/postgres/migrations.js';
 import { openPostgresRepositoryIndex } from './postgres-repository-index.js';
@@ -15,6 +16,11 @@ import { openUsageStore, type UsageStore } from './usage-store.js';
 export interface IndexStores {
   readonly index: RepositoryIndex;
   readonly usage: UsageStore;
+}
+
+/** The one place the index backend is chosen: the same `--metadata` choice as the state (state/metadata-backend.ts). */
+export function openIndexStores(dataDir: string, backend: MetadataBackend, options: PostgresIndexStoresOptions = {}): Promise<IndexStores> {
+  return backend.kind === 'file' ? Promise.resolve(openSqliteIndexStores(dataDir)) : openPostgresIndexStores(backend.target, options);
 }
 
 export function openSqliteIndexStores(dataDir: string): IndexStores {

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { openPostgresDatabase } from '../../registry/state/postgres/database.js';
-import { openPostgresIndexStores } from '../../registry/storage/metadata-index-stores.js';
+import { openIndexStores, openPostgresIndexStores } from '../../registry/storage/metadata-index-stores.js';
+import { makeTempDir } from '../support/temp-dir.js';
 import { postgresSkipReason, startPostgres, type PostgresServer } from '../support/services/postgres.js';
 
 /** The factory the configuration uses: migrations on request, one pool for both stores, ended by the last close. */
@@ -16,9 +17,23 @@ after(() => server?.stop());
 const connectionsTo = async (database: string) =>
   Number((await server.psql(`SELECT count(*) FROM pg_stat_activity WHERE datname = '${database}' AND application_name = 'berth';`)).trim());
 
+test('the file backend opens the SQLite index and pull records in the data directory', async (t) => {
+  const dataDir = await makeTempDir(t, 'berth-index-stores-');
+  const stores = await openIndexStores(dataDir, { kind: 'file' });
+  await stores.index.putTag('team/app', '1', `sha256:${'a'.repeat(64)}`, new Date());
+  await stores.index.close();
+  await stores.usage.close();
+  const again = await openIndexStores(dataDir, { kind: 'file' });
+  t.after(async () => {
+    await again.index.close();
+    await again.usage.close();
+  });
+  assert.deepEqual(await again.index.listTagNames('team/app', {}), ['1'], 'kept in the data directory');
+});
+
 test('opened from a URL: migrates, both stores share one pool, and the second close ends it', { skip }, async () => {
   const info = await server.createDatabase();
-  const stores = await openPostgresIndexStores({ url: info.url, password: info.connection.password }, { migrate: true });
+  const stores = await openIndexStores('/nonexistent', { kind: 'postgres', target: { url: info.url, password: info.connection.password } }, { migrate: true });
   await stores.index.putTag('team/app', '1', `sha256:${'a'.repeat(64)}`, new Date());
   await stores.usage.add([{ repository: 'team/app', reference: '1', day: 1, count: 2, lastPulledAt: 86_400_000 }]);
   assert.deepEqual(await stores.index.listTagNames('team/app', {}), ['1']);
