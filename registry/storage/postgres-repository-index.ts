@@ -89,8 +89,6 @@ const sql = {
                  ORDER BY repository`,
 } as const;
 
-type Queryable = Pick<pg.Pool, 'query'> | pg.PoolClient;
-
 interface TagRow {
   tag: string;
   digest: string;
@@ -108,8 +106,9 @@ function createIndex(pool: pg.Pool): RepositoryIndex {
       await work(client);
     });
 
-  const changesOf = async (db: Queryable, repository: string): Promise<number> => {
-    const { rows } = await db.query<{ count: string }>(sql.changeCount, [repository]);
+  const changesOf = async (repository: string): Promise<number> => {
+    // bigint arrives as a string; a counter stays far below 2^53.
+    const { rows } = await pool.query<{ count: string }>(sql.changeCount, [repository]);
     return rows[0] === undefined ? 0 : Number(rows[0].count);
   };
 
@@ -140,7 +139,7 @@ function createIndex(pool: pg.Pool): RepositoryIndex {
       await pool.query(sql.markReady);
     },
     async changeCount(repository) {
-      return changesOf(pool, repository);
+      return changesOf(repository);
     },
 
     async intendLink(repository, kind, digest) {
