@@ -25,4 +25,22 @@ export const migrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    id: 2,
+    name: 'audit events',
+    // The audit trail of every node (registry/auth/postgres-audit-log.ts): the event as recorded, plus the
+    // columns the queries filter on. Ordered by (time, id): id breaks ties in the order events were recorded.
+    sql: `
+      CREATE TABLE berth_audit_events (
+        id bigserial PRIMARY KEY,
+        time timestamptz NOT NULL,
+        action text NOT NULL,
+        actor text NOT NULL,
+        namespace text,
+        event jsonb NOT NULL
+      );
+      CREATE INDEX berth_audit_events_by_time ON berth_audit_events (time, id);
+      CREATE INDEX berth_audit_events_by_namespace ON berth_audit_events (namespace, time, id);
+    `,
+  },
 ];
