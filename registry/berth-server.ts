@@ -4,7 +4,7 @@ import type { Server } from 'node:http';
 import { gcScheduleOf } from './storage/gc-settings.js';
 import type { AddressInfo } from 'node:net';
 import { createTokenGate, namespacePolicy } from './auth/access-gate.js';
-import { createAuditLog, type AuditLog } from './auth/audit-log.js';
+import type { AuditLog } from './auth/audit-log.js';
 import { createAuditPruner, effectiveAuditRetentionDays } from './auth/audit-retention.js';
 import { loadOrCreateJwtKey } from './auth/jwt.js';
 import { createCredentialCheck, type CredentialCheck } from './auth/credential-check.js';
@@ -34,7 +34,7 @@ import { createPullThrough } from './mirror/pull-through.js';
 import { createUpstreamPool, type UpstreamPool } from './mirror/upstream-pool.js';
 import { claimServerRecord } from './runtime/server-record-keeper.js';
 import type { StateStore } from './state/index.js';
-import { openStateStore, type MetadataBackend } from './state/metadata-backend.js';
+import { openAuditLog, openStateStore, type MetadataBackend } from './state/metadata-backend.js';
 import { createCertificateManager, type CertificateManager } from './tls/index.js';
 
 export type AuthMode = 'token' | 'none';
@@ -118,7 +118,7 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
     upstreams: () => upstreams.all().map(({ record, client }) => ({ name: record.name, ...healthOf(client.health.state()) })),
     log,
   });
-  const audit = await createAuditLog(dataDir);
+  const audit = await openAuditLog(dataDir, options.metadata ?? { kind: 'file' });
   const metrics = createMetrics({ storage: () => storageUsage(dataDir), version: options.version });
   // What every listener answers for (the Host allowlist) and the realm its challenges name: the certificate's names.
   const names = createListenerNames({ tlsNames: () => state.read().settings.tlsNames ?? [], refresh: () => state.refresh() });
@@ -247,7 +247,6 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
   upstreams.onHealthChange(() => serverRecord.changed());
   // Started only once the listeners are up, so a failed start leaves no timer behind; it prunes once now.
   const auditPruner = createAuditPruner({
-    dataDir,
     audit,
     keepDays: () => effectiveAuditRetentionDays(state.read().settings.auditRetentionDays),
     log,

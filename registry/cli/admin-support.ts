@@ -2,10 +2,10 @@ import { statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Command } from 'commander';
-import { createAuditLog, isAuthError, type AuditEventInput } from '../auth/index.js';
+import { isAuthError, type AuditEventInput } from '../auth/index.js';
 import { defaultDataDir } from '../config/data-dir.js';
 import type { StateStore } from '../state/index.js';
-import { MetadataOptionError, openStateStore, parseMetadataOption, type MetadataBackend } from '../state/metadata-backend.js';
+import { MetadataOptionError, openAuditLog, openStateStore, parseMetadataOption, type MetadataBackend } from '../state/metadata-backend.js';
 import { CliUsageError } from './cli-error.js';
 import { optionsOf } from './command-kit.js';
 
@@ -83,8 +83,8 @@ export async function openState(dataDir: string, metadata: MetadataBackend): Pro
 }
 
 /** Records one admin change in the audit trail (actor 'admin', client 'cli'). */
-export async function auditAdmin(dataDir: string, event: Omit<AuditEventInput, 'actor' | 'client' | 'outcome'>): Promise<void> {
-  const audit = await createAuditLog(dataDir);
+export async function auditAdmin(dataDir: string, metadata: MetadataBackend, event: Omit<AuditEventInput, 'actor' | 'client' | 'outcome'>): Promise<void> {
+  const audit = await openAuditLog(dataDir, metadata);
   try {
     await audit.record({ actor: 'admin', client: 'cli', outcome: 'success', ...event });
   } finally {

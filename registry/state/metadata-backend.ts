@@ -4,6 +4,8 @@ import { openPostgresDatabase, type PostgresTarget } from './postgres/database.j
 import { migrate, type AppliedMigration } from './postgres/migrations.js';
 import { createPostgresStateStore } from './postgres/postgres-state-store.js';
 import { createStateStore, stateFileName, type StateStore } from './state-store.js';
+import { createAuditLog, type AuditLog } from '../auth/audit-log.js';
+import { createPostgresAuditLog } from '../auth/postgres-audit-log.js';
 
 /**
  * Where a Berth instance keeps its shared metadata (the app state), chosen once where the instance is composed:
@@ -98,6 +100,17 @@ export async function openStateStore(dataDir: string, backend: MetadataBackend, 
     await database.close();
     throw new Error(`metadata database ${backend.target.url}: ${(error as Error).message}`, { cause: error });
   }
+}
+
+/**
+ * The audit trail that goes with the backend: day files in the data directory, or the database's table, which
+ * every node writes and reads (so `berth audit` on any node shows them all). Its own small pool: audit writes
+ * must not wait behind state transactions.
+ */
+export async function openAuditLog(dataDir: string, backend: MetadataBackend): Promise<AuditLog> {
+  if (backend.kind === 'file') return createAuditLog(dataDir);
+  const database = openPostgresDatabase(backend.target, { maxConnections: 4 });
+  return createPostgresAuditLog(database, { onClose: () => database.close() });
 }
 
 /** `berth migrate`: applies what is pending and says what. The file backend has no migrations. */

@@ -4,7 +4,7 @@ import type { LinkKind, ManifestReferences, PageRequest, RepositoryIndex, Reposi
 
 /**
  * The metadata index in PostgreSQL, shared by every node of a scale-out Berth: the same rows and semantics as the
- * SQLite index (storage/sqlite-repository-index.ts), in the tables of migration 2 (state/postgres/migration-list.ts).
+ * SQLite index (storage/sqlite-repository-index.ts), in the tables of migration 3 (state/postgres/migration-list.ts).
  *
  * Concurrency: every change runs in one transaction that first upserts its repository's row in
  * `berth_index_changes` (bumping the counter), which row-locks it until COMMIT. replaceRepository and

@@ -3,7 +3,7 @@ import { inTransaction } from '../state/postgres/database.js';
 import type { PullTally, StoredUsage, UsageStore } from './usage-store.js';
 
 /**
- * Pull records in PostgreSQL (migration 3), summed over every node that shares the database: the same records
+ * Pull records in PostgreSQL (migration 4), summed over every node that shares the database: the same records
  * and semantics as the SQLite file (storage/usage-store.ts).
  *
  * A flush is one transaction of three bulk upserts (references, repositories, days), each over its batch summed

@@ -35,11 +35,12 @@ describe('berth on PostgreSQL metadata (two nodes)', { skip: postgresSkipReason(
   test('berth migrate applies the schema once and says what; a URL with a password is refused with where to put it', async () => {
     const db: PostgresDatabaseInfo = await server.createDatabase();
     const env = { PGPASSWORD: db.connection.password };
+    const first = await ok(['migrate', '--metadata', db.url], env);
     assert.match(
-      await ok(['migrate', '--metadata', db.url], env),
-      /^applied migration 1: state sections\napplied migration 2: repository index\napplied migration 3: pull records\n.*3 migration\(s\) applied/m,
+      first,
+      /^applied migration 1: state sections\napplied migration 2: audit events\napplied migration 3: repository index\napplied migration 4: pull records\n.*: 4 migration\(s\) applied \(schema at migration 4\)$/m,
     );
-    assert.match(await ok(['migrate', '--metadata', db.url], env), /already up to date \(schema at migration 3\)/);
+    assert.match(await ok(['migrate', '--metadata', db.url], env), /already up to date \(schema at migration 4\)/);
     const withPassword = db.url.replace('berth@', `berth:${db.connection.password}@`);
     const refused = await cli(['migrate', '--metadata', withPassword], {});
     assert.equal(refused.code, 2, refused.stderr);
@@ -104,6 +105,10 @@ describe('berth on PostgreSQL metadata (two nodes)', { skip: postgresSkipReason(
       await sleep(20);
     }
     assert.equal(status, 401, 'node A still accepted the token revoked through node B');
+
+    // The audit trail is shared too: node B's `berth audit` shows what the CLI did through node A.
+    const trail = (await ok(['audit', '--data', dataB, '--action', 'token.*', '--json'], env)).trim().split('\n').map((line) => JSON.parse(line) as { action: string });
+    assert.deepEqual(trail.map((entry) => entry.action), ['token.create', 'token.revoke']);
 
     // berth status names the backend; the per-node files stay in each data directory.
     const status_ = await ok(['status', '--data', dataA], env);

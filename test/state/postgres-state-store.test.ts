@@ -6,6 +6,7 @@ import { migrate } from '../../registry/state/postgres/migrations.js';
 import { createPostgresStateStore } from '../../registry/state/postgres/postgres-state-store.js';
 import type { StateStore } from '../../registry/state/index.js';
 import { stateStoreContract } from '../contract/state-store-contract.js';
+import { createSettingsFollower } from '../../registry/config/settings-follower.js';
 import { postgresSkipReason, requirePostgres, startPostgres, type PostgresDatabaseInfo, type PostgresServer } from '../support/services/postgres.js';
 
 const skip = postgresSkipReason();
@@ -122,4 +123,51 @@ test('postgres state store: an update on a database that went away fails, and th
     draft.settings.listen = 'back';
   });
   assert.equal(store.read().settings.listen, 'back');
+});
+
+test('postgres state store: a settings follower on one node applies what another node changed, once per change', { skip, timeout: 30_000 }, async (t) => {
+  const info = await migratedDatabase();
+  const nodeA = await openNode(info);
+  const nodeB = await openNode(info);
+  t.after(async () => {
+    await nodeA.close();
+    await nodeB.close();
+  });
+  const calls: Array<{ next: unknown; previous: unknown }> = [];
+  const errors: string[] = [];
+  const follower = createSettingsFollower({
+    state: nodeB,
+    intervalMs: 50,
+    applySettings: (next, previous) => {
+      calls.push({ next: next.tlsNames, previous: previous.tlsNames });
+      if (next.tlsNames?.includes('bad.example')) throw new Error('cannot apply');
+    },
+    onError: (error) => errors.push(error.message),
+  });
+  t.after(() => follower.close());
+  // A change elsewhere in the state is not a settings change.
+  await nodeA.update((draft) => {
+    draft.namespaces.push({ name: 'team', anonymousPull: false, createdAt: '' });
+  });
+  await nodeA.update((draft) => {
+    draft.settings.tlsNames = ['berth.example'];
+  });
+  const started = Date.now();
+  while (calls.length === 0) {
+    assert.ok(Date.now() - started < 2000, 'the follower did not apply the change within 2 s');
+    await sleep(20);
+  }
+  await nodeA.update((draft) => {
+    draft.settings.tlsNames = ['bad.example'];
+  });
+  while (errors.length === 0) {
+    assert.ok(Date.now() - started < 4000, 'the failing change was not reported');
+    await sleep(20);
+  }
+  await sleep(300);
+  assert.deepEqual(calls, [
+    { next: ['berth.example'], previous: undefined },
+    { next: ['bad.example'], previous: ['berth.example'] },
+  ]);
+  assert.deepEqual(errors, ['cannot apply'], 'reported once, not retried every interval');
 });

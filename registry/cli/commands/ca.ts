@@ -48,7 +48,7 @@ async function rotateCa(command: Command): Promise<void> {
     const set = await certificates.rotateCa().finally(() => certificates.close());
     const newNames = tlsNames.filter((name) => !saved.includes(name));
     if (newNames.length > 0) await state.update((draft) => void (draft.settings.tlsNames = tlsNames));
-    await auditAdmin(dataDir, { action: 'ca.rotate', detail: { fingerprint256: set.ca.fingerprint256, permits: set.caPermits, addedNames: newNames } });
+    await auditAdmin(dataDir, metadataOf(command), { action: 'ca.rotate', detail: { fingerprint256: set.ca.fingerprint256, permits: set.caPermits, addedNames: newNames } });
     const permits = (set.caPermits ?? []).map((name) => name.replace(/^(DNS|IP):/, '')).join(', ');
     console.log(`Made a new local CA: ${set.paths.caCert}`);
     console.log(`  SHA-256 fingerprint ${set.ca.fingerprint256}`);

@@ -52,7 +52,7 @@ async function create(rawName: string, command: Command): Promise<void> {
   } finally {
     await store.close();
   }
-  await auditAdmin(dataDir, { action: 'namespace.create', namespace: name, detail: { anonymousPull: record.anonymousPull } });
+  await auditAdmin(dataDir, metadataOf(command), { action: 'namespace.create', namespace: name, detail: { anonymousPull: record.anonymousPull } });
   console.log(`Created namespace "${name}" (anonymous pull: ${record.anonymousPull ? 'allowed' : 'not allowed'}).`);
 }
 
@@ -74,7 +74,7 @@ async function set(rawName: string, command: Command): Promise<void> {
     await store.close();
   }
   if (before !== anonymousPull) {
-    await auditAdmin(dataDir, { action: 'namespace.update', namespace: name, detail: { anonymousPull, was: before } });
+    await auditAdmin(dataDir, metadataOf(command), { action: 'namespace.update', namespace: name, detail: { anonymousPull, was: before } });
   }
   console.log(`Namespace "${name}": anonymous pull ${anonymousPull ? 'allowed' : 'not allowed'}${before === anonymousPull ? ' (unchanged)' : ''}.`);
 }
@@ -94,7 +94,7 @@ async function remove(rawName: string, command: Command): Promise<void> {
   } finally {
     await store.close();
   }
-  await auditAdmin(dataDir, { action: 'namespace.delete', namespace: name, detail: { anonymousPull: removed?.anonymousPull ?? false } });
+  await auditAdmin(dataDir, metadataOf(command), { action: 'namespace.delete', namespace: name, detail: { anonymousPull: removed?.anonymousPull ?? false } });
   console.log(`Deleted namespace "${name}". Images stored under ${name}/ are kept; tokens with ${name}/* scopes still work.`);
 }
 

@@ -2,7 +2,8 @@ import type { Command } from 'commander';
 import { join } from 'node:path';
 import { startBerth, type AuthMode } from '../../berth-server.js';
 import { changedSettingKeys, createSettingsWatcher } from '../../config/settings-watcher.js';
-import { stateFileName } from '../../state/index.js';
+import { stateFileName, type Settings } from '../../state/index.js';
+import { createSettingsFollower } from '../../config/settings-follower.js';
 import { defaultDataDir } from '../../config/data-dir.js';
 import { createLogger, isLogLevel, logLevels, type LogFormat } from '../../log.js';
 import { berthVersion } from '../../version.js';
@@ -50,17 +51,17 @@ async function serve(command: Command): Promise<void> {
   }
   // A hand edit of the settings in state.json takes effect without a restart where it can (TLS names),
   // and says so where it cannot (listen addresses). The desktop app has its own watcher that restarts.
-  // A database is not edited by hand: with PostgreSQL there is no file to watch.
-  const watcher = metadata.kind !== 'file' ? { close: async () => undefined } : await createSettingsWatcher({
-    path: join(dataDir, stateFileName),
-    logger: log,
-    async applySettings(settings, previous) {
-      const changed = changedSettingKeys(previous, settings);
-      if (changed.includes('tlsNames')) await berth.certificates?.setNames(settings.tlsNames ?? []);
-      const needRestart = changed.filter((key) => key === 'listen' || key === 'tlsListen');
-      if (needRestart.length > 0) log.warn({ changed: needRestart }, 'listen addresses changed: restart berth serve to apply');
-    },
-  });
+  // With a shared database the settings change through any node: the node follows its state snapshot instead.
+  const applySettings = async (settings: Settings, previous: Settings): Promise<void> => {
+    const changed = changedSettingKeys(previous, settings);
+    if (changed.includes('tlsNames')) await berth.certificates?.setNames(settings.tlsNames ?? []);
+    const needRestart = changed.filter((key) => key === 'listen' || key === 'tlsListen');
+    if (needRestart.length > 0) log.warn({ changed: needRestart }, 'listen addresses changed: restart berth serve to apply');
+  };
+  const watcher =
+    metadata.kind === 'file'
+      ? await createSettingsWatcher({ path: join(dataDir, stateFileName), logger: log, applySettings })
+      : createSettingsFollower({ state: berth.state, logger: log, applySettings });
 
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {

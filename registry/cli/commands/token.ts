@@ -52,7 +52,7 @@ async function create(command: Command): Promise<void> {
     console.log(token);
     // Audited after printing: the token exists now, so a failed audit write must not also lose its only copy.
     // The secret never goes to the audit trail: name, scopes and expiry are enough to review who can do what.
-    await auditAdmin(dataDir, {
+    await auditAdmin(dataDir, metadataOf(command), {
       action: 'token.create',
       detail: { name: record.name, id: record.id, scopes: record.scopes.map(formatScope), expiresAt: record.expiresAt ?? null },
     }).catch((error: unknown) => {
@@ -103,7 +103,7 @@ async function revoke(name: string, command: Command): Promise<void> {
       if (!isAuthError(error) || error.code !== 'BERTH_TOKEN_NOT_FOUND') return Promise.reject(error);
       return Promise.reject(new Error(`${error.message}: see "berth token list" for the names of active tokens`));
     });
-    await auditAdmin(dataDir, { action: 'token.revoke', detail: { name: record.name, id: record.id } });
+    await auditAdmin(dataDir, metadataOf(command), { action: 'token.revoke', detail: { name: record.name, id: record.id } });
     console.log(`Revoked token "${record.name}". Clients using it are refused from now on (a running server notices within a second).`);
   } finally {
     await store.close();

@@ -195,15 +195,15 @@ async function add(rawName: string, rawUrl: string, command: Command): Promise<v
   }
   const { record, previousDefault, namespaceCreated, anonymousPullSource } = result;
   const { url, aliases } = record;
-  await auditAdmin(dataDir, {
+  await auditAdmin(dataDir, metadataOf(command), {
     action: 'upstream.add',
     namespace: name,
     detail: { name, url, aliases, isDefault: record.isDefault, auth: password !== undefined, insecure: record.insecure, tagTtlSeconds: record.tagTtlSeconds, previousDefault: previousDefault ?? null },
   });
   if (namespaceCreated) {
-    await auditAdmin(dataDir, { action: 'namespace.create', namespace: name, detail: { anonymousPull: result.anonymousPull, reason: 'upstream.add', source: anonymousPullSource } });
+    await auditAdmin(dataDir, metadataOf(command), { action: 'namespace.create', namespace: name, detail: { anonymousPull: result.anonymousPull, reason: 'upstream.add', source: anonymousPullSource } });
   } else if (anonymousPullSource === 'chosen') {
-    await auditAdmin(dataDir, { action: 'namespace.update', namespace: name, detail: { anonymousPull: result.anonymousPull, reason: 'upstream.add' } });
+    await auditAdmin(dataDir, metadataOf(command), { action: 'namespace.update', namespace: name, detail: { anonymousPull: result.anonymousPull, reason: 'upstream.add' } });
   }
 
   const example = isDockerHub({ name, url, aliases }) ? 'library/redis:7' : 'REPOSITORY:TAG';
@@ -292,7 +292,7 @@ async function remove(rawName: string, command: Command): Promise<void> {
     await store.close();
   }
   const { record: removed, cachedRepositories: cached = 0 } = result;
-  await auditAdmin(dataDir, { action: 'upstream.remove', namespace: name, detail: { name, url: removed.url } });
+  await auditAdmin(dataDir, metadataOf(command), { action: 'upstream.remove', namespace: name, detail: { name, url: removed.url } });
   console.log(`Removed upstream "${name}"${removed.isDefault ? ' (it was the default upstream: no upstream is the default now)' : ''}.`);
   console.log(
     `Cached content is kept: ${cached} repositor${cached === 1 ? 'y' : 'ies'} under namespace "${name}" (still pullable; ` +
@@ -377,9 +377,9 @@ async function set(rawName: string, command: Command): Promise<void> {
   }
   const { record, previous, previousDefault, anonymousPull } = result;
   const fields = Object.keys(patch).filter((field) => field !== 'password');
-  await auditAdmin(dataDir, { action: 'upstream.update', namespace: name, detail: { name, fields, passwordChanged: patch.password !== undefined } });
+  await auditAdmin(dataDir, metadataOf(command), { action: 'upstream.update', namespace: name, detail: { name, fields, passwordChanged: patch.password !== undefined } });
   if (patch.anonymousPull !== undefined) {
-    await auditAdmin(dataDir, { action: 'namespace.update', namespace: name, detail: { anonymousPull, reason: 'upstream.update' } });
+    await auditAdmin(dataDir, metadataOf(command), { action: 'namespace.update', namespace: name, detail: { anonymousPull, reason: 'upstream.update' } });
   }
   const lines = changeLines(previous, record);
   console.log(lines.length > 0 ? `Changed upstream "${name}":\n${lines.join('\n')}` : `Upstream "${name}" already had these settings.`);

@@ -27,6 +27,24 @@ export const migrations: readonly Migration[] = [
   },
   {
     id: 2,
+    name: 'audit events',
+    // The audit trail of every node (registry/auth/postgres-audit-log.ts): the event as recorded, plus the
+    // columns the queries filter on. Ordered by (time, id): id breaks ties in the order events were recorded.
+    sql: `
+      CREATE TABLE berth_audit_events (
+        id bigserial PRIMARY KEY,
+        time timestamptz NOT NULL,
+        action text NOT NULL,
+        actor text NOT NULL,
+        namespace text,
+        event jsonb NOT NULL
+      );
+      CREATE INDEX berth_audit_events_by_time ON berth_audit_events (time, id);
+      CREATE INDEX berth_audit_events_by_namespace ON berth_audit_events (namespace, time, id);
+    `,
+  },
+  {
+    id: 3,
     name: 'repository index',
     // The metadata index (registry/storage/repository-index.ts) shared by every node; the same tables as the
     // SQLite index (registry/storage/sqlite-repository-index.ts). Names, tags and digests are COLLATE "C" so their
@@ -60,7 +78,7 @@ export const migrations: readonly Migration[] = [
     `,
   },
   {
-    id: 3,
+    id: 4,
     name: 'pull records',
     // How often and when manifests were pulled (registry/storage/usage-store.ts), summed over every node: totals
     // per reference and per repository, and per repository and UTC day for the recent window. Not derived data:
