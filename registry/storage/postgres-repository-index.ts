@@ -96,8 +96,12 @@ interface TagRow {
 }
 
 const tagEntryOf = (row: TagRow): TagEntry => ({ tag: row.tag, digest: row.digest, pushedAt: row.pushed_at });
-/** '' sorts before every name and tag; a null limit is none. */
-const bounds = (page: PageRequest) => [page.last ?? '', page.limit ?? null, page.offset ?? 0] as const;
+/**
+ * '' sorts before every name and tag; a null limit is none. PostgreSQL text cannot hold NUL, which a client's
+ * `last` may: cut there, which keeps the order exact (no name or tag holds NUL, so s > p + NUL + x exactly when
+ * s > p).
+ */
+const bounds = (page: PageRequest) => [(page.last ?? '').split('\0', 1)[0], page.limit ?? null, page.offset ?? 0] as const;
 
 function createIndex(pool: pg.Pool): RepositoryIndex {
   const change = (repository: string, work: (client: pg.PoolClient) => Promise<unknown>) =>

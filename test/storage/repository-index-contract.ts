@@ -88,12 +88,16 @@ export function describeRepositoryIndexContract(name: string, open: () => Promis
       assert.deepEqual(await index.listTagNames('team/app', { last: 't24' }), []);
       assert.deepEqual(await index.listTags('team/app', { offset: 100 }), []);
       assert.deepEqual(await index.listTagNames('team/app', { limit: 0 }), []);
+      // A client's `last` is any string, NUL included: ordered as bytes like the rest.
+      assert.deepEqual(await index.listTagNames('team/app', { last: 't02\u0000zz', limit: 2 }), ['t03', 't04']);
+      assert.deepEqual(await index.listTagNames('team/app', { last: '\u0000', limit: 1 }), ['t00']);
 
       const repositories = ['b/x', 'a/y', 'a/x', 'a-b/x', 'A/x', 'c'];
       for (const repository of repositories) await index.commitLink(repository, 'manifest', a);
       assert.deepEqual(await index.listRepositories({}), ['A/x', 'a-b/x', 'a/x', 'a/y', 'b/x', 'c']);
       assert.deepEqual(await index.listRepositories({ last: 'a/x', limit: 2 }), ['a/y', 'b/x']);
       assert.deepEqual(await index.listRepositories({ last: 'a', limit: 2, offset: 1 }), ['a/x', 'a/y']);
+      assert.deepEqual(await index.listRepositories({ last: 'a/x\u0000', limit: 1 }), ['a/y']);
     });
 
     it('the catalog lists repositories with a committed manifest only; known repositories include layer-only ones', async ({ index }) => {
