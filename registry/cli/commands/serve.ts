@@ -85,7 +85,8 @@ async function serve(command: Command): Promise<void> {
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
   // Ready only now: a signal right after this line finds its handler (scripts stop Berth as soon as it is up).
-  log.info({ url: berth.urls.http, tlsUrl: berth.urls.https, dataDir, metadata: describeMetadata(metadata, dataDir), auth: values.auth }, 'berth ready');
+  // The metadata is named only when it is a database: with state.json the line stays as it always was.
+  log.info({ url: berth.urls.http, tlsUrl: berth.urls.https, dataDir, ...(metadata.kind === 'file' ? {} : { metadata: describeMetadata(metadata, dataDir) }), auth: values.auth }, 'berth ready');
   // The sign-in link is a live secret: never in the log (logs are collected and kept). Say where to get one.
   log.info({ dataDir }, `GUI: run "berth ui-url${dataDir === defaultDataDir() ? '' : ` --data ${dataDir}`}" for a one-time sign-in link`);
 }
