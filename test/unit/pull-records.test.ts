@@ -96,3 +96,26 @@ test('an index rebuilt for another schema version keeps the pull records (they e
   t.after(() => store.close());
   assert.equal((await store.referenceUsage('team/app', ['1']))?.pullCount, 1);
 });
+
+test('a prune that fails is logged and retried; it never writes the batch a second time', async (t) => {
+  const dataDir = await makeTempDir(t, 'berth-pull-records-');
+  const real = openUsageStore(dataDir);
+  let pruneAttempts = 0;
+  const failingPrune: UsageStore = {
+    ...real,
+    async pruneDaysBefore() {
+      pruneAttempts += 1;
+      throw new Error('SQLITE_BUSY: database is locked');
+    },
+  };
+  const records = createPullRecords(failingPrune, { log: silentLogger() });
+  records.count('team/app', '1');
+  records.count('team/app', '1');
+  await records.flush();
+  await records.flush();
+  await records.close();
+  assert.ok(pruneAttempts >= 2, 'tried at start and after the flush');
+  const reopened = openUsageStore(dataDir);
+  t.after(() => reopened.close());
+  assert.equal((await reopened.referenceUsage('team/app', ['1']))?.pullCount, 2, 'two pulls, written once');
+});
