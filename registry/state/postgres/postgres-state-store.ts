@@ -236,10 +236,13 @@ export async function createPostgresStateStore(database: PostgresDatabase, optio
       return snapshot;
     },
     refresh(): boolean {
-      // A database cannot be read synchronously: look now, in the background, and say nothing changed yet. With the
-      // listener connected the snapshot is already within milliseconds of the database.
-      checkedAt = Date.now();
-      reloadSoon();
+      // A database cannot be read synchronously, so this never reports a change. With the listener connected the
+      // snapshot is already within milliseconds of the database, and a query per refusal (a flood of made-up
+      // tokens) would buy nothing; without it, look now, in the background.
+      if (!listener) {
+        checkedAt = Date.now();
+        reloadSoon();
+      }
       return false;
     },
     update,
