@@ -117,8 +117,9 @@ export async function createPostgresStateStore(database: PostgresDatabase, optio
       const connected = client;
       connected.on('notification', (message) => {
         if (message.channel !== channel) return;
-        // Our own commits arrive too: their version is already in the snapshot, nothing to fetch.
-        if (message.payload !== undefined && BigInt(message.payload) <= version) return;
+        // Our own commits arrive too: their version is already in the snapshot, nothing to fetch. Anything but a
+        // version number (a NOTIFY by hand) just means "look".
+        if (message.payload !== undefined && /^\d{1,19}$/.test(message.payload) && BigInt(message.payload) <= version) return;
         reloadSoon();
       });
       const lost = (error?: Error): void => {
