@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { chmod, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -69,6 +70,15 @@ describe('berth on PostgreSQL metadata (two nodes)', { skip: postgresSkipReason(
 
     const dataA = join(work, 'node-a');
     const dataB = join(work, 'node-b');
+    // The keys are per data directory: nodes behind one load balancer are given the same ones (README), so a
+    // bearer token one node's /token issued is valid on the others, and an upstream password sealed by one opens on all.
+    for (const name of ['jwt.key', 'secrets.key']) {
+      const key = `${randomBytes(32).toString('base64url')}\n`;
+      for (const dataDir of [dataA, dataB]) {
+        await mkdir(join(dataDir, 'auth'), { recursive: true, mode: 0o700 });
+        await writeFile(join(dataDir, 'auth', name), key, { mode: 0o600 });
+      }
+    }
     const nodes: BerthProcess[] = [];
     t.after(() => Promise.all(nodes.map((node) => node.stop())));
     // Both start at once on an unmigrated database: each migrates at start, under the migration lock.
@@ -91,6 +101,11 @@ describe('berth on PostgreSQL metadata (two nodes)', { skip: postgresSkipReason(
     assert.equal(bearer.result.status, 200, `node B's /token: ${bearer.result.status} ${bearer.result.text}`);
     const base = await call('GET', `${nodeB.url}/v2/`, { credentials: { kind: 'bearer', jwt: bearer.jwt ?? '' } });
     assert.equal(base.status, 200, base.text);
+    // A bearer token from node A's token service is honoured by node B (the same key): a load balancer may send
+    // a client's /token and its next /v2/ request to different nodes.
+    const fromA = await fetchBearer(nodeA.url, [], { credentials });
+    assert.equal(fromA.result.status, 200, fromA.result.text);
+    assert.equal((await call('GET', `${nodeB.url}/v2/`, { credentials: { kind: 'bearer', jwt: fromA.jwt ?? '' } })).status, 200);
     // Basic credentials straight on /v2/ too.
     assert.equal((await call('GET', `${nodeB.url}/v2/`, { credentials })).status, 200);
     assert.equal((await call('GET', `${nodeA.url}/v2/`, { credentials })).status, 200);

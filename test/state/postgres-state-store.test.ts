@@ -171,3 +171,23 @@ test('postgres state store: a settings follower on one node applies what another
   ]);
   assert.deepEqual(errors, ['cannot apply'], 'reported once, not retried every interval');
 });
+
+test('postgres state store: a NOTIFY by hand with any payload makes a node look, and never crashes it', { skip, timeout: 30_000 }, async (t) => {
+  const info = await migratedDatabase();
+  const store = await openNode(info);
+  t.after(() => store.close());
+  // A change written behind the store's back (no NOTIFY), then notifications with odd payloads.
+  await server.psql(
+    `UPDATE berth_state_head SET version = version + 1;
+     INSERT INTO berth_state_sections (section, doc, version) SELECT 'settings', '{"listen":"by-hand"}', version FROM berth_state_head
+       ON CONFLICT (section) DO UPDATE SET doc = EXCLUDED.doc, version = EXCLUDED.version;
+     SELECT pg_notify('berth_state', 'not a number');
+     SELECT pg_notify('berth_state', '');`,
+    info.name,
+  );
+  const started = Date.now();
+  while (store.read().settings.listen !== 'by-hand') {
+    assert.ok(Date.now() - started < 1000, 'not seen within 1 s of the notification');
+    await sleep(10);
+  }
+});

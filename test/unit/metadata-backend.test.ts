@@ -46,3 +46,14 @@ test('BERTH_METADATA_PASSWORD_FILE: read when owner-only (trailing newline dropp
   assert.throws(() => parseMetadataOption(url, { BERTH_METADATA_PASSWORD_FILE: file }), /is readable by others \(mode 640\): chmod 600/);
   assert.throws(() => parseMetadataOption(url, { BERTH_METADATA_PASSWORD_FILE: join(dir, 'missing') }), /cannot read .*missing: ENOENT/);
 });
+
+test('a database nobody answers at fails the open at once, naming the URL (no hang)', async (t) => {
+  const { freePort } = await import('../support/net.js');
+  const { openStateStore } = await import('../../registry/state/metadata-backend.js');
+  const dir = await makeTempDir(t);
+  const nowhere = `postgres://berth@127.0.0.1:${await freePort()}/berth`;
+  const started = Date.now();
+  await assert.rejects(openStateStore(dir, parseMetadataOption(nowhere, { PGPASSWORD: 'x' })), (error: Error) =>
+    error.message.startsWith(`metadata database ${nowhere}: `) && /ECONNREFUSED/.test(error.message));
+  assert.ok(Date.now() - started < 5000);
+});

@@ -46,6 +46,10 @@ export function clientConfigOf(target: PostgresTarget): pg.ClientConfig {
     application_name: 'berth',
     // A database that does not answer must fail a start or a request, not hang it.
     connectionTimeoutMillis: 10_000,
+    // A writer waits at most this long for the state lock (a stuck node must not stall every other one), and the
+    // server ends a transaction left idle (a node that hangs or loses its way mid-update), releasing its locks.
+    lock_timeout: 30_000,
+    idle_in_transaction_session_timeout: 60_000,
   };
 }
 

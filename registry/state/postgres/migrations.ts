@@ -45,6 +45,8 @@ export function checkMigrationList(list: readonly Migration[]): void {
 export async function migrate(pool: pg.Pool, list: readonly Migration[] = berthMigrations): Promise<AppliedMigration[]> {
   checkMigrationList(list);
   return inTransaction(pool, async (client) => {
+    // Another node's migration may take a while (a big table): wait for it longer than for an ordinary lock.
+    await client.query("SET LOCAL lock_timeout = '10min'");
     await client.query('SELECT pg_advisory_xact_lock($1)', [migrationLockKey]);
     await client.query(`CREATE TABLE IF NOT EXISTS berth_schema_migrations (
       id integer PRIMARY KEY,

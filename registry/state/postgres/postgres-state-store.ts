@@ -117,8 +117,9 @@ export async function createPostgresStateStore(database: PostgresDatabase, optio
       const connected = client;
       connected.on('notification', (message) => {
         if (message.channel !== channel) return;
-        // Our own commits arrive too: their version is already in the snapshot, nothing to fetch.
-        if (message.payload !== undefined && BigInt(message.payload) <= version) return;
+        // Our own commits arrive too: their version is already in the snapshot, nothing to fetch. Anything but a
+        // version number (a NOTIFY by hand) just means "look".
+        if (message.payload !== undefined && /^\d{1,19}$/.test(message.payload) && BigInt(message.payload) <= version) return;
         reloadSoon();
       });
       const lost = (error?: Error): void => {
@@ -236,10 +237,13 @@ export async function createPostgresStateStore(database: PostgresDatabase, optio
       return snapshot;
     },
     refresh(): boolean {
-      // A database cannot be read synchronously: look now, in the background, and say nothing changed yet. With the
-      // listener connected the snapshot is already within milliseconds of the database.
-      checkedAt = Date.now();
-      reloadSoon();
+      // A database cannot be read synchronously, so this never reports a change. With the listener connected the
+      // snapshot is already within milliseconds of the database, and a query per refusal (a flood of made-up
+      // tokens) would buy nothing; without it, look now, in the background.
+      if (!listener) {
+        checkedAt = Date.now();
+        reloadSoon();
+      }
       return false;
     },
     update,
