@@ -4,7 +4,7 @@ import type { Server } from 'node:http';
 import { gcScheduleOf } from './storage/gc-settings.js';
 import type { AddressInfo } from 'node:net';
 import { createTokenGate, namespacePolicy } from './auth/access-gate.js';
-import { createAuditLog, type AuditLog } from './auth/audit-log.js';
+import type { AuditLog } from './auth/audit-log.js';
 import { createAuditPruner, effectiveAuditRetentionDays } from './auth/audit-retention.js';
 import { loadOrCreateJwtKey } from './auth/jwt.js';
 import { createCredentialCheck, type CredentialCheck } from './auth/credential-check.js';
@@ -33,14 +33,18 @@ import { createNameRouting, type NameRouting } from './mirror/name-routing.js';
 import { createPullThrough } from './mirror/pull-through.js';
 import { createUpstreamPool, type UpstreamPool } from './mirror/upstream-pool.js';
 import { claimServerRecord } from './runtime/server-record-keeper.js';
-import { createStateStore, type StateStore } from './state/index.js';
+import type { StateStore } from './state/index.js';
+import { openAuditLog, openStateStore, type MetadataBackend } from './state/metadata-backend.js';
 import { createCertificateManager, type CertificateManager } from './tls/index.js';
 
 export type AuthMode = 'token' | 'none';
 
 export interface BerthOptions {
+  /** Per-node files (TLS material, keys, logs, the server record) and, with the file backend, the state. */
   dataDir: string;
   logger: Logger;
+  /** Where the shared metadata lives (state/metadata-backend.ts). Default: state.json in the data directory. */
+  metadata?: MetadataBackend;
   /** Plain-HTTP listener; null turns it off. Default: settings.listen, else 127.0.0.1:5000. */
   listen?: string | null;
   /** HTTPS listener; null turns it off. Default: settings.tlsListen, else 127.0.0.1:5443. */
@@ -92,7 +96,8 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
   // Before anything is read or written: a data directory others can enter is closed now (O(1)); what lies below
   // is checked in the background once Berth listens (see config/private-modes.ts).
   const topLevelModes = await repairTopLevelModes(dataDir);
-  const state = await createStateStore(dataDir);
+  // A PostgreSQL database is migrated first: nodes starting together take turns under the migration lock.
+  const state = await openStateStore(dataDir, options.metadata ?? { kind: 'file' }, { migrate: true });
   const settings = state.read().settings;
   const auth = options.auth ?? 'token';
   const listen = address(options.listen, settings.listen, '127.0.0.1:5000');
@@ -113,7 +118,7 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
     upstreams: () => upstreams.all().map(({ record, client }) => ({ name: record.name, ...healthOf(client.health.state()) })),
     log,
   });
-  const audit = await createAuditLog(dataDir);
+  const audit = await openAuditLog(dataDir, options.metadata ?? { kind: 'file' });
   const metrics = createMetrics({ storage: () => storageUsage(dataDir), version: options.version });
   // What every listener answers for (the Host allowlist) and the realm its challenges name: the certificate's names.
   const names = createListenerNames({ tlsNames: () => state.read().settings.tlsNames ?? [], refresh: () => state.refresh() });
@@ -242,7 +247,6 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
   upstreams.onHealthChange(() => serverRecord.changed());
   // Started only once the listeners are up, so a failed start leaves no timer behind; it prunes once now.
   const auditPruner = createAuditPruner({
-    dataDir,
     audit,
     keepDays: () => effectiveAuditRetentionDays(state.read().settings.auditRetentionDays),
     log,

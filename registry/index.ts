@@ -22,7 +22,7 @@ import { buildRepositoryIndex, type IndexBuildResult } from './storage/repositor
 import type { RepositoryIndex } from './storage/repository-index.js';
 import { createRepositoryStore, type RepositoryStore } from './storage/repository-store.js';
 import { openSqliteRepositoryIndex } from './storage/sqlite-repository-index.js';
-import { openUsageStore } from './storage/usage-store.js';
+import { openUsageStore, type UsageStore } from './storage/usage-store.js';
 import { createPullRecords, type PullRecords } from './pull-records.js';
 import { createUploadStore, defaultUploadLimits, type UploadLimits, type UploadStore } from './storage/upload-store.js';
 
@@ -34,6 +34,8 @@ export interface RegistryOptions {
   driver?: StorageDriver;
   /** The metadata index; defaults to SQLite under `<dataDir>/index/`, closed by close() either way. */
   index?: RepositoryIndex;
+  /** The pull records; defaults to SQLite under `<dataDir>/usage/`, closed by close() either way. */
+  usage?: UsageStore;
   /**
    * Build (first start, missing, another schema version) or verify the index against the link files in the
    * background right after start (default true). Listings answer from the files until a first build is done.
@@ -141,7 +143,7 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
   const driver = options.driver ?? createFilesystemDriver(options.dataDir);
   const blobs = createBlobStore(driver);
   const index = options.index ?? openSqliteRepositoryIndex(options.dataDir);
-  const pulls = createPullRecords(openUsageStore(options.dataDir), { log });
+  const pulls = createPullRecords(options.usage ?? openUsageStore(options.dataDir), { log });
   const uploads = createUploadStore(driver, blobs, { ...defaultUploadLimits, ...options.uploadLimits });
   const repositories = createRepositoryStore(driver, blobs, index);
   const events = createRegistryEvents();
@@ -291,7 +293,7 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
       await indexCheck;
       await index.close();
       // After the listeners drained: the pulls they served last are in this final flush.
-      pulls.close();
+      await pulls.close();
     },
   };
 }

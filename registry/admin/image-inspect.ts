@@ -208,7 +208,7 @@ export function createImageInspector(registryOf: () => Registry): ImageInspector
       const manifest = await registryOf().repositories.getManifest(repository, digest ?? reference);
       if (!manifest) return undefined;
       const { size, platforms, createdAt } = await factsOf(repository, manifest);
-      const usage = registryOf().pulls.tagUsage(repository, reference, manifest.digest);
+      const usage = await registryOf().pulls.tagUsage(repository, reference, manifest.digest);
       const summary: TagSummary = { tag: reference, digest: manifest.digest, mediaType: manifest.mediaType, size, platforms, pullCount: usage.pullCount };
       if (createdAt) summary.createdAt = createdAt;
       const pushedAt = await registryOf().repositories.pushedAt(repository, reference);
@@ -271,7 +271,7 @@ export function createImageInspector(registryOf: () => Registry): ImageInspector
       }
       const pushedAt = await registryOf().repositories.pushedAt(repository, reference);
       if (pushedAt) detail.pushedAt = pushedAt.toISOString();
-      const usage = registryOf().pulls.tagUsage(repository, reference, manifest.digest);
+      const usage = await registryOf().pulls.tagUsage(repository, reference, manifest.digest);
       detail.pullCount = usage.pullCount;
       if (usage.lastPulledAt) detail.lastPulledAt = usage.lastPulledAt.toISOString();
       if (parsed.subject) detail.subject = descriptorView(parsed.subject);

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createStateStore, type AdminSignInState, type State, type StateStore } from '../state/index.js';
+import { openStateStore, type MetadataBackend } from '../state/metadata-backend.js';
+import { type AdminSignInState, type State, type StateStore } from '../state/index.js';
 
 /**
  * Admin sign-in for the GUI, separate from registry tokens. `berth ui-url` (or the desktop app) issues a one-time
@@ -110,8 +111,8 @@ export function createAdminSignIn(state: StateStore): AdminSignIn {
  * The link `berth ui-url` prints: issues a code through the data directory's state file (shared with a running
  * server through its cross-process lock). `baseUrl` is where the server listens, e.g. `http://127.0.0.1:5000`.
  */
-export async function createSignInUrl(dataDir: string, baseUrl: string): Promise<{ url: string; expiresAt: Date }> {
-  const state = await createStateStore(dataDir);
+export async function createSignInUrl(dataDir: string, baseUrl: string, metadata: MetadataBackend = { kind: 'file' }): Promise<{ url: string; expiresAt: Date }> {
+  const state = await openStateStore(dataDir, metadata);
   try {
     const { code, expiresAt } = await createAdminSignIn(state).issueSignInCode();
     return { url: `${baseUrl.replace(/\/+$/, '')}/ui/signin?code=${code}`, expiresAt };

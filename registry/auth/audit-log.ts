@@ -2,6 +2,8 @@ import { createReadStream } from 'node:fs';
 import { appendFile, chmod, mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+// A cycle, at run time only: audit-retention.ts opens a log when pruning without one.
+import { pruneAudit } from './audit-retention.js';
 
 /**
  * The audit trail: one JSON object per line in `<dataDir>/audit/YYYY-MM-DD.jsonl` (UTC day of the event), files
@@ -44,11 +46,28 @@ export interface AuditEvent {
 export type AuditEventInput = Omit<AuditEvent, 'time'> & { time?: string | Date };
 
 export interface AuditLog {
+  /** Where the trail lives, for messages: `<dataDir>/audit`, or the database (postgres-audit-log.ts). */
   readonly dir: string;
   /** Appends one event. Events from one writer are appended in call order, never interleaved. */
   record(event: AuditEventInput): Promise<void>;
+  /** The newest matching events (see AuditQuery), oldest first, and how many matched. */
+  query(query?: AuditQuery): Promise<AuditQueryResult>;
+  /** Every matching event, oldest first, read a little at a time (the GUI's export). */
+  events(query?: AuditQuery): AsyncIterable<AuditEvent>;
+  /**
+   * Deletes the whole UTC days of events older than the retention (today never) and audits that it did; returns
+   * what went, oldest first: day file names, or the days (YYYY-MM-DD) of a database.
+   */
+  prune(options: AuditPruneRequest): Promise<string[]>;
   /** Waits for pending writes; later records are refused. */
   close(): Promise<void>;
+}
+
+export interface AuditPruneRequest {
+  readonly keepDays: number;
+  readonly now?: Date;
+  /** The `client` of the prune event: 'local' for the server's own timer, 'cli' for `berth audit prune`. */
+  readonly client?: string;
 }
 
 export const auditDirName = 'audit';
@@ -67,7 +86,7 @@ export function scrubSecrets(text: string): string {
 }
 
 /** A deep copy of `value` with every string (keys included) scrubbed. Depth-limited so a cycle cannot hang it. */
-function scrubValue(value: unknown, depth = 0): unknown {
+export function scrubValue(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') return scrubSecrets(value);
   if (depth > 16 || value === null || typeof value !== 'object') return value;
   if (Array.isArray(value)) return value.map((item) => scrubValue(item, depth + 1));
@@ -93,15 +112,13 @@ export async function createAuditLog(dataDir: string): Promise<AuditLog> {
   let closed = false;
 
   async function append(input: AuditEventInput): Promise<void> {
-    const time = input.time === undefined ? new Date() : new Date(input.time);
-    if (Number.isNaN(time.getTime())) throw new Error(`audit event has an invalid time: ${String(input.time)}`);
-    const event = scrubValue({ ...input, time: time.toISOString() }) as AuditEvent;
+    const event = stampedEvent(input);
     const file = join(dir, `${event.time.slice(0, 10)}.jsonl`);
     // One write per event: with O_APPEND a single write() of a line lands whole, even beside another process.
     await appendFile(file, `${JSON.stringify(event)}\n`, { mode: 0o600, flag: 'a' });
   }
 
-  return {
+  const log: AuditLog = {
     dir,
     record(event: AuditEventInput): Promise<void> {
       if (closed) return Promise.reject(new AuditClosedError());
@@ -109,11 +126,22 @@ export async function createAuditLog(dataDir: string): Promise<AuditLog> {
       chain = result.catch(() => undefined);
       return result;
     },
+    query: (query) => queryAudit(dataDir, query),
+    events: (query) => readAuditEvents(dataDir, query),
+    prune: (options) => pruneAudit(dataDir, { ...options, audit: log }),
     async close(): Promise<void> {
       closed = true;
       await chain;
     },
   };
+  return log;
+}
+
+/** An audit event as recorded: checked before the event is built from its time (JSON or a database row). */
+export function stampedEvent(input: AuditEventInput): AuditEvent {
+  const time = input.time === undefined ? new Date() : new Date(input.time);
+  if (Number.isNaN(time.getTime())) throw new Error(`audit event has an invalid time: ${String(input.time)}`);
+  return scrubValue({ ...input, time: time.toISOString() }) as AuditEvent;
 }
 
 export interface AuditQuery {
@@ -136,7 +164,7 @@ export interface AuditQueryResult {
   total: number;
 }
 
-function matches(event: AuditEvent, query: AuditQuery, since: number, until: number): boolean {
+export function matchesAuditQuery(event: AuditEvent, query: AuditQuery, since = query.since?.getTime() ?? Number.NEGATIVE_INFINITY, until = query.until?.getTime() ?? Number.POSITIVE_INFINITY): boolean {
   const time = Date.parse(event.time);
   if (!(time >= since && time <= until)) return false;
   if (query.namespace !== undefined && event.namespace !== query.namespace) return false;
@@ -191,7 +219,7 @@ export async function queryAudit(dataDir: string, query: AuditQuery = {}): Promi
       }
       if (typeof event !== 'object' || event === null) continue;
       if (typeof event.time !== 'string' || typeof event.action !== 'string') continue;
-      if (!matches(event, query, since, until)) continue;
+      if (!matchesAuditQuery(event, query, since, until)) continue;
       total += 1;
       if (keep === 0) continue;
       window.push(event);
@@ -201,4 +229,36 @@ export async function queryAudit(dataDir: string, query: AuditQuery = {}): Promi
   }
   const newest = window.slice(-keep);
   return { events: newest.slice(0, Math.max(0, newest.length - offset)), total };
+}
+
+/** Every matching event of the day files, oldest first, a line at a time; lines that do not parse are skipped. */
+export async function* readAuditEvents(dataDir: string, query: AuditQuery = {}): AsyncGenerator<AuditEvent> {
+  const dir = join(dataDir, auditDirName);
+  const names = await readdir(dir).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return [] as string[];
+    throw error;
+  });
+  const sinceDay = query.since?.toISOString().slice(0, 10) ?? '';
+  const untilDay = query.until?.toISOString().slice(0, 10) ?? '9999-12-31';
+  const days = names
+    .map((name) => auditFileGrammar.exec(name)?.[1])
+    .filter((day): day is string => day !== undefined && day >= sinceDay && day <= untilDay)
+    .sort();
+  for (const day of days) {
+    const input = createReadStream(join(dir, `${day}.jsonl`), { encoding: 'utf8' });
+    try {
+      for await (const line of createInterface({ input, crlfDelay: Infinity })) {
+        let event: AuditEvent;
+        try {
+          event = JSON.parse(line) as AuditEvent;
+        } catch {
+          continue; // a torn last line after a crash
+        }
+        if (typeof event !== 'object' || event === null || typeof event.time !== 'string' || typeof event.action !== 'string') continue;
+        if (matchesAuditQuery(event, query)) yield event;
+      }
+    } finally {
+      input.destroy();
+    }
+  }
 }

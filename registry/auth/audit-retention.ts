@@ -31,6 +31,18 @@ export function effectiveAuditRetentionDays(setting: unknown): number {
   return defaultAuditRetentionDays;
 }
 
+/**
+ * The first UTC day (YYYY-MM-DD) that a retention of `keepDays` keeps at `now`: everything of earlier days goes.
+ * Refuses a retention outside 1..3650 days. Shared by the day files and the database.
+ */
+export function auditCutoffDay(keepDays: number, now: Date): string {
+  if (!Number.isSafeInteger(keepDays) || keepDays < 1 || keepDays > maxAuditRetentionDays) {
+    const range = `a whole number of days from 1 to ${maxAuditRetentionDays}`;
+    throw new AuditRetentionError(`audit retention must be ${range}, not ${String(keepDays)}`);
+  }
+  return new Date(now.getTime() - keepDays * dayMs).toISOString().slice(0, 10);
+}
+
 export interface PruneAuditOptions {
   /** Days of history to keep, today included in the count back. Default 365. */
   keepDays?: number;
@@ -57,13 +69,9 @@ function isRealDay(day: string): boolean {
  */
 export async function pruneAudit(dataDir: string, options: PruneAuditOptions = {}): Promise<string[]> {
   const keepDays = options.keepDays ?? defaultAuditRetentionDays;
-  if (!Number.isSafeInteger(keepDays) || keepDays < 1 || keepDays > maxAuditRetentionDays) {
-    const range = `a whole number of days from 1 to ${maxAuditRetentionDays}`;
-    throw new AuditRetentionError(`audit retention must be ${range}, not ${String(keepDays)}`);
-  }
   const now = options.now ?? new Date();
   const today = now.toISOString().slice(0, 10);
-  const cutoff = new Date(now.getTime() - keepDays * dayMs).toISOString().slice(0, 10);
+  const cutoff = auditCutoffDay(keepDays, now);
   const dir = join(dataDir, auditDirName);
   let names: string[];
   try {
@@ -113,7 +121,6 @@ export async function pruneAudit(dataDir: string, options: PruneAuditOptions = {
 }
 
 export interface AuditPrunerOptions {
-  dataDir: string;
   audit: AuditLog;
   /** Read at every run, so a changed setting applies at the next run without a restart. */
   keepDays: () => number;
@@ -131,7 +138,7 @@ export interface AuditPruner {
 
 /** Prunes once now and then every day; the timer is unref'd so it never keeps a process alive. */
 export function createAuditPruner(options: AuditPrunerOptions): AuditPruner {
-  const { dataDir, audit, log } = options;
+  const { audit, log } = options;
   let running: Promise<void> = Promise.resolve();
   let closed = false;
 
@@ -141,9 +148,9 @@ export function createAuditPruner(options: AuditPrunerOptions): AuditPruner {
     running = running.then(async () => {
       const keepDays = options.keepDays();
       try {
-        const deleted = await pruneAudit(dataDir, { keepDays, audit, client: 'local' });
+        const deleted = await audit.prune({ keepDays, client: 'local' });
         if (deleted.length > 0) {
-          log.info({ deleted, keepDays }, 'pruned %d audit day file(s) older than %d days', deleted.length, keepDays);
+          log.info({ deleted, keepDays }, 'pruned %d audit day(s) older than %d days', deleted.length, keepDays);
         }
       } catch (error) {
         log.warn({ err: error }, 'audit pruning failed');

@@ -2,9 +2,10 @@ import { statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Command } from 'commander';
-import { createAuditLog, isAuthError, type AuditEventInput } from '../auth/index.js';
+import { isAuthError, type AuditEventInput } from '../auth/index.js';
 import { defaultDataDir } from '../config/data-dir.js';
-import { createStateStore, type StateStore } from '../state/index.js';
+import type { StateStore } from '../state/index.js';
+import { MetadataOptionError, openAuditLog, openStateStore, parseMetadataOption, type MetadataBackend } from '../state/metadata-backend.js';
 import { CliUsageError } from './cli-error.js';
 import { optionsOf } from './command-kit.js';
 
@@ -60,18 +61,30 @@ export async function prepareDataDir(dataDir: string): Promise<void> {
   }
 }
 
+/** The metadata backend a command works on: `--metadata URL` (before or after the command's name), else BERTH_METADATA, else state.json. */
+export function metadataOf(command: Command): MetadataBackend {
+  const { metadata } = optionsOf(command);
+  try {
+    return parseMetadataOption(typeof metadata === 'string' ? metadata : undefined);
+  } catch (error) {
+    if (error instanceof MetadataOptionError) throw new CliUsageError(error.message);
+    throw error;
+  }
+}
+
 /**
- * Opens the state store shared with a running server: every write goes through its cross-process lock, so
- * `berth token create` in one terminal and `berth serve` in another never lose each other's changes.
+ * Opens the state store shared with a running server: every write goes through its cross-process lock (or the
+ * database's row lock), so `berth token create` in one terminal and `berth serve` in another (or on another node)
+ * never lose each other's changes.
  */
-export async function openState(dataDir: string): Promise<StateStore> {
+export async function openState(dataDir: string, metadata: MetadataBackend): Promise<StateStore> {
   await prepareDataDir(dataDir);
-  return createStateStore(dataDir);
+  return openStateStore(dataDir, metadata);
 }
 
 /** Records one admin change in the audit trail (actor 'admin', client 'cli'). */
-export async function auditAdmin(dataDir: string, event: Omit<AuditEventInput, 'actor' | 'client' | 'outcome'>): Promise<void> {
-  const audit = await createAuditLog(dataDir);
+export async function auditAdmin(dataDir: string, metadata: MetadataBackend, event: Omit<AuditEventInput, 'actor' | 'client' | 'outcome'>): Promise<void> {
+  const audit = await openAuditLog(dataDir, metadata);
   try {
     await audit.record({ actor: 'admin', client: 'cli', outcome: 'success', ...event });
   } finally {

@@ -134,6 +134,15 @@ export function dataOption(): Option {
   return new Option('--data <DIR>', `data directory (default: $BERTH_DATA, else ${defaultDataDir({})}); works while "berth serve" runs on it`);
 }
 
+/** `--metadata`: where the shared metadata lives (registry/state/metadata-backend.ts). */
+export function metadataOption(): Option {
+  return new Option(
+    '--metadata <URL>',
+    'file (state.json in the data directory, the default) or postgres://USER@HOST:PORT/DATABASE shared by several nodes ' +
+      '(default: $BERTH_METADATA); the password comes from PGPASSWORD, $BERTH_METADATA_PASSWORD_FILE or ~/.pgpass, never the URL',
+  );
+}
+
 /** `--json`, for commands that print a table or a report. */
 export function jsonOption(description = 'print JSON instead of the table, for scripts and jq'): Option {
   return new Option('--json', description);

@@ -1,9 +1,10 @@
 import { berthVersion } from '../version.js';
-import { BerthCommand, configureHelp, dataOption } from './command-kit.js';
+import { BerthCommand, configureHelp, dataOption, metadataOption } from './command-kit.js';
 import { registerAuditCommands } from './commands/audit.js';
 import { registerCaCommands } from './commands/ca.js';
 import { registerGcCommand } from './commands/gc.js';
 import { registerImageCommands } from './commands/image.js';
+import { registerMigrateCommand } from './commands/migrate.js';
 import { registerMirrorConfigCommand } from './commands/mirror-config.js';
 import { registerNamespaceCommands } from './commands/namespace.js';
 import { registerServeCommand } from './commands/serve.js';
@@ -25,6 +26,7 @@ export function createProgram(): BerthCommand {
     .version(berthVersion, '-v, --version', 'print the version')
     .helpOption('-h, --help', 'show help for a command')
     .addOption(dataOption())
+    .addOption(metadataOption())
     // Errors are thrown (see BerthCommand.error), help and version end the run without process.exit.
     .exitOverride()
     .configureOutput({ outputError: () => undefined, writeErr: (text) => process.stderr.write(text) });
@@ -40,6 +42,7 @@ export function createProgram(): BerthCommand {
   registerUiUrlCommand(program);
   registerAuditCommands(program);
   registerGcCommand(program);
+  registerMigrateCommand(program);
   registerCaCommands(program);
   registerTrustCommand(program);
   program.addHelpText('after', '\nRun "berth COMMAND --help" for a command\'s options.');

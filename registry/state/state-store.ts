@@ -3,6 +3,7 @@ import { chmod, mkdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { privateDirMode } from '../config/private-modes.js';
 import { Low } from 'lowdb';
+import { deepFreeze } from './deep-freeze.js';
 import { withFileLock, type FileLockOptions } from './file-lock.js';
 import { defaultState, type State } from './schema.js';
 import { parseStateText, removeAbandonedTemps, SecureJsonFile } from './secure-json-file.js';
@@ -13,7 +14,7 @@ import { parseStateText, removeAbandonedTemps, SecureJsonFile } from './secure-j
  * writes are read-modify-write under a cross-process lock, so no process ever overwrites another's change.
  */
 export interface StateStore {
-  /** `<dataDir>/state.json`. */
+  /** Where the state lives, for messages: `<dataDir>/state.json`, or the database (postgres/postgres-state-store.ts). */
   readonly path: string;
   /**
    * The current state: a deep-frozen snapshot, cheap enough for every request. At most `refreshMs` after
@@ -26,6 +27,8 @@ export interface StateStore {
    * millisecond ago is honoured on the very next request, while the hot path keeps its cheap, rate-limited check.
    */
   refresh(): boolean;
+  // (PostgreSQL cannot be read synchronously: its store starts a reload and answers false; its snapshot follows
+  // the database within milliseconds through LISTEN/NOTIFY, so what refresh() is for is already done there.)
   /**
    * Locks the file (across processes), re-reads it, lets `fn` change the draft, writes it atomically (only if
    * something changed) and returns the new snapshot. Calls from one store run one after another.
@@ -58,14 +61,6 @@ type FileSignature = string;
 function signatureOf(info: { ino: number; size: number; mtimeMs: number } | undefined): FileSignature {
   // The inode changes on every atomic rename, so this catches writes even within one mtime tick.
   return info ? `${info.ino}:${info.size}:${info.mtimeMs}` : 'missing';
-}
-
-function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const child of Object.values(value)) deepFreeze(child);
-  }
-  return value;
 }
 
 export async function createStateStore(dataDir: string, options: StateStoreOptions = {}): Promise<StateStore> {

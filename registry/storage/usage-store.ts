@@ -12,19 +12,22 @@ import { openPrivateSqlite } from './private-sqlite.js';
  *
  * WAL with `synchronous=NORMAL`, one transaction per flush: a killed process loses only what it had not flushed,
  * never half a flush; only an OS crash can lose the last committed flushes.
+ *
+ * The contract is async so that a shared database can hold the same records for several nodes
+ * (storage/postgres-usage-store.ts); both run test/storage/usage-store-contract.ts.
  */
 export interface UsageStore {
-  /** Adds one batch of counted pulls in one transaction. */
-  add(batch: Iterable<PullTally>): void;
+  /** Adds one batch of counted pulls in one transaction: all of it or, when it fails, nothing. */
+  add(batch: Iterable<PullTally>): Promise<void>;
   /** What was recorded for these references of one repository (a tag, a digest), summed; undefined when never pulled. */
-  referenceUsage(repository: string, references: readonly string[]): StoredUsage | undefined;
+  referenceUsage(repository: string, references: readonly string[]): Promise<StoredUsage | undefined>;
   /** Pulls of the repository on UTC days `fromDay` and later, and its last pull ever. */
-  repositoryUsage(repository: string, fromDay: number): { pullsSince: number; lastPulledAt?: number };
+  repositoryUsage(repository: string, fromDay: number): Promise<{ pullsSince: number; lastPulledAt?: number }>;
   /** Drops every record of a repository (it was deleted: a new one of the same name starts afresh). */
-  forget(repository: string): void;
+  forget(repository: string): Promise<void>;
   /** Drops the day buckets before `day` (the totals per reference and repository stay). */
-  pruneDaysBefore(day: number): void;
-  close(): void;
+  pruneDaysBefore(day: number): Promise<void>;
+  close(): Promise<void>;
 }
 
 /** The pulls of one reference (tag or digest) of one repository on one UTC day. */
@@ -115,10 +118,10 @@ export function openUsageStore(dataDir: string): UsageStore {
   });
 
   return {
-    add(batch) {
+    async add(batch) {
       add.immediate(batch);
     },
-    referenceUsage(repository, references) {
+    async referenceUsage(repository, references) {
       let found: StoredUsage | undefined;
       for (const reference of new Set(references)) {
         const row = statements.reference.get(repository, reference) as { count: number; last_pulled_at: number } | undefined;
@@ -127,18 +130,18 @@ export function openUsageStore(dataDir: string): UsageStore {
       }
       return found;
     },
-    repositoryUsage(repository, fromDay) {
+    async repositoryUsage(repository, fromDay) {
       const pullsSince = statements.repositorySince.get(repository, fromDay) as number;
       const lastPulledAt = statements.repositoryLast.get(repository) as number | undefined;
       return lastPulledAt === undefined ? { pullsSince } : { pullsSince, lastPulledAt };
     },
-    forget(repository) {
+    async forget(repository) {
       forget.immediate(repository);
     },
-    pruneDaysBefore(day) {
+    async pruneDaysBefore(day) {
       statements.pruneDays.run(day);
     },
-    close() {
+    async close() {
       if (db.open) db.close();
     },
   };

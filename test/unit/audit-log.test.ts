@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { createAuditLog, queryAudit, scrubSecrets } from '../../registry/auth/index.js';
 import { makeTempDir } from '../support/temp-dir.js';
+import { auditLogContract } from '../contract/audit-log-contract.js';
 
 const secret = `berth_${Buffer.alloc(32, 0xab).toString('base64url')}`;
 
@@ -98,4 +99,13 @@ test('queryAudit filters by since, namespace and action, returns the newest page
   assert.deepEqual(ids(page2.events), [20, 21, 22, 23, 24]);
   assert.equal(page2.total, 30);
   assert.deepEqual((await queryAudit(join(dir, 'nowhere'))).events, []);
+});
+
+// The backend-neutral cases (test/contract/audit-log-contract.ts), on the day files.
+auditLogContract({
+  name: 'file',
+  fresh: async (t) => {
+    const dir = await makeTempDir(t);
+    return { open: () => createAuditLog(dir) };
+  },
 });

@@ -112,7 +112,7 @@ test('the pruner runs at once, re-reads the retention each run, and close() wait
   const dir = await writeDayFiles(data, [`${dayOf(at - 400 * dayMs)}.jsonl`, `${dayOf(at - 40 * dayMs)}.jsonl`, `${dayOf(at - 10 * dayMs)}.jsonl`]);
   const audit = await createAuditLog(data);
   let keepDays = 100;
-  const pruner = createAuditPruner({ dataDir: data, audit, keepDays: () => keepDays, log: silentLogger() });
+  const pruner = createAuditPruner({ audit, keepDays: () => keepDays, log: silentLogger() });
   await pruner.run();
   assert.deepEqual((await readdir(dir)).filter((name) => name < dayOf(at)).sort(), [`${dayOf(at - 40 * dayMs)}.jsonl`, `${dayOf(at - 10 * dayMs)}.jsonl`]);
   keepDays = 30;

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { test } from 'node:test';
 import { parseDigest } from '../../registry/core/digest.js';
 import { createBlobStore, type BlobStore } from '../../registry/storage/blob-store.js';
 import { quarantineBlob, restoreBlob } from '../../registry/storage/blob-quarantine.js';
@@ -11,13 +10,14 @@ import { pathFor } from '../../registry/storage/paths.js';
 import { collectGarbage } from '../../registry/storage/garbage-collector.js';
 import { createRepositoryStore, type RepositoryStore } from '../../registry/storage/repository-store.js';
 import type { RepositoryIndex } from '../../registry/storage/repository-index.js';
-import { openSqliteRepositoryIndex } from '../../registry/storage/sqlite-repository-index.js';
 import { createUploadStore, type UploadStore } from '../../registry/storage/upload-store.js';
+import { testOnEachIndex, type IndexBackendUnderTest } from '../support/index-backends.js';
 import { makeTempDir, type AfterHook } from '../support/temp-dir.js';
 
 /**
  * The collector over real stores on a temp directory, pushed to the way the /v2 handlers push (upload session,
  * adopt, link, then the manifest). Ages are simulated with the collector's `now` option instead of sleeping.
+ * Every case runs on each metadata index backend (SQLite, PostgreSQL): collection marks from the index only.
  */
 
 const ociManifest = 'application/vnd.oci.image.manifest.v1+json';
@@ -45,11 +45,10 @@ interface Pushed {
   blobs: Blob[];
 }
 
-async function openStores(t: AfterHook, driver?: StorageDriver): Promise<Stores> {
+async function openStores(t: AfterHook, backend: IndexBackendUnderTest, driver?: StorageDriver): Promise<Stores> {
   const real = driver ?? createFilesystemDriver(await makeTempDir(t, 'berth-gc-'));
   const blobs = createBlobStore(real);
-  const index = openSqliteRepositoryIndex(await makeTempDir(t, 'berth-gc-index-'));
-  t.after(() => index.close());
+  const index = await (await backend.fresh(t))();
   return { driver: real, blobs, index, uploads: createUploadStore(real, blobs), repositories: createRepositoryStore(real, blobs, index) };
 }
 
@@ -128,8 +127,8 @@ async function assertComplete(stores: Stores, repo: string, bytes: Buffer, where
   }
 }
 
-test('frees exactly the blobs of a deleted image; a layer shared with another repository stays (dry run reports the same)', async (t) => {
-  const stores = await openStores(t);
+testOnEachIndex('frees exactly the blobs of a deleted image; a layer shared with another repository stays (dry run reports the same)', async (t, backend) => {
+  const stores = await openStores(t, backend);
   const shared = randomBytes(3000);
   const doomed = await pushImage(stores, 'team/a', 'v1', [shared, randomBytes(5000)]);
   const kept = await pushImage(stores, 'team/b', 'v1', [shared, randomBytes(700)]);
@@ -160,8 +159,8 @@ test('frees exactly the blobs of a deleted image; a layer shared with another re
   assert.equal(again.blobsDeleted + again.layerLinksRemoved, 0, 'a second run finds nothing');
 });
 
-test('an index keeps children that were deleted by digest; untagged manifests keep their blobs', async (t) => {
-  const stores = await openStores(t);
+testOnEachIndex('an index keeps children that were deleted by digest; untagged manifests keep their blobs', async (t, backend) => {
+  const stores = await openStores(t, backend);
   const amd = await pushImage(stores, 'multi/app', undefined, [randomBytes(400)]);
   const arm = await pushImage(stores, 'multi/app', undefined, [randomBytes(400)]);
   const index = await pushIndex(stores, 'multi/app', 'latest', [amd, arm]);
@@ -189,8 +188,8 @@ test('an index keeps children that were deleted by digest; untagged manifests ke
   assert.equal(await stored(stores, arm.digest), false);
 });
 
-test('grace: a blob uploaded for a push in progress survives the default grace and goes with grace 0', async (t) => {
-  const stores = await openStores(t);
+testOnEachIndex('grace: a blob uploaded for a push in progress survives the default grace and goes with grace 0', async (t, backend) => {
+  const stores = await openStores(t, backend);
   await pushImage(stores, 'team/app', 'v1', [randomBytes(100)]);
   const inProgress = await pushBlob(stores, 'team/app', randomBytes(2048));
   // An upload moved into the store but not yet linked (the moment between adopt and link).
@@ -219,16 +218,15 @@ test('grace: a blob uploaded for a push in progress survives the default grace a
   await assertEveryTagComplete(stores);
 });
 
-test('a repository with an unreadable manifest keeps all its layer links (never guess what it referenced)', async (t) => {
-  const stores = await openStores(t);
+testOnEachIndex('a repository with an unreadable manifest keeps all its layer links (never guess what it referenced)', async (t, backend) => {
+  const stores = await openStores(t, backend);
   const broken = await pushImage(stores, 'team/app', 'v1', [randomBytes(100)]);
   const deleted = await pushImage(stores, 'team/app', 'v2', [randomBytes(100)]);
   await stores.repositories.deleteManifest('team/app', parseDigest(deleted.digest));
   await stores.driver.putContent(pathFor({ kind: 'blobData', digest: parseDigest(broken.digest) }), 'not a manifest');
 
   // An index built afresh from the files (the one that saw the push remembers what the manifest referenced: below).
-  const rebuilt = openSqliteRepositoryIndex(await makeTempDir(t, 'berth-gc-index-'));
-  t.after(() => rebuilt.close());
+  const rebuilt = await (await backend.fresh(t))();
   const result = await collectGarbage(stores.driver, rebuilt, { graceMs: 0 });
   assert.equal(result.unreadableManifests, 1);
   assert.equal(result.layerLinksRemoved, 0);
@@ -236,8 +234,8 @@ test('a repository with an unreadable manifest keeps all its layer links (never 
   for (const blob of [...broken.blobs, ...deleted.blobs]) assert.ok(await stored(stores, blob.digest));
 });
 
-test('a manifest whose bytes went bad keeps what the index recorded it references; the rest is collected', async (t) => {
-  const stores = await openStores(t);
+testOnEachIndex('a manifest whose bytes went bad keeps what the index recorded it references; the rest is collected', async (t, backend) => {
+  const stores = await openStores(t, backend);
   const broken = await pushImage(stores, 'team/app', 'v1', [randomBytes(100)]);
   const deleted = await pushImage(stores, 'team/app', 'v2', [randomBytes(100)]);
   await stores.repositories.deleteManifest('team/app', parseDigest(deleted.digest));
@@ -250,10 +248,10 @@ test('a manifest whose bytes went bad keeps what the index recorded it reference
   for (const blob of deleted.blobs) assert.equal(await stored(stores, blob.digest), false);
 });
 
-test('a manifest pushed while the collector runs keeps the layers it needs', async (t) => {
+testOnEachIndex('a manifest pushed while the collector runs keeps the layers it needs', async (t, backend) => {
   const dir = await makeTempDir(t, 'berth-gc-');
   const real = createFilesystemDriver(dir);
-  const stores = await openStores(t, real);
+  const stores = await openStores(t, backend, real);
   // Layers of an image deleted long ago are still linked in the repository; a client re-pushes that image now.
   const image = await pushImage(stores, 'team/app', 'v1', [randomBytes(900)]);
   await stores.repositories.deleteManifest('team/app', parseDigest(image.digest));
@@ -279,10 +277,10 @@ test('a manifest pushed while the collector runs keeps the layers it needs', asy
   await assertEveryTagComplete(stores);
 });
 
-test('a blob linked by a push into a new repository during the blob sweep is not deleted', async (t) => {
+testOnEachIndex('a blob linked by a push into a new repository during the blob sweep is not deleted', async (t, backend) => {
   const dir = await makeTempDir(t, 'berth-gc-');
   const real = createFilesystemDriver(dir);
-  const stores = await openStores(t, real);
+  const stores = await openStores(t, backend, real);
   const orphan = await pushBlob(stores, 'team/a', randomBytes(500));
   await stores.repositories.unlinkBlob('team/a', parseDigest(orphan.digest));
   let linked = false;
@@ -323,9 +321,9 @@ function atFirstBlobDelete(real: StorageDriver, work: () => Promise<void>): { dr
   return { driver, ran: () => ran };
 }
 
-test('a blob linked into a new repository (as a mount does, no upload) right before the collector deletes it is kept', async (t) => {
+testOnEachIndex('a blob linked into a new repository (as a mount does, no upload) right before the collector deletes it is kept', async (t, backend) => {
   const real = createFilesystemDriver(await makeTempDir(t, 'berth-gc-'));
-  const stores = await openStores(t, real);
+  const stores = await openStores(t, backend, real);
   const orphan = await pushBlob(stores, 'team/a', randomBytes(500));
   await stores.repositories.unlinkBlob('team/a', parseDigest(orphan.digest));
   let linked: unknown;
@@ -343,9 +341,9 @@ test('a blob linked into a new repository (as a mount does, no upload) right bef
   assert.equal(result.layerLinksRemoved, 0);
 });
 
-test('a push that uploads a blob the store holds, right before the collector deletes it, keeps its blob', async (t) => {
+testOnEachIndex('a push that uploads a blob the store holds, right before the collector deletes it, keeps its blob', async (t, backend) => {
   const real = createFilesystemDriver(await makeTempDir(t, 'berth-gc-'));
-  const stores = await openStores(t, real);
+  const stores = await openStores(t, backend, real);
   const orphan = await pushBlob(stores, 'team/a', randomBytes(700));
   await stores.repositories.unlinkBlob('team/a', parseDigest(orphan.digest));
   const racing = atFirstBlobDelete(real, async () => {
@@ -357,9 +355,9 @@ test('a push that uploads a blob the store holds, right before the collector del
   assert.deepEqual(await stores.blobs.read(parseDigest(orphan.digest)), orphan.bytes);
 });
 
-test('a blob in the quarantine is restored by the first reader, and by the next run after a collector was killed', async (t) => {
+testOnEachIndex('a blob in the quarantine is restored by the first reader, and by the next run after a collector was killed', async (t, backend) => {
   const real = createFilesystemDriver(await makeTempDir(t, 'berth-gc-'));
-  const stores = await openStores(t, real);
+  const stores = await openStores(t, backend, real);
   const image = await pushImage(stores, 'team/app', 'v1', [randomBytes(300)]);
   const layer = parseDigest(image.blobs[1]?.digest ?? '');
   assert.ok(await quarantineBlob(real, layer));
@@ -374,9 +372,9 @@ test('a blob in the quarantine is restored by the first reader, and by the next 
   await assertEveryTagComplete(stores);
 });
 
-test('a reader that misses a blob while the collector puts it back still finds it (seen as a 400 on a push racing gc)', async (t) => {
+testOnEachIndex('a reader that misses a blob while the collector puts it back still finds it (seen as a 400 on a push racing gc)', async (t, backend) => {
   const real = createFilesystemDriver(await makeTempDir(t, 'berth-gc-'));
-  const stores = await openStores(t, real);
+  const stores = await openStores(t, backend, real);
   const image = await pushImage(stores, 'team/app', 'v1', [randomBytes(300)]);
   const layer = parseDigest(image.blobs[1]?.digest ?? '');
   const blobData = pathFor({ kind: 'blobData', digest: layer });
@@ -398,7 +396,7 @@ test('a reader that misses a blob while the collector puts it back still finds i
   assert.ok(raced);
 });
 
-test('crash safety: killed at any delete, every tag still resolves to a complete image, and the next run finishes the job', async (t) => {
+testOnEachIndex('crash safety: killed at any delete, every tag still resolves to a complete image, and the next run finishes the job', async (t, backend) => {
   const build = async (stores: Stores) => {
     const shared = randomBytes(256);
     const a = await pushImage(stores, 'crash/a', 'v1', [shared, randomBytes(128)]);
@@ -407,7 +405,7 @@ test('crash safety: killed at any delete, every tag still resolves to a complete
     await pushIndex(stores, 'crash/b', 'multi', [child]);
     await stores.repositories.deleteManifest('crash/a', parseDigest(a.digest));
   };
-  const reference = await openStores(t);
+  const reference = await openStores(t, backend);
   await build(reference);
   const full = await collectGarbage(reference.driver, reference.index, { graceMs: 0, dryRun: true });
   const deletes = full.blobsDeleted + full.layerLinksRemoved;
@@ -415,7 +413,7 @@ test('crash safety: killed at any delete, every tag still resolves to a complete
 
   for (let crashAt = 0; crashAt < deletes; crashAt++) {
     const real = createFilesystemDriver(await makeTempDir(t, 'berth-gc-crash-'));
-    const stores = await openStores(t, real);
+    const stores = await openStores(t, backend, real);
     await build(stores);
     let count = 0;
     let deleted = 0;
@@ -437,8 +435,8 @@ test('crash safety: killed at any delete, every tag still resolves to a complete
   }
 });
 
-test('a blob whose only link is an intent (a push writing its link right now) is kept', async (t) => {
-  const stores = await openStores(t);
+testOnEachIndex('a blob whose only link is an intent (a push writing its link right now) is kept', async (t, backend) => {
+  const stores = await openStores(t, backend);
   const orphan = await pushBlob(stores, 'team/app', randomBytes(300));
   await stores.repositories.unlinkBlob('team/app', parseDigest(orphan.digest));
   // Another push of the same blob has recorded its link's intent and is about to write the link file.
@@ -448,11 +446,11 @@ test('a blob whose only link is an intent (a push writing its link right now) is
   assert.ok(await stored(stores, orphan.digest));
 });
 
-test('the work grows linearly with the store: storage operations for 40 repositories are about 4x those for 10', async (t) => {
+testOnEachIndex('the work grows linearly with the store: storage operations for 40 repositories are about 4x those for 10', async (t, backend) => {
   /** Storage operations of one real collection over `repositories` repositories of one image and one garbage layer each. */
   const operations = async (repositories: number): Promise<number> => {
     const real = createFilesystemDriver(await makeTempDir(t, 'berth-gc-scale-'));
-    const stores = await openStores(t, real);
+    const stores = await openStores(t, backend, real);
     for (let i = 0; i < repositories; i++) {
       const repo = `scale/r${i}`;
       await pushImage(stores, repo, 'v1', [randomBytes(64)]);

@@ -32,23 +32,23 @@ test('the last 7 days are today and the 6 before; a tag counts its name and its 
   records.count('team/app', '1', today);
   records.count('team/other', '1', today);
 
-  const check = () => {
-    assert.deepEqual(records.tagUsage('team/app', '1', digest), { pullCount: 4, lastPulledAt: new Date(today) });
-    assert.deepEqual(records.tagUsage('team/app', '2', other), { pullCount: 1, lastPulledAt: new Date(today - 30_000) });
-    assert.deepEqual(records.tagUsage('team/app', 'never', `sha256:${'c'.repeat(64)}`), { pullCount: 0 });
-    assert.deepEqual(records.repositoryUsage('team/app'), { pullsLast7Days: 4, lastPulledAt: new Date(today) });
-    assert.deepEqual(records.repositoryUsage('team/none'), { pullsLast7Days: 0 });
+  const check = async () => {
+    assert.deepEqual(await records.tagUsage('team/app', '1', digest), { pullCount: 4, lastPulledAt: new Date(today) });
+    assert.deepEqual(await records.tagUsage('team/app', '2', other), { pullCount: 1, lastPulledAt: new Date(today - 30_000) });
+    assert.deepEqual(await records.tagUsage('team/app', 'never', `sha256:${'c'.repeat(64)}`), { pullCount: 0 });
+    assert.deepEqual(await records.repositoryUsage('team/app'), { pullsLast7Days: 4, lastPulledAt: new Date(today) });
+    assert.deepEqual(await records.repositoryUsage('team/none'), { pullsLast7Days: 0 });
   };
-  check();
-  records.flush();
-  check();
+  await check();
+  await records.flush();
+  await check();
   records.count('team/app', '1', today + 1000);
-  assert.equal(records.tagUsage('team/app', '1', digest).pullCount, 5, 'flushed plus pending');
+  assert.equal((await records.tagUsage('team/app', '1', digest)).pullCount, 5, 'flushed plus pending');
 
   // A day later the oldest pull in the window (6 days ago) falls out of it; totals stay.
   clock = today + dayMs;
-  assert.equal(records.repositoryUsage('team/app').pullsLast7Days, 4);
-  assert.equal(records.tagUsage('team/app', '1', digest).pullCount, 5);
+  assert.equal((await records.repositoryUsage('team/app')).pullsLast7Days, 4);
+  assert.equal((await records.tagUsage('team/app', '1', digest)).pullCount, 5);
 });
 
 test('a flush that fails keeps its counts for the next one', async (t) => {
@@ -57,29 +57,29 @@ test('a flush that fails keeps its counts for the next one', async (t) => {
   let failures = 1;
   const flaky: UsageStore = {
     ...real,
-    add(batch) {
+    async add(batch) {
       if (failures-- > 0) throw new Error('SQLITE_FULL: database or disk is full');
-      real.add(batch);
+      await real.add(batch);
     },
   };
   const records = createPullRecords(flaky, { log: silentLogger() });
   records.count('team/app', '1');
   records.count('team/app', '1');
-  records.flush();
+  await records.flush();
   records.count('team/app', '1');
-  assert.equal(records.tagUsage('team/app', '1', digest).pullCount, 3, 'nothing lost while the store refuses');
-  records.close();
+  assert.equal((await records.tagUsage('team/app', '1', digest)).pullCount, 3, 'nothing lost while the store refuses');
+  await records.close();
 
   const reopened = openUsageStore(dataDir);
   t.after(() => reopened.close());
-  assert.equal(reopened.referenceUsage('team/app', ['1'])?.pullCount, 3, 'written by the next flush (here: at close)');
+  assert.equal((await reopened.referenceUsage('team/app', ['1']))?.pullCount, 3, 'written by the next flush (here: at close)');
 });
 
 test('an index rebuilt for another schema version keeps the pull records (they exist nowhere else)', async (t) => {
   const dataDir = await makeTempDir(t, 'berth-pull-records-');
   const records = createPullRecords(openUsageStore(dataDir), { log: silentLogger() });
   records.count('team/app', '1');
-  records.close();
+  await records.close();
 
   const index = openSqliteRepositoryIndex(dataDir);
   await index.putTag('team/app', '1', digest, new Date());
@@ -94,5 +94,28 @@ test('an index rebuilt for another schema version keeps the pull records (they e
 
   const store = openUsageStore(dataDir);
   t.after(() => store.close());
-  assert.equal(store.referenceUsage('team/app', ['1'])?.pullCount, 1);
+  assert.equal((await store.referenceUsage('team/app', ['1']))?.pullCount, 1);
+});
+
+test('a prune that fails is logged and retried; it never writes the batch a second time', async (t) => {
+  const dataDir = await makeTempDir(t, 'berth-pull-records-');
+  const real = openUsageStore(dataDir);
+  let pruneAttempts = 0;
+  const failingPrune: UsageStore = {
+    ...real,
+    async pruneDaysBefore() {
+      pruneAttempts += 1;
+      throw new Error('SQLITE_BUSY: database is locked');
+    },
+  };
+  const records = createPullRecords(failingPrune, { log: silentLogger() });
+  records.count('team/app', '1');
+  records.count('team/app', '1');
+  await records.flush();
+  await records.flush();
+  await records.close();
+  assert.ok(pruneAttempts >= 2, 'tried at start and after the flush');
+  const reopened = openUsageStore(dataDir);
+  t.after(() => reopened.close());
+  assert.equal((await reopened.referenceUsage('team/app', ['1']))?.pullCount, 2, 'two pulls, written once');
 });

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
 import { digestOf, parseDigest } from '../../registry/core/digest.js';
 import { createBlobStore } from '../../registry/storage/blob-store.js';
 import type { StorageDriver } from '../../registry/storage/driver.js';
@@ -7,14 +6,14 @@ import { createFilesystemDriver } from '../../registry/storage/filesystem-driver
 import { buildRepositoryIndex } from '../../registry/storage/repository-index-builder.js';
 import type { RepositoryIndex } from '../../registry/storage/repository-index.js';
 import { createRepositoryStore, type RepositoryStore } from '../../registry/storage/repository-store.js';
-import { openSqliteRepositoryIndex } from '../../registry/storage/sqlite-repository-index.js';
+import { testOnEachIndex, type IndexBackendUnderTest } from '../support/index-backends.js';
 import { makeTempDir, type AfterHook } from '../support/temp-dir.js';
 
 /**
  * A kill -9 at each step of a write, simulated deterministically: the step throws and nothing after it runs (the
  * real kill -9 under concurrent pushes is test/e2e/crash-consistency.test.ts). Afterwards a fresh process's view of
  * the index must never list a tag whose files are not there, must keep every link a write may have made (what
- * collection relies on), and the verify must bring it back to what the files say.
+ * collection relies on), and the verify must bring it back to what the files say. On every index backend.
  */
 
 const killed = () => new Error('killed');
@@ -47,19 +46,22 @@ function dyingIndex(real: RepositoryIndex, at: keyof RepositoryIndex): Repositor
 interface Setup {
   dataDir: string;
   driver: StorageDriver;
+  /** Opens an index instance over this test's index store. */
+  openIndex(): Promise<RepositoryIndex>;
   /** The stores a fresh process opens after the crash. */
   reopen(): Promise<{ store: RepositoryStore; index: RepositoryIndex }>;
 }
 
-async function setup(t: AfterHook): Promise<Setup> {
+async function setup(t: AfterHook, backend: IndexBackendUnderTest): Promise<Setup> {
   const dataDir = await makeTempDir(t, 'berth-index-crash-');
   const driver = createFilesystemDriver(dataDir);
+  const openIndex = await backend.fresh(t);
   return {
     dataDir,
     driver,
+    openIndex,
     async reopen() {
-      const index = openSqliteRepositoryIndex(dataDir);
-      t.after(() => index.close());
+      const index = await openIndex();
       return { store: createRepositoryStore(driver, createBlobStore(driver), index), index };
     },
   };
@@ -69,8 +71,7 @@ const config = Buffer.from('{"architecture":"amd64","os":"linux"}');
 const configDigest = digestOf(config);
 
 async function storesOver(t: AfterHook, s: Setup, driver: StorageDriver, index?: (real: RepositoryIndex) => RepositoryIndex) {
-  const real = openSqliteRepositoryIndex(s.dataDir);
-  t.after(() => real.close());
+  const real = await s.openIndex();
   await real.markReady();
   const blobs = createBlobStore(driver);
   await blobs.write(parseDigest(configDigest), config);
@@ -94,8 +95,8 @@ async function push(store: RepositoryStore, tag: string): Promise<string> {
   return (await store.putManifest('team/app', tag, manifest(), 'application/vnd.oci.image.manifest.v1+json')).digest;
 }
 
-test('killed before the tag link is written: no tag listed; the revision is kept for collection', async (t) => {
-  const s = await setup(t);
+testOnEachIndex('killed before the tag link is written: no tag listed; the revision is kept for collection', async (t, backend) => {
+  const s = await setup(t, backend);
   const store = await storesOver(t, s, dyingDriver(s.driver, /_manifests\/tags\//));
   await assert.rejects(push(store, 'v1'), /killed/);
   const after = await s.reopen();
@@ -105,8 +106,8 @@ test('killed before the tag link is written: no tag listed; the revision is kept
   assert.deepEqual(await after.store.listTags('team/app'), []);
 });
 
-test('killed after the tag link was written, before the index heard of it: not listed until the verify adds it', async (t) => {
-  const s = await setup(t);
+testOnEachIndex('killed after the tag link was written, before the index heard of it: not listed until the verify adds it', async (t, backend) => {
+  const s = await setup(t, backend);
   const store = await storesOver(t, s, s.driver, (real) => dyingIndex(real, 'putTag'));
   await assert.rejects(push(store, 'v1'), /killed/);
   const after = await s.reopen();
@@ -115,8 +116,8 @@ test('killed after the tag link was written, before the index heard of it: not l
   assert.deepEqual(await after.store.listTags('team/app'), ['v1']);
 });
 
-test('killed while the revision link is written: its intent keeps the manifest for collection, also through a verify (a write may be in flight)', async (t) => {
-  const s = await setup(t);
+testOnEachIndex('killed while the revision link is written: its intent keeps the manifest for collection, also through a verify (a write may be in flight)', async (t, backend) => {
+  const s = await setup(t, backend);
   const store = await storesOver(t, s, dyingDriver(s.driver, /_manifests\/revisions\//));
   await assert.rejects(push(store, 'v1'), /killed/);
   const after = await s.reopen();
@@ -126,8 +127,8 @@ test('killed while the revision link is written: its intent keeps the manifest f
   assert.equal(await after.index.isLinkedAnywhere(digestOf(manifest())), true);
 });
 
-test('killed while a tag is deleted: the index stops listing it first; the file, still there, is listed again after the verify', async (t) => {
-  const s = await setup(t);
+testOnEachIndex('killed while a tag is deleted: the index stops listing it first; the file, still there, is listed again after the verify', async (t, backend) => {
+  const s = await setup(t, backend);
   const store = await storesOver(t, s, dyingDriver(s.driver, /_manifests\/tags\/gone$/));
   await push(await storesOver(t, s, s.driver), 'gone');
   await assert.rejects(store.deleteTag('team/app', 'gone'), /killed/);
@@ -137,8 +138,8 @@ test('killed while a tag is deleted: the index stops listing it first; the file,
   assert.deepEqual(await after.store.listTags('team/app'), ['gone']);
 });
 
-test('killed after a layer link was deleted, before the index heard of it: collection still keeps the blob until the verify', async (t) => {
-  const s = await setup(t);
+testOnEachIndex('killed after a layer link was deleted, before the index heard of it: collection still keeps the blob until the verify', async (t, backend) => {
+  const s = await setup(t, backend);
   await push(await storesOver(t, s, s.driver), 'v1');
   const store = await storesOver(t, s, s.driver, (real) => dyingIndex(real, 'removeLink'));
   await assert.rejects(store.unlinkBlob('team/app', parseDigest(configDigest)), /killed/);
@@ -148,8 +149,8 @@ test('killed after a layer link was deleted, before the index heard of it: colle
   assert.equal(await after.index.isLinkedAnywhere(configDigest), false);
 });
 
-test('a manifest deleted by digest takes the tags the files hold, also one the index missed in a crash', async (t) => {
-  const s = await setup(t);
+testOnEachIndex('a manifest deleted by digest takes the tags the files hold, also one the index missed in a crash', async (t, backend) => {
+  const s = await setup(t, backend);
   const store = await storesOver(t, s, s.driver, (real) => dyingIndex(real, 'putTag'));
   await assert.rejects(push(store, 'v1'), /killed/);
   const after = await s.reopen();

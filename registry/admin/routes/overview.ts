@@ -1,5 +1,4 @@
 import { Router } from 'express';
-import { queryAudit } from '../../auth/audit-log.js';
 import { tokenStatus } from '../../auth/access-tokens.js';
 import { formatSubjectName } from '../../tls/subject-names.js';
 import { describeCertificate, type CertificateInfo } from '../../tls/certificate-material.js';
@@ -34,7 +33,7 @@ export function overviewRoutes(ctx: AdminContext, storage: () => Promise<Storage
   router.get(adminRoutes.overview, async (_req, res) => {
     const state = ctx.state.read();
     const urls = ctx.urls();
-    const [tls, usage, recent] = await Promise.all([tlsStatus(ctx), storage(), queryAudit(ctx.dataDir, { limit: 10 })]);
+    const [tls, usage, recent] = await Promise.all([tlsStatus(ctx), storage(), ctx.audit.query({ limit: 10 })]);
     const health = ctx.mirror?.upstreamHealth() ?? {};
     const online = state.upstreams.filter((upstream) => health[upstream.name]?.online !== false).length;
     const now = new Date();

@@ -62,7 +62,7 @@ export function repositoryRoutes(ctx: AdminContext, inspector: ImageInspector): 
       const facts = await inspector.repositoryFacts(name);
       // Deleted between the walk and the read: it is gone, leave it out.
       if (!facts) continue;
-      const usage = ctx.registry.pulls.repositoryUsage(name);
+      const usage = await ctx.registry.pulls.repositoryUsage(name);
       const summary: RepositorySummary = {
         name,
         namespace: namespaceOf(name),
@@ -108,7 +108,7 @@ export function repositoryRoutes(ctx: AdminContext, inspector: ImageInspector): 
     const repository = repositoryParam(req);
     const deleted = await ctx.registry.repositories.deleteRepository(repository);
     if (!deleted) throw repositoryNotFound(repository);
-    ctx.registry.pulls.forget(repository);
+    await ctx.registry.pulls.forget(repository);
     await auditChange(ctx, req, { action: 'repository.delete', namespace: namespaceOf(repository), repository, detail: deleted });
     ctx.hub.publish({ type: 'repository.deleted', repository, actor: 'admin' });
     const body: DeleteRepositoryResponse = { repository, ...deleted };

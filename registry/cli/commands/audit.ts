@@ -2,14 +2,14 @@ import {
   defaultAuditRetentionDays,
   effectiveAuditRetentionDays,
   maxAuditRetentionDays,
-  pruneAudit,
-  queryAudit,
   type AuditEvent,
+  type AuditQueryResult,
 } from '../../auth/index.js';
+import { openAuditLog } from '../../state/metadata-backend.js';
 import { DurationError, parseDuration, parsePointInTime } from '../../core/duration.js';
 import { CliUsageError } from '../cli-error.js';
 import type { Command } from 'commander';
-import { dataDirOf, formatTable, openState, requireDataDir } from '../admin-support.js';
+import { dataDirOf, formatTable, metadataOf, openState, requireDataDir } from '../admin-support.js';
 import { group, jsonOption, leaf, optionsOf, runnableGroup } from '../command-kit.js';
 
 const dayMs = 86_400_000;
@@ -36,14 +36,20 @@ async function prune(command: Command): Promise<void> {
   requireDataDir(dataDir);
   let keepDays = explicit;
   if (keepDays === undefined) {
-    const state = await openState(dataDir);
+    const state = await openState(dataDir, metadataOf(command));
     try {
       keepDays = effectiveAuditRetentionDays(state.read().settings.auditRetentionDays);
     } finally {
       await state.close();
     }
   }
-  const deleted = await pruneAudit(dataDir, { keepDays, client: 'cli' });
+  const audit = await openAuditLog(dataDir, metadataOf(command));
+  let deleted: string[];
+  try {
+    deleted = await audit.prune({ keepDays, client: 'cli' });
+  } finally {
+    await audit.close();
+  }
   if (deleted.length === 0) {
     console.log(`No audit day files older than ${keepDays} days.`);
     return;
@@ -94,7 +100,14 @@ async function show(command: Command): Promise<void> {
   const since = values.since === undefined ? undefined : parseSince(values.since, Date.now());
   const dataDir = dataDirOf(command);
   requireDataDir(dataDir);
-  const { events, total } = await queryAudit(dataDir, { since, namespace: values.namespace, action: values.action, actor: values.actor, limit });
+  const audit = await openAuditLog(dataDir, metadataOf(command));
+  let result: AuditQueryResult;
+  try {
+    result = await audit.query({ since, namespace: values.namespace, action: values.action, actor: values.actor, limit });
+  } finally {
+    await audit.close();
+  }
+  const { events, total } = result;
   if (values.json) {
     // One write: a large trail piped into `head` must not interleave partial lines.
     if (events.length > 0) process.stdout.write(`${events.map((event) => JSON.stringify(event)).join('\n')}\n`);

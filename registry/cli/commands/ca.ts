@@ -2,7 +2,7 @@ import { chmod, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { createCertificateManager, exportCaCertificate, isTlsError, parseSubjectName } from '../../tls/index.js';
 import type { Command } from 'commander';
-import { auditAdmin, dataDirOf, openState, requireDataDir } from '../admin-support.js';
+import { auditAdmin, dataDirOf, metadataOf, openState, requireDataDir } from '../admin-support.js';
 import { failUsage, group, leaf, optionsOf, repeatable } from '../command-kit.js';
 
 async function exportCa(command: Command): Promise<void> {
@@ -39,7 +39,7 @@ async function rotateCa(command: Command): Promise<void> {
       return failUsage(command, `--tls-name: ${(error as Error).message}`);
     }
   });
-  const state = await openState(dataDir);
+  const state = await openState(dataDir, metadataOf(command));
   try {
     const saved = state.read().settings.tlsNames ?? [];
     const tlsNames = [...new Set([...saved, ...added])];
@@ -48,7 +48,7 @@ async function rotateCa(command: Command): Promise<void> {
     const set = await certificates.rotateCa().finally(() => certificates.close());
     const newNames = tlsNames.filter((name) => !saved.includes(name));
     if (newNames.length > 0) await state.update((draft) => void (draft.settings.tlsNames = tlsNames));
-    await auditAdmin(dataDir, { action: 'ca.rotate', detail: { fingerprint256: set.ca.fingerprint256, permits: set.caPermits, addedNames: newNames } });
+    await auditAdmin(dataDir, metadataOf(command), { action: 'ca.rotate', detail: { fingerprint256: set.ca.fingerprint256, permits: set.caPermits, addedNames: newNames } });
     const permits = (set.caPermits ?? []).map((name) => name.replace(/^(DNS|IP):/, '')).join(', ');
     console.log(`Made a new local CA: ${set.paths.caCert}`);
     console.log(`  SHA-256 fingerprint ${set.ca.fingerprint256}`);

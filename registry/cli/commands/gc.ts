@@ -4,7 +4,7 @@ import { collectGarbage, type GarbageCollectionResult } from '../../storage/garb
 import { openSqliteRepositoryIndex } from '../../storage/sqlite-repository-index.js';
 import { CliUsageError } from '../cli-error.js';
 import type { Command } from 'commander';
-import { auditAdmin, dataDirOf, requireDataDir } from '../admin-support.js';
+import { auditAdmin, dataDirOf, requireDataDir, metadataOf } from '../admin-support.js';
 import { jsonOption, leaf, optionsOf } from '../command-kit.js';
 import { formatBytes } from '../format.js';
 
@@ -28,7 +28,7 @@ async function gc(command: Command): Promise<void> {
     await index.close();
   }
   if (!result.dryRun && (result.blobsDeleted > 0 || result.layerLinksRemoved > 0)) {
-    await auditAdmin(dataDir, { action: 'storage.gc', detail: auditDetail(result) });
+    await auditAdmin(dataDir, metadataOf(command), { action: 'storage.gc', detail: auditDetail(result) });
   }
   console.log(values.json ? JSON.stringify(result, null, 2) : formatGcResult(result));
 }

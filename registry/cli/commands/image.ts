@@ -1,13 +1,14 @@
 import type { Command } from 'commander';
 import type { ManifestDetail, TagSummary } from '../../admin/contract.js';
 import { createImageInspector, type ImageInspector } from '../../admin/image-inspect.js';
-import { queryAudit } from '../../auth/index.js';
+import type { AuditEvent } from '../../auth/index.js';
 import { parseDigest } from '../../core/digest.js';
 import { isRepositoryName, namespaceOf } from '../../core/names.js';
 import { createRegistry, type Registry } from '../../index.js';
 import type { StateStore } from '../../state/index.js';
+import { openAuditLog, type MetadataBackend } from '../../state/metadata-backend.js';
 import { CliUsageError } from '../cli-error.js';
-import { auditAdmin, dataDirOf, formatTable, formatTime, openState, requireDataDir } from '../admin-support.js';
+import { auditAdmin, dataDirOf, formatTable, formatTime, metadataOf, openState, requireDataDir } from '../admin-support.js';
 import { group, jsonOption, leaf, optionsOf } from '../command-kit.js';
 import { formatBytes, shortDigest } from '../format.js';
 import { copyImage, planImageCopy } from '../image-copy.js';
@@ -30,8 +31,8 @@ async function withRegistry<T>(command: Command, work: (registry: Registry, data
   }
 }
 
-async function withState<T>(dataDir: string, work: (state: StateStore) => Promise<T>): Promise<T> {
-  const state = await openState(dataDir);
+async function withState<T>(dataDir: string, metadata: MetadataBackend, work: (state: StateStore) => Promise<T>): Promise<T> {
+  const state = await openState(dataDir, metadata);
   try {
     return await work(state);
   } finally {
@@ -43,8 +44,14 @@ async function withState<T>(dataDir: string, work: (state: StateStore) => Promis
  * When each tag got its current manifest, from the audit trail's push events (pushes over /v2 and `image cp`).
  * Unknown for what arrived otherwise (a mirror's cache, a sync) or was pruned from the trail.
  */
-async function pushTimes(dataDir: string, namespace?: string): Promise<Map<string, string>> {
-  const { events } = await queryAudit(dataDir, { action: 'push', ...(namespace ? { namespace } : {}), limit: 200_000 });
+async function pushTimes(dataDir: string, metadata: MetadataBackend, namespace?: string): Promise<Map<string, string>> {
+  const audit = await openAuditLog(dataDir, metadata);
+  let events: AuditEvent[];
+  try {
+    ({ events } = await audit.query({ action: 'push', ...(namespace ? { namespace } : {}), limit: 200_000 }));
+  } finally {
+    await audit.close();
+  }
   const times = new Map<string, string>();
   for (const event of events) {
     if (event.outcome !== 'success' || !event.repository || !event.reference || !event.digest) continue;
@@ -82,7 +89,7 @@ async function list(filter: string | undefined, command: Command): Promise<void>
     if (filter !== undefined && names.length === 0) {
       throw new Error(`no ${filter.includes('/') ? 'repository' : 'namespace'} "${filter}" holds images: see "berth image list"`);
     }
-    const times = await pushTimes(dataDir, filter === undefined ? undefined : namespaceOf(filter));
+    const times = await pushTimes(dataDir, metadataOf(command), filter === undefined ? undefined : namespaceOf(filter));
     const listed: ListedRepository[] = [];
     for (const repository of names) {
       const tags: ListedTag[] = [];
@@ -195,7 +202,7 @@ async function inspect(text: string, command: Command): Promise<void> {
   await withRegistry(command, async (registry, dataDir) => {
     const inspector = createImageInspector(() => registry);
     const detail = await inspectOrFail(inspector, image);
-    const times = image.tag ? await pushTimes(dataDir, namespaceOf(image.repository)) : new Map<string, string>();
+    const times = image.tag ? await pushTimes(dataDir, metadataOf(command), namespaceOf(image.repository)) : new Map<string, string>();
     const pushed = image.tag ? pushedAt(times, image.repository, image.tag, detail.digest) : null;
     console.log(values.json ? JSON.stringify({ ...detail, pushedAt: pushed }, null, 2) : await describe(inspector, detail, pushed));
   });
@@ -211,7 +218,7 @@ async function remove(text: string, command: Command): Promise<void> {
       if (!(await registry.repositories.deleteManifest(repository, parseDigest(image.digest)))) {
         throw new Error(`no manifest ${formatReference(image)} in this Berth: see "berth image list ${repository}"`);
       }
-      await auditAdmin(dataDir, { ...event, digest: image.digest });
+      await auditAdmin(dataDir, metadataOf(command), { ...event, digest: image.digest });
       const untagged = tags.length > 0 ? ` and its tag${tags.length === 1 ? '' : 's'} ${tags.join(', ')}` : '';
       console.log(`Deleted ${formatReference(image)}${untagged}. "berth gc" frees the space of layers no other image uses.`);
       return;
@@ -221,7 +228,7 @@ async function remove(text: string, command: Command): Promise<void> {
     if (!before || !(await registry.repositories.deleteTag(repository, tag))) {
       throw new Error(`no tag ${formatReference(image)} in this Berth: see "berth image list ${repository}"`);
     }
-    await auditAdmin(dataDir, { ...event, reference: tag });
+    await auditAdmin(dataDir, metadataOf(command), { ...event, reference: tag });
     console.log(
       `Deleted tag ${formatReference(image)}. Its manifest ${shortDigest(before.digest)}… is still pullable by digest: ` +
         `"berth image rm ${repository}@${before.digest}" deletes it, then "berth gc" frees its space.`,
@@ -242,7 +249,7 @@ async function copy(sourceText: string, destinationText: string, command: Comman
   }
   await withRegistry(command, async (registry, dataDir) => {
     const destinationNamespace = namespaceOf(destination.repository);
-    const upstreams = await withState(dataDir, async (state) => state.read().upstreams);
+    const upstreams = await withState(dataDir, metadataOf(command), async (state) => state.read().upstreams);
     if (upstreams.some((upstream) => upstream.name === destinationNamespace)) {
       throw new Error(`namespace "${destinationNamespace}" mirrors upstream "${destinationNamespace}" and takes no pushes: copy into a namespace of your own, e.g. team/${destination.repository.split('/').at(-1) ?? 'app'}`);
     }
@@ -261,7 +268,7 @@ async function copy(sourceText: string, destinationText: string, command: Comman
     }
     const previous = tag !== undefined ? await registry.repositories.getManifest(destination.repository, tag) : undefined;
     const result = await copyImage(registry.repositories, plan, destination.repository, tag);
-    await recordCopy(dataDir, source, destination, plan.manifests.map((manifest) => manifest.digest), root.digest);
+    await recordCopy(dataDir, metadataOf(command), source, destination, plan.manifests.map((manifest) => manifest.digest), root.digest);
     const moved = previous && previous.digest !== root.digest ? ` (the tag pointed at ${shortDigest(previous.digest)}… before)` : '';
     console.log(
       `Copied ${formatReference(source)} to ${formatReference(destination)}${moved}: ${root.digest}, ` +
@@ -274,9 +281,9 @@ async function copy(sourceText: string, destinationText: string, command: Comman
  * Audited as the pushes they amount to (one event per manifest stored, actor admin, client cli), and the
  * destination namespace comes into being as with a first push: private.
  */
-async function recordCopy(dataDir: string, source: ImageReference, destination: ImageReference, digests: string[], rootDigest: string): Promise<void> {
+async function recordCopy(dataDir: string, metadata: MetadataBackend, source: ImageReference, destination: ImageReference, digests: string[], rootDigest: string): Promise<void> {
   const namespace = namespaceOf(destination.repository);
-  const created = await withState(dataDir, async (state) => {
+  const created = await withState(dataDir, metadata, async (state) => {
     let added = false;
     await state.update((draft) => {
       added = false;
@@ -288,9 +295,9 @@ async function recordCopy(dataDir: string, source: ImageReference, destination: 
   });
   for (const digest of digests) {
     const reference = digest === rootDigest ? referenceOf(destination) : digest;
-    await auditAdmin(dataDir, { action: 'push', namespace, repository: destination.repository, reference, digest, detail: { copiedFrom: formatReference(source) } });
+    await auditAdmin(dataDir, metadata, { action: 'push', namespace, repository: destination.repository, reference, digest, detail: { copiedFrom: formatReference(source) } });
   }
-  if (created) await auditAdmin(dataDir, { action: 'namespace.create', namespace, detail: { anonymousPull: false, reason: 'first push' } });
+  if (created) await auditAdmin(dataDir, metadata, { action: 'namespace.create', namespace, detail: { anonymousPull: false, reason: 'first push' } });
 }
 
 export function registerImageCommands(program: Command): void {

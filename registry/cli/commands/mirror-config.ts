@@ -3,7 +3,7 @@ import { isDockerHub } from '../../mirror/upstream.js';
 import type { UpstreamRecord } from '../../state/index.js';
 import { CliUsageError } from '../cli-error.js';
 import type { Command } from 'commander';
-import { dataDirOf, openState, requireDataDir } from '../admin-support.js';
+import { dataDirOf, metadataOf, openState, requireDataDir } from '../admin-support.js';
 import { leaf, optionsOf } from '../command-kit.js';
 import { notRunningNote, serverAddresses } from '../server-address.js';
 
@@ -109,7 +109,7 @@ async function mirrorConfig(command: Command): Promise<void> {
   const values = optionsOf<{ host?: string }>(command);
   const dataDir = dataDirOf(command);
   requireDataDir(dataDir);
-  const store = await openState(dataDir);
+  const store = await openState(dataDir, metadataOf(command));
   let upstreams: UpstreamRecord[];
   try {
     upstreams = [...store.read().upstreams].sort((a, b) => Number(b.isDefault) - Number(a.isDefault) || a.name.localeCompare(b.name));

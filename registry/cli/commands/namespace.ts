@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { isRepositoryName } from '../../core/names.js';
 import type { NamespaceRecord } from '../../state/index.js';
 import { CliUsageError } from '../cli-error.js';
-import { auditAdmin, dataDirOf, formatTable, formatTime, openState, requireDataDir } from '../admin-support.js';
+import { auditAdmin, dataDirOf, formatTable, formatTime, metadataOf, openState, requireDataDir } from '../admin-support.js';
 import { booleanValue, group, jsonOption, leaf, optionsOf, requireOption } from '../command-kit.js';
 
 /** A namespace is one path component of the repository grammar: `team`, `my-org`, never `a/b`. */
@@ -17,7 +17,7 @@ async function list(command: Command): Promise<void> {
   const values = optionsOf<{ json?: boolean }>(command);
   const dataDir = dataDirOf(command);
   requireDataDir(dataDir);
-  const store = await openState(dataDir);
+  const store = await openState(dataDir, metadataOf(command));
   try {
     const namespaces = [...store.read().namespaces].sort((a, b) => a.name.localeCompare(b.name));
     if (values.json) {
@@ -39,7 +39,7 @@ async function create(rawName: string, command: Command): Promise<void> {
   const values = optionsOf<{ anonymousPull?: boolean }>(command);
   const name = checkName(rawName);
   const dataDir = dataDirOf(command);
-  const store = await openState(dataDir);
+  const store = await openState(dataDir, metadataOf(command));
   const record: NamespaceRecord = { name, anonymousPull: values.anonymousPull === true, createdAt: new Date().toISOString() };
   try {
     await store.update((draft) => {
@@ -52,7 +52,7 @@ async function create(rawName: string, command: Command): Promise<void> {
   } finally {
     await store.close();
   }
-  await auditAdmin(dataDir, { action: 'namespace.create', namespace: name, detail: { anonymousPull: record.anonymousPull } });
+  await auditAdmin(dataDir, metadataOf(command), { action: 'namespace.create', namespace: name, detail: { anonymousPull: record.anonymousPull } });
   console.log(`Created namespace "${name}" (anonymous pull: ${record.anonymousPull ? 'allowed' : 'not allowed'}).`);
 }
 
@@ -61,7 +61,7 @@ async function set(rawName: string, command: Command): Promise<void> {
   const anonymousPull = requireOption(command, optionsOf<{ anonymousPull?: boolean }>(command).anonymousPull, '--anonymous-pull');
   const dataDir = dataDirOf(command);
   requireDataDir(dataDir);
-  const store = await openState(dataDir);
+  const store = await openState(dataDir, metadataOf(command));
   let before: boolean | undefined;
   try {
     await store.update((draft) => {
@@ -74,7 +74,7 @@ async function set(rawName: string, command: Command): Promise<void> {
     await store.close();
   }
   if (before !== anonymousPull) {
-    await auditAdmin(dataDir, { action: 'namespace.update', namespace: name, detail: { anonymousPull, was: before } });
+    await auditAdmin(dataDir, metadataOf(command), { action: 'namespace.update', namespace: name, detail: { anonymousPull, was: before } });
   }
   console.log(`Namespace "${name}": anonymous pull ${anonymousPull ? 'allowed' : 'not allowed'}${before === anonymousPull ? ' (unchanged)' : ''}.`);
 }
@@ -83,7 +83,7 @@ async function remove(rawName: string, command: Command): Promise<void> {
   const name = checkName(rawName);
   const dataDir = dataDirOf(command);
   requireDataDir(dataDir);
-  const store = await openState(dataDir);
+  const store = await openState(dataDir, metadataOf(command));
   let removed: NamespaceRecord | undefined;
   try {
     await store.update((draft) => {
@@ -94,7 +94,7 @@ async function remove(rawName: string, command: Command): Promise<void> {
   } finally {
     await store.close();
   }
-  await auditAdmin(dataDir, { action: 'namespace.delete', namespace: name, detail: { anonymousPull: removed?.anonymousPull ?? false } });
+  await auditAdmin(dataDir, metadataOf(command), { action: 'namespace.delete', namespace: name, detail: { anonymousPull: removed?.anonymousPull ?? false } });
   console.log(`Deleted namespace "${name}". Images stored under ${name}/ are kept; tokens with ${name}/* scopes still work.`);
 }
 

@@ -2,12 +2,14 @@ import type { Command } from 'commander';
 import { join } from 'node:path';
 import { startBerth, type AuthMode } from '../../berth-server.js';
 import { changedSettingKeys, createSettingsWatcher } from '../../config/settings-watcher.js';
-import { stateFileName } from '../../state/index.js';
+import { stateFileName, type Settings } from '../../state/index.js';
+import { createSettingsFollower } from '../../config/settings-follower.js';
 import { defaultDataDir } from '../../config/data-dir.js';
 import { createLogger, isLogLevel, logLevels, type LogFormat } from '../../log.js';
 import { berthVersion } from '../../version.js';
 import { CliUsageError } from '../cli-error.js';
-import { checkDataDirPath, dataDirOf } from '../admin-support.js';
+import { checkDataDirPath, dataDirOf, metadataOf } from '../admin-support.js';
+import { describeMetadata } from '../../state/metadata-backend.js';
 import { optionsOf, leaf } from '../command-kit.js';
 
 interface ServeOptions {
@@ -27,11 +29,13 @@ async function serve(command: Command): Promise<void> {
   const format = logFormatOf(values.logFormat);
   const dataDir = dataDirOf(command);
   checkDataDirPath(dataDir);
+  const metadata = metadataOf(command);
   const log = createLogger({ level, format });
   let berth;
   try {
     berth = await startBerth({
       dataDir,
+      metadata,
       logger: log,
       listen: listenFlag(values.listen),
       tlsListen: listenFlag(values.tlsListen),
@@ -47,16 +51,17 @@ async function serve(command: Command): Promise<void> {
   }
   // A hand edit of the settings in state.json takes effect without a restart where it can (TLS names),
   // and says so where it cannot (listen addresses). The desktop app has its own watcher that restarts.
-  const watcher = await createSettingsWatcher({
-    path: join(dataDir, stateFileName),
-    logger: log,
-    async applySettings(settings, previous) {
-      const changed = changedSettingKeys(previous, settings);
-      if (changed.includes('tlsNames')) await berth.certificates?.setNames(settings.tlsNames ?? []);
-      const needRestart = changed.filter((key) => key === 'listen' || key === 'tlsListen');
-      if (needRestart.length > 0) log.warn({ changed: needRestart }, 'listen addresses changed: restart berth serve to apply');
-    },
-  });
+  // With a shared database the settings change through any node: the node follows its state snapshot instead.
+  const applySettings = async (settings: Settings, previous: Settings): Promise<void> => {
+    const changed = changedSettingKeys(previous, settings);
+    if (changed.includes('tlsNames')) await berth.certificates?.setNames(settings.tlsNames ?? []);
+    const needRestart = changed.filter((key) => key === 'listen' || key === 'tlsListen');
+    if (needRestart.length > 0) log.warn({ changed: needRestart }, 'listen addresses changed: restart berth serve to apply');
+  };
+  const watcher =
+    metadata.kind === 'file'
+      ? await createSettingsWatcher({ path: join(dataDir, stateFileName), logger: log, applySettings })
+      : createSettingsFollower({ state: berth.state, logger: log, applySettings });
 
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
@@ -80,7 +85,8 @@ async function serve(command: Command): Promise<void> {
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
   // Ready only now: a signal right after this line finds its handler (scripts stop Berth as soon as it is up).
-  log.info({ url: berth.urls.http, tlsUrl: berth.urls.https, dataDir, auth: values.auth }, 'berth ready');
+  // The metadata is named only when it is a database: with state.json the line stays as it always was.
+  log.info({ url: berth.urls.http, tlsUrl: berth.urls.https, dataDir, ...(metadata.kind === 'file' ? {} : { metadata: describeMetadata(metadata, dataDir) }), auth: values.auth }, 'berth ready');
   // The sign-in link is a live secret: never in the log (logs are collected and kept). Say where to get one.
   log.info({ dataDir }, `GUI: run "berth ui-url${dataDir === defaultDataDir() ? '' : ` --data ${dataDir}`}" for a one-time sign-in link`);
 }

@@ -1,8 +1,9 @@
 import { formatDuration } from '../../core/duration.js';
 import { storageUsage } from '../../metrics/index.js';
 import type { UpstreamRecord } from '../../state/index.js';
+import { describeMetadata, type MetadataBackend } from '../../state/metadata-backend.js';
 import type { Command } from 'commander';
-import { dataDirOf, openState, requireDataDir } from '../admin-support.js';
+import { dataDirOf, metadataOf, openState, requireDataDir } from '../admin-support.js';
 import { jsonOption, leaf, optionsOf } from '../command-kit.js';
 import { serverAddresses, type ServerAddresses } from '../server-address.js';
 import { formatBytes } from '../format.js';
@@ -12,6 +13,8 @@ export const notRunningExitCode = 3;
 
 export interface StatusReport {
   dataDir: string;
+  /** Where the shared metadata lives: `<dataDir>/state.json`, or the PostgreSQL URL (no password). */
+  metadata: string;
   running: boolean;
   pid?: number;
   version?: string;
@@ -24,9 +27,9 @@ export interface StatusReport {
   storage: { bytes: number; blobs: number };
 }
 
-export async function statusReport(dataDir: string): Promise<StatusReport> {
+export async function statusReport(dataDir: string, metadata: MetadataBackend = { kind: 'file' }): Promise<StatusReport> {
   const addresses = await serverAddresses(dataDir);
-  const store = await openState(dataDir);
+  const store = await openState(dataDir, metadata);
   let upstreams: readonly UpstreamRecord[];
   try {
     upstreams = store.read().upstreams;
@@ -36,6 +39,7 @@ export async function statusReport(dataDir: string): Promise<StatusReport> {
   const usage = await storageUsage(dataDir);
   return {
     dataDir,
+    metadata: describeMetadata(metadata, dataDir),
     running: addresses.running !== undefined,
     ...runningFacts(addresses),
     listeners: { http: addresses.http, https: addresses.https },
@@ -71,6 +75,7 @@ export function formatStatus(report: StatusReport): string {
   lines.push(`  registry, HTTPS  ${report.listeners.https ?? 'off'}`);
   if (report.auth) lines.push(`  access           ${report.auth === 'token' ? 'access tokens required (berth token create)' : 'open to everyone on loopback (--auth none)'}`);
   if (report.running) lines.push('  GUI              berth ui-url prints a one-time sign-in link');
+  lines.push('', `Metadata: ${report.metadata}`);
   lines.push('', 'Upstreams:');
   if (report.upstreams.length === 0) lines.push('  none (berth upstream add)');
   const width = Math.max(0, ...report.upstreams.map((upstream) => upstream.name.length));
@@ -87,7 +92,7 @@ async function status(command: Command): Promise<void> {
   const values = optionsOf<{ json?: boolean }>(command);
   const dataDir = dataDirOf(command);
   requireDataDir(dataDir);
-  const report = await statusReport(dataDir);
+  const report = await statusReport(dataDir, metadataOf(command));
   console.log(values.json ? JSON.stringify(report, null, 2) : formatStatus(report));
   if (!report.running) process.exitCode = notRunningExitCode;
 }

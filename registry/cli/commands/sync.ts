@@ -3,7 +3,6 @@ import type { Command } from 'commander';
 import { parseDuration } from '../../core/duration.js';
 import { createRegistry } from '../../index.js';
 import { createLogger } from '../../log.js';
-import { createAuditLog } from '../../auth/audit-log.js';
 import { createBlobFetcher, upstreamNamespaces } from '../../mirror/blob-fetches.js';
 import { saveSyncRule } from '../../mirror/sync/sync-rules.js';
 import { nextScheduledRun } from '../../mirror/sync/sync-schedule.js';
@@ -12,7 +11,8 @@ import { createUpstreamPool } from '../../mirror/upstream-pool.js';
 import type { JobRecord, SyncRuleRecord } from '../../state/index.js';
 import { createFilesystemDriver } from '../../storage/filesystem-driver.js';
 import { CliUsageError } from '../cli-error.js';
-import { dataDirOf, formatTable, formatTime, openState, requireDataDir } from '../admin-support.js';
+import { openAuditLog, type MetadataBackend } from '../../state/metadata-backend.js';
+import { dataDirOf, formatTable, formatTime, metadataOf, openState, requireDataDir } from '../admin-support.js';
 import { group, jsonOption, leaf, optionsOf, repeatable, requireOption } from '../command-kit.js';
 import { formatBytes, formatElapsed, formatSeconds } from '../format.js';
 
@@ -34,7 +34,7 @@ type StateStore = Awaited<ReturnType<typeof openState>>;
 async function withState<T>(command: Command, work: (state: StateStore, dataDir: string) => Promise<T>, create = false): Promise<T> {
   const dataDir = dataDirOf(command);
   if (!create) requireDataDir(dataDir);
-  const state = await openState(dataDir);
+  const state = await openState(dataDir, metadataOf(command));
   try {
     return await work(state, dataDir);
   } finally {
@@ -136,7 +136,7 @@ async function change(name: string, action: 'pause' | 'resume' | 'remove', comma
 
 async function run(name: string, command: Command): Promise<void> {
   await withState(command, async (state, dataDir) => {
-    const job = await runHere(dataDir, state, name, (scheduler) => scheduler.runNow(name, cliRequester));
+    const job = await runHere(dataDir, metadataOf(command), state, name, (scheduler) => scheduler.runNow(name, cliRequester));
     failUnlessSucceeded(name, job);
   });
 }
@@ -159,7 +159,7 @@ function findJob(state: StateStore, idOrPrefix: string): JobRecord {
 async function retry(idOrPrefix: string, command: Command): Promise<void> {
   await withState(command, async (state, dataDir) => {
     const previous = findJob(state, idOrPrefix);
-    const job = await runHere(dataDir, state, previous.rule, (scheduler) =>
+    const job = await runHere(dataDir, metadataOf(command), state, previous.rule, (scheduler) =>
       scheduler.retry(previous.id, cliRequester).catch((error: unknown) => {
         throw error instanceof SyncJobStateError ? new CliUsageError(error.message) : error;
       }),
@@ -275,14 +275,14 @@ Examples:
 /** Runs a rule in this process against the data directory (safe beside a running server). */
 const cliRequester = { actor: 'admin', client: 'cli' } as const;
 
-async function runHere(dataDir: string, state: StateStore, name: string, start: (scheduler: SyncScheduler) => Promise<JobRecord>): Promise<JobRecord> {
+async function runHere(dataDir: string, metadata: MetadataBackend, state: StateStore, name: string, start: (scheduler: SyncScheduler) => Promise<JobRecord>): Promise<JobRecord> {
   const log = createLogger({ level: process.env.BERTH_LOG_LEVEL ?? 'warn' });
   const driver = createFilesystemDriver(dataDir);
   const registry = await createRegistry({ dataDir, logger: log, driver, checkIndexAtStart: false });
   const pool = createUpstreamPool({ state, secrets: await createSecretBox(dataDir), log });
   const namespacesOf = (upstream: string) => upstreamNamespaces(state, upstream);
   const fetcher = createBlobFetcher({ driver, blobs: registry.blobs, uploads: registry.uploads, repositories: registry.repositories, log, namespacesOf });
-  const audit = await createAuditLog(dataDir);
+  const audit = await openAuditLog(dataDir, metadata);
   const scheduler = createSyncScheduler({ state, pool, repositories: registry.repositories, fetcher, log, audit });
   const bar = createProgressBar(name);
   scheduler.events.on('job.progress', bar.update);

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { createToken, formatScope, isAuthError, listTokens, revokeToken, tokenStatus } from '../../auth/index.js';
 import type { TokenRecord } from '../../state/index.js';
-import { asCliError, auditAdmin, dataDirOf, formatTable, formatTime, openState, requireDataDir } from '../admin-support.js';
+import { asCliError, auditAdmin, dataDirOf, formatTable, formatTime, metadataOf, openState, requireDataDir } from '../admin-support.js';
 import { group, jsonOption, leaf, optionsOf, repeatable, requireOption } from '../command-kit.js';
 
 interface TokenView {
@@ -40,7 +40,7 @@ async function create(command: Command): Promise<void> {
   const name = requireOption(command, values.name, '--name');
   const scopes = requireOption(command, values.scope, '--scope');
   const dataDir = dataDirOf(command);
-  const store = await openState(dataDir);
+  const store = await openState(dataDir, metadataOf(command));
   try {
     const { token, record } = await createToken(store, { name, scopes, expiresIn: values.expires ?? null }).catch(
       (error: unknown) => Promise.reject(asCliError(error)),
@@ -52,7 +52,7 @@ async function create(command: Command): Promise<void> {
     console.log(token);
     // Audited after printing: the token exists now, so a failed audit write must not also lose its only copy.
     // The secret never goes to the audit trail: name, scopes and expiry are enough to review who can do what.
-    await auditAdmin(dataDir, {
+    await auditAdmin(dataDir, metadataOf(command), {
       action: 'token.create',
       detail: { name: record.name, id: record.id, scopes: record.scopes.map(formatScope), expiresAt: record.expiresAt ?? null },
     }).catch((error: unknown) => {
@@ -68,7 +68,7 @@ async function list(command: Command): Promise<void> {
   const values = optionsOf<{ json?: boolean }>(command);
   const dataDir = dataDirOf(command);
   requireDataDir(dataDir);
-  const store = await openState(dataDir);
+  const store = await openState(dataDir, metadataOf(command));
   try {
     const now = new Date();
     const views = listTokens(store).map((record) => viewOf(record, now));
@@ -97,13 +97,13 @@ async function list(command: Command): Promise<void> {
 async function revoke(name: string, command: Command): Promise<void> {
   const dataDir = dataDirOf(command);
   requireDataDir(dataDir);
-  const store = await openState(dataDir);
+  const store = await openState(dataDir, metadataOf(command));
   try {
     const record = await revokeToken(store, name).catch((error: unknown) => {
       if (!isAuthError(error) || error.code !== 'BERTH_TOKEN_NOT_FOUND') return Promise.reject(error);
       return Promise.reject(new Error(`${error.message}: see "berth token list" for the names of active tokens`));
     });
-    await auditAdmin(dataDir, { action: 'token.revoke', detail: { name: record.name, id: record.id } });
+    await auditAdmin(dataDir, metadataOf(command), { action: 'token.revoke', detail: { name: record.name, id: record.id } });
     console.log(`Revoked token "${record.name}". Clients using it are refused from now on (a running server notices within a second).`);
   } finally {
     await store.close();

@@ -1,7 +1,7 @@
 import { createSignInUrl, signInCodeTtlMs } from '../../admin/sign-in.js';
 import { CliUsageError } from '../cli-error.js';
 import type { Command } from 'commander';
-import { dataDirOf, requireDataDir } from '../admin-support.js';
+import { dataDirOf, metadataOf, requireDataDir } from '../admin-support.js';
 import { leaf, optionsOf } from '../command-kit.js';
 import { serverAddresses } from '../server-address.js';
 
@@ -35,7 +35,7 @@ async function uiUrl(command: Command): Promise<void> {
   const dataDir = dataDirOf(command);
   requireDataDir(dataDir);
   const base = values.base !== undefined ? parseBase(values.base) : await runningBaseUrl(dataDir, values.https === true);
-  const { url } = await createSignInUrl(dataDir, base);
+  const { url } = await createSignInUrl(dataDir, base, metadataOf(command));
   console.log(url);
 }
 

@@ -26,7 +26,7 @@ import type { NamespaceRecord, UpstreamRecord } from '../../state/index.js';
 import { listedRepositories } from '../../storage/repository-walk.js';
 import { createFilesystemDriver } from '../../storage/filesystem-driver.js';
 import { CliUsageError } from '../cli-error.js';
-import { auditAdmin, dataDirOf, formatTable, formatTime, openState, requireDataDir } from '../admin-support.js';
+import { auditAdmin, dataDirOf, formatTable, formatTime, metadataOf, openState, requireDataDir } from '../admin-support.js';
 import { booleanValue, failUsage, group, jsonOption, leaf, optionsOf, repeatable } from '../command-kit.js';
 import { formatSeconds } from '../format.js';
 import { reachableFromLoopbackOnly } from '../server-address.js';
@@ -179,7 +179,7 @@ async function add(rawName: string, rawUrl: string, command: Command): Promise<v
   }
 
   const dataDir = dataDirOf(command);
-  const store = await openState(dataDir);
+  const store = await openState(dataDir, metadataOf(command));
   let result: AddUpstreamResult;
   try {
     const secrets = await createSecretBox(dataDir);
@@ -195,15 +195,15 @@ async function add(rawName: string, rawUrl: string, command: Command): Promise<v
   }
   const { record, previousDefault, namespaceCreated, anonymousPullSource } = result;
   const { url, aliases } = record;
-  await auditAdmin(dataDir, {
+  await auditAdmin(dataDir, metadataOf(command), {
     action: 'upstream.add',
     namespace: name,
     detail: { name, url, aliases, isDefault: record.isDefault, auth: password !== undefined, insecure: record.insecure, tagTtlSeconds: record.tagTtlSeconds, previousDefault: previousDefault ?? null },
   });
   if (namespaceCreated) {
-    await auditAdmin(dataDir, { action: 'namespace.create', namespace: name, detail: { anonymousPull: result.anonymousPull, reason: 'upstream.add', source: anonymousPullSource } });
+    await auditAdmin(dataDir, metadataOf(command), { action: 'namespace.create', namespace: name, detail: { anonymousPull: result.anonymousPull, reason: 'upstream.add', source: anonymousPullSource } });
   } else if (anonymousPullSource === 'chosen') {
-    await auditAdmin(dataDir, { action: 'namespace.update', namespace: name, detail: { anonymousPull: result.anonymousPull, reason: 'upstream.add' } });
+    await auditAdmin(dataDir, metadataOf(command), { action: 'namespace.update', namespace: name, detail: { anonymousPull: result.anonymousPull, reason: 'upstream.add' } });
   }
 
   const example = isDockerHub({ name, url, aliases }) ? 'library/redis:7' : 'REPOSITORY:TAG';
@@ -249,7 +249,7 @@ async function list(command: Command): Promise<void> {
   const values = optionsOf<{ json?: boolean }>(command);
   const dataDir = dataDirOf(command);
   requireDataDir(dataDir);
-  const store = await openState(dataDir);
+  const store = await openState(dataDir, metadataOf(command));
   try {
     const { upstreams, namespaces } = store.read();
     const views = [...upstreams].sort((a, b) => a.name.localeCompare(b.name)).map((record) => viewOf(record, namespaces));
@@ -282,7 +282,7 @@ async function remove(rawName: string, command: Command): Promise<void> {
   const name = checkName(rawName);
   const dataDir = dataDirOf(command);
   requireDataDir(dataDir);
-  const store = await openState(dataDir);
+  const store = await openState(dataDir, metadataOf(command));
   let result: RemoveUpstreamResult;
   try {
     result = await removeUpstream(store, name, { repositoriesHeld: storedRepositories(dataDir) });
@@ -292,7 +292,7 @@ async function remove(rawName: string, command: Command): Promise<void> {
     await store.close();
   }
   const { record: removed, cachedRepositories: cached = 0 } = result;
-  await auditAdmin(dataDir, { action: 'upstream.remove', namespace: name, detail: { name, url: removed.url } });
+  await auditAdmin(dataDir, metadataOf(command), { action: 'upstream.remove', namespace: name, detail: { name, url: removed.url } });
   console.log(`Removed upstream "${name}"${removed.isDefault ? ' (it was the default upstream: no upstream is the default now)' : ''}.`);
   console.log(
     `Cached content is kept: ${cached} repositor${cached === 1 ? 'y' : 'ies'} under namespace "${name}" (still pullable; ` +
@@ -365,7 +365,7 @@ async function set(rawName: string, command: Command): Promise<void> {
   const patch = await patchOf(command, values);
   const dataDir = dataDirOf(command);
   requireDataDir(dataDir);
-  const store = await openState(dataDir);
+  const store = await openState(dataDir, metadataOf(command));
   let result: Awaited<ReturnType<typeof updateUpstream>>;
   try {
     const secrets = await createSecretBox(dataDir);
@@ -377,9 +377,9 @@ async function set(rawName: string, command: Command): Promise<void> {
   }
   const { record, previous, previousDefault, anonymousPull } = result;
   const fields = Object.keys(patch).filter((field) => field !== 'password');
-  await auditAdmin(dataDir, { action: 'upstream.update', namespace: name, detail: { name, fields, passwordChanged: patch.password !== undefined } });
+  await auditAdmin(dataDir, metadataOf(command), { action: 'upstream.update', namespace: name, detail: { name, fields, passwordChanged: patch.password !== undefined } });
   if (patch.anonymousPull !== undefined) {
-    await auditAdmin(dataDir, { action: 'namespace.update', namespace: name, detail: { anonymousPull, reason: 'upstream.update' } });
+    await auditAdmin(dataDir, metadataOf(command), { action: 'namespace.update', namespace: name, detail: { anonymousPull, reason: 'upstream.update' } });
   }
   const lines = changeLines(previous, record);
   console.log(lines.length > 0 ? `Changed upstream "${name}":\n${lines.join('\n')}` : `Upstream "${name}" already had these settings.`);
@@ -394,7 +394,7 @@ async function test(rawName: string, command: Command): Promise<void> {
   const name = checkName(rawName);
   const dataDir = dataDirOf(command);
   requireDataDir(dataDir);
-  const store = await openState(dataDir);
+  const store = await openState(dataDir, metadataOf(command));
   const pool = createUpstreamPool({ state: store, secrets: await createSecretBox(dataDir), log: silentLogger() });
   try {
     const upstream = pool.get(name);

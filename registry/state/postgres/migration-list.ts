@@ -1,0 +1,102 @@
+import type { Migration } from './migrations.js';
+
+/**
+ * Every schema change of Berth's PostgreSQL metadata, oldest first. Adding one means appending an entry with the
+ * next id; a released entry is never edited or renumbered (nodes that applied it would disagree with new ones).
+ * Each runs inside the migration transaction: no CREATE INDEX CONCURRENTLY, no VACUUM.
+ */
+export const migrations: readonly Migration[] = [
+  {
+    id: 1,
+    name: 'state sections',
+    // The app state (registry/state/schema.ts) one row per top-level section, as JSON. The head row's version
+    // grows by one with every change; a section carries the version that last wrote it, so a node that knows
+    // version N reloads only the sections newer than N. Writers lock the head row (SELECT ... FOR UPDATE).
+    sql: `
+      CREATE TABLE berth_state_head (
+        id smallint PRIMARY KEY CHECK (id = 1),
+        version bigint NOT NULL
+      );
+      INSERT INTO berth_state_head (id, version) VALUES (1, 0);
+      CREATE TABLE berth_state_sections (
+        section text PRIMARY KEY,
+        doc jsonb NOT NULL,
+        version bigint NOT NULL
+      );
+    `,
+  },
+  {
+    id: 2,
+    name: 'audit events',
+    // The audit trail of every node (registry/auth/postgres-audit-log.ts): the event as recorded, plus the
+    // columns the queries filter on. Ordered by (time, id): id breaks ties in the order events were recorded.
+    sql: `
+      CREATE TABLE berth_audit_events (
+        id bigserial PRIMARY KEY,
+        time timestamptz NOT NULL,
+        action text NOT NULL,
+        actor text NOT NULL,
+        namespace text,
+        event jsonb NOT NULL
+      );
+      CREATE INDEX berth_audit_events_by_time ON berth_audit_events (time, id);
+      CREATE INDEX berth_audit_events_by_namespace ON berth_audit_events (namespace, time, id);
+    `,
+  },
+  {
+    id: 3,
+    name: 'repository index',
+    // The metadata index (registry/storage/repository-index.ts) shared by every node; the same tables as the
+    // SQLite index (registry/storage/sqlite-repository-index.ts). Names, tags and digests are COLLATE "C" so their
+    // order is bytewise, as in SQLite and JavaScript (a page's `last` means the same on every backend).
+    // A writer locks its repository's changes row first (the upsert), so a rebuild's change check and its
+    // replacement are atomic against writers on every node.
+    sql: `
+      CREATE TABLE berth_index_meta (key text PRIMARY KEY, value text NOT NULL);
+      CREATE TABLE berth_index_changes (repository text COLLATE "C" PRIMARY KEY, count bigint NOT NULL);
+      CREATE TABLE berth_index_repositories (name text COLLATE "C" PRIMARY KEY);
+      CREATE TABLE berth_index_tags (
+        repository text COLLATE "C" NOT NULL, tag text COLLATE "C" NOT NULL, digest text COLLATE "C" NOT NULL,
+        pushed_at timestamptz NOT NULL,
+        PRIMARY KEY (repository, tag)
+      );
+      CREATE TABLE berth_index_links (
+        repository text COLLATE "C" NOT NULL, kind text NOT NULL CHECK (kind IN ('layer', 'manifest')),
+        digest text COLLATE "C" NOT NULL, committed boolean NOT NULL, intended_at timestamptz NOT NULL,
+        PRIMARY KEY (repository, kind, digest)
+      );
+      CREATE INDEX berth_index_links_by_digest ON berth_index_links (digest);
+      -- The catalog: one probe per listed repository for "holds a committed manifest".
+      CREATE INDEX berth_index_links_listed ON berth_index_links (repository) WHERE kind = 'manifest' AND committed;
+      CREATE TABLE berth_index_referrers (
+        repository text COLLATE "C" NOT NULL, subject text COLLATE "C" NOT NULL, digest text COLLATE "C" NOT NULL,
+        PRIMARY KEY (repository, subject, digest)
+      );
+      CREATE TABLE berth_index_manifest_references (
+        manifest text COLLATE "C" PRIMARY KEY, blobs text[] NOT NULL, manifests text[] NOT NULL
+      );
+    `,
+  },
+  {
+    id: 4,
+    name: 'pull records',
+    // How often and when manifests were pulled (registry/storage/usage-store.ts), summed over every node: totals
+    // per reference and per repository, and per repository and UTC day for the recent window. Not derived data:
+    // nothing can rebuild it, so later migrations change these tables in place.
+    sql: `
+      CREATE TABLE berth_reference_pulls (
+        repository text COLLATE "C" NOT NULL, reference text COLLATE "C" NOT NULL,
+        count bigint NOT NULL CHECK (count >= 0), last_pulled_at timestamptz NOT NULL,
+        PRIMARY KEY (repository, reference)
+      );
+      CREATE TABLE berth_repository_pulls (
+        repository text COLLATE "C" PRIMARY KEY, count bigint NOT NULL CHECK (count >= 0), last_pulled_at timestamptz NOT NULL
+      );
+      CREATE TABLE berth_daily_pulls (
+        repository text COLLATE "C" NOT NULL, day integer NOT NULL, count bigint NOT NULL CHECK (count >= 0),
+        PRIMARY KEY (repository, day)
+      );
+      CREATE INDEX berth_daily_pulls_by_day ON berth_daily_pulls (day);
+    `,
+  },
+];
