@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { openPostgresDatabase, type PostgresDatabase } from '../../registry/state/postgres/database.js';
+import { openPostgresDatabase } from '../../registry/state/postgres/database.js';
 import { migrate } from '../../registry/state/postgres/migrations.js';
 import { createPostgresStateStore } from '../../registry/state/postgres/postgres-state-store.js';
 import type { StateStore } from '../../registry/state/index.js';
