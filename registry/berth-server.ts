@@ -181,6 +181,7 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
   );
   const registry = await createRegistry({
     dataDir,
+    metadata: options.metadata,
     logger: log,
     gate,
     mounts,

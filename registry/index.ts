@@ -21,8 +21,9 @@ import { collectGarbage, type GarbageCollectionResult } from './storage/garbage-
 import { buildRepositoryIndex, type IndexBuildResult } from './storage/repository-index-builder.js';
 import type { RepositoryIndex } from './storage/repository-index.js';
 import { createRepositoryStore, type RepositoryStore } from './storage/repository-store.js';
-import { openSqliteRepositoryIndex } from './storage/sqlite-repository-index.js';
-import { openUsageStore, type UsageStore } from './storage/usage-store.js';
+import { openIndexStores, type IndexStores } from './storage/metadata-index-stores.js';
+import type { UsageStore } from './storage/usage-store.js';
+import type { MetadataBackend } from './state/metadata-backend.js';
 import { createPullRecords, type PullRecords } from './pull-records.js';
 import { createUploadStore, defaultUploadLimits, type UploadLimits, type UploadStore } from './storage/upload-store.js';
 
@@ -32,9 +33,15 @@ export interface RegistryOptions {
   logger?: Logger;
   /** Defaults to the filesystem driver on `<dataDir>`. */
   driver?: StorageDriver;
-  /** The metadata index; defaults to SQLite under `<dataDir>/index/`, closed by close() either way. */
+  /**
+   * Where the metadata index and the pull records live when `index`/`usage` are not given: SQLite under
+   * `<dataDir>/index/` and `<dataDir>/usage/` (the default), or the PostgreSQL database of `--metadata` that several
+   * nodes share (it must be migrated: `berth serve` does that at start).
+   */
+  metadata?: MetadataBackend;
+  /** The metadata index (overrides `metadata`); closed by close() either way. */
   index?: RepositoryIndex;
-  /** The pull records; defaults to SQLite under `<dataDir>/usage/`, closed by close() either way. */
+  /** The pull records (overrides `metadata`); closed by close() either way. */
   usage?: UsageStore;
   /**
    * Build (first start, missing, another schema version) or verify the index against the link files in the
@@ -142,8 +149,12 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
   await mkdir(options.dataDir, { recursive: true, mode: privateDirMode });
   const driver = options.driver ?? createFilesystemDriver(options.dataDir);
   const blobs = createBlobStore(driver);
-  const index = options.index ?? openSqliteRepositoryIndex(options.dataDir);
-  const pulls = createPullRecords(options.usage ?? openUsageStore(options.dataDir), { log });
+  const stores = options.index && options.usage ? undefined : await openIndexStores(options.dataDir, options.metadata ?? { kind: 'file' });
+  // A store opened here and not used (the caller gave its own) is closed at once.
+  if (stores && options.index) await stores.index.close();
+  if (stores && options.usage) await stores.usage.close();
+  const index = options.index ?? (stores as IndexStores).index;
+  const pulls = createPullRecords(options.usage ?? (stores as IndexStores).usage, { log });
   const uploads = createUploadStore(driver, blobs, { ...defaultUploadLimits, ...options.uploadLimits });
   const repositories = createRepositoryStore(driver, blobs, index);
   const events = createRegistryEvents();

@@ -1,7 +1,7 @@
 import { formatDuration, parseDuration } from '../../core/duration.js';
 import { createFilesystemDriver } from '../../storage/filesystem-driver.js';
 import { collectGarbage, type GarbageCollectionResult } from '../../storage/garbage-collector.js';
-import { openSqliteRepositoryIndex } from '../../storage/sqlite-repository-index.js';
+import { openIndexStores } from '../../storage/metadata-index-stores.js';
 import { CliUsageError } from '../cli-error.js';
 import type { Command } from 'commander';
 import { auditAdmin, dataDirOf, requireDataDir, metadataOf } from '../admin-support.js';
@@ -19,8 +19,10 @@ async function gc(command: Command): Promise<void> {
   const graceMs = graceOf(values.grace);
   const dataDir = dataDirOf(command);
   requireDataDir(dataDir);
-  // The metadata index the server shares: collection marks from it (and first brings it up to date with the files).
-  const index = openSqliteRepositoryIndex(dataDir);
+  // The metadata index the server shares (SQLite in the data directory, or the --metadata database): collection
+  // marks from it (and first brings it up to date with the files).
+  const { index, usage } = await openIndexStores(dataDir, metadataOf(command));
+  await usage.close();
   let result: GarbageCollectionResult;
   try {
     result = await collectGarbage(createFilesystemDriver(dataDir), index, { graceMs, dryRun: values.dryRun === true });

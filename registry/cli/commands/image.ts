@@ -23,7 +23,7 @@ import { formatReference, parseImageReference, referenceOf, type ImageReference 
 async function withRegistry<T>(command: Command, work: (registry: Registry, dataDir: string) => Promise<T>): Promise<T> {
   const dataDir = dataDirOf(command);
   requireDataDir(dataDir);
-  const registry = await createRegistry({ dataDir, garbageCollection: false, checkIndexAtStart: false });
+  const registry = await createRegistry({ dataDir, metadata: metadataOf(command), garbageCollection: false, checkIndexAtStart: false });
   try {
     return await work(registry, dataDir);
   } finally {

@@ -278,7 +278,7 @@ const cliRequester = { actor: 'admin', client: 'cli' } as const;
 async function runHere(dataDir: string, metadata: MetadataBackend, state: StateStore, name: string, start: (scheduler: SyncScheduler) => Promise<JobRecord>): Promise<JobRecord> {
   const log = createLogger({ level: process.env.BERTH_LOG_LEVEL ?? 'warn' });
   const driver = createFilesystemDriver(dataDir);
-  const registry = await createRegistry({ dataDir, logger: log, driver, checkIndexAtStart: false });
+  const registry = await createRegistry({ dataDir, metadata, logger: log, driver, checkIndexAtStart: false });
   const pool = createUpstreamPool({ state, secrets: await createSecretBox(dataDir), log });
   const namespacesOf = (upstream: string) => upstreamNamespaces(state, upstream);
   const fetcher = createBlobFetcher({ driver, blobs: registry.blobs, uploads: registry.uploads, repositories: registry.repositories, log, namespacesOf });
