@@ -67,8 +67,11 @@ export function createDistributionApi(deps: DistributionDeps & { gate: AccessGat
     },
   };
 
-  /** Refusals that a change another process just made to the configuration can turn into a yes. */
-  const refusalsWorthARecheck = new Set(['UNAUTHORIZED', 'DENIED', 'NAME_UNKNOWN', 'MANIFEST_UNKNOWN', 'BLOB_UNKNOWN']);
+  /**
+   * Refusals that a change another process just made to the configuration can turn into a yes (UNAVAILABLE: an
+   * upstream whose URL `berth upstream set` changed a moment ago, still unreachable at the old one).
+   */
+  const refusalsWorthARecheck = new Set(['UNAUTHORIZED', 'DENIED', 'NAME_UNKNOWN', 'MANIFEST_UNKNOWN', 'BLOB_UNKNOWN', 'UNAVAILABLE']);
 
   /**
    * Whether to decide the request once more: a refusal, nothing sent yet, and the configuration changed. A refusal
