@@ -1,3 +1,5 @@
 #!/usr/bin/env node
-// The `berth` command: the compiled CLI lives in dist/ (built by `npm install`'s prepare step).
-import '../dist/registry/cli/main.js';
+// The `berth` command: the compiled CLI (built by `npm install`'s prepare step; see cli-entry.js).
+import { cliEntry } from './cli-entry.js';
+
+await import(cliEntry);

@@ -4,6 +4,7 @@
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
+import { cliEntry } from './cli-entry.js';
 
 const require = createRequire(import.meta.url);
 const args = process.argv.slice(2);
@@ -27,5 +28,5 @@ if (electron && existsSync(mainScript)) {
 } else {
   console.error('berth: Electron is not available here (no binary or no display): serving headless. Stop with Ctrl-C.');
   process.argv = [process.argv[0], process.argv[1], 'serve', ...args];
-  await import('../dist/registry/cli/main.js');
+  await import(cliEntry);
 }
