@@ -11,6 +11,7 @@ import { createImageLayout, mediaTypes, type ImageLayout } from '../test/support
 import { createTempDir, removeDir } from '../test/support/temp-dir.js';
 import { requireTools, run, trackChild } from '../test/support/tools.js';
 import { measureBearerManifestGet } from './bearer.js';
+import { measureIdleRss, type IdleRss } from './idle-rss.js';
 import { bestBlobGet, timePull, timePush, type BlobGetResult } from './measure.js';
 import { runMetadataBenchmark, type MetadataResults } from './metadata.js';
 import { runMirrorBenchmark, type MirrorResults } from './mirror.js';
@@ -170,6 +171,8 @@ interface RegistryHalf {
   ceiling?: WrkResult;
   /** Berth with token auth, a Bearer JWT on every request. */
   bearer?: WrkResult;
+  /** `berth serve` with its defaults, idle after start. */
+  idle?: IdleRss;
   berthPeakRss?: number;
 }
 
@@ -223,6 +226,12 @@ async function measureRegistry(scratch: string, results: Record<Side, SideResult
       } catch (error) {
         log(`Bearer manifest GET FAILED: ${error instanceof Error ? error.message : String(error)}`);
       }
+      try {
+        log('berth: idle memory after start (defaults), 15 s after ready');
+        half.idle = await measureIdleRss({ scratch });
+      } catch (error) {
+        log(`idle RSS FAILED: ${error instanceof Error ? error.message : String(error)}`);
+      }
     }
 
     log('ceiling: bare node:http manifest server');
@@ -268,6 +277,7 @@ async function main(): Promise<void> {
   let ceiling: WrkResult | undefined;
   let berthPeakRss: number | undefined;
   let bearer: WrkResult | undefined;
+  let idle: IdleRss | undefined;
   let mirror: MirrorResults | undefined;
   let metadata: MetadataResults | undefined;
   try {
@@ -276,6 +286,7 @@ async function main(): Promise<void> {
       ceiling = registryHalf.ceiling;
       berthPeakRss = registryHalf.berthPeakRss;
       bearer = registryHalf.bearer;
+      idle = registryHalf.idle;
     }
     if (runMirror) {
       try {
@@ -313,6 +324,7 @@ async function main(): Promise<void> {
     check('push time, berth/distribution', ratio(b.push, d.push), 'atMost', 1, 'x'),
     check('Berth peak RSS', rssMiB, 'atMost', 200, 'MiB'),
     check('manifest GET req/s, Bearer JWT (token auth)/open (--auth none)', ratio(bearer?.requestsPerSec, b.manifestGet?.requestsPerSec), 'atLeast', 0.9, 'x'),
+    check('Berth idle RSS after start', idle?.rssMiB, 'atMost', 60, 'MiB'),
   ];
   const rows: Row[] = [
     {
@@ -330,6 +342,10 @@ async function main(): Promise<void> {
     { metric: `skopeo push ${blobMiB} MiB (s)`, berth: b.push, distribution: d.push, ratio: registryChecks[2]?.value, check: registryChecks[2], digits: 2 },
     { metric: `skopeo pull ${blobMiB} MiB (s)`, berth: b.pull, distribution: d.pull, ratio: ratio(b.pull, d.pull), digits: 2 },
     { metric: 'Berth peak RSS (MiB)', berth: rssMiB, check: registryChecks[3], digits: 0 },
+    { metric: 'idle RSS 15 s after start, defaults (MiB)', berth: idle?.rssMiB, distribution: idle?.distributionRssMiB, check: registryChecks[5], digits: 1 },
+    { metric: '  of which private (RssAnon) (MiB)', berth: idle?.anonMiB, digits: 1 },
+    { metric: '  a bare idle node process: RSS (MiB)', berth: idle?.nodeRssMiB, digits: 1 },
+    { metric: '  a bare idle node process: private (MiB)', berth: idle?.nodeAnonMiB, digits: 1 },
   ];
 
   const pt = mirror?.pullThrough;
@@ -404,6 +420,7 @@ async function main(): Promise<void> {
       pushSeconds: { berth: b.push, distribution: d.push },
       pullSeconds: { berth: b.pull, distribution: d.pull },
       berthPeakRssMiB: rssMiB,
+      berthIdle: idle,
       mirror: mirror && { image: mirror.image, pullThroughSeconds: mirror.pullThrough, syncSeconds: mirror.sync },
       metadataSeconds: metadata?.figures,
     },

@@ -1,9 +1,4 @@
-import type pg from 'pg';
 import type { MetadataBackend } from '../state/metadata-backend.js';
-import { openPostgresDatabase, type PostgresTarget } from '../state/postgres/database.js';
-import { migrate } from '../state/postgres/migrations.js';
-import { openPostgresRepositoryIndex } from './postgres-repository-index.js';
-import { openPostgresUsageStore } from './postgres-usage-store.js';
 import type { RepositoryIndex } from './repository-index.js';
 import { openSqliteRepositoryIndex } from './sqlite-repository-index.js';
 import { openUsageStore, type UsageStore } from './usage-store.js';
@@ -20,7 +15,9 @@ export interface IndexStores {
 
 /** The one place the index backend is chosen: the same `--metadata` choice as the state (state/metadata-backend.ts). */
 export function openIndexStores(dataDir: string, backend: MetadataBackend, options: PostgresIndexStoresOptions = {}): Promise<IndexStores> {
-  return backend.kind === 'file' ? Promise.resolve(openSqliteIndexStores(dataDir)) : openPostgresIndexStores(backend.target, options);
+  if (backend.kind === 'file') return Promise.resolve(openSqliteIndexStores(dataDir));
+  // Loaded only here: the desktop default never loads the PostgreSQL client.
+  return import('./postgres-index-stores.js').then(({ openPostgresIndexStores }) => openPostgresIndexStores(backend.target, options));
 }
 
 export function openSqliteIndexStores(dataDir: string): IndexStores {
@@ -32,30 +29,3 @@ export interface PostgresIndexStoresOptions {
   readonly migrate?: boolean;
 }
 
-/** Over an open pool that the caller keeps and ends, or over its own pool opened from `target`. */
-export async function openPostgresIndexStores(source: pg.Pool | PostgresTarget, options: PostgresIndexStoresOptions = {}): Promise<IndexStores> {
-  const owned = 'url' in source ? openPostgresDatabase(source) : undefined;
-  const pool = owned?.pool ?? (source as pg.Pool);
-  try {
-    if (options.migrate) await migrate(pool);
-  } catch (error) {
-    await owned?.close();
-    throw owned ? new Error(`metadata database ${owned.label}: ${(error as Error).message}`, { cause: error }) : error;
-  }
-  const index = openPostgresRepositoryIndex(pool);
-  const usage = openPostgresUsageStore(pool);
-  if (!owned) return { index, usage };
-  let open = 2;
-  const released = async () => {
-    open -= 1;
-    if (open === 0) await owned.close();
-  };
-  const once = (close: () => Promise<void>) => {
-    let closing: Promise<void> | undefined;
-    return () => (closing ??= close().then(released));
-  };
-  return {
-    index: { ...index, close: once(index.close) },
-    usage: { ...usage, close: once(usage.close) },
-  };
-}

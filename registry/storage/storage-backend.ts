@@ -2,7 +2,7 @@ import { readOwnerOnlySecretFile } from '../config/secret-file.js';
 import type { MetadataBackend } from '../state/metadata-backend.js';
 import type { StorageDriver } from './driver.js';
 import { createFilesystemDriver } from './filesystem-driver.js';
-import { createS3Driver, type S3DriverOptions, type S3Encryption } from './s3-driver.js';
+import type { S3DriverOptions, S3Encryption } from './s3-driver.js';
 import { bindStorage } from './storage-binding.js';
 
 /**
@@ -192,6 +192,8 @@ function openFilesystem(dataDir: string, description: string): OpenStorage {
 
 async function openS3(backend: Extract<StorageBackend, { kind: 's3' }>, description: string): Promise<OpenStorage> {
   try {
+    // Loaded only here: the AWS SDK is large, and the desktop default never needs it.
+    const { createS3Driver } = await import('./s3-driver.js');
     const driver = await createS3Driver(backend.options);
     return { driver, description, close: () => driver.close() };
   } catch (error) {

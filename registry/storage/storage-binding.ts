@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import type { MetadataBackend } from '../state/metadata-backend.js';
-import { inTransaction, openPostgresDatabase } from '../state/postgres/database.js';
 import { PathNotFoundError, type StorageDriver } from './driver.js';
 import { pathFor } from './paths.js';
 
@@ -43,6 +42,7 @@ export interface StorageBinding {
  */
 export async function bindStorage(driver: StorageDriver, description: string, metadata: MetadataBackend): Promise<StorageBinding | undefined> {
   if (metadata.kind === 'file') return undefined;
+  const { inTransaction, openPostgresDatabase } = await import('../state/postgres/database.js');
   const database = openPostgresDatabase(metadata.target, { maxConnections: 1 });
   try {
     return await inTransaction(database.pool, async (client) => {

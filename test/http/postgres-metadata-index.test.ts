@@ -4,7 +4,7 @@ import { createRegistry, type Registry } from '../../registry/index.js';
 import { silentLogger } from '../../registry/log.js';
 import { openPostgresDatabase } from '../../registry/state/postgres/database.js';
 import { createFilesystemDriver } from '../../registry/storage/filesystem-driver.js';
-import { openPostgresIndexStores } from '../../registry/storage/metadata-index-stores.js';
+import { openPostgresIndexStores } from '../../registry/storage/postgres-index-stores.js';
 import { makeImage, pushManifest, request } from '../support/oci-client.js';
 import { postgresSkipReason, startPostgres, type PostgresServer } from '../support/services/postgres.js';
 import { makeTempDir } from '../support/temp-dir.js';

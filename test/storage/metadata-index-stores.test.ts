@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { openPostgresDatabase } from '../../registry/state/postgres/database.js';
-import { openIndexStores, openPostgresIndexStores } from '../../registry/storage/metadata-index-stores.js';
+import { openIndexStores } from '../../registry/storage/metadata-index-stores.js';
+import { openPostgresIndexStores } from '../../registry/storage/postgres-index-stores.js';
 import { makeTempDir } from '../support/temp-dir.js';
 import { postgresSkipReason, startPostgres, type PostgresServer } from '../support/services/postgres.js';
 
