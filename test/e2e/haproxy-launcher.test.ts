@@ -13,6 +13,9 @@ import { freePort } from '../support/net.js';
  * leaves no process or directory behind.
  */
 
+/** Answers of requests to /hold, in the order they came. */
+const held: (() => void)[] = [];
+
 interface Backend {
   readonly name: string;
   readonly server: Server;
@@ -28,6 +31,11 @@ async function startBackend(name: string, healthStatus: number): Promise<Backend
       return;
     }
     backend.served += 1;
+    if (req.url === '/hold') {
+      // Answered only when the test lets go: a request in flight.
+      held.push(() => res.writeHead(200, { 'content-type': 'text/plain' }).end(name));
+      return;
+    }
     res.writeHead(200, { 'content-type': 'text/plain' }).end(name);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -84,11 +92,28 @@ test('haproxy launcher: round-robin per request on one keep-alive connection, 40
   assert.deepEqual(answers, ['open', 'token', 'open', 'token', 'open', 'token', 'open', 'token', 'open', 'token']);
   const stats = await proxy.stats();
   assert.deepEqual(
-    stats.map((server) => [server.name, server.address, server.requests]),
-    [['node0', open.address, 5], ['node1', token.address, 5], ['node2', broken.address, 0], ['node3', nothing, 0]],
+    stats.map((server) => [server.name, server.address, server.requests, server.current]),
+    [['node0', open.address, 5, 0], ['node1', token.address, 5, 0], ['node2', broken.address, 0, 0], ['node3', nothing, 0, 0]],
     'health checks are not counted as requests',
   );
   assert.deepEqual([open.served, token.served], [5, 5]);
+
+  // A request in flight shows as the current session of the server that has it (the next in the rotation: node0).
+  const holding = get(new Agent(), `${proxy.url}/hold`);
+  for (let waited = 0; held.length === 0; waited += 1) {
+    assert.ok(waited < 200, 'the held request never arrived');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  assert.deepEqual((await proxy.stats()).map((server) => server.current), [1, 0, 0, 0]);
+  held.shift()?.();
+  assert.equal((await holding).body, 'open');
+  // haproxy lets go of the server connection just after the client has the answer.
+  let current = (await proxy.stats()).map((server) => server.current);
+  for (let waited = 0; current.some((count) => count > 0) && waited < 100; waited += 1) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    current = (await proxy.stats()).map((server) => server.current);
+  }
+  assert.deepEqual(current, [0, 0, 0, 0]);
 
   // The open backend goes away. A request sent before haproxy notices is redispatched, not failed...
   await closeBackend(open);
@@ -96,6 +121,7 @@ test('haproxy launcher: round-robin per request on one keep-alive connection, 40
   // ...and the health checks take it out of the rotation.
   await proxy.waitForStatus('node0', 'DOWN', 5000);
   assert.equal(token.served, 9);
+  assert.equal(open.served, 6);
 
   const pids = await haproxyPids(proxy.config);
   assert.ok(pids.length > 0, 'haproxy runs');

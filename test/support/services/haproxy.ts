@@ -48,6 +48,8 @@ export interface HaproxyServerStats {
   readonly status: string;
   /** HTTP requests this server answered (health checks are not counted). */
   readonly requests: number;
+  /** Sessions open to this server now: a request in flight (with http-server-close, none between requests). */
+  readonly current: number;
 }
 
 export interface HaproxyServer {
@@ -219,7 +221,7 @@ export function parseStats(csv: string, backends: readonly string[]): HaproxySer
     if (index < 0) throw new Error(`haproxy stats have no ${name} column`);
     return index;
   };
-  const [proxy, server, status, requests] = [column('pxname'), column('svname'), column('status'), column('req_tot')];
+  const [proxy, server, status, requests, current] = [column('pxname'), column('svname'), column('status'), column('req_tot'), column('scur')];
   const result: HaproxyServerStats[] = [];
   for (const row of rows) {
     const fields = row.split(',');
@@ -231,6 +233,7 @@ export function parseStats(csv: string, backends: readonly string[]): HaproxySer
       address: backends[Number(match[1])] ?? '',
       status: fields[status] ?? '',
       requests: Number(fields[requests] || 0),
+      current: Number(fields[current] || 0),
     });
   }
   return result.sort((a, b) => Number(a.name.slice(4)) - Number(b.name.slice(4)));
