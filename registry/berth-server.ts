@@ -35,6 +35,7 @@ import { createUpstreamPool, type UpstreamPool } from './mirror/upstream-pool.js
 import { claimServerRecord } from './runtime/server-record-keeper.js';
 import type { StateStore } from './state/index.js';
 import { openAuditLog, openStateStore, type MetadataBackend } from './state/metadata-backend.js';
+import { openStorage, type OpenStorage, type StorageBackend } from './storage/storage-backend.js';
 import { createCertificateManager, type CertificateManager } from './tls/index.js';
 
 export type AuthMode = 'token' | 'none';
@@ -45,6 +46,8 @@ export interface BerthOptions {
   logger: Logger;
   /** Where the shared metadata lives (state/metadata-backend.ts). Default: state.json in the data directory. */
   metadata?: MetadataBackend;
+  /** Where image content lives (storage/storage-backend.ts). Default: the data directory. */
+  storage?: StorageBackend;
   /** Plain-HTTP listener; null turns it off. Default: settings.listen, else 127.0.0.1:5000. */
   listen?: string | null;
   /** HTTPS listener; null turns it off. Default: settings.tlsListen, else 127.0.0.1:5443. */
@@ -97,7 +100,16 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
   // is checked in the background once Berth listens (see config/private-modes.ts).
   const topLevelModes = await repairTopLevelModes(dataDir);
   // A PostgreSQL database is migrated first: nodes starting together take turns under the migration lock.
-  const state = await openStateStore(dataDir, options.metadata ?? { kind: 'file' }, { migrate: true });
+  const metadata = options.metadata ?? { kind: 'file' };
+  const state = await openStateStore(dataDir, metadata, { migrate: true });
+  // Before the index is verified against it: storage other than the one the database is bound to is refused here.
+  let storage: OpenStorage;
+  try {
+    storage = await openStorage(dataDir, options.storage ?? { kind: 'filesystem' }, metadata);
+  } catch (error) {
+    await state.close();
+    throw error;
+  }
   const settings = state.read().settings;
   const auth = options.auth ?? 'token';
   const listen = address(options.listen, settings.listen, '127.0.0.1:5000');
@@ -166,6 +178,7 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
       state,
       audit,
       dataDir,
+      storageBackend: storage.description,
       urls: () => urls,
       applyListeners: () => (applyRef ? applyRef() : Promise.reject(new Error('the listeners are not up yet'))),
       certificates: () => certificates,
@@ -182,6 +195,7 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
   const registry = await createRegistry({
     dataDir,
     metadata: options.metadata,
+    driver: storage.driver,
     logger: log,
     gate,
     mounts,
@@ -240,6 +254,7 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
     }
   } catch (error) {
     await registry.close(0);
+    storage.close();
     await serverRecord.close();
     throw error;
   }
@@ -314,6 +329,7 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
       await auditPruner.close();
       await sync.close();
       await registry.close();
+      storage.close();
       upstreams.close();
       await certificates?.close();
       credentials?.close();

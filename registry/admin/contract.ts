@@ -255,6 +255,8 @@ export interface OverviewResponse {
   recentActivity: AuditEvent[];
   setup: SetupSnippets;
   dataDir: string;
+  /** Where image content lives: `filesystem <dataDir>`, or the `s3://` URL of `--storage` (it holds no secret). */
+  storageBackend: string;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -784,6 +786,8 @@ export interface SettingsResponse {
   defaultTagTtlSeconds: number;
   /** Read-only. */
   dataDir: string;
+  /** Read-only, chosen when Berth starts (--storage): `filesystem <dataDir>`, or the `s3://` URL. */
+  storageBackend: string;
   /** What is running now (may differ from the saved values until restart). */
   running: ListenerInfo;
 }

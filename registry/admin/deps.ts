@@ -18,6 +18,8 @@ export interface AdminDeps {
   state: StateStore;
   audit: AuditLog;
   dataDir: string;
+  /** Where image content lives, for the overview and settings (storage/storage-backend.ts describeStorage). */
+  storageBackend: string;
   /** The listeners' URLs, read at request time (they are known only after listen()). */
   urls: () => ListenerInfo;
   /** Present when this process runs the HTTPS listener; a function when it is created after the admin API. */

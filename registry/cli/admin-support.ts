@@ -6,6 +6,8 @@ import { isAuthError, type AuditEventInput } from '../auth/index.js';
 import { defaultDataDir } from '../config/data-dir.js';
 import type { StateStore } from '../state/index.js';
 import { MetadataOptionError, openAuditLog, openStateStore, parseMetadataOption, type MetadataBackend } from '../state/metadata-backend.js';
+import type { StorageDriver } from '../storage/driver.js';
+import { openStorage, parseStorageOption, StorageOptionError, type StorageBackend } from '../storage/storage-backend.js';
 import { CliUsageError } from './cli-error.js';
 import { optionsOf } from './command-kit.js';
 
@@ -69,6 +71,30 @@ export function metadataOf(command: Command): MetadataBackend {
   } catch (error) {
     if (error instanceof MetadataOptionError) throw new CliUsageError(error.message);
     throw error;
+  }
+}
+
+/** The storage a command works on: `--storage URL` (before or after the command's name), else BERTH_STORAGE, else the data directory. */
+export function storageOf(command: Command): StorageBackend {
+  const { storage } = optionsOf(command);
+  try {
+    return parseStorageOption(typeof storage === 'string' ? storage : undefined);
+  } catch (error) {
+    if (error instanceof StorageOptionError) throw new CliUsageError(error.message);
+    throw error;
+  }
+}
+
+/**
+ * Runs `work` on the command's storage, checked against the metadata database's binding (a gc or sync against
+ * another bucket than the database describes would delete or write the wrong content), and closes it after.
+ */
+export async function withStorage<T>(dataDir: string, storage: StorageBackend, metadata: MetadataBackend, work: (driver: StorageDriver) => Promise<T>): Promise<T> {
+  const opened = await openStorage(dataDir, storage, metadata);
+  try {
+    return await work(opened.driver);
+  } finally {
+    opened.close();
   }
 }
 

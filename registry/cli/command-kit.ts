@@ -143,6 +143,16 @@ export function metadataOption(): Option {
   );
 }
 
+/** `--storage`: where image content lives (registry/storage/storage-backend.ts). */
+export function storageOption(): Option {
+  return new Option(
+    '--storage <URL>',
+    'filesystem (the data directory, the default) or s3://BUCKET?endpoint=URL&region=REGION&prefix=PREFIX&encryption=sse-s3|sse-c ' +
+      'shared by several nodes (default: $BERTH_STORAGE); credentials come from the AWS environment (AWS_ACCESS_KEY_ID/' +
+      'AWS_SECRET_ACCESS_KEY or AWS_PROFILE), never the URL',
+  );
+}
+
 /** `--json`, for commands that print a table or a report. */
 export function jsonOption(description = 'print JSON instead of the table, for scripts and jq'): Option {
   return new Option('--json', description);

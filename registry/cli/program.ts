@@ -1,5 +1,5 @@
 import { berthVersion } from '../version.js';
-import { BerthCommand, configureHelp, dataOption, metadataOption } from './command-kit.js';
+import { BerthCommand, configureHelp, dataOption, metadataOption, storageOption } from './command-kit.js';
 import { registerAuditCommands } from './commands/audit.js';
 import { registerCaCommands } from './commands/ca.js';
 import { registerGcCommand } from './commands/gc.js';
@@ -27,6 +27,7 @@ export function createProgram(): BerthCommand {
     .helpOption('-h, --help', 'show help for a command')
     .addOption(dataOption())
     .addOption(metadataOption())
+    .addOption(storageOption())
     // Errors are thrown (see BerthCommand.error), help and version end the run without process.exit.
     .exitOverride()
     .configureOutput({ outputError: () => undefined, writeErr: (text) => process.stderr.write(text) });

@@ -1,9 +1,9 @@
-import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { openPostgresDatabase, type PostgresTarget } from './postgres/database.js';
 import { migrate, type AppliedMigration } from './postgres/migrations.js';
 import { createPostgresStateStore } from './postgres/postgres-state-store.js';
 import { createStateStore, stateFileName, type StateStore } from './state-store.js';
+import { readOwnerOnlySecretFile } from '../config/secret-file.js';
 import { createAuditLog, type AuditLog } from '../auth/audit-log.js';
 import { createPostgresAuditLog } from '../auth/postgres-audit-log.js';
 
@@ -65,16 +65,9 @@ export function parseMetadataOption(flag: string | undefined, env: NodeJS.Proces
 
 function readPasswordFile(path: string | undefined): string | undefined {
   if (path === undefined || path === '') return undefined;
-  let mode: number;
-  try {
-    mode = statSync(path).mode;
-  } catch (error) {
-    throw new MetadataOptionError(`${metadataPasswordFileEnv}: cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
-  }
-  if ((mode & 0o077) !== 0) {
-    throw new MetadataOptionError(`${metadataPasswordFileEnv}: ${path} is readable by others (mode ${(mode & 0o777).toString(8)}): chmod 600 ${path}`);
-  }
-  const password = readFileSync(path, 'utf8').replace(/\r?\n$/, '');
+  const password = readOwnerOnlySecretFile(metadataPasswordFileEnv, path, (message) => new MetadataOptionError(message))
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
   if (password === '') throw new MetadataOptionError(`${metadataPasswordFileEnv}: ${path} is empty`);
   return password;
 }

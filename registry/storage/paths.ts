@@ -14,6 +14,9 @@ import type { ParsedDigest } from '../core/digest.js';
  *   /repositories/<name>/_uploads/<id>/startedat                 RFC 3339 start time (for purging)
  *   /gc-quarantine/<alg>/<hex>                                   a blob's data while garbage collection makes its
  *                                                                 last check (storage/blob-quarantine.ts)
+ *   /berth-storage-id                                            random id of this storage, written once when a
+ *                                                                 PostgreSQL metadata database is first bound to it
+ *                                                                 (storage/storage-binding.ts)
  *
  * A link file holds a digest: the global content-addressed store becomes visible per repository
  * only through links, so a repository can read exactly what was pushed or mounted into it.
@@ -24,6 +27,7 @@ export type PathSpec =
   | { kind: 'blobFolder'; digest: ParsedDigest }
   | { kind: 'quarantinedBlob'; digest: ParsedDigest }
   | { kind: 'quarantineRoot' }
+  | { kind: 'storageId' }
   | { kind: 'repositoriesRoot' }
   | { kind: 'repository'; repository: string }
   | { kind: 'layerLinks'; repository: string; algorithm: string }
@@ -55,6 +59,8 @@ export function pathFor(spec: PathSpec): string {
       return `/gc-quarantine/${spec.digest.algorithm}/${spec.digest.hex}`;
     case 'quarantineRoot':
       return '/gc-quarantine';
+    case 'storageId':
+      return '/berth-storage-id';
     case 'repositoriesRoot':
       return '/repositories';
     case 'repository':

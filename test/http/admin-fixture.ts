@@ -56,6 +56,7 @@ export async function startAdminServer(options: { mirror?: MirrorControl; dataDi
     state,
     audit,
     dataDir,
+    storageBackend: `filesystem ${dataDir}`,
     urls: () => urls,
     log,
     sealSecret: testSealer(),

@@ -50,6 +50,7 @@ export function overviewRoutes(ctx: AdminContext, storage: () => Promise<Storage
       recentActivity: [...recent.events].reverse(),
       setup: setupSnippets(urls),
       dataDir: ctx.dataDir,
+      storageBackend: ctx.storageBackend,
     };
     const host = registryHostOf(urls);
     if (host) body.registryHost = host;

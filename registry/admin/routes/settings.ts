@@ -26,6 +26,7 @@ function settingsView(ctx: AdminContext, settings: Settings): SettingsResponse {
     gcGraceMinutes: effectiveGcGraceMinutes(settings.gcGraceMinutes),
     defaultTagTtlSeconds: savedDefaultTagTtl(settings),
     dataDir: ctx.dataDir,
+    storageBackend: ctx.storageBackend,
     running: { ...ctx.urls() },
   };
 }

@@ -1,10 +1,9 @@
 import { formatDuration, parseDuration } from '../../core/duration.js';
-import { createFilesystemDriver } from '../../storage/filesystem-driver.js';
 import { collectGarbage, type GarbageCollectionResult } from '../../storage/garbage-collector.js';
 import { openIndexStores } from '../../storage/metadata-index-stores.js';
 import { CliUsageError } from '../cli-error.js';
 import type { Command } from 'commander';
-import { auditAdmin, dataDirOf, requireDataDir, metadataOf } from '../admin-support.js';
+import { auditAdmin, dataDirOf, requireDataDir, metadataOf, storageOf, withStorage } from '../admin-support.js';
 import { jsonOption, leaf, optionsOf } from '../command-kit.js';
 import { formatBytes } from '../format.js';
 
@@ -21,11 +20,14 @@ async function gc(command: Command): Promise<void> {
   requireDataDir(dataDir);
   // The metadata index the server shares (SQLite in the data directory, or the --metadata database): collection
   // marks from it (and first brings it up to date with the files).
-  const { index, usage } = await openIndexStores(dataDir, metadataOf(command));
+  const storage = storageOf(command);
+  const metadata = metadataOf(command);
+  const { index, usage } = await openIndexStores(dataDir, metadata);
   await usage.close();
   let result: GarbageCollectionResult;
   try {
-    result = await collectGarbage(createFilesystemDriver(dataDir), index, { graceMs, dryRun: values.dryRun === true });
+    // The storage the index describes (checked against the database's binding): sweeping another would delete content the index never saw.
+    result = await withStorage(dataDir, storage, metadata, (driver) => collectGarbage(driver, index, { graceMs, dryRun: values.dryRun === true }));
   } finally {
     await index.close();
   }

@@ -8,7 +8,7 @@ import { createRegistry, type Registry } from '../../index.js';
 import type { StateStore } from '../../state/index.js';
 import { openAuditLog, type MetadataBackend } from '../../state/metadata-backend.js';
 import { CliUsageError } from '../cli-error.js';
-import { auditAdmin, dataDirOf, formatTable, formatTime, metadataOf, openState, requireDataDir } from '../admin-support.js';
+import { auditAdmin, dataDirOf, formatTable, formatTime, metadataOf, openState, requireDataDir, storageOf, withStorage } from '../admin-support.js';
 import { group, jsonOption, leaf, optionsOf } from '../command-kit.js';
 import { formatBytes, shortDigest } from '../format.js';
 import { copyImage, planImageCopy } from '../image-copy.js';
@@ -23,12 +23,15 @@ import { formatReference, parseImageReference, referenceOf, type ImageReference 
 async function withRegistry<T>(command: Command, work: (registry: Registry, dataDir: string) => Promise<T>): Promise<T> {
   const dataDir = dataDirOf(command);
   requireDataDir(dataDir);
-  const registry = await createRegistry({ dataDir, metadata: metadataOf(command), garbageCollection: false, checkIndexAtStart: false });
-  try {
-    return await work(registry, dataDir);
-  } finally {
-    await registry.close(0);
-  }
+  const metadata = metadataOf(command);
+  return withStorage(dataDir, storageOf(command), metadata, async (driver) => {
+    const registry = await createRegistry({ dataDir, metadata, driver, garbageCollection: false, checkIndexAtStart: false });
+    try {
+      return await work(registry, dataDir);
+    } finally {
+      await registry.close(0);
+    }
+  });
 }
 
 async function withState<T>(dataDir: string, metadata: MetadataBackend, work: (state: StateStore) => Promise<T>): Promise<T> {

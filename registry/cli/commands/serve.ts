@@ -8,8 +8,9 @@ import { defaultDataDir } from '../../config/data-dir.js';
 import { createLogger, isLogLevel, logLevels, type LogFormat } from '../../log.js';
 import { berthVersion } from '../../version.js';
 import { CliUsageError } from '../cli-error.js';
-import { checkDataDirPath, dataDirOf, metadataOf } from '../admin-support.js';
+import { checkDataDirPath, dataDirOf, metadataOf, storageOf } from '../admin-support.js';
 import { describeMetadata } from '../../state/metadata-backend.js';
+import { describeStorage } from '../../storage/storage-backend.js';
 import { optionsOf, leaf } from '../command-kit.js';
 
 interface ServeOptions {
@@ -30,12 +31,14 @@ async function serve(command: Command): Promise<void> {
   const dataDir = dataDirOf(command);
   checkDataDirPath(dataDir);
   const metadata = metadataOf(command);
+  const storage = storageOf(command);
   const log = createLogger({ level, format });
   let berth;
   try {
     berth = await startBerth({
       dataDir,
       metadata,
+      storage,
       logger: log,
       listen: listenFlag(values.listen),
       tlsListen: listenFlag(values.tlsListen),
@@ -85,8 +88,18 @@ async function serve(command: Command): Promise<void> {
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
   // Ready only now: a signal right after this line finds its handler (scripts stop Berth as soon as it is up).
-  // The metadata is named only when it is a database: with state.json the line stays as it always was.
-  log.info({ url: berth.urls.http, tlsUrl: berth.urls.https, dataDir, ...(metadata.kind === 'file' ? {} : { metadata: describeMetadata(metadata, dataDir) }), auth: values.auth }, 'berth ready');
+  // The metadata and storage are named only when shared: with the desktop defaults the line stays as it always was.
+  log.info(
+    {
+      url: berth.urls.http,
+      tlsUrl: berth.urls.https,
+      dataDir,
+      ...(metadata.kind === 'file' ? {} : { metadata: describeMetadata(metadata, dataDir) }),
+      ...(storage.kind === 'filesystem' ? {} : { storage: describeStorage(storage, dataDir) }),
+      auth: values.auth,
+    },
+    'berth ready',
+  );
   // The sign-in link is a live secret: never in the log (logs are collected and kept). Say where to get one.
   log.info({ dataDir }, `GUI: run "berth ui-url${dataDir === defaultDataDir() ? '' : ` --data ${dataDir}`}" for a one-time sign-in link`);
 }

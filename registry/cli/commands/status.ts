@@ -3,7 +3,8 @@ import { storageUsage } from '../../metrics/index.js';
 import type { UpstreamRecord } from '../../state/index.js';
 import { describeMetadata, type MetadataBackend } from '../../state/metadata-backend.js';
 import type { Command } from 'commander';
-import { dataDirOf, metadataOf, openState, requireDataDir } from '../admin-support.js';
+import { dataDirOf, metadataOf, openState, requireDataDir, storageOf } from '../admin-support.js';
+import { describeStorage, type StorageBackend } from '../../storage/storage-backend.js';
 import { jsonOption, leaf, optionsOf } from '../command-kit.js';
 import { serverAddresses, type ServerAddresses } from '../server-address.js';
 import { formatBytes } from '../format.js';
@@ -24,10 +25,17 @@ export interface StatusReport {
   /** Where the running server listens; with none running, where its settings say it would. */
   listeners: { http?: string; https?: string };
   upstreams: Array<{ name: string; url: string; isDefault: boolean; online?: boolean; lastError?: string }>;
-  storage: { bytes: number; blobs: number };
+  /** Where image content lives: `filesystem <dataDir>`, or the `s3://` URL (which holds no secret). */
+  storageBackend: string;
+  /** Bytes and blobs in the data directory; absent with S3 storage (the bucket's metrics tell, a listing would be slow). */
+  storage?: { bytes: number; blobs: number };
 }
 
-export async function statusReport(dataDir: string, metadata: MetadataBackend = { kind: 'file' }): Promise<StatusReport> {
+export async function statusReport(
+  dataDir: string,
+  metadata: MetadataBackend = { kind: 'file' },
+  storage: StorageBackend = { kind: 'filesystem' },
+): Promise<StatusReport> {
   const addresses = await serverAddresses(dataDir);
   const store = await openState(dataDir, metadata);
   let upstreams: readonly UpstreamRecord[];
@@ -36,7 +44,7 @@ export async function statusReport(dataDir: string, metadata: MetadataBackend = 
   } finally {
     await store.close();
   }
-  const usage = await storageUsage(dataDir);
+  const usage = storage.kind === 'filesystem' ? await storageUsage(dataDir) : undefined;
   return {
     dataDir,
     metadata: describeMetadata(metadata, dataDir),
@@ -47,7 +55,8 @@ export async function statusReport(dataDir: string, metadata: MetadataBackend = 
       const health = addresses.running?.upstreams.find((entry) => entry.name === record.name);
       return { name: record.name, url: record.url, isDefault: record.isDefault, online: health?.online, lastError: health?.lastError };
     }),
-    storage: { bytes: usage.bytes, blobs: usage.files },
+    storageBackend: describeStorage(storage, dataDir),
+    ...(usage ? { storage: { bytes: usage.bytes, blobs: usage.files } } : {}),
   };
 }
 
@@ -84,7 +93,8 @@ export function formatStatus(report: StatusReport): string {
     const problem = upstream.lastError ? `  last problem: ${upstream.lastError}` : '';
     lines.push(`  ${upstream.name.padEnd(width)}  ${health.padEnd(17)} ${upstream.url}${upstream.isDefault ? ' (default)' : ''}${problem}`);
   }
-  lines.push('', `Storage: ${formatBytes(report.storage.bytes)} in ${report.storage.blobs} blob(s)`);
+  const used = report.storage ? `: ${formatBytes(report.storage.bytes)} in ${report.storage.blobs} blob(s)` : '';
+  lines.push('', `Storage: ${report.storageBackend}${used}`);
   return lines.join('\n');
 }
 
@@ -92,7 +102,7 @@ async function status(command: Command): Promise<void> {
   const values = optionsOf<{ json?: boolean }>(command);
   const dataDir = dataDirOf(command);
   requireDataDir(dataDir);
-  const report = await statusReport(dataDir, metadataOf(command));
+  const report = await statusReport(dataDir, metadataOf(command), storageOf(command));
   console.log(values.json ? JSON.stringify(report, null, 2) : formatStatus(report));
   if (!report.running) process.exitCode = notRunningExitCode;
 }

@@ -9,10 +9,10 @@ import { nextScheduledRun } from '../../mirror/sync/sync-schedule.js';
 import { createSyncScheduler, SyncJobStateError, type SyncScheduler } from '../../mirror/sync/sync-scheduler.js';
 import { createUpstreamPool } from '../../mirror/upstream-pool.js';
 import type { JobRecord, SyncRuleRecord } from '../../state/index.js';
-import { createFilesystemDriver } from '../../storage/filesystem-driver.js';
+import { openStorage, type StorageBackend } from '../../storage/storage-backend.js';
 import { CliUsageError } from '../cli-error.js';
 import { openAuditLog, type MetadataBackend } from '../../state/metadata-backend.js';
-import { dataDirOf, formatTable, formatTime, metadataOf, openState, requireDataDir } from '../admin-support.js';
+import { dataDirOf, formatTable, formatTime, metadataOf, openState, requireDataDir, storageOf } from '../admin-support.js';
 import { group, jsonOption, leaf, optionsOf, repeatable, requireOption } from '../command-kit.js';
 import { formatBytes, formatElapsed, formatSeconds } from '../format.js';
 
@@ -136,7 +136,7 @@ async function change(name: string, action: 'pause' | 'resume' | 'remove', comma
 
 async function run(name: string, command: Command): Promise<void> {
   await withState(command, async (state, dataDir) => {
-    const job = await runHere(dataDir, metadataOf(command), state, name, (scheduler) => scheduler.runNow(name, cliRequester));
+    const job = await runHere(dataDir, metadataOf(command), storageOf(command), state, name, (scheduler) => scheduler.runNow(name, cliRequester));
     failUnlessSucceeded(name, job);
   });
 }
@@ -159,7 +159,7 @@ function findJob(state: StateStore, idOrPrefix: string): JobRecord {
 async function retry(idOrPrefix: string, command: Command): Promise<void> {
   await withState(command, async (state, dataDir) => {
     const previous = findJob(state, idOrPrefix);
-    const job = await runHere(dataDir, metadataOf(command), state, previous.rule, (scheduler) =>
+    const job = await runHere(dataDir, metadataOf(command), storageOf(command), state, previous.rule, (scheduler) =>
       scheduler.retry(previous.id, cliRequester).catch((error: unknown) => {
         throw error instanceof SyncJobStateError ? new CliUsageError(error.message) : error;
       }),
@@ -275,10 +275,24 @@ Examples:
 /** Runs a rule in this process against the data directory (safe beside a running server). */
 const cliRequester = { actor: 'admin', client: 'cli' } as const;
 
-async function runHere(dataDir: string, metadata: MetadataBackend, state: StateStore, name: string, start: (scheduler: SyncScheduler) => Promise<JobRecord>): Promise<JobRecord> {
+async function runHere(
+  dataDir: string,
+  metadata: MetadataBackend,
+  storage: StorageBackend,
+  state: StateStore,
+  name: string,
+  start: (scheduler: SyncScheduler) => Promise<JobRecord>,
+): Promise<JobRecord> {
   const log = createLogger({ level: process.env.BERTH_LOG_LEVEL ?? 'warn' });
-  const driver = createFilesystemDriver(dataDir);
-  const registry = await createRegistry({ dataDir, metadata, logger: log, driver, checkIndexAtStart: false });
+  const opened = await openStorage(dataDir, storage, metadata);
+  const { driver } = opened;
+  let registry;
+  try {
+    registry = await createRegistry({ dataDir, metadata, logger: log, driver, checkIndexAtStart: false });
+  } catch (error) {
+    opened.close();
+    throw error;
+  }
   const pool = createUpstreamPool({ state, secrets: await createSecretBox(dataDir), log });
   const namespacesOf = (upstream: string) => upstreamNamespaces(state, upstream);
   const fetcher = createBlobFetcher({ driver, blobs: registry.blobs, uploads: registry.uploads, repositories: registry.repositories, log, namespacesOf });
@@ -295,6 +309,7 @@ async function runHere(dataDir: string, metadata: MetadataBackend, state: StateS
     await scheduler.close();
     pool.close();
     await registry.close(0);
+    opened.close();
     await audit.close();
   }
 }

@@ -24,9 +24,8 @@ import { isDockerHub } from '../../mirror/upstream.js';
 import { silentLogger } from '../../log.js';
 import type { NamespaceRecord, UpstreamRecord } from '../../state/index.js';
 import { listedRepositories } from '../../storage/repository-walk.js';
-import { createFilesystemDriver } from '../../storage/filesystem-driver.js';
 import { CliUsageError } from '../cli-error.js';
-import { auditAdmin, dataDirOf, formatTable, formatTime, metadataOf, openState, requireDataDir } from '../admin-support.js';
+import { auditAdmin, dataDirOf, formatTable, formatTime, metadataOf, openState, requireDataDir, storageOf, withStorage } from '../admin-support.js';
 import { booleanValue, failUsage, group, jsonOption, leaf, optionsOf, repeatable } from '../command-kit.js';
 import { formatSeconds } from '../format.js';
 import { reachableFromLoopbackOnly } from '../server-address.js';
@@ -123,9 +122,9 @@ async function readPasswordFromStdin(): Promise<string> {
   return password;
 }
 
-/** Repositories stored under a namespace, read from the data directory the way the registry walks it. */
-function storedRepositories(dataDir: string): RepositoryCounter {
-  return repositoryCounter(() => listedRepositories(createFilesystemDriver(dataDir)));
+/** Repositories stored under a namespace, read from the command's storage the way the registry walks it (opened only when asked). */
+function storedRepositories(command: Command, dataDir: string): RepositoryCounter {
+  return repositoryCounter(() => withStorage(dataDir, storageOf(command), metadataOf(command), (driver) => listedRepositories(driver)));
 }
 
 interface AddOptions {
@@ -187,7 +186,7 @@ async function add(rawName: string, rawUrl: string, command: Command): Promise<v
     // What the settings say: flags of a running `berth serve` are not known here, so a server started with a
     // network --listen should be told apart by persisting it (Settings) or by passing --anonymous-pull.
     const loopbackOnly = await reachableFromLoopbackOnly(dataDir, listensOnLoopbackOnly(store.read().settings));
-    result = await addUpstream(store, input, { sealSecret, loopbackOnly, repositoriesHeld: storedRepositories(dataDir), adopt: values.adopt === true });
+    result = await addUpstream(store, input, { sealSecret, loopbackOnly, repositoriesHeld: storedRepositories(command, dataDir), adopt: values.adopt === true });
   } catch (error) {
     throw asCliError(error, { caFile: values.caFile });
   } finally {
@@ -285,7 +284,7 @@ async function remove(rawName: string, command: Command): Promise<void> {
   const store = await openState(dataDir, metadataOf(command));
   let result: RemoveUpstreamResult;
   try {
-    result = await removeUpstream(store, name, { repositoriesHeld: storedRepositories(dataDir) });
+    result = await removeUpstream(store, name, { repositoriesHeld: storedRepositories(command, dataDir) });
   } catch (error) {
     throw asCliError(error);
   } finally {

@@ -99,4 +99,17 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX berth_daily_pulls_by_day ON berth_daily_pulls (day);
     `,
   },
+  {
+    id: 5,
+    name: 'storage binding',
+    // The one storage (bucket and prefix, or data directory) this database's index describes: its random id, also
+    // written at the storage's root (/berth-storage-id). A node whose storage holds another id is refused at start
+    // (registry/storage/storage-binding.ts), so it cannot "forget" repositories its storage lacks. One row at most.
+    sql: `
+      CREATE TABLE berth_storage_binding (
+        singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+        storage_id text NOT NULL, storage text NOT NULL, bound_at timestamptz NOT NULL DEFAULT now()
+      );
+    `,
+  },
 ];
