@@ -125,7 +125,8 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     if (failed) throw failed.reason;
     const nodesMs = performance.now() - nodesStarted;
 
-    const proxy = await startHaproxy({ backends: nodes.map((node) => node.berth.host) });
+    // The realm rewritten to the balancer, as the README's haproxy.cfg does: clients never need a node's own address.
+    const proxy = await startHaproxy({ backends: nodes.map((node) => node.berth.host), rewriteRealm: true });
     cleanups.push(() => proxy.stop());
 
     const cli = async (args: readonly string[], node = 0): Promise<string> => {

@@ -71,6 +71,12 @@ describe('a team registry: 3 nodes on radosgw and PostgreSQL behind haproxy', { 
         `${(nodesMs / 1000).toFixed(1)} s; haproxy ${(proxyMs / 1000).toFixed(1)} s)`,
     );
     assert.deepEqual((await cluster.proxy.stats()).map((server) => server.status), ['UP', 'UP', 'UP']);
+    // Clients fetch their bearer tokens through the balancer as well: the challenge names it, not the node that answered.
+    for (let index = 0; index < 3; index += 1) {
+      const challenge = await fetch(`${cluster.url}/v2/`);
+      assert.equal(challenge.status, 401);
+      assert.match(challenge.headers.get('www-authenticate') ?? '', new RegExp(`^Bearer realm="${cluster.url}/token",service="berth"`));
+    }
     // Each node says it runs on the shared backends.
     for (const node of cluster.nodes) assert.equal(node.berth.ready.metadata, cluster.database.url, `${node.name}'s ready line names the database`);
   });

@@ -20,6 +20,9 @@ import { findTool, knownTools, requireTools, runOk, toolSkipReason, type ToolReq
  * - `option redispatch 1` with `retries`: a request whose connection to a dead node fails is sent to another one at
  *   its first retry; haproxy never resends a request whose bytes a node already received.
  * - `timeout client/server 1h`: a big layer may stream for a long time; Berth has its own idle limits.
+ * - With `rewriteRealm`, the realm of Berth's Bearer challenges is rewritten to the frontend's URL: a node names its
+ *   own listener's port there (auth/token-realm.ts), which clients behind a balancer cannot or should not reach.
+ *   The README's haproxy.cfg does the same for the public name.
  */
 
 export const haproxyTool: ToolRequirement = {
@@ -74,6 +77,8 @@ export interface HaproxyServer {
 export interface HaproxyOptions {
   /** `HOST:PORT` of each backend server (at least one). */
   readonly backends: readonly string[];
+  /** Rewrite the realm of Bearer challenges to the frontend's own URL, so clients fetch tokens through haproxy too. */
+  readonly rewriteRealm?: boolean;
   /** Wait at start until every backend is up (default true); false when some are expected to be down. */
   readonly waitForBackends?: boolean;
   /** Limit for the whole start. Default 20 s. */
@@ -83,8 +88,9 @@ export interface HaproxyOptions {
 const backendName = 'berth';
 
 /** The haproxy.cfg for a frontend on 127.0.0.1:`port` over `backends`, with the stats socket at `statsSocket`. */
-export function haproxyConfig(options: { port: number; backends: readonly string[]; statsSocket: string }): string {
+export function haproxyConfig(options: { port: number; backends: readonly string[]; statsSocket: string; realmUrl?: string }): string {
   checkBackends(options.backends);
+  if (options.realmUrl !== undefined && !/^https?:\/\/[A-Za-z0-9.[\]:-]+$/.test(options.realmUrl)) throw new Error(`not a base URL: ${JSON.stringify(options.realmUrl)}`);
   return [
     'global',
     '  maxconn 1024',
@@ -103,6 +109,9 @@ export function haproxyConfig(options: { port: number; backends: readonly string
     '',
     'frontend registry',
     `  bind 127.0.0.1:${options.port}`,
+    ...(options.realmUrl !== undefined
+      ? [`  http-response replace-header WWW-Authenticate '^(Bearer realm=")[^"]*(/token".*)$' '\\1${options.realmUrl}\\2'`]
+      : []),
     `  default_backend ${backendName}`,
     '',
     `backend ${backendName}`,
@@ -137,7 +146,9 @@ export async function startHaproxy(options: HaproxyOptions): Promise<HaproxyServ
   try {
     // The port was free a moment ago; another process may take it first, and haproxy then exits: pick another.
     for (let attempt = 1; ; attempt += 1) {
-      config = haproxyConfig({ port: await freePort(), backends: options.backends, statsSocket });
+      const port = await freePort();
+      const realmUrl = options.rewriteRealm ? `http://127.0.0.1:${port}` : undefined;
+      config = haproxyConfig({ port, backends: options.backends, statsSocket, ...(realmUrl !== undefined ? { realmUrl } : {}) });
       await writeFile(configPath, config, { mode: 0o600 });
       await runOk(haproxyTool.name, ['-c', '-q', '-f', configPath], { timeoutMs: 10_000 });
       try {
