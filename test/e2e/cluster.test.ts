@@ -81,6 +81,26 @@ describe('a team registry: 3 nodes on radosgw and PostgreSQL behind haproxy', { 
     for (const node of cluster.nodes) assert.equal(node.berth.ready.metadata, cluster.database.url, `${node.name}'s ready line names the database`);
   });
 
+  test("the balancer's public name, set once through one node with berth ca rotate --tls-name, is answered by every node", async () => {
+    const name = 'registry.example.lan';
+    const viaName = async (): Promise<number[]> => {
+      const statuses: number[] = [];
+      // Three requests: one per node in the rotation.
+      for (let index = 0; index < 3; index += 1) statuses.push((await rawRequest('GET', `${cluster.url}/v2/`, { host: name })).status);
+      return statuses;
+    };
+    assert.deepEqual(await viaName(), [421, 421, 421], 'an unknown name is refused (DNS rebinding)');
+    await cluster.cli(['ca', 'rotate', '--tls-name', name], 0);
+    // The TLS names are a shared setting: the other nodes follow it without a restart.
+    const deadline = Date.now() + 5000;
+    let statuses = await viaName();
+    while (statuses.some((status) => status !== 401) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      statuses = await viaName();
+    }
+    assert.deepEqual(statuses, [401, 401, 401], 'every node answers the public name (a challenge, as to any anonymous client)');
+  });
+
   test('skopeo pushes through the balancer (its requests spread over the nodes) and another node serves the pull byte-exact', { skip: toolSkipReason('skopeo') }, async () => {
     requireTools('skopeo');
     const image = await createImageLayout(join(work, 'skopeo-layout'), {
