@@ -38,9 +38,13 @@ export interface Cluster {
   readonly env: Readonly<Record<string, string | undefined>>;
   /** Wall times of the start, in ms: services (radosgw and PostgreSQL, in parallel), nodes, haproxy, total. */
   readonly startup: { readonly servicesMs: number; readonly nodesMs: number; readonly proxyMs: number; readonly totalMs: number };
-  /** Runs `berth ARGS --data <node's dir>` with the cluster's environment; resolves with stdout (throws on failure). */
+  /**
+   * Runs `berth ARGS --data DIR` with the cluster's environment, as an operator does from any machine that reaches the
+   * database (README): DIR is an empty admin directory, or a node's data directory when `node` is given. Resolves
+   * with stdout; throws on failure.
+   */
   cli(args: readonly string[], node?: number): Promise<string>;
-  /** Creates an access token through the CLI on node 0; resolves with its secret. */
+  /** Creates an access token through the CLI (the admin directory); resolves with its secret. */
   createToken(name: string, scope: string): Promise<string>;
   /** haproxy's request count per node, by node name. */
   requestsByNode(): Promise<Record<string, number>>;
@@ -129,8 +133,10 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     const proxy = await startHaproxy({ backends: nodes.map((node) => node.berth.host), rewriteRealm: true });
     cleanups.push(() => proxy.stop());
 
-    const cli = async (args: readonly string[], node = 0): Promise<string> => {
-      const dataDir = dataDirs[node];
+    const adminDir = join(work, 'admin');
+    await mkdir(adminDir, { mode: 0o700 });
+    const cli = async (args: readonly string[], node?: number): Promise<string> => {
+      const dataDir = node === undefined ? adminDir : dataDirs[node];
       if (dataDir === undefined) throw new Error(`no node ${node}`);
       return (await runOk(process.execPath, [berthBin, ...args, '--data', dataDir], { env, timeoutMs: 60_000 })).stdout;
     };

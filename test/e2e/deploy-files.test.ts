@@ -12,7 +12,8 @@ import { storageEnv } from '../../registry/storage/storage-backend.js';
 import { berthBin } from '../support/berth-process.js';
 import { probe } from '../support/net.js';
 import { makeTempDir } from '../support/temp-dir.js';
-import { requireTools, run, toolSkipReason, trackChild, type ToolRequirement } from '../support/tools.js';
+import { haproxyConfig, haproxySkipReason, haproxyTool, requireHaproxy } from '../support/services/haproxy.js';
+import { requireTools, run, runOk, toolSkipReason, trackChild, type ToolRequirement } from '../support/tools.js';
 
 /**
  * The Containerfile and the systemd unit, checked as far as this machine can without running a container engine's
@@ -25,6 +26,15 @@ import { requireTools, run, toolSkipReason, trackChild, type ToolRequirement } f
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 const unitPath = join(repoRoot, 'deploy', 'berth.service');
 const containerfilePath = join(repoRoot, 'Containerfile');
+const readmePath = join(repoRoot, 'README.md');
+
+/** The README's "Run a team registry" section. */
+function teamRegistrySection(): string {
+  const readme = readFileSync(readmePath, 'utf8');
+  const start = readme.indexOf('## Run a team registry');
+  assert.ok(start >= 0, 'the README has a "Run a team registry" section');
+  return readme.slice(start, readme.indexOf('\n## ', start + 3));
+}
 const systemdAnalyze: ToolRequirement = { name: 'systemd-analyze', debianPackage: 'systemd' };
 
 /** The BERTH_ variables Berth reads (the constants where they are read), plus the unit's own BERTH_LISTEN. */
@@ -84,9 +94,10 @@ test('deploy/berth.service passes systemd-analyze verify, and its hardening rate
   assert.deepEqual(values('LoadCredential'), ['master.key:/etc/berth/master.key', 'pg-password:/etc/berth/pg-password']);
 });
 
-test('the unit and the Containerfile set only BERTH_ variables that Berth reads', async () => {
-  for (const path of [unitPath, containerfilePath]) {
-    const used = new Set([...readFileSync(path, 'utf8').matchAll(/\bBERTH_[A-Z_]+\b/g)].map((match) => match[0]));
+test('the unit, the Containerfile and the README section name only BERTH_ variables that Berth reads', async () => {
+  for (const [path, text] of [[unitPath, readFileSync(unitPath, 'utf8')], [containerfilePath, readFileSync(containerfilePath, 'utf8')], [readmePath, teamRegistrySection()]]) {
+    const used = new Set([...(text ?? '').matchAll(/\bBERTH_[A-Z_]+\b/g)].map((match) => match[0]));
+    assert.ok(used.size > 0, path);
     for (const variable of used) assert.ok(knownVariables.has(variable), `${path} names ${variable}, which Berth does not read`);
   }
   // BERTH_DATA is the data directory (the unit's StateDirectory, the image's volume).
@@ -131,6 +142,28 @@ test('the Containerfile: Node 20 on Debian 12, npm ci --omit=dev, a non-root use
   };
   walk(registryDir);
   assert.deepEqual(outside, []);
+});
+
+test("the README's haproxy.cfg is valid for haproxy and balances like the tests' balancer", { skip: haproxySkipReason() ?? toolSkipReason('openssl') }, async (t) => {
+  requireHaproxy();
+  requireTools('openssl');
+  const block = /```haproxy\n([\s\S]*?)```/.exec(teamRegistrySection())?.[1];
+  assert.ok(block, 'the section has a haproxy.cfg block');
+  const config = block.replace(/^ {3}/gm, '');
+  // The tests' balancer (test/support/services/haproxy.ts) does what the README tells operators to do.
+  const tested = haproxyConfig({ port: 1, backends: ['127.0.0.1:2'], statsSocket: '/nonexistent', realmUrl: 'http://127.0.0.1:1' });
+  for (const directive of ['balance roundrobin', 'option http-server-close', 'option redispatch 1', 'option httpchk GET /v2/', 'http-check expect status 200,401', 'timeout client 1h', 'timeout server 1h', "http-response replace-header WWW-Authenticate '^(Bearer realm=\")[^\"]*(/token\".*)$'"]) {
+    assert.ok(config.includes(directive), `the README's haproxy.cfg has ${directive}`);
+    assert.ok(tested.includes(directive), `the tests' haproxy.cfg has ${directive}`);
+  }
+  // A throwaway certificate where the README's would be.
+  const dir = await makeTempDir(t);
+  await runOk('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=registry.example.lan', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'crt.pem')]);
+  await writeFile(join(dir, 'registry.pem'), `${await readFile(join(dir, 'crt.pem'), 'utf8')}${await readFile(join(dir, 'key.pem'), 'utf8')}`, { mode: 0o600 });
+  await writeFile(join(dir, 'haproxy.cfg'), config.replace('/etc/haproxy/registry.pem', join(dir, 'registry.pem')));
+  const checked = await run(haproxyTool.name, ['-c', '-f', join(dir, 'haproxy.cfg')], { timeoutMs: 30_000 });
+  assert.equal(checked.code, 0, `haproxy -c:\n${checked.stdout}${checked.stderr}`);
+  assert.doesNotMatch(`${checked.stdout}${checked.stderr}`, /\[WARNING\]/, 'haproxy -c warns');
 });
 
 test("the unit's ExecStart and the Containerfile's CMD start a berth serve that answers", { timeout: 60_000 }, async (t) => {
