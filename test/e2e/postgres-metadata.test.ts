@@ -8,11 +8,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { berthBin, startBerth, type BerthProcess } from '../support/berth-process.js';
 import { call, fetchBearer } from '../support/registry-auth.js';
 import { postgresSkipReason, requirePostgres, startPostgres, type PostgresDatabaseInfo, type PostgresServer } from '../support/services/postgres.js';
+import { radosgwSkipReason, requireRadosgw, startRadosgw, type RadosgwServer } from '../support/services/radosgw.js';
 import { makeTempDir } from '../support/temp-dir.js';
 import { run, type RunResult } from '../support/tools.js';
 
 /**
- * Two `berth serve` processes (two nodes, each its own data directory) on one PostgreSQL database: what the CLI
+ * Two `berth serve` processes (two nodes, each its own data directory, one radosgw bucket) on one PostgreSQL database: what the CLI
  * writes through one node's metadata is honoured by the other over real HTTP, and the database password is never
  * on a command line.
  */
@@ -55,7 +56,12 @@ describe('berth on PostgreSQL metadata (two nodes)', { skip: postgresSkipReason(
     assert.match(file.stderr, /berth migrate is for a PostgreSQL metadata database: pass --metadata/);
   });
 
-  test('a token created through node A is accepted by node B on /v2/, and its revocation through B is honoured by A', async (t) => {
+  test('a token created through node A is accepted by node B on /v2/, and its revocation through B is honoured by A', { skip: radosgwSkipReason() }, async (t) => {
+    // Nodes on one database share one storage too: a database is bound to the first node's storage, and a node on
+    // its own data directory would be refused at start (storage/storage-binding.ts).
+    requireRadosgw();
+    const s3: RadosgwServer = await startRadosgw();
+    t.after(() => s3.stop());
     const db = await server.createDatabase();
     const work = await makeTempDir(t);
     // The password from a file (owner-only), as a service manager would hand it over; BERTH_METADATA instead of the flag.
@@ -66,7 +72,13 @@ describe('berth on PostgreSQL metadata (two nodes)', { skip: postgresSkipReason(
     assert.equal(loose.code, 2, loose.stderr);
     assert.match(loose.stderr, /is readable by others \(mode 644\): chmod 600/);
     await chmod(passwordFile, 0o600);
-    const env = { BERTH_METADATA: db.url, BERTH_METADATA_PASSWORD_FILE: passwordFile };
+    const env = {
+      BERTH_METADATA: db.url,
+      BERTH_METADATA_PASSWORD_FILE: passwordFile,
+      BERTH_STORAGE: `s3://${s3.bucket}?endpoint=${s3.endpoint}&region=${s3.region}`,
+      AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
+    };
 
     const dataA = join(work, 'node-a');
     const dataB = join(work, 'node-b');

@@ -86,6 +86,7 @@ describe('settings API', () => {
       gcGraceMinutes: 60,
       defaultTagTtlSeconds: 300,
       dataDir: admin.dataDir,
+      storageBackend: `filesystem ${admin.dataDir}`,
       running: { http: admin.url },
     });
   });
@@ -101,6 +102,7 @@ describe('settings API', () => {
       [{ tlsNames: ['bad name!'] }, /tlsNames/],
       [{ tlsNames: 'berth.lan' }, /array/],
       [{ dataDir: '/tmp/elsewhere' }, /not a setting/],
+      [{ storageBackend: 's3://elsewhere' }, /not a setting/],
     ];
     for (const [body, message] of cases) {
       const result = assertAdminError(await admin.api('PATCH', '/api/settings', body), 400, 'BERTH_VALIDATION');

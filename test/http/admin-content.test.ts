@@ -225,6 +225,7 @@ describe('repositories, tags and manifests', () => {
     assert.match(overview.body.setup.containerdHostsToml, new RegExp(`server = "http://${host}"`));
     assert.deepEqual(JSON.parse(overview.body.setup.dockerDaemonJson), { 'registry-mirrors': [`http://${host}`] });
     assert.equal(overview.body.dataDir, admin.dataDir);
+    assert.equal(overview.body.storageBackend, `filesystem ${admin.dataDir}`);
   });
 });
 

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
@@ -191,6 +192,25 @@ export function describeDriverContract(name: string, open: () => Promise<DriverB
       await driver.putContent(`${base}/a`, moved);
       await driver.move(`${base}/a`, `${base}/new/parent/b`);
       assert.deepEqual(await driver.getContent(`${base}/new/parent/b`), moved);
+    });
+
+    it('move keeps the modification time, as a rename does (the garbage collector judges a quarantined blob by its age)', async () => {
+      const base = dir('move-age');
+      await driver.putContent(`${base}/small`, randomBytes(100));
+      await driver.putContent(`${base}/empty`, '');
+      await writeAll(driver, `${base}/big`, [randomBytes(6 * MiB)], 'commit');
+      const before = await Promise.all(['small', 'empty', 'big'].map((name) => driver.stat(`${base}/${name}`)));
+      // Past the second: object stores keep whole seconds, and a copy made now would be visibly younger.
+      await sleep(1100);
+      for (const name of ['small', 'empty', 'big']) await driver.move(`${base}/${name}`, `${base}/moved/${name}`);
+      const after = await Promise.all(['small', 'empty', 'big'].map((name) => driver.stat(`${base}/moved/${name}`)));
+      assert.deepEqual(
+        after.map((info) => info.modifiedAt.getTime()),
+        before.map((info) => info.modifiedAt.getTime()),
+      );
+      // Stored anew, it is young again.
+      await driver.putContent(`${base}/moved/small`, randomBytes(100));
+      assert.ok((await driver.stat(`${base}/moved/small`)).modifiedAt.getTime() > (before[0]?.modifiedAt.getTime() ?? 0));
     });
 
     it('removeEmptyFolder keeps a folder that holds anything and removes it once empty; missing is fine', async () => {

@@ -44,11 +44,25 @@ export interface ObjectHead {
   readonly modifiedAt: Date;
 }
 
+/**
+ * User metadata that carries an object's modification time across a move: S3 gives a copy a new LastModified,
+ * while a move must keep the age, as a rename does (the garbage collector tells a blob stored again from one it
+ * moved into its quarantine by the age, and the grace period counts from when the bytes were written).
+ */
+export const modifiedAtMetadata = 'berth-modified-at';
+
+/** The time a move carried over, else S3's LastModified. */
+function modifiedAtOf(head: { Metadata?: Record<string, string>; LastModified?: Date }): Date {
+  const carried = head.Metadata?.[modifiedAtMetadata];
+  const parsed = carried === undefined ? Number.NaN : Date.parse(carried);
+  return Number.isNaN(parsed) ? (head.LastModified ?? new Date(0)) : new Date(parsed);
+}
+
 /** HeadObject, or undefined when the object does not exist. */
 export async function headObject(ctx: S3Context, key: string): Promise<ObjectHead | undefined> {
   try {
     const head = await request('HeadObject', key, () => ctx.client.send(new HeadObjectCommand({ Bucket: ctx.bucket, Key: key, ...ctx.encryption.access })));
-    return { size: head.ContentLength ?? 0, etag: head.ETag ?? '', modifiedAt: head.LastModified ?? new Date(0) };
+    return { size: head.ContentLength ?? 0, etag: head.ETag ?? '', modifiedAt: modifiedAtOf(head) };
   } catch (error) {
     if (isMissingObject(error)) return undefined;
     throw error;

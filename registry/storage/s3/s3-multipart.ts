@@ -12,9 +12,17 @@ import { isMissingUpload, request } from './s3-errors.js';
 
 /** The multipart upload calls, with the configured encryption on each. */
 
-export async function createUpload(ctx: S3Context, key: string): Promise<string> {
+export async function createUpload(ctx: S3Context, key: string, metadata?: Record<string, string>): Promise<string> {
   const created = await request('CreateMultipartUpload', key, () =>
-    ctx.client.send(new CreateMultipartUploadCommand({ Bucket: ctx.bucket, Key: key, ContentType: 'application/octet-stream', ...ctx.encryption.create })),
+    ctx.client.send(
+      new CreateMultipartUploadCommand({
+        Bucket: ctx.bucket,
+        Key: key,
+        ContentType: 'application/octet-stream',
+        ...(metadata ? { Metadata: metadata } : {}),
+        ...ctx.encryption.create,
+      }),
+    ),
   );
   ctx.encryption.confirm('CreateMultipartUpload', key, created);
   if (!created.UploadId) throw new Error(`S3 CreateMultipartUpload ${key}: no upload id in the answer`);

@@ -3,14 +3,22 @@ import type { Readable } from 'node:stream';
 import type { S3Context } from './s3-context.js';
 import { request, S3RequestError } from './s3-errors.js';
 import { abortUpload, completeUpload, copyIntoParts, copySource, createUpload } from './s3-multipart.js';
-import type { ObjectHead } from './s3-content.js';
+import { modifiedAtMetadata, type ObjectHead } from './s3-content.js';
 
 /** Single-object calls: put, ranged get, delete, server-side copy. */
 
-export async function putObject(ctx: S3Context, key: string, body: Buffer): Promise<void> {
+export async function putObject(ctx: S3Context, key: string, body: Buffer, metadata?: Record<string, string>): Promise<void> {
   const put = await request('PutObject', key, () =>
     ctx.client.send(
-      new PutObjectCommand({ Bucket: ctx.bucket, Key: key, Body: body, ContentLength: body.length, ContentType: 'application/octet-stream', ...ctx.encryption.create }),
+      new PutObjectCommand({
+        Bucket: ctx.bucket,
+        Key: key,
+        Body: body,
+        ContentLength: body.length,
+        ContentType: 'application/octet-stream',
+        ...(metadata ? { Metadata: metadata } : {}),
+        ...ctx.encryption.create,
+      }),
     ),
   );
   ctx.encryption.confirm('PutObject', key, put);
@@ -32,10 +40,12 @@ export async function deleteObject(ctx: S3Context, key: string): Promise<void> {
 /**
  * Server-side copy: one CopyObject up to multipartCopyThresholdBytes, else (or when the service refuses
  * CopyObject, as radosgw 16 does for SSE-C sources) a multipart upload of UploadPartCopy ranges. The target
- * appears whole or not at all.
+ * appears whole or not at all, with the source's modification time (s3-content.ts modifiedAtMetadata): this is
+ * the first half of a move.
  */
 export async function copyObject(ctx: S3Context, source: { key: string } & ObjectHead, targetKey: string): Promise<void> {
-  if (source.size === 0) return putObject(ctx, targetKey, Buffer.alloc(0));
+  const metadata = { [modifiedAtMetadata]: source.modifiedAt.toISOString() };
+  if (source.size === 0) return putObject(ctx, targetKey, Buffer.alloc(0), metadata);
   if (source.size <= ctx.limits.multipartCopyThresholdBytes && !ctx.singleCopyUnsupported) {
     try {
       const copied = await request('CopyObject', targetKey, () =>
@@ -45,6 +55,9 @@ export async function copyObject(ctx: S3Context, source: { key: string } & Objec
             Key: targetKey,
             CopySource: copySource(ctx, source.key),
             ...(source.etag ? { CopySourceIfMatch: source.etag } : {}),
+            MetadataDirective: 'REPLACE',
+            Metadata: metadata,
+            ContentType: 'application/octet-stream',
             ...ctx.encryption.create,
             ...ctx.encryption.copySource,
           }),
@@ -57,7 +70,7 @@ export async function copyObject(ctx: S3Context, source: { key: string } & Objec
       ctx.singleCopyUnsupported = true;
     }
   }
-  const uploadId = await createUpload(ctx, targetKey);
+  const uploadId = await createUpload(ctx, targetKey, metadata);
   try {
     const parts = await copyIntoParts(ctx, source, { key: targetKey, uploadId, firstPart: 1 });
     await completeUpload(ctx, targetKey, uploadId, parts);

@@ -74,6 +74,13 @@ export function SettingsPage() {
 
         <SectionCard title="Data directory" description="Images, state and keys. Set with --data or BERTH_DATA when Berth starts; read-only here.">
           {settings.data ? <InlineCode code={settings.data.dataDir} copyLabel="Copy data directory path" /> : <Text c="dimmed">—</Text>}
+          {/* Shared S3 storage (--storage) holds the images instead; the desktop default shows nothing more. */}
+          {settings.data && !settings.data.storageBackend.startsWith('filesystem ') ? (
+            <Stack gap={4} mt="sm">
+              <Text size="sm">Images are stored in (--storage):</Text>
+              <InlineCode code={settings.data.storageBackend} copyLabel="Copy storage URL" />
+            </Stack>
+          ) : null}
         </SectionCard>
       </Stack>
     </>
