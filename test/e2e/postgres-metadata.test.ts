@@ -176,6 +176,41 @@ describe('berth on PostgreSQL metadata (two nodes)', { skip: postgresSkipReason(
     for (const dataDir of [dataA, dataB]) assert.equal(existsSync(join(dataDir, 'state.json')), false, `no state.json in ${dataDir}`);
     for (const node of nodes) assert.ok(!node.logs().includes(db.connection.password), 'the password is not in the log');
   });
+
+  test('berth secrets rotate-master re-seals the shared keys with a new master key: a password sealed before opens with the new one only', async (t) => {
+    const db = await server.createDatabase();
+    const work = await makeTempDir(t);
+    const data = join(work, 'node');
+    const oldKeyFile = join(work, 'master.key');
+    await writeFile(oldKeyFile, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
+    const newKeyFile = join(work, 'master.key.new');
+    await writeFile(newKeyFile, randomBytes(32), { mode: 0o600 });
+    const base = { BERTH_METADATA: db.url, PGPASSWORD: db.connection.password };
+    const withOld = { ...base, BERTH_MASTER_KEY_FILE: oldKeyFile };
+    const withNew = { ...base, BERTH_MASTER_KEY_FILE: newKeyFile };
+    await ok(['migrate'], base);
+    const upstream = await startBasicUpstream(t, 'robot', 'right-password');
+    await ok(['upstream', 'add', 'priv', upstream.url, '--username', 'robot', '--password-stdin', '--data', data], withOld, 'right-password\n');
+
+    const rotate = ['secrets', 'rotate-master', '--new-key-file', newKeyFile, '--data', data];
+    await chmod(newKeyFile, 0o644);
+    const loose = await cli(rotate, withOld);
+    assert.equal(loose.code, 2, loose.stderr);
+    assert.match(loose.stderr, /--new-key-file: .*master\.key\.new is readable by others \(mode 644\): chmod 600/);
+    await chmod(newKeyFile, 0o600);
+    const rotated = await ok(rotate, withOld);
+    // The secret box's key existed (the password was sealed with it); the signing key, not needed yet, is made now.
+    assert.match(rotated, /^Sealed 2 shared key\(s\) with the master key in .*master\.key\.new: secret-box-key, jwt-signing-key\.$/m);
+    assert.match(rotated, /a node started with the old master key is now refused/);
+
+    assert.match(await ok(['upstream', 'test', 'priv', '--data', data], withNew), /reachable, credentials accepted/);
+    const stale = await cli(['upstream', 'test', 'priv', '--data', data], withOld);
+    assert.equal(stale.code, 1, stale.stderr);
+    assert.match(stale.stderr, /does not open the shared key "secret-box-key": every node needs the master key the cluster was set up with/);
+    assert.match(await ok(rotate, withOld), /sealed with the master key in .* already: nothing to do/);
+    const trail = (await ok(['audit', '--data', data, '--action', 'secrets.*', '--json'], withNew)).trim().split('\n').map((line) => JSON.parse(line) as { action: string });
+    assert.deepEqual(trail.map((entry) => entry.action), ['secrets.rotate-master', 'secrets.rotate-master']);
+  });
 });
 
 /**

@@ -6,7 +6,7 @@ import { after, before, test, type TestContext } from 'node:test';
 import { loadOrCreateJwtKey } from '../../registry/auth/jwt.js';
 import { createSecretBox } from '../../registry/auth/secret-box.js';
 import { MasterKey } from '../../registry/state/master-key.js';
-import { openSecretBox, openSharedKey, type MetadataBackend } from '../../registry/state/metadata-backend.js';
+import { openSecretBox, openSharedKey, rotateMasterKey, type MetadataBackend } from '../../registry/state/metadata-backend.js';
 import { openPostgresDatabase } from '../../registry/state/postgres/database.js';
 import { migrate } from '../../registry/state/postgres/migrations.js';
 import { migrations } from '../../registry/state/postgres/migration-list.js';
@@ -172,4 +172,37 @@ test('a node that kept the key files of an older Berth offers them as the first 
   await mkdir(join(stray, 'auth'), { mode: 0o700 });
   await writeFile(join(stray, 'auth', 'jwt.key'), `${randomBytes(32).toString('base64url')}\n`, { mode: 0o600 });
   assert.ok((await openSharedKey(stray, backendOf(info, key), 'jwt')).equals(oldJwt));
+});
+
+test('rotating the master key re-seals the same keys: the new master key opens them, the old one is refused', { skip }, async (t) => {
+  const info = await freshDatabase();
+  const dir = await nodeDir(t, 'a');
+  const old = masterKey();
+  const jwt = await openSharedKey(dir, backendOf(info, old), 'jwt');
+  const sealed = (await openSecretBox(dir, backendOf(info, old))).seal('upstream-password');
+  const next = new MasterKey(randomBytes(32), '--new-key-file /etc/berth/master.key.new');
+  assert.deepEqual(await rotateMasterKey(backendOf(info, old), next), { resealed: ['jwt-signing-key', 'secret-box-key'], already: [], created: [] });
+  assert.ok((await openSharedKey(dir, backendOf(info, next), 'jwt')).equals(jwt), 'the same signing key');
+  assert.equal((await openSecretBox(dir, backendOf(info, next))).open(sealed), 'upstream-password');
+  await assert.rejects(openSharedKey(dir, backendOf(info, old), 'jwt'), /does not open the shared key "jwt-signing-key"/);
+  // Run again (a retry after it succeeded): nothing left to do, nothing changed.
+  const after = await rows(info);
+  assert.deepEqual(await rotateMasterKey(backendOf(info, old), next), { resealed: [], already: ['jwt-signing-key', 'secret-box-key'], created: [] });
+  assert.deepEqual(await rows(info), after);
+});
+
+test('a rotation makes the keys no node needed yet under the new master key; the same key, or a wrong current one, is refused', { skip }, async (t) => {
+  const info = await freshDatabase();
+  const dir = await nodeDir(t, 'a');
+  const old = masterKey();
+  const jwt = await openSharedKey(dir, backendOf(info, old), 'jwt');
+  await assert.rejects(rotateMasterKey(backendOf(info, old), old), /the new master key \(BERTH_MASTER_KEY\) is the one in use/);
+  const stranger = new MasterKey(randomBytes(32), 'BERTH_MASTER_KEY_FILE /tmp/stranger.key');
+  const before = await rows(info);
+  await assert.rejects(rotateMasterKey(backendOf(info, stranger), masterKey()), /the shared key "jwt-signing-key" opens with neither the master key in use \(BERTH_MASTER_KEY_FILE \/tmp\/stranger\.key\) nor the new one .*nothing was changed/);
+  assert.deepEqual(await rows(info), before);
+  const next = masterKey();
+  assert.deepEqual(await rotateMasterKey(backendOf(info, old), next), { resealed: ['jwt-signing-key'], already: [], created: ['secret-box-key'] });
+  assert.ok((await openSharedKey(dir, backendOf(info, next), 'jwt')).equals(jwt));
+  assert.equal((await openSharedKey(dir, backendOf(info, next), 'secretBox')).length, 32);
 });
