@@ -11,7 +11,7 @@ import { createStateStore, stateFileName, type StateStore } from './state-store.
 import { createAuditLog, type AuditLog } from '../auth/audit-log.js';
 import { jwtKeyRelativePath } from '../auth/jwt.js';
 import { createPostgresAuditLog } from '../auth/postgres-audit-log.js';
-import { createSecretBox, secretBoxWithKey, secretsKeyRelativePath, type SecretBox } from '../auth/secret-box.js';
+import { secretBoxWithKey, secretsKeyRelativePath, type SecretBox } from '../auth/secret-box.js';
 import { loadOrCreateSecretKey, readSecretKeyFile } from '../auth/secret-key.js';
 
 /**
@@ -171,9 +171,8 @@ export async function openSharedKey(dataDir: string, backend: MetadataBackend, w
   }
 }
 
-/** The secret box that seals upstream passwords, over the backend's shared key. */
+/** The secret box that seals upstream passwords, over the backend's shared key (`auth/secrets.key` with the file backend). */
 export async function openSecretBox(dataDir: string, backend: MetadataBackend): Promise<SecretBox> {
-  if (backend.kind === 'file') return createSecretBox(dataDir);
   return secretBoxWithKey(await openSharedKey(dataDir, backend, 'secretBox'));
 }
 
