@@ -55,7 +55,7 @@ export function readMasterKey(env: NodeJS.ProcessEnv = process.env): MasterKey |
   if (file !== '' && inline !== '') {
     throw new MetadataOptionError(`both ${masterKeyFileEnv} and ${masterKeyEnv} are set: set one (the file is safer: the environment is inherited by child processes)`);
   }
-  if (file !== '') return new MasterKey(readKeyFile(file), `${masterKeyFileEnv} ${file}`);
+  if (file !== '') return readMasterKeyFile(file, masterKeyFileEnv);
   if (inline !== '') {
     const text = inline.trim();
     if (!base64Key.test(text)) {
@@ -66,7 +66,12 @@ export function readMasterKey(env: NodeJS.ProcessEnv = process.env): MasterKey |
   return undefined;
 }
 
-function readKeyFile(path: string): Buffer {
+/** A master key file (owner-only; 32 bytes raw or base64); `label` names where the path came from in messages. */
+export function readMasterKeyFile(path: string, label: string): MasterKey {
+  return new MasterKey(readKeyFileBytes(path, label), `${label} ${path}`);
+}
+
+function readKeyFileBytes(path: string, label: string): Buffer {
   let mode: number;
   let isFile: boolean;
   try {
@@ -74,23 +79,23 @@ function readKeyFile(path: string): Buffer {
     mode = stats.mode;
     isFile = stats.isFile();
   } catch (error) {
-    throw new MetadataOptionError(`${masterKeyFileEnv}: cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+    throw new MetadataOptionError(`${label}: cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
   }
-  if (!isFile) throw new MetadataOptionError(`${masterKeyFileEnv}: ${path} is not a file`);
+  if (!isFile) throw new MetadataOptionError(`${label}: ${path} is not a file`);
   if ((mode & 0o077) !== 0) {
-    throw new MetadataOptionError(`${masterKeyFileEnv}: ${path} is readable by others (mode ${(mode & 0o777).toString(8)}): chmod 600 ${path}`);
+    throw new MetadataOptionError(`${label}: ${path} is readable by others (mode ${(mode & 0o777).toString(8)}): chmod 600 ${path}`);
   }
   let content: Buffer;
   try {
     content = readFileSync(path);
   } catch (error) {
-    throw new MetadataOptionError(`${masterKeyFileEnv}: cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+    throw new MetadataOptionError(`${label}: cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
   }
   // Text first: 32 raw bytes are never 43-44 base64 characters, so the two forms cannot be mistaken for each other.
   const text = content.toString('latin1').trim();
   if (base64Key.test(text)) return Buffer.from(text, 'base64');
   if (content.length === 32) return content;
   throw new MetadataOptionError(
-    `${masterKeyFileEnv}: ${path} holds ${content.length} bytes, not a master key (32 random bytes, raw or base64): make one with ${masterKeyRecipe}`,
+    `${label}: ${path} holds ${content.length} bytes, not a master key (32 random bytes, raw or base64): make one with ${masterKeyRecipe}`,
   );
 }

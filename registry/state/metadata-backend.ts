@@ -5,13 +5,13 @@ import { MetadataOptionError } from './metadata-option-error.js';
 import { openPostgresDatabase, type PostgresTarget } from './postgres/database.js';
 import { migrate, type AppliedMigration } from './postgres/migrations.js';
 import { createPostgresStateStore } from './postgres/postgres-state-store.js';
-import { loadOrCreateSharedKey } from './postgres/shared-keys.js';
+import { loadOrCreateSharedKey, resealSharedKeys, type ResealResult } from './postgres/shared-keys.js';
 import { createStateStore, stateFileName, type StateStore } from './state-store.js';
 import { readOwnerOnlySecretFile } from '../config/secret-file.js';
 import { createAuditLog, type AuditLog } from '../auth/audit-log.js';
 import { jwtKeyRelativePath } from '../auth/jwt.js';
 import { createPostgresAuditLog } from '../auth/postgres-audit-log.js';
-import { createSecretBox, secretBoxWithKey, secretsKeyRelativePath, type SecretBox } from '../auth/secret-box.js';
+import { secretBoxWithKey, secretsKeyRelativePath, type SecretBox } from '../auth/secret-box.js';
 import { loadOrCreateSecretKey, readSecretKeyFile } from '../auth/secret-key.js';
 
 /**
@@ -164,10 +164,23 @@ export async function openSharedKey(dataDir: string, backend: MetadataBackend, w
   }
 }
 
-/** The secret box that seals upstream passwords, over the backend's shared key. */
+/** The secret box that seals upstream passwords, over the backend's shared key (`auth/secrets.key` with the file backend). */
 export async function openSecretBox(dataDir: string, backend: MetadataBackend): Promise<SecretBox> {
-  if (backend.kind === 'file') return createSecretBox(dataDir);
   return secretBoxWithKey(await openSharedKey(dataDir, backend, 'secretBox'));
+}
+
+/** `berth secrets rotate-master`: every shared key sealed with `next` instead of the master key in use, the keys themselves kept. */
+export async function rotateMasterKey(backend: MetadataBackend, next: MasterKey): Promise<ResealResult> {
+  if (backend.kind === 'file') throw new MetadataOptionError('the file backend has no master key: its keys are files in the data directory');
+  const current = masterKeyOf(backend);
+  const database = openPostgresDatabase(backend.target, { maxConnections: 1 });
+  try {
+    return await resealSharedKeys(database.pool, current, next, Object.values(sharedKeys).map((key) => key.row));
+  } catch (error) {
+    throw new Error(`metadata database ${backend.target.url}: ${(error as Error).message}`, { cause: error });
+  } finally {
+    await database.close();
+  }
 }
 
 /** `berth migrate`: applies what is pending and says what. The file backend has no migrations. */
