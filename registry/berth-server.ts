@@ -6,10 +6,8 @@ import type { AddressInfo } from 'node:net';
 import { createTokenGate, namespacePolicy } from './auth/access-gate.js';
 import type { AuditLog } from './auth/audit-log.js';
 import { createAuditPruner, effectiveAuditRetentionDays } from './auth/audit-retention.js';
-import { loadOrCreateJwtKey } from './auth/jwt.js';
 import { createCredentialCheck, type CredentialCheck } from './auth/credential-check.js';
 import type { RateLimiterOptions } from './auth/rate-limiter.js';
-import { createSecretBox } from './auth/secret-box.js';
 import { createTokenRealm } from './auth/token-realm.js';
 import { logContentTraffic } from './traffic-log.js';
 import { isLoopback, parseListenAddress, type ListenAddress } from './config/listen-address.js';
@@ -34,7 +32,7 @@ import { createPullThrough } from './mirror/pull-through.js';
 import { createUpstreamPool, type UpstreamPool } from './mirror/upstream-pool.js';
 import { claimServerRecord } from './runtime/server-record-keeper.js';
 import type { StateStore } from './state/index.js';
-import { openAuditLog, openStateStore, type MetadataBackend } from './state/metadata-backend.js';
+import { checkMasterKey, openAuditLog, openSecretBox, openSharedKey, openStateStore, type MetadataBackend } from './state/metadata-backend.js';
 import { openStorage, type OpenStorage, type StorageBackend } from './storage/storage-backend.js';
 import { createCertificateManager, type CertificateManager } from './tls/index.js';
 
@@ -96,30 +94,35 @@ export const tokenService = 'berth';
  */
 export async function startBerth(options: BerthOptions): Promise<Berth> {
   const { dataDir, logger: log } = options;
+  const metadata = options.metadata ?? { kind: 'file' };
+  // A node of a cluster without the operator's master key fails now, saying how to make one, before it migrates.
+  checkMasterKey(metadata);
   // Before anything is read or written: a data directory others can enter is closed now (O(1)); what lies below
   // is checked in the background once Berth listens (see config/private-modes.ts).
   const topLevelModes = await repairTopLevelModes(dataDir);
   // A PostgreSQL database is migrated first: nodes starting together take turns under the migration lock.
-  const metadata = options.metadata ?? { kind: 'file' };
   const state = await openStateStore(dataDir, metadata, { migrate: true });
-  // Before the index is verified against it: storage other than the one the database is bound to is refused here.
-  let storage: OpenStorage;
-  try {
-    storage = await openStorage(dataDir, options.storage ?? { kind: 'filesystem' }, metadata);
-  } catch (error) {
-    await state.close();
-    throw error;
-  }
   const settings = state.read().settings;
   const auth = options.auth ?? 'token';
-  const listen = address(options.listen, settings.listen, '127.0.0.1:5000');
-  const tlsListen = address(options.tlsListen, settings.tlsListen, '127.0.0.1:5443');
-  if (listen && !isLoopback(listen.host) && !options.forcePlainHttp) {
-    throw new Error(`refusing plain HTTP on non-loopback address ${listen.host}: anyone on the network could read tokens and images. Use --tls-listen, or --force-plain-http to insist.`);
-  }
-  if (auth === 'none' && [listen, tlsListen].some((l) => l && !isLoopback(l.host))) {
-    throw new Error('--auth none is for loopback only: it would give everyone on the network push and delete');
-  }
+  // A refused start closes the state first: a database's pool and listener would otherwise keep the process alive.
+  const { listen, tlsListen, jwtKey, secrets, storage } = await closingStateOnFailure(state, async () => {
+    const listen = address(options.listen, settings.listen, '127.0.0.1:5000');
+    const tlsListen = address(options.tlsListen, settings.tlsListen, '127.0.0.1:5443');
+    if (listen && !isLoopback(listen.host) && !options.forcePlainHttp) {
+      throw new Error(`refusing plain HTTP on non-loopback address ${listen.host}: anyone on the network could read tokens and images. Use --tls-listen, or --force-plain-http to insist.`);
+    }
+    if (auth === 'none' && [listen, tlsListen].some((l) => l && !isLoopback(l.host))) {
+      throw new Error('--auth none is for loopback only: it would give everyone on the network push and delete');
+    }
+    // With a shared database every node opens the same keys (a wrong master key fails here): a bearer token from one
+    // node's /token is valid on all, and an upstream password sealed through one opens on all.
+    const jwtKey = auth === 'token' ? await openSharedKey(dataDir, metadata, 'jwt') : undefined;
+    const secrets = await openSecretBox(dataDir, metadata);
+    // Last, so that nothing here fails with it open; before the index is verified against it: storage other than the
+    // one the database is bound to is refused here.
+    const storage: OpenStorage = await openStorage(dataDir, options.storage ?? { kind: 'filesystem' }, metadata);
+    return { listen, tlsListen, jwtKey, secrets, storage };
+  });
 
   // Before anything binds a port: a second server on the same data directory is refused with the first one's address.
   const serverRecord = await claimServerRecord({
@@ -130,7 +133,7 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
     upstreams: () => upstreams.all().map(({ record, client }) => ({ name: record.name, ...healthOf(client.health.state()) })),
     log,
   });
-  const audit = await openAuditLog(dataDir, options.metadata ?? { kind: 'file' });
+  const audit = await openAuditLog(dataDir, metadata);
   const metrics = createMetrics({ storage: () => storageUsage(dataDir), version: options.version });
   // What every listener answers for (the Host allowlist) and the realm its challenges name: the certificate's names.
   const names = createListenerNames({ tlsNames: () => state.read().settings.tlsNames ?? [], refresh: () => state.refresh() });
@@ -152,8 +155,7 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
   let routing: NameRouting | undefined;
   let gate = openGate;
   let credentials: CredentialCheck | undefined;
-  if (auth === 'token') {
-    const jwtKey = await loadOrCreateJwtKey(dataDir);
+  if (jwtKey) {
     const policy = namespacePolicy(state);
     const onFailure = (reason: string) => metrics.authFailure(reason);
     credentials = createCredentialCheck({ store: state, audit, onFailure, limits: options.credentialFailureLimits });
@@ -162,7 +164,6 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
     gate = createTokenGate({ store: state, jwtKey, service: tokenService, realm, credentials, audit, onFailure });
     mounts.push({ prefix: '/token', handle: createTokenEndpoint({ store: state, jwtKey, service: tokenService, policy, credentials, pullTarget }) });
   }
-  const secrets = await createSecretBox(dataDir);
   const upstreams = createUpstreamPool({ state, secrets, log, onHealthChange: (name, online) => metrics.upstreamOnline(name, online) });
   let fetcher: BlobFetcher | undefined;
   // The admin API is mounted before the registry and the scheduler exist; it reaches them through these.
@@ -382,6 +383,16 @@ function sameAddress(bound: ListenAddress, saved: ListenAddress): boolean {
 
 function healthOf(state: { online: boolean; lastError?: string }): { online: boolean; lastError?: string } {
   return state.lastError === undefined ? { online: state.online } : { online: state.online, lastError: state.lastError };
+}
+
+/** Runs the rest of a start's checks; when one throws, the state store is closed before the error goes on. */
+async function closingStateOnFailure<T>(state: StateStore, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    await state.close().catch(() => undefined);
+    throw error;
+  }
 }
 
 function address(flag: string | null | undefined, setting: unknown, fallback: string): ListenAddress | null {

@@ -12,7 +12,7 @@ export async function loadOrCreateSecretKey(dataDir: string, relativePath: strin
   const dir = dirname(path);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await chmod(dir, 0o700);
-  const existing = await readKey(path);
+  const existing = await readKeyFile(path);
   if (existing) return existing;
 
   const temp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
@@ -30,12 +30,17 @@ export async function loadOrCreateSecretKey(dataDir: string, relativePath: strin
   } finally {
     await unlink(temp).catch(() => undefined);
   }
-  const key = await readKey(path);
+  const key = await readKeyFile(path);
   if (!key) throw new Error(`could not create the key ${path}`);
   return key;
 }
 
-async function readKey(path: string): Promise<Buffer | null> {
+/** The key in `<dataDir>/<relativePath>` when that file exists (null when not); nothing is created. */
+export function readSecretKeyFile(dataDir: string, relativePath: string): Promise<Buffer | null> {
+  return readKeyFile(join(dataDir, relativePath));
+}
+
+async function readKeyFile(path: string): Promise<Buffer | null> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');

@@ -139,7 +139,8 @@ export function metadataOption(): Option {
   return new Option(
     '--metadata <URL>',
     'file (state.json in the data directory, the default) or postgres://USER@HOST:PORT/DATABASE shared by several nodes ' +
-      '(default: $BERTH_METADATA); the password comes from PGPASSWORD, $BERTH_METADATA_PASSWORD_FILE or ~/.pgpass, never the URL',
+      '(default: $BERTH_METADATA); the password comes from PGPASSWORD, $BERTH_METADATA_PASSWORD_FILE or ~/.pgpass, never the URL; ' +
+      'the keys the nodes share are sealed with the master key in $BERTH_MASTER_KEY_FILE (or $BERTH_MASTER_KEY)',
   );
 }
 

@@ -2,6 +2,7 @@ import { CliUsageError } from './cli-error.js';
 import { isHelpOrVersion } from './command-kit.js';
 import { runCli } from './program.js';
 import { describeFailure } from './failure-text.js';
+import { MetadataOptionError } from '../state/metadata-option-error.js';
 
 /**
  * `berth`: exit 0 on success (and for --help, --version), 2 for a mistake in the command line, 1 when the command
@@ -15,7 +16,8 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
 
 runCli(process.argv.slice(2)).catch((error: unknown) => {
   if (isHelpOrVersion(error)) return;
-  if (error instanceof CliUsageError) {
+  // MetadataOptionError: how the metadata backend was configured (a missing master key is found only where one is needed).
+  if (error instanceof CliUsageError || error instanceof MetadataOptionError) {
     console.error(`berth: ${error.message}`);
     process.exitCode = 2;
     return;

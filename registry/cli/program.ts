@@ -7,6 +7,7 @@ import { registerImageCommands } from './commands/image.js';
 import { registerMigrateCommand } from './commands/migrate.js';
 import { registerMirrorConfigCommand } from './commands/mirror-config.js';
 import { registerNamespaceCommands } from './commands/namespace.js';
+import { registerSecretsCommands } from './commands/secrets.js';
 import { registerServeCommand } from './commands/serve.js';
 import { registerStatusCommand } from './commands/status.js';
 import { registerSyncCommands } from './commands/sync.js';
@@ -44,6 +45,7 @@ export function createProgram(): BerthCommand {
   registerAuditCommands(program);
   registerGcCommand(program);
   registerMigrateCommand(program);
+  registerSecretsCommands(program);
   registerCaCommands(program);
   registerTrustCommand(program);
   program.addHelpText('after', '\nRun "berth COMMAND --help" for a command\'s options.');

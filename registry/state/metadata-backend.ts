@@ -1,11 +1,18 @@
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { masterKeyEnv, masterKeyFileEnv, masterKeyRecipe, readMasterKey, type MasterKey } from './master-key.js';
+import { MetadataOptionError } from './metadata-option-error.js';
 import { openPostgresDatabase, type PostgresTarget } from './postgres/database.js';
 import { migrate, type AppliedMigration } from './postgres/migrations.js';
 import { createPostgresStateStore } from './postgres/postgres-state-store.js';
+import { loadOrCreateSharedKey, resealSharedKeys, type ResealResult } from './postgres/shared-keys.js';
 import { createStateStore, stateFileName, type StateStore } from './state-store.js';
 import { readOwnerOnlySecretFile } from '../config/secret-file.js';
 import { createAuditLog, type AuditLog } from '../auth/audit-log.js';
+import { jwtKeyRelativePath } from '../auth/jwt.js';
 import { createPostgresAuditLog } from '../auth/postgres-audit-log.js';
+import { secretBoxWithKey, secretsKeyRelativePath, type SecretBox } from '../auth/secret-box.js';
+import { loadOrCreateSecretKey, readSecretKeyFile } from '../auth/secret-key.js';
 
 /**
  * Where a Berth instance keeps its shared metadata (the app state), chosen once where the instance is composed:
@@ -15,20 +22,21 @@ import { createPostgresAuditLog } from '../auth/postgres-audit-log.js';
  * The database password never has to be on a command line: a URL that carries one is refused. It comes from
  * PGPASSWORD, from a file named by BERTH_METADATA_PASSWORD_FILE (owner-only, like an ssh key), or from ~/.pgpass
  * (PGPASSFILE), in that order.
+ *
+ * The keys every node must share (the bearer-token signing key, the secret box's key) follow the backend too: files
+ * in the data directory, or rows of the database sealed with the operator's master key (state/master-key.ts).
  */
 
 export type MetadataBackend =
   | { readonly kind: 'file' }
-  | { readonly kind: 'postgres'; readonly target: PostgresTarget };
+  | {
+      readonly kind: 'postgres';
+      readonly target: PostgresTarget;
+      /** From BERTH_MASTER_KEY_FILE or BERTH_MASTER_KEY; required only where a shared key is opened (checkMasterKey). */
+      readonly masterKey?: MasterKey;
+    };
 
-/** A mistake in `--metadata`/`BERTH_METADATA`: said in the option's terms; the CLI exits 2 on it. */
-export class MetadataOptionError extends Error {
-  readonly code = 'BERTH_METADATA_OPTION';
-  constructor(message: string) {
-    super(message);
-    this.name = 'MetadataOptionError';
-  }
-}
+export { MetadataOptionError };
 
 export const metadataEnv = 'BERTH_METADATA';
 export const metadataPasswordFileEnv = 'BERTH_METADATA_PASSWORD_FILE';
@@ -59,8 +67,11 @@ export function parseMetadataOption(flag: string | undefined, env: NodeJS.Proces
   if (url.hostname === '') throw new MetadataOptionError(`${source}: the URL names no host (postgres://USER@HOST:PORT/DATABASE)`);
   if (url.pathname.replace(/^\//, '') === '') throw new MetadataOptionError(`${source}: the URL names no database (postgres://USER@HOST:PORT/DATABASE)`);
   const password = env.PGPASSWORD ?? readPasswordFile(env[metadataPasswordFileEnv]);
+  // Read now when set, so a loose file or a malformed key is said before anything starts; only the commands that
+  // sign or seal insist on one (checkMasterKey): `berth migrate` or `berth token list` have no use for it.
+  const masterKey = readMasterKey(env);
   // Without a password here, pg looks in PGPASSFILE / ~/.pgpass itself.
-  return { kind: 'postgres', target: { url: url.href, ...(password !== undefined ? { password } : {}) } };
+  return { kind: 'postgres', target: { url: url.href, ...(password !== undefined ? { password } : {}) }, ...(masterKey ? { masterKey } : {}) };
 }
 
 function readPasswordFile(path: string | undefined): string | undefined {
@@ -104,6 +115,72 @@ export async function openAuditLog(dataDir: string, backend: MetadataBackend): P
   if (backend.kind === 'file') return createAuditLog(dataDir);
   const database = openPostgresDatabase(backend.target, { maxConnections: 4 });
   return createPostgresAuditLog(database, { onClose: () => database.close() });
+}
+
+/**
+ * The keys every node must share, by what they are for: the file that holds each with the file backend (created
+ * on first use, as it always was), and its row name in the database's berth_secrets table.
+ */
+const sharedKeys = {
+  jwt: { file: jwtKeyRelativePath, row: 'jwt-signing-key' },
+  secretBox: { file: secretsKeyRelativePath, row: 'secret-box-key' },
+} as const;
+
+export type SharedKeyName = keyof typeof sharedKeys;
+
+/**
+ * Throws, saying how to make one, when the backend needs a master key and none is set. `berth serve` calls it
+ * first thing, so a node without one fails at start, before it migrates or listens.
+ */
+export function checkMasterKey(backend: MetadataBackend): void {
+  if (backend.kind === 'postgres') masterKeyOf(backend);
+}
+
+function masterKeyOf(backend: Extract<MetadataBackend, { kind: 'postgres' }>): MasterKey {
+  if (backend.masterKey) return backend.masterKey;
+  throw new MetadataOptionError(
+    `--metadata postgres:// needs the master key that seals the keys every node shares (bearer-token signing, upstream ` +
+      `passwords), and neither ${masterKeyFileEnv} nor ${masterKeyEnv} is set: ${masterKeyRecipe}`,
+  );
+}
+
+/**
+ * The one place a shared key is opened for an instance or a CLI command: the data directory's file, or the
+ * database's row (created by the first node that needs it). A node that already had the file from before its
+ * cluster shared keys (an older README had them copied to every node) offers that one as the first, so tokens and
+ * sealed upstream passwords keep working across the upgrade; otherwise the first is random.
+ */
+export async function openSharedKey(dataDir: string, backend: MetadataBackend, which: SharedKeyName): Promise<Buffer> {
+  const { file, row } = sharedKeys[which];
+  if (backend.kind === 'file') return loadOrCreateSecretKey(dataDir, file);
+  const masterKey = masterKeyOf(backend);
+  const database = openPostgresDatabase(backend.target, { maxConnections: 1 });
+  try {
+    return await loadOrCreateSharedKey(database.pool, masterKey, row, async () => (await readSecretKeyFile(dataDir, file)) ?? randomBytes(32));
+  } catch (error) {
+    throw new Error(`metadata database ${backend.target.url}: ${(error as Error).message}`, { cause: error });
+  } finally {
+    await database.close();
+  }
+}
+
+/** The secret box that seals upstream passwords, over the backend's shared key (`auth/secrets.key` with the file backend). */
+export async function openSecretBox(dataDir: string, backend: MetadataBackend): Promise<SecretBox> {
+  return secretBoxWithKey(await openSharedKey(dataDir, backend, 'secretBox'));
+}
+
+/** `berth secrets rotate-master`: every shared key sealed with `next` instead of the master key in use, the keys themselves kept. */
+export async function rotateMasterKey(backend: MetadataBackend, next: MasterKey): Promise<ResealResult> {
+  if (backend.kind === 'file') throw new MetadataOptionError('the file backend has no master key: its keys are files in the data directory');
+  const current = masterKeyOf(backend);
+  const database = openPostgresDatabase(backend.target, { maxConnections: 1 });
+  try {
+    return await resealSharedKeys(database.pool, current, next, Object.values(sharedKeys).map((key) => key.row));
+  } catch (error) {
+    throw new Error(`metadata database ${backend.target.url}: ${(error as Error).message}`, { cause: error });
+  } finally {
+    await database.close();
+  }
 }
 
 /** `berth migrate`: applies what is pending and says what. The file backend has no migrations. */

@@ -61,7 +61,7 @@ export interface UpstreamRecord {
   /** Receives requests with no known namespace (Docker's `registry-mirrors`). At most one upstream. */
   isDefault: boolean;
   username?: string;
-  /** The password, encrypted at rest (AES-256-GCM, key in `<data>/auth/secrets.key`); never logged. */
+  /** The password, encrypted at rest (AES-256-GCM, the secret box's key: state/metadata-backend.ts openSecretBox); never logged. */
   passwordSealed?: string;
   /** PEM of a CA to trust for this upstream only. */
   caPem?: string;

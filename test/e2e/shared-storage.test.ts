@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -44,8 +45,12 @@ describe('two berth serve nodes on S3 storage and PostgreSQL metadata', { skip: 
     const db = await pg.createDatabase();
     const work = await makeTempDir(t);
     const storage = `s3://${s3.bucket}?endpoint=${s3.endpoint}&region=${s3.region}&prefix=team/`;
+    // The operator's master key (a node on a shared database needs one to open the keys the nodes share).
+    const masterKeyFile = join(work, 'master.key');
+    await writeFile(masterKeyFile, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
     // Everything through the environment, as a service manager hands it over: nothing secret on a command line.
     const env = {
+      BERTH_MASTER_KEY_FILE: masterKeyFile,
       BERTH_STORAGE: storage,
       BERTH_METADATA: db.url,
       PGPASSWORD: db.connection.password,

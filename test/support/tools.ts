@@ -37,6 +37,8 @@ export const knownTools: Readonly<Record<string, string>> = {
   htpasswd: 'apache2-utils',
   'docker-registry': 'docker-registry',
   chromium: 'chromium',
+  // the load balancer in front of the multi-node tests (test/support/services/haproxy.ts).
+  haproxy: 'haproxy',
   // util-linux's script(1): runs a command on a pseudo-terminal (what `berth serve` prints for a person).
   script: 'bsdutils',
 };

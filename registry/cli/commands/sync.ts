@@ -1,4 +1,3 @@
-import { createSecretBox } from '../../auth/secret-box.js';
 import type { Command } from 'commander';
 import { parseDuration } from '../../core/duration.js';
 import { createRegistry } from '../../index.js';
@@ -11,7 +10,7 @@ import { createUpstreamPool } from '../../mirror/upstream-pool.js';
 import type { JobRecord, SyncRuleRecord } from '../../state/index.js';
 import { openStorage, type StorageBackend } from '../../storage/storage-backend.js';
 import { CliUsageError } from '../cli-error.js';
-import { openAuditLog, type MetadataBackend } from '../../state/metadata-backend.js';
+import { openAuditLog, openSecretBox, type MetadataBackend } from '../../state/metadata-backend.js';
 import { dataDirOf, formatTable, formatTime, metadataOf, openState, requireDataDir, storageOf } from '../admin-support.js';
 import { group, jsonOption, leaf, optionsOf, repeatable, requireOption } from '../command-kit.js';
 import { formatBytes, formatElapsed, formatSeconds } from '../format.js';
@@ -284,6 +283,8 @@ async function runHere(
   start: (scheduler: SyncScheduler) => Promise<JobRecord>,
 ): Promise<JobRecord> {
   const log = createLogger({ level: process.env.BERTH_LOG_LEVEL ?? 'warn' });
+  // First, before anything that must be closed: it opens the upstreams' passwords (a missing master key fails here).
+  const secrets = await openSecretBox(dataDir, metadata);
   const opened = await openStorage(dataDir, storage, metadata);
   const { driver } = opened;
   let registry;
@@ -293,7 +294,7 @@ async function runHere(
     opened.close();
     throw error;
   }
-  const pool = createUpstreamPool({ state, secrets: await createSecretBox(dataDir), log });
+  const pool = createUpstreamPool({ state, secrets, log });
   const namespacesOf = (upstream: string) => upstreamNamespaces(state, upstream);
   const fetcher = createBlobFetcher({ driver, blobs: registry.blobs, uploads: registry.uploads, repositories: registry.repositories, log, namespacesOf });
   const audit = await openAuditLog(dataDir, metadata);

@@ -1,6 +1,5 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { createSecretBox } from '../../auth/secret-box.js';
 import { listensOnLoopbackOnly } from '../../config/listen-address.js';
 import { DurationError, parseDuration } from '../../core/duration.js';
 import {
@@ -26,6 +25,7 @@ import type { NamespaceRecord, UpstreamRecord } from '../../state/index.js';
 import { listedRepositories } from '../../storage/repository-walk.js';
 import { CliUsageError } from '../cli-error.js';
 import { auditAdmin, dataDirOf, formatTable, formatTime, metadataOf, openState, requireDataDir, storageOf, withStorage } from '../admin-support.js';
+import { openSecretBox } from '../../state/metadata-backend.js';
 import { booleanValue, failUsage, group, jsonOption, leaf, optionsOf, repeatable } from '../command-kit.js';
 import { formatSeconds } from '../format.js';
 import { reachableFromLoopbackOnly } from '../server-address.js';
@@ -181,7 +181,7 @@ async function add(rawName: string, rawUrl: string, command: Command): Promise<v
   const store = await openState(dataDir, metadataOf(command));
   let result: AddUpstreamResult;
   try {
-    const secrets = await createSecretBox(dataDir);
+    const secrets = await openSecretBox(dataDir, metadataOf(command));
     const sealSecret = (plain: string) => secrets.seal(plain);
     // What the settings say: flags of a running `berth serve` are not known here, so a server started with a
     // network --listen should be told apart by persisting it (Settings) or by passing --anonymous-pull.
@@ -367,7 +367,7 @@ async function set(rawName: string, command: Command): Promise<void> {
   const store = await openState(dataDir, metadataOf(command));
   let result: Awaited<ReturnType<typeof updateUpstream>>;
   try {
-    const secrets = await createSecretBox(dataDir);
+    const secrets = await openSecretBox(dataDir, metadataOf(command));
     result = await updateUpstream(store, name, patch, { sealSecret: (plain) => secrets.seal(plain) });
   } catch (error) {
     throw asCliError(error, { caFile: typeof values.caFile === 'string' ? values.caFile : undefined });
@@ -393,8 +393,10 @@ async function test(rawName: string, command: Command): Promise<void> {
   const name = checkName(rawName);
   const dataDir = dataDirOf(command);
   requireDataDir(dataDir);
+  // The box first: a missing master key must not leave the state store (a database connection) open.
+  const secrets = await openSecretBox(dataDir, metadataOf(command));
   const store = await openState(dataDir, metadataOf(command));
-  const pool = createUpstreamPool({ state: store, secrets: await createSecretBox(dataDir), log: silentLogger() });
+  const pool = createUpstreamPool({ state: store, secrets, log: silentLogger() });
   try {
     const upstream = pool.get(name);
     if (!upstream) throw new Error(`no upstream "${name}": see "berth upstream list"`);

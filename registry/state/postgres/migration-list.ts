@@ -112,4 +112,19 @@ export const migrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    id: 6,
+    name: 'shared secrets',
+    // The keys every node must hold alike (registry/state/postgres/shared-keys.ts): the JWT signing key, the secret
+    // box's key. Each sealed with the operator's master key (AES-256-GCM, a random nonce, the name as associated
+    // data), so the database alone never yields them. The first node to need a key inserts it; a row is never
+    // replaced (re-sealing under a new master key keeps the key).
+    sql: `
+      CREATE TABLE berth_secrets (
+        name text PRIMARY KEY,
+        sealed text NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now()
+      );
+    `,
+  },
 ];
