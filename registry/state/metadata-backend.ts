@@ -2,15 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { masterKeyEnv, masterKeyFileEnv, masterKeyRecipe, readMasterKey, type MasterKey } from './master-key.js';
 import { MetadataOptionError } from './metadata-option-error.js';
-import { openPostgresDatabase, type PostgresTarget } from './postgres/database.js';
-import { migrate, type AppliedMigration } from './postgres/migrations.js';
-import { createPostgresStateStore } from './postgres/postgres-state-store.js';
-import { loadOrCreateSharedKey, resealSharedKeys, type ResealResult } from './postgres/shared-keys.js';
+import type { PostgresTarget } from './postgres/database.js';
+import type { AppliedMigration } from './postgres/migrations.js';
+import type { ResealResult } from './postgres/shared-keys.js';
 import { createStateStore, stateFileName, type StateStore } from './state-store.js';
 import { readOwnerOnlySecretFile } from '../config/secret-file.js';
 import { createAuditLog, type AuditLog } from '../auth/audit-log.js';
 import { jwtKeyRelativePath } from '../auth/jwt.js';
-import { createPostgresAuditLog } from '../auth/postgres-audit-log.js';
 import { secretBoxWithKey, secretsKeyRelativePath, type SecretBox } from '../auth/secret-box.js';
 import { loadOrCreateSecretKey, readSecretKeyFile } from '../auth/secret-key.js';
 
@@ -93,9 +91,13 @@ export interface OpenStateOptions {
   readonly migrate?: boolean;
 }
 
+/** The PostgreSQL side, loaded the first time a postgres:// backend is used. */
+const postgres = () => import('./postgres/postgres-backend.js');
+
 /** The one place a StateStore is opened for an instance or a CLI command. */
 export async function openStateStore(dataDir: string, backend: MetadataBackend, options: OpenStateOptions = {}): Promise<StateStore> {
   if (backend.kind === 'file') return createStateStore(dataDir);
+  const { openPostgresDatabase, migrate, createPostgresStateStore } = await postgres();
   const database = openPostgresDatabase(backend.target);
   try {
     if (options.migrate) await migrate(database.pool);
@@ -113,6 +115,7 @@ export async function openStateStore(dataDir: string, backend: MetadataBackend, 
  */
 export async function openAuditLog(dataDir: string, backend: MetadataBackend): Promise<AuditLog> {
   if (backend.kind === 'file') return createAuditLog(dataDir);
+  const { openPostgresDatabase, createPostgresAuditLog } = await postgres();
   const database = openPostgresDatabase(backend.target, { maxConnections: 4 });
   return createPostgresAuditLog(database, { onClose: () => database.close() });
 }
@@ -154,6 +157,7 @@ export async function openSharedKey(dataDir: string, backend: MetadataBackend, w
   const { file, row } = sharedKeys[which];
   if (backend.kind === 'file') return loadOrCreateSecretKey(dataDir, file);
   const masterKey = masterKeyOf(backend);
+  const { openPostgresDatabase, loadOrCreateSharedKey } = await postgres();
   const database = openPostgresDatabase(backend.target, { maxConnections: 1 });
   try {
     return await loadOrCreateSharedKey(database.pool, masterKey, row, async () => (await readSecretKeyFile(dataDir, file)) ?? randomBytes(32));
@@ -173,6 +177,7 @@ export async function openSecretBox(dataDir: string, backend: MetadataBackend): 
 export async function rotateMasterKey(backend: MetadataBackend, next: MasterKey): Promise<ResealResult> {
   if (backend.kind === 'file') throw new MetadataOptionError('the file backend has no master key: its keys are files in the data directory');
   const current = masterKeyOf(backend);
+  const { openPostgresDatabase, resealSharedKeys } = await postgres();
   const database = openPostgresDatabase(backend.target, { maxConnections: 1 });
   try {
     return await resealSharedKeys(database.pool, current, next, Object.values(sharedKeys).map((key) => key.row));
@@ -186,6 +191,7 @@ export async function rotateMasterKey(backend: MetadataBackend, next: MasterKey)
 /** `berth migrate`: applies what is pending and says what. The file backend has no migrations. */
 export async function migrateMetadata(backend: MetadataBackend): Promise<AppliedMigration[]> {
   if (backend.kind === 'file') return [];
+  const { openPostgresDatabase, migrate } = await postgres();
   const database = openPostgresDatabase(backend.target);
   try {
     return await migrate(database.pool);
