@@ -124,7 +124,8 @@ test('the Containerfile: Node 20 on Debian 12, npm ci --omit=dev, a non-root use
     const source = match[1] ?? '';
     if (source !== 'renderer/dist') assert.ok(existsSync(join(repoRoot, source)), `COPY --from=build ${source}: not in a built checkout`);
   }
-  assert.match(readFileSync(join(repoRoot, 'package.json'), 'utf8'), /"build": "tsc -p tsconfig.json && npm run build:ui/);
+  // npm run build compiles, bundles the CLI that bin/berth.js runs (scripts/bundle-cli.mjs) and builds the GUI.
+  assert.match(readFileSync(join(repoRoot, 'package.json'), 'utf8'), /"build": "tsc -p tsconfig.json && node scripts\/bundle-cli.mjs && npm run build:ui/);
   // The image holds dist/registry only: nothing there may import from elsewhere in dist/.
   const registryDir = join(repoRoot, 'dist', 'registry');
   const outside: string[] = [];
