@@ -1,23 +1,16 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import { openPostgresDatabase, type PostgresDatabase } from '../../registry/state/postgres/database.js';
 import { migrate, pendingMigrations, type Migration } from '../../registry/state/postgres/migrations.js';
 import { migrations } from '../../registry/state/postgres/migration-list.js';
-import { postgresSkipReason, requirePostgres, startPostgres, type PostgresServer } from '../support/services/postgres.js';
+import { postgresForFile } from '../support/services/postgres.js';
 
-const skip = postgresSkipReason();
-let server: PostgresServer;
-
-before(async () => {
-  if (skip) return;
-  requirePostgres();
-  server = await startPostgres();
-});
-after(() => server?.stop());
+const postgres = postgresForFile();
+const { skip } = postgres;
 
 /** A fresh database and a pool on it, closed after the test. */
 async function freshDatabase(t: import('node:test').TestContext): Promise<PostgresDatabase> {
-  const info = await server.createDatabase();
+  const info = await postgres.server().createDatabase();
   const database = openPostgresDatabase({ url: info.url, password: info.connection.password });
   t.after(() => database.close());
   return database;
@@ -37,7 +30,7 @@ test('a fresh database gets every migration once; a second run applies nothing',
 });
 
 test('six nodes migrating at once apply each migration exactly once', { skip }, async (t) => {
-  const info = await server.createDatabase();
+  const info = await postgres.server().createDatabase();
   // A migration that would fail if run twice (CREATE TABLE without IF NOT EXISTS, then a unique row).
   const list = [...migrations, extra(migrations.length + 1, 'CREATE TABLE once_only (x int PRIMARY KEY); INSERT INTO once_only VALUES (1);')];
   const nodes = Array.from({ length: 6 }, () => openPostgresDatabase({ url: info.url, password: info.connection.password }, { maxConnections: 1 }));
@@ -81,7 +74,7 @@ test('a migration list with a gap or a duplicate id is refused before anything r
 });
 
 test('a wrong password is an authentication error, not a hang', { skip }, async () => {
-  const database = openPostgresDatabase({ url: server.url, password: 'wrong' });
+  const database = openPostgresDatabase({ url: postgres.server().url, password: 'wrong' });
   try {
     await assert.rejects(migrate(database.pool), /password authentication failed for user "berth"/);
   } finally {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, test, type TestContext } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { loadOrCreateJwtKey } from '../../registry/auth/jwt.js';
 import { createSecretBox } from '../../registry/auth/secret-box.js';
 import { MasterKey } from '../../registry/state/master-key.js';
@@ -10,7 +10,7 @@ import { openSecretBox, openSharedKey, rotateMasterKey, type MetadataBackend } f
 import { openPostgresDatabase } from '../../registry/state/postgres/database.js';
 import { migrate } from '../../registry/state/postgres/migrations.js';
 import { migrations } from '../../registry/state/postgres/migration-list.js';
-import { postgresSkipReason, requirePostgres, startPostgres, type PostgresDatabaseInfo, type PostgresServer } from '../support/services/postgres.js';
+import { postgresForFile, type PostgresDatabaseInfo } from '../support/services/postgres.js';
 import { makeTempDir } from '../support/temp-dir.js';
 
 /**
@@ -18,21 +18,14 @@ import { makeTempDir } from '../support/temp-dir.js';
  * operator's master key, refused (never replaced) under another master key.
  */
 
-const skip = postgresSkipReason();
-let server: PostgresServer;
-
-before(async () => {
-  if (skip) return;
-  requirePostgres();
-  server = await startPostgres();
-});
-after(() => server?.stop());
+const postgres = postgresForFile();
+const { skip } = postgres;
 
 const masterKey = (bytes = randomBytes(32)) => new MasterKey(bytes, 'BERTH_MASTER_KEY');
 
 /** A fresh migrated database. */
 async function freshDatabase(): Promise<PostgresDatabaseInfo> {
-  const info = await server.createDatabase();
+  const info = await postgres.server().createDatabase();
   const setup = openPostgresDatabase({ url: info.url, password: info.connection.password });
   try {
     await migrate(setup.pool);
@@ -102,7 +95,7 @@ test('the table holds only ciphertext: the key bytes are not in it in any encodi
   const dir = await nodeDir(t, 'a');
   const secrets = [await openSharedKey(dir, backendOf(info, key), 'jwt'), await openSharedKey(dir, backendOf(info, key), 'secretBox')];
   const stored = await rows(info);
-  const dump = await server.psql('COPY berth_secrets TO STDOUT;', info.name);
+  const dump = await postgres.server().psql('COPY berth_secrets TO STDOUT;', info.name);
   for (const secret of [...secrets, key.bytes()]) {
     for (const encoding of ['base64', 'base64url', 'hex', 'latin1'] as const) {
       const text = secret.toString(encoding).replace(/=+$/, '');
@@ -138,12 +131,12 @@ test('a sealed key moved to another name does not open there (the name is bound 
   const dir = await nodeDir(t, 'a');
   await openSharedKey(dir, backendOf(info, key), 'jwt');
   // Someone with write access to the table swaps the JWT key in as the secret box's key.
-  await server.psql("INSERT INTO berth_secrets (name, sealed) SELECT 'secret-box-key', sealed FROM berth_secrets WHERE name = 'jwt-signing-key';", info.name);
+  await postgres.server().psql("INSERT INTO berth_secrets (name, sealed) SELECT 'secret-box-key', sealed FROM berth_secrets WHERE name = 'jwt-signing-key';", info.name);
   await assert.rejects(openSharedKey(dir, backendOf(info, key), 'secretBox'), /does not open the shared key "secret-box-key"/);
 });
 
 test('a database migrated by an older Berth (no berth_secrets yet) is refused with the command to run', { skip }, async (t) => {
-  const info = await server.createDatabase();
+  const info = await postgres.server().createDatabase();
   const setup = openPostgresDatabase({ url: info.url, password: info.connection.password });
   try {
     await migrate(setup.pool, migrations.filter((migration) => migration.name !== 'shared secrets'));

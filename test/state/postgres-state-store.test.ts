@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { openPostgresDatabase } from '../../registry/state/postgres/database.js';
 import { migrate } from '../../registry/state/postgres/migrations.js';
@@ -7,17 +7,10 @@ import { createPostgresStateStore } from '../../registry/state/postgres/postgres
 import type { StateStore } from '../../registry/state/index.js';
 import { stateStoreContract } from '../contract/state-store-contract.js';
 import { createSettingsFollower } from '../../registry/config/settings-follower.js';
-import { postgresSkipReason, requirePostgres, startPostgres, type PostgresDatabaseInfo, type PostgresServer } from '../support/services/postgres.js';
+import { postgresForFile, type PostgresDatabaseInfo } from '../support/services/postgres.js';
 
-const skip = postgresSkipReason();
-let server: PostgresServer;
-
-before(async () => {
-  if (skip) return;
-  requirePostgres();
-  server = await startPostgres();
-});
-after(() => server?.stop());
+const postgres = postgresForFile();
+const { skip } = postgres;
 
 /** A store on its own pool, as a node has: closing the store closes the pool. */
 async function openNode(info: PostgresDatabaseInfo, options: { refreshMs?: number } = {}): Promise<StateStore> {
@@ -31,7 +24,7 @@ async function openNode(info: PostgresDatabaseInfo, options: { refreshMs?: numbe
 }
 
 async function migratedDatabase(): Promise<PostgresDatabaseInfo> {
-  const info = await server.createDatabase();
+  const info = await postgres.server().createDatabase();
   const database = openPostgresDatabase({ url: info.url, password: info.connection.password });
   try {
     await migrate(database.pool);
@@ -79,7 +72,7 @@ test('postgres state store: a node whose listener connection is cut still sees c
     await writer.close();
   });
   // The server ends every connection of the reader's listener (application_name berth, LISTEN as last query).
-  const cut = await server.psql(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${info.name}' AND query LIKE 'LISTEN%';`);
+  const cut = await postgres.server().psql(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${info.name}' AND query LIKE 'LISTEN%';`);
   assert.deepEqual(cut.trim().split('\n'), ['t', 't'], "both nodes' listeners were cut");
   await writer.update((draft) => {
     draft.settings.listen = 'after-cut';
@@ -102,7 +95,7 @@ test('postgres state store: a node whose listener connection is cut still sees c
 });
 
 test('postgres state store: an unmigrated database is refused with what to run', { skip, timeout: 30_000 }, async () => {
-  const info = await server.createDatabase();
+  const info = await postgres.server().createDatabase();
   await assert.rejects(openNode(info), /the database has no Berth tables \(berth_state_head\): run "berth migrate --metadata postgres:\/\/berth@127.0.0.1:\d+\/berth_\w+" first/);
 });
 
@@ -113,12 +106,12 @@ test('postgres state store: an update on a database that went away fails, and th
   await store.update((draft) => {
     draft.settings.listen = 'kept';
   });
-  await server.psql(`ALTER DATABASE ${info.name} WITH ALLOW_CONNECTIONS false; SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${info.name}';`);
+  await postgres.server().psql(`ALTER DATABASE ${info.name} WITH ALLOW_CONNECTIONS false; SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${info.name}';`);
   await assert.rejects(store.update((draft) => {
     draft.settings.listen = 'lost';
   }));
   assert.equal(store.read().settings.listen, 'kept');
-  await server.psql(`ALTER DATABASE ${info.name} WITH ALLOW_CONNECTIONS true;`);
+  await postgres.server().psql(`ALTER DATABASE ${info.name} WITH ALLOW_CONNECTIONS true;`);
   await store.update((draft) => {
     draft.settings.listen = 'back';
   });
@@ -177,7 +170,7 @@ test('postgres state store: a NOTIFY by hand with any payload makes a node look,
   const store = await openNode(info);
   t.after(() => store.close());
   // A change written behind the store's back (no NOTIFY), then notifications with odd payloads.
-  await server.psql(
+  await postgres.server().psql(
     `UPDATE berth_state_head SET version = version + 1;
      INSERT INTO berth_state_sections (section, doc, version) SELECT 'settings', '{"listen":"by-hand"}', version FROM berth_state_head
        ON CONFLICT (section) DO UPDATE SET doc = EXCLUDED.doc, version = EXCLUDED.version;

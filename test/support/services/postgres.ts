@@ -1,3 +1,4 @@
+import { after, before } from 'node:test';
 import { chown, writeFile, appendFile } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { userInfo } from 'node:os';
@@ -214,4 +215,26 @@ async function retryUntil(deadline: number, attempt: () => Promise<unknown>): Pr
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }
+}
+
+/**
+ * One throwaway server shared by the tests of a file: started before them (unless PostgreSQL is missing outside CI,
+ * see postgresSkipReason), stopped after them. `skip` goes into each test's options; `server()` is the running one.
+ */
+export function postgresForFile(): { readonly skip: string | undefined; server(): PostgresServer } {
+  const skip = postgresSkipReason();
+  let server: PostgresServer | undefined;
+  before(async () => {
+    if (skip) return;
+    requirePostgres();
+    server = await startPostgres();
+  });
+  after(() => server?.stop());
+  return {
+    skip,
+    server: () => {
+      if (!server) throw new Error('the PostgreSQL server of this file did not start');
+      return server;
+    },
+  };
 }
