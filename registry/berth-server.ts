@@ -207,6 +207,7 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
     // Read at every use: the GUI's garbage-collection settings apply without a restart.
     garbageCollection: () => gcScheduleOf(state.read().settings),
     configurationChanged: () => state.refresh(),
+    manifestPushed: recordNamespaceOfPush(state, audit, log),
     mirror: (stores) => {
       fetcher = createBlobFetcher({ ...stores, namespacesOf: (upstream) => upstreamNamespaces(state, upstream) });
       routing = createNameRouting({ pool: upstreams, state, driver: stores.driver });
@@ -403,23 +404,38 @@ function address(flag: string | null | undefined, setting: unknown, fallback: st
 /** Manifest pulls are audited once per actor, client and manifest per minute, not per request. */
 const pullAuditWindowMs = 60_000;
 
-/** Audit events for content changes and pulls; namespaces come into being with their first push. */
+/**
+ * A namespace comes into being with its first push, recorded before the push is answered (the registry awaits
+ * this), so what the client does next (`berth namespace set team ...` right after `skopeo copy`) finds it.
+ */
+function recordNamespaceOfPush(state: StateStore, audit: AuditLog, log: Logger) {
+  return async ({ repository, actor, client }: { repository: string; actor: string; client: string }): Promise<void> => {
+    const namespace = namespaceOf(repository);
+    if (state.read().namespaces.some((ns) => ns.name === namespace)) return;
+    try {
+      let created = false;
+      await state.update((draft) => {
+        if (draft.namespaces.some((ns) => ns.name === namespace)) return;
+        draft.namespaces.push({ name: namespace, anonymousPull: false, createdAt: new Date().toISOString() });
+        created = true;
+      });
+      if (created) {
+        void audit.record({ action: 'namespace.create', actor, client, namespace, outcome: 'success', detail: { reason: 'first push' } }).catch((error: unknown) => log.error({ err: error }, 'audit write failed'));
+      }
+    } catch (error) {
+      // The manifest is stored: the push succeeded. The namespace is recorded by the next push, or by hand.
+      log.error({ err: error, namespace }, 'recording the namespace of a first push failed');
+    }
+  };
+}
+
+/** Audit events for content changes and pulls. */
 function recordContentChanges(registry: Registry, state: StateStore, audit: AuditLog, log: Logger): void {
   const record = (event: Parameters<AuditLog['record']>[0]) =>
     audit.record(event).catch((error: unknown) => log.error({ err: error }, 'audit write failed'));
 
   registry.events.on('manifest.pushed', (e) => {
     void record({ action: 'push', actor: e.actor, client: e.client, namespace: namespaceOf(e.repository), repository: e.repository, reference: e.reference, digest: e.digest, outcome: 'success' });
-    const namespace = namespaceOf(e.repository);
-    if (!state.read().namespaces.some((ns) => ns.name === namespace)) {
-      state
-        .update((draft) => {
-          if (draft.namespaces.some((ns) => ns.name === namespace)) return;
-          draft.namespaces.push({ name: namespace, anonymousPull: false, createdAt: new Date().toISOString() });
-        })
-        .then(() => record({ action: 'namespace.create', actor: e.actor, client: e.client, namespace, outcome: 'success', detail: { reason: 'first push' } }))
-        .catch((error: unknown) => log.error({ err: error }, 'creating namespace failed'));
-    }
   });
   registry.events.on('manifest.deleted', (e) =>
     void record({ action: 'delete', actor: e.actor, client: e.client, namespace: namespaceOf(e.repository), repository: e.repository, digest: e.digest, outcome: 'success' }),

@@ -73,6 +73,8 @@ export interface RegistryOptions {
    * the request is then decided once more. See DistributionDeps.configurationChanged.
    */
   configurationChanged?: () => boolean;
+  /** See DistributionDeps.manifestPushed. */
+  manifestPushed?: (push: { repository: string; actor: string; client: string }) => Promise<void>;
   /** Timeouts and connection caps of every listener (see http/connection-policy.ts); defaults for what is not given. */
   connections?: Partial<ConnectionPolicy>;
   /**
@@ -161,7 +163,7 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
   // The hot path's only cost: a Map update per manifest GET (see pull-records.ts).
   events.on('manifest.pulled', (e) => pulls.count(e.repository, e.reference));
   const mirror = options.mirror?.({ driver, blobs, uploads, repositories, log });
-  const distribution = createDistributionApi({ blobs, uploads, repositories, events, log, mirror, gate: options.gate ?? openGate, configurationChanged: options.configurationChanged });
+  const distribution = createDistributionApi({ blobs, uploads, repositories, events, log, mirror, gate: options.gate ?? openGate, configurationChanged: options.configurationChanged, manifestPushed: options.manifestPushed });
   const guard = createRequestGuard(options.names ?? createListenerNames({ tlsNames: () => [] }));
   const router = createRequestRouter([{ prefix: '/v2', handle: distribution }, ...(options.mounts ?? [])], guard, log);
   const handler = options.metrics ? instrumentRequests(options.metrics, router) : router;

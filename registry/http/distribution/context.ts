@@ -23,6 +23,11 @@ export interface DistributionDeps {
    * once more, so what the CLI just did is honoured by the very next request.
    */
   configurationChanged?: () => boolean;
+  /**
+   * Awaited after a pushed manifest is stored and before the client hears 201: what must already hold when a push
+   * has succeeded (Berth records the namespace of a first push, so `berth namespace set` right after works).
+   */
+  manifestPushed?: (push: { repository: string; actor: string; client: string }) => Promise<void>;
 }
 
 /** One request, after routing and authorization. */

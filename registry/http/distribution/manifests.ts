@@ -5,7 +5,7 @@ import { assertTag, isTag } from '../../core/names.js';
 import { apiVersionHeader, readSmallBody, sendEmpty, type DistributionDeps, type RequestContext } from './context.js';
 
 /** Manifests by tag or digest: the bytes served are exactly the bytes pushed. */
-export function createManifestHandlers({ repositories, events, mirror }: DistributionDeps) {
+export function createManifestHandlers({ repositories, events, mirror, manifestPushed }: DistributionDeps) {
   /** A push names a tag to create: a malformed one is 400 TAG_INVALID. */
   function checkReference(reference: string): string {
     if (reference.includes(':')) return parseDigest(reference).digest;
@@ -59,6 +59,7 @@ export function createManifestHandlers({ repositories, events, mirror }: Distrib
     checkReference(reference);
     const bytes = await readSmallBody(ctx.req, maxManifestBytes);
     const result = await repositories.putManifest(name, reference, bytes, ctx.req.headers['content-type']);
+    await manifestPushed?.({ repository: name, actor: ctx.caller.name, client: ctx.client });
     events.emit('manifest.pushed', {
       repository: name,
       reference,
