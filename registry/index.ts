@@ -22,7 +22,6 @@ import { buildRepositoryIndex, type IndexBuildResult } from './storage/repositor
 import type { RepositoryIndex } from './storage/repository-index.js';
 import { createRepositoryStore, type RepositoryStore } from './storage/repository-store.js';
 import { openIndexStores, type IndexStores } from './storage/metadata-index-stores.js';
-import type { UsageStore } from './storage/usage-store.js';
 import type { MetadataBackend } from './state/metadata-backend.js';
 import { createPullRecords, type PullRecords } from './pull-records.js';
 import { createUploadStore, defaultUploadLimits, type UploadLimits, type UploadStore } from './storage/upload-store.js';
@@ -34,15 +33,13 @@ export interface RegistryOptions {
   /** Defaults to the filesystem driver on `<dataDir>`. */
   driver?: StorageDriver;
   /**
-   * Where the metadata index and the pull records live when `index`/`usage` are not given: SQLite under
-   * `<dataDir>/index/` and `<dataDir>/usage/` (the default), or the PostgreSQL database of `--metadata` that several
-   * nodes share (it must be migrated: `berth serve` does that at start).
+   * Where the metadata index and the pull records live when `stores` is not given: SQLite under `<dataDir>/index/`
+   * and `<dataDir>/usage/` (the default), or the PostgreSQL database of `--metadata` that several nodes share (it
+   * must be migrated: `berth serve` does that at start).
    */
   metadata?: MetadataBackend;
-  /** The metadata index (overrides `metadata`); closed by close() either way. */
-  index?: RepositoryIndex;
-  /** The pull records (overrides `metadata`); closed by close() either way. */
-  usage?: UsageStore;
+  /** The metadata index and the pull records, opened by the caller (overrides `metadata`); closed by close() either way. */
+  stores?: IndexStores;
   /**
    * Build (first start, missing, another schema version) or verify the index against the link files in the
    * background right after start (default true). Listings answer from the files until a first build is done.
@@ -151,12 +148,8 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
   await mkdir(options.dataDir, { recursive: true, mode: privateDirMode });
   const driver = options.driver ?? createFilesystemDriver(options.dataDir);
   const blobs = createBlobStore(driver);
-  const stores = options.index && options.usage ? undefined : await openIndexStores(options.dataDir, options.metadata ?? { kind: 'file' });
-  // A store opened here and not used (the caller gave its own) is closed at once.
-  if (stores && options.index) await stores.index.close();
-  if (stores && options.usage) await stores.usage.close();
-  const index = options.index ?? (stores as IndexStores).index;
-  const pulls = createPullRecords(options.usage ?? (stores as IndexStores).usage, { log });
+  const { index, usage } = options.stores ?? (await openIndexStores(options.dataDir, options.metadata ?? { kind: 'file' }));
+  const pulls = createPullRecords(usage, { log });
   const uploads = createUploadStore(driver, blobs, { ...defaultUploadLimits, ...options.uploadLimits });
   const repositories = createRepositoryStore(driver, blobs, index);
   const events = createRegistryEvents();

@@ -6,7 +6,7 @@ import { openUsageStore, type UsageStore } from './usage-store.js';
 /**
  * The metadata index and the pull records of one instance, opened together where the instance is composed: SQLite
  * files in the data directory (one machine), or the PostgreSQL database that several nodes share. Pass both to
- * createRegistry (`index`, `usage`); it closes them, and the last one closed ends the pool opened here.
+ * createRegistry (`stores`); it closes them, and the last one closed ends the pool opened here.
  */
 export interface IndexStores {
   readonly index: RepositoryIndex;

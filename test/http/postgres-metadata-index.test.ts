@@ -36,13 +36,12 @@ describe('two nodes on one PostgreSQL metadata index', { skip: postgresSkipReaso
     await openPostgresIndexStores(migrated.pool, { migrate: true });
     await migrated.close();
     const start = async (): Promise<Node> => {
-      const { index, usage } = await openPostgresIndexStores(target);
+      const stores = await openPostgresIndexStores(target);
       const registry = await createRegistry({
         logger: silentLogger(),
         dataDir: await makeTempDir(t, 'berth-node-'),
         driver: createFilesystemDriver(shared),
-        index,
-        usage,
+        stores,
         checkIndexAtStart: false,
       });
       t.after(() => registry.close(1000));
