@@ -30,6 +30,43 @@ export interface NamespaceRecord {
   createdAt: string;
 }
 
+/** Keep-the-newest and age rules; see registry/lifecycle/ (retention). Every removal goes through the trash. */
+export interface RetentionRules {
+  /** Keep the newest N tags of each repository; older ones are removed. */
+  keepNewest?: number;
+  /** How "newest" is decided: by push time (default) or by semantic version of the tag. */
+  orderBy?: 'pushed' | 'semver';
+  /** Untagged manifests older than this many days are removed. */
+  untaggedDays?: number;
+  /** Mirror namespaces: images not pulled for this many days are evicted (pinned ones never). */
+  unpulledDays?: number;
+}
+
+/** Limits of a namespace; see registry/lifecycle/ (quotas). */
+export interface QuotaLimits {
+  /** Unique bytes of everything the namespace references (blobs counted once). */
+  storageBytes?: number;
+  /** Bytes served by pulls in one calendar month (UTC). */
+  pullBytesPerMonth?: number;
+}
+
+/**
+ * Lifecycle policy of a namespace (a NamespaceRecord's, or an upstream's pull-through namespace) or of one
+ * repository in it. A repository's record overrides the fields it sets; registry/lifecycle/policies.ts resolves.
+ */
+export interface LifecyclePolicyRecord {
+  /** `team` (a namespace) or `team/app` (one repository). */
+  scope: string;
+  /** Days a deleted tag or manifest stays in the trash before it is gone; absent means 30. */
+  trashDays?: number;
+  retention?: RetentionRules;
+  /** Namespace scope only. */
+  quota?: QuotaLimits;
+  /** Tag patterns (`*` wildcards, e.g. `v*`, `*`) that, once pushed, cannot be moved or deleted. */
+  immutableTags?: string[];
+  updatedAt: string;
+}
+
 export type Action = 'pull' | 'push' | 'delete';
 
 /** `pattern` is `*` (everything), `<prefix>/*` (a namespace and everything under it) or an exact repository. */
@@ -140,6 +177,8 @@ export interface State {
   upstreams: UpstreamRecord[];
   syncRules: SyncRuleRecord[];
   jobs: JobRecord[];
+  /** Lifecycle policies (trash days, retention, quotas, immutable tags), one record per scope. */
+  policies: LifecyclePolicyRecord[];
 }
 
 export function defaultState(): State {
@@ -151,6 +190,7 @@ export function defaultState(): State {
     upstreams: [],
     syncRules: [],
     jobs: [],
+    policies: [],
   };
 }
 
@@ -183,7 +223,7 @@ export function normalizeState(raw: unknown, path: string): State {
     if (!isPlainObject(raw.settings)) throw new StateFileError(path, '"settings" must be an object');
     state.settings = raw.settings;
   }
-  for (const key of ['namespaces', 'tokens', 'upstreams', 'syncRules', 'jobs'] as const) {
+  for (const key of ['namespaces', 'tokens', 'upstreams', 'syncRules', 'jobs', 'policies'] as const) {
     const value = raw[key];
     if (value === undefined) continue;
     if (!Array.isArray(value) || !value.every(isPlainObject)) {
