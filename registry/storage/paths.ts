@@ -35,6 +35,7 @@ export type PathSpec =
   | { kind: 'layerLink'; repository: string; digest: ParsedDigest }
   | { kind: 'manifestRevisionLink'; repository: string; digest: ParsedDigest }
   | { kind: 'manifestRevisions'; repository: string; algorithm: string }
+  | { kind: 'manifestRevisionsRoot'; repository: string }
   | { kind: 'tags'; repository: string }
   | { kind: 'tag'; repository: string; tag: string }
   | { kind: 'tagCurrentLink'; repository: string; tag: string }
@@ -75,6 +76,8 @@ export function pathFor(spec: PathSpec): string {
       return `/repositories/${spec.repository}/_manifests/revisions/${spec.digest.algorithm}/${spec.digest.hex}/link`;
     case 'manifestRevisions':
       return `/repositories/${spec.repository}/_manifests/revisions/${spec.algorithm}`;
+    case 'manifestRevisionsRoot':
+      return `/repositories/${spec.repository}/_manifests/revisions`;
     case 'tags':
       return `/repositories/${spec.repository}/_manifests/tags`;
     case 'tag':

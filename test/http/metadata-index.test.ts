@@ -6,7 +6,7 @@ import Database from 'better-sqlite3';
 import { createRegistry } from '../../registry/index.js';
 import type { StorageDriver } from '../../registry/storage/driver.js';
 import { createFilesystemDriver } from '../../registry/storage/filesystem-driver.js';
-import { makeImage, nextLink, pushManifest, request, uniqueRepo } from '../support/oci-client.js';
+import { makeArtifact, makeImage, nextLink, pushManifest, request, uniqueRepo } from '../support/oci-client.js';
 import { startRegistry, type RunningRegistry } from '../support/registry-server.js';
 
 /**
@@ -77,6 +77,7 @@ describe('metadata index', () => {
     const repo = uniqueRepo('rebuilt');
     const image = await makeImage(reg.url, repo);
     for (const tag of ['b', 'a', 'c']) await pushManifest(reg.url, repo, tag, image.bytes, image.mediaType);
+    const signature = await makeArtifact(reg.url, repo, { artifactType: 'application/vnd.example.signature', subject: image.descriptor });
     await reg.registry.checkIndex();
     await reg.registry.close();
     await rm(join(reg.dataDir, 'index'), { recursive: true });
@@ -86,6 +87,9 @@ describe('metadata index', () => {
     assert.equal(await reg.registry.index.isReady(), true);
     assert.deepEqual((await getJson<TagList>(reg, `/v2/${repo}/tags/list?n=2&last=a`)).body.tags, ['b', 'c']);
     assert.deepEqual((await getJson<{ repositories: string[] }>(reg, '/v2/_catalog')).body.repositories, [repo]);
+    // Referrers come back from their link files too (the rebuild lists only the folders that exist).
+    const referrers = await getJson<{ manifests: Array<{ digest: string }> }>(reg, `/v2/${repo}/referrers/${image.digest}`);
+    assert.deepEqual(referrers.body.manifests.map((descriptor) => descriptor.digest), [signature.digest]);
     // Owner-only, like every other file of the data directory.
     assert.equal((await stat(join(reg.dataDir, 'index'))).mode & 0o777, 0o700);
     assert.equal((await stat(join(reg.dataDir, 'index', 'repositories.sqlite'))).mode & 0o777, 0o600);
