@@ -48,6 +48,8 @@ export interface ClusterStartup {
   readonly nodesSeconds: number;
   readonly haproxySeconds: number;
   readonly totalSeconds: number;
+  /** One node started alone on the running services (the one-node target): tells CPU contention from serial work. */
+  oneNodeSeconds?: number;
 }
 
 export interface ClusterResults {
@@ -163,6 +165,7 @@ export async function runClusterBenchmark(settings: ClusterSettings): Promise<Cl
     // One node straight, as distribution's one process is reached: no balancer in between.
     await run('berth1', async () => {
       const single = await startCluster({ nodes: 1, auth: 'none', services });
+      if (results.startup) results.startup.oneNodeSeconds = single.startup.nodesMs / 1000;
       const node = single.nodes[0]?.berth;
       if (!node) throw new Error('the one-node cluster has no node');
       return { target: { host: node.host, url: node.url }, stop: () => single.stop() };
@@ -221,6 +224,7 @@ export function startupLine(startup: ClusterStartup | undefined): string {
   return (
     `test cluster start (radosgw + PostgreSQL + 3 nodes + haproxy): ${s(startup.totalSeconds)}: radosgw ${s(startup.radosgwSeconds)} ` +
     `and PostgreSQL ${s(startup.postgresSeconds)} in parallel (${s(startup.servicesSeconds)}), 3 nodes together ${s(startup.nodesSeconds)}, ` +
-    `haproxy until every node UP ${s(startup.haproxySeconds)}`
+    `haproxy until every node UP ${s(startup.haproxySeconds)}` +
+    (startup.oneNodeSeconds === undefined ? '' : `; one node alone on running services ${s(startup.oneNodeSeconds)}`)
   );
 }
