@@ -11,11 +11,11 @@ import { createImageLayout, mediaTypes, type ImageLayout } from '../test/support
 import { createTempDir, removeDir } from '../test/support/temp-dir.js';
 import { requireTools, run, trackChild } from '../test/support/tools.js';
 import { measureBearerManifestGet } from './bearer.js';
-import { clusterRows, runClusterBenchmark, startupLine, type ClusterResults } from './cluster.js';
 import { measureIdleRss, type IdleRss } from './idle-rss.js';
 import { bestBlobGet, timePull, timePush, type BlobGetResult } from './measure.js';
 import { runMetadataBenchmark, type MetadataResults } from './metadata.js';
 import { runMirrorBenchmark, type MirrorResults } from './mirror.js';
+import { clusterRows, runClusterBenchmark, startupLine, type ClusterResults } from './cluster.js';
 import { check, formatTable, type Row, type TargetCheck } from './report.js';
 import { runWrk, type WrkResult } from './wrk.js';
 
@@ -39,10 +39,6 @@ const { values: flags } = parseArgs({
     'skip-berth': { type: 'boolean', default: false },
     'skip-mirror': { type: 'boolean', default: false },
     'skip-metadata': { type: 'boolean', default: false },
-    'skip-cluster': { type: 'boolean', default: false },
-    /** The scale-out rows (bench/cluster.ts): layer size and runs; 64 MiB keeps 4 targets x runs within radosgw's RAM store. */
-    'cluster-mib': { type: 'string', default: '64' },
-    'cluster-runs': { type: 'string', default: '3' },
     /** Divides every size of the metadata rows (0.1: a quick look). */
     'metadata-scale': { type: 'string', default: '1' },
     /** `mirror`, `registry`, `metadata` or `cluster`: only those rows. */
@@ -51,6 +47,10 @@ const { values: flags } = parseArgs({
     'mirror-mib': { type: 'string', default: '256' },
     'mirror-layers': { type: 'string', default: '6' },
     'sync-images': { type: 'string', default: '20' },
+    'skip-cluster': { type: 'boolean', default: false },
+    /** The scale-out rows (bench/cluster.ts): layer size and runs; 64 MiB keeps 4 targets x runs within radosgw's RAM store. */
+    'cluster-mib': { type: 'string', default: '64' },
+    'cluster-runs': { type: 'string', default: '3' },
     /** Directory for `node --cpu-prof` profiles of every Berth process in the mirror half (to see where time goes). */
     'berth-cpu-prof': { type: 'string' },
     out: { type: 'string' },
