@@ -15,6 +15,7 @@ import { measureIdleRss, type IdleRss } from './idle-rss.js';
 import { bestBlobGet, timePull, timePush, type BlobGetResult } from './measure.js';
 import { runMetadataBenchmark, type MetadataResults } from './metadata.js';
 import { runMirrorBenchmark, type MirrorResults } from './mirror.js';
+import { clusterRows, runClusterBenchmark, startupLine, type ClusterResults } from './cluster.js';
 import { check, formatTable, type Row, type TargetCheck } from './report.js';
 import { runWrk, type WrkResult } from './wrk.js';
 
@@ -40,12 +41,16 @@ const { values: flags } = parseArgs({
     'skip-metadata': { type: 'boolean', default: false },
     /** Divides every size of the metadata rows (0.1: a quick look). */
     'metadata-scale': { type: 'string', default: '1' },
-    /** `mirror` runs only the mirror figures, `registry` only the side-by-side ones, `metadata` only the metadata rows. */
+    /** `mirror`, `registry`, `metadata` or `cluster`: only those rows. */
     only: { type: 'string' },
     'mirror-runs': { type: 'string', default: '3' },
     'mirror-mib': { type: 'string', default: '256' },
     'mirror-layers': { type: 'string', default: '6' },
     'sync-images': { type: 'string', default: '20' },
+    'skip-cluster': { type: 'boolean', default: false },
+    /** The scale-out rows (bench/cluster.ts): layer size and runs; 64 MiB keeps 4 targets x runs within radosgw's RAM store. */
+    'cluster-mib': { type: 'string', default: '64' },
+    'cluster-runs': { type: 'string', default: '3' },
     /** Directory for `node --cpu-prof` profiles of every Berth process in the mirror half (to see where time goes). */
     'berth-cpu-prof': { type: 'string' },
     out: { type: 'string' },
@@ -59,12 +64,16 @@ const wrkOptions = { threads: Number(flags.threads), connections: Number(flags.c
 const blobRuns = Number(flags['blob-runs']);
 const pushRuns = Math.max(1, Number(flags['push-runs']));
 const mib = 1024 * 1024;
-if (flags.only !== undefined && !['mirror', 'registry', 'metadata'].includes(flags.only)) {
-  throw new Error(`--only takes mirror, registry or metadata, not "${flags.only}"`);
+if (flags.only !== undefined && !['mirror', 'registry', 'metadata', 'cluster'].includes(flags.only)) {
+  throw new Error(`--only takes mirror, registry, metadata or cluster, not "${flags.only}"`);
 }
 const runRegistry = flags.only === undefined || flags.only === 'registry';
 const runMirror = (flags.only === undefined || flags.only === 'mirror') && !flags['skip-mirror'];
 const runMetadata = (flags.only === undefined || flags.only === 'metadata') && !flags['skip-metadata'];
+const runCluster = (flags.only === undefined || flags.only === 'cluster') && !flags['skip-cluster'];
+const clusterMiB = Number(flags['cluster-mib']);
+const clusterRuns = Math.max(1, Number(flags['cluster-runs']));
+if (!(clusterMiB > 0)) throw new Error(`--cluster-mib takes a size in MiB, not "${flags['cluster-mib']}"`);
 const metadataScale = Number(flags['metadata-scale']);
 if (!(metadataScale > 0 && metadataScale <= 1)) throw new Error(`--metadata-scale takes a number in (0, 1], not "${flags['metadata-scale']}"`);
 const mirrorRuns = Math.max(1, Number(flags['mirror-runs']));
@@ -280,6 +289,7 @@ async function main(): Promise<void> {
   let idle: IdleRss | undefined;
   let mirror: MirrorResults | undefined;
   let metadata: MetadataResults | undefined;
+  let cluster: ClusterResults | undefined;
   try {
     if (runRegistry) {
       const registryHalf = await measureRegistry(scratch, results);
@@ -305,6 +315,7 @@ async function main(): Promise<void> {
       }
     }
     if (runMetadata) metadata = await runMetadataBenchmark({ scratch, scale: metadataScale, log });
+    if (runCluster) cluster = await runClusterBenchmark({ scratch, blobMiB: clusterMiB, runs: clusterRuns, wrk: wrkOptions, log });
   } finally {
     for (const cleanup of cleanups.reverse()) {
       try {
@@ -408,6 +419,18 @@ async function main(): Promise<void> {
             },
           }
         : 'skipped',
+      cluster: runCluster
+        ? {
+            blobMiB: clusterMiB,
+            runs: clusterRuns,
+            client: {
+              targets: 'Berth on S3 (radosgw) + PostgreSQL, --auth none: 1 node direct, 3 nodes behind haproxy (round-robin per request); distribution 2.8 s3 driver on the same radosgw, redirects off: 1 process, 3 behind the same haproxy',
+              push: 'skopeo copy --preserve-digests oci: → docker://, best of runs (each run a new image), as MiB/s of the layer',
+              blobGet: 'curl -o /dev/null, best of runs',
+              manifestGet: 'wrk as the registry rows, after a 2 s warm-up',
+            },
+          }
+        : 'skipped',
     },
     results: {
       manifestGet: {
@@ -423,6 +446,7 @@ async function main(): Promise<void> {
       berthIdle: idle,
       mirror: mirror && { image: mirror.image, pullThroughSeconds: mirror.pullThrough, syncSeconds: mirror.sync },
       metadataSeconds: metadata?.figures,
+      cluster: cluster && { startup: cluster.startup, targets: cluster.targets },
     },
     checks,
     errors: {
@@ -430,6 +454,7 @@ async function main(): Promise<void> {
       distribution: d.error,
       mirror: mirror?.errors.length ? mirror.errors : undefined,
       metadata: metadata?.errors.length ? metadata.errors : undefined,
+      cluster: cluster?.errors.length ? cluster.errors : undefined,
     },
   };
   await writeFile(resultsFile, `${JSON.stringify(report, null, 2)}\n`);
@@ -460,14 +485,22 @@ async function main(): Promise<void> {
     process.stdout.write(`Metadata at scale (seeded stores, scale ${metadataScale}); "other" is distribution on a copy of the same store.\n`);
     process.stdout.write(`\n${formatTable(metadata.rows, { other: 'distribution', ratio: 'berth/distribution' })}\n\n`);
   }
+  if (cluster) {
+    process.stdout.write(
+      `Scale-out (bench/cluster.ts): Berth on radosgw + PostgreSQL vs distribution's s3 driver on the same radosgw, ${cluster.blobMiB} MiB ` +
+        `plain-tar layer, best of ${clusterRuns}; 1 node direct, 3 nodes behind haproxy (round-robin per request).\n`,
+    );
+    process.stdout.write(`\n${formatTable(clusterRows(cluster))}\n${startupLine(cluster.startup)}\n\n`);
+  }
   for (const side of ['berth', 'distribution'] as const) {
     if (results[side].error) process.stdout.write(`${side.toUpperCase()} ERROR: ${results[side].error}\n`);
   }
   for (const error of mirror?.errors ?? []) process.stdout.write(`MIRROR ERROR: ${error}\n`);
   for (const error of metadata?.errors ?? []) process.stdout.write(`METADATA ERROR: ${error}\n`);
+  for (const error of cluster?.errors ?? []) process.stdout.write(`CLUSTER ERROR: ${error}\n`);
   process.stdout.write(`results written to ${resultsFile}\n`);
   // A failed side is a failed benchmark run (CI can tell); missed targets are reported, not fatal.
-  if (d.error || b.error || (mirror?.errors.length ?? 0) > 0 || (metadata?.errors.length ?? 0) > 0) process.exitCode = 1;
+  if (d.error || b.error || (mirror?.errors.length ?? 0) > 0 || (metadata?.errors.length ?? 0) > 0 || (cluster?.errors.length ?? 0) > 0) process.exitCode = 1;
 }
 
 main().catch((error: unknown) => {

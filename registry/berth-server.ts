@@ -24,7 +24,7 @@ import { createRootMount, createUiMount } from './admin/ui-static.js';
 import { createRegistry, type Registry, type RegistryOptions } from './index.js';
 import { createMirrorControl } from './mirror/mirror-control.js';
 import type { Logger } from './log.js';
-import { createMetrics, metricsHandler, storageUsage, type BerthMetrics } from './metrics/index.js';
+import { createMetrics, createStorageUsage, metricsHandler, type BerthMetrics } from './metrics/index.js';
 import { createBlobFetcher, upstreamNamespaces, type BlobFetcher } from './mirror/blob-fetches.js';
 import { createSyncScheduler, type SyncScheduler } from './mirror/sync/sync-scheduler.js';
 import { createNameRouting, type NameRouting } from './mirror/name-routing.js';
@@ -134,7 +134,9 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
     log,
   });
   const audit = await openAuditLog(dataDir, metadata);
-  const metrics = createMetrics({ storage: () => storageUsage(dataDir), version: options.version });
+  // One meter of the blob store (the data directory or the bucket) for /metrics and the admin API: one walk serves both.
+  const storageUsage = createStorageUsage(storage.driver);
+  const metrics = createMetrics({ storage: () => storageUsage.read({ staleWhileRefreshing: true }), version: options.version });
   // What every listener answers for (the Host allowlist) and the realm its challenges name: the certificate's names.
   const names = createListenerNames({ tlsNames: () => state.read().settings.tlsNames ?? [], refresh: () => state.refresh() });
   const signInFailures = createSignInFailures({ audit, log });
@@ -180,6 +182,7 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
       audit,
       dataDir,
       storageBackend: storage.description,
+      storageUsage,
       urls: () => urls,
       applyListeners: () => (applyRef ? applyRef() : Promise.reject(new Error('the listeners are not up yet'))),
       certificates: () => certificates,

@@ -2,6 +2,7 @@ import type { AuditLog } from '../auth/audit-log.js';
 import type { Registry } from '../index.js';
 import type { Logger } from '../log.js';
 import type { StateStore } from '../state/index.js';
+import type { StorageUsageMeter } from '../metrics/storage-usage.js';
 import type { CertificateManager } from '../tls/index.js';
 import type { ApplyListenersResponse, ListenerInfo, MirrorControl } from './contract.js';
 import type { AdminEventHub } from './event-hub.js';
@@ -20,6 +21,11 @@ export interface AdminDeps {
   dataDir: string;
   /** Where image content lives, for the overview and settings (storage/storage-backend.ts describeStorage). */
   storageBackend: string;
+  /**
+   * The blob store's usage meter over the instance's storage driver, shared with /metrics (berth-server.ts passes
+   * it). Default: a meter of the data directory's blob store, for a registry on the filesystem driver.
+   */
+  storageUsage?: StorageUsageMeter;
   /** The listeners' URLs, read at request time (they are known only after listen()). */
   urls: () => ListenerInfo;
   /** Present when this process runs the HTTPS listener; a function when it is created after the admin API. */

@@ -48,7 +48,10 @@ export interface RequestObservation {
 }
 
 export interface BerthMetricsOptions {
-  /** Called by refresh() (before each scrape): the blob store's usage. Pass `() => storageUsage(dataDir)`. */
+  /**
+   * Called by refresh() (before each scrape): the blob store's usage. Pass
+   * `() => meter.read({ staleWhileRefreshing: true })` of the instance's meter (metrics/storage-usage.ts).
+   */
   storage?: () => Promise<StorageUsage> | StorageUsage;
   /** Shown as `berth_build_info{version}`. */
   version?: string;
@@ -116,11 +119,11 @@ export function createMetrics(options: BerthMetricsOptions = {}): BerthMetrics {
   });
   const storageBytes = registry.gauge({
     name: 'berth_storage_bytes',
-    help: 'Bytes used by the blob store (refreshed at most every 30 s).',
+    help: 'Bytes of the blobs in the blob store: the data directory, or the bucket with S3 storage (refreshed at most every 30 s).',
   });
   const storageBlobs = registry.gauge({
     name: 'berth_storage_blobs',
-    help: 'Blobs in the blob store (refreshed at most every 30 s).',
+    help: 'Blobs in the blob store: the data directory, or the bucket with S3 storage (refreshed at most every 30 s).',
   });
   const upstreamOnline = registry.gauge({
     name: 'berth_upstream_online',
@@ -226,7 +229,7 @@ export function createMetrics(options: BerthMetricsOptions = {}): BerthMetrics {
         storageBytes.set(usage.bytes);
         storageBlobs.set(usage.files);
       } catch {
-        // A failed walk (permissions, disk gone) keeps the last value: a scrape must not fail for one gauge.
+        // A failed walk (permissions, disk gone, bucket unreachable) keeps the last value: a scrape must not fail for one gauge.
       }
     },
     render: () => registry.render(),

@@ -31,9 +31,8 @@ export { metricsContentType, metricsHandler } from './metrics-handler.js';
 export { routeKindOf } from './route-kind.js';
 export {
   createStorageUsage,
-  storageUsage,
-  walkUsage,
   type StorageUsage,
   type StorageUsageMeter,
   type StorageUsageOptions,
+  type StorageUsageRead,
 } from './storage-usage.js';

@@ -1,99 +1,83 @@
-import { lstat, opendir } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import type { SpaceUsage, StorageDriver } from '../storage/driver.js';
+import { pathFor } from '../storage/paths.js';
 
 /**
- * How much disk the blob store uses: the sum of the file sizes under `<dataDir>/blobs`. Walking a large store
- * costs a stat per blob, so the result is cached (30 s by default) and concurrent scrapes share one walk.
- * Everything a repository holds is a blob (layers, configs, manifests), so this is the store's real size;
- * repository link files and state are a few bytes each and left out.
+ * How much the blob store holds: the total size and number of the objects under `/blobs`, asked of the instance's
+ * storage driver, so it describes the data directory with the filesystem driver and the bucket with S3. Everything
+ * a repository holds is a blob (layers, configs, manifests), so this is the store's real size; link files and state
+ * are a few bytes each and left out.
+ *
+ * The answer costs a walk of the store (a stat per blob, or a bucket listing of 1000 keys per request), so it is
+ * cached: one meter per instance serves /metrics and the admin API, concurrent reads share one walk, and a reader
+ * that may see an older figure (a scrape) gets the cached one at once while a walk refreshes it in the background.
+ * The metadata index holds no sizes, which is why this is a cached listing rather than a query.
  */
-export interface StorageUsage {
-  bytes: number;
-  /** Regular files counted (one `data` file per blob). */
-  files: number;
-}
+export type StorageUsage = SpaceUsage;
 
 export interface StorageUsageOptions {
-  /** How long a result is reused. Default 30 000 ms. */
+  /** How long a result is reused by default. Default 30 000 ms. */
   ttlMs?: number;
   /** Clock, for tests. */
   now?: () => number;
 }
 
+export interface StorageUsageRead {
+  /** Reuse a result up to this old. Default: the meter's ttlMs. */
+  maxAgeMs?: number;
+  /**
+   * When the cached result is older than maxAgeMs, answer it anyway and refresh in the background (a scrape must
+   * not wait for a listing of a large bucket). Without a cached result the read waits for the walk.
+   */
+  staleWhileRefreshing?: boolean;
+}
+
 export interface StorageUsageMeter {
-  /** The cached usage, or a fresh walk when the cache is older than ttlMs. */
-  read(): Promise<StorageUsage>;
-  /** Forget the cached value (e.g. right after garbage collection). */
+  /** The cached usage, or a fresh walk when the cache is older than allowed. */
+  read(options?: StorageUsageRead): Promise<StorageUsage>;
+  /** Forgets the cached value (right after garbage collection): the next read waits for a fresh walk. */
   invalidate(): void;
 }
 
-/** Walks `dir` with opendir (one directory handle at a time, no full listing in memory). Missing dir = empty. */
-export async function walkUsage(dir: string): Promise<StorageUsage> {
-  const total: StorageUsage = { bytes: 0, files: 0 };
-  async function visit(path: string): Promise<void> {
-    let handle;
-    try {
-      handle = await opendir(path);
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      // Deleted under us (GC, an upload's temp dir) or never created: nothing to count.
-      if (code === 'ENOENT' || code === 'ENOTDIR') return;
-      throw error;
-    }
-    for await (const entry of handle) {
-      const child = join(path, entry.name);
-      if (entry.isDirectory()) {
-        await visit(child);
-      } else if (entry.isFile()) {
-        const info = await lstat(child).catch(() => undefined);
-        if (info) {
-          total.bytes += info.size;
-          total.files += 1;
-        }
-      }
-    }
-  }
-  await visit(dir);
-  return total;
-}
-
-export function createStorageUsage(dataDir: string, options: StorageUsageOptions = {}): StorageUsageMeter {
+export function createStorageUsage(driver: Pick<StorageDriver, 'usage'>, options: StorageUsageOptions = {}): StorageUsageMeter {
   const ttlMs = options.ttlMs ?? 30_000;
   const now = options.now ?? Date.now;
-  const blobsDir = join(dataDir, 'blobs');
+  const blobsRoot = pathFor({ kind: 'blobsRoot' });
   let cached: { at: number; usage: StorageUsage } | undefined;
   let inFlight: Promise<StorageUsage> | undefined;
   let generation = 0;
 
+  const walk = (): Promise<StorageUsage> => {
+    if (inFlight) return inFlight;
+    const started = generation;
+    const running: Promise<StorageUsage> = driver
+      .usage(blobsRoot)
+      .then((usage) => {
+        // An invalidate() during the walk means the result may predate a deletion: return it, do not cache it.
+        if (started === generation) cached = { at: now(), usage };
+        return { ...usage };
+      })
+      .finally(() => {
+        if (inFlight === running) inFlight = undefined;
+      });
+    inFlight = running;
+    return running;
+  };
+
   return {
-    read(): Promise<StorageUsage> {
-      if (cached && now() - cached.at < ttlMs) return Promise.resolve({ ...cached.usage });
-      if (inFlight) return inFlight;
-      const started = generation;
-      inFlight = walkUsage(blobsDir)
-        .then((usage) => {
-          // An invalidate() during the walk means the result may predate a deletion: return it, do not cache it.
-          if (started === generation) cached = { at: now(), usage };
-          return { ...usage };
-        })
-        .finally(() => {
-          inFlight = undefined;
-        });
-      return inFlight;
+    read({ maxAgeMs = ttlMs, staleWhileRefreshing = false } = {}): Promise<StorageUsage> {
+      if (cached && now() - cached.at < maxAgeMs) return Promise.resolve({ ...cached.usage });
+      if (cached && staleWhileRefreshing) {
+        // A failed refresh keeps the old figure; the next read tries again.
+        walk().catch(() => undefined);
+        return Promise.resolve({ ...cached.usage });
+      }
+      return walk();
     },
     invalidate(): void {
       generation += 1;
       cached = undefined;
+      // A walk in flight may predate the change: the next read starts its own instead of joining it.
+      inFlight = undefined;
     },
   };
-}
-
-const meters = new Map<string, StorageUsageMeter>();
-
-/** `createStorageUsage` shared per data directory, so every caller in the process hits the same 30 s cache. */
-export function storageUsage(dataDir: string): Promise<StorageUsage> {
-  const key = resolve(dataDir);
-  let meter = meters.get(key);
-  if (!meter) meters.set(key, (meter = createStorageUsage(key)));
-  return meter.read();
 }

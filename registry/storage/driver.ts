@@ -44,6 +44,19 @@ export interface StorageDriver {
   removeEmptyFolder(path: string): Promise<void>;
   /** Removes what interrupted atomic writes left behind (older than `olderThanMs`); returns how many. */
   purgeLeftovers(olderThanMs: number): Promise<number>;
+  /**
+   * The total size and number of the committed objects below the directory `path`, read with bounded memory (one
+   * directory, or one listing page of 1000 keys, at a time); a missing path counts nothing. The bytes of a writer
+   * that was not committed may or may not count (a file has them, an S3 multipart upload is no object yet). Costs
+   * a walk of the subtree, a listing of it on S3: callers cache the answer (metrics/storage-usage.ts).
+   */
+  usage(path: string): Promise<SpaceUsage>;
+}
+
+export interface SpaceUsage {
+  readonly bytes: number;
+  /** Objects (regular files) counted. */
+  readonly files: number;
 }
 
 export interface FileInfo {

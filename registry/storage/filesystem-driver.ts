@@ -9,13 +9,13 @@ import {
   stat as statCallback,
 } from 'node:fs';
 import { promisify } from 'node:util';
-import { mkdir, open, opendir, rename, rm, rmdir, stat } from 'node:fs/promises';
+import { lstat, mkdir, open, opendir, rename, rm, rmdir, stat } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, join, resolve, sep } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { privateDirMode, privateFileMode } from '../config/private-modes.js';
-import { PathNotFoundError, type FileInfo, type FileWriter, type StorageDriver } from './driver.js';
+import { PathNotFoundError, type FileInfo, type FileWriter, type SpaceUsage, type StorageDriver } from './driver.js';
 
 /**
  * 1 MiB read chunks: measured on the target machine, fs streams with the default 64 KiB chunks
@@ -284,5 +284,38 @@ export function createFilesystemDriver(root: string): StorageDriver {
       }
       return purged;
     },
+
+    usage: (path) => walkUsage(full(path)),
   };
+}
+
+/** Sums the regular files below `dir` with opendir (one directory handle at a time, no full listing in memory). */
+async function walkUsage(dir: string): Promise<SpaceUsage> {
+  let bytes = 0;
+  let files = 0;
+  async function visit(path: string): Promise<void> {
+    let handle;
+    try {
+      handle = await opendir(path);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      // Deleted under us (garbage collection, an upload's temp dir) or never created: nothing to count.
+      if (code === 'ENOENT' || code === 'ENOTDIR') return;
+      throw error;
+    }
+    for await (const entry of handle) {
+      const child = join(path, entry.name);
+      if (entry.isDirectory()) {
+        await visit(child);
+      } else if (entry.isFile()) {
+        const info = await lstat(child).catch(() => undefined);
+        if (info) {
+          bytes += info.size;
+          files += 1;
+        }
+      }
+    }
+  }
+  await visit(dir);
+  return { bytes, files };
 }

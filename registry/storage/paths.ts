@@ -25,6 +25,7 @@ import type { ParsedDigest } from '../core/digest.js';
 export type PathSpec =
   | { kind: 'blobData'; digest: ParsedDigest }
   | { kind: 'blobFolder'; digest: ParsedDigest }
+  | { kind: 'blobsRoot' }
   | { kind: 'quarantinedBlob'; digest: ParsedDigest }
   | { kind: 'quarantineRoot' }
   | { kind: 'storageId' }
@@ -56,6 +57,8 @@ export function pathFor(spec: PathSpec): string {
       return `/blobs/${spec.digest.algorithm}/${spec.digest.hex.slice(0, 2)}/${spec.digest.hex}/data`;
     case 'blobFolder':
       return `/blobs/${spec.digest.algorithm}/${spec.digest.hex.slice(0, 2)}/${spec.digest.hex}`;
+    case 'blobsRoot':
+      return '/blobs';
     case 'quarantinedBlob':
       return `/gc-quarantine/${spec.digest.algorithm}/${spec.digest.hex}`;
     case 'quarantineRoot':

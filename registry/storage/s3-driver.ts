@@ -11,6 +11,7 @@ import { isMissingObject, isUnsatisfiableRange, request } from './s3/s3-errors.j
 import { copyObject, deleteObject, getObject, putObject } from './s3/s3-objects.js';
 import { purgeAbandonedUploads } from './s3/s3-purge.js';
 import { listChildren, statPath } from './s3/s3-tree.js';
+import { usageBelow } from './s3/s3-usage.js';
 import { openS3Writer } from './s3/s3-writer.js';
 import { streamInto } from './s3/stream-into.js';
 
@@ -31,6 +32,7 @@ export { EncryptionNotConfirmedError } from './s3/s3-encryption.js';
  * - a directory is the key prefix of its children; list pages through ListObjectsV2 to the end.
  * - delete of a subtree aborts its unfinished uploads, then deletes its objects 1000 per request.
  * - purgeLeftovers aborts the multipart uploads that interrupted writers left behind (s3/s3-purge.ts).
+ * - usage sums the sizes of a listing of the subtree (s3/s3-usage.ts).
  */
 export interface S3StorageDriver extends StorageDriver {
   readonly name: 's3';
@@ -128,6 +130,8 @@ export async function createS3Driver(options: S3DriverOptions): Promise<S3Storag
     removeEmptyFolder: async () => undefined,
 
     purgeLeftovers: (olderThanMs) => purgeAbandonedUploads(ctx, olderThanMs),
+
+    usage: (path) => usageBelow(ctx, path),
 
     async redirectUrl(path) {
       if (!redirects || !ctx.encryption.presignable) return undefined;

@@ -31,6 +31,8 @@ export interface Cluster {
   readonly host: string;
   readonly nodes: readonly ClusterNode[];
   readonly proxy: HaproxyServer;
+  /** The nodes' bucket on `radosgw`: its first bucket, or a new one when the services were borrowed. */
+  readonly bucket: string;
   readonly radosgw: RadosgwServer;
   readonly postgres: PostgresServer;
   readonly database: PostgresDatabaseInfo;
@@ -52,13 +54,20 @@ export interface Cluster {
   killNode(index: number): Promise<void>;
   /** Starts a stopped or killed node again on its data directory; resolves once haproxy has it UP. */
   restartNode(index: number): Promise<void>;
-  /** Stops haproxy, the nodes, PostgreSQL and radosgw, and removes every directory. Idempotent. */
+  /** Stops haproxy, the nodes, PostgreSQL and radosgw (unless borrowed), and removes every directory. Idempotent. */
   stop(): Promise<void>;
 }
 
 export interface ClusterOptions {
   /** Default 3. */
   readonly nodes?: number;
+  /** The nodes' `--auth`. Default `token`, as the README's team registry runs; the benchmark compares `none`. */
+  readonly auth?: 'token' | 'none';
+  /**
+   * Running services to use instead of starting new ones (the benchmark runs several clusters on one radosgw and one
+   * PostgreSQL): the cluster gets a new bucket and a new database on them, and stop() leaves them running.
+   */
+  readonly services?: { readonly radosgw: RadosgwServer; readonly postgres: PostgresServer };
 }
 
 /** node:test's `skip` option for a cluster test: outside CI, a reason naming what is missing. */
@@ -84,8 +93,10 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
   };
   try {
-    const [radosgw, postgres] = await Promise.all([startRadosgw(), startPostgres()]);
-    cleanups.push(() => radosgw.stop(), () => postgres.stop());
+    const borrowed = options.services;
+    const [radosgw, postgres] = borrowed ? [borrowed.radosgw, borrowed.postgres] : await Promise.all([startRadosgw(), startPostgres()]);
+    if (!borrowed) cleanups.push(() => radosgw.stop(), () => postgres.stop());
+    const bucket = borrowed ? await radosgw.createBucket() : radosgw.bucket;
     const database = await postgres.createDatabase();
     const servicesMs = performance.now() - started;
 
@@ -98,7 +109,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     const env: Record<string, string | undefined> = {
       BERTH_METADATA: database.url,
       BERTH_METADATA_PASSWORD_FILE: passwordFile,
-      BERTH_STORAGE: `s3://${radosgw.bucket}?endpoint=${encodeURIComponent(radosgw.endpoint)}&region=${radosgw.region}`,
+      BERTH_STORAGE: `s3://${bucket}?endpoint=${encodeURIComponent(radosgw.endpoint)}&region=${radosgw.region}`,
       BERTH_MASTER_KEY_FILE: masterKeyFile,
       AWS_ACCESS_KEY_ID: radosgw.credentials.accessKeyId,
       AWS_SECRET_ACCESS_KEY: radosgw.credentials.secretAccessKey,
@@ -117,7 +128,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     // Fixed ports, not port 0: haproxy's config names them, and a restarted node must come back on its own.
     const ports = await Promise.all(dataDirs.map(() => freePort()));
     const start = (index: number): Promise<BerthProcess> =>
-      startBerth({ dataDir: dataDirs[index] as string, listen: `127.0.0.1:${ports[index]}`, auth: 'token', tlsListen: 'off', env, startTimeoutMs: 60_000 });
+      startBerth({ dataDir: dataDirs[index] as string, listen: `127.0.0.1:${ports[index]}`, auth: options.auth ?? 'token', tlsListen: 'off', env, startTimeoutMs: 60_000 });
     // All at once, as a service manager starts them: the first to reach the database migrates it under its lock.
     const processes = await Promise.allSettled(dataDirs.map((_, index) => start(index)));
     const nodes: { name: string; dataDir: string; berth: BerthProcess }[] = [];
@@ -148,6 +159,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       host: proxy.host,
       nodes,
       proxy,
+      bucket,
       radosgw,
       postgres,
       database,

@@ -255,6 +255,27 @@ export function describeDriverContract(name: string, open: () => Promise<DriverB
       assert.deepEqual((await driver.list(base)).sort(), ['big', 'big-sibling']);
       assert.deepEqual(await driver.list(`${base}/big/dir-07`), ['link']);
       assert.deepEqual(await driver.list(`${base}/big/file-0001`), [], 'a file has no children');
+      assert.deepEqual(await (await backend.another()).usage(`${base}/big`), { bytes: files.length + dirs.length, files: files.length + dirs.length }, 'usage counts past one listing page');
+    });
+
+    it('usage sums the committed objects below a directory, whatever wrote them, and nothing beside it', async () => {
+      const base = dir('usage');
+      assert.deepEqual(await driver.usage(`${base}/tree`), { bytes: 0, files: 0 }, 'a missing directory counts nothing');
+      await driver.putContent(`${base}/tree/a/link`, '12345');
+      await driver.putContent(`${base}/tree/a/b/c/deep`, randomBytes(70_000));
+      const big = randomBytes(6 * MiB + 17);
+      const writer = await driver.writer(`${base}/staging/blob`);
+      await pipeline(Readable.from([big]), writer.stream);
+      await writer.commit();
+      await driver.move(`${base}/staging/blob`, `${base}/tree/d/data`);
+      await driver.putContent(`${base}/tree-sibling/link`, 'not counted');
+      await driver.putContent(`${base}/tree2`, 'not counted');
+      const expected = { bytes: 5 + 70_000 + big.length, files: 3 };
+      assert.deepEqual(await driver.usage(`${base}/tree`), expected);
+      assert.deepEqual(await (await backend.another()).usage(`${base}/tree`), expected, 'another instance sees the same');
+      assert.deepEqual(await driver.usage(`${base}/tree/a`), { bytes: 70_005, files: 2 });
+      await driver.delete(`${base}/tree/a`);
+      assert.deepEqual(await driver.usage(`${base}/tree`), { bytes: big.length, files: 1 }, 'a deleted subtree no longer counts');
     });
 
     it('delete removes a whole subtree of more than 1000 objects and nothing beside it, and a single object', async () => {

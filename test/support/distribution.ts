@@ -32,8 +32,29 @@ export interface DistributionOptions {
   readonly proxy?: { readonly remoteUrl: string; readonly username?: string; readonly password?: string };
   /** Use this storage directory (kept on stop). By default a temp dir is created and removed on stop. */
   readonly storageDir?: string;
+  /**
+   * distribution's `s3` storage driver on an S3-compatible service (radosgw) instead of the filesystem: the
+   * scale-out peer of the benchmark. Blob GETs are served by the registry itself (`storage.redirect.disable`), as
+   * Berth serves them by default, rather than redirected to the object store.
+   */
+  readonly s3?: DistributionS3;
+  /**
+   * `http.secret`, which signs upload state: several processes behind one balancer need the same one, or a PATCH
+   * that lands on another process than its POST is refused. Default: random per process.
+   */
+  readonly httpSecret?: string;
   /** Limit for the process to answer GET /v2/. Default 15 s. */
   readonly startTimeoutMs?: number;
+}
+
+/** distribution 2.8's s3 driver settings (registry/storage/driver/s3-aws/s3.go): path-style with a regionendpoint. */
+export interface DistributionS3 {
+  /** `http://127.0.0.1:PORT`. */
+  readonly endpoint: string;
+  readonly region: string;
+  readonly bucket: string;
+  readonly accessKey: string;
+  readonly secretKey: string;
 }
 
 /** One line of the access log. */
@@ -102,8 +123,21 @@ function configYaml(options: DistributionOptions, storageDir: string, port: numb
     '  accesslog:',
     `    disabled: ${options.accessLog === false ? 'true' : 'false'}`,
     'storage:',
-    '  filesystem:',
-    `    rootdirectory: ${yamlString(storageDir)}`,
+    ...(options.s3
+      ? [
+          '  s3:',
+          `    regionendpoint: ${yamlString(options.s3.endpoint)}`,
+          `    region: ${yamlString(options.s3.region)}`,
+          `    bucket: ${yamlString(options.s3.bucket)}`,
+          `    accesskey: ${yamlString(options.s3.accessKey)}`,
+          `    secretkey: ${yamlString(options.s3.secretKey)}`,
+          // http:// endpoint; signature v4 (radosgw accepts both); with regionendpoint set, 2.8 uses path-style.
+          '    secure: false',
+          '    v4auth: true',
+          '  redirect:',
+          '    disable: true',
+        ]
+      : ['  filesystem:', `    rootdirectory: ${yamlString(storageDir)}`]),
     '  cache:',
     '    blobdescriptor: inmemory',
     '  delete:',
@@ -113,7 +147,7 @@ function configYaml(options: DistributionOptions, storageDir: string, port: numb
     '      enabled: false',
     'http:',
     `  addr: 127.0.0.1:${port}`,
-    `  secret: ${randomBytes(16).toString('hex')}`,
+    `  secret: ${yamlString(options.httpSecret ?? randomBytes(16).toString("hex"))}`,
   ];
   if (options.tls) {
     lines.push('  tls:', `    certificate: ${yamlString(options.tls.certFile)}`, `    key: ${yamlString(options.tls.keyFile)}`);
@@ -150,13 +184,15 @@ export async function startDistribution(options: DistributionOptions = {}): Prom
   let exited: Promise<void> = Promise.resolve();
   let exitNote: string | undefined;
 
+  // With S3, the config alone says where and as whom: the machine's AWS_* settings (a CA bundle, a profile) stay out.
+  const childEnv = options.s3 ? Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('AWS_'))) : process.env;
   const append = (text: string): void => {
     log += text;
     if (log.length > maxLogChars) log = log.slice(log.length - maxLogChars);
   };
   const spawnOn = (port: number): void => {
     exitNote = undefined;
-    const proc = spawn(distributionBinary, ['serve', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(distributionBinary, ['serve', configFile], { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv });
     trackChild(proc);
     child = proc;
     let partial = '';
@@ -196,7 +232,8 @@ export async function startDistribution(options: DistributionOptions = {}): Prom
     // A port picked by freePort can be taken before docker-registry binds it: retry with a new one.
     for (let attempt = 1; ; attempt++) {
       const port = fixedPort ?? (await freePort());
-      await writeFile(configFile, configYaml(options, storageDir, port, htpasswdFile));
+      // Owner-only: it may hold S3 credentials.
+      await writeFile(configFile, configYaml(options, storageDir, port, htpasswdFile), { mode: 0o600 });
       spawnOn(port);
       try {
         await waitForHttp(`${scheme}://127.0.0.1:${port}/v2/`, { timeoutMs: options.startTimeoutMs ?? 15_000, abort: () => exitNote });

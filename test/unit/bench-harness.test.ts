@@ -4,6 +4,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { clusterRows, startupLine, type ClusterResults } from '../../bench/cluster.js';
 import { check, formatTable } from '../../bench/report.js';
 import { parseWrk, runWrk } from '../../bench/wrk.js';
 import { makeTempDir } from '../support/temp-dir.js';
@@ -60,4 +61,36 @@ test('the ceiling server answers manifest GETs that wrk can count', { skip: tool
   const result = await runWrk(`${url}/v2/a/b/manifests/1`, { threads: 1, connections: 4, durationSec: 1 });
   assert.ok(result.requestsPerSec > 100, `only ${result.requestsPerSec} req/s`);
   assert.equal(result.non2xx3xx, 0);
+});
+
+test('scale-out rows: Berth beside distribution per node count, a failed target shows n/a, the startup line names every part', () => {
+  const results: ClusterResults = {
+    blobMiB: 64,
+    targets: {
+      berth1: { manifestGet: { requestsPerSec: 2000, latencyAvgMs: 1, requests: 20_000 }, blobGetMiBPerSec: 300, pushMiBPerSec: 100 },
+      distribution1: { manifestGet: { requestsPerSec: 500, latencyAvgMs: 4, requests: 5_000 }, blobGetMiBPerSec: 400, pushMiBPerSec: 50 },
+      berth3: { manifestGet: { requestsPerSec: 1500, latencyAvgMs: 2, requests: 15_000 }, blobGetMiBPerSec: 250, pushMiBPerSec: 80 },
+      distribution3: { error: 'docker-registry did not start' },
+    },
+    errors: ['distribution3: docker-registry did not start'],
+  };
+  const rows = clusterRows(results);
+  assert.deepEqual(
+    rows.map((row) => row.metric),
+    [
+      'manifest GET by tag (req/s), 1 node',
+      'manifest GET by tag (req/s), 3 nodes, haproxy',
+      'blob GET 64 MiB (MiB/s), 1 node',
+      'blob GET 64 MiB (MiB/s), 3 nodes, haproxy',
+      'skopeo push 64 MiB (MiB/s), 1 node',
+      'skopeo push 64 MiB (MiB/s), 3 nodes, haproxy',
+    ],
+  );
+  assert.equal(rows[0]?.ratio, 4);
+  assert.equal(rows[4]?.ratio, 2);
+  assert.equal(rows[1]?.distribution, undefined);
+  assert.match(formatTable(rows), /manifest GET by tag \(req\/s\), 3 nodes, haproxy\s+1500\s+n\/a\s+n\/a/);
+  const line = startupLine({ radosgwSeconds: 4.6, postgresSeconds: 4.1, servicesSeconds: 4.7, nodesSeconds: 4.8, haproxySeconds: 0.7, totalSeconds: 10.3, oneNodeSeconds: 2.6 });
+  assert.match(line, /10\.3 s: radosgw 4\.6 s and PostgreSQL 4\.1 s in parallel \(4\.7 s\), 3 nodes together 4\.8 s, haproxy until every node UP 0\.7 s; one node alone on running services 2\.6 s/);
+  assert.equal(startupLine(undefined), 'test cluster start: n/a');
 });

@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { startDistribution } from '../support/distribution.js';
+import { startDistribution, type DistributionServer } from '../support/distribution.js';
+import { finishUpload, patchChunk, request, sha256, startUpload } from '../support/oci-client.js';
 import { createImageLayout, mediaTypes } from '../support/oci-layout.js';
 import { createIsolatedPodman } from '../support/podman.js';
+import { radosgwSkipReason, requireRadosgw, startRadosgw } from '../support/services/radosgw.js';
 import { makeTempDir } from '../support/temp-dir.js';
 import { requireTools, run, runOk, toolSkipReason } from '../support/tools.js';
 
@@ -108,3 +111,43 @@ test('TLS with htpasswd: skopeo needs the credentials and trusts the certificate
   const raw = await runOk('skopeo', ['inspect', '--raw', '--cert-dir', trust, '--creds', 'bob:pw', destination]);
   assert.equal(raw.stdout, image.manifestBytes.toString('utf8'));
 });
+
+test(
+  "with S3 storage on radosgw: processes sharing one http.secret continue each other's uploads, and blobs are served, not redirected",
+  { skip: skip ?? radosgwSkipReason(), timeout: 180_000 },
+  async (t) => {
+    requireTools('docker-registry');
+    requireRadosgw();
+    const radosgw = await startRadosgw();
+    t.after(() => radosgw.stop());
+    const s3 = {
+      endpoint: radosgw.endpoint,
+      region: radosgw.region,
+      bucket: radosgw.bucket,
+      accessKey: radosgw.credentials.accessKeyId,
+      secretKey: radosgw.credentials.secretAccessKey,
+    };
+    const httpSecret = randomBytes(16).toString('hex');
+    const servers: DistributionServer[] = [];
+    t.after(() => Promise.all(servers.map((server) => server.stop())));
+    for (let index = 0; index < 2; index += 1) servers.push(await startDistribution({ s3, httpSecret, logLevel: 'warn' }));
+    const [a, b] = servers as [DistributionServer, DistributionServer];
+    // distribution's Location names the process that answered: send the next request to the other one, as a balancer does.
+    const on = (server: DistributionServer, session: string): string => {
+      const url = new URL(session);
+      return `${server.url}${url.pathname}${url.search}`;
+    };
+    const MiB = 1024 * 1024;
+    const bytes = randomBytes(7 * MiB + 3);
+    const cut = 5 * MiB + 1;
+    let session = await startUpload(a.url, 'bench/big');
+    session = await patchChunk(b.url, on(b, session), bytes.subarray(0, cut), 0);
+    session = await patchChunk(a.url, on(a, session), bytes.subarray(cut), cut);
+    const digest = sha256(bytes);
+    const done = await finishUpload(b.url, on(b, session), digest);
+    assert.equal(done.status, 201, `PUT ?digest= on the other process: ${done.status} ${await done.text()}`);
+    const blob = await request('GET', `${a.url}/v2/bench/big/blobs/${digest}`, { expected: 200 });
+    assert.equal(blob.headers.get('location'), null, 'served by the registry, not redirected to the object store');
+    assert.equal(sha256(Buffer.from(await blob.arrayBuffer())), digest);
+  },
+);

@@ -12,8 +12,8 @@ import {
   instrumentRequests,
   metricsHandler,
   routeKindOf,
-  storageUsage,
 } from '../../registry/metrics/index.js';
+import { createFilesystemDriver } from '../../registry/storage/filesystem-driver.js';
 import { makeTempDir } from '../support/temp-dir.js';
 
 interface Sample {
@@ -258,7 +258,7 @@ test('observeRequest stays cheap on the hot path (1M calls, microseconds at most
 test('storage usage sums blob file sizes, is cached for the TTL, and shares one walk between concurrent scrapes', async (t) => {
   const dir = await makeTempDir(t);
   let clock = 1_000;
-  const meter = createStorageUsage(dir, { ttlMs: 30_000, now: () => clock });
+  const meter = createStorageUsage(createFilesystemDriver(dir), { ttlMs: 30_000, now: () => clock });
   assert.deepEqual(await meter.read(), { bytes: 0, files: 0 }, 'a data dir without blobs/ is empty, not an error');
   meter.invalidate();
   const blob = (hex: string) => join(dir, 'blobs', 'sha256', hex.slice(0, 2), hex);
@@ -266,6 +266,9 @@ test('storage usage sums blob file sizes, is cached for the TTL, and shares one 
   await mkdir(blob('bb22'), { recursive: true });
   await writeFile(join(blob('aa11'), 'data'), Buffer.alloc(1234));
   await writeFile(join(blob('bb22'), 'data'), Buffer.alloc(100_000));
+  // Outside blobs/: link files and state are not the store's size.
+  await mkdir(join(dir, 'repositories', 'app'), { recursive: true });
+  await writeFile(join(dir, 'repositories', 'app', 'link'), 'sha256:aa11');
   const [first, second] = await Promise.all([meter.read(), meter.read()]);
   assert.deepEqual(first, { bytes: 101_234, files: 2 });
   assert.deepEqual(second, first);
@@ -273,20 +276,63 @@ test('storage usage sums blob file sizes, is cached for the TTL, and shares one 
   await writeFile(join(blob('aa11'), 'data'), Buffer.alloc(5));
   clock += 29_000;
   assert.equal((await meter.read()).bytes, 101_234, 'within the TTL the cached value is served');
-  clock += 2_000;
+  assert.equal((await meter.read({ maxAgeMs: 5_000 })).bytes, 100_005, 'a reader asking for a fresher figure gets a new walk');
+  clock += 31_000;
   assert.equal((await meter.read()).bytes, 100_005, 'after the TTL the store is walked again');
 
   await rm(join(dir, 'blobs'), { recursive: true });
   meter.invalidate();
   assert.deepEqual(await meter.read(), { bytes: 0, files: 0 });
-  assert.deepEqual(await storageUsage(dir), { bytes: 0, files: 0 });
+});
+
+test('storage usage for a scrape: a stale figure is answered at once and refreshed in the background', async () => {
+  let clock = 0;
+  let bytes = 100;
+  const walks: Array<() => void> = [];
+  // A driver whose walk finishes only when the test lets it: a slow bucket listing.
+  const driver = {
+    usage: (path: string) => {
+      assert.equal(path, '/blobs', 'only the blob store is counted');
+      const answer = { bytes, files: 1 };
+      return new Promise<{ bytes: number; files: number }>((resolve) => walks.push(() => resolve(answer)));
+    },
+  };
+  const meter = createStorageUsage(driver, { ttlMs: 30_000, now: () => clock });
+  const first = meter.read({ staleWhileRefreshing: true });
+  assert.equal(walks.length, 1, 'without a cached figure the first scrape waits for the walk');
+  walks.shift()?.();
+  assert.equal((await first).bytes, 100);
+
+  bytes = 200;
+  clock += 31_000;
+  assert.equal((await meter.read({ staleWhileRefreshing: true })).bytes, 100, 'stale: answered from the cache');
+  assert.equal(walks.length, 1, 'and one refresh started');
+  assert.equal((await meter.read({ staleWhileRefreshing: true })).bytes, 100);
+  assert.equal(walks.length, 1, 'a second scrape joins the refresh in flight');
+  walks.shift()?.();
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal((await meter.read({ staleWhileRefreshing: true })).bytes, 200, 'the refreshed figure is served next');
+
+  // After garbage collection the figure must not come from before it, not even from a walk still running.
+  clock += 31_000;
+  void meter.read({ staleWhileRefreshing: true });
+  assert.equal(walks.length, 1);
+  meter.invalidate();
+  bytes = 50;
+  const afterGc = meter.read({ staleWhileRefreshing: true });
+  assert.equal(walks.length, 2, 'a read after invalidate() starts its own walk');
+  walks.shift()?.(); // the old walk ends: its figure (200) is not cached
+  walks.shift()?.();
+  assert.equal((await afterGc).bytes, 50);
+  assert.equal((await meter.read()).bytes, 50);
 });
 
 test('GET /metrics over real HTTP: content type, storage gauge from the callback, HEAD and 405', async (t) => {
   const dir = await makeTempDir(t);
   await mkdir(join(dir, 'blobs', 'sha256', 'cc', 'cc33'), { recursive: true });
   await writeFile(join(dir, 'blobs', 'sha256', 'cc', 'cc33', 'data'), Buffer.alloc(4096));
-  const metrics = createMetrics({ storage: () => storageUsage(dir) });
+  const meter = createStorageUsage(createFilesystemDriver(dir));
+  const metrics = createMetrics({ storage: () => meter.read({ staleWhileRefreshing: true }) });
   const handler = metricsHandler(metrics);
   const server = createServer((req, res) => {
     const started = process.hrtime.bigint();

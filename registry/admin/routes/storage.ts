@@ -1,5 +1,6 @@
 import { Router, type Request } from 'express';
 import { createStorageUsage, type StorageUsageMeter } from '../../metrics/storage-usage.js';
+import { createFilesystemDriver } from '../../storage/filesystem-driver.js';
 import { adminRoutes, type GarbageCollectionResponse, type StorageResponse } from '../contract.js';
 import { AdminError } from '../admin-error.js';
 import type { AdminContext } from '../deps.js';
@@ -15,11 +16,14 @@ export interface StorageReport {
   collectGarbage(req: Request, options: { dryRun: boolean; skipGracePeriod: boolean }): Promise<GarbageCollectionResponse>;
 }
 
-/** The blob walk is cached for a few seconds. */
+/** The page shows figures at most this old (the shared meter's walk is reused for that long). */
+const pageMaxAgeMs = 5_000;
+
+/** The figures describe the instance's storage: the data directory, or the bucket with S3 (ctx.storageUsage). */
 export function createStorageReport(ctx: AdminContext): StorageReport {
-  const meter: StorageUsageMeter = createStorageUsage(ctx.dataDir, { ttlMs: 5_000 });
+  const meter: StorageUsageMeter = ctx.storageUsage ?? createStorageUsage(createFilesystemDriver(ctx.dataDir));
   const report = async (): Promise<StorageResponse> => {
-    const [usage, repositories] = await Promise.all([meter.read(), ctx.registry.repositories.listRepositories()]);
+    const [usage, repositories] = await Promise.all([meter.read({ maxAgeMs: pageMaxAgeMs }), ctx.registry.repositories.listRepositories()]);
     return { bytes: usage.bytes, blobs: usage.files, repositories: repositories.length };
   };
   return Object.assign(report, {

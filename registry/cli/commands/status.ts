@@ -1,10 +1,11 @@
 import { formatDuration } from '../../core/duration.js';
-import { storageUsage } from '../../metrics/index.js';
 import type { UpstreamRecord } from '../../state/index.js';
 import { describeMetadata, type MetadataBackend } from '../../state/metadata-backend.js';
 import type { Command } from 'commander';
 import { dataDirOf, metadataOf, openState, requireDataDir, storageOf } from '../admin-support.js';
 import { describeStorage, type StorageBackend } from '../../storage/storage-backend.js';
+import { createFilesystemDriver } from '../../storage/filesystem-driver.js';
+import { pathFor } from '../../storage/paths.js';
 import { jsonOption, leaf, optionsOf } from '../command-kit.js';
 import { serverAddresses, type ServerAddresses } from '../server-address.js';
 import { formatBytes } from '../format.js';
@@ -44,7 +45,7 @@ export async function statusReport(
   } finally {
     await store.close();
   }
-  const usage = storage.kind === 'filesystem' ? await storageUsage(dataDir) : undefined;
+  const usage = storage.kind === 'filesystem' ? await createFilesystemDriver(dataDir).usage(pathFor({ kind: 'blobsRoot' })) : undefined;
   return {
     dataDir,
     metadata: describeMetadata(metadata, dataDir),
