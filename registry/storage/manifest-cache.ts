@@ -15,6 +15,13 @@ export interface CachedManifest {
 export interface ManifestCache {
   get(repository: string, reference: string): CachedManifest | undefined;
   set(repository: string, reference: string, manifest: CachedManifest): void;
+  /**
+   * The cached manifest, or the one `load` reads (and caches). Concurrent misses of one key share a single load:
+   * when an entry expires under load, every request in flight missed at once and each read the store (on S3, a
+   * burst of GETs per expiry). A load that an invalidate overtook is neither joined by later callers nor cached,
+   * so a GET after a push's answer never sees the manifest from before it.
+   */
+  getOrLoad(repository: string, reference: string, load: () => Promise<CachedManifest | undefined>): Promise<CachedManifest | undefined>;
   /** Forgets every entry of a repository (a tag moved, a manifest was deleted). */
   invalidate(repository: string): void;
 }
@@ -25,6 +32,11 @@ export function createManifestCache(options: { ttlMs?: number; maxBytes?: number
   const entries = new Map<string, { manifest: CachedManifest; expiresAt: number }>();
   const byRepository = new Map<string, Set<string>>();
   let totalBytes = 0;
+  const loads = new Map<string, Promise<CachedManifest | undefined>>();
+  // A counter of invalidations, and the value it had at each repository's last one: a load that started before
+  // its repository's last invalidation is stale.
+  let invalidations = 0;
+  const invalidatedAt = new Map<string, number>();
 
   function drop(key: string): void {
     const entry = entries.get(key);
@@ -33,7 +45,29 @@ export function createManifestCache(options: { ttlMs?: number; maxBytes?: number
     totalBytes -= entry.manifest.bytes.length;
   }
 
-  return {
+  const cache: ManifestCache = {
+    getOrLoad(repository, reference, load) {
+      const hit = cache.get(repository, reference);
+      if (hit) return Promise.resolve(hit);
+      const key = `${repository}@${reference}`;
+      const running = loads.get(key);
+      if (running) return running;
+      const startedAt = invalidations;
+      const loading = load().then(
+        (manifest) => {
+          if (loads.get(key) === loading) loads.delete(key);
+          if (manifest && (invalidatedAt.get(repository) ?? -1) <= startedAt) cache.set(repository, reference, manifest);
+          return manifest;
+        },
+        (error: unknown) => {
+          if (loads.get(key) === loading) loads.delete(key);
+          throw error;
+        },
+      );
+      loads.set(key, loading);
+      return loading;
+    },
+
     get(repository, reference) {
       const key = `${repository}@${reference}`;
       const entry = entries.get(key);
@@ -62,6 +96,11 @@ export function createManifestCache(options: { ttlMs?: number; maxBytes?: number
     invalidate(repository) {
       for (const key of byRepository.get(repository) ?? []) drop(key);
       byRepository.delete(repository);
+      invalidations += 1;
+      invalidatedAt.set(repository, invalidations);
+      // Repository names hold no '@': the prefix is exactly this repository's loads.
+      for (const key of loads.keys()) if (key.startsWith(`${repository}@`)) loads.delete(key);
     },
   };
+  return cache;
 }

@@ -154,16 +154,13 @@ export function createRepositoryStore(driver: StorageDriver, blobs: BlobStore, i
       return true;
     },
 
-    async getManifest(repository, reference) {
-      const cached = cache.get(repository, reference);
-      if (cached) return cached;
-      const digest = isDigest(reference)
-        ? parseDigest(reference)
-        : await readLink(pathFor({ kind: 'tagCurrentLink', repository, tag: reference }));
-      if (!digest) return undefined;
-      const manifest = await loadManifest(repository, digest);
-      if (manifest) cache.set(repository, reference, manifest);
-      return manifest;
+    getManifest(repository, reference) {
+      return cache.getOrLoad(repository, reference, async () => {
+        const digest = isDigest(reference)
+          ? parseDigest(reference)
+          : await readLink(pathFor({ kind: 'tagCurrentLink', repository, tag: reference }));
+        return digest ? loadManifest(repository, digest) : undefined;
+      });
     },
 
     async putManifest(repository, reference, bytes, contentType, options = {}) {
