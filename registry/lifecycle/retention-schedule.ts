@@ -1,0 +1,87 @@
+import type { Logger } from '../log.js';
+import type { RetentionReport, RetentionRunOptions } from './retention-run.js';
+
+/**
+ * Retention on a schedule, and the one queue every run takes (the schedule's, `berth retention run` through the
+ * admin API, the GUI's "Run now" and "Preview"), so two runs never remove at the same time.
+ *
+ * Like garbage collection, on an hourly tick: the first scheduled run an hour after start (a desktop Berth rarely runs
+ * a whole day), then once `Settings.retentionEveryHours` (default 24; 0 turns the schedule off) has passed since the
+ * last. Read at every tick, so a changed setting applies without a restart. The schedule pauses itself per mirror
+ * namespace while its upstream is offline (the plan evicts nothing there), so an offline laptop keeps its cache.
+ */
+
+export const defaultRetentionEveryHours = 24;
+export const maxRetentionEveryHours = 24 * 30;
+const hourMs = 3_600_000;
+
+export function effectiveRetentionEveryHours(value: unknown): number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= maxRetentionEveryHours ? value : defaultRetentionEveryHours;
+}
+
+export interface RetentionScheduler {
+  /** Runs now, after the run in progress (if any). */
+  run(options: RetentionRunOptions): Promise<RetentionReport>;
+  /** When the last scheduled or manual real run finished, if any. */
+  lastRunAt(): Date | undefined;
+  /** Stops the schedule; a run in progress finishes first. */
+  close(): Promise<void>;
+}
+
+export interface RetentionSchedulerOptions {
+  /** The run itself (retention-run.ts runRetention with the server's stores). */
+  run: (options: RetentionRunOptions) => Promise<RetentionReport>;
+  /** Hours between scheduled runs, read at every tick (Settings.retentionEveryHours through effectiveRetentionEveryHours). */
+  everyHours: () => number;
+  log: Logger;
+  /** Between checks; default an hour. Tests shorten it. */
+  tickMs?: number;
+  now?: () => number;
+}
+
+export function createRetentionScheduler(options: RetentionSchedulerOptions): RetentionScheduler {
+  const now = options.now ?? Date.now;
+  const startedAt = now();
+  let queue: Promise<unknown> = Promise.resolve();
+  let last: number | undefined;
+  let closed = false;
+
+  const run = (runOptions: RetentionRunOptions): Promise<RetentionReport> => {
+    const next = queue.then(async () => {
+      const report = await options.run(runOptions);
+      if (!runOptions.dryRun) last = now();
+      return report;
+    });
+    queue = next.catch(() => undefined);
+    return next;
+  };
+
+  const tick = () => {
+    if (closed) return;
+    const hours = options.everyHours();
+    if (hours === 0) return;
+    const since = last ?? startedAt;
+    // The first run an hour after start (not a whole interval), then every interval.
+    if (now() - since < (last === undefined ? Math.min(hourMs, hours * hourMs) : hours * hourMs)) return;
+    last = now();
+    void run({ dryRun: false })
+      .then((report) => {
+        if (report.removals.length + report.skipped.length > 0) {
+          options.log.info({ removed: report.removals.length, skipped: report.skipped.length, spared: report.spared.length }, 'retention removed %d tag(s) and manifest(s)', report.removals.length);
+        }
+      })
+      .catch((error: unknown) => options.log.warn({ err: error }, 'scheduled retention failed; trying again at the next interval'));
+  };
+  const timer = setInterval(tick, options.tickMs ?? hourMs);
+  timer.unref();
+
+  return {
+    run,
+    lastRunAt: () => (last === undefined ? undefined : new Date(last)),
+    async close() {
+      closed = true;
+      clearInterval(timer);
+      await queue;
+    },
+  };
+}
