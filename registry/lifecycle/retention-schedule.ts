@@ -22,8 +22,10 @@ export function effectiveRetentionEveryHours(value: unknown): number {
 export interface RetentionScheduler {
   /** Runs now, after the run in progress (if any). */
   run(options: RetentionRunOptions): Promise<RetentionReport>;
-  /** When the last scheduled or manual real run finished, if any. */
+  /** When the last scheduled or manual real run started, if any. */
   lastRunAt(): Date | undefined;
+  /** What the timer does at every tick: starts a scheduled run when one is due. Returns that run, if it started one. */
+  tick(): Promise<RetentionReport> | undefined;
   /** Stops the schedule; a run in progress finishes first. */
   close(): Promise<void>;
 }
@@ -47,37 +49,40 @@ export function createRetentionScheduler(options: RetentionSchedulerOptions): Re
   let closed = false;
 
   const run = (runOptions: RetentionRunOptions): Promise<RetentionReport> => {
-    const next = queue.then(async () => {
-      const report = await options.run(runOptions);
+    const next = queue.then(() => {
+      // A manual run counts as the day's run: the schedule waits a whole interval after it.
       if (!runOptions.dryRun) last = now();
-      return report;
+      return options.run(runOptions);
     });
     queue = next.catch(() => undefined);
     return next;
   };
 
-  const tick = () => {
-    if (closed) return;
+  const tick = (): Promise<RetentionReport> | undefined => {
+    if (closed) return undefined;
     const hours = options.everyHours();
-    if (hours === 0) return;
+    if (hours === 0) return undefined;
     const since = last ?? startedAt;
     // The first run an hour after start (not a whole interval), then every interval.
-    if (now() - since < (last === undefined ? Math.min(hourMs, hours * hourMs) : hours * hourMs)) return;
+    if (now() - since < (last === undefined ? Math.min(hourMs, hours * hourMs) : hours * hourMs)) return undefined;
     last = now();
-    void run({ dryRun: false })
+    const started = run({ dryRun: false });
+    void started
       .then((report) => {
         if (report.removals.length + report.skipped.length > 0) {
           options.log.info({ removed: report.removals.length, skipped: report.skipped.length, spared: report.spared.length }, 'retention removed %d tag(s) and manifest(s)', report.removals.length);
         }
       })
       .catch((error: unknown) => options.log.warn({ err: error }, 'scheduled retention failed; trying again at the next interval'));
+    return started;
   };
-  const timer = setInterval(tick, options.tickMs ?? hourMs);
+  const timer = setInterval(() => void tick(), options.tickMs ?? hourMs);
   timer.unref();
 
   return {
     run,
     lastRunAt: () => (last === undefined ? undefined : new Date(last)),
+    tick,
     async close() {
       closed = true;
       clearInterval(timer);
