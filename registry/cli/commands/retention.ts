@@ -106,8 +106,9 @@ async function show(rawScope: string | undefined, command: Command): Promise<voi
 }
 
 async function run(rawScope: string | undefined, command: Command): Promise<void> {
-  const values = optionsOf<{ dryRun?: boolean; json?: boolean }>(command);
+  const values = optionsOf<{ dryRun?: boolean; json?: boolean; asOf?: string }>(command);
   const scope = rawScope === undefined ? undefined : scopeArgument(rawScope);
+  const asOf = values.asOf === undefined ? undefined : asOfDate(values.asOf);
   const dataDir = dataDirOf(command);
   const metadata = metadataOf(command);
   const report = await withRegistry(command, async (registry) => {
@@ -116,7 +117,7 @@ async function run(rawScope: string | undefined, command: Command): Promise<void
     try {
       return await runRetention(
         { repositories: registry.repositories, pulls: registry.pulls, state, audit },
-        { dryRun: values.dryRun === true, ...(scope !== undefined ? { scope } : {}), actor: 'admin', client: 'cli' },
+        { dryRun: values.dryRun === true, ...(scope !== undefined ? { scope } : {}), ...(asOf ? { now: asOf } : {}), actor: 'admin', client: 'cli' },
       );
     } finally {
       await audit.close();
@@ -124,6 +125,13 @@ async function run(rawScope: string | undefined, command: Command): Promise<void
     }
   });
   console.log(values.json ? JSON.stringify(report, null, 2) : formatReport(report));
+}
+
+/** `--as-of`: an ISO date or time (2030-01-31, 2030-01-31T12:00:00Z). */
+function asOfDate(text: string): Date {
+  const date = /^\d{4}-\d{2}-\d{2}([T ][0-9:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(text) ? new Date(text) : new Date(Number.NaN);
+  if (Number.isNaN(date.getTime())) throw new CliUsageError(`--as-of needs a date such as 2030-01-31 or 2030-01-31T12:00:00Z, not "${text.slice(0, 40)}"`);
+  return date;
 }
 
 /** The removals as a table (what went, or would go, and why), then what was spared or skipped. */
@@ -191,6 +199,7 @@ export function registerRetentionCommands(program: Command): void {
   leaf(retention, 'run', '[SCOPE] [--dry-run] [--json]', 'Applies the retention rules now (all scopes, or one namespace or repository); --dry-run lists what a run would remove.')
     .argument('[SCOPE]', 'a namespace or repository')
     .option('--dry-run', 'list what would be removed, remove nothing')
+    .option('--as-of <DATE>', 'measure ages from DATE instead of now: with --dry-run, what a run on that day would remove')
     .addOption(jsonOption('print the report as JSON'))
     .action((scope: string | undefined, _options, command: Command) => run(scope, command));
   leaf(retention, 'schedule', 'HOURS', 'Sets how often a running Berth applies the rules (default every 24 h; 0 turns scheduled runs off).')
