@@ -324,6 +324,8 @@ export interface RepositorySummary {
   lastPushedAt?: string;
   /** Client manifest GETs over /v2 on the last 7 UTC days, today included (HEAD requests are not pulls). */
   pullsLast7Days: number;
+  /** Every client manifest GET over /v2 ever recorded. */
+  pullCount: number;
   /** The newest pull of any of its manifests; absent when never pulled. */
   lastPulledAt?: string;
   /** `mirror` when its namespace is an upstream's (pull-through or sync wrote it), else `pushed`. */
