@@ -24,7 +24,7 @@ import { createRootMount, createUiMount } from './admin/ui-static.js';
 import { createRegistry, type Registry, type RegistryOptions } from './index.js';
 import { createMirrorControl } from './mirror/mirror-control.js';
 import { runRetention } from './lifecycle/retention-run.js';
-import { createRetentionScheduler, effectiveRetentionEveryHours, type RetentionScheduler } from './lifecycle/retention-schedule.js';
+import { claimScheduledRun, createRetentionScheduler, effectiveRetentionEveryHours, type RetentionScheduler } from './lifecycle/retention-schedule.js';
 import type { Logger } from './log.js';
 import { createMetrics, metricsHandler, storageUsage, type BerthMetrics } from './metrics/index.js';
 import { createBlobFetcher, upstreamNamespaces, type BlobFetcher } from './mirror/blob-fetches.js';
@@ -227,6 +227,7 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
   const retention = createRetentionScheduler({
     run: (options) => runRetention({ repositories: registry.repositories, pulls: registry.pulls, state, audit, offline: () => offlineMirrors(state, upstreams) }, options),
     everyHours: () => effectiveRetentionEveryHours(state.read().settings.retentionEveryHours),
+    claim: (intervalMs) => claimScheduledRun(state, intervalMs),
     log,
   });
   retentionRef = retention;

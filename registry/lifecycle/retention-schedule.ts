@@ -25,7 +25,7 @@ export interface RetentionScheduler {
   /** When the last scheduled or manual real run started, if any. */
   lastRunAt(): Date | undefined;
   /** What the timer does at every tick: starts a scheduled run when one is due. Returns that run, if it started one. */
-  tick(): Promise<RetentionReport> | undefined;
+  tick(): Promise<RetentionReport | undefined> | undefined;
   /** Stops the schedule; a run in progress finishes first. */
   close(): Promise<void>;
 }
@@ -36,6 +36,12 @@ export interface RetentionSchedulerOptions {
   /** Hours between scheduled runs, read at every tick (Settings.retentionEveryHours through effectiveRetentionEveryHours). */
   everyHours: () => number;
   log: Logger;
+  /**
+   * Asked before a scheduled run, with the interval: true when this node may run now. The server claims the run in
+   * the shared state (claimScheduledRun), so of several nodes on one database only one runs per interval, and a
+   * restarted desktop Berth does not run again before the interval is up.
+   */
+  claim?: (intervalMs: number) => Promise<boolean>;
   /** Between checks; default an hour. Tests shorten it. */
   tickMs?: number;
   now?: () => number;
@@ -58,7 +64,7 @@ export function createRetentionScheduler(options: RetentionSchedulerOptions): Re
     return next;
   };
 
-  const tick = (): Promise<RetentionReport> | undefined => {
+  const tick = (): Promise<RetentionReport | undefined> | undefined => {
     if (closed) return undefined;
     const hours = options.everyHours();
     if (hours === 0) return undefined;
@@ -66,9 +72,15 @@ export function createRetentionScheduler(options: RetentionSchedulerOptions): Re
     // The first run an hour after start (not a whole interval), then every interval.
     if (now() - since < (last === undefined ? Math.min(hourMs, hours * hourMs) : hours * hourMs)) return undefined;
     last = now();
-    const started = run({ dryRun: false });
+    const claimed = options.claim ? options.claim(hours * hourMs) : Promise.resolve(true);
+    const started = claimed.then((mine) => (mine ? run({ dryRun: false }) : undefined));
     void started
       .then((report) => {
+        if (!report) {
+          // Another node (or this one before a restart) ran within the interval: look again at the next tick.
+          last = undefined;
+          return;
+        }
         if (report.removals.length + report.skipped.length > 0) {
           options.log.info({ removed: report.removals.length, skipped: report.skipped.length, spared: report.spared.length }, 'retention removed %d tag(s) and manifest(s)', report.removals.length);
         }
@@ -89,4 +101,24 @@ export function createRetentionScheduler(options: RetentionSchedulerOptions): Re
       await queue;
     },
   };
+}
+
+/**
+ * The claim the server passes (RetentionSchedulerOptions.claim): one state update, serialised across processes and
+ * nodes by the state store's lock, that takes the run when the last one started at least an interval ago.
+ */
+export async function claimScheduledRun(
+  state: { update(fn: (draft: { settings: { retentionLastRunAt?: string } }) => void): Promise<unknown> },
+  intervalMs: number,
+  now = new Date(),
+): Promise<boolean> {
+  let claimed = false;
+  await state.update((draft) => {
+    const last = Date.parse(draft.settings.retentionLastRunAt ?? '');
+    // A little slack: the nodes' hourly ticks drift apart by seconds, and a run due "now" must not wait another hour.
+    if (Number.isFinite(last) && now.getTime() - last < intervalMs - 60_000) return;
+    draft.settings.retentionLastRunAt = now.toISOString();
+    claimed = true;
+  });
+  return claimed;
 }

@@ -20,6 +20,8 @@ export interface Settings {
   gcGraceMinutes?: number;
   /** Hours between scheduled retention runs; 0 turns them off; absent means 24. See registry/lifecycle/retention-schedule.ts. */
   retentionEveryHours?: number;
+  /** When a scheduled retention run last started on any node (ISO); the schedule's claim (registry/lifecycle/retention-schedule.ts). */
+  retentionLastRunAt?: string;
   /** The tag TTL of upstreams added without one (seconds); absent means 300. */
   defaultTagTtlSeconds?: number;
   [key: string]: unknown;

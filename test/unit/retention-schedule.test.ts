@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createRetentionScheduler, effectiveRetentionEveryHours } from '../../registry/lifecycle/retention-schedule.js';
+import { claimScheduledRun, createRetentionScheduler, effectiveRetentionEveryHours } from '../../registry/lifecycle/retention-schedule.js';
 import type { RetentionReport, RetentionRunOptions } from '../../registry/lifecycle/retention-run.js';
 import { silentLogger } from '../../registry/log.js';
+import { createStateStore } from '../../registry/state/index.js';
+import { makeTempDir } from '../support/temp-dir.js';
 
 /**
  * When scheduled retention runs (on a clock the test moves, ticking by hand): an hour after start, then once per
@@ -79,4 +81,44 @@ test('the interval setting: absent or unusable means 24 h, 0 is off', () => {
   assert.equal(effectiveRetentionEveryHours(-1), 24);
   assert.equal(effectiveRetentionEveryHours('12'), 24);
   assert.equal(effectiveRetentionEveryHours(1.5), 24);
+});
+
+test('two servers on one state: the scheduled run is claimed by one of them per interval', async (t) => {
+  const dataDir = await makeTempDir(t, 'berth-retention-claim-');
+  const [first, second] = [await createStateStore(dataDir), await createStateStore(dataDir)];
+  t.after(async () => {
+    await first.close();
+    await second.close();
+  });
+  const at = Date.parse('2030-01-01T01:00:00Z');
+  const claims = await Promise.all([claimScheduledRun(first, 24 * hour, new Date(at)), claimScheduledRun(second, 24 * hour, new Date(at + 1000))]);
+  assert.deepEqual(claims.filter(Boolean).length, 1, `one claim wins: ${JSON.stringify(claims)}`);
+  assert.equal(await claimScheduledRun(second, 24 * hour, new Date(at + 23 * hour)), false, 'not again within the interval (a restart does not reset it)');
+  assert.equal(await claimScheduledRun(first, 24 * hour, new Date(at + 24 * hour)), true);
+  assert.equal(second.read().settings.retentionLastRunAt === undefined, false);
+});
+
+test('a scheduled run another server claimed is not run here; this server asks again at the next tick', async (t) => {
+  let clock = 0;
+  let claimable = false;
+  let runs = 0;
+  const scheduler = createRetentionScheduler({
+    run: async (options) => {
+      runs += 1;
+      return { dryRun: options.dryRun, ranAt: '', removals: [], spared: [], skipped: [] };
+    },
+    everyHours: () => 24,
+    claim: async () => claimable,
+    log: silentLogger(),
+    tickMs: 24 * hour,
+    now: () => clock,
+  });
+  t.after(() => scheduler.close());
+  clock += hour;
+  assert.equal(await scheduler.tick(), undefined);
+  assert.equal(runs, 0);
+  claimable = true;
+  clock += hour;
+  assert.ok(await scheduler.tick());
+  assert.equal(runs, 1);
 });
