@@ -141,8 +141,23 @@ function planRepository(input: RetentionInput, facts: RepositoryFacts, plan: Ret
     if (why) protect(tag.digest, why);
   }
 
-  const tagsOn = (digest: string) => [...tags.values()].filter((tag) => tag.digest === digest);
-  const isChildOfStored = (digest: string) => [...manifests.values()].some((manifest) => manifest.children.includes(digest));
+  // Who points at what, kept up to date as the rules remove: a repository of thousands of tags stays linear.
+  const tagsByDigest = new Map<string, Map<string, TagFacts>>();
+  for (const tag of tags.values()) tagsByDigest.set(tag.digest, (tagsByDigest.get(tag.digest) ?? new Map()).set(tag.tag, tag));
+  const parents = new Map<string, Set<string>>();
+  const referrers = new Map<string, Set<string>>();
+  for (const manifest of manifests.values()) {
+    for (const child of manifest.children) parents.set(child, (parents.get(child) ?? new Set()).add(manifest.digest));
+    if (manifest.subject !== undefined) referrers.set(manifest.subject, (referrers.get(manifest.subject) ?? new Set()).add(manifest.digest));
+  }
+  const tagsOn = (digest: string): TagFacts[] => [...(tagsByDigest.get(digest)?.values() ?? [])];
+  const isChildOfStored = (digest: string) => (parents.get(digest)?.size ?? 0) > 0;
+  const dropTag = (name: string) => {
+    const tag = tags.get(name);
+    if (!tag) return;
+    tags.delete(name);
+    tagsByDigest.get(tag.digest)?.delete(name);
+  };
   const spare = (reference: string, digest: string, rule: RetentionRule, why: RetentionSpared['why']) =>
     plan.spared.push({ repository, reference, digest, rule, why });
 
@@ -152,7 +167,8 @@ function planRepository(input: RetentionInput, facts: RepositoryFacts, plan: Ret
     const manifest = manifests.get(digest);
     if (!manifest) return;
     manifests.delete(digest);
-    for (const name of names) tags.delete(name);
+    for (const name of names) dropTag(name);
+    for (const child of manifest.children) parents.get(child)?.delete(digest);
     const removal: RetentionRemoval = { repository, kind: 'manifest', reference: digest, digest, rule, reason };
     if (names.length > 0) removal.tags = names;
     plan.removals.push(removal);
@@ -160,9 +176,9 @@ function planRepository(input: RetentionInput, facts: RepositoryFacts, plan: Ret
       if (!manifests.has(child) || tagsOn(child).length > 0 || isChildOfStored(child) || protectedManifests.has(child)) continue;
       removeManifest(child, rule, `a platform of ${short(digest)}, removed with it`);
     }
-    for (const referrer of [...manifests.values()]) {
-      if (referrer.subject !== digest || tagsOn(referrer.digest).length > 0 || protectedManifests.has(referrer.digest)) continue;
-      removeManifest(referrer.digest, rule, `refers to ${short(digest)}, removed with it`);
+    for (const referrer of referrers.get(digest) ?? []) {
+      if (!manifests.has(referrer) || tagsOn(referrer).length > 0 || protectedManifests.has(referrer)) continue;
+      removeManifest(referrer, rule, `refers to ${short(digest)}, removed with it`);
     }
   };
 
@@ -178,7 +194,7 @@ function planRepository(input: RetentionInput, facts: RepositoryFacts, plan: Ret
         spare(tag.tag, tag.digest, 'keep-newest', why);
         continue;
       }
-      tags.delete(tag.tag);
+      dropTag(tag.tag);
       const order = bySemver ? 'by version' : `by push time (pushed ${iso(tag.pushedAt)})`;
       plan.removals.push({ repository, kind: 'tag', reference: tag.tag, digest: tag.digest, rule: 'keep-newest', reason: `not among the newest ${keep} tags ${order}` });
     }
