@@ -81,5 +81,19 @@ test('retention in the GUI: pin a tag, save a rule, preview, run now', { skip: t
     assert.deepEqual(tags.tags.sort(), ['1', '3']);
   });
 
+  await step('the image details pin and unpin their tag too', async () => {
+    await page.goto(`${berth.url}/ui/images/team/app?tag=3`);
+    const drawer = page.getByRole('dialog', { name: 'team/app:3' });
+    const pin = drawer.getByRole('button', { name: 'Pin', exact: true });
+    await pin.waitFor();
+    assert.equal(await pin.getAttribute('aria-pressed'), 'false');
+    await pin.click();
+    await drawer.getByRole('button', { name: 'Pinned', exact: true }).waitFor();
+    assert.deepEqual((await adminGet<PinsResponse>('/api/pins?repository=team/app')).pins.map((entry) => entry.reference), ['1', '3']);
+    await drawer.getByRole('button', { name: 'Pinned', exact: true }).click();
+    await drawer.getByRole('button', { name: 'Pin', exact: true }).waitFor();
+    assert.deepEqual((await adminGet<PinsResponse>('/api/pins?repository=team/app')).pins.map((entry) => entry.reference), ['1']);
+  });
+
   assert.deepEqual(pageErrors, []);
 });
