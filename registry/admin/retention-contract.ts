@@ -47,6 +47,8 @@ export interface RetentionScheduleRequest {
 export interface RetentionRunRequest {
   dryRun: boolean;
   scope?: string;
+  /** ISO time the ages are measured from instead of now (what a run on that day would remove). */
+  asOf?: string;
 }
 
 export interface RetentionRemovalView {

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import type { AuditEvent } from '../../registry/auth/index.js';
 import type { RetentionReport } from '../../registry/lifecycle/retention-run.js';
+import { signInAsAdmin } from '../support/berth-admin.js';
 import { startBerth } from '../support/berth-process.js';
 import { createImageLayout } from '../support/oci-layout.js';
 import { makeTempDir } from '../support/temp-dir.js';
@@ -128,7 +129,7 @@ test('retention: a policy\'s dry run equals its real run [S3 on radosgw + Postgr
   await dryRunEqualsRealRun(t, { host: cluster.host, url: cluster.url, cli: (args) => cluster.cli(args) });
 });
 
-test('retention: a mirror namespace evicts images not pulled within its days, pins excepted; the next pull fetches them again', { skip: toolSkipReason('skopeo'), timeout: 240_000 }, async (t) => {
+test('retention: a mirror namespace evicts images not pulled within its days, pins excepted, nothing while its upstream is offline; the next pull fetches them again', { skip: toolSkipReason('skopeo'), timeout: 240_000 }, async (t) => {
   requireTools('skopeo');
   const upstreamDir = await makeTempDir(t, 'berth-retention-up-');
   const upstream = await startBerth({ dataDir: upstreamDir, auth: 'none' });
@@ -168,4 +169,26 @@ test('retention: a mirror namespace evicts images not pulled within its days, pi
   await skopeoCopy(dockerRef(mirror.host, 'up/library/redis', '6'), `dir:${join(pulled, '6-again')}`);
   const after = JSON.parse(await cli(['image', 'list', 'up/library/redis', '--json'])) as Array<{ tags: Array<{ tag: string }> }>;
   assert.deepEqual(after[0]?.tags.map((tag) => tag.tag).sort(), ['6', '7']);
+
+  // The upstream goes away (a laptop offline): the server, which knows, evicts nothing from that mirror, so what is
+  // cached stays pullable. Asked through the admin API, as the GUI's Preview and Run now do.
+  await upstream.stop();
+  const unreachable = await skopeoCopyResult(dockerRef(mirror.host, 'up/library/redis', 'not-cached'), `dir:${join(pulled, 'nc')}`);
+  assert.notEqual(unreachable.code, 0);
+  const cookie = await signInAsAdmin(mirror);
+  const adminRun = async (dryRun: boolean) => {
+    const response = await fetch(`${mirror.url}/api/retention/run`, {
+      method: 'POST',
+      headers: { cookie, 'x-berth-admin': '1', 'content-type': 'application/json' },
+      body: JSON.stringify({ dryRun, asOf: when }),
+    });
+    assert.equal(response.status, 200);
+    return (await response.json()) as RetentionReport;
+  };
+  for (const dryRun of [true, false]) {
+    const offline = await adminRun(dryRun);
+    assert.deepEqual(offline.removals, [], 'nothing evicted while the upstream is offline');
+    assert.deepEqual(offline.spared.map((spared) => `${spared.reference} ${spared.why}`).sort(), ['6 upstream offline', '7 pinned']);
+  }
+  await skopeoCopy(dockerRef(mirror.host, 'up/library/redis', '6'), `dir:${join(pulled, '6-offline')}`);
 });

@@ -70,7 +70,9 @@ export function retentionRoutes(ctx: AdminContext): Router {
     const body = bodyOf(req);
     if (typeof body.dryRun !== 'boolean') throw badRequest('"dryRun" must be true (preview) or false (remove)');
     const scope = body.scope === undefined || body.scope === null || body.scope === '' ? undefined : checkScope(requiredString(body, 'scope'));
-    const report = await run({ dryRun: body.dryRun, ...(scope !== undefined ? { scope } : {}), actor: 'admin', client: clientOf(req) });
+    const asOf = body.asOf === undefined || body.asOf === null ? undefined : new Date(typeof body.asOf === 'string' ? body.asOf : Number.NaN);
+    if (asOf && Number.isNaN(asOf.getTime())) throw badRequest('"asOf" must be an ISO date or time, e.g. 2030-01-31T12:00:00Z');
+    const report = await run({ dryRun: body.dryRun, ...(scope !== undefined ? { scope } : {}), ...(asOf ? { now: asOf } : {}), actor: 'admin', client: clientOf(req) });
     const answer: RetentionRunResponse = report;
     res.json(answer);
   });
