@@ -224,13 +224,6 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
   syncRef = sync;
   await sync.start();
   recordContentChanges(registry, state, audit, log);
-  const retention = createRetentionScheduler({
-    run: (options) => runRetention({ repositories: registry.repositories, pulls: registry.pulls, state, audit, offline: () => offlineMirrors(state, upstreams) }, options),
-    everyHours: () => effectiveRetentionEveryHours(state.read().settings.retentionEveryHours),
-    claim: (intervalMs) => claimScheduledRun(state, intervalMs),
-    log,
-  });
-  retentionRef = retention;
   logContentTraffic(registry, log);
 
   /** The listeners running now, so "apply and restart" can replace one. */
@@ -274,6 +267,15 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
   await serverRecord.publish();
   const modeCheck = checkPrivateModes(dataDir, topLevelModes, log);
   upstreams.onHealthChange(() => serverRecord.changed());
+  // Like the pruner below, started once the listeners are up. Every run (the schedule's, the GUI's, the admin API's)
+  // takes its queue; the scheduled one is claimed in the shared state, so one node of a cluster runs it per interval.
+  const retention = createRetentionScheduler({
+    run: (runOptions) => runRetention({ repositories: registry.repositories, pulls: registry.pulls, state, audit, offline: () => offlineMirrors(state, upstreams) }, runOptions),
+    everyHours: () => effectiveRetentionEveryHours(state.read().settings.retentionEveryHours),
+    claim: (intervalMs) => claimScheduledRun(state, intervalMs),
+    log,
+  });
+  retentionRef = retention;
   // Started only once the listeners are up, so a failed start leaves no timer behind; it prunes once now.
   const auditPruner = createAuditPruner({
     audit,
