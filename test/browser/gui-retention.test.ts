@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import type { PinsResponse } from '../../registry/admin/contract.js';
+import type { PinsResponse, RetentionResponse } from '../../registry/admin/contract.js';
 import { berthCliOk } from '../e2e/mirror-fixture.js';
 import { dockerRef, skopeoCopy } from '../e2e/skopeo.js';
 import { signInAsAdmin } from '../support/berth-admin.js';
@@ -79,6 +79,15 @@ test('retention in the GUI: pin a tag, save a rule, preview, run now', { skip: t
     assert.deepEqual(await removed.locator('tbody tr td:first-child').allTextContents(), ['team/app:2']);
     const tags = await (await fetch(`${berth.url}/v2/team/app/tags/list`, { headers: { Authorization: `Basic ${Buffer.from(`ci:${secret}`).toString('base64')}` } })).json() as { tags: string[] };
     assert.deepEqual(tags.tags.sort(), ['1', '3']);
+  });
+
+  await step('the schedule: every 6 hours, saved on the server', async () => {
+    const section = page.getByRole('region', { name: 'Retention', exact: true });
+    const form = section.getByRole('form', { name: 'Retention schedule' });
+    await form.getByRole('textbox', { name: 'Run every (hours)' }).fill('6');
+    await form.getByRole('button', { name: 'Save schedule' }).click();
+    await section.getByText(/Runs every 6 h\./).waitFor();
+    assert.equal((await adminGet<RetentionResponse>('/api/retention')).everyHours, 6);
   });
 
   await step('the image details pin and unpin their tag too', async () => {

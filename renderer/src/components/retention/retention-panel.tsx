@@ -7,6 +7,7 @@ import {
   type RetentionRulesView,
   type RetentionRunRequest,
   type RetentionRunResponse,
+  type RetentionScheduleRequest,
   type SetRetentionRequest,
 } from '../../api/contract.js';
 import { useResource } from '../../api/use-resource.js';
@@ -68,6 +69,49 @@ function RunResult({ result }: { result: RetentionRunResponse }) {
         </Text>
       )}
     </Stack>
+  );
+}
+
+/** How often a running Berth applies the rules (every namespace's), 0 for never. */
+function ScheduleForm({ everyHours, onSaved }: { everyHours: number; onSaved: () => void }) {
+  const [value, setValue] = useState<number | string>(everyHours);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>();
+  useEffect(() => setValue(everyHours), [everyHours]);
+  const save = async (event: FormEvent) => {
+    event.preventDefault();
+    if (typeof value !== 'number') return;
+    setBusy(true);
+    setError(undefined);
+    try {
+      await api.put(adminRoutes.retentionSchedule, { everyHours: value } satisfies RetentionScheduleRequest);
+      onSaved();
+    } catch (reason) {
+      setError(reason);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <form onSubmit={(event) => void save(event)} aria-label="Retention schedule">
+      <Group align="flex-end" gap="sm">
+        <NumberInput
+          label="Run every (hours)"
+          description="Every namespace's rules; 0 turns scheduled runs off."
+          min={0}
+          max={720}
+          allowDecimal={false}
+          allowNegative={false}
+          value={value}
+          onChange={setValue}
+          w={{ base: '100%', xs: 200 }}
+        />
+        <Button type="submit" variant="default" loading={busy} disabled={value === everyHours || typeof value !== 'number'}>
+          Save schedule
+        </Button>
+      </Group>
+      {error !== undefined && <ErrorAlert error={error} />}
+    </form>
   );
 }
 
@@ -226,6 +270,7 @@ export function RetentionPanel({ namespaces }: { namespaces: string[] }) {
           {chosen} has no retention rules: nothing is removed.
         </Alert>
       )}
+      <ScheduleForm everyHours={retention.data.everyHours} onSaved={() => setVersion((value) => value + 1)} />
       <ConfirmDialog
         opened={confirming}
         title={`Apply the retention rules of ${chosen} now?`}
