@@ -23,6 +23,8 @@ import { createSignInFailures } from './admin/sign-in-failures.js';
 import { createRootMount, createUiMount } from './admin/ui-static.js';
 import { createRegistry, type Registry, type RegistryOptions } from './index.js';
 import { createMirrorControl } from './mirror/mirror-control.js';
+import { runRetention } from './lifecycle/retention-run.js';
+import { claimScheduledRun, createRetentionScheduler, effectiveRetentionEveryHours, type RetentionScheduler } from './lifecycle/retention-schedule.js';
 import type { Logger } from './log.js';
 import { createMetrics, createStorageUsage, metricsHandler, type BerthMetrics } from './metrics/index.js';
 import { createBlobFetcher, upstreamNamespaces, type BlobFetcher } from './mirror/blob-fetches.js';
@@ -171,6 +173,7 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
   // The admin API is mounted before the registry and the scheduler exist; it reaches them through these.
   let registryRef: Registry | undefined;
   let syncRef: SyncScheduler | undefined;
+  let retentionRef: RetentionScheduler | undefined;
   const urls: { http?: string; https?: string } = {};
   let certificates: CertificateManager | undefined;
   // The admin API is mounted before the listeners exist: "apply and restart" reaches them through this.
@@ -191,6 +194,7 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
       mirror: createMirrorControl(upstreams, () => syncRef as SyncScheduler),
       version: options.version ?? '0.0.0',
       signInFailures,
+      retention: () => retentionRef,
       startedAt: Date.now(),
     }),
     createUiMount(uiDistDir),
@@ -266,6 +270,15 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
   await serverRecord.publish();
   const modeCheck = checkPrivateModes(dataDir, topLevelModes, log);
   upstreams.onHealthChange(() => serverRecord.changed());
+  // Like the pruner below, started once the listeners are up. Every run (the schedule's, the GUI's, the admin API's)
+  // takes its queue; the scheduled one is claimed in the shared state, so one node of a cluster runs it per interval.
+  const retention = createRetentionScheduler({
+    run: (runOptions) => runRetention({ repositories: registry.repositories, pulls: registry.pulls, state, audit, offline: () => offlineMirrors(state, upstreams) }, runOptions),
+    everyHours: () => effectiveRetentionEveryHours(state.read().settings.retentionEveryHours),
+    claim: (intervalMs) => claimScheduledRun(state, intervalMs),
+    log,
+  });
+  retentionRef = retention;
   // Started only once the listeners are up, so a failed start leaves no timer behind; it prunes once now.
   const auditPruner = createAuditPruner({
     audit,
@@ -332,6 +345,8 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
       await modeCheck.close();
       // First: a run in progress still records its audit.prune event before the audit log closes.
       await auditPruner.close();
+      // Before the registry closes: a retention run in progress finishes its removals and their audit events.
+      await retention.close();
       await sync.close();
       await registry.close();
       storage.close();
@@ -402,6 +417,13 @@ async function closingStateOnFailure<T>(state: StateStore, work: () => Promise<T
 function address(flag: string | null | undefined, setting: unknown, fallback: string): ListenAddress | null {
   if (flag === null) return null;
   return parseListenAddress(flag ?? (typeof setting === 'string' && setting ? setting : fallback));
+}
+
+/** Mirror namespaces whose upstream is offline now (an upstream's own namespace, and sync targets fed by it): retention evicts nothing there. */
+function offlineMirrors(state: StateStore, upstreams: UpstreamPool): Set<string> {
+  const down = new Set(upstreams.all().filter((upstream) => !upstream.client.health.state().online).map((upstream) => upstream.record.name));
+  const targets = state.read().syncRules.filter((rule) => down.has(rule.upstream)).map((rule) => rule.into);
+  return new Set([...down, ...targets]);
 }
 
 /** Manifest pulls are audited once per actor, client and manifest per minute, not per request. */

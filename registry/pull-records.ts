@@ -38,6 +38,8 @@ export interface TagUsage {
 export interface RepositoryUsage {
   /** Pulls on the last 7 UTC days, today included. */
   pullsLast7Days: number;
+  /** Every pull ever recorded. */
+  pullCount: number;
   lastPulledAt?: Date;
 }
 
@@ -129,13 +131,15 @@ export function createPullRecords(store: UsageStore, options: { log: Logger; flu
     repositoryUsage: (repository) => inTurn(async () => {
       const fromDay = dayOf(now()) - 6;
       const stored = await store.repositoryUsage(repository, fromDay);
+      let pullCount = await store.repositoryPullCount(repository);
       let pullsLast7Days = stored.pullsSince;
       let last = stored.lastPulledAt ?? 0;
       for (const tally of pendingOf(repository)) {
         if (tally.day >= fromDay) pullsLast7Days += tally.count;
+        pullCount += tally.count;
         last = Math.max(last, tally.lastPulledAt);
       }
-      return last > 0 ? { pullsLast7Days, lastPulledAt: new Date(last) } : { pullsLast7Days };
+      return last > 0 ? { pullsLast7Days, pullCount, lastPulledAt: new Date(last) } : { pullsLast7Days, pullCount };
     }),
 
     forget: (repository) => inTurn(async () => {

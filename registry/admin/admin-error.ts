@@ -48,6 +48,8 @@ const codedStatus: Record<string, number> = {
   BERTH_STATE_CLOSED: 503,
   BERTH_AUDIT_CLOSED: 503,
   BERTH_LISTENER_APPLY_FAILED: 409,
+  BERTH_RETENTION_INVALID: 400,
+  BERTH_PIN_INVALID: 400,
 };
 
 /** The one place that turns anything thrown in the admin API into the contract's error body. */

@@ -66,6 +66,9 @@ export type AdminErrorCode =
   | 'BERTH_CA_NOT_FOUND' // 404: no local CA yet (TLS listener never started)
   | 'BERTH_LISTENER_APPLY_FAILED' // 409: a saved listener address could not be taken (in use...); the old one keeps serving
   | 'BERTH_RESTART_UNAVAILABLE' // 503: this process does not run the listeners (restart Berth to apply)
+  | 'BERTH_RETENTION_INVALID' // 400: a retention rule out of range, or unpulled-days outside a mirror namespace
+  | 'BERTH_PIN_INVALID' // 400: a pin that names no repository, tag or digest
+  | 'BERTH_PIN_NOT_FOUND' // 404
   | 'BERTH_INTERNAL'; // 500: a bug; details are in the server log, never in the answer
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -95,6 +98,10 @@ export const adminRoutes = {
   caCertificate: '/api/ca.crt',
   trust: '/api/trust',
   events: '/api/events',
+  retention: '/api/retention',
+  retentionSchedule: '/api/retention/schedule',
+  retentionRun: '/api/retention/run',
+  pins: '/api/pins',
   signOut: '/api/signout',
   /** Not under /api: the link `berth ui-url` prints. Consumes `?code=`, sets the cookie, 303 to `/ui/`. */
   signIn: '/ui/signin',
@@ -135,6 +142,9 @@ export const adminPaths = {
   jobRetry: (id: string) => `${adminRoutes.jobs}/${segment(id)}/retry`,
   audit: (q: AuditQueryParams = {}) => `${adminRoutes.audit}${query({ ...q })}`,
   auditExport: (q: Omit<AuditQueryParams, 'limit' | 'offset'> = {}) => `${adminRoutes.auditExport}${query({ ...q })}`,
+  pins: (repository?: string) => `${adminRoutes.pins}${query({ repository })}`,
+  /** `DELETE` unpins. */
+  pin: (repository: string, reference: string) => `${adminRoutes.pins}${query({ repository, reference })}`,
 } as const;
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -314,6 +324,8 @@ export interface RepositorySummary {
   lastPushedAt?: string;
   /** Client manifest GETs over /v2 on the last 7 UTC days, today included (HEAD requests are not pulls). */
   pullsLast7Days: number;
+  /** Every client manifest GET over /v2 ever recorded. */
+  pullCount: number;
   /** The newest pull of any of its manifests; absent when never pulled. */
   lastPulledAt?: string;
   /** `mirror` when its namespace is an upstream's (pull-through or sync wrote it), else `pushed`. */
@@ -971,3 +983,5 @@ export interface MirrorControl {
   /** Optional: called after an upstream or sync rule changed in state, so schedules and clients reload. */
   reload?(): void | Promise<void>;
 }
+
+export type * from './retention-contract.js';

@@ -1,5 +1,6 @@
 import type { AuditLog } from '../auth/audit-log.js';
 import type { Registry } from '../index.js';
+import type { RetentionScheduler } from '../lifecycle/retention-schedule.js';
 import type { Logger } from '../log.js';
 import type { StateStore } from '../state/index.js';
 import type { StorageUsageMeter } from '../metrics/storage-usage.js';
@@ -46,6 +47,11 @@ export interface AdminDeps {
    * audit summary) at shutdown; without it the admin API makes its own, whose last summary a shutdown may drop.
    */
   signInFailures?: SignInFailures;
+  /**
+   * The server's retention runs (lifecycle/retention-schedule.ts), a function when it is created after the admin API.
+   * Without one, "Preview" and "Run now" run directly over the registry's stores.
+   */
+  retention?: () => RetentionScheduler | undefined;
   /** When the server started (uptime in health and the overview). Default: when the admin API was created. */
   startedAt?: number;
 }

@@ -13,6 +13,7 @@ import { healthRoutes } from './routes/health.js';
 import { namespaceRoutes } from './routes/namespaces.js';
 import { overviewRoutes } from './routes/overview.js';
 import { repositoryRoutes } from './routes/repositories.js';
+import { retentionRoutes } from './routes/retention.js';
 import { sessionRoutes } from './routes/session.js';
 import { settingsRoutes } from './routes/settings.js';
 import { createStorageReport, storageRoutes } from './routes/storage.js';
@@ -79,6 +80,7 @@ export function createAdminApi(deps: AdminDeps): Mount[] {
     auditRoutes(ctx),
     tlsRoutes(ctx),
     eventRoutes(ctx),
+    retentionRoutes(ctx),
   ]) {
     app.use(router);
   }

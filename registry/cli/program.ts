@@ -7,6 +7,8 @@ import { registerImageCommands } from './commands/image.js';
 import { registerMigrateCommand } from './commands/migrate.js';
 import { registerMirrorConfigCommand } from './commands/mirror-config.js';
 import { registerNamespaceCommands } from './commands/namespace.js';
+import { registerPinCommands } from './commands/pin.js';
+import { registerRetentionCommands } from './commands/retention.js';
 import { registerSecretsCommands } from './commands/secrets.js';
 import { registerServeCommand } from './commands/serve.js';
 import { registerStatusCommand } from './commands/status.js';
@@ -44,6 +46,8 @@ export function createProgram(): BerthCommand {
   registerUiUrlCommand(program);
   registerAuditCommands(program);
   registerGcCommand(program);
+  registerRetentionCommands(program);
+  registerPinCommands(program);
   registerMigrateCommand(program);
   registerSecretsCommands(program);
   registerCaCommands(program);

@@ -18,6 +18,7 @@ export {
   type JobRecord,
   type JobStatus,
   type LifecyclePolicyRecord,
+  type PinRecord,
   type QuotaLimits,
   type RetentionRules,
   type NamespaceRecord,

@@ -18,6 +18,10 @@ export interface Settings {
   gcEveryHours?: number;
   /** Minutes an unused blob is kept before collection may free it (pushes in progress); absent means 60. */
   gcGraceMinutes?: number;
+  /** Hours between scheduled retention runs; 0 turns them off; absent means 24. See registry/lifecycle/retention-schedule.ts. */
+  retentionEveryHours?: number;
+  /** When a scheduled retention run last started on any node (ISO); the schedule's claim (registry/lifecycle/retention-schedule.ts). */
+  retentionLastRunAt?: string;
   /** The tag TTL of upstreams added without one (seconds); absent means 300. */
   defaultTagTtlSeconds?: number;
   [key: string]: unknown;
@@ -65,6 +69,19 @@ export interface LifecyclePolicyRecord {
   /** Tag patterns (`*` wildcards, e.g. `v*`, `*`) that, once pushed, cannot be moved or deleted. */
   immutableTags?: string[];
   updatedAt: string;
+}
+
+/**
+ * An image retention never removes (`berth pin team/app:1`): a tag (and the manifest it points at) or a manifest by
+ * digest. Kept in the app state, so every node of a cluster shares it.
+ */
+export interface PinRecord {
+  repository: string;
+  /** A tag or a digest. */
+  reference: string;
+  createdAt: string;
+  /** Who pinned it: 'admin' (CLI, GUI). */
+  by: string;
 }
 
 export type Action = 'pull' | 'push' | 'delete';
@@ -179,6 +196,8 @@ export interface State {
   jobs: JobRecord[];
   /** Lifecycle policies (trash days, retention, quotas, immutable tags), one record per scope. */
   policies: LifecyclePolicyRecord[];
+  /** Images retention never removes; see registry/lifecycle/pins.ts. */
+  pins: PinRecord[];
 }
 
 export function defaultState(): State {
@@ -191,6 +210,7 @@ export function defaultState(): State {
     syncRules: [],
     jobs: [],
     policies: [],
+    pins: [],
   };
 }
 
@@ -223,7 +243,7 @@ export function normalizeState(raw: unknown, path: string): State {
     if (!isPlainObject(raw.settings)) throw new StateFileError(path, '"settings" must be an object');
     state.settings = raw.settings;
   }
-  for (const key of ['namespaces', 'tokens', 'upstreams', 'syncRules', 'jobs', 'policies'] as const) {
+  for (const key of ['namespaces', 'tokens', 'upstreams', 'syncRules', 'jobs', 'policies', 'pins'] as const) {
     const value = raw[key];
     if (value === undefined) continue;
     if (!Array.isArray(value) || !value.every(isPlainObject)) {

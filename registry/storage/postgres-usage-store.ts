@@ -41,6 +41,10 @@ export function openPostgresUsageStore(pool: pg.Pool): UsageStore {
       const last = rows[0]?.last;
       return last ? { pullsSince, lastPulledAt: last.getTime() } : { pullsSince };
     },
+    async repositoryPullCount(repository) {
+      const { rows } = await pool.query<{ count: string }>(sql.repositoryCount, [repository]);
+      return Number(rows[0]?.count ?? 0);
+    },
     async forget(repository) {
       await inTransaction(pool, async (client) => {
         for (const statement of sql.forget) await client.query(statement, [repository]);
@@ -78,6 +82,7 @@ const sql = {
               WHERE repository = $1 AND reference = ANY($2::text[])`,
   repository: `SELECT (SELECT coalesce(sum(count), 0) FROM berth_daily_pulls WHERE repository = $1 AND day >= $2) AS since,
                       (SELECT last_pulled_at FROM berth_repository_pulls WHERE repository = $1) AS last`,
+  repositoryCount: 'SELECT count FROM berth_repository_pulls WHERE repository = $1',
   pruneDays: 'DELETE FROM berth_daily_pulls WHERE day < $1',
   forget: [
     'DELETE FROM berth_reference_pulls WHERE repository = $1',

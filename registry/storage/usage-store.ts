@@ -23,6 +23,8 @@ export interface UsageStore {
   referenceUsage(repository: string, references: readonly string[]): Promise<StoredUsage | undefined>;
   /** Pulls of the repository on UTC days `fromDay` and later, and its last pull ever. */
   repositoryUsage(repository: string, fromDay: number): Promise<{ pullsSince: number; lastPulledAt?: number }>;
+  /** Every pull of the repository ever recorded (pruning day buckets keeps this total). */
+  repositoryPullCount(repository: string): Promise<number>;
   /** Drops every record of a repository (it was deleted: a new one of the same name starts afresh). */
   forget(repository: string): Promise<void>;
   /** Drops the day buckets before `day` (the totals per reference and repository stay). */
@@ -97,6 +99,7 @@ export function openUsageStore(dataDir: string): UsageStore {
     ),
     reference: db.prepare('SELECT count, last_pulled_at FROM reference_pulls WHERE repository = ? AND reference = ?'),
     repositoryLast: db.prepare('SELECT last_pulled_at FROM repository_pulls WHERE repository = ?').pluck(),
+    repositoryCount: db.prepare('SELECT count FROM repository_pulls WHERE repository = ?').pluck(),
     repositorySince: db.prepare('SELECT coalesce(sum(count), 0) FROM daily_pulls WHERE repository = ? AND day >= ?').pluck(),
     pruneDays: db.prepare('DELETE FROM daily_pulls WHERE day < ?'),
     forgetReferences: db.prepare('DELETE FROM reference_pulls WHERE repository = ?'),
@@ -134,6 +137,9 @@ export function openUsageStore(dataDir: string): UsageStore {
       const pullsSince = statements.repositorySince.get(repository, fromDay) as number;
       const lastPulledAt = statements.repositoryLast.get(repository) as number | undefined;
       return lastPulledAt === undefined ? { pullsSince } : { pullsSince, lastPulledAt };
+    },
+    async repositoryPullCount(repository) {
+      return (statements.repositoryCount.get(repository) as number | undefined) ?? 0;
     },
     async forget(repository) {
       forget.immediate(repository);

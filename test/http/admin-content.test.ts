@@ -90,7 +90,7 @@ describe('repositories, tags and manifests', () => {
     const all = await admin.api<RepositoriesResponse>('GET', '/api/repositories');
     assert.equal(all.status, 200);
     const web = all.body.repositories.find((r) => r.name === 'shop/web');
-    assert.deepEqual({ ...web, size: 0, lastPushedAt: undefined }, { name: 'shop/web', namespace: 'shop', tagCount: 2, source: 'pushed', size: 0, lastPushedAt: undefined, pullsLast7Days: 0 });
+    assert.deepEqual({ ...web, size: 0, lastPushedAt: undefined }, { name: 'shop/web', namespace: 'shop', tagCount: 2, source: 'pushed', size: 0, lastPushedAt: undefined, pullsLast7Days: 0, pullCount: 0 });
     const ops = await admin.api<RepositoriesResponse>('GET', '/api/repositories?namespace=ops');
     assert.deepEqual(ops.body.repositories.map((r) => r.name), ['ops/tools/cli']);
     const search = await admin.api<RepositoriesResponse>('GET', '/api/repositories?q=WEB');

@@ -51,12 +51,15 @@ export function describeUsageStoreContract(name: string, open: () => Promise<Usa
       assert.deepEqual(await store.repositoryUsage('team/app', day - 1), { pullsSince: 6, lastPulledAt: at(day, 7) }, 'the window starts at fromDay');
       assert.deepEqual(await store.repositoryUsage('team/app', day + 1), { pullsSince: 0, lastPulledAt: at(day, 7) });
       assert.deepEqual(await store.repositoryUsage('team/other', 0), { pullsSince: 9, lastPulledAt: at(day) });
+      assert.equal(await store.repositoryPullCount('team/app'), 10, 'every pull of the repository, whatever its day');
+      assert.equal(await store.repositoryPullCount('never'), 0);
     });
 
     it('pruning drops old day buckets and keeps the totals; forgetting drops one repository', async ({ store }) => {
       await store.add([tally('team/app', '1', day - 40, 5), tally('team/app', '1', day, 1), tally('team/keep', '1', day - 40, 2)]);
       await store.pruneDaysBefore(day - 35);
       assert.deepEqual(await store.repositoryUsage('team/app', 0), { pullsSince: 1, lastPulledAt: at(day) });
+      assert.equal(await store.repositoryPullCount('team/app'), 6, 'the total outlives the day buckets');
       assert.deepEqual(await store.referenceUsage('team/app', ['1']), { pullCount: 6, lastPulledAt: at(day) });
       assert.deepEqual(await store.repositoryUsage('team/keep', 0), { pullsSince: 0, lastPulledAt: at(day - 40) });
 

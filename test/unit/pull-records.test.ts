@@ -36,8 +36,8 @@ test('the last 7 days are today and the 6 before; a tag counts its name and its 
     assert.deepEqual(await records.tagUsage('team/app', '1', digest), { pullCount: 4, lastPulledAt: new Date(today) });
     assert.deepEqual(await records.tagUsage('team/app', '2', other), { pullCount: 1, lastPulledAt: new Date(today - 30_000) });
     assert.deepEqual(await records.tagUsage('team/app', 'never', `sha256:${'c'.repeat(64)}`), { pullCount: 0 });
-    assert.deepEqual(await records.repositoryUsage('team/app'), { pullsLast7Days: 4, lastPulledAt: new Date(today) });
-    assert.deepEqual(await records.repositoryUsage('team/none'), { pullsLast7Days: 0 });
+    assert.deepEqual(await records.repositoryUsage('team/app'), { pullsLast7Days: 4, pullCount: 5, lastPulledAt: new Date(today) });
+    assert.deepEqual(await records.repositoryUsage('team/none'), { pullsLast7Days: 0, pullCount: 0 });
   };
   await check();
   await records.flush();

@@ -42,7 +42,7 @@ test('a new data directory gets state.json (mode 0600) with the default sections
   const info = await stat(store.path);
   assert.equal(info.mode & 0o777, 0o600);
   const onDisk = JSON.parse(await readFile(store.path, 'utf8')) as Record<string, unknown>;
-  assert.deepEqual(onDisk, { schemaVersion: 1, settings: {}, namespaces: [], tokens: [], upstreams: [], syncRules: [], jobs: [], policies: [] });
+  assert.deepEqual(onDisk, { schemaVersion: 1, settings: {}, namespaces: [], tokens: [], upstreams: [], syncRules: [], jobs: [], policies: [], pins: [] });
   assert.deepEqual(store.read().namespaces, []);
 });
 

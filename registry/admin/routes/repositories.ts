@@ -70,6 +70,7 @@ export function repositoryRoutes(ctx: AdminContext, inspector: ImageInspector): 
         size: facts.size,
         source: 'pushed',
         pullsLast7Days: usage.pullsLast7Days,
+        pullCount: usage.pullCount,
       };
       if (facts.lastPushedAt) summary.lastPushedAt = facts.lastPushedAt.toISOString();
       if (usage.lastPulledAt) summary.lastPulledAt = usage.lastPulledAt.toISOString();

@@ -21,7 +21,13 @@ export function selectTags(tags: readonly string[], filter: SyncRuleRecord['tags
   return selected.sort();
 }
 
-function newestFirst(a: string, b: string): number {
+/** Whether a tag reads as a semantic version (`1.2.3`, `v2.0.0-rc.1`), as the ordering below takes it. */
+export function isVersionTag(tag: string): boolean {
+  return semver.valid(tag.replace(/^v/, ''), { loose: true }) !== null;
+}
+
+/** A sort comparator, newest first: semver tags by version (a `v` prefix allowed), then the rest lexically descending. Retention's semver order uses it too. */
+export function newestFirst(a: string, b: string): number {
   const va = semver.valid(a.replace(/^v/, ''), { loose: true });
   const vb = semver.valid(b.replace(/^v/, ''), { loose: true });
   if (va && vb) return semver.rcompare(va, vb, true);

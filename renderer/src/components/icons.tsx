@@ -92,4 +92,5 @@ export const IconTag = icon(
     <path d="M3 6v5.17a2 2 0 0 0 .59 1.42l7.71 7.71a2.41 2.41 0 0 0 3.41 0l5.59-5.59a2.41 2.41 0 0 0 0-3.41l-7.71-7.71A2 2 0 0 0 11.17 3H6a3 3 0 0 0-3 3" />
   </>,
 );
+export const IconPin = icon(<path d="M15 4.5l-4 4L7 10l-1.5 1.5 7 7L14 17l1.5-4 4-4M9 15l-4.5 4.5M14.5 4L20 9.5" />);
 export const IconChevronRight = icon(<path d="M9 6l6 6-6 6" />);

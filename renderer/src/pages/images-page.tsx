@@ -199,6 +199,11 @@ function RepositoryFacts({ repository, version }: { repository: string; version:
           {formatCount(summary.pullsLast7Days)}
         </Text>
       </Fact>
+      <Fact label="Pulls (all time)">
+        <Text component="span" fw={600} size="sm" className="berth-nums">
+          {formatCount(summary.pullCount)}
+        </Text>
+      </Fact>
     </Group>
   );
 }

@@ -12,6 +12,7 @@ import { SectionCard } from '../components/section-card.js';
 import { ListenersForm } from '../components/settings/listeners-form.js';
 import { MaintenanceForm } from '../components/settings/maintenance-form.js';
 import { NamespaceAccess } from '../components/settings/namespace-access.js';
+import { RetentionPanel } from '../components/retention/retention-panel.js';
 
 export function SettingsPage() {
   const { reloadOverview } = useAppInfo();
@@ -70,6 +71,10 @@ export function SettingsPage() {
           ) : (
             <NamespaceAccess namespaces={namespaces.data.namespaces} onChanged={bump} />
           )}
+        </SectionCard>
+
+        <SectionCard title="Retention" description="Per namespace: keep the newest tags, remove old untagged manifests, evict mirrored images nobody pulls. Preview first.">
+          {namespaces.data ? <RetentionPanel namespaces={namespaces.data.namespaces.map((namespace) => namespace.name)} /> : null}
         </SectionCard>
 
         <SectionCard title="Data directory" description="Images, state and keys. Set with --data or BERTH_DATA when Berth starts; read-only here.">

@@ -13,6 +13,7 @@ import { RelativeTime } from '../relative-time.js';
 import { columnPriority, ResponsiveTable } from '../responsive-table.js';
 import { LayerHistoryTable } from './layer-history-table.js';
 import { shortMediaType } from './media-type.js';
+import { PinToggle } from './pin-toggle.js';
 import { PlatformBadges } from './platform-badges.js';
 
 function Fact({ label, children }: { label: string; children: ReactNode }) {
@@ -338,6 +339,7 @@ function DetailBody({ detail, linkTo, back, onDeleteTag, onDeleteManifest }: Det
 
       <Group gap="sm" pt="sm" style={{ borderTop: '1px solid var(--mantine-color-default-border)' }}>
         <DownloadLink href={adminPaths.content(detail.repository, detail.digest)} label="Download manifest" what={shortDigest(detail.digest)} />
+        <PinToggle repository={detail.repository} reference={detail.reference} />
         {onDeleteTag && (
           <Button variant="light" color="red" leftSection={<IconTrash size={16} />} onClick={onDeleteTag}>
             Delete tag

@@ -2,12 +2,12 @@ import { Button, Group, Loader, Select, Stack, Text, TextInput } from '@mantine/
 import { useDebouncedValue } from '@mantine/hooks';
 import { useEffect, useState } from 'react';
 import { api, ApiError } from '../../api/client.js';
-import { adminPaths, tagSorts, type TagSort, type TagSummary, type TagsResponse } from '../../api/contract.js';
+import { adminPaths, adminRoutes, tagSorts, type PinRequest, type PinsResponse, type TagSort, type TagSummary, type TagsResponse } from '../../api/contract.js';
 import { useResource } from '../../api/use-resource.js';
 import { formatCount } from '../../format.js';
 import type { Route } from '../../router.js';
 import { EmptyState } from '../empty-state.js';
-import { LoadError } from '../error-alert.js';
+import { ErrorAlert, LoadError } from '../error-alert.js';
 import { IconSearch } from '../icons.js';
 import { TagTable } from './tag-table.js';
 import { setView, viewHref } from './view-query.js';
@@ -62,6 +62,20 @@ export function TagBrowser({ repository, route, version, onDelete, onTotal, onMi
   useEffect(() => {
     if (tags.data && !q) onTotal?.(tags.data.total);
   }, [tags.data, q]);
+  // Pins of this repository (tags only: a digest pin shows in the manifest's own view), toggled in place.
+  const pins = useResource((signal) => api.get<PinsResponse>(adminPaths.pins(repository), undefined, signal), `pins:${repository}:${version}`);
+  const pinned = new Set((pins.data?.pins ?? []).map((pin) => pin.reference));
+  const [pinError, setPinError] = useState<unknown>();
+  const togglePin = async (tag: TagSummary) => {
+    setPinError(undefined);
+    try {
+      if (pinned.has(tag.tag)) await api.delete(adminPaths.pin(repository, tag.tag));
+      else await api.post(adminRoutes.pins, { repository, reference: tag.tag } satisfies PinRequest);
+      pins.reload();
+    } catch (reason) {
+      setPinError(reason);
+    }
+  };
   const missing = tags.error instanceof ApiError && tags.error.code === 'BERTH_REPOSITORY_NOT_FOUND';
   useEffect(() => {
     if (missing) onMissing?.();
@@ -121,7 +135,15 @@ export function TagBrowser({ repository, route, version, onDelete, onTotal, onMi
         </EmptyState>
       ) : (
         <>
-          <TagTable repository={repository} tags={list} linkFor={(tag) => viewHref(repository, route, { tag, digest: undefined, from: undefined })} onDelete={onDelete} />
+          {pinError !== undefined && <ErrorAlert error={pinError} />}
+          <TagTable
+            repository={repository}
+            tags={list}
+            linkFor={(tag) => viewHref(repository, route, { tag, digest: undefined, from: undefined })}
+            onDelete={onDelete}
+            pinned={pinned}
+            onTogglePin={(tag) => void togglePin(tag)}
+          />
           <Group justify="space-between" wrap="wrap" gap="sm">
             <Text size="sm" c="dimmed" role="status">
               {`${formatCount(first)}–${formatCount(first + list.length - 1)} of ${formatCount(total)} ${q ? `tags matching “${q}”` : total === 1 ? 'tag' : 'tags'}`}

@@ -4,7 +4,7 @@ import { useAppInfo } from '../../app-context.js';
 import { formatBytes, formatCount, shortDigest } from '../../format.js';
 import { Link } from '../../router.js';
 import { CopyIconButton } from '../copy-button.js';
-import { IconTrash } from '../icons.js';
+import { IconPin, IconTrash } from '../icons.js';
 import { RelativeTime } from '../relative-time.js';
 import { columnPriority, ResponsiveTable } from '../responsive-table.js';
 import { PlatformBadges } from './platform-badges.js';
@@ -15,13 +15,16 @@ export interface TagTableProps {
   /** The address that opens a tag's details (keeps the page's filter and order). */
   linkFor: (tag: string) => string;
   onDelete: (tag: TagSummary) => void;
+  /** Tags pinned (retention never removes them), and the pin toggle; no toggle without it. */
+  pinned?: ReadonlySet<string>;
+  onTogglePin?: (tag: TagSummary) => void;
 }
 
 /**
  * Tags of one repository: open details, copy the pull command, delete. A tag's name is a link to its details (a
  * real URL, so it opens in a new tab too); digest, platforms, dates and pulls give way on narrow screens, the details show them.
  */
-export function TagTable({ repository, tags, linkFor, onDelete }: TagTableProps) {
+export function TagTable({ repository, tags, linkFor, onDelete, pinned, onTogglePin }: TagTableProps) {
   const { registryHost } = useAppInfo();
   return (
     <ResponsiveTable label={`Tags of ${repository}`}>
@@ -75,6 +78,19 @@ export function TagTable({ repository, tags, linkFor, onDelete }: TagTableProps)
               <Table.Td>
                 <Group gap={2} justify="flex-end" wrap="nowrap">
                   <CopyIconButton value={`docker pull ${registryHost}/${repository}:${tag.tag}`} label={`Copy pull command for ${tag.tag}`} />
+                  {onTogglePin && (
+                    <Tooltip label={pinned?.has(tag.tag) ? 'Pinned: retention keeps it (click to unpin)' : 'Pin: retention never removes it'}>
+                      <ActionIcon
+                        variant={pinned?.has(tag.tag) ? 'light' : 'subtle'}
+                        color={pinned?.has(tag.tag) ? 'blue' : 'gray'}
+                        aria-label={`Pin ${tag.tag}`}
+                        aria-pressed={pinned?.has(tag.tag) ?? false}
+                        onClick={() => onTogglePin(tag)}
+                      >
+                        <IconPin size={16} />
+                      </ActionIcon>
+                    </Tooltip>
+                  )}
                   <Tooltip label="Delete tag">
                     <ActionIcon variant="subtle" color="red" aria-label={`Delete tag ${tag.tag}`} onClick={() => onDelete(tag)}>
                       <IconTrash size={16} />
