@@ -10,6 +10,7 @@ import { createCredentialCheck, type CredentialCheck } from './auth/credential-c
 import type { RateLimiterOptions } from './auth/rate-limiter.js';
 import { createTokenRealm } from './auth/token-realm.js';
 import { logContentTraffic } from './traffic-log.js';
+import { recordNamespaceOfPush } from './auth/namespace-of-push.js';
 import { isLoopback, parseListenAddress, type ListenAddress } from './config/listen-address.js';
 import { addRepairs, repairTopLevelModes, repairTreeModes, type ModeRepair } from './config/private-modes.js';
 import type { ConnectionPolicy } from './http/connection-policy.js';
@@ -403,31 +404,6 @@ function address(flag: string | null | undefined, setting: unknown, fallback: st
 
 /** Manifest pulls are audited once per actor, client and manifest per minute, not per request. */
 const pullAuditWindowMs = 60_000;
-
-/**
- * A namespace comes into being with its first push, recorded before the push is answered (the registry awaits
- * this), so what the client does next (`berth namespace set team ...` right after `skopeo copy`) finds it.
- */
-function recordNamespaceOfPush(state: StateStore, audit: AuditLog, log: Logger) {
-  return async ({ repository, actor, client }: { repository: string; actor: string; client: string }): Promise<void> => {
-    const namespace = namespaceOf(repository);
-    if (state.read().namespaces.some((ns) => ns.name === namespace)) return;
-    try {
-      let created = false;
-      await state.update((draft) => {
-        if (draft.namespaces.some((ns) => ns.name === namespace)) return;
-        draft.namespaces.push({ name: namespace, anonymousPull: false, createdAt: new Date().toISOString() });
-        created = true;
-      });
-      if (created) {
-        void audit.record({ action: 'namespace.create', actor, client, namespace, outcome: 'success', detail: { reason: 'first push' } }).catch((error: unknown) => log.error({ err: error }, 'audit write failed'));
-      }
-    } catch (error) {
-      // The manifest is stored: the push succeeded. The namespace is recorded by the next push, or by hand.
-      log.error({ err: error, namespace }, 'recording the namespace of a first push failed');
-    }
-  };
-}
 
 /** Audit events for content changes and pulls. */
 function recordContentChanges(registry: Registry, state: StateStore, audit: AuditLog, log: Logger): void {
