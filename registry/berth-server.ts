@@ -36,6 +36,9 @@ import type { StateStore } from './state/index.js';
 import { checkMasterKey, openAuditLog, openSecretBox, openSharedKey, openStateStore, type MetadataBackend } from './state/metadata-backend.js';
 import { openStorage, type OpenStorage, type StorageBackend } from './storage/storage-backend.js';
 import { createCertificateManager, type CertificateManager } from './tls/index.js';
+import { createImageImporter, type ImageImporter } from './transfer/image-importer.js';
+import { watchImportFolder, type ImportFolder } from './transfer/import-folder.js';
+import { join } from 'node:path';
 
 export type AuthMode = 'token' | 'none';
 
@@ -66,6 +69,11 @@ export interface BerthOptions {
    * presents one dead token many times on purpose raises it.
    */
   credentialFailureLimits?: RateLimiterOptions;
+  /**
+   * The watched import folder (registry/transfer/import-folder.ts); null turns it off. Default: settings.importFolder
+   * ('off' turns it off), else `<dataDir>/import`.
+   */
+  importFolder?: string | null;
 }
 
 export interface Berth {
@@ -76,6 +84,10 @@ export interface Berth {
   readonly upstreams: UpstreamPool;
   readonly metrics: BerthMetrics;
   readonly sync: SyncScheduler;
+  /** Imports archives (`berth import`, the import folder, the GUI's drop zone all take this path). */
+  readonly importer: ImageImporter;
+  /** The watched import folder, when it is on. */
+  readonly importFolder?: ImportFolder;
   /** `http://127.0.0.1:5000`-style URLs of the listeners that are up. */
   readonly urls: { http?: string; https?: string };
   /** Moves each running listener to its saved address when that differs (see the function); ListenerApplyError if one cannot. */
@@ -170,6 +182,7 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
   // The admin API is mounted before the registry and the scheduler exist; it reaches them through these.
   let registryRef: Registry | undefined;
   let syncRef: SyncScheduler | undefined;
+  let importerRef: ImageImporter | undefined;
   const urls: { http?: string; https?: string } = {};
   let certificates: CertificateManager | undefined;
   // The admin API is mounted before the listeners exist: "apply and restart" reaches them through this.
@@ -190,6 +203,7 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
       version: options.version ?? '0.0.0',
       signInFailures,
       startedAt: Date.now(),
+      importer: () => importerRef,
     }),
     createUiMount(uiDistDir),
     createRootMount(uiDistDir),
@@ -221,6 +235,8 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
   syncRef = sync;
   await sync.start();
   recordContentChanges(registry, state, audit, log);
+  const importer = createImageImporter({ stores: registry, state, audit, log });
+  importerRef = importer;
   logContentTraffic(registry, log);
 
   /** The listeners running now, so "apply and restart" can replace one. */
@@ -262,6 +278,14 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
     throw error;
   }
   await serverRecord.publish();
+  const importFolderPath = importFolderOf(options.importFolder, settings.importFolder, dataDir);
+  // A folder that cannot be watched (a path of another user's) is reported; Berth serves on without it.
+  const importFolder = importFolderPath
+    ? await watchImportFolder({ folder: importFolderPath, importer, log }).catch((error: unknown) => {
+        log.warn({ err: error, folder: importFolderPath }, 'the import folder could not be watched: archives dropped there are not imported');
+        return undefined;
+      })
+    : undefined;
   const modeCheck = checkPrivateModes(dataDir, topLevelModes, log);
   upstreams.onHealthChange(() => serverRecord.changed());
   // Started only once the listeners are up, so a failed start leaves no timer behind; it prunes once now.
@@ -323,8 +347,12 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
     sync,
     metrics,
     urls,
+    importer,
+    importFolder,
     applyListeners,
     async close() {
+      // Before the registry: an archive being imported finishes (or fails whole) while its stores are open.
+      await importFolder?.close();
       // The CLI stops pointing people at this server as soon as it begins to stop.
       await serverRecord.close();
       await modeCheck.close();
@@ -395,6 +423,13 @@ async function closingStateOnFailure<T>(state: StateStore, work: () => Promise<T
     await state.close().catch(() => undefined);
     throw error;
   }
+}
+
+function importFolderOf(flag: string | null | undefined, setting: unknown, dataDir: string): string | undefined {
+  if (flag === null) return undefined;
+  if (flag !== undefined) return flag;
+  if (setting === 'off') return undefined;
+  return typeof setting === 'string' && setting !== '' ? setting : join(dataDir, 'import');
 }
 
 function address(flag: string | null | undefined, setting: unknown, fallback: string): ListenAddress | null {
