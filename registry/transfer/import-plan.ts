@@ -167,11 +167,14 @@ function planLayout(scan: ArchiveScan, into: string | undefined): ImportPlan {
     add(builder.plan(name.repository), manifest, seenIn(name.repository));
     images.push({ ...name, digest: manifest.digest, mediaType: manifest.mediaType });
   });
+  const descriptorsByDigest = new Map(index.manifests.map((descriptor) => [descriptor.digest, descriptor]));
   const onlyRepository = () => (builder.repositories.size === 1 ? [...builder.repositories.keys()][0] : undefined);
   for (const { manifest, position } of unnamed) {
     const repository = into ?? onlyRepository();
     if (repository === undefined) {
-      throw refusedArchive(`index.json manifests[${position}] (${manifest.digest}) has no image name: pass --repository REPO to say where it goes`, 'index.json');
+      const tag = descriptorsByDigest.get(manifest.digest)?.annotations?.['org.opencontainers.image.ref.name'];
+      const what = tag ? `names only the tag "${tag}", no repository` : 'has no image name';
+      throw refusedArchive(`index.json manifests[${position}] (${manifest.digest}) ${what}: pass --repository REPO to say where it goes`, 'index.json');
     }
     add(builder.plan(repository), manifest, seenIn(repository));
     images.push({ repository, digest: manifest.digest, mediaType: manifest.mediaType });

@@ -4,6 +4,7 @@ import { rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { privateFileMode } from '../../config/private-modes.js';
+import { isRepositoryName } from '../../core/names.js';
 import { silentLogger } from '../../log.js';
 import { openAuditLog } from '../../state/metadata-backend.js';
 import { writeArchive } from '../../transfer/archive-writer.js';
@@ -59,6 +60,9 @@ async function exportImages(texts: string[], command: Command): Promise<void> {
 
 async function importFile(file: string, command: Command): Promise<void> {
   const values = optionsOf<{ repository?: string; json?: boolean }>(command);
+  if (values.repository !== undefined && !isRepositoryName(values.repository)) {
+    throw new CliUsageError(`--repository ${JSON.stringify(values.repository.slice(0, 120))}: not a repository name (lowercase a-z 0-9 . _ - separated by /, e.g. team/app)`);
+  }
   const path = resolve(file);
   if (!(await stat(path).then((info) => info.isFile(), () => false))) throw new CliUsageError(`no archive file at ${path}`);
   // A fresh machine's first import creates the data directory, as "berth serve" would.
