@@ -1,5 +1,6 @@
 import { parseDigest } from '../core/digest.js';
 import { parseManifest, type Descriptor, type Platform } from '../core/manifest.js';
+import type { BlobStore } from '../storage/blob-store.js';
 import type { RepositoryStore, StoredManifest } from '../storage/repository-store.js';
 import { TransferError } from './archive-error.js';
 import { refNameAnnotation } from './image-names.js';
@@ -19,7 +20,10 @@ export interface ExportRequest {
 export interface ExportOptions {
   /** `oci` (default): an OCI image layout with every platform and referrer. `docker`: what `docker load` reads, one platform. */
   readonly format?: 'oci' | 'docker';
-  /** For `docker`: `os/arch[/variant]` picked from a multi-platform index; default the host's. */
+  /**
+   * For `docker`: `os/arch[/variant]` picked from a multi-platform index; default the host's. A single-platform image
+   * given an explicit platform it is not (read from its config) is refused rather than exported as the wrong one.
+   */
   readonly platform?: string;
 }
 
@@ -52,9 +56,20 @@ function matchesPlatform(platform: Platform | undefined, wanted: string): boolea
   return variant === undefined || platform.variant === undefined || platform.variant === variant;
 }
 
+/** The platform an image config declares (`os`, `architecture`, `variant`), when it is a readable config. */
+function platformOfConfig(bytes: Buffer): Platform | undefined {
+  try {
+    const config = JSON.parse(bytes.toString('utf8')) as { os?: unknown; architecture?: unknown; variant?: unknown };
+    if (typeof config.os !== 'string' || typeof config.architecture !== 'string') return undefined;
+    return { os: config.os, architecture: config.architecture, ...(typeof config.variant === 'string' ? { variant: config.variant } : {}) };
+  } catch {
+    return undefined;
+  }
+}
+
 const describe = (request: ExportRequest) => `${request.repository}${request.reference.includes(':') ? '@' : ':'}${request.reference}`;
 
-export async function planExport(repositories: RepositoryStore, requests: readonly ExportRequest[], options: ExportOptions = {}): Promise<ExportPlan> {
+export async function planExport(repositories: RepositoryStore, requests: readonly ExportRequest[], options: ExportOptions = {}, blobStore?: BlobStore): Promise<ExportPlan> {
   const format = options.format ?? 'oci';
   const platform = options.platform ?? hostPlatform();
   const manifests = new Map<string, Buffer>();
@@ -108,6 +123,11 @@ export async function planExport(repositories: RepositoryStore, requests: readon
         image = stored;
       }
       const chosen = parseManifest(image.bytes);
+      if (!parsed.isIndex && options.platform !== undefined && chosen.config && blobStore) {
+        const config = await blobStore.read(parseDigest(chosen.config.digest));
+        const own = config ? platformOfConfig(config) : undefined;
+        if (own && !matchesPlatform(own, platform)) throw unknownImage(`${describe(request)} is a ${shownPlatform(own)} image, not ${platform}: leave out --platform, or export an image built for ${platform}`);
+      }
       if (!chosen.config || !/^application\/vnd\.(oci\.image\.config\.v1|docker\.container\.image\.v1)\+json$/.test(chosen.config.mediaType)) {
         throw unknownImage(`${describe(request)} is an artifact (${chosen.artifactType ?? 'no config'}), not a container image docker can load: export it with --format oci`);
       }

@@ -43,6 +43,7 @@ async function exportImages(texts: string[], command: Command): Promise<void> {
       registry.repositories,
       images.map((image) => ({ repository: image.repository, reference: referenceOf(image) })),
       { format: values.format as 'oci' | 'docker', platform: values.platform },
+      registry.blobs,
     );
     // Written beside the target and renamed at the end: a failed export leaves no archive that looks whole.
     const partial = join(dirname(output), `.${basename(output)}.${randomBytes(4).toString('hex')}.partial`);
