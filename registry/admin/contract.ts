@@ -963,6 +963,17 @@ export interface ImportedImageView {
   mediaType: string;
 }
 
+/**
+ * POST /api/images/import answers 200 with this once the import is done. An archive that takes longer than a minute
+ * to check and store is answered 202 with `{ id, archive, pending: true }` instead (an idle connection would be cut);
+ * its outcome then comes as the `import.finished` event with that id.
+ */
+export interface ImportPendingResponse {
+  id: string;
+  archive: string;
+  pending: true;
+}
+
 export interface ImportArchiveResponse {
   archive: string;
   /** `oci`: an OCI image layout (manifests kept byte for byte); `docker`: a classic docker save archive. */

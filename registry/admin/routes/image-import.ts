@@ -8,7 +8,7 @@ import { Router, type Request } from 'express';
 import { ensurePrivateDir, privateFileMode } from '../../config/private-modes.js';
 import { isTransferError } from '../../transfer/archive-error.js';
 import { AdminError } from '../admin-error.js';
-import { adminRoutes, type ImportArchiveResponse, type ImportPhase } from '../contract.js';
+import { adminRoutes, type ImportArchiveResponse, type ImportPendingResponse, type ImportPhase } from '../contract.js';
 import type { AdminContext } from '../deps.js';
 import { clientOf } from '../request-helpers.js';
 
@@ -19,6 +19,8 @@ import { clientOf } from '../request-helpers.js';
  * goes to /api/events as `import.progress` (uploading, checking, storing), the outcome as `import.finished`.
  */
 const progressEveryMs = 250;
+/** Longer than this, the answer is 202 and the outcome an event: the connection would otherwise sit idle until cut. */
+const answerWithinMs = 60_000;
 
 /** The uploaded file's name as messages show it: a base name, printable, short. */
 function archiveNameOf(req: Request): string {
@@ -47,8 +49,9 @@ export function imageImportRoutes(ctx: AdminContext): Router {
     const dir = join(ctx.dataDir, 'import-uploads');
     await ensurePrivateDir(dir);
     const path = join(dir, `${id}.tar`);
+    const finished = (ok: boolean, message: string) => ctx.hub.publish({ type: 'import.finished', id, archive, ok, message });
+    let received = 0;
     try {
-      let received = 0;
       const counter = new Transform({
         transform(chunk: Buffer, _encoding, callback) {
           received += chunk.length;
@@ -59,31 +62,54 @@ export function imageImportRoutes(ctx: AdminContext): Router {
       await pipeline(req, counter, createWriteStream(path, { mode: privateFileMode, flags: 'wx' }));
       report('uploading', received, uploadTotal, true);
       if (received === 0) throw new AdminError('BERTH_VALIDATION', 400, 'the request body is empty: send the archive as the body');
-      const result = await importer.importFile({
+    } catch (error) {
+      await rm(path, { force: true });
+      finished(false, error instanceof AdminError ? error.message : 'the upload broke off');
+      throw error;
+    }
+    const importing = importer
+      .importFile({
         path,
         archiveName: archive,
         repository,
         actor: 'admin',
         client: clientOf(req),
         onProgress: (progress) => report(progress.phase, progress.bytes, progress.total, true),
-      });
-      const names = result.images.map((image) => (image.tag ? `${image.repository}:${image.tag}` : `${image.repository}@${image.digest}`));
-      ctx.hub.publish({ type: 'import.finished', id, archive, ok: true, message: `imported ${names.join(', ')}` });
-      const body: ImportArchiveResponse = {
-        archive,
-        format: result.format,
-        images: result.images.map(({ repository: repo, tag, digest, mediaType }) => ({ repository: repo, ...(tag ? { tag } : {}), digest, mediaType })),
-        blobsStored: result.blobsStored,
-        bytesStored: result.bytesStored,
-        blobsReused: result.blobsReused,
-      };
-      res.json(body);
-    } catch (error) {
-      const message = isTransferError(error) || error instanceof AdminError ? error.message : 'the import failed: see the server log';
-      ctx.hub.publish({ type: 'import.finished', id, archive, ok: false, message });
-      throw error;
+      })
+      .then(
+        (result): ImportArchiveResponse => {
+          const names = result.images.map((image) => (image.tag ? `${image.repository}:${image.tag}` : `${image.repository}@${image.digest}`));
+          finished(true, `imported ${names.join(', ')}`);
+          return {
+            archive,
+            format: result.format,
+            images: result.images.map(({ repository: repo, tag, digest, mediaType }) => ({ repository: repo, ...(tag ? { tag } : {}), digest, mediaType })),
+            blobsStored: result.blobsStored,
+            bytesStored: result.bytesStored,
+            blobsReused: result.blobsReused,
+          };
+        },
+        (error: unknown) => {
+          finished(false, isTransferError(error) ? error.message : 'the import failed: see the server log');
+          if (!isTransferError(error)) ctx.log.error({ err: error, archive }, 'importing an uploaded archive failed');
+          throw error;
+        },
+      )
+      .finally(() => rm(path, { force: true }));
+    let timer: NodeJS.Timeout | undefined;
+    const pending = new Promise<'pending'>((resolve) => (timer = setTimeout(resolve, answerWithinMs, 'pending')));
+    try {
+      const outcome = await Promise.race([importing, pending]);
+      if (outcome === 'pending') {
+        // The import goes on; its outcome is the import.finished event (and the audit trail).
+        importing.catch(() => undefined);
+        const body: ImportPendingResponse = { id, archive, pending: true };
+        res.status(202).json(body);
+        return;
+      }
+      res.json(outcome);
     } finally {
-      await rm(path, { force: true });
+      clearTimeout(timer);
     }
   });
   return router;

@@ -1,7 +1,7 @@
 import { Alert, Anchor, Button, Group, Paper, Progress, Stack, Text } from '@mantine/core';
 import { useRef, useState, type DragEvent } from 'react';
 import { uploadFile, withQuery } from '../../api/client.js';
-import { adminRoutes, type AdminEvent, type ImportArchiveResponse, type ImportPhase } from '../../api/contract.js';
+import { adminRoutes, type AdminEvent, type ImportArchiveResponse, type ImportPendingResponse, type ImportPhase } from '../../api/contract.js';
 import { useEvents } from '../../api/events.js';
 import { formatBytes } from '../../format.js';
 import { hrefFor, Link } from '../../router.js';
@@ -16,8 +16,10 @@ import { IconCheck, IconDownload } from '../icons.js';
 
 type Status =
   | { kind: 'idle' }
-  | { kind: 'running'; archive: string; phase: ImportPhase; bytes: number; total?: number }
+  | { kind: 'running'; archive: string; phase: ImportPhase; bytes: number; total?: number; id?: string }
   | { kind: 'done'; result: ImportArchiveResponse }
+  /** A long import answered 202: its outcome came as an import.finished event. */
+  | { kind: 'finished'; archive: string; message: string }
   | { kind: 'failed'; archive: string; error: unknown };
 
 const phaseText: Record<ImportPhase, string> = { uploading: 'Uploading', checking: 'Checking every digest', storing: 'Storing new layers' };
@@ -28,7 +30,16 @@ export function ImportDropZone({ onImported }: { onImported: () => void }) {
   const input = useRef<HTMLInputElement>(null);
   const running = status.kind === 'running';
 
-  useEvents(['import.progress'], (event: AdminEvent) => {
+  useEvents(['import.progress', 'import.finished'], (event: AdminEvent) => {
+    if (event.type === 'import.finished') {
+      // Only for an import the server answered 202 (still running): the others end with their own answer.
+      setStatus((current) => {
+        if (current.kind !== 'running' || current.id !== event.id) return current;
+        if (event.ok) onImported();
+        return event.ok ? { kind: 'finished', archive: event.archive, message: event.message } : { kind: 'failed', archive: event.archive, error: new Error(event.message) };
+      });
+      return;
+    }
     if (event.type !== 'import.progress' || event.phase === 'uploading') return;
     setStatus((current) => (current.kind === 'running' && current.archive === event.archive ? { ...current, phase: event.phase, bytes: event.bytes, total: event.total } : current));
   });
@@ -37,12 +48,16 @@ export function ImportDropZone({ onImported }: { onImported: () => void }) {
     if (!file || running) return;
     setStatus({ kind: 'running', archive: file.name, phase: 'uploading', bytes: 0, total: file.size });
     try {
-      const result = await uploadFile<ImportArchiveResponse>(
+      const result = await uploadFile<ImportArchiveResponse | ImportPendingResponse>(
         withQuery(adminRoutes.imageImport, { name: file.name }),
         file,
         (sent, total) => setStatus((current) => (current.kind === 'running' && current.phase === 'uploading' ? { ...current, bytes: sent, total } : current)),
         () => setStatus((current) => (current.kind === 'running' && current.phase === 'uploading' ? { ...current, phase: 'checking', bytes: 0 } : current)),
       );
+      if ('pending' in result) {
+        setStatus((current) => (current.kind === 'running' ? { ...current, id: result.id } : current));
+        return;
+      }
       setStatus({ kind: 'done', result });
       onImported();
     } catch (error) {
@@ -115,6 +130,11 @@ export function ImportDropZone({ onImported }: { onImported: () => void }) {
                 {status.result.blobsStored} layer(s) and config(s) stored ({formatBytes(status.result.bytesStored)}), {status.result.blobsReused} already here.
               </Text>
             </Stack>
+          </Alert>
+        )}
+        {status.kind === 'finished' && (
+          <Alert color="green" variant="light" icon={<IconCheck />} title={`Imported ${status.archive}`} role="status">
+            <Text size="sm">{status.message}</Text>
           </Alert>
         )}
         {status.kind === 'failed' && <ErrorAlert error={status.error} title={`${status.archive} was not imported`} />}
