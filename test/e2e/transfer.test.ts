@@ -84,6 +84,12 @@ test('an export imported into a second Berth pulls byte-exact with skopeo, every
   // The same archive again: nothing new is stored, the tags stay.
   assert.match(await berthCliOk(['import', archive, '--data', second]), /0 blob\(s\) stored \(0 B\), 7 already here/);
 
+  // A mirrored namespace takes no imports, as it takes no pushes.
+  await berthCliOk(['upstream', 'add', 'hub', 'https://registry-1.docker.io', '--data', second]);
+  const mirrored = await berthCli(['import', archive, '--repository', 'hub/app', '--data', second]);
+  assert.equal(mirrored.code, 1);
+  assert.match(mirrored.stderr, /namespace "hub" mirrors upstream "hub" and takes no pushes or imports/);
+
   // Export failures are said in the user's terms and leave no archive behind.
   const missing = await berthCli(['export', 'team/app:nope', '-o', join(work, 'nope.tar'), '--data', first]);
   assert.equal(missing.code, 1);
