@@ -83,6 +83,8 @@ function counted(input: Readable, phase: ImportProgress['phase'], total: number 
     },
   });
   input.on('error', (error) => counter.destroy(error));
+  // A read abandoned part-way (a refused entry) closes the file too.
+  counter.on('close', () => input.destroy());
   return input.pipe(counter);
 }
 

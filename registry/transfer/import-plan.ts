@@ -198,7 +198,7 @@ interface DockerSaveItem {
 
 function layerMediaType(file: ScannedFile): string {
   if (file.head[0] === 0x1f && file.head[1] === 0x8b) return 'application/vnd.oci.image.layer.v1.tar+gzip';
-  if (file.head.readUInt32LE(0) === 0xfd2fb528) return 'application/vnd.oci.image.layer.v1.tar+zstd';
+  if (file.head.length >= 4 && file.head.readUInt32LE(0) === 0xfd2fb528) return 'application/vnd.oci.image.layer.v1.tar+zstd';
   return 'application/vnd.oci.image.layer.v1.tar';
 }
 
