@@ -1,4 +1,5 @@
 import { createServer as createHttpsServer } from 'node:https';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Server } from 'node:http';
 import { gcScheduleOf } from './storage/gc-settings.js';
@@ -38,7 +39,6 @@ import { openStorage, type OpenStorage, type StorageBackend } from './storage/st
 import { createCertificateManager, type CertificateManager } from './tls/index.js';
 import { createImageImporter, type ImageImporter } from './transfer/image-importer.js';
 import { watchImportFolder, type ImportFolder } from './transfer/import-folder.js';
-import { join } from 'node:path';
 
 export type AuthMode = 'token' | 'none';
 

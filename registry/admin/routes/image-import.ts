@@ -31,6 +31,9 @@ function archiveNameOf(req: Request): string {
 
 export function imageImportRoutes(ctx: AdminContext): Router {
   const router = Router();
+  const dir = join(ctx.dataDir, 'import-uploads');
+  // Uploads a crash or kill cut off: the admin API is built before Berth listens, so none is in flight now.
+  void rm(dir, { recursive: true, force: true }).catch((error: unknown) => ctx.log.warn({ err: error, dir }, 'removing interrupted archive uploads failed'));
   router.post(adminRoutes.imageImport, async (req: Request, res) => {
     const importer = ctx.importer?.();
     if (!importer) throw new AdminError('BERTH_IMPORT_UNAVAILABLE', 503, 'this Berth process does not import archives', 'use "berth import FILE"');
@@ -46,7 +49,6 @@ export function imageImportRoutes(ctx: AdminContext): Router {
       reportedAt = now;
       ctx.hub.publish({ type: 'import.progress', id, archive, phase, bytes, ...(total !== undefined ? { total } : {}) });
     };
-    const dir = join(ctx.dataDir, 'import-uploads');
     await ensurePrivateDir(dir);
     const path = join(dir, `${id}.tar`);
     const finished = (ok: boolean, message: string) => ctx.hub.publish({ type: 'import.finished', id, archive, ok, message });
