@@ -1,4 +1,5 @@
 import { createServer as createHttpsServer } from 'node:https';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Server } from 'node:http';
 import { gcScheduleOf } from './storage/gc-settings.js';
@@ -10,6 +11,7 @@ import { createCredentialCheck, type CredentialCheck } from './auth/credential-c
 import type { RateLimiterOptions } from './auth/rate-limiter.js';
 import { createTokenRealm } from './auth/token-realm.js';
 import { logContentTraffic } from './traffic-log.js';
+import { recordNamespaceOfPush } from './auth/namespace-of-push.js';
 import { isLoopback, parseListenAddress, type ListenAddress } from './config/listen-address.js';
 import { addRepairs, repairTopLevelModes, repairTreeModes, type ModeRepair } from './config/private-modes.js';
 import type { ConnectionPolicy } from './http/connection-policy.js';
@@ -37,6 +39,8 @@ import type { StateStore } from './state/index.js';
 import { checkMasterKey, openAuditLog, openSecretBox, openSharedKey, openStateStore, type MetadataBackend } from './state/metadata-backend.js';
 import { openStorage, type OpenStorage, type StorageBackend } from './storage/storage-backend.js';
 import { createCertificateManager, type CertificateManager } from './tls/index.js';
+import { createImageImporter, type ImageImporter } from './transfer/image-importer.js';
+import { watchImportFolder, type ImportFolder } from './transfer/import-folder.js';
 
 export type AuthMode = 'token' | 'none';
 
@@ -67,6 +71,11 @@ export interface BerthOptions {
    * presents one dead token many times on purpose raises it.
    */
   credentialFailureLimits?: RateLimiterOptions;
+  /**
+   * The watched import folder (registry/transfer/import-folder.ts); null turns it off. Default: settings.importFolder
+   * ('off' turns it off), else `<dataDir>/import`.
+   */
+  importFolder?: string | null;
 }
 
 export interface Berth {
@@ -77,6 +86,10 @@ export interface Berth {
   readonly upstreams: UpstreamPool;
   readonly metrics: BerthMetrics;
   readonly sync: SyncScheduler;
+  /** Imports archives (`berth import`, the import folder, the GUI's drop zone all take this path). */
+  readonly importer: ImageImporter;
+  /** The watched import folder, when it is on. */
+  readonly importFolder?: ImportFolder;
   /** `http://127.0.0.1:5000`-style URLs of the listeners that are up. */
   readonly urls: { http?: string; https?: string };
   /** Moves each running listener to its saved address when that differs (see the function); ListenerApplyError if one cannot. */
@@ -174,6 +187,7 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
   let registryRef: Registry | undefined;
   let syncRef: SyncScheduler | undefined;
   let retentionRef: RetentionScheduler | undefined;
+  let importerRef: ImageImporter | undefined;
   const urls: { http?: string; https?: string } = {};
   let certificates: CertificateManager | undefined;
   // The admin API is mounted before the listeners exist: "apply and restart" reaches them through this.
@@ -196,6 +210,7 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
       signInFailures,
       retention: () => retentionRef,
       startedAt: Date.now(),
+      importer: () => importerRef,
     }),
     createUiMount(uiDistDir),
     createRootMount(uiDistDir),
@@ -227,6 +242,8 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
   syncRef = sync;
   await sync.start();
   recordContentChanges(registry, state, audit, log);
+  const importer = createImageImporter({ stores: registry, state, audit, log });
+  importerRef = importer;
   logContentTraffic(registry, log);
 
   /** The listeners running now, so "apply and restart" can replace one. */
@@ -268,6 +285,14 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
     throw error;
   }
   await serverRecord.publish();
+  const importFolderPath = importFolderOf(options.importFolder, settings.importFolder, dataDir);
+  // A folder that cannot be watched (a path of another user's) is reported; Berth serves on without it.
+  const importFolder = importFolderPath
+    ? await watchImportFolder({ folder: importFolderPath, importer, log }).catch((error: unknown) => {
+        log.warn({ err: error, folder: importFolderPath }, 'the import folder could not be watched: archives dropped there are not imported');
+        return undefined;
+      })
+    : undefined;
   const modeCheck = checkPrivateModes(dataDir, topLevelModes, log);
   upstreams.onHealthChange(() => serverRecord.changed());
   // Like the pruner below, started once the listeners are up. Every run (the schedule's, the GUI's, the admin API's)
@@ -338,8 +363,12 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
     sync,
     metrics,
     urls,
+    importer,
+    importFolder,
     applyListeners,
     async close() {
+      // Before the registry: an archive being imported finishes (or fails whole) while its stores are open.
+      await importFolder?.close();
       // The CLI stops pointing people at this server as soon as it begins to stop.
       await serverRecord.close();
       await modeCheck.close();
@@ -414,6 +443,13 @@ async function closingStateOnFailure<T>(state: StateStore, work: () => Promise<T
   }
 }
 
+function importFolderOf(flag: string | null | undefined, setting: unknown, dataDir: string): string | undefined {
+  if (flag === null) return undefined;
+  if (flag !== undefined) return flag;
+  if (setting === 'off') return undefined;
+  return typeof setting === 'string' && setting !== '' ? setting : join(dataDir, 'import');
+}
+
 function address(flag: string | null | undefined, setting: unknown, fallback: string): ListenAddress | null {
   if (flag === null) return null;
   return parseListenAddress(flag ?? (typeof setting === 'string' && setting ? setting : fallback));
@@ -428,31 +464,6 @@ function offlineMirrors(state: StateStore, upstreams: UpstreamPool): Set<string>
 
 /** Manifest pulls are audited once per actor, client and manifest per minute, not per request. */
 const pullAuditWindowMs = 60_000;
-
-/**
- * A namespace comes into being with its first push, recorded before the push is answered (the registry awaits
- * this), so what the client does next (`berth namespace set team ...` right after `skopeo copy`) finds it.
- */
-function recordNamespaceOfPush(state: StateStore, audit: AuditLog, log: Logger) {
-  return async ({ repository, actor, client }: { repository: string; actor: string; client: string }): Promise<void> => {
-    const namespace = namespaceOf(repository);
-    if (state.read().namespaces.some((ns) => ns.name === namespace)) return;
-    try {
-      let created = false;
-      await state.update((draft) => {
-        if (draft.namespaces.some((ns) => ns.name === namespace)) return;
-        draft.namespaces.push({ name: namespace, anonymousPull: false, createdAt: new Date().toISOString() });
-        created = true;
-      });
-      if (created) {
-        void audit.record({ action: 'namespace.create', actor, client, namespace, outcome: 'success', detail: { reason: 'first push' } }).catch((error: unknown) => log.error({ err: error }, 'audit write failed'));
-      }
-    } catch (error) {
-      // The manifest is stored: the push succeeded. The namespace is recorded by the next push, or by hand.
-      log.error({ err: error, namespace }, 'recording the namespace of a first push failed');
-    }
-  };
-}
 
 /** Audit events for content changes and pulls. */
 function recordContentChanges(registry: Registry, state: StateStore, audit: AuditLog, log: Logger): void {

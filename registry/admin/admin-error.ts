@@ -50,6 +50,10 @@ const codedStatus: Record<string, number> = {
   BERTH_LISTENER_APPLY_FAILED: 409,
   BERTH_RETENTION_INVALID: 400,
   BERTH_PIN_INVALID: 400,
+  // registry/transfer/archive-error.ts
+  BERTH_ARCHIVE_INVALID: 400,
+  BERTH_ARCHIVE_REFUSED: 400,
+  BERTH_IMAGE_UNKNOWN: 404,
 };
 
 /** The one place that turns anything thrown in the admin API into the contract's error body. */

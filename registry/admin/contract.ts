@@ -69,6 +69,9 @@ export type AdminErrorCode =
   | 'BERTH_RETENTION_INVALID' // 400: a retention rule out of range, or unpulled-days outside a mirror namespace
   | 'BERTH_PIN_INVALID' // 400: a pin that names no repository, tag or digest
   | 'BERTH_PIN_NOT_FOUND' // 404
+  | 'BERTH_IMPORT_UNAVAILABLE' // 503: this process does not import archives
+  | 'BERTH_ARCHIVE_INVALID' // 400: an uploaded archive is corrupt or unsafe (the message names the entry); nothing imported
+  | 'BERTH_ARCHIVE_REFUSED' // 400: a well-formed archive Berth will not take (names, a mirrored namespace); nothing imported
   | 'BERTH_INTERNAL'; // 500: a bug; details are in the server log, never in the answer
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -95,6 +98,12 @@ export const adminRoutes = {
   auditExport: '/api/audit/export',
   storage: '/api/storage',
   storageGc: '/api/storage/gc',
+  /**
+   * `POST` with the archive as the raw body (Content-Type application/x-tar or application/octet-stream, header
+   * X-Berth-Admin: 1), `?name=FILE` for messages and `?repository=REPO` (optional, see `berth import`): imports it
+   * (ImportArchiveResponse); `import.progress` events report the upload and the import on /api/events.
+   */
+  imageImport: '/api/images/import',
   caCertificate: '/api/ca.crt',
   trust: '/api/trust',
   events: '/api/events',
@@ -951,7 +960,41 @@ export type AdminEvent =
   | { type: 'namespace.created' | 'namespace.updated' | 'namespace.deleted'; time: string; name: string }
   | { type: 'upstream.created' | 'upstream.updated' | 'upstream.deleted'; time: string; name: string }
   | { type: 'syncRule.created' | 'syncRule.updated' | 'syncRule.deleted'; time: string; name: string }
-  | { type: 'settings.updated'; time: string; restartRequired: boolean };
+  | { type: 'settings.updated'; time: string; restartRequired: boolean }
+  | { type: 'import.progress'; time: string; id: string; archive: string; phase: ImportPhase; bytes: number; total?: number }
+  | { type: 'import.finished'; time: string; id: string; archive: string; ok: boolean; message: string };
+
+/** An archive upload's steps: receiving the body, checking every entry's digest, storing what Berth lacks. */
+export type ImportPhase = 'uploading' | 'checking' | 'storing';
+
+export interface ImportedImageView {
+  repository: string;
+  /** Absent: stored by digest only. */
+  tag?: string;
+  digest: string;
+  mediaType: string;
+}
+
+/**
+ * POST /api/images/import answers 200 with this once the import is done. An archive that takes longer than a minute
+ * to check and store is answered 202 with `{ id, archive, pending: true }` instead (an idle connection would be cut);
+ * its outcome then comes as the `import.finished` event with that id.
+ */
+export interface ImportPendingResponse {
+  id: string;
+  archive: string;
+  pending: true;
+}
+
+export interface ImportArchiveResponse {
+  archive: string;
+  /** `oci`: an OCI image layout (manifests kept byte for byte); `docker`: a classic docker save archive. */
+  format: 'oci' | 'docker';
+  images: ImportedImageView[];
+  blobsStored: number;
+  bytesStored: number;
+  blobsReused: number;
+}
 
 export type AdminEventType = AdminEvent['type'];
 

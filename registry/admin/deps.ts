@@ -5,6 +5,7 @@ import type { Logger } from '../log.js';
 import type { StateStore } from '../state/index.js';
 import type { StorageUsageMeter } from '../metrics/storage-usage.js';
 import type { CertificateManager } from '../tls/index.js';
+import type { ImageImporter } from '../transfer/image-importer.js';
 import type { ApplyListenersResponse, ListenerInfo, MirrorControl } from './contract.js';
 import type { AdminEventHub } from './event-hub.js';
 import type { AdminSignIn } from './sign-in.js';
@@ -54,6 +55,8 @@ export interface AdminDeps {
   retention?: () => RetentionScheduler | undefined;
   /** When the server started (uptime in health and the overview). Default: when the admin API was created. */
   startedAt?: number;
+  /** Imports archives uploaded by the GUI (POST /api/images/import); created after the admin API, so a function. */
+  importer?: () => ImageImporter | undefined;
 }
 
 /** What every route module gets: the deps plus the pieces createAdminApi builds once. */

@@ -10,6 +10,7 @@ import { auditRoutes } from './routes/audit.js';
 import { contentRoutes } from './routes/content.js';
 import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
+import { imageImportRoutes } from './routes/image-import.js';
 import { namespaceRoutes } from './routes/namespaces.js';
 import { overviewRoutes } from './routes/overview.js';
 import { repositoryRoutes } from './routes/repositories.js';
@@ -81,6 +82,7 @@ export function createAdminApi(deps: AdminDeps): Mount[] {
     tlsRoutes(ctx),
     eventRoutes(ctx),
     retentionRoutes(ctx),
+    imageImportRoutes(ctx),
   ]) {
     app.use(router);
   }

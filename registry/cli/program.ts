@@ -14,6 +14,7 @@ import { registerServeCommand } from './commands/serve.js';
 import { registerStatusCommand } from './commands/status.js';
 import { registerSyncCommands } from './commands/sync.js';
 import { registerTokenCommands } from './commands/token.js';
+import { registerTransferCommands } from './commands/transfer.js';
 import { registerTrustCommand } from './commands/trust.js';
 import { registerUiUrlCommand } from './commands/ui-url.js';
 import { registerUpstreamCommands } from './commands/upstream.js';
@@ -40,6 +41,7 @@ export function createProgram(): BerthCommand {
   registerTokenCommands(program);
   registerNamespaceCommands(program);
   registerImageCommands(program);
+  registerTransferCommands(program);
   registerUpstreamCommands(program);
   registerSyncCommands(program);
   registerMirrorConfigCommand(program);

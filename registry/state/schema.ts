@@ -24,6 +24,8 @@ export interface Settings {
   retentionLastRunAt?: string;
   /** The tag TTL of upstreams added without one (seconds); absent means 300. */
   defaultTagTtlSeconds?: number;
+  /** The watched import folder (registry/transfer/import-folder.ts); 'off' turns it off; absent means `<dataDir>/import`. Read at start. */
+  importFolder?: string;
   [key: string]: unknown;
 }
 

@@ -44,14 +44,16 @@ async function withState<T>(dataDir: string, metadata: MetadataBackend, work: (s
 }
 
 /**
- * When each tag got its current manifest, from the audit trail's push events (pushes over /v2 and `image cp`).
+ * When each tag got its current manifest, from the audit trail's push and import events (pushes over /v2, `image cp`, imports).
  * Unknown for what arrived otherwise (a mirror's cache, a sync) or was pruned from the trail.
  */
 async function pushTimes(dataDir: string, metadata: MetadataBackend, namespace?: string): Promise<Map<string, string>> {
   const audit = await openAuditLog(dataDir, metadata);
-  let events: AuditEvent[];
+  const events: AuditEvent[] = [];
   try {
-    ({ events } = await audit.query({ action: 'push', ...(namespace ? { namespace } : {}), limit: 200_000 }));
+    // An imported image (berth import, the import folder) counts as pushed when it was imported.
+    for (const action of ['push', 'image.import']) events.push(...(await audit.query({ action, ...(namespace ? { namespace } : {}), limit: 200_000 })).events);
+    events.sort((a, b) => a.time.localeCompare(b.time));
   } finally {
     await audit.close();
   }

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { startBerth, type AuthMode } from '../../berth-server.js';
 import { changedSettingKeys, createSettingsWatcher } from '../../config/settings-watcher.js';
 import { stateFileName, type Settings } from '../../state/index.js';
@@ -20,6 +20,7 @@ interface ServeOptions {
   forcePlainHttp?: boolean;
   logLevel?: string;
   logFormat?: string;
+  importFolder?: string;
 }
 
 async function serve(command: Command): Promise<void> {
@@ -42,6 +43,7 @@ async function serve(command: Command): Promise<void> {
       logger: log,
       listen: listenFlag(values.listen),
       tlsListen: listenFlag(values.tlsListen),
+      importFolder: values.importFolder === undefined ? undefined : listenFlag(resolveFolder(values.importFolder)),
       auth: values.auth as AuthMode,
       forcePlainHttp: values.forcePlainHttp === true,
       version: berthVersion,
@@ -124,9 +126,14 @@ export function registerServeCommand(program: Command): void {
     .option('--tls-listen <HOST:PORT>', "HTTPS listener with a certificate from Berth's local CA (default: the saved setting, else 127.0.0.1:5443); for this run only; off turns it off")
     .option('--auth <MODE>', 'token: access tokens required; none: open, for loopback development', 'token')
     .option('--force-plain-http', 'allow --listen on a non-loopback address')
+    .option('--import-folder <DIR>', 'archives dropped in DIR are imported, then moved to DIR/imported/ or DIR/failed/ (default: the saved setting, else DATA/import); off turns it off')
     .option('--log-level <LEVEL>', `${logLevels.join('|')} (default: $BERTH_LOG_LEVEL, else info)`)
     .option('--log-format <FORMAT>', 'pretty: readable lines with local times; json: one JSON object per line (default: pretty on a terminal, json otherwise)')
     .action((_options, command: Command) => serve(command));
+}
+
+function resolveFolder(value: string): string {
+  return value === 'off' ? value : resolve(value);
 }
 
 function listenFlag(value: string | undefined): string | null | undefined {

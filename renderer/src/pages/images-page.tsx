@@ -11,6 +11,7 @@ import { ConfirmDialog } from '../components/confirm-dialog.js';
 import { EmptyState } from '../components/empty-state.js';
 import { LoadError } from '../components/error-alert.js';
 import { IconBox, IconSearch, IconTag, IconTrash } from '../components/icons.js';
+import { ImportDropZone } from '../components/images/import-drop-zone.js';
 import { ManifestDrawer } from '../components/images/manifest-drawer.js';
 import { RepositoryList, SourceBadge } from '../components/images/repository-list.js';
 import { TagBrowser } from '../components/images/tag-browser.js';
@@ -58,7 +59,8 @@ function RepositoriesView({ route }: { route: Route }) {
   return (
     <>
       <PageHeader title="Images" description="Repositories stored in Berth, pushed here or mirrored from upstreams." />
-      <Paper withBorder radius="lg" p="lg">
+      <ImportDropZone onImported={bump} />
+      <Paper withBorder radius="lg" p="lg" mt="lg">
         <Stack gap="md">
           <Group justify="space-between" align="flex-end" wrap="wrap" gap="md">
             <TextInput
