@@ -23,6 +23,7 @@ import { createSignInFailures } from './admin/sign-in-failures.js';
 import { createRootMount, createUiMount } from './admin/ui-static.js';
 import { createRegistry, type Registry, type RegistryOptions } from './index.js';
 import { createMirrorControl } from './mirror/mirror-control.js';
+import { lifecycleChecksOf } from './lifecycle/content-policy.js';
 import type { Logger } from './log.js';
 import { createMetrics, metricsHandler, storageUsage, type BerthMetrics } from './metrics/index.js';
 import { createBlobFetcher, upstreamNamespaces, type BlobFetcher } from './mirror/blob-fetches.js';
@@ -208,6 +209,8 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
     garbageCollection: () => gcScheduleOf(state.read().settings),
     configurationChanged: () => state.refresh(),
     manifestPushed: recordNamespaceOfPush(state, audit, log),
+    // Read at every request: a quota or an immutable pattern set by the CLI or the GUI applies to the next push.
+    contentPolicy: (stores) => lifecycleChecksOf(stores, () => state.read()).checks,
     mirror: (stores) => {
       fetcher = createBlobFetcher({ ...stores, namespacesOf: (upstream) => upstreamNamespaces(state, upstream) });
       routing = createNameRouting({ pool: upstreams, state, driver: stores.driver });
