@@ -26,6 +26,8 @@ import { createMirrorControl } from './mirror/mirror-control.js';
 import { lifecycleChecksOf } from './lifecycle/content-policy.js';
 import type { Logger } from './log.js';
 import { createMetrics, metricsHandler, storageUsage, type BerthMetrics } from './metrics/index.js';
+import type { NamespaceQuotaSample } from './metrics/berth-metrics.js';
+import { namespaceQuotaSamples } from './lifecycle/quota-metrics.js';
 import { createBlobFetcher, upstreamNamespaces, type BlobFetcher } from './mirror/blob-fetches.js';
 import { createSyncScheduler, type SyncScheduler } from './mirror/sync/sync-scheduler.js';
 import { createNameRouting, type NameRouting } from './mirror/name-routing.js';
@@ -135,7 +137,9 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
     log,
   });
   const audit = await openAuditLog(dataDir, metadata);
-  const metrics = createMetrics({ storage: () => storageUsage(dataDir), version: options.version });
+  // The registry exists only after the metrics do (it takes them); a scrape before that reports no namespaces.
+  let quotaSamples: (() => Promise<NamespaceQuotaSample[]>) | undefined;
+  const metrics = createMetrics({ storage: () => storageUsage(dataDir), version: options.version, namespaces: () => quotaSamples?.() ?? Promise.resolve([]) });
   // What every listener answers for (the Host allowlist) and the realm its challenges name: the certificate's names.
   const names = createListenerNames({ tlsNames: () => state.read().settings.tlsNames ?? [], refresh: () => state.refresh() });
   const signInFailures = createSignInFailures({ audit, log });
@@ -219,6 +223,8 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
   });
   if (!fetcher) throw new Error('the mirror was not set up');
   registryRef = registry;
+  const quotaStorage = lifecycleChecksOf(registry, () => state.read()).storage;
+  quotaSamples = () => namespaceQuotaSamples(state.read(), quotaStorage, registry.traffic);
   const sync = createSyncScheduler({ state, pool: upstreams, repositories: registry.repositories, fetcher, log, audit });
   syncRef = sync;
   await sync.start();

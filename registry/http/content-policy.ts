@@ -15,6 +15,11 @@ export interface ContentPolicy {
   beforeManifestDelete(repository: string, digest: string): Promise<void>;
   /** What the namespace of `repository` may still store, or undefined when it has no storage quota. */
   storageAllowance(repository: string): Promise<StorageAllowance | undefined>;
+  /**
+   * Before a manifest GET (not HEAD): refuses once the namespace's monthly pull traffic is used up, so a pull stops at
+   * its start, where clients show the registry's message (most report a refused blob GET by its status alone).
+   */
+  beforeManifestPull(repository: string): Promise<void>;
   /** Before a blob GET serves `bytes`: refuses once the namespace's monthly pull traffic is used up. */
   beforeBlobPull(repository: string, bytes: number): Promise<void>;
   /** After a blob GET began serving `bytes` (counted towards the monthly pull traffic). */

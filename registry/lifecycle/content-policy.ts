@@ -36,6 +36,15 @@ export function createLifecycleChecks(deps: {
     return ((await repositories.tagPage(repository, {})) ?? []).filter((entry) => entry.digest === digest).map((entry) => entry.tag);
   }
 
+  /** The pull that reaches the monthly quota is served whole; from then on pulls are refused until the month ends. */
+  async function assertPullRoom(repository: string): Promise<void> {
+    const namespace = namespaceOf(repository);
+    const limit = namespacePolicy(deps.state(), namespace)?.quota?.pullBytesPerMonth;
+    if (limit === undefined) return;
+    const used = await deps.traffic.monthBytes(namespace);
+    if (used >= limit) throw pullQuotaDenied(namespace, used, limit);
+  }
+
   return {
     async beforeTagPut(repository, tag, digest) {
       const pattern = patternOf(repository, tag);
@@ -62,13 +71,8 @@ export function createLifecycleChecks(deps: {
       }
     },
     storageAllowance: (repository) => deps.storage.allowance(repository),
-    async beforeBlobPull(repository) {
-      const namespace = namespaceOf(repository);
-      const limit = namespacePolicy(deps.state(), namespace)?.quota?.pullBytesPerMonth;
-      if (limit === undefined) return;
-      const used = await deps.traffic.monthBytes(namespace);
-      if (used >= limit) throw pullQuotaDenied(namespace, used, limit);
-    },
+    beforeManifestPull: (repository) => assertPullRoom(repository),
+    beforeBlobPull: (repository) => assertPullRoom(repository),
     blobPulled(repository, bytes) {
       deps.traffic.served(namespaceOf(repository), bytes);
     },

@@ -66,7 +66,7 @@ export function storageQuotaDenied(namespace: string, used: number, limit: numbe
   const need = needs === undefined ? '' : `, this upload needs ${formatBytes(needs)}`;
   return new RegistryError(
     'DENIED',
-    `namespace "${namespace}" is over its storage quota: ${formatBytes(used)} used of ${formatBytes(limit)}${need}; delete images (then "berth gc") or raise the quota ("berth quota set ${namespace} --storage SIZE")`,
+    `namespace "${namespace}" is over its storage quota: ${formatBytes(used)} used of ${formatBytes(limit)}${need}; delete images (then "berth gc") or raise the quota ("berth quota set ${namespace} --max-storage SIZE")`,
     { detail: { namespace, quota: 'storage', usedBytes: used, limitBytes: limit, ...(needs === undefined ? {} : { needsBytes: needs }) } },
   );
 }

@@ -21,7 +21,7 @@ import { formatReference, parseImageReference, referenceOf, type ImageReference 
  */
 
 /** The registry's stores over the data directory, without listeners or background collection. */
-async function withRegistry<T>(command: Command, work: (registry: Registry, dataDir: string) => Promise<T>): Promise<T> {
+export async function withRegistry<T>(command: Command, work: (registry: Registry, dataDir: string) => Promise<T>): Promise<T> {
   const dataDir = dataDirOf(command);
   requireDataDir(dataDir);
   const metadata = metadataOf(command);

@@ -29,6 +29,7 @@ export function createManifestHandlers({ repositories, events, mirror, manifestP
   async function get(ctx: RequestContext, name: string, reference: string): Promise<void> {
     const started = performance.now();
     const checked = checkExistingReference(name, reference);
+    if (policy && ctx.req.method === 'GET') await policy.beforeManifestPull(name);
     const manifest = mirror?.isMirrored(name) ? await mirror.manifest(name, checked) : await repositories.getManifest(name, checked);
     if (!manifest) throw unknownManifest(name, reference);
     const headers = {
