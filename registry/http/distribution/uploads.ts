@@ -77,11 +77,12 @@ export function createUploadHandlers({ uploads, repositories, events, policy }: 
         return;
       }
     }
-    // A namespace at its quota takes no new upload (a blob it already holds needs none: clients HEAD it first).
-    const allowance = await policy?.storageAllowance(name);
+    const digest = ctx.query.get('digest');
+    // A namespace at its quota takes no new upload session; a monolithic upload (`?digest=`) is judged on its digest
+    // and length when it completes (a blob the namespace already holds adds nothing).
+    const allowance = digest === null ? await policy?.storageAllowance(name) : undefined;
     if (allowance && allowance.remaining <= 0) throw refusedUnread(ctx, allowance, declaredLength(ctx));
     const session = await uploads.start(name);
-    const digest = ctx.query.get('digest');
     if (digest !== null && !mount) {
       try {
         await finish(ctx, name, session.id, digest);
