@@ -12,6 +12,7 @@ import { SectionCard } from '../components/section-card.js';
 import { ListenersForm } from '../components/settings/listeners-form.js';
 import { MaintenanceForm } from '../components/settings/maintenance-form.js';
 import { NamespaceAccess } from '../components/settings/namespace-access.js';
+import { NamespaceLimits } from '../components/settings/namespace-limits.js';
 
 export function SettingsPage() {
   const { reloadOverview } = useAppInfo();
@@ -70,6 +71,10 @@ export function SettingsPage() {
           ) : (
             <NamespaceAccess namespaces={namespaces.data.namespaces} onChanged={bump} />
           )}
+        </SectionCard>
+
+        <SectionCard title="Quotas and immutable tags" description="Limit what a namespace stores and how much is pulled from it each month; keep released tags from moving.">
+          {namespaces.data ? <NamespaceLimits namespaces={namespaces.data.namespaces} onChanged={bump} /> : null}
         </SectionCard>
 
         <SectionCard title="Data directory" description="Images, state and keys. Set with --data or BERTH_DATA when Berth starts; read-only here.">
