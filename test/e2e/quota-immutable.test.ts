@@ -7,9 +7,10 @@ import { berthBin } from '../support/berth-process.js';
 import { createImageLayout, type ImageLayout } from '../support/oci-layout.js';
 import { makeTempDir } from '../support/temp-dir.js';
 import { requireTools, run, runOk, toolSkipReason } from '../support/tools.js';
+import { createIsolatedPodman } from '../support/podman.js';
 import { clusterSkipReason, startCluster } from './cluster-fixture.js';
 import { startDefaultBerth } from './default-berth.js';
-import { dockerRef, skopeoCopyResult } from './skopeo.js';
+import { dockerRef, skopeoCopy, skopeoCopyResult } from './skopeo.js';
 
 /**
  * Quotas and immutable tags with real skopeo, on both backends: the desktop default (token auth, filesystem, SQLite
@@ -26,6 +27,8 @@ interface Target {
   cli(args: readonly string[]): Promise<string>;
   /** `berth ARGS` that must fail; resolves with stderr. */
   cliFails(args: readonly string[]): Promise<string>;
+  /** `http://HOST:PORT/metrics`. */
+  metricsUrl: string;
   /** Upload sessions left in storage (the filesystem backend's `_uploads`; undefined where it cannot be looked at). */
   uploadSessions(): Promise<number | undefined>;
 }
@@ -112,8 +115,12 @@ async function runScenario(t: TestContext, target: Target): Promise<void> {
   await pushOk(target, big, 'team/big', 'big');
   await pushOk(target, big, 'other/big', 'big');
 
-  // The namespace table shows usage against the quota.
+  // The namespace table and /metrics show usage against the quota.
   assert.match(await target.cli(['namespace', 'list']), /^team\s+no\s+\d+(\.\d)? MiB\s+100 MiB \(\d+%\)\s+/m);
+  const usage = (await quotaOf(target, 'team')).usage.storageBytes;
+  const metrics = await (await fetch(target.metricsUrl)).text();
+  assert.match(metrics, new RegExp(`^berth_namespace_storage_bytes\\{namespace="team"\\} ${usage}$`, 'm'));
+  assert.match(metrics, new RegExp(`^berth_namespace_storage_quota_bytes\\{namespace="team"\\} ${100 * 1024 * 1024}$`, 'm'));
 
   // Monthly pull quota: once the month's bytes are used up, pulls are refused (DENIED) with the usage.
   // Exactly one pull of latest (v1's config and layers): the pull that reaches it is served, the next one is not.
@@ -158,6 +165,7 @@ describe('quotas and immutable tags', { timeout: 600_000 }, () => {
     await runScenario(t, {
       host: berth.host,
       creds: `racer:${token}`,
+      metricsUrl: `${berth.url}/metrics`,
       cli,
       cliFails: (args) => cli(args).then(
         (stdout) => assert.fail(`berth ${args.join(' ')} succeeded:\n${stdout}`),
@@ -165,6 +173,43 @@ describe('quotas and immutable tags', { timeout: 600_000 }, () => {
       ),
       uploadSessions: () => countUploads(dataDir),
     });
+  });
+
+  test('podman on the desktop default: a re-push of another image to an immutable tag and a push over quota are refused with the reason', { skip: toolSkipReason('skopeo', 'podman'), timeout: 240_000 }, async (t) => {
+    requireTools('skopeo', 'podman');
+    const { berth, client, dataDir } = await startDefaultBerth(t);
+    const [, token] = Buffer.from((client.headers.authorization as string).slice('Basic '.length), 'base64').toString('utf8').split(':');
+    const creds = `racer:${token}`;
+    const cli = async (args: readonly string[]) => (await runOk(process.execPath, [berthBin, ...args, '--data', dataDir], { timeoutMs: 60_000 })).stdout;
+    const work = await makeTempDir(t);
+    const v1 = await createImageLayout(join(work, 'v1'), { tag: 'v1', layers: [{ bytes: 64 * 1024, compress: false }] });
+    const v2 = await createImageLayout(join(work, 'v2'), { tag: 'v2', layers: [{ bytes: 64 * 1024, compress: false }] });
+    const big = await createImageLayout(join(work, 'big'), { tag: 'big', layers: [{ bytes: 1024 * 1024, compress: false }] });
+    await skopeoCopy(v1.ref, dockerRef(berth.host, 'team/app', 'v1'), ['--preserve-digests', '--dest-creds', creds]);
+    await cli(['immutable', 'add', 'team', 'v*']);
+
+    // podman takes its images from another namespace (no quota, no patterns) of the same Berth.
+    const staged = async (image: ImageLayout) => {
+      await skopeoCopy(image.ref, dockerRef(berth.host, `staging/${image.tag}`, '1'), ['--preserve-digests', '--dest-creds', creds]);
+      await podman.runOk(['pull', '--tls-verify=false', '--creds', creds, `${berth.host}/staging/${image.tag}:1`]);
+      return `${berth.host}/staging/${image.tag}:1`;
+    };
+    const podman = await createIsolatedPodman(t);
+    const localV2 = await staged(v2);
+    const localBig = await staged(big);
+    const idOf = (image: ImageLayout) => (image === v2 ? localV2 : localBig);
+    const moved = await podman.run(['push', '--tls-verify=false', '--creds', creds, idOf(v2), `docker://${berth.host}/team/app:v1`]);
+    assert.notEqual(moved.code, 0, 'podman cannot move an immutable tag');
+    assert.match(moved.stderr, /tag team\/app:v1 is immutable \(pattern \\?"v\*\\?"\) and cannot be moved/);
+    await podman.runOk(['push', '--tls-verify=false', '--creds', creds, idOf(v2), `docker://${berth.host}/team/app:dev`]);
+
+    const used = (await quotaOf({ cli } as Target, 'team')).usage.storageBytes;
+    await cli(['quota', 'set', 'team', '--max-storage', String(used + 100 * 1024)]);
+    const over = await podman.run(['push', '--tls-verify=false', '--creds', creds, idOf(big), `docker://${berth.host}/team/big:1`]);
+    assert.notEqual(over.code, 0, 'podman cannot push past the quota');
+    assert.match(over.stderr, /namespace \\?"team\\?" is over its storage quota: \d+ KiB used of \d+ KiB/);
+    assert.equal((await quotaOf({ cli } as Target, 'team')).usage.storageBytes, used, 'nothing of it counted');
+    assert.equal(await countUploads(dataDir), 0, 'no upload session left behind');
   });
 
   test('team registry (two nodes, PostgreSQL, radosgw): the same refusals; usage and pull traffic shared by the nodes', { skip: skopeoSkip ?? clusterSkipReason(), timeout: 400_000 }, async (t) => {
@@ -175,6 +220,7 @@ describe('quotas and immutable tags', { timeout: 600_000 }, () => {
     await runScenario(t, {
       host: cluster.host,
       creds: `quota-tester:${token}`,
+      metricsUrl: `${cluster.url}/metrics`,
       cli: (args) => cluster.cli(args),
       cliFails: (args) => cluster.cli(args).then(
         (stdout) => assert.fail(`berth ${args.join(' ')} succeeded:\n${stdout}`),
