@@ -7,6 +7,8 @@ import { berthBin } from '../support/berth-process.js';
 import { createImageLayout, type ImageLayout } from '../support/oci-layout.js';
 import { makeTempDir } from '../support/temp-dir.js';
 import { requireTools, run, runOk, toolSkipReason } from '../support/tools.js';
+import { startDockerd } from '../support/daemons/dockerd.js';
+import { containerd, ctr, daemonSkipReason, dockerCli, dockerd, requireDaemonTools, runc } from '../support/daemons/requirements.js';
 import { createIsolatedPodman } from '../support/podman.js';
 import { clusterSkipReason, startCluster } from './cluster-fixture.js';
 import { startDefaultBerth } from './default-berth.js';
@@ -208,6 +210,39 @@ describe('quotas and immutable tags', { timeout: 600_000 }, () => {
     const over = await podman.run(['push', '--tls-verify=false', '--creds', creds, idOf(big), `docker://${berth.host}/team/big:1`]);
     assert.notEqual(over.code, 0, 'podman cannot push past the quota');
     assert.match(over.stderr, /namespace \\?"team\\?" is over its storage quota: \d+ KiB used of \d+ KiB/);
+    assert.equal((await quotaOf({ cli } as Target, 'team')).usage.storageBytes, used, 'nothing of it counted');
+    assert.equal(await countUploads(dataDir), 0, 'no upload session left behind');
+  });
+
+  test('docker CLI (its own dockerd) on the desktop default: docker push to an immutable tag and past the storage quota are refused with the reason', { skip: daemonSkipReason(dockerd, dockerCli, containerd, ctr, runc, 'skopeo'), timeout: 300_000 }, async (t) => {
+    requireDaemonTools(dockerd, dockerCli, containerd, ctr, runc, 'skopeo');
+    const { berth, client, dataDir } = await startDefaultBerth(t);
+    const [, token] = Buffer.from((client.headers.authorization as string).slice('Basic '.length), 'base64').toString('utf8').split(':');
+    const creds = `racer:${token}`;
+    const cli = async (args: readonly string[]) => (await runOk(process.execPath, [berthBin, ...args, '--data', dataDir], { timeoutMs: 60_000 })).stdout;
+    const work = await makeTempDir(t);
+    const v1 = await createImageLayout(join(work, 'v1'), { tag: 'v1', layers: [{ bytes: 64 * 1024 }] });
+    const v2 = await createImageLayout(join(work, 'v2'), { tag: 'v2', layers: [{ bytes: 64 * 1024 }] });
+    const big = await createImageLayout(join(work, 'big'), { tag: 'big', layers: [{ bytes: 1024 * 1024, compress: false }] });
+    await skopeoCopy(v1.ref, dockerRef(berth.host, 'team/app', 'v1'), ['--dest-creds', creds]);
+    for (const image of [v2, big]) await skopeoCopy(image.ref, dockerRef(berth.host, `staging/${image.tag}`, '1'), ['--dest-creds', creds]);
+    await cli(['immutable', 'add', 'team', 'v*']);
+
+    // 127.0.0.0/8 is an insecure registry to dockerd by default: plain HTTP, as for a local Berth.
+    const daemon = await startDockerd(t);
+    await daemon.dockerOk(['login', berth.host, '--username', 'racer', '--password-stdin'], { input: token, timeoutMs: 30_000 });
+    for (const image of [v2, big]) await daemon.dockerOk(['pull', `${berth.host}/staging/${image.tag}:1`], { timeoutMs: 120_000 });
+    await daemon.dockerOk(['tag', `${berth.host}/staging/v2:1`, `${berth.host}/team/app:v1`]);
+    const moved = await daemon.docker(['push', `${berth.host}/team/app:v1`], { timeoutMs: 120_000 });
+    assert.notEqual(moved.code, 0, `docker cannot move an immutable tag:\n${moved.stdout}`);
+    assert.match(`${moved.stdout}${moved.stderr}`, /tag team\/app:v1 is immutable \(pattern "v\*"\) and cannot be moved/);
+
+    const used = (await quotaOf({ cli } as Target, 'team')).usage.storageBytes;
+    await cli(['quota', 'set', 'team', '--max-storage', String(used + 100 * 1024)]);
+    await daemon.dockerOk(['tag', `${berth.host}/staging/big:1`, `${berth.host}/team/big:1`]);
+    const over = await daemon.docker(['push', `${berth.host}/team/big:1`], { timeoutMs: 120_000 });
+    assert.notEqual(over.code, 0, 'docker cannot push past the quota');
+    assert.match(`${over.stdout}${over.stderr}`, /namespace "team" is over its storage quota: \d+ KiB used of \d+ KiB/);
     assert.equal((await quotaOf({ cli } as Target, 'team')).usage.storageBytes, used, 'nothing of it counted');
     assert.equal(await countUploads(dataDir), 0, 'no upload session left behind');
   });
