@@ -16,3 +16,16 @@ export async function namespaceUsages(command: Command, state: State, names: rea
     return usages;
   });
 }
+
+/**
+ * The same, for a listing whose other columns do not need the stores (`berth namespace list`): when the content
+ * cannot be opened (a shared database without --storage), the usage is left out with one line on stderr saying why.
+ */
+export async function namespaceUsagesIfReadable(command: Command, state: State, names: readonly string[]): Promise<Map<string, NamespaceUsageView> | undefined> {
+  try {
+    return await namespaceUsages(command, state, names);
+  } catch (error) {
+    console.error(`berth: usage not shown (${(error as Error).message.split('\n')[0]})`);
+    return undefined;
+  }
+}

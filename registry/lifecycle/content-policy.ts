@@ -6,8 +6,8 @@ import type { State } from '../state/index.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { RepositoryIndex } from '../storage/repository-index.js';
 import type { RepositoryStore } from '../storage/repository-store.js';
-import { immutablePatternOf, immutableTagDenied } from './immutable-tags.js';
-import { namespacePolicy, policyFor } from './policies.js';
+import { immutablePatternOf, immutablePatternsFor, immutableTagDenied } from './immutable-tags.js';
+import { namespacePolicy } from './policies.js';
 import type { PullTraffic } from './pull-traffic.js';
 import { createStorageQuota, type StorageQuota } from './storage-quota.js';
 
@@ -30,7 +30,8 @@ export function createLifecycleChecks(deps: {
   const { repositories } = deps;
   /** Mirror namespaces (an upstream's name) follow their upstream: their tags move with it. */
   const isMirror = (repository: string) => deps.state().upstreams.some((upstream) => upstream.name === namespaceOf(repository));
-  const patternOf = (repository: string, tag: string) => (isMirror(repository) ? undefined : immutablePatternOf(policyFor(deps.state(), repository), tag));
+  const patternsOf = (repository: string) => (isMirror(repository) ? [] : immutablePatternsFor(deps.state(), repository));
+  const patternOf = (repository: string, tag: string) => immutablePatternOf({ immutableTags: patternsOf(repository) }, tag);
 
   async function tagsPointingAt(repository: string, digest: string): Promise<string[]> {
     return ((await repositories.tagPage(repository, {})) ?? []).filter((entry) => entry.digest === digest).map((entry) => entry.tag);
@@ -57,14 +58,14 @@ export function createLifecycleChecks(deps: {
       if (pattern && (await repositories.getManifest(repository, tag))) throw immutableTagDenied(repository, tag, pattern, 'delete');
     },
     async beforeManifestDelete(repository, digest) {
-      if (isMirror(repository) || !policyFor(deps.state(), repository).immutableTags?.length) return;
+      if (patternsOf(repository).length === 0) return;
       for (const tag of await tagsPointingAt(repository, digest)) {
         const pattern = patternOf(repository, tag);
         if (pattern) throw immutableTagDenied(repository, tag, pattern, 'delete');
       }
     },
     async beforeRepositoryDelete(repository) {
-      if (isMirror(repository) || !policyFor(deps.state(), repository).immutableTags?.length) return;
+      if (patternsOf(repository).length === 0) return;
       for (const entry of (await repositories.tagPage(repository, {})) ?? []) {
         const pattern = patternOf(repository, entry.tag);
         if (pattern) throw immutableTagDenied(repository, entry.tag, pattern, 'delete');

@@ -58,3 +58,18 @@ export function tagPatternsProblem(patterns: readonly string[]): string | undefi
   if (new Set(patterns).size > maxTagPatterns) return `at most ${maxTagPatterns} tag patterns per scope`;
   return undefined;
 }
+
+/**
+ * The patterns that hold in `repository`: its namespace's and its own together. Unlike the other policy fields
+ * (where a repository's record overrides its namespace's), protection adds up: a repository's own patterns never
+ * make a tag its namespace protects mutable again.
+ */
+export function immutablePatternsFor(state: { policies: readonly LifecyclePolicyRecord[] }, repository: string): string[] {
+  const slash = repository.indexOf('/');
+  const namespace = slash === -1 ? repository : repository.slice(0, slash);
+  const patterns = new Set<string>();
+  for (const record of state.policies) {
+    if (record.scope === namespace || record.scope === repository) for (const pattern of record.immutableTags ?? []) patterns.add(pattern);
+  }
+  return [...patterns];
+}

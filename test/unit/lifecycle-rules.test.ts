@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { formatBytes, parseByteSize } from '../../registry/core/byte-size.js';
-import { immutablePatternOf, isImmutableTag, isTagPattern, tagPatternMatches, tagPatternsProblem } from '../../registry/lifecycle/immutable-tags.js';
+import { immutablePatternOf, immutablePatternsFor, isImmutableTag, isTagPattern, tagPatternMatches, tagPatternsProblem } from '../../registry/lifecycle/immutable-tags.js';
 import { monthOf } from '../../registry/lifecycle/pull-traffic.js';
 import { storageQuotaDenied } from '../../registry/lifecycle/storage-quota.js';
 
@@ -60,4 +60,18 @@ test('the storage refusal names the namespace, the quota, the usage and the need
 test('a month is the UTC calendar month', () => {
   assert.equal(monthOf(Date.UTC(2026, 11, 31, 23, 59, 59)), '2026-12');
   assert.equal(monthOf(Date.UTC(2027, 0, 1, 0, 0, 0)), '2027-01');
+});
+
+test("a repository's immutable patterns add to its namespace's, never replace them", () => {
+  const state = {
+    policies: [
+      { scope: 'team', immutableTags: ['v*'], updatedAt: '' },
+      { scope: 'team/app', immutableTags: ['release-*', 'v*'], updatedAt: '' },
+      { scope: 'teams', immutableTags: ['x'], updatedAt: '' },
+    ],
+  };
+  assert.deepEqual(immutablePatternsFor(state, 'team/app'), ['v*', 'release-*']);
+  assert.deepEqual(immutablePatternsFor(state, 'team/other/deep'), ['v*']);
+  assert.deepEqual(immutablePatternsFor(state, 'team'), ['v*']);
+  assert.deepEqual(immutablePatternsFor(state, 'other/app'), []);
 });

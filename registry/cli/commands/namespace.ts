@@ -5,7 +5,7 @@ import { CliUsageError } from '../cli-error.js';
 import { auditAdmin, dataDirOf, formatTable, formatTime, metadataOf, openState, requireDataDir } from '../admin-support.js';
 import { booleanValue, group, jsonOption, leaf, optionsOf, requireOption } from '../command-kit.js';
 import { namespacePolicy } from '../../lifecycle/policies.js';
-import { namespaceUsages } from '../namespace-usage.js';
+import { namespaceUsagesIfReadable } from '../namespace-usage.js';
 import { quotaColumns } from './quota.js';
 
 /** A namespace is one path component of the repository grammar: `team`, `my-org`, never `a/b`. */
@@ -28,8 +28,8 @@ async function list(command: Command): Promise<void> {
     await store.close();
   }
   const namespaces = [...state.namespaces].sort((a, b) => a.name.localeCompare(b.name));
-  const usages = await namespaceUsages(command, state, namespaces.map((ns) => ns.name));
-  const rows = namespaces.map((ns) => ({ ...ns, usage: usages.get(ns.name), quota: { ...namespacePolicy(state, ns.name)?.quota } }));
+  const usages = await namespaceUsagesIfReadable(command, state, namespaces.map((ns) => ns.name));
+  const rows = namespaces.map((ns) => ({ ...ns, usage: usages?.get(ns.name), quota: { ...namespacePolicy(state, ns.name)?.quota } }));
   if (values.json) {
     console.log(JSON.stringify(rows, null, 2));
     return;

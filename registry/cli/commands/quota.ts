@@ -90,14 +90,15 @@ async function show(rawName: string | undefined, command: Command): Promise<void
 
 /** Shared with `berth namespace list`. */
 export function quotaColumns(row: { quota: QuotaLimits; usage?: { storageBytes: number; pullBytesThisMonth: number }; namespace?: string }): string[] {
-  const used = row.usage?.storageBytes ?? 0;
+  // Without usage (the stores could not be read), '?' rather than a 0 that would look like an empty namespace.
+  const used = row.usage?.storageBytes;
   const limit = row.quota.storageBytes;
-  const percent = limit === undefined ? '' : ` (${Math.round((used / limit) * 100)}%)`;
+  const percent = limit === undefined || used === undefined ? '' : ` (${Math.round((used / limit) * 100)}%)`;
   return [
     ...(row.namespace === undefined ? [] : [row.namespace]),
-    formatBytes(used),
+    used === undefined ? '?' : formatBytes(used),
     limit === undefined ? 'none' : `${formatBytes(limit)}${percent}`,
-    formatBytes(row.usage?.pullBytesThisMonth ?? 0),
+    row.usage === undefined ? '?' : formatBytes(row.usage.pullBytesThisMonth),
     shown(row.quota.pullBytesPerMonth),
   ];
 }
