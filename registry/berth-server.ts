@@ -214,7 +214,7 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
     configurationChanged: () => state.refresh(),
     manifestPushed: recordNamespaceOfPush(state, audit, log),
     // Read at every request: a quota or an immutable pattern set by the CLI or the GUI applies to the next push.
-    contentPolicy: (stores) => lifecycleChecksOf(stores, () => state.read()).checks,
+    contentPolicy: (stores) => lifecycleChecksOf(stores, () => state.read(), { cacheWith: stores.events }).checks,
     mirror: (stores) => {
       fetcher = createBlobFetcher({ ...stores, namespacesOf: (upstream) => upstreamNamespaces(state, upstream) });
       routing = createNameRouting({ pool: upstreams, state, driver: stores.driver });

@@ -83,7 +83,7 @@ export interface RegistryOptions {
    */
   names?: ListenerNames;
   /** Immutable tags and quotas, asked by the distribution API before client writes, deletes and blob pulls. */
-  contentPolicy?: (stores: { index: RepositoryIndex; blobs: BlobStore; repositories: RepositoryStore; traffic: PullTraffic }) => ContentPolicy;
+  contentPolicy?: (stores: { index: RepositoryIndex; blobs: BlobStore; repositories: RepositoryStore; traffic: PullTraffic; events: RegistryEvents }) => ContentPolicy;
   /** Pull-through mirroring, built over this registry's stores. */
   mirror?: (stores: { driver: StorageDriver; blobs: BlobStore; uploads: UploadStore; repositories: RepositoryStore; log: Logger }) => MirrorHook;
 }
@@ -163,7 +163,7 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
   // The hot path's only cost: a Map update per manifest GET (see pull-records.ts).
   events.on('manifest.pulled', (e) => pulls.count(e.repository, e.reference));
   const mirror = options.mirror?.({ driver, blobs, uploads, repositories, log });
-  const policy = options.contentPolicy?.({ index, blobs, repositories, traffic });
+  const policy = options.contentPolicy?.({ index, blobs, repositories, traffic, events });
   const distribution = createDistributionApi({ blobs, uploads, repositories, events, log, mirror, policy, gate: options.gate ?? openGate, configurationChanged: options.configurationChanged, manifestPushed: options.manifestPushed });
   const guard = createRequestGuard(options.names ?? createListenerNames({ tlsNames: () => [] }));
   const router = createRequestRouter([{ prefix: '/v2', handle: distribution }, ...(options.mounts ?? [])], guard, log);

@@ -1,6 +1,7 @@
 import { formatBytes } from '../core/byte-size.js';
 import { RegistryError } from '../core/errors.js';
 import { namespaceOf } from '../core/names.js';
+import type { RegistryEvents } from '../events.js';
 import type { ContentPolicy } from '../http/content-policy.js';
 import type { State } from '../state/index.js';
 import type { BlobStore } from '../storage/blob-store.js';
@@ -93,11 +94,16 @@ export function pullQuotaDenied(namespace: string, used: number, limit: number):
   );
 }
 
-/** The checks over a registry's stores and the state: what Berth's server, its admin API and the CLI all use. */
+/**
+ * The checks over a registry's stores and the state: what Berth's server, its admin API and the CLI all use. The
+ * server's own long-lived instance passes `cacheWith` (its registry's events: see createStorageQuota); a per-request
+ * or per-command instance must not, or each would add listeners.
+ */
 export function lifecycleChecksOf(
   stores: { index: RepositoryIndex; blobs: BlobStore; repositories: RepositoryStore; traffic: PullTraffic },
   state: () => Pick<State, 'policies' | 'upstreams'>,
+  options: { cacheWith?: RegistryEvents } = {},
 ): { checks: LifecycleChecks; storage: StorageQuota } {
-  const storage = createStorageQuota({ policies: () => state().policies, index: stores.index, blobs: stores.blobs });
+  const storage = createStorageQuota({ policies: () => state().policies, index: stores.index, blobs: stores.blobs, cacheWith: options.cacheWith });
   return { checks: createLifecycleChecks({ state, repositories: stores.repositories, storage, traffic: stores.traffic }), storage };
 }

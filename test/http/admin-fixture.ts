@@ -65,7 +65,7 @@ export async function startAdminServer(options: { mirror?: MirrorControl; dataDi
     version: testVersion,
   });
   // Berth's lifecycle checks (immutable tags, quotas) as berth-server wires them: inert until a policy is set.
-  registry = await createRegistry({ dataDir, logger: log, mounts, contentPolicy: (stores) => lifecycleChecksOf(stores, () => state.read()).checks });
+  registry = await createRegistry({ dataDir, logger: log, mounts, contentPolicy: (stores) => lifecycleChecksOf(stores, () => state.read(), { cacheWith: stores.events }).checks });
   const { url, server } = await registry.listen({ host: '127.0.0.1', port: 0 });
   urls.http = url;
 
