@@ -456,6 +456,19 @@ function recordContentChanges(registry: Registry, state: StateStore, audit: Audi
     void record({ action: 'delete', actor: e.actor, client: e.client, namespace: namespaceOf(e.repository), repository: e.repository, digest: e.digest, outcome: 'success' }),
   );
 
+  // Refusals by a quota or an immutable tag are denied requests like the gate's: audited, once per actor, client,
+  // repository, action and rule per minute (a client retrying a refused pull must not flood the trail).
+  const recentRefusals = new Map<string, number>();
+  registry.events.on('content.refused', (e) => {
+    const action = e.method === 'DELETE' ? 'delete' : e.method === 'GET' || e.method === 'HEAD' ? 'pull' : 'push';
+    const key = `${e.actor}\n${e.client}\n${e.repository}\n${action}\n${e.rule}`;
+    const now = Date.now();
+    if ((recentRefusals.get(key) ?? 0) > now - pullAuditWindowMs) return;
+    if (recentRefusals.size > 10_000) recentRefusals.clear();
+    recentRefusals.set(key, now);
+    void record({ action, actor: e.actor, client: e.client, namespace: namespaceOf(e.repository), repository: e.repository, outcome: 'denied', detail: { rule: e.rule, reason: e.reason } });
+  });
+
   const recentPulls = new Map<string, number>();
   registry.events.on('manifest.pulled', (e) => {
     const key = `${e.actor}\n${e.client}\n${e.repository}\n${e.digest}`;

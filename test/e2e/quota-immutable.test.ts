@@ -136,6 +136,13 @@ async function runScenario(t: TestContext, target: Target): Promise<void> {
   const second = await skopeoCopyResult(dockerRef(target.host, 'team/app', 'latest'), `dir:${out}-2`, ['--src-creds', target.creds]);
   assert.notEqual(second.code, 0, 'a pull past the monthly quota fails');
   assert.match(second.stderr, /namespace \\?"team\\?" is over its monthly pull quota/);
+  // Each refusal is in the audit trail as a denied request, with the rule and the reason the client got.
+  const denials = (await target.cli(['audit', '--json', '--namespace', 'team'])).trim().split('\n').map((line) => JSON.parse(line) as { action: string; outcome: string; repository?: string; detail?: { rule?: string; reason?: string } }).filter((event) => event.outcome === 'denied');
+  assert.deepEqual(
+    new Set(denials.map((event) => `${event.action} ${event.repository} ${event.detail?.rule}`)),
+    new Set(['push team/app immutable tag', 'delete team/app immutable tag', 'push team/big storage', 'pull team/app pullsPerMonth']),
+  );
+  assert.ok(denials.every((event) => (event.detail?.reason ?? '').length > 20), 'the reason is the message the client got');
   await target.cli(['quota', 'set', 'team', '--pulls-per-month', 'none']);
   const third = await skopeoCopyResult(dockerRef(target.host, 'team/app', 'latest'), `dir:${out}-3`, ['--src-creds', target.creds]);
   assert.equal(third.code, 0, third.stderr);
