@@ -27,8 +27,11 @@ import { createRegistry, type Registry, type RegistryOptions } from './index.js'
 import { createMirrorControl } from './mirror/mirror-control.js';
 import { runRetention } from './lifecycle/retention-run.js';
 import { claimScheduledRun, createRetentionScheduler, effectiveRetentionEveryHours, type RetentionScheduler } from './lifecycle/retention-schedule.js';
+import { lifecycleChecksOf } from './lifecycle/content-policy.js';
 import type { Logger } from './log.js';
 import { createMetrics, createStorageUsage, metricsHandler, type BerthMetrics } from './metrics/index.js';
+import type { NamespaceQuotaSample } from './metrics/berth-metrics.js';
+import { namespaceQuotaSamples } from './lifecycle/quota-metrics.js';
 import { createBlobFetcher, upstreamNamespaces, type BlobFetcher } from './mirror/blob-fetches.js';
 import { createSyncScheduler, type SyncScheduler } from './mirror/sync/sync-scheduler.js';
 import { createNameRouting, type NameRouting } from './mirror/name-routing.js';
@@ -151,7 +154,13 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
   const audit = await openAuditLog(dataDir, metadata);
   // One meter of the blob store (the data directory or the bucket) for /metrics and the admin API: one walk serves both.
   const storageUsage = createStorageUsage(storage.driver);
-  const metrics = createMetrics({ storage: () => storageUsage.read({ staleWhileRefreshing: true }), version: options.version });
+  // The registry exists only after the metrics do (it takes them); a scrape before that reports no namespaces.
+  let quotaSamples: (() => Promise<NamespaceQuotaSample[]>) | undefined;
+  const metrics = createMetrics({
+    storage: () => storageUsage.read({ staleWhileRefreshing: true }),
+    version: options.version,
+    namespaces: () => quotaSamples?.() ?? Promise.resolve([]),
+  });
   // What every listener answers for (the Host allowlist) and the realm its challenges name: the certificate's names.
   const names = createListenerNames({ tlsNames: () => state.read().settings.tlsNames ?? [], refresh: () => state.refresh() });
   const signInFailures = createSignInFailures({ audit, log });
@@ -230,6 +239,8 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
     garbageCollection: () => gcScheduleOf(state.read().settings),
     configurationChanged: () => state.refresh(),
     manifestPushed: recordNamespaceOfPush(state, audit, log),
+    // Read at every request: a quota or an immutable pattern set by the CLI or the GUI applies to the next push.
+    contentPolicy: (stores) => lifecycleChecksOf(stores, () => state.read(), { cacheWith: stores.events }).checks,
     mirror: (stores) => {
       fetcher = createBlobFetcher({ ...stores, namespacesOf: (upstream) => upstreamNamespaces(state, upstream) });
       routing = createNameRouting({ pool: upstreams, state, driver: stores.driver });
@@ -238,6 +249,8 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
   });
   if (!fetcher) throw new Error('the mirror was not set up');
   registryRef = registry;
+  const quotaStorage = lifecycleChecksOf(registry, () => state.read()).storage;
+  quotaSamples = () => namespaceQuotaSamples(state.read(), quotaStorage, registry.traffic);
   const sync = createSyncScheduler({ state, pool: upstreams, repositories: registry.repositories, fetcher, log, audit });
   syncRef = sync;
   await sync.start();
@@ -482,6 +495,19 @@ function recordContentChanges(registry: Registry, state: StateStore, audit: Audi
   registry.events.on('blob.deleted', (e) =>
     void record({ action: 'delete', actor: e.actor, client: e.client, namespace: namespaceOf(e.repository), repository: e.repository, digest: e.digest, outcome: 'success' }),
   );
+
+  // Refusals by a quota or an immutable tag are denied requests like the gate's: audited, once per actor, client,
+  // repository, action and rule per minute (a client retrying a refused pull must not flood the trail).
+  const recentRefusals = new Map<string, number>();
+  registry.events.on('content.refused', (e) => {
+    const action = e.method === 'DELETE' ? 'delete' : e.method === 'GET' || e.method === 'HEAD' ? 'pull' : 'push';
+    const key = `${e.actor}\n${e.client}\n${e.repository}\n${action}\n${e.rule}`;
+    const now = Date.now();
+    if ((recentRefusals.get(key) ?? 0) > now - pullAuditWindowMs) return;
+    if (recentRefusals.size > 10_000) recentRefusals.clear();
+    recentRefusals.set(key, now);
+    void record({ action, actor: e.actor, client: e.client, namespace: namespaceOf(e.repository), repository: e.repository, outcome: 'denied', detail: { rule: e.rule, reason: e.reason } });
+  });
 
   const recentPulls = new Map<string, number>();
   registry.events.on('manifest.pulled', (e) => {

@@ -14,6 +14,11 @@ export interface RegistryEventMap {
   /** A blob linked from another repository (`POST .../uploads/?mount=&from=`), as a push does for shared layers. */
   'blob.mounted': [{ repository: string; digest: string; from: string; actor: string; client: string }];
   'manifest.pulled': [{ repository: string; reference: string; digest: string; size: number; durationMs: number; actor: string; client: string }];
+  /**
+   * An authorized request refused by a lifecycle rule (an immutable tag, a quota: http/content-policy.ts): `rule` is
+   * `immutable tag`, `storage` or `pullsPerMonth`, `reason` the message the client got.
+   */
+  'content.refused': [{ repository: string; method: string; rule: string; reason: string; actor: string; client: string }];
 }
 
 export type RegistryEvents = EventEmitter<RegistryEventMap>;

@@ -24,6 +24,8 @@ import { createRepositoryStore, type RepositoryStore } from './storage/repositor
 import { openIndexStores, type IndexStores } from './storage/metadata-index-stores.js';
 import type { MetadataBackend } from './state/metadata-backend.js';
 import { createPullRecords, type PullRecords } from './pull-records.js';
+import type { ContentPolicy } from './http/content-policy.js';
+import { createPullTraffic, type PullTraffic } from './lifecycle/pull-traffic.js';
 import { createUploadStore, defaultUploadLimits, type UploadLimits, type UploadStore } from './storage/upload-store.js';
 
 export interface RegistryOptions {
@@ -80,6 +82,8 @@ export interface RegistryOptions {
    * connection reached.
    */
   names?: ListenerNames;
+  /** Immutable tags and quotas, asked by the distribution API before client writes, deletes and blob pulls. */
+  contentPolicy?: (stores: { index: RepositoryIndex; blobs: BlobStore; repositories: RepositoryStore; traffic: PullTraffic; events: RegistryEvents }) => ContentPolicy;
   /** Pull-through mirroring, built over this registry's stores. */
   mirror?: (stores: { driver: StorageDriver; blobs: BlobStore; uploads: UploadStore; repositories: RepositoryStore; log: Logger }) => MirrorHook;
 }
@@ -97,6 +101,8 @@ export interface Registry {
   readonly index: RepositoryIndex;
   /** Pull counts and last pull times per tag and repository (client manifest GETs over /v2); flushed by close(). */
   readonly pulls: PullRecords;
+  /** Blob bytes served per namespace and month (client blob GETs over /v2): what pull-traffic quotas read. */
+  readonly traffic: PullTraffic;
   /**
    * Builds or verifies the metadata index against the link files now (after the one in progress, if any), repairing
    * what differs.
@@ -150,13 +156,15 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
   const blobs = createBlobStore(driver);
   const { index, usage } = options.stores ?? (await openIndexStores(options.dataDir, options.metadata ?? { kind: 'file' }));
   const pulls = createPullRecords(usage, { log });
+  const traffic = createPullTraffic(usage, { log });
   const uploads = createUploadStore(driver, blobs, { ...defaultUploadLimits, ...options.uploadLimits });
   const repositories = createRepositoryStore(driver, blobs, index);
   const events = createRegistryEvents();
   // The hot path's only cost: a Map update per manifest GET (see pull-records.ts).
   events.on('manifest.pulled', (e) => pulls.count(e.repository, e.reference));
   const mirror = options.mirror?.({ driver, blobs, uploads, repositories, log });
-  const distribution = createDistributionApi({ blobs, uploads, repositories, events, log, mirror, gate: options.gate ?? openGate, configurationChanged: options.configurationChanged, manifestPushed: options.manifestPushed });
+  const policy = options.contentPolicy?.({ index, blobs, repositories, traffic, events });
+  const distribution = createDistributionApi({ blobs, uploads, repositories, events, log, mirror, policy, gate: options.gate ?? openGate, configurationChanged: options.configurationChanged, manifestPushed: options.manifestPushed });
   const guard = createRequestGuard(options.names ?? createListenerNames({ tlsNames: () => [] }));
   const router = createRequestRouter([{ prefix: '/v2', handle: distribution }, ...(options.mounts ?? [])], guard, log);
   const handler = options.metrics ? instrumentRequests(options.metrics, router) : router;
@@ -250,6 +258,7 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
     repositories,
     index,
     pulls,
+    traffic,
     checkIndex,
     handler,
     connectionPolicy,
@@ -298,7 +307,9 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
       stopChecks.abort();
       await indexCheck;
       await index.close();
-      // After the listeners drained: the pulls they served last are in this final flush.
+      // After the listeners drained: the pulls they served last are in this final flush (the traffic's first: closing
+      // the pull records closes the store they share).
+      await traffic.close();
       await pulls.close();
     },
   };

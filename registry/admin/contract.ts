@@ -133,6 +133,8 @@ function query(params: Record<string, string | number | undefined>): string {
 /** Path builders (plain string functions, safe in the browser). */
 export const adminPaths = {
   namespace: (name: string) => `${adminRoutes.namespaces}/${segment(name)}`,
+  namespaceQuota: (name: string) => `${adminRoutes.namespaces}/${segment(name)}/quota`,
+  namespaceImmutableTags: (name: string) => `${adminRoutes.namespaces}/${segment(name)}/immutable-tags`,
   repositories: (q: RepositoriesQuery = {}) => `${adminRoutes.repositories}${query({ ...q })}`,
   /** `DELETE` deletes the repository (see DeleteRepositoryResponse). */
   repository: (repository: string) => `${adminRoutes.repositories}${query({ repository })}`,
@@ -288,6 +290,42 @@ export interface Namespace {
   createdAt: string;
   /** Repositories currently stored in it. */
   repositories: number;
+  /** What its quotas count, now. */
+  usage: NamespaceUsageView;
+  /** Its limits; a field absent is no limit. */
+  quota: NamespaceQuota;
+  /** Tag patterns (`*` wildcards) that, once pushed, cannot be moved or deleted in it. */
+  immutableTags: string[];
+}
+
+export interface NamespaceUsageView {
+  /** Unique bytes its repositories reference (a blob shared by two of them counted once). */
+  storageBytes: number;
+  /** Blob bytes pulled from it this calendar month (UTC). */
+  pullBytesThisMonth: number;
+}
+
+export interface NamespaceQuota {
+  storageBytes?: number;
+  pullBytesPerMonth?: number;
+}
+
+/**
+ * `PUT /api/namespaces/:name/quota` → 200 `Namespace`. Each field: a whole number of bytes (at least 1), or null to
+ * remove that limit; a field left out is unchanged. A quota below the current usage is accepted: pushes that add
+ * bytes are refused (DENIED, naming the quota and the usage) until the usage falls below it.
+ */
+export interface SetQuotaRequest {
+  storageBytes?: number | null;
+  pullBytesPerMonth?: number | null;
+}
+
+/**
+ * `PUT /api/namespaces/:name/immutable-tags` → 200 `Namespace`. Replaces the namespace's patterns (tag characters and
+ * `*`, at most 128 each, at most 100); an empty list makes every tag mutable again. Mirror namespaces are exempt.
+ */
+export interface SetImmutableTagsRequest {
+  patterns: string[];
 }
 
 /** `GET /api/namespaces` */

@@ -4,6 +4,8 @@ import { registerAuditCommands } from './commands/audit.js';
 import { registerCaCommands } from './commands/ca.js';
 import { registerGcCommand } from './commands/gc.js';
 import { registerImageCommands } from './commands/image.js';
+import { registerImmutableCommands } from './commands/immutable.js';
+import { registerQuotaCommands } from './commands/quota.js';
 import { registerMigrateCommand } from './commands/migrate.js';
 import { registerMirrorConfigCommand } from './commands/mirror-config.js';
 import { registerNamespaceCommands } from './commands/namespace.js';
@@ -42,6 +44,8 @@ export function createProgram(): BerthCommand {
   registerNamespaceCommands(program);
   registerImageCommands(program);
   registerTransferCommands(program);
+  registerQuotaCommands(program);
+  registerImmutableCommands(program);
   registerUpstreamCommands(program);
   registerSyncCommands(program);
   registerMirrorConfigCommand(program);

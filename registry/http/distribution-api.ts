@@ -10,6 +10,14 @@ import { createUploadHandlers } from './distribution/uploads.js';
 import { sendError } from './error-response.js';
 import { matchV2Route, type V2Route } from './routes.js';
 
+/** The lifecycle rule behind a DENIED from the content policy (its detail names it), or undefined for any other error. */
+function lifecycleRuleOf(error: unknown): string | undefined {
+  if (!(error instanceof RegistryError) || error.code !== 'DENIED') return undefined;
+  const detail = error.detail as { quota?: unknown; reason?: unknown } | null;
+  const rule = detail?.quota ?? detail?.reason;
+  return typeof rule === 'string' ? rule : undefined;
+}
+
 type RouteOf<K extends V2Route['kind']> = Extract<V2Route, { kind: K }>;
 
 interface Endpoint<R extends V2Route> {
@@ -107,7 +115,16 @@ export function createDistributionApi(deps: DistributionDeps & { gate: AccessGat
       }
       const caller = await deps.gate.authorize(req, endpoint.needs(route, query));
       authorized = true;
-      await endpoint.handle({ req, res, query, caller, client: req.socket.remoteAddress ?? 'unknown' }, route);
+      const client = req.socket.remoteAddress ?? 'unknown';
+      try {
+        await endpoint.handle({ req, res, query, caller, client }, route);
+      } catch (error) {
+        const rule = lifecycleRuleOf(error);
+        if (rule && 'name' in route) {
+          deps.events.emit('content.refused', { repository: route.name, method: req.method ?? 'GET', rule, reason: (error as Error).message, actor: caller.name, client });
+        }
+        throw error;
+      }
     } catch (error) {
       if (retryOnChange && worthRetrying(error, req, res, authorized)) return decide(req, res, pathname, search, false);
       sendError(res, error, deps.log);

@@ -55,6 +55,17 @@ export interface BerthMetricsOptions {
   storage?: () => Promise<StorageUsage> | StorageUsage;
   /** Shown as `berth_build_info{version}`. */
   version?: string;
+  /** Called by refresh(): each namespace's quota usage and limits (registry/lifecycle/quota-metrics.ts). */
+  namespaces?: () => Promise<NamespaceQuotaSample[]>;
+}
+
+/** One namespace's usage and limits, as the quotas count them; a limit absent is none. */
+export interface NamespaceQuotaSample {
+  namespace: string;
+  storageBytes: number;
+  pullBytesThisMonth: number;
+  storageQuotaBytes?: number;
+  pullQuotaBytesPerMonth?: number;
 }
 
 export interface BerthMetrics {
@@ -125,6 +136,30 @@ export function createMetrics(options: BerthMetricsOptions = {}): BerthMetrics {
     name: 'berth_storage_blobs',
     help: 'Blobs in the blob store: the data directory, or the bucket with S3 storage (refreshed at most every 30 s).',
   });
+  const namespaceGauges = {
+    storageBytes: registry.gauge({
+      name: 'berth_namespace_storage_bytes',
+      help: 'Unique bytes the repositories of a namespace reference (what its storage quota limits).',
+      labelNames: ['namespace'],
+    }),
+    storageQuotaBytes: registry.gauge({
+      name: 'berth_namespace_storage_quota_bytes',
+      help: 'The storage quota of a namespace (only namespaces that have one).',
+      labelNames: ['namespace'],
+    }),
+    pullBytesThisMonth: registry.gauge({
+      name: 'berth_namespace_pull_bytes_month',
+      help: 'Blob bytes pulled from a namespace this calendar month, UTC (what its pull quota limits).',
+      labelNames: ['namespace'],
+    }),
+    pullQuotaBytesPerMonth: registry.gauge({
+      name: 'berth_namespace_pull_quota_bytes',
+      help: 'The monthly pull quota of a namespace (only namespaces that have one).',
+      labelNames: ['namespace'],
+    }),
+  };
+  /** The series set at the last refresh, so a namespace or a limit that went is dropped, not left at its last value. */
+  let namespaceSeries = new Set<string>();
   const upstreamOnline = registry.gauge({
     name: 'berth_upstream_online',
     help: '1 when the upstream registry answered its last check, 0 while Berth treats it as offline.',
@@ -223,6 +258,27 @@ export function createMetrics(options: BerthMetricsOptions = {}): BerthMetrics {
       upstreamOnline.remove(upstream);
     },
     async refresh(): Promise<void> {
+      if (options.namespaces) {
+        try {
+          const seen = new Set<string>();
+          for (const sample of await options.namespaces()) {
+            for (const key of ['storageBytes', 'pullBytesThisMonth', 'storageQuotaBytes', 'pullQuotaBytesPerMonth'] as const) {
+              const value = sample[key];
+              if (value === undefined) continue;
+              namespaceGauges[key].set(value, sample.namespace);
+              seen.add(`${key}\n${sample.namespace}`);
+            }
+          }
+          for (const series of namespaceSeries) {
+            if (seen.has(series)) continue;
+            const [key, namespace] = series.split('\n') as [keyof typeof namespaceGauges, string];
+            namespaceGauges[key].remove(namespace);
+          }
+          namespaceSeries = seen;
+        } catch {
+          // Like the storage walk: a failed read keeps the last values.
+        }
+      }
       if (!options.storage) return;
       try {
         const usage = await options.storage();

@@ -65,6 +65,15 @@ const sql = {
   listReferrers: 'SELECT digest FROM berth_index_referrers WHERE repository = $1 AND subject = $2 ORDER BY digest',
   referencesOf: 'SELECT blobs, manifests FROM berth_index_manifest_references WHERE manifest = $1',
   linkedAnywhere: 'SELECT 1 FROM berth_index_links WHERE digest = $1 LIMIT 1',
+  putBlobSize: 'INSERT INTO berth_index_blob_sizes (digest, size) VALUES ($1, $2) ON CONFLICT DO NOTHING',
+  // A namespace's repositories are `ns` and the range ['ns/', 'ns0') in the "C" collation ('0' follows '/'): a range
+  // scan of the links' primary key, unlike LIKE (where '_', a valid name character, is a wildcard).
+  namespaceUsage: `SELECT coalesce(sum(s.size), 0)::bigint AS bytes, count(*)::bigint AS blobs,
+                     (array_agg(d.digest) FILTER (WHERE s.size IS NULL))[1:$4] AS unsized
+                   FROM (SELECT DISTINCT digest FROM berth_index_links
+                         WHERE repository = $1 OR (repository >= $2 AND repository < $3)) d
+                   LEFT JOIN berth_index_blob_sizes s ON s.digest = d.digest`,
+  namespaceLinks: `SELECT 1 FROM berth_index_links WHERE (repository = $1 OR (repository >= $2 AND repository < $3)) AND digest = $4 LIMIT 1`,
 
   clearTags: 'DELETE FROM berth_index_tags WHERE repository = $1',
   clearReferrers: 'DELETE FROM berth_index_referrers WHERE repository = $1',
@@ -272,6 +281,22 @@ function createIndex(pool: pg.Pool): RepositoryIndex {
     },
     async isLinkedAnywhere(digest) {
       return ((await pool.query(sql.linkedAnywhere, [digest])).rowCount ?? 0) > 0;
+    },
+    async putBlobSize(digest, size) {
+      await pool.query(sql.putBlobSize, [digest, size]);
+    },
+    async namespaceUsage(namespace, unsizedLimit = 1000) {
+      const { rows } = await pool.query<{ bytes: string; blobs: string; unsized: string[] | null }>(sql.namespaceUsage, [
+        namespace,
+        `${namespace}/`,
+        `${namespace}0`,
+        unsizedLimit,
+      ]);
+      const row = rows[0];
+      return { bytes: Number(row?.bytes ?? 0), blobs: Number(row?.blobs ?? 0), unsized: row?.unsized ?? [] };
+    },
+    async namespaceLinks(namespace, digest) {
+      return ((await pool.query(sql.namespaceLinks, [namespace, `${namespace}/`, `${namespace}0`, digest])).rowCount ?? 0) > 0;
     },
 
     async close() {

@@ -53,6 +53,15 @@ export function openPostgresUsageStore(pool: pg.Pool): UsageStore {
     async pruneDaysBefore(day) {
       await pool.query(sql.pruneDays, [day]);
     },
+    async addPullBytes(batch) {
+      const tallies = [...batch];
+      if (tallies.length === 0) return;
+      await pool.query(sql.addPullBytes, [tallies.map((t) => t.namespace), tallies.map((t) => t.month), tallies.map((t) => t.bytes)]);
+    },
+    async pullBytes(namespace, month) {
+      const { rows } = await pool.query<{ bytes: string }>(sql.pullBytes, [namespace, month]);
+      return Number(rows[0]?.bytes ?? 0);
+    },
     async close() {
       // The pool is its opener's to end.
     },
@@ -84,6 +93,12 @@ const sql = {
                       (SELECT last_pulled_at FROM berth_repository_pulls WHERE repository = $1) AS last`,
   repositoryCount: 'SELECT count FROM berth_repository_pulls WHERE repository = $1',
   pruneDays: 'DELETE FROM berth_daily_pulls WHERE day < $1',
+  // Summed per key and in key order, like the pull records: concurrent flushes of two nodes lock rows in one order.
+  addPullBytes: `INSERT INTO berth_monthly_pull_bytes (namespace, month, bytes)
+                 SELECT namespace, month, sum(bytes) FROM unnest($1::text[], $2::text[], $3::bigint[]) AS u(namespace, month, bytes)
+                 GROUP BY namespace, month ORDER BY namespace, month
+                 ON CONFLICT (namespace, month) DO UPDATE SET bytes = berth_monthly_pull_bytes.bytes + excluded.bytes`,
+  pullBytes: 'SELECT bytes FROM berth_monthly_pull_bytes WHERE namespace = $1 AND month = $2',
   forget: [
     'DELETE FROM berth_reference_pulls WHERE repository = $1',
     'DELETE FROM berth_repository_pulls WHERE repository = $1',

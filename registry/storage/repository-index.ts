@@ -44,6 +44,8 @@ export interface RepositoryIndex {
   removeReferrer(repository: string, subject: string, digest: string): Promise<void>;
   /** What a stored manifest references (config and layers; an index's children): content by digest never changes. */
   putReferences(manifest: string, references: ManifestReferences): Promise<void>;
+  /** The size of a stored blob or manifest (content by digest never changes): what namespace usage sums. */
+  putBlobSize(digest: string, size: number): Promise<void>;
 
   /**
    * Repositories holding at least one manifest (what the catalog, the GUI and the CLI list), in lexical order,
@@ -83,11 +85,26 @@ export interface RepositoryIndex {
   referencesOf(manifest: string): Promise<ManifestReferences | undefined>;
   /** Whether any repository links `digest` (as a layer or a revision), intents included. */
   isLinkedAnywhere(digest: string): Promise<boolean>;
+  /**
+   * The unique bytes the repositories of `namespace` (`team`, `team/...`) link, layers and manifest revisions, intents
+   * included, each digest counted once: what a storage quota limits. Digests whose size the index does not know
+   * (links found by a rebuild) are listed in `unsized` (at most `unsizedLimit`, default 1000) and not in `bytes`.
+   */
+  namespaceUsage(namespace: string, unsizedLimit?: number): Promise<NamespaceUsage>;
+  /** Whether a repository of `namespace` links `digest` (then storing it there again adds no bytes). */
+  namespaceLinks(namespace: string, digest: string): Promise<boolean>;
 
   close(): Promise<void>;
 }
 
 export type LinkKind = 'layer' | 'manifest';
+
+export interface NamespaceUsage {
+  bytes: number;
+  /** Unique digests linked. */
+  blobs: number;
+  unsized: string[];
+}
 
 export interface ManifestReferences {
   /** Config and layers (foreign layers included: they are descriptors like any other). */

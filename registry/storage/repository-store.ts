@@ -143,7 +143,11 @@ export function createRepositoryStore(driver: StorageDriver, blobs: BlobStore, i
       await index.commitLink(repository, 'layer', digest.digest);
       // A link to a blob that is not stored stays (harmless: blobSize needs both); removing it could remove the link
       // of a concurrent push of the same blob into this repository.
-      return (await blobs.size(digest)) !== undefined;
+      const size = await blobs.size(digest);
+      if (size === undefined) return false;
+      // What namespace usage (quotas) sums; after the link, so a usage read never misses linked bytes for long.
+      await index.putBlobSize(digest.digest, size);
+      return true;
     },
 
     async unlinkBlob(repository, digest) {
@@ -200,6 +204,7 @@ export function createRepositoryStore(driver: StorageDriver, blobs: BlobStore, i
       await blobs.write(digest, bytes);
       // References first: collection must know what a revision keeps from the moment the revision may exist.
       await index.putReferences(digest.digest, referencesOf(bytes));
+      await index.putBlobSize(digest.digest, bytes.length);
       await index.intendLink(repository, 'manifest', digest.digest);
       await driver.putContent(revisionLink, digest.digest);
       await index.commitLink(repository, 'manifest', digest.digest);

@@ -34,7 +34,12 @@ CREATE TABLE referrers (
 CREATE TABLE manifest_references (manifest TEXT PRIMARY KEY, targets TEXT NOT NULL) WITHOUT ROWID;
 `;
 
-const everyTable = ['meta', 'changes', 'repositories', 'tags', 'links', 'referrers', 'manifest_references'];
+const everyTable = ['meta', 'changes', 'repositories', 'tags', 'links', 'referrers', 'manifest_references', 'blob_sizes'];
+
+/** Added after schema 2 without a version change: a table an older index lacks is simply created (sizes fill lazily). */
+const additions = `
+CREATE TABLE IF NOT EXISTS blob_sizes (digest TEXT PRIMARY KEY, size INTEGER NOT NULL) WITHOUT ROWID;
+`;
 
 /** Opens (creating or migrating) the index at `<dataDir>/index/repositories.sqlite`, owner-only. */
 export function openSqliteRepositoryIndex(dataDir: string): RepositoryIndex {
@@ -50,13 +55,21 @@ function migrate(db: Database.Database): void {
     const version = hasMeta
       ? (db.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as { value: string } | undefined)?.value
       : undefined;
-    if (version === String(indexSchemaVersion)) return;
+    if (version === String(indexSchemaVersion)) {
+      db.exec(additions);
+      return;
+    }
     // Another schema (or none): the index is derived data, so it is dropped and built again from the link files.
     for (const table of everyTable) db.exec(`DROP TABLE IF EXISTS ${table}`);
     db.exec(schema);
+    db.exec(additions);
     db.prepare("INSERT INTO meta (key, value) VALUES ('schema', ?)").run(String(indexSchemaVersion));
   }).immediate();
 }
+
+/** Binds `@namespace`, `@below` (`ns/`) and `@after` (`ns0`). */
+const inNamespace = '(repository = @namespace OR (repository >= @below AND repository < @after))';
+const namespaceBounds = (namespace: string) => ({ namespace, below: `${namespace}/`, after: `${namespace}0` });
 
 function createIndex(db: Database.Database): RepositoryIndex {
   const statements = {
@@ -97,6 +110,20 @@ function createIndex(db: Database.Database): RepositoryIndex {
     ),
     referencesOf: db.prepare('SELECT targets FROM manifest_references WHERE manifest = ?').pluck(),
     linkedAnywhere: db.prepare('SELECT 1 FROM links WHERE digest = ? LIMIT 1').pluck(),
+    putBlobSize: db.prepare('INSERT OR IGNORE INTO blob_sizes (digest, size) VALUES (?, ?)'),
+    // A namespace's repositories are `ns` and the range ['ns/', 'ns0'): '0' follows '/' in byte order, and the range
+    // (unlike LIKE, where '_' is a wildcard and a valid name character) is a scan of the links' primary key.
+    namespaceUsage: db.prepare(
+      `SELECT coalesce(sum(s.size), 0) AS bytes, count(*) AS blobs FROM (SELECT DISTINCT digest FROM links WHERE ${inNamespace}) d
+       LEFT JOIN blob_sizes s ON s.digest = d.digest`,
+    ),
+    namespaceUnsized: db
+      .prepare(
+        `SELECT d.digest FROM (SELECT DISTINCT digest FROM links WHERE ${inNamespace}) d
+         WHERE NOT EXISTS (SELECT 1 FROM blob_sizes s WHERE s.digest = d.digest) LIMIT @limit`,
+      )
+      .pluck(),
+    namespaceLinks: db.prepare(`SELECT 1 FROM links WHERE (${inNamespace}) AND digest = @digest LIMIT 1`).pluck(),
     tagsOf: db.prepare('SELECT tag, digest, pushed_at FROM tags WHERE repository = ?'),
     linksOf: db.prepare('SELECT kind, digest, committed FROM links WHERE repository = ?'),
     referrersOf: db.prepare('SELECT subject, digest FROM referrers WHERE repository = ?'),
@@ -236,6 +263,21 @@ function createIndex(db: Database.Database): RepositoryIndex {
     },
     async isLinkedAnywhere(digest) {
       return statements.linkedAnywhere.get(digest) !== undefined;
+    },
+    async putBlobSize(digest, size) {
+      statements.putBlobSize.run(digest, size);
+    },
+    async namespaceUsage(namespace, unsizedLimit = 1000) {
+      const bounds = namespaceBounds(namespace);
+      // One read transaction: the sum and the unsized list describe the same moment.
+      return db.transaction(() => {
+        const totals = statements.namespaceUsage.get(bounds) as { bytes: number; blobs: number };
+        const unsized = statements.namespaceUnsized.all({ ...bounds, limit: unsizedLimit }) as string[];
+        return { bytes: totals.bytes, blobs: totals.blobs, unsized };
+      })();
+    },
+    async namespaceLinks(namespace, digest) {
+      return statements.namespaceLinks.get({ ...namespaceBounds(namespace), digest }) !== undefined;
     },
 
     async close() {

@@ -33,10 +33,14 @@ export interface UploadStore {
   openSessions(repository?: string): number;
   /** Throws BLOB_UPLOAD_UNKNOWN. */
   status(repository: string, id: string): Promise<UploadStatus>;
-  /** Appends a chunk. `start`, when given (Content-Range), must equal the current offset: 416 otherwise. */
-  append(repository: string, id: string, body: Readable, start?: number): Promise<UploadStatus>;
-  /** Appends an optional last chunk, verifies the digest, stores the blob and ends the session. */
-  complete(repository: string, id: string, digest: ParsedDigest, body?: Readable, start?: number): Promise<{ size: number }>;
+  /**
+   * Appends a chunk. `start`, when given (Content-Range), must equal the current offset: 416 otherwise. With `limit`,
+   * nothing past `limit.maxSize` bytes of session data is written and the call fails with `limit.refuse(size)` once the
+   * body is read (a quota); what was written before stays until the caller cancels the session.
+   */
+  append(repository: string, id: string, body: Readable, start?: number, limit?: SizeLimit): Promise<UploadStatus>;
+  /** Appends an optional last chunk (`limit` as for append), verifies the digest, stores the blob and ends the session. */
+  complete(repository: string, id: string, digest: ParsedDigest, body?: Readable, start?: number, limit?: SizeLimit): Promise<{ size: number }>;
   cancel(repository: string, id: string): Promise<void>;
   /** Deletes sessions started more than `maxAgeMs` ago; returns how many. */
   purge(maxAgeMs: number, now?: Date): Promise<number>;
@@ -54,6 +58,12 @@ export interface UploadLimits {
   readonly perRepository: number;
   /** Across all repositories. Default 1000. */
   readonly total: number;
+}
+
+/** The most a session may hold, and the error that cuts a stream going past it. */
+export interface SizeLimit {
+  readonly maxSize: number;
+  refuse(size: number): Error;
 }
 
 export const defaultUploadLimits: UploadLimits = { perRepository: 100, total: 1000 };
@@ -138,7 +148,7 @@ export function createUploadStore(driver: StorageDriver, blobs: BlobStore, limit
   }
 
   /** Streams `body` onto the session's data file, feeding the running hash when it is in step. */
-  async function write(key: string, repository: string, id: string, body: Readable, start: number | undefined, durable: boolean) {
+  async function write(key: string, repository: string, id: string, body: Readable, start: number | undefined, durable: boolean, limit?: SizeLimit) {
     const writer = await driver.writer(pathFor({ kind: 'uploadData', repository, id }));
     const offset = writer.initialSize;
     if (start !== undefined && start !== offset) {
@@ -149,8 +159,16 @@ export function createUploadStore(driver: StorageDriver, blobs: BlobStore, limit
     const tracked = running && running.offset === offset ? running : undefined;
     if (!tracked) hashes.delete(key);
     let written = 0;
+    let refusedAt: number | undefined;
     const tap = new Transform({
       transform(chunk: Buffer, _encoding, callback) {
+        // Past the limit the rest of the body is read and dropped, not written: cutting the stream would reset the
+        // connection before the client could read why.
+        if (refusedAt !== undefined || (limit && offset + written + chunk.length > limit.maxSize)) {
+          refusedAt = (refusedAt ?? offset + written) + chunk.length;
+          callback();
+          return;
+        }
         tracked?.hash.update(chunk);
         written += chunk.length;
         callback(null, chunk);
@@ -163,6 +181,11 @@ export function createUploadStore(driver: StorageDriver, blobs: BlobStore, limit
       hashes.delete(key);
       await writer.close().catch(() => undefined);
       throw error;
+    }
+    if (refusedAt !== undefined && limit) {
+      hashes.delete(key);
+      await writer.close();
+      throw limit.refuse(refusedAt);
     }
     await (durable ? writer.commit() : writer.close());
     if (tracked) tracked.offset = offset + written;
@@ -208,22 +231,22 @@ export function createUploadStore(driver: StorageDriver, blobs: BlobStore, limit
       return { id, repository, offset: await currentSize(repository, id) };
     },
 
-    append(repository, id, body, start) {
+    append(repository, id, body, start, limit) {
       const key = `${repository}/${id}`;
       return exclusive(key, async () => {
         await assertExists(repository, id);
-        const offset = await write(key, repository, id, body, start, false);
+        const offset = await write(key, repository, id, body, start, false, limit);
         return { id, repository, offset };
       });
     },
 
-    complete(repository, id, digest, body, start) {
+    complete(repository, id, digest, body, start, limit) {
       const key = `${repository}/${id}`;
       return exclusive(key, async () => {
         await assertExists(repository, id);
         const size = body
-          ? await write(key, repository, id, body, start, true)
-          : await write(key, repository, id, emptyStream(), undefined, true);
+          ? await write(key, repository, id, body, start, true, limit)
+          : await write(key, repository, id, emptyStream(), undefined, true, limit);
         const running = hashes.get(key);
         const actual =
           running && running.offset === size && digest.algorithm === 'sha256'

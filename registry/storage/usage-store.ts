@@ -29,6 +29,10 @@ export interface UsageStore {
   forget(repository: string): Promise<void>;
   /** Drops the day buckets before `day` (the totals per reference and repository stay). */
   pruneDaysBefore(day: number): Promise<void>;
+  /** Adds blob bytes served per namespace and month, in one transaction (registry/lifecycle/pull-traffic.ts). */
+  addPullBytes(batch: Iterable<PullBytesTally>): Promise<void>;
+  /** Blob bytes served from `namespace` in `month` (`YYYY-MM`, UTC); 0 when none. */
+  pullBytes(namespace: string, month: string): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -41,6 +45,14 @@ export interface PullTally {
   count: number;
   /** Epoch milliseconds of the newest of them. */
   lastPulledAt: number;
+}
+
+/** Blob bytes served from one namespace in one calendar month. */
+export interface PullBytesTally {
+  namespace: string;
+  /** `YYYY-MM`, UTC. */
+  month: string;
+  bytes: number;
 }
 
 export interface StoredUsage {
@@ -66,6 +78,10 @@ CREATE TABLE IF NOT EXISTS repository_pulls (
 CREATE TABLE IF NOT EXISTS daily_pulls (
   repository TEXT NOT NULL, day INTEGER NOT NULL, count INTEGER NOT NULL,
   PRIMARY KEY (repository, day)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS monthly_pull_bytes (
+  namespace TEXT NOT NULL, month TEXT NOT NULL, bytes INTEGER NOT NULL,
+  PRIMARY KEY (namespace, month)
 ) WITHOUT ROWID;
 `;
 
@@ -105,7 +121,14 @@ export function openUsageStore(dataDir: string): UsageStore {
     forgetReferences: db.prepare('DELETE FROM reference_pulls WHERE repository = ?'),
     forgetRepository: db.prepare('DELETE FROM repository_pulls WHERE repository = ?'),
     forgetDays: db.prepare('DELETE FROM daily_pulls WHERE repository = ?'),
+    addPullBytes: db.prepare(
+      'INSERT INTO monthly_pull_bytes (namespace, month, bytes) VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET bytes = bytes + excluded.bytes',
+    ),
+    pullBytes: db.prepare('SELECT bytes FROM monthly_pull_bytes WHERE namespace = ? AND month = ?').pluck(),
   };
+  const addPullBytes = db.transaction((batch: Iterable<PullBytesTally>) => {
+    for (const tally of batch) statements.addPullBytes.run(tally.namespace, tally.month, tally.bytes);
+  });
   const forget = db.transaction((repository: string) => {
     statements.forgetReferences.run(repository);
     statements.forgetRepository.run(repository);
@@ -146,6 +169,12 @@ export function openUsageStore(dataDir: string): UsageStore {
     },
     async pruneDaysBefore(day) {
       statements.pruneDays.run(day);
+    },
+    async addPullBytes(batch) {
+      addPullBytes.immediate(batch);
+    },
+    async pullBytes(namespace, month) {
+      return (statements.pullBytes.get(namespace, month) as number | undefined) ?? 0;
     },
     async close() {
       if (db.open) db.close();

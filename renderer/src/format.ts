@@ -98,3 +98,21 @@ export function percent(done: number, total: number): number {
   if (!total || total <= 0) return 0;
   return Math.min(100, Math.max(0, (done / total) * 100));
 }
+
+const sizeUnits: Record<string, number> = {
+  b: 1, k: 1e3, kb: 1e3, m: 1e6, mb: 1e6, g: 1e9, gb: 1e9, t: 1e12, tb: 1e12,
+  kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, tib: 1024 ** 4,
+};
+
+/**
+ * "10GiB", "500 MB", "1048576" → bytes; undefined when not a positive whole size. The same grammar as the CLI's
+ * `--max-storage` (registry/core/byte-size.ts); the admin API checks the number again.
+ */
+export function parseSize(text: string): number | undefined {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text);
+  if (!match) return undefined;
+  const unit = sizeUnits[(match[2] ?? '').toLowerCase() || 'b'];
+  if (unit === undefined) return undefined;
+  const bytes = Math.round(Number(match[1]) * unit);
+  return Number.isSafeInteger(bytes) && bytes > 0 ? bytes : undefined;
+}

@@ -250,7 +250,7 @@ test('namespace create, set, list, delete: state, audit events by admin, and cle
   assert.match(await ok(['namespace', 'set', 'team', '--anonymous-pull=true', '--data', data]), /\(unchanged\)/);
 
   const table = await ok(['namespace', 'list', '--data', data]);
-  assert.match(table, /^NAME\s+ANONYMOUS PULL\s+CREATED$/m);
+  assert.match(table, /^NAME\s+ANONYMOUS PULL\s+STORAGE USED\s+STORAGE QUOTA\s+PULLED THIS MONTH\s+PULL QUOTA\s+CREATED$/m);
   assert.match(table, /^public\s+yes\s/m);
   assert.match(table, /^team\s+yes\s/m);
   const state = JSON.parse(await readFile(join(data, 'state.json'), 'utf8')) as { namespaces: Array<{ name: string; anonymousPull: boolean }> };

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { createAuditLog, type AuditLog } from '../../registry/auth/audit-log.js';
 import { createAdminApi, createSignInUrl, type MirrorControl } from '../../registry/admin/index.js';
 import type { ErrorBody, ListenerInfo } from '../../registry/admin/contract.js';
+import { lifecycleChecksOf } from '../../registry/lifecycle/content-policy.js';
 import { createRegistry, type Registry } from '../../registry/index.js';
 import { silentLogger } from '../../registry/log.js';
 import { createStateStore, type StateStore } from '../../registry/state/index.js';
@@ -63,7 +64,8 @@ export async function startAdminServer(options: { mirror?: MirrorControl; dataDi
     mirror: options.mirror,
     version: testVersion,
   });
-  registry = await createRegistry({ dataDir, logger: log, mounts });
+  // Berth's lifecycle checks (immutable tags, quotas) as berth-server wires them: inert until a policy is set.
+  registry = await createRegistry({ dataDir, logger: log, mounts, contentPolicy: (stores) => lifecycleChecksOf(stores, () => state.read(), { cacheWith: stores.events }).checks });
   const { url, server } = await registry.listen({ host: '127.0.0.1', port: 0 });
   urls.http = url;
 

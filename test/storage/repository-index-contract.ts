@@ -290,6 +290,38 @@ export function describeRepositoryIndexContract(name: string, open: () => Promis
       assert.equal((await second.listTags('team/app', {}))?.[0]?.digest, a, 'the last move wins');
     });
 
+    it('namespace usage: unique bytes of layers and revisions (intents too) in the namespace, each digest once; unsized ones listed', async ({ index, another }) => {
+      const d = digest('d');
+      const e = digest('e');
+      assert.deepEqual(await index.namespaceUsage('team'), { bytes: 0, blobs: 0, unsized: [] });
+      await index.putBlobSize(a, 100);
+      await index.putBlobSize(b, 20);
+      await index.putBlobSize(a, 999); // content by digest never changes: the first size stays
+      await index.commitLink('team/app', 'layer', a);
+      await index.commitLink('team/app', 'manifest', b);
+      await index.commitLink('team/other', 'layer', a); // shared by two repositories: counted once
+      await index.intendLink('team/nested/deep', 'layer', c); // an intent (a push in flight) counts: its bytes are stored
+      // Neighbours that a prefix match would wrongly include: `team-x`, `teams`, and `team_` (LIKE's wildcard).
+      for (const repository of ['team-x/app', 'teams/app', 'tea/app', 'team_/app']) await index.commitLink(repository, 'layer', d);
+      await index.commitLink('team', 'layer', e);
+      await index.putBlobSize(e, 3);
+      const usage = await index.namespaceUsage('team');
+      assert.equal(usage.bytes, 123);
+      assert.equal(usage.blobs, 4);
+      assert.deepEqual(usage.unsized, [c], 'c has no recorded size yet');
+      await index.putBlobSize(c, 1000);
+      assert.deepEqual(await (await another()).namespaceUsage('team'), { bytes: 1123, blobs: 4, unsized: [] }, 'another instance sees the same');
+      assert.equal((await index.namespaceUsage('team', 0)).unsized.length, 0);
+      assert.deepEqual(await index.namespaceUsage('team-x'), { bytes: 0, blobs: 1, unsized: [d] });
+      assert.equal(await index.namespaceLinks('team', a), true);
+      assert.equal(await index.namespaceLinks('team', d), false, 'd is linked only in neighbouring namespaces');
+      assert.equal(await index.namespaceLinks('teams', d), true);
+      await index.removeLink('team/app', 'layer', a);
+      assert.equal((await index.namespaceUsage('team')).bytes, 1123, 'still linked in team/other');
+      await index.removeLink('team/other', 'layer', a);
+      assert.equal((await index.namespaceUsage('team')).bytes, 1023);
+    });
+
     it('concurrent rebuilds and pushes on two instances: a tag written after the counter was read is never lost', async ({ index, another }) => {
       const second = await another();
       await index.commitLink('team/app', 'manifest', a);

@@ -79,6 +79,24 @@ export function describeUsageStoreContract(name: string, open: () => Promise<Usa
       assert.deepEqual(await store.repositoryUsage('team/app', 0), { pullsSince: 1, lastPulledAt: at(day) });
     });
 
+    it('pull bytes add up per namespace and month, from two instances at once', async ({ store, another }) => {
+      const second = await another();
+      assert.equal(await store.pullBytes('team', '2026-12'), 0);
+      await store.addPullBytes([]);
+      await Promise.all(
+        Array.from({ length: 20 }, (_, i) => [
+          store.addPullBytes([{ namespace: 'team', month: '2026-12', bytes: 1000 }, { namespace: 'other', month: '2026-12', bytes: i }]),
+          second.addPullBytes([{ namespace: 'other', month: '2026-12', bytes: 1 }, { namespace: 'team', month: '2026-12', bytes: 5 }, { namespace: 'team', month: '2026-12', bytes: 5 }]),
+        ]).flat(),
+      );
+      assert.equal(await second.pullBytes('team', '2026-12'), 20 * 1010);
+      assert.equal(await store.pullBytes('other', '2026-12'), 190 + 20);
+      assert.equal(await store.pullBytes('team', '2026-11'), 0, 'another month starts at zero');
+      // Past 2^32: a month of a busy namespace.
+      await store.addPullBytes([{ namespace: 'big', month: '2026-12', bytes: 5 * 2 ** 40 }]);
+      assert.equal(await store.pullBytes('big', '2026-12'), 5 * 2 ** 40);
+    });
+
     it('two instances over one store add to the same rows at once, and neither loses a pull', async ({ store, another }) => {
       const second = await another();
       const rounds = 25;

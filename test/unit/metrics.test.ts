@@ -469,3 +469,28 @@ test('instrumentRequests observes every request on a real server: route, status,
   const sentBlob = find(parsed, 'berth_http_bytes_sent_total', { route: 'blob' }) ?? 0;
   assert.ok(sentBlob >= blob.length + 1024 && sentBlob < 2 * blob.length, String(sentBlob));
 });
+
+test('namespace quota gauges: usage always, limits only where set; a namespace or limit that goes is dropped', async () => {
+  let samples: Array<{ namespace: string; storageBytes: number; pullBytesThisMonth: number; storageQuotaBytes?: number; pullQuotaBytesPerMonth?: number }> = [
+    { namespace: 'team', storageBytes: 900, pullBytesThisMonth: 50, storageQuotaBytes: 1000, pullQuotaBytesPerMonth: 5000 },
+    { namespace: 'open', storageBytes: 7, pullBytesThisMonth: 0 },
+  ];
+  const metrics = createMetrics({ namespaces: async () => samples });
+  await metrics.refresh();
+  let exposition = parseExposition(metrics.render());
+  const value = (name: string, namespace: string) => exposition.samples.find((s) => s.name === name && s.labels.namespace === namespace)?.value;
+  assert.equal(exposition.type.get('berth_namespace_storage_bytes'), 'gauge');
+  assert.equal(value('berth_namespace_storage_bytes', 'team'), 900);
+  assert.equal(value('berth_namespace_storage_quota_bytes', 'team'), 1000);
+  assert.equal(value('berth_namespace_pull_bytes_month', 'team'), 50);
+  assert.equal(value('berth_namespace_pull_quota_bytes', 'team'), 5000);
+  assert.equal(value('berth_namespace_storage_bytes', 'open'), 7);
+  assert.equal(value('berth_namespace_storage_quota_bytes', 'open'), undefined, 'no quota, no limit series');
+
+  samples = [{ namespace: 'team', storageBytes: 950, pullBytesThisMonth: 60, storageQuotaBytes: 1000 }];
+  await metrics.refresh();
+  exposition = parseExposition(metrics.render());
+  assert.equal(value('berth_namespace_storage_bytes', 'team'), 950);
+  assert.equal(value('berth_namespace_pull_quota_bytes', 'team'), undefined, 'a removed limit is dropped');
+  assert.equal(value('berth_namespace_storage_bytes', 'open'), undefined, 'a removed namespace is dropped');
+});

@@ -1,6 +1,7 @@
 import { Router, type Request } from 'express';
 import { isDigest, parseDigest } from '../../core/digest.js';
 import { isRepositoryName, isTag, namespaceOf } from '../../core/names.js';
+import { lifecycleChecksOf } from '../../lifecycle/content-policy.js';
 import { AdminError, badRequest } from '../admin-error.js';
 import {
   adminRoutes,
@@ -49,6 +50,8 @@ const manifestNotFound = (repository: string, reference: string) =>
  */
 export function repositoryRoutes(ctx: AdminContext, inspector: ImageInspector): Router {
   const router = Router();
+  /** The same immutable-tag checks as a DELETE over /v2 (DENIED, answered 403 BERTH_REGISTRY_DENIED). */
+  const checks = () => lifecycleChecksOf(ctx.registry, () => ctx.state.read()).checks;
 
   router.get(adminRoutes.repositories, async (req, res) => {
     const namespace = queryParam(req, 'namespace');
@@ -107,6 +110,7 @@ export function repositoryRoutes(ctx: AdminContext, inspector: ImageInspector): 
 
   router.delete(adminRoutes.repositories, async (req, res) => {
     const repository = repositoryParam(req);
+    await checks().beforeRepositoryDelete(repository);
     const deleted = await ctx.registry.repositories.deleteRepository(repository);
     if (!deleted) throw repositoryNotFound(repository);
     await ctx.registry.pulls.forget(repository);
@@ -138,10 +142,12 @@ export function repositoryRoutes(ctx: AdminContext, inspector: ImageInspector): 
     const client = clientOf(req);
     let deleted: DeleteManifestResponse['deleted'];
     if (isDigest(reference)) {
+      await checks().beforeManifestDelete(repository, reference);
       if (!(await ctx.registry.repositories.deleteManifest(repository, parseDigest(reference)))) throw manifestNotFound(repository, reference);
       ctx.registry.events.emit('manifest.deleted', { repository, digest: reference, actor: 'admin', client });
       deleted = 'manifest';
     } else {
+      await checks().beforeTagDelete(repository, reference);
       if (!(await ctx.registry.repositories.deleteTag(repository, reference))) throw manifestNotFound(repository, reference);
       ctx.registry.events.emit('tag.deleted', { repository, tag: reference, actor: 'admin', client });
       deleted = 'tag';

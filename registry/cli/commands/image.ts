@@ -5,6 +5,7 @@ import type { AuditEvent } from '../../auth/index.js';
 import { parseDigest } from '../../core/digest.js';
 import { isRepositoryName, namespaceOf } from '../../core/names.js';
 import { createRegistry, type Registry } from '../../index.js';
+import { lifecycleChecksOf } from '../../lifecycle/content-policy.js';
 import type { StateStore } from '../../state/index.js';
 import { openAuditLog, type MetadataBackend } from '../../state/metadata-backend.js';
 import { CliUsageError } from '../cli-error.js';
@@ -218,6 +219,11 @@ async function remove(text: string, command: Command): Promise<void> {
   await withRegistry(command, async (registry, dataDir) => {
     const { repository } = image;
     const event = { action: 'delete', namespace: namespaceOf(repository), repository } as const;
+    // Immutable tags are refused here as over /v2 and in the GUI.
+    const policies = await withState(dataDir, metadataOf(command), async (state) => state.read());
+    const { checks } = lifecycleChecksOf(registry, () => policies);
+    if (image.digest) await checks.beforeManifestDelete(repository, image.digest);
+    else await checks.beforeTagDelete(repository, image.tag as string);
     if (image.digest) {
       const tags = (await createImageInspector(() => registry).detail(repository, image.digest))?.tags ?? [];
       if (!(await registry.repositories.deleteManifest(repository, parseDigest(image.digest)))) {
@@ -254,7 +260,8 @@ async function copy(sourceText: string, destinationText: string, command: Comman
   }
   await withRegistry(command, async (registry, dataDir) => {
     const destinationNamespace = namespaceOf(destination.repository);
-    const upstreams = await withState(dataDir, metadataOf(command), async (state) => state.read().upstreams);
+    const state = await withState(dataDir, metadataOf(command), async (store) => store.read());
+    const { upstreams } = state;
     if (upstreams.some((upstream) => upstream.name === destinationNamespace)) {
       throw new Error(`namespace "${destinationNamespace}" mirrors upstream "${destinationNamespace}" and takes no pushes: copy into a namespace of your own, e.g. team/${destination.repository.split('/').at(-1) ?? 'app'}`);
     }
@@ -271,6 +278,8 @@ async function copy(sourceText: string, destinationText: string, command: Comman
           '(a mirror fetches them on the first pull): pull the image through Berth once, then copy it',
       );
     }
+    // A copy moves the tag as a push would: an immutable one stays where it is.
+    if (tag !== undefined) await lifecycleChecksOf(registry, () => state).checks.beforeTagPut(destination.repository, tag, root.digest);
     const previous = tag !== undefined ? await registry.repositories.getManifest(destination.repository, tag) : undefined;
     const result = await copyImage(registry.repositories, plan, destination.repository, tag);
     await recordCopy(dataDir, metadataOf(command), source, destination, plan.manifests.map((manifest) => manifest.digest), root.digest);

@@ -4,6 +4,9 @@ import type { NamespaceRecord } from '../../state/index.js';
 import { CliUsageError } from '../cli-error.js';
 import { auditAdmin, dataDirOf, formatTable, formatTime, metadataOf, openState, requireDataDir } from '../admin-support.js';
 import { booleanValue, group, jsonOption, leaf, optionsOf, requireOption } from '../command-kit.js';
+import { namespacePolicy } from '../../lifecycle/policies.js';
+import { namespaceUsagesIfReadable } from '../namespace-usage.js';
+import { quotaColumns } from './quota.js';
 
 /** A namespace is one path component of the repository grammar: `team`, `my-org`, never `a/b`. */
 function checkName(name: string): string {
@@ -18,21 +21,25 @@ async function list(command: Command): Promise<void> {
   const dataDir = dataDirOf(command);
   requireDataDir(dataDir);
   const store = await openState(dataDir, metadataOf(command));
+  let state;
   try {
-    const namespaces = [...store.read().namespaces].sort((a, b) => a.name.localeCompare(b.name));
-    if (values.json) {
-      console.log(JSON.stringify(namespaces, null, 2));
-      return;
-    }
-    if (namespaces.length === 0) {
-      console.log('No namespaces configured. Create one with: berth namespace create NAME [--anonymous-pull]');
-      return;
-    }
-    const rows = namespaces.map((ns) => [ns.name, ns.anonymousPull ? 'yes' : 'no', formatTime(ns.createdAt)]);
-    console.log(formatTable(['NAME', 'ANONYMOUS PULL', 'CREATED'], rows));
+    state = store.read();
   } finally {
     await store.close();
   }
+  const namespaces = [...state.namespaces].sort((a, b) => a.name.localeCompare(b.name));
+  const usages = await namespaceUsagesIfReadable(command, state, namespaces.map((ns) => ns.name));
+  const rows = namespaces.map((ns) => ({ ...ns, usage: usages?.get(ns.name), quota: { ...namespacePolicy(state, ns.name)?.quota } }));
+  if (values.json) {
+    console.log(JSON.stringify(rows, null, 2));
+    return;
+  }
+  if (namespaces.length === 0) {
+    console.log('No namespaces configured. Create one with: berth namespace create NAME [--anonymous-pull]');
+    return;
+  }
+  const table = rows.map((ns) => [ns.name, ns.anonymousPull ? 'yes' : 'no', ...quotaColumns(ns), formatTime(ns.createdAt)]);
+  console.log(formatTable(['NAME', 'ANONYMOUS PULL', 'STORAGE USED', 'STORAGE QUOTA', 'PULLED THIS MONTH', 'PULL QUOTA', 'CREATED'], table));
 }
 
 async function create(rawName: string, command: Command): Promise<void> {
@@ -107,7 +114,7 @@ export function registerNamespaceCommands(program: Command): void {
       'and anonymous pulls are granted on.',
   );
   const nameArgument = 'the namespace NAME, one name component such as team';
-  leaf(namespace, 'list', '[--json]', 'every namespace and whether it allows anonymous pulls')
+  leaf(namespace, 'list', '[--json]', 'every namespace: anonymous pulls, storage and pull usage against its quotas')
     .addOption(jsonOption())
     .action((_options, command: Command) => list(command));
   leaf(namespace, 'create', 'NAME [--anonymous-pull]', 'creates a namespace, private unless --anonymous-pull')

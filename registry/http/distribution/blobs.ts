@@ -3,7 +3,7 @@ import { RegistryError } from '../../core/errors.js';
 import { apiVersionHeader, sendEmpty, type DistributionDeps, type RequestContext } from './context.js';
 
 /** `GET`/`HEAD /v2/<name>/blobs/<digest>`: streamed from disk, with single byte ranges. */
-export function createBlobHandlers({ repositories, blobs, events, mirror }: DistributionDeps) {
+export function createBlobHandlers({ repositories, blobs, events, mirror, policy }: DistributionDeps) {
   async function get(ctx: RequestContext, name: string, rawDigest: string): Promise<void> {
     const digest = parseDigest(rawDigest);
     let size = await repositories.blobSize(name, digest);
@@ -35,6 +35,12 @@ export function createBlobHandlers({ repositories, blobs, events, mirror }: Dist
       });
     }
     const isHead = ctx.req.method === 'HEAD';
+    const served = isHead ? 0 : range ? range.end - range.start + 1 : size;
+    // Monthly pull traffic: refused once used up; a HEAD (a pusher checking what exists) costs and is refused nothing.
+    if (policy && served > 0) {
+      await policy.beforeBlobPull(name, served);
+      policy.blobPulled(name, served);
+    }
     if (range) {
       ctx.res.writeHead(206, { ...headers, 'Content-Length': range.end - range.start + 1, 'Content-Range': `bytes ${range.start}-${range.end}/${size}` });
     } else {

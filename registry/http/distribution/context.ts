@@ -6,6 +6,7 @@ import type { BlobStore } from '../../storage/blob-store.js';
 import type { RepositoryStore } from '../../storage/repository-store.js';
 import type { UploadStore } from '../../storage/upload-store.js';
 import type { Caller } from '../access.js';
+import type { ContentPolicy } from '../content-policy.js';
 import type { MirrorHook } from '../mirror-hook.js';
 
 /** What every distribution handler is built from. */
@@ -17,6 +18,8 @@ export interface DistributionDeps {
   log: Logger;
   /** Present when upstreams are configured. */
   mirror?: MirrorHook;
+  /** Immutable tags and quotas (Berth's lifecycle policies); a bare registry has none. */
+  policy?: ContentPolicy;
   /**
    * Called before a refusal; true when the configuration the gate and the mirror read (tokens, namespaces,
    * upstreams, sync rules) changed since, because another process (the CLI) wrote it. The request is then decided

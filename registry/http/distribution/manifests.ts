@@ -1,11 +1,11 @@
-import { isDigest, parseDigest } from '../../core/digest.js';
+import { digestOf, isDigest, parseDigest } from '../../core/digest.js';
 import { RegistryError } from '../../core/errors.js';
 import { maxManifestBytes } from '../../core/manifest.js';
 import { assertTag, isTag } from '../../core/names.js';
 import { apiVersionHeader, readSmallBody, sendEmpty, type DistributionDeps, type RequestContext } from './context.js';
 
 /** Manifests by tag or digest: the bytes served are exactly the bytes pushed. */
-export function createManifestHandlers({ repositories, events, mirror, manifestPushed }: DistributionDeps) {
+export function createManifestHandlers({ repositories, events, mirror, manifestPushed, policy }: DistributionDeps) {
   /** A push names a tag to create: a malformed one is 400 TAG_INVALID. */
   function checkReference(reference: string): string {
     if (reference.includes(':')) return parseDigest(reference).digest;
@@ -29,6 +29,7 @@ export function createManifestHandlers({ repositories, events, mirror, manifestP
   async function get(ctx: RequestContext, name: string, reference: string): Promise<void> {
     const started = performance.now();
     const checked = checkExistingReference(name, reference);
+    if (policy && ctx.req.method === 'GET') await policy.beforeManifestPull(name);
     const manifest = mirror?.isMirrored(name) ? await mirror.manifest(name, checked) : await repositories.getManifest(name, checked);
     if (!manifest) throw unknownManifest(name, reference);
     const headers = {
@@ -58,6 +59,14 @@ export function createManifestHandlers({ repositories, events, mirror, manifestP
     const started = performance.now();
     checkReference(reference);
     const bytes = await readSmallBody(ctx.req, maxManifestBytes);
+    if (policy) {
+      // Checked before anything is stored: an immutable tag stays where it is, and a namespace at its quota takes
+      // no manifest it does not hold yet (the store verifies a digest reference; a mismatch fails there).
+      const digest = isDigest(reference) ? reference : digestOf(bytes, 'sha256');
+      if (!isDigest(reference)) await policy.beforeTagPut(name, reference, digest);
+      const allowance = await policy.storageAllowance(name);
+      if (allowance && bytes.length > allowance.remaining && !(await allowance.holds(digest))) throw allowance.refuse(bytes.length);
+    }
     const result = await repositories.putManifest(name, reference, bytes, ctx.req.headers['content-type']);
     await manifestPushed?.({ repository: name, actor: ctx.caller.name, client: ctx.client });
     events.emit('manifest.pushed', {
@@ -80,9 +89,11 @@ export function createManifestHandlers({ repositories, events, mirror, manifestP
   async function remove(ctx: RequestContext, name: string, reference: string): Promise<void> {
     checkExistingReference(name, reference);
     if (isDigest(reference)) {
+      await policy?.beforeManifestDelete(name, reference);
       if (!(await repositories.deleteManifest(name, parseDigest(reference)))) throw unknownManifest(name, reference);
       events.emit('manifest.deleted', { repository: name, digest: reference, actor: ctx.caller.name, client: ctx.client });
     } else {
+      await policy?.beforeTagDelete(name, reference);
       if (!(await repositories.deleteTag(name, reference))) throw unknownManifest(name, reference);
       events.emit('tag.deleted', { repository: name, tag: reference, actor: ctx.caller.name, client: ctx.client });
     }

@@ -127,4 +127,18 @@ export const migrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    id: 7,
+    name: 'quota usage',
+    // What namespace quotas read (registry/lifecycle/): the size of each stored blob and manifest by digest (content
+    // by digest never changes; derived, filled as content is linked and lazily for links a rebuild found), and the
+    // blob bytes served per namespace and calendar month (UTC, 'YYYY-MM'), summed over every node.
+    sql: `
+      CREATE TABLE berth_index_blob_sizes (digest text COLLATE "C" PRIMARY KEY, size bigint NOT NULL CHECK (size >= 0));
+      CREATE TABLE berth_monthly_pull_bytes (
+        namespace text COLLATE "C" NOT NULL, month text COLLATE "C" NOT NULL, bytes bigint NOT NULL CHECK (bytes >= 0),
+        PRIMARY KEY (namespace, month)
+      );
+    `,
+  },
 ];

@@ -13,6 +13,7 @@ import { ListenersForm } from '../components/settings/listeners-form.js';
 import { MaintenanceForm } from '../components/settings/maintenance-form.js';
 import { NamespaceAccess } from '../components/settings/namespace-access.js';
 import { RetentionPanel } from '../components/retention/retention-panel.js';
+import { NamespaceLimits } from '../components/settings/namespace-limits.js';
 
 export function SettingsPage() {
   const { reloadOverview } = useAppInfo();
@@ -75,6 +76,10 @@ export function SettingsPage() {
 
         <SectionCard title="Retention" description="Per namespace: keep the newest tags, remove old untagged manifests, evict mirrored images nobody pulls. Preview first.">
           {namespaces.data ? <RetentionPanel namespaces={namespaces.data.namespaces.map((namespace) => namespace.name)} /> : null}
+        </SectionCard>
+
+        <SectionCard title="Quotas and immutable tags" description="Limit what a namespace stores and how much is pulled from it each month; keep released tags from moving.">
+          {namespaces.data ? <NamespaceLimits namespaces={namespaces.data.namespaces} onChanged={bump} /> : null}
         </SectionCard>
 
         <SectionCard title="Data directory" description="Images, state and keys. Set with --data or BERTH_DATA when Berth starts; read-only here.">
