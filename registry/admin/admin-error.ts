@@ -48,6 +48,8 @@ const codedStatus: Record<string, number> = {
   BERTH_STATE_CLOSED: 503,
   BERTH_AUDIT_CLOSED: 503,
   BERTH_LISTENER_APPLY_FAILED: 409,
+  // A garbage collection (or another job under a cluster lock) runs on another node right now.
+  BERTH_CLUSTER_LOCK_BUSY: 409,
 };
 
 /** The one place that turns anything thrown in the admin API into the contract's error body. */

@@ -112,6 +112,11 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       BERTH_LOG_LEVEL: undefined,
     };
 
+    // The balancer's address is each node's --public-url (BERTH_PUBLIC_URL, as in the README's berth.env): challenges
+    // name it as their realm, so haproxy needs no rule rewriting them.
+    const proxyPort = await freePort();
+    env.BERTH_PUBLIC_URL = `http://127.0.0.1:${proxyPort}`;
+
     const nodesStarted = performance.now();
     const dataDirs = Array.from({ length: count }, (_, index) => join(work, `node${index}`));
     // Fixed ports, not port 0: haproxy's config names them, and a restarted node must come back on its own.
@@ -129,8 +134,8 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     if (failed) throw failed.reason;
     const nodesMs = performance.now() - nodesStarted;
 
-    // The realm rewritten to the balancer, as the README's haproxy.cfg does: clients never need a node's own address.
-    const proxy = await startHaproxy({ backends: nodes.map((node) => node.berth.host), rewriteRealm: true });
+    // No realm rewriting: the nodes name the balancer themselves (BERTH_PUBLIC_URL above).
+    const proxy = await startHaproxy({ backends: nodes.map((node) => node.berth.host), port: proxyPort });
     cleanups.push(() => proxy.stop());
 
     const adminDir = join(work, 'admin');

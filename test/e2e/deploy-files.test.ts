@@ -6,6 +6,7 @@ import { dirname, join, resolve } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { defaultDataDir } from '../../registry/config/data-dir.js';
+import { publicUrlEnv } from '../../registry/config/public-url.js';
 import { masterKeyEnv, masterKeyFileEnv } from '../../registry/state/master-key.js';
 import { metadataEnv, metadataPasswordFileEnv } from '../../registry/state/metadata-backend.js';
 import { storageEnv } from '../../registry/storage/storage-backend.js';
@@ -38,7 +39,7 @@ function teamRegistrySection(): string {
 const systemdAnalyze: ToolRequirement = { name: 'systemd-analyze', debianPackage: 'systemd' };
 
 /** The BERTH_ variables Berth reads (the constants where they are read), plus the unit's own BERTH_LISTEN. */
-const knownVariables = new Set([metadataEnv, metadataPasswordFileEnv, storageEnv, masterKeyFileEnv, masterKeyEnv, 'BERTH_DATA', 'BERTH_LISTEN']);
+const knownVariables = new Set([metadataEnv, metadataPasswordFileEnv, storageEnv, masterKeyFileEnv, masterKeyEnv, publicUrlEnv, 'BERTH_DATA', 'BERTH_LISTEN']);
 
 /** `Key=value` lines of a unit file (comments and sections left out). */
 function unitSettings(text: string): [string, string][] {
