@@ -2,11 +2,14 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { createPostgresLocks } from '../../registry/cluster/postgres-locks.js';
 import type { StatusReport } from '../../registry/cli/commands/status.js';
 import { berthBin } from '../support/berth-process.js';
+import { basicHeader } from '../support/registry-auth.js';
+import { absolute, createBlobSource, rawRequest, withDigest, type BlobSource } from './blob-stream.js';
 import { startDistribution, type AccessLogEntry, type DistributionServer } from '../support/distribution.js';
 import { pushBlobChunked, pushImageOf, type PushedImage } from '../support/oci-client.js';
 import { blobPath, createImageLayout, type ImageLayout } from '../support/oci-layout.js';
@@ -32,6 +35,7 @@ describe('cluster coordination: 3 nodes share one mirror download per blob, one 
   let upstream: DistributionServer;
   let work: string;
   let authEnv: Record<string, string>;
+  let authorization: Record<string, string>;
   /** The image the upstream holds (library/app:1), pushed before the cluster ever sees it. */
   let image: PushedImage;
 
@@ -44,6 +48,7 @@ describe('cluster coordination: 3 nodes share one mirror download per blob, one 
     const auth = Buffer.from(`ci:${token}`).toString('base64');
     await writeFile(authFile, JSON.stringify({ auths: { [cluster.host]: { auth } } }), { mode: 0o600 });
     authEnv = { REGISTRY_AUTH_FILE: authFile };
+    authorization = { authorization: basicHeader('ci', token) };
     // Layers big enough that a download is still running when the other pulls ask the other nodes for it.
     const layers = [];
     for (const size of [12 * MiB, 4 * MiB, 256 * 1024]) layers.push(await pushBlobChunked(upstream.url, 'library/app', randomBytes(size), 4 * MiB));
@@ -129,6 +134,34 @@ describe('cluster coordination: 3 nodes share one mirror download per blob, one 
     }
   });
 
+  test('two PATCHes of one upload on two nodes at once take turns: the first is stored whole, the second is told where the upload stands', async () => {
+    const repo = 'team/two-patches';
+    const [node0, node1, node2] = cluster.nodes.map((node) => node.berth.url) as [string, string, string];
+    const started = await rawRequest('POST', `${node0}/v2/${repo}/blobs/uploads/`, authorization);
+    assert.equal(started.status, 202, started.text);
+    const session = (base: string) => absolute(base, started.headers.location);
+    const first = createBlobSource(12 * MiB);
+    const second = createBlobSource(12 * MiB);
+    const chunk = (blob: BlobSource) => ({ ...authorization, 'content-type': 'application/octet-stream', 'content-range': `0-${blob.size - 1}`, 'content-length': String(blob.size) });
+    // The first PATCH (to node 1) sends half its bytes and holds; the second (to node 2) is sent whole meanwhile.
+    const gate = holdAfter(first, 6 * MiB);
+    const firstPatch = rawRequest('PATCH', session(node1), chunk(first), gate.body);
+    await gate.held;
+    const secondPatch = rawRequest('PATCH', session(node2), chunk(second), second.stream());
+    await delay(1500);
+    gate.release();
+    const [a, b] = await Promise.all([firstPatch, secondPatch]);
+    assert.equal(a.status, 202, `the first PATCH: ${a.text}`);
+    assert.equal(a.headers.range, `0-${first.size - 1}`);
+    assert.equal(b.status, 416, `the second PATCH waited for the first and no longer fits: ${b.text}`);
+    assert.equal(b.headers.range, `0-${first.size - 1}`, 'it is told where the upload stands');
+    const digest = await first.digest();
+    const done = await rawRequest('PUT', withDigest(session(node0), digest), { ...authorization, 'content-length': '0' });
+    assert.equal(done.status, 201, done.text);
+    const pulled = await rawRequest('GET', `${node2}/v2/${repo}/blobs/${digest}`, authorization);
+    assert.deepEqual([pulled.status, pulled.bodyBytes, pulled.bodyDigest], [200, first.size, digest], 'the stored blob is the first chunk, not a mix');
+  });
+
   test('GC on one node while pushes run on the others loses nothing', async (t) => {
     requireTools('skopeo');
     const layouts = await Promise.all(
@@ -183,6 +216,21 @@ describe('cluster coordination: 3 nodes share one mirror download per blob, one 
     await cluster.restartNode(syncLeader);
   });
 });
+
+/** The whole of `blob` as a request body that stops after `first` bytes until release(); `held` once those are out. */
+function holdAfter(blob: BlobSource, first: number): { body: Readable; held: Promise<void>; release(): void } {
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  let markHeld!: () => void;
+  const held = new Promise<void>((resolve) => (markHeld = resolve));
+  async function* generate(): AsyncGenerator<Buffer> {
+    for await (const chunk of blob.stream(0, first)) yield chunk as Buffer;
+    markHeld();
+    await released;
+    for await (const chunk of blob.stream(first, blob.size)) yield chunk as Buffer;
+  }
+  return { body: Readable.from(generate()), held, release };
+}
 
 async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
