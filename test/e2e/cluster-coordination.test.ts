@@ -134,6 +134,25 @@ describe('cluster coordination: 3 nodes share one mirror download per blob, one 
     }
   });
 
+  test('a sync rule does not run twice at once: berth sync run while its lock is held elsewhere is not started, saying where it runs', async () => {
+    await cluster.cli(['sync', 'add', 'manual', '--upstream', 'up', '--repo', 'library/app', '--into', 'copies']);
+    const holder = createPostgresLocks({ url: cluster.database.url, password: cluster.database.connection.password }, { node: () => 'node-x' });
+    try {
+      const lock = await holder.tryAcquire('sync-rule:manual');
+      assert.ok(lock);
+      const refused = await run(process.execPath, [berthBin, 'sync', 'run', 'manual', '--data', adminDir()], { env: cluster.env, timeoutMs: 60_000 });
+      assert.equal(refused.code, 1, refused.stderr);
+      assert.match(refused.stderr, /sync manual: not started: rule manual is running on node-x/);
+      await lock.release();
+    } finally {
+      await holder.close();
+    }
+    // Free again: it runs, from the CLI as from any node.
+    await cluster.cli(['sync', 'run', 'manual']);
+    const jobs = JSON.parse(await cluster.cli(['sync', 'jobs', 'manual', '--json'])) as Array<{ status: string }>;
+    assert.deepEqual(jobs.map((job) => job.status), ['succeeded', 'cancelled']);
+  });
+
   test('two PATCHes of one upload on two nodes at once take turns: the first is stored whole, the second is told where the upload stands', async () => {
     const repo = 'team/two-patches';
     const [node0, node1, node2] = cluster.nodes.map((node) => node.berth.url) as [string, string, string];
