@@ -31,6 +31,11 @@ export interface LockHolder {
 }
 
 export interface ClusterLocks {
+  /**
+   * Whether other processes see these locks (the database's): only then does a free lock prove that whoever held it
+   * is gone. The in-process locks of a desktop Berth say nothing about a `berth sync run` in another process.
+   */
+  readonly crossProcess: boolean;
   /** The lock, or undefined when another process (or another caller in this one) holds it. Never waits. */
   tryAcquire(name: string): Promise<ClusterLock | undefined>;
   /** Whether a caller in this process holds (or is taking) the lock. */
@@ -111,6 +116,7 @@ export function createLocalLocks(node = 'this process'): ClusterLocks {
     };
   };
   return {
+    crossProcess: false,
     tryAcquire: (name) => Promise.resolve(take(name)),
     heldHere: (name) => held.has(name),
     acquire: (name, options) => pollUntilAcquired((candidate) => Promise.resolve(take(candidate)), name, options?.signal),

@@ -112,6 +112,7 @@ export function createPostgresLocks(target: PostgresTarget, options: OpenCluster
   }
 
   return {
+    crossProcess: true,
     tryAcquire,
     heldHere: (name) => taken.has(name),
     acquire: (name, acquireOptions) => pollUntilAcquired(tryAcquire, name, acquireOptions?.signal),

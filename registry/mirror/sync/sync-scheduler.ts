@@ -317,9 +317,10 @@ export function createSyncScheduler(deps: {
   /**
    * Jobs saved as running that no process here runs: another node's. A running job holds its rule's lock, so one
    * whose lock is free was left by a node that died; queued here, it takes the lock and resumes (execute leaves it
-   * alone while its node lives).
+   * alone while its node lives). Only with locks other processes see: otherwise a free lock proves nothing.
    */
   async function adoptOrphans(): Promise<void> {
+    if (!locks.crossProcess) return;
     const local = new Set([...running.keys(), ...queue.map((job) => job.id)]);
     for (const job of state.read().jobs) {
       if (job.status !== 'running' || job.finishedAt || local.has(job.id) || isBusy(job.rule)) continue;
@@ -330,10 +331,15 @@ export function createSyncScheduler(deps: {
     }
   }
 
-  /** Rules with a job running anywhere in the cluster (the records are shared) are not due. */
+  /**
+   * Rules with a job running anywhere in the cluster (the records are shared) are not due. With in-process locks a
+   * "running" record of another process may be stale for ever (nothing adopts it), so only this process's jobs count.
+   */
   function dueRules(now: number): SyncRuleRecord[] {
     if (isPaused()) return [];
-    const runningSomewhere = new Set(state.read().jobs.filter((job) => job.status === 'running' && !job.finishedAt).map((job) => job.rule));
+    const runningSomewhere = new Set(
+      locks.crossProcess ? state.read().jobs.filter((job) => job.status === 'running' && !job.finishedAt).map((job) => job.rule) : [],
+    );
     return state.read().syncRules.filter((rule) => {
       if (rule.paused || isBusy(rule.name) || runningSomewhere.has(rule.name)) return false;
       const next = nextScheduledRun(rule);
