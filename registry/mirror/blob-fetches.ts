@@ -83,6 +83,13 @@ interface RecentChunk {
   readonly bytes: Buffer;
 }
 
+/**
+ * The longest a request waits for another node's download of its blob before this node downloads it too. The
+ * waiting client gets no bytes meanwhile, and a connection silent for 2 minutes is closed (http/connection-policy.ts):
+ * a big layer on a slow upstream is then fetched twice rather than failing its clients.
+ */
+const peerWaitLimitMs = 90_000;
+
 /** How long a walk of the repositories answers "which upstream served this blob" before it is walked again. */
 const walkTtlMs = 30_000;
 
@@ -167,8 +174,8 @@ export function createBlobFetcher(deps: {
   /**
    * The cluster-wide claim on downloading the blob: `lock` to download it (release it when done), or the size of
    * the blob that another node of the cluster downloaded from this upstream while this one waited. Only a request
-   * whose manifest lists the blob shares across nodes (as in this process). Waiting is bounded by the holder: the
-   * lock is free again the moment its download ends, fails, or its node dies.
+   * whose manifest lists the blob shares across nodes (as in this process). Waiting is bounded by the holder (the
+   * lock is free again the moment its download ends, fails, or its node dies) and by peerWaitLimitMs.
    */
   async function claim(local: string, digest: ParsedDigest, source: BlobSource, onWait: () => void): Promise<{ lock?: ClusterLock; stored?: number }> {
     const name = lockNames.fetch(source.upstream, digest.digest);
@@ -176,8 +183,13 @@ export function createBlobFetcher(deps: {
     // the single-flight decided.
     if (!source.listed || locks.heldHere(name)) return {};
     let waited = false;
+    const waitStartedAt = Date.now();
     for (let pauseMs = 50; ; pauseMs = Math.min(500, pauseMs * 2)) {
       source.signal?.throwIfAborted();
+      if (waited && Date.now() - waitStartedAt > peerWaitLimitMs) {
+        deps.log.warn({ digest: digest.digest, repository: local, upstream: source.upstream, waitedMs: Date.now() - waitStartedAt }, 'another node is still downloading this blob: downloading it here too');
+        return {};
+      }
       let lock: ClusterLock | undefined;
       try {
         lock = await locks.tryAcquire(name);
