@@ -74,8 +74,6 @@ export interface BerthOptions {
    * of every token challenge, and a name every listener answers for.
    */
   publicUrl?: string;
-  /** How often a node that does not run the schedules asks for their locks again (cluster/leadership.ts); tests shorten it. */
-  leadershipRetryMs?: number;
 }
 
 export interface Berth {
@@ -185,7 +183,7 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
   // shows for the locks it holds.
   const nodeName = `${hostname()}/${[listen, tlsListen].filter((at) => at !== null).map((at) => `${at.host}:${at.port}`)[0] ?? 'no listener'} pid ${process.pid}`;
   const locks = await openClusterLocks(metadata, { node: () => nodeName });
-  /** Set once the listeners are up: until then (and on every node but one in a cluster) no scheduled collection runs. */
+  /** Set once the registry exists: until then (and on every node but one of a cluster) no scheduled collection runs. */
   let gcLeader: Leadership | undefined;
   let fetcher: BlobFetcher | undefined;
   // The admin API is mounted before the registry and the scheduler exist; it reaches them through these.
@@ -243,9 +241,8 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
   });
   if (!fetcher) throw new Error('the mirror was not set up');
   registryRef = registry;
-  const leadershipRetryMs = options.leadershipRetryMs;
-  gcLeader = await createLeadership({ locks, lock: lockNames.gcScheduler, log, retryMs: leadershipRetryMs });
-  const syncLeader = await createLeadership({ locks, lock: lockNames.syncScheduler, log, retryMs: leadershipRetryMs });
+  gcLeader = await createLeadership({ locks, lock: lockNames.gcScheduler, log });
+  const syncLeader = await createLeadership({ locks, lock: lockNames.syncScheduler, log });
   const sync = createSyncScheduler({ state, pool: upstreams, repositories: registry.repositories, fetcher, log, audit, locks, leader: syncLeader });
   syncRef = sync;
   await sync.start();
