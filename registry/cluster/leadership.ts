@@ -52,7 +52,8 @@ export async function createLeadership(options: { locks: ClusterLocks; lock: str
       return;
     }
     held = lock;
-    log.info({ lock: name }, `this node now holds the ${name} lock and runs that schedule`);
+    // Worth a line only in a cluster: a desktop Berth always runs its own schedules.
+    log[locks.crossProcess ? 'info' : 'debug']({ lock: name }, `this node now holds the ${name} lock and runs that schedule`);
     lock.lost.addEventListener(
       'abort',
       () => {
