@@ -378,7 +378,9 @@ export function createSyncScheduler(deps: {
       if (!controller) {
         const known = state.read().jobs.find((job) => job.id === jobId);
         if (!known) throw new SyncJobStateError(`no sync job "${jobId.slice(0, 80)}"`, 'not-found');
-        throw new SyncJobStateError(`sync job ${jobId} is not running (it ${known.status === 'running' ? 'was stopped by a shutdown' : known.status})`, 'conflict');
+        // A job another node runs is recorded as running too; only that node can stop it.
+        const why = known.status !== 'running' ? known.status : locks.crossProcess ? 'runs on another node of the cluster, or was stopped by a shutdown' : 'was stopped by a shutdown';
+        throw new SyncJobStateError(`sync job ${jobId} is not running${known.status === 'running' ? ' here' : ''} (it ${why})`, 'conflict');
       }
       if (requestedBy) requesters.set(jobId, requestedBy);
       const done = whenFinished(jobId);
