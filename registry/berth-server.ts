@@ -1,5 +1,6 @@
 import { createServer as createHttpsServer } from 'node:https';
 import { join } from 'node:path';
+import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { Server } from 'node:http';
 import { gcScheduleOf } from './storage/gc-settings.js';
@@ -10,6 +11,9 @@ import { createAuditPruner, effectiveAuditRetentionDays } from './auth/audit-ret
 import { createCredentialCheck, type CredentialCheck } from './auth/credential-check.js';
 import type { RateLimiterOptions } from './auth/rate-limiter.js';
 import { createTokenRealm } from './auth/token-realm.js';
+import { lockNames, openClusterLocks, type ClusterLocks } from './cluster/cluster-locks.js';
+import { createLeadership, type Leadership } from './cluster/leadership.js';
+import { publicHostOf } from './config/public-url.js';
 import { logContentTraffic } from './traffic-log.js';
 import { recordNamespaceOfPush } from './auth/namespace-of-push.js';
 import { isLoopback, parseListenAddress, type ListenAddress } from './config/listen-address.js';
@@ -79,6 +83,11 @@ export interface BerthOptions {
    * ('off' turns it off), else `<dataDir>/import`.
    */
   importFolder?: string | null;
+  /**
+   * The origin clients reach this Berth at through a load balancer (config/public-url.ts, already parsed): the realm
+   * of every token challenge, and a name every listener answers for.
+   */
+  publicUrl?: string;
 }
 
 export interface Berth {
@@ -93,6 +102,8 @@ export interface Berth {
   readonly importer: ImageImporter;
   /** The watched import folder, when it is on. */
   readonly importFolder?: ImportFolder;
+  /** The locks this node shares with the others of its cluster (in-process ones with the file backend). */
+  readonly locks: ClusterLocks;
   /** `http://127.0.0.1:5000`-style URLs of the listeners that are up. */
   readonly urls: { http?: string; https?: string };
   /** Moves each running listener to its saved address when that differs (see the function); ListenerApplyError if one cannot. */
@@ -162,7 +173,9 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
     namespaces: () => quotaSamples?.() ?? Promise.resolve([]),
   });
   // What every listener answers for (the Host allowlist) and the realm its challenges name: the certificate's names.
-  const names = createListenerNames({ tlsNames: () => state.read().settings.tlsNames ?? [], refresh: () => state.refresh() });
+  // The public URL's host is answered too: it is the name clients use, whatever the TLS names say.
+  const publicHosts = options.publicUrl ? [publicHostOf(options.publicUrl)] : [];
+  const names = createListenerNames({ tlsNames: () => [...(state.read().settings.tlsNames ?? []), ...publicHosts], refresh: () => state.refresh() });
   const signInFailures = createSignInFailures({ audit, log });
   // Metrics carry no image content or secrets: readable without credentials, like a health check.
   const scrape = metricsHandler(metrics);
@@ -185,12 +198,19 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
     const policy = namespacePolicy(state);
     const onFailure = (reason: string) => metrics.authFailure(reason);
     credentials = createCredentialCheck({ store: state, audit, onFailure, limits: options.credentialFailureLimits });
-    const realm = createTokenRealm({ names });
+    const realm = createTokenRealm({ names, publicUrl: options.publicUrl });
     const pullTarget = async (name: string) => (routing ? routing.pullTarget(name) : name);
     gate = createTokenGate({ store: state, jwtKey, service: tokenService, realm, credentials, audit, onFailure });
     mounts.push({ prefix: '/token', handle: createTokenEndpoint({ store: state, jwtKey, service: tokenService, policy, credentials, pullTarget }) });
   }
   const upstreams = createUpstreamPool({ state, secrets, log, onHealthChange: (name, online) => metrics.upstreamOnline(name, online) });
+  // One garbage collection and one sync schedule across the cluster, one request at a time per upload session, one
+  // download per upstream blob: all through these (cluster/cluster-locks.ts). The node's name is what `berth status`
+  // shows for the locks it holds.
+  const nodeName = `${hostname()}/${[listen, tlsListen].filter((at) => at !== null).map((at) => `${at.host}:${at.port}`)[0] ?? 'no listener'} pid ${process.pid}`;
+  const locks = await openClusterLocks(metadata, { node: () => nodeName });
+  /** Set once the registry exists: until then (and on every node but one of a cluster) no scheduled collection runs. */
+  let gcLeader: Leadership | undefined;
   let fetcher: BlobFetcher | undefined;
   // The admin API is mounted before the registry and the scheduler exist; it reaches them through these.
   let registryRef: Registry | undefined;
@@ -235,14 +255,19 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
     connections: options.connections,
     uploadLimits: options.uploadLimits,
     names,
-    // Read at every use: the GUI's garbage-collection settings apply without a restart.
-    garbageCollection: () => gcScheduleOf(state.read().settings),
+    // Read at every use: the GUI's garbage-collection settings apply without a restart. Only the node holding the
+    // gc-scheduler lock runs the schedule; the grace period applies to every node's manual runs alike.
+    garbageCollection: () => {
+      const schedule = gcScheduleOf(state.read().settings);
+      return gcLeader?.isLeader() ? schedule : { graceMs: schedule.graceMs };
+    },
+    locks,
     configurationChanged: () => state.refresh(),
     manifestPushed: recordNamespaceOfPush(state, audit, log),
     // Read at every request: a quota or an immutable pattern set by the CLI or the GUI applies to the next push.
     contentPolicy: (stores) => lifecycleChecksOf(stores, () => state.read(), { cacheWith: stores.events }).checks,
     mirror: (stores) => {
-      fetcher = createBlobFetcher({ ...stores, namespacesOf: (upstream) => upstreamNamespaces(state, upstream) });
+      fetcher = createBlobFetcher({ ...stores, namespacesOf: (upstream) => upstreamNamespaces(state, upstream), locks });
       routing = createNameRouting({ pool: upstreams, state, driver: stores.driver });
       return createPullThrough({ pool: upstreams, repositories: stores.repositories, fetcher, log, routing });
     },
@@ -251,7 +276,9 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
   registryRef = registry;
   const quotaStorage = lifecycleChecksOf(registry, () => state.read()).storage;
   quotaSamples = () => namespaceQuotaSamples(state.read(), quotaStorage, registry.traffic);
-  const sync = createSyncScheduler({ state, pool: upstreams, repositories: registry.repositories, fetcher, log, audit });
+  gcLeader = await createLeadership({ locks, lock: lockNames.gcScheduler, log });
+  const syncLeader = await createLeadership({ locks, lock: lockNames.syncScheduler, log });
+  const sync = createSyncScheduler({ state, pool: upstreams, repositories: registry.repositories, fetcher, log, audit, locks, leader: syncLeader });
   syncRef = sync;
   await sync.start();
   recordContentChanges(registry, state, audit, log);
@@ -292,7 +319,10 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
       running.https = { server: started.server, address: tlsListen };
     }
   } catch (error) {
+    await sync.close();
     await registry.close(0);
+    await Promise.all([gcLeader.close(), syncLeader.close()]);
+    await locks.close();
     storage.close();
     await serverRecord.close();
     throw error;
@@ -374,6 +404,7 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
     certificates,
     upstreams,
     sync,
+    locks,
     metrics,
     urls,
     importer,
@@ -391,6 +422,9 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
       await retention.close();
       await sync.close();
       await registry.close();
+      // After the last collection and job: other nodes take the schedules over at their next try.
+      await Promise.all([gcLeader?.close(), syncLeader.close()]);
+      await locks.close();
       storage.close();
       upstreams.close();
       await certificates?.close();

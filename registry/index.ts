@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdir } from 'node:fs/promises';
+import { createLocalLocks, isClusterLockBusy, lockNames, runExclusive, type ClusterLocks } from './cluster/cluster-locks.js';
 import { privateDirMode } from './config/private-modes.js';
 import { openGate, type AccessGate } from './http/access.js';
 import { createConnectionGuard } from './http/connection-guard.js';
@@ -84,6 +85,12 @@ export interface RegistryOptions {
   names?: ListenerNames;
   /** Immutable tags and quotas, asked by the distribution API before client writes, deletes and blob pulls. */
   contentPolicy?: (stores: { index: RepositoryIndex; blobs: BlobStore; repositories: RepositoryStore; traffic: PullTraffic; events: RegistryEvents }) => ContentPolicy;
+  /**
+   * The locks shared with the other nodes of a cluster (cluster/cluster-locks.ts): one garbage collection at a
+   * time across all of them, one request at a time per upload session. Default: this process's own. Closed by
+   * whoever opened them, after close().
+   */
+  locks?: ClusterLocks;
   /** Pull-through mirroring, built over this registry's stores. */
   mirror?: (stores: { driver: StorageDriver; blobs: BlobStore; uploads: UploadStore; repositories: RepositoryStore; log: Logger }) => MirrorHook;
 }
@@ -116,7 +123,7 @@ export interface Registry {
   servers(): Server[];
   /**
    * Runs garbage collection now (grace default 1 h). Runs never overlap: a call during a run waits for it and
-   * then runs its own.
+   * then runs its own; while another node of the cluster collects, it throws ClusterLockBusyError (naming it).
    */
   collectGarbage(options?: GarbageCollectionRunOptions): Promise<GarbageCollectionResult>;
   /**
@@ -157,7 +164,8 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
   const { index, usage } = options.stores ?? (await openIndexStores(options.dataDir, options.metadata ?? { kind: 'file' }));
   const pulls = createPullRecords(usage, { log });
   const traffic = createPullTraffic(usage, { log });
-  const uploads = createUploadStore(driver, blobs, { ...defaultUploadLimits, ...options.uploadLimits });
+  const locks = options.locks ?? createLocalLocks();
+  const uploads = createUploadStore(driver, blobs, { ...defaultUploadLimits, ...options.uploadLimits }, locks);
   const repositories = createRepositoryStore(driver, blobs, index);
   const events = createRegistryEvents();
   // The hot path's only cost: a Map update per manifest GET (see pull-records.ts).
@@ -193,7 +201,9 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
   const pendingPushes = trackPendingPushes(events, gcGraceMs);
   const runGarbageCollection = (gcOptions: GarbageCollectionRunOptions = {}): Promise<GarbageCollectionResult> => {
     const run = gcRunning.then(() =>
-      collectGarbage(driver, index, { graceMs: gcOptions.graceMs ?? gcGraceMs(), dryRun: gcOptions.dryRun, now: gcOptions.now, log }),
+      runExclusive(locks, lockNames.gc, 'a garbage collection', () =>
+        collectGarbage(driver, index, { graceMs: gcOptions.graceMs ?? gcGraceMs(), dryRun: gcOptions.dryRun, now: gcOptions.now, log }),
+      ),
     );
     gcRunning = run.catch(() => undefined);
     return run;
@@ -207,7 +217,9 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
     lastGcAt = Date.now();
     void runGarbageCollection()
       .then((result) => log.info(result, 'garbage collection freed %d blob(s), %d byte(s)', result.blobsDeleted, result.bytesFreed))
-      .catch((error: unknown) => log.warn({ err: error }, 'garbage collection failed'));
+      .catch((error: unknown) =>
+        isClusterLockBusy(error) ? log.info({ holder: error.holder }, `scheduled garbage collection skipped: ${error.message}`) : log.warn({ err: error }, 'garbage collection failed'),
+      );
   };
   // Checks never overlap; close() stops one between repositories.
   const stopChecks = new AbortController();

@@ -54,6 +54,8 @@ const codedStatus: Record<string, number> = {
   BERTH_ARCHIVE_INVALID: 400,
   BERTH_ARCHIVE_REFUSED: 400,
   BERTH_IMAGE_UNKNOWN: 404,
+  // A garbage collection (or another job under a cluster lock) runs on another node right now.
+  BERTH_CLUSTER_LOCK_BUSY: 409,
 };
 
 /** The one place that turns anything thrown in the admin API into the contract's error body. */

@@ -36,7 +36,8 @@ export interface ErrorBody {
 /**
  * Codes the admin API itself produces. Codes of other modules pass through unchanged: BERTH_TOKEN_NAME_INVALID (400),
  * BERTH_TOKEN_NAME_TAKEN (409), BERTH_TOKEN_NOT_FOUND (404), BERTH_SCOPE_INVALID (400), BERTH_EXPIRY_INVALID (400),
- * BERTH_UPSTREAM_CONFIG_INVALID (400), BERTH_TLS_NAME_INVALID (400); registry-protocol errors appear as
+ * BERTH_UPSTREAM_CONFIG_INVALID (400), BERTH_TLS_NAME_INVALID (400), BERTH_CLUSTER_LOCK_BUSY (409: a garbage collection
+ * runs on another node of the cluster); registry-protocol errors appear as
  * `BERTH_REGISTRY_<OCI code>` (e.g. BERTH_REGISTRY_MANIFEST_INVALID) with the OCI status.
  */
 export type AdminErrorCode =

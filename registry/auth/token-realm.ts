@@ -15,10 +15,19 @@ export type TokenRealm = (req: IncomingMessage) => string;
 export interface TokenRealmOptions {
   /** The listener's own names, shared with the Host allowlist. */
   names: ListenerNames;
+  /**
+   * The configured public URL (config/public-url.ts: an origin): when set, every challenge names `<publicUrl>/token`,
+   * the address clients reach through the load balancer, instead of the node's own.
+   */
+  publicUrl?: string;
 }
 
 export function createTokenRealm(options: TokenRealmOptions): TokenRealm {
-  const { names } = options;
+  const { names, publicUrl } = options;
+  if (publicUrl !== undefined) {
+    const realm = `${publicUrl}/token`;
+    return () => realm;
+  }
   return (req) => {
     const socket = req.socket as IncomingMessage['socket'] & { encrypted?: boolean };
     const scheme = socket.encrypted === true ? 'https' : 'http';

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Readable } from 'node:stream';
+import { createLocalLocks, lockNames, type ClusterLock, type ClusterLocks } from '../cluster/cluster-locks.js';
 import type { ParsedDigest } from '../core/digest.js';
 import { isRegistryError } from '../core/errors.js';
 import type { Logger } from '../log.js';
@@ -82,6 +83,13 @@ interface RecentChunk {
   readonly bytes: Buffer;
 }
 
+/**
+ * The longest a request waits for another node's download of its blob before this node downloads it too. The
+ * waiting client gets no bytes meanwhile, and a connection silent for 2 minutes is closed (http/connection-policy.ts):
+ * a big layer on a slow upstream is then fetched twice rather than failing its clients.
+ */
+const peerWaitLimitMs = 90_000;
+
 /** How long a walk of the repositories answers "which upstream served this blob" before it is walked again. */
 const walkTtlMs = 30_000;
 
@@ -117,12 +125,20 @@ export function createBlobFetcher(deps: {
    * A blob linked there was served by that upstream, in this process or an earlier one. Default: its own.
    */
   namespacesOf?: (upstream: string) => readonly string[];
+  /**
+   * The locks shared with the other nodes of a cluster (cluster/cluster-locks.ts): a node downloads a blob only
+   * under its `fetch:` lock, so each upstream blob leaves the upstream once for the whole cluster; a node that finds
+   * the lock taken waits for the holder, then serves what it stored (or downloads itself when the holder failed or
+   * died: the lock is free again then). Default: this process's own (the single-flight above is all there is).
+   */
+  locks?: ClusterLocks;
 }): BlobFetcher {
   const rateFloor = deps.rateFloor ?? defaultRateFloor;
   const flights = createSingleFlight<RunningFetch>({ settled: (fetch) => fetch.done, joinable: (fetch) => fetch.joinable() });
   /** Digests each upstream served to this process, verified and stored. */
   const served = new Map<string, Set<string>>();
   const namespacesOf = deps.namespacesOf ?? ((upstream: string) => [upstream]);
+  const locks = deps.locks ?? createLocalLocks();
 
   const remember = (upstream: string, digest: string) => {
     let digests = served.get(upstream);
@@ -141,9 +157,10 @@ export function createBlobFetcher(deps: {
     return walked.names;
   };
 
-  async function servedBy(upstream: string, digest: ParsedDigest): Promise<boolean> {
+  async function servedBy(upstream: string, digest: ParsedDigest, fresh = false): Promise<boolean> {
     if (served.get(upstream)?.has(digest.digest)) return true;
     const prefixes = namespacesOf(upstream).map((namespace) => `${namespace}/`);
+    if (fresh) walked = undefined;
     for (const repository of await allRepositories()) {
       if (!prefixes.some((prefix) => repository.startsWith(prefix))) continue;
       if ((await deps.repositories.blobSize(repository, digest)) !== undefined) {
@@ -152,6 +169,50 @@ export function createBlobFetcher(deps: {
       }
     }
     return false;
+  }
+
+  /**
+   * The cluster-wide claim on downloading the blob: `lock` to download it (release it when done), or the size of
+   * the blob that another node of the cluster downloaded from this upstream while this one waited. Only a request
+   * whose manifest lists the blob shares across nodes (as in this process). Waiting is bounded by the holder (the
+   * lock is free again the moment its download ends, fails, or its node dies) and by peerWaitLimitMs.
+   */
+  async function claim(local: string, digest: ParsedDigest, source: BlobSource, onWait: () => void): Promise<{ lock?: ClusterLock; stored?: number }> {
+    const name = lockNames.fetch(source.upstream, digest.digest);
+    // A download of this process that new requests passed over (too slow) holds the claim: this one starts its own, as
+    // the single-flight decided.
+    if (!source.listed || locks.heldHere(name)) return {};
+    let waited = false;
+    const waitStartedAt = Date.now();
+    for (let pauseMs = 50; ; pauseMs = Math.min(500, pauseMs * 2)) {
+      source.signal?.throwIfAborted();
+      if (waited && Date.now() - waitStartedAt > peerWaitLimitMs) {
+        deps.log.warn({ digest: digest.digest, repository: local, upstream: source.upstream, waitedMs: Date.now() - waitStartedAt }, 'another node is still downloading this blob: downloading it here too');
+        return {};
+      }
+      let lock: ClusterLock | undefined;
+      try {
+        lock = await locks.tryAcquire(name);
+      } catch (error) {
+        // The database is unreachable: this node downloads on its own rather than fail the pull.
+        deps.log.warn({ err: error, digest: digest.digest, upstream: source.upstream }, 'claiming a blob download across the cluster failed: downloading without the claim');
+        return {};
+      }
+      if (lock) {
+        if (!waited) return { lock };
+        // The other node is done: stored from this upstream (linked in one of its namespaces) unless it failed.
+        const size = (await deps.repositories.blobSize(local, digest)) ?? ((await servedBy(source.upstream, digest, true)) ? await deps.blobs.size(digest) : undefined);
+        if (size === undefined) return { lock };
+        await lock.release();
+        return { stored: size };
+      }
+      if (!waited) {
+        waited = true;
+        onWait();
+        deps.log.info({ digest: digest.digest, repository: local, upstream: source.upstream }, 'another node is downloading this blob from the upstream: waiting for it');
+      }
+      await delay(pauseMs, undefined, { signal: source.signal }).catch(() => undefined);
+    }
   }
 
   function start(local: string, digest: ParsedDigest, source: BlobSource): RunningFetch {
@@ -175,6 +236,10 @@ export function createBlobFetcher(deps: {
     let uploadPath: string | undefined;
     let sinceNotice = 0;
     let joinable = true;
+    /** While another node downloads the blob for the cluster: not slow, not stalled, just waiting its turn. */
+    let waitingForPeer = false;
+    /** Set when another node's download served this fetch: nothing left this node's upstream. */
+    let fromPeer = false;
     /** Set once the upstream answered: breaks the download off (too slow). */
     let breakOff: ((error: Error) => void) | undefined;
 
@@ -207,6 +272,7 @@ export function createBlobFetcher(deps: {
     const windowDeltas: number[] = [];
     let lastReceived = 0;
     const meter = setInterval(() => {
+      if (waitingForPeer) return;
       const delta = received - lastReceived;
       lastReceived = received;
       const allIn = expectedSize !== undefined && received >= expectedSize;
@@ -237,6 +303,24 @@ export function createBlobFetcher(deps: {
 
     const startedAt = performance.now();
     const done = (async () => {
+      const claimed = await claim(local, digest, source, () => (waitingForPeer = true));
+      waitingForPeer = false;
+      if (claimed.stored !== undefined) {
+        await deps.repositories.linkBlob(local, digest);
+        remember(source.upstream, digest.digest);
+        fromPeer = true;
+        expectedSize = claimed.stored;
+        received = claimed.stored;
+        announce({ size: claimed.stored });
+        return;
+      }
+      try {
+        await download();
+      } finally {
+        await claimed.lock?.release();
+      }
+    })();
+    async function download(): Promise<void> {
       // Not capped: this session ends (complete or cancel) within this fetch, whatever clients do to the table.
       const session = await deps.uploads.start(local, { capped: false });
       uploadPath = pathFor({ kind: 'uploadData', repository: local, id: session.id });
@@ -261,13 +345,17 @@ export function createBlobFetcher(deps: {
         source.client.health.failed(mismatch);
         throw mismatch;
       }
-    })();
+    }
     done.then(
       () => {
         finished = true;
         recent.length = 0; // the blob is in the store now: followers read it there
         changes.emit('change');
         wakeFollowers();
+        if (fromPeer) {
+          deps.log.info({ upstream: source.upstream, repository: local, digest: digest.digest, size: received }, 'blob downloaded by another node: served from the store');
+          return;
+        }
         // One line per blob that left an upstream (joined and linked blobs are not fetches): what the mirror costs.
         deps.log.info(
           { upstream: source.upstream, repository: local, remote: source.remote, digest: digest.digest, size: received, durationMs: Math.round(performance.now() - startedAt) },

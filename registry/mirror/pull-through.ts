@@ -91,6 +91,22 @@ export function createPullThrough(options: PullThroughOptions): MirrorHook {
     return manifest;
   }
 
+  /** At most this many stored manifests are read to find out whether one lists a blob (see isListed). */
+  const storedManifestsRead = 64;
+
+  /**
+   * Whether a manifest of `local` lists the blob: one this process served, else one stored in `local`. A mirrored
+   * repository takes no pushes, so what it stores came from its upstream too; in a cluster the manifest a client
+   * pulled was often served (and stored) by another node than the one its blob requests reach.
+   */
+  async function isListed(local: string, digest: string): Promise<boolean> {
+    if (listedBy.get(local)?.blobs.has(digest)) return true;
+    const stored = (await repositories.listManifests(local)) ?? [];
+    const unseen = stored.filter((manifest) => !listedBy.get(local)?.manifests.has(manifest)).slice(0, storedManifestsRead);
+    for (const manifest of unseen) noteListed(local, await repositories.getManifest(local, manifest));
+    return listedBy.get(local)?.blobs.has(digest) === true;
+  }
+
   /** A local mirrored repository names its upstream (its namespace) and the repository there. */
   const flightKey = (kind: string, local: string, reference: string) => `${kind}\n${local}\n${reference}`;
 
@@ -166,7 +182,7 @@ export function createPullThrough(options: PullThroughOptions): MirrorHook {
       if (!where) return 'unknown';
       const digest = parseDigest(rawDigest);
       const upstream = where.upstream.record.name;
-      const listed = listedBy.get(local)?.blobs.has(digest.digest) === true;
+      const listed = await isListed(local, digest.digest);
       const wantsRange = ctx.req.headers.range !== undefined;
       try {
         // Already served by this upstream for another of its repositories, and listed by this one's manifest.

@@ -1,6 +1,7 @@
 import { createHash, randomUUID, type Hash } from 'node:crypto';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { createLocalLocks, lockNames, type ClusterLocks } from '../cluster/cluster-locks.js';
 import { RegistryError } from '../core/errors.js';
 import type { ParsedDigest } from '../core/digest.js';
 import type { BlobStore } from './blob-store.js';
@@ -75,9 +76,14 @@ interface RunningHash {
   offset: number;
 }
 
-export function createUploadStore(driver: StorageDriver, blobs: BlobStore, limits: UploadLimits = defaultUploadLimits): UploadStore {
+/**
+ * `locks`: shared with the other nodes of a cluster (cluster/cluster-locks.ts), so that requests on one session
+ * take turns across nodes too (a PATCH may land on any node); default this process's own.
+ */
+export function createUploadStore(driver: StorageDriver, blobs: BlobStore, limits: UploadLimits = defaultUploadLimits, locks: ClusterLocks = createLocalLocks()): UploadStore {
   const hashes = new Map<string, RunningHash>();
-  const locks = new Map<string, Promise<unknown>>();
+  /** The last operation queued on each session in this process. */
+  const running = new Map<string, Promise<unknown>>();
   /** Open sessions per repository (id -> when this process first counted it), for the limits. */
   const open = new Map<string, Map<string, number>>();
   let openTotal = 0;
@@ -116,14 +122,26 @@ export function createUploadStore(driver: StorageDriver, blobs: BlobStore, limit
     }
   }
 
-  /** Serializes operations on one session: two PATCHes must not interleave their bytes. */
-  function exclusive<T>(key: string, work: () => Promise<T>): Promise<T> {
-    const previous = locks.get(key) ?? Promise.resolve();
-    const next = previous.then(work, work);
+  /**
+   * Serializes operations on one session: two PATCHes must not interleave their bytes. In this process they queue
+   * here; across nodes the session's lock makes them take turns (a second node waits for the first node's request
+   * to end, then finds the offset moved and answers as the protocol says: 416 for a chunk that no longer fits).
+   */
+  function exclusive<T>(key: string, id: string, work: () => Promise<T>): Promise<T> {
+    const underLock = async () => {
+      const lock = await locks.acquire(lockNames.upload(id));
+      try {
+        return await work();
+      } finally {
+        await lock.release();
+      }
+    };
+    const previous = running.get(key) ?? Promise.resolve();
+    const next = previous.then(underLock, underLock);
     const settled = next.catch(() => undefined);
-    locks.set(key, settled);
+    running.set(key, settled);
     void settled.then(() => {
-      if (locks.get(key) === settled) locks.delete(key);
+      if (running.get(key) === settled) running.delete(key);
     });
     return next;
   }
@@ -233,7 +251,7 @@ export function createUploadStore(driver: StorageDriver, blobs: BlobStore, limit
 
     append(repository, id, body, start, limit) {
       const key = `${repository}/${id}`;
-      return exclusive(key, async () => {
+      return exclusive(key, id, async () => {
         await assertExists(repository, id);
         const offset = await write(key, repository, id, body, start, false, limit);
         return { id, repository, offset };
@@ -242,7 +260,7 @@ export function createUploadStore(driver: StorageDriver, blobs: BlobStore, limit
 
     complete(repository, id, digest, body, start, limit) {
       const key = `${repository}/${id}`;
-      return exclusive(key, async () => {
+      return exclusive(key, id, async () => {
         await assertExists(repository, id);
         const size = body
           ? await write(key, repository, id, body, start, true, limit)
@@ -266,7 +284,7 @@ export function createUploadStore(driver: StorageDriver, blobs: BlobStore, limit
 
     cancel(repository, id) {
       const key = `${repository}/${id}`;
-      return exclusive(key, async () => {
+      return exclusive(key, id, async () => {
         await assertExists(repository, id);
         await remove(key, repository, id);
       });
@@ -289,7 +307,7 @@ export function createUploadStore(driver: StorageDriver, blobs: BlobStore, limit
             .catch(() => Number.NaN);
           // A session without a readable start time was cut off while being created: purge it too.
           if (Number.isNaN(startedAt) || now.getTime() - startedAt > maxAgeMs) {
-            await exclusive(`${repository}/${id}`, () => remove(`${repository}/${id}`, repository, id));
+            await exclusive(`${repository}/${id}`, id, () => remove(`${repository}/${id}`, repository, id));
             purged += 1;
           } else if (uploadIdGrammar.test(id)) {
             track(repository, id);

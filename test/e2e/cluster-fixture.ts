@@ -123,10 +123,17 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       BERTH_LOG_LEVEL: undefined,
     };
 
+    // The balancer's address is each node's --public-url (BERTH_PUBLIC_URL, as in the README's berth.env): challenges
+    // name it as their realm, so haproxy needs no rule rewriting them.
+    // Fixed ports, not port 0: haproxy's config names the nodes', a restarted node must come back on its own, and the
+    // nodes name haproxy's. Taken together, so that no two are the same.
+    let picked: number[] = [];
+    while (new Set(picked).size !== count + 1) picked = await Promise.all(Array.from({ length: count + 1 }, () => freePort()));
+    const [proxyPort, ...ports] = picked as [number, ...number[]];
+    env.BERTH_PUBLIC_URL = `http://127.0.0.1:${proxyPort}`;
+
     const nodesStarted = performance.now();
     const dataDirs = Array.from({ length: count }, (_, index) => join(work, `node${index}`));
-    // Fixed ports, not port 0: haproxy's config names them, and a restarted node must come back on its own.
-    const ports = await Promise.all(dataDirs.map(() => freePort()));
     const start = (index: number): Promise<BerthProcess> =>
       startBerth({ dataDir: dataDirs[index] as string, listen: `127.0.0.1:${ports[index]}`, auth: options.auth ?? 'token', tlsListen: 'off', env, startTimeoutMs: 60_000 });
     // All at once, as a service manager starts them: the first to reach the database migrates it under its lock.
@@ -140,8 +147,8 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     if (failed) throw failed.reason;
     const nodesMs = performance.now() - nodesStarted;
 
-    // The realm rewritten to the balancer, as the README's haproxy.cfg does: clients never need a node's own address.
-    const proxy = await startHaproxy({ backends: nodes.map((node) => node.berth.host), rewriteRealm: true });
+    // No realm rewriting: the nodes name the balancer themselves (BERTH_PUBLIC_URL above).
+    const proxy = await startHaproxy({ backends: nodes.map((node) => node.berth.host), port: proxyPort });
     cleanups.push(() => proxy.stop());
 
     const adminDir = join(work, 'admin');

@@ -6,6 +6,7 @@ import { dirname, join, resolve } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { defaultDataDir } from '../../registry/config/data-dir.js';
+import { publicUrlEnv } from '../../registry/config/public-url.js';
 import { masterKeyEnv, masterKeyFileEnv } from '../../registry/state/master-key.js';
 import { metadataEnv, metadataPasswordFileEnv } from '../../registry/state/metadata-backend.js';
 import { storageEnv } from '../../registry/storage/storage-backend.js';
@@ -38,7 +39,7 @@ function teamRegistrySection(): string {
 const systemdAnalyze: ToolRequirement = { name: 'systemd-analyze', debianPackage: 'systemd' };
 
 /** The BERTH_ variables Berth reads (the constants where they are read), plus the unit's own BERTH_LISTEN. */
-const knownVariables = new Set([metadataEnv, metadataPasswordFileEnv, storageEnv, masterKeyFileEnv, masterKeyEnv, 'BERTH_DATA', 'BERTH_LISTEN']);
+const knownVariables = new Set([metadataEnv, metadataPasswordFileEnv, storageEnv, masterKeyFileEnv, masterKeyEnv, publicUrlEnv, 'BERTH_DATA', 'BERTH_LISTEN']);
 
 /** `Key=value` lines of a unit file (comments and sections left out). */
 function unitSettings(text: string): [string, string][] {
@@ -152,11 +153,13 @@ test("the README's haproxy.cfg is valid for haproxy and balances like the tests'
   assert.ok(block, 'the section has a haproxy.cfg block');
   const config = block.replace(/^ {3}/gm, '');
   // The tests' balancer (test/support/services/haproxy.ts) does what the README tells operators to do.
-  const tested = haproxyConfig({ port: 1, backends: ['127.0.0.1:2'], statsSocket: '/nonexistent', realmUrl: 'http://127.0.0.1:1' });
-  for (const directive of ['balance roundrobin', 'option http-server-close', 'option redispatch 1', 'option httpchk GET /v2/', 'http-check expect status 200,401', 'timeout client 1h', 'timeout server 1h', "http-response replace-header WWW-Authenticate '^(Bearer realm=\")[^\"]*(/token\".*)$'"]) {
+  const tested = haproxyConfig({ port: 1, backends: ['127.0.0.1:2'], statsSocket: '/nonexistent' });
+  for (const directive of ['balance roundrobin', 'option http-server-close', 'option redispatch 1', 'option httpchk GET /v2/', 'http-check expect status 200,401', 'timeout client 1h', 'timeout server 1h']) {
     assert.ok(config.includes(directive), `the README's haproxy.cfg has ${directive}`);
     assert.ok(tested.includes(directive), `the tests' haproxy.cfg has ${directive}`);
   }
+  // The realm comes from the nodes' BERTH_PUBLIC_URL (as in the tests' cluster): nothing rewrites it.
+  assert.doesNotMatch(config, /WWW-Authenticate/);
   // A throwaway certificate where the README's would be.
   const dir = await makeTempDir(t);
   await runOk('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=registry.example.lan', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'crt.pem')]);

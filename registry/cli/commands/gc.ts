@@ -1,3 +1,5 @@
+import { hostname } from 'node:os';
+import { lockNames, openClusterLocks, runExclusive } from '../../cluster/cluster-locks.js';
 import { formatDuration, parseDuration } from '../../core/duration.js';
 import { collectGarbage, type GarbageCollectionResult } from '../../storage/garbage-collector.js';
 import { openIndexStores } from '../../storage/metadata-index-stores.js';
@@ -24,12 +26,18 @@ async function gc(command: Command): Promise<void> {
   const metadata = metadataOf(command);
   const { index, usage } = await openIndexStores(dataDir, metadata);
   await usage.close();
+  // With a shared database, under the cluster's gc lock: refused, naming the node, while a node collects (its
+  // schedule or the GUI's "reclaim now"), and no node starts one while this runs.
+  const locks = await openClusterLocks(metadata, { node: () => `${hostname()} berth gc pid ${process.pid}` });
   let result: GarbageCollectionResult;
   try {
     // The storage the index describes (checked against the database's binding): sweeping another would delete content the index never saw.
-    result = await withStorage(dataDir, storage, metadata, (driver) => collectGarbage(driver, index, { graceMs, dryRun: values.dryRun === true }));
+    result = await runExclusive(locks, lockNames.gc, 'a garbage collection', () =>
+      withStorage(dataDir, storage, metadata, (driver) => collectGarbage(driver, index, { graceMs, dryRun: values.dryRun === true })),
+    );
   } finally {
     await index.close();
+    await locks.close();
   }
   if (!result.dryRun && (result.blobsDeleted > 0 || result.layerLinksRemoved > 0)) {
     await auditAdmin(dataDir, metadataOf(command), { action: 'storage.gc', detail: auditDetail(result) });

@@ -5,6 +5,7 @@ import { changedSettingKeys, createSettingsWatcher } from '../../config/settings
 import { stateFileName, type Settings } from '../../state/index.js';
 import { createSettingsFollower } from '../../config/settings-follower.js';
 import { defaultDataDir } from '../../config/data-dir.js';
+import { parsePublicUrl, PublicUrlError, publicUrlEnv } from '../../config/public-url.js';
 import { createLogger, isLogLevel, logLevels, type LogFormat } from '../../log.js';
 import { berthVersion } from '../../version.js';
 import { CliUsageError } from '../cli-error.js';
@@ -21,6 +22,7 @@ interface ServeOptions {
   logLevel?: string;
   logFormat?: string;
   importFolder?: string;
+  publicUrl?: string;
 }
 
 async function serve(command: Command): Promise<void> {
@@ -33,6 +35,7 @@ async function serve(command: Command): Promise<void> {
   checkDataDirPath(dataDir);
   const metadata = metadataOf(command);
   const storage = storageOf(command);
+  const publicUrl = publicUrlOf(values.publicUrl);
   const log = createLogger({ level, format });
   let berth;
   try {
@@ -47,6 +50,7 @@ async function serve(command: Command): Promise<void> {
       auth: values.auth as AuthMode,
       forcePlainHttp: values.forcePlainHttp === true,
       version: berthVersion,
+      publicUrl,
     });
   } catch (error) {
     if ((error as Error).message.startsWith('invalid listen address') || (error as Error).message.startsWith('refusing') || (error as Error).message.startsWith('--auth none')) {
@@ -99,11 +103,21 @@ async function serve(command: Command): Promise<void> {
       ...(metadata.kind === 'file' ? {} : { metadata: describeMetadata(metadata, dataDir) }),
       ...(storage.kind === 'filesystem' ? {} : { storage: describeStorage(storage, dataDir) }),
       auth: values.auth,
+      ...(publicUrl ? { publicUrl } : {}),
     },
     'berth ready',
   );
   // The sign-in link is a live secret: never in the log (logs are collected and kept). Say where to get one.
   log.info({ dataDir }, `GUI: run "berth ui-url${dataDir === defaultDataDir() ? '' : ` --data ${dataDir}`}" for a one-time sign-in link`);
+}
+
+function publicUrlOf(flag: string | undefined): string | undefined {
+  try {
+    return parsePublicUrl(flag);
+  } catch (error) {
+    if (error instanceof PublicUrlError) throw new CliUsageError(error.message);
+    throw error;
+  }
 }
 
 /** pretty on a terminal, JSON lines otherwise (a pipe, a file, the desktop app and tests read those). */
@@ -127,6 +141,7 @@ export function registerServeCommand(program: Command): void {
     .option('--auth <MODE>', 'token: access tokens required; none: open, for loopback development', 'token')
     .option('--force-plain-http', 'allow --listen on a non-loopback address')
     .option('--import-folder <DIR>', 'archives dropped in DIR are imported, then moved to DIR/imported/ or DIR/failed/ (default: the saved setting, else DATA/import); off turns it off')
+    .option('--public-url <URL>', `the address clients use behind a load balancer (https://registry.team.example): the realm of token challenges, and a name Berth answers for (default: $${publicUrlEnv})`)
     .option('--log-level <LEVEL>', `${logLevels.join('|')} (default: $BERTH_LOG_LEVEL, else info)`)
     .option('--log-format <FORMAT>', 'pretty: readable lines with local times; json: one JSON object per line (default: pretty on a terminal, json otherwise)')
     .action((_options, command: Command) => serve(command));

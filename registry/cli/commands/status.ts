@@ -1,3 +1,5 @@
+import { hostname } from 'node:os';
+import { openClusterLocks, schedulerLockNames, type LockHolder } from '../../cluster/cluster-locks.js';
 import { formatDuration } from '../../core/duration.js';
 import type { UpstreamRecord } from '../../state/index.js';
 import { describeMetadata, type MetadataBackend } from '../../state/metadata-backend.js';
@@ -30,6 +32,11 @@ export interface StatusReport {
   storageBackend: string;
   /** Bytes and blobs in the data directory; absent with S3 storage (the bucket's metrics tell, a listing would be slow). */
   storage?: { bytes: number; blobs: number };
+  /**
+   * With a shared database: which node holds each scheduler lock (gc-scheduler, sync-scheduler) and whether a
+   * garbage collection runs (gc), as the database's advisory locks say. Locks nobody holds are absent.
+   */
+  clusterLocks?: LockHolder[];
 }
 
 export async function statusReport(
@@ -46,6 +53,7 @@ export async function statusReport(
     await store.close();
   }
   const usage = storage.kind === 'filesystem' ? await createFilesystemDriver(dataDir).usage(pathFor({ kind: 'blobsRoot' })) : undefined;
+  const clusterLocks = metadata.kind === 'postgres' ? await lockHolders(metadata) : undefined;
   return {
     dataDir,
     metadata: describeMetadata(metadata, dataDir),
@@ -58,7 +66,17 @@ export async function statusReport(
     }),
     storageBackend: describeStorage(storage, dataDir),
     ...(usage ? { storage: { bytes: usage.bytes, blobs: usage.files } } : {}),
+    ...(clusterLocks ? { clusterLocks } : {}),
   };
+}
+
+async function lockHolders(metadata: MetadataBackend): Promise<LockHolder[]> {
+  const locks = await openClusterLocks(metadata, { node: () => `${hostname()} berth status pid ${process.pid}` });
+  try {
+    return await locks.holders(schedulerLockNames);
+  } finally {
+    await locks.close();
+  }
 }
 
 function runningFacts({ running }: ServerAddresses): Partial<StatusReport> {
@@ -96,6 +114,20 @@ export function formatStatus(report: StatusReport): string {
   }
   const used = report.storage ? `: ${formatBytes(report.storage.bytes)} in ${report.storage.blobs} blob(s)` : '';
   lines.push('', `Storage: ${report.storageBackend}${used}`);
+  if (report.clusterLocks) {
+    lines.push('', 'Cluster schedulers (the node holding each lock runs it):');
+    const holderOf = (lock: string) => report.clusterLocks?.find((holder) => holder.lock === lock);
+    const what: Record<(typeof schedulerLockNames)[number], [string, string]> = {
+      'gc-scheduler': ['scheduled garbage collection', 'no node (none running)'],
+      'sync-scheduler': ['sync schedule', 'no node (none running)'],
+      gc: ['garbage collection running', 'none now'],
+    };
+    for (const lock of schedulerLockNames) {
+      const holder = holderOf(lock);
+      const [label, nobody] = what[lock];
+      lines.push(`  ${label.padEnd(28)} ${holder ? `${holder.node}${holder.since ? ` (connected since ${holder.since})` : ''}` : nobody}`);
+    }
+  }
   return lines.join('\n');
 }
 

@@ -5,6 +5,8 @@ import { createLogger } from '../../log.js';
 import { createBlobFetcher, upstreamNamespaces } from '../../mirror/blob-fetches.js';
 import { saveSyncRule } from '../../mirror/sync/sync-rules.js';
 import { nextScheduledRun } from '../../mirror/sync/sync-schedule.js';
+import { hostname } from 'node:os';
+import { openClusterLocks } from '../../cluster/cluster-locks.js';
 import { createSyncScheduler, SyncJobStateError, type SyncScheduler } from '../../mirror/sync/sync-scheduler.js';
 import { createUpstreamPool } from '../../mirror/upstream-pool.js';
 import type { JobRecord, SyncRuleRecord } from '../../state/index.js';
@@ -142,6 +144,8 @@ async function run(name: string, command: Command): Promise<void> {
 
 function failUnlessSucceeded(name: string, job: JobRecord): void {
   if (job.status === 'succeeded') return;
+  // Not started (the rule runs on a node of the cluster) or cancelled: the job's last log line says why.
+  if (job.status === 'cancelled' && job.errors.length === 0) throw new Error(`sync ${name}: ${job.log?.at(-1)?.message ?? 'cancelled'}`);
   for (const error of job.errors) console.error(`  ${error}`);
   throw new Error(`sync ${name} finished with ${job.errors.length} error(s)`);
 }
@@ -287,18 +291,22 @@ async function runHere(
   const secrets = await openSecretBox(dataDir, metadata);
   const opened = await openStorage(dataDir, storage, metadata);
   const { driver } = opened;
+  // With a shared database this process is one more member of the cluster: the rule runs under its lock (not while
+  // a node runs it), and its downloads and uploads take the same locks as the nodes'.
+  const locks = await openClusterLocks(metadata, { node: () => `${hostname()} berth sync pid ${process.pid}` });
   let registry;
   try {
-    registry = await createRegistry({ dataDir, metadata, logger: log, driver, checkIndexAtStart: false });
+    registry = await createRegistry({ dataDir, metadata, logger: log, driver, checkIndexAtStart: false, locks });
   } catch (error) {
     opened.close();
+    await locks.close();
     throw error;
   }
   const pool = createUpstreamPool({ state, secrets, log });
   const namespacesOf = (upstream: string) => upstreamNamespaces(state, upstream);
-  const fetcher = createBlobFetcher({ driver, blobs: registry.blobs, uploads: registry.uploads, repositories: registry.repositories, log, namespacesOf });
+  const fetcher = createBlobFetcher({ driver, blobs: registry.blobs, uploads: registry.uploads, repositories: registry.repositories, log, namespacesOf, locks });
   const audit = await openAuditLog(dataDir, metadata);
-  const scheduler = createSyncScheduler({ state, pool, repositories: registry.repositories, fetcher, log, audit });
+  const scheduler = createSyncScheduler({ state, pool, repositories: registry.repositories, fetcher, log, audit, locks });
   const bar = createProgressBar(name);
   scheduler.events.on('job.progress', bar.update);
   try {
@@ -310,6 +318,7 @@ async function runHere(
     await scheduler.close();
     pool.close();
     await registry.close(0);
+    await locks.close();
     opened.close();
     await audit.close();
   }

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { AuditLog } from '../../auth/audit-log.js';
+import { createLocalLocks, lockNames, type ClusterLock, type ClusterLocks } from '../../cluster/cluster-locks.js';
+import type { Leadership } from '../../cluster/leadership.js';
 import type { Logger } from '../../log.js';
 import type { RepositoryStore } from '../../storage/repository-store.js';
 import type { JobRecord, StateStore, SyncRuleRecord } from '../../state/index.js';
@@ -90,6 +92,16 @@ export function createSyncScheduler(deps: {
   /** Every finished run is audited as `sync.run`, a failure with its errors (a run stopped by shutdown is not finished). */
   audit?: Pick<AuditLog, 'record'>;
   concurrency?: number;
+  /**
+   * The locks shared with the other nodes (cluster/cluster-locks.ts): a rule runs only under its `sync-rule:` lock,
+   * so one rule never runs twice at once anywhere. Default: this process's own.
+   */
+  locks?: ClusterLocks;
+  /**
+   * Whether this node runs the schedule (cluster/leadership.ts): only the leader starts scheduled runs and resumes
+   * the jobs of nodes that died; every node runs what it is asked to (runNow, retry). Default: always.
+   */
+  leader?: Pick<Leadership, 'isLeader' | 'onChange'>;
 }): SyncScheduler {
   const { state, log } = deps;
   const events = new EventEmitter<SyncEvents>();
@@ -108,6 +120,10 @@ export function createSyncScheduler(deps: {
   let started = false;
   let closed = false;
   const concurrency = deps.concurrency ?? 1;
+  const locks = deps.locks ?? createLocalLocks();
+  const isLeader = () => deps.leader?.isLeader() ?? true;
+  /** Jobs taken from the saved records (interrupted by a restart, or left by a node that died), not asked for here. */
+  const resumed = new Set<string>();
 
   async function save(job: JobRecord): Promise<void> {
     await state.update((draft) => {
@@ -133,7 +149,46 @@ export function createSyncScheduler(deps: {
     }
   }
 
+  /**
+   * The job under its rule's lock. Without the lock, another node runs the rule: a job resumed from the records (or
+   * one another node took over) is that node's business, and is left alone; a new one ends cancelled, saying so.
+   */
   async function execute(job: JobRecord): Promise<void> {
+    let lock: ClusterLock | undefined;
+    try {
+      lock = await locks.tryAcquire(lockNames.syncRule(job.rule));
+    } catch (error) {
+      log.warn({ err: error, job: job.id, rule: job.rule }, 'taking the lock of a sync rule failed: the job does not run');
+    }
+    const saved = () => state.read().jobs.find((candidate) => candidate.id === job.id);
+    if (!lock || saved()?.finishedAt) {
+      await lock?.release();
+      const record = saved();
+      if (resumed.delete(job.id) || record?.status === 'running' || record?.finishedAt) {
+        log.info({ job: job.id, rule: job.rule }, 'sync job runs (or ran) on another node: left to it');
+        settle(record ?? job);
+        return;
+      }
+      const holder = (await locks.holders([lockNames.syncRule(job.rule)]).catch(() => []))[0]?.node;
+      job.status = 'cancelled';
+      job.finishedAt = new Date().toISOString();
+      job.log = [...(job.log ?? []), { time: job.finishedAt, message: `not started: rule ${job.rule} is running on ${holder ?? 'another node'}` }];
+      await save(job).catch((error: unknown) => log.error({ err: error }, 'saving sync job failed'));
+      log.info({ job: job.id, rule: job.rule, holder }, 'sync job not started: its rule is running on another node');
+      await recordOutcome(job, state.read().syncRules.find((rule) => rule.name === job.rule)?.into);
+      events.emit('job.finished', job);
+      settle(job);
+      return;
+    }
+    resumed.delete(job.id);
+    try {
+      await executeHolding(job, lock.lost);
+    } finally {
+      await lock.release();
+    }
+  }
+
+  async function executeHolding(job: JobRecord, lockLost: AbortSignal): Promise<void> {
     const rule = state.read().syncRules.find((candidate) => candidate.name === job.rule);
     const upstream = rule ? deps.pool.get(rule.upstream) : undefined;
     job.status = 'running';
@@ -146,7 +201,8 @@ export function createSyncScheduler(deps: {
       if (!rule) throw new Error(`sync rule ${job.rule} no longer exists`);
       if (!upstream) throw new Error(`upstream ${rule.upstream} of rule ${rule.name} is not configured`);
       let lastSaved = Date.now();
-      const signal = AbortSignal.any([shutdown.signal, cancel.signal]);
+      // A lost rule lock (the database connection dropped) stops the job: another node may start the rule now.
+      const signal = AbortSignal.any([shutdown.signal, cancel.signal, lockLost]);
       const jobDeps = { client: upstream.client, repositories: deps.repositories, fetcher: deps.fetcher, log, signal };
       const result = await runSyncJob(rule, jobDeps, (progress) => {
         Object.assign(job, structuredClone(progress));
@@ -210,7 +266,7 @@ export function createSyncScheduler(deps: {
     waiters.delete(job.id);
   }
 
-  async function enqueue(rule: SyncRuleRecord, existing?: JobRecord, requestedBy?: SyncRequester, retryOf?: string): Promise<JobRecord> {
+  async function enqueue(rule: SyncRuleRecord, existing?: JobRecord, requestedBy?: SyncRequester, retryOf?: string, saveQueued = true): Promise<JobRecord> {
     const job: JobRecord = existing ?? {
       id: randomUUID(),
       rule: rule.name,
@@ -225,9 +281,10 @@ export function createSyncScheduler(deps: {
     job.status = 'queued';
     if (requestedBy) requesters.set(job.id, requestedBy);
     // Queued before the first await, so a tick or runNow right after sees the rule as busy (no double runs);
-    // the state file is written in call order, so "queued" is saved before the job's "running".
+    // the state file is written in call order, so "queued" is saved before the job's "running". A job taken over
+    // from another node is not saved as queued: its record says "running" until the lock shows its node is gone.
     queue.push(job);
-    const saved = save(job);
+    const saved = saveQueued ? save(job) : Promise.resolve();
     pump();
     await saved;
     return job;
@@ -252,13 +309,39 @@ export function createSyncScheduler(deps: {
       .then(() => log.info({ paused }, paused ? 'mirror schedule paused' : 'mirror schedule resumed'));
 
   function tick(): void {
+    if (!isLeader()) return;
+    void adoptOrphans().catch((error: unknown) => log.error({ err: error }, 'resuming the jobs of another node failed'));
     for (const rule of dueRules(Date.now())) void enqueue(rule).catch((error: unknown) => log.error({ err: error }, 'queueing sync failed'));
   }
 
+  /**
+   * Jobs saved as running that no process here runs: another node's. A running job holds its rule's lock, so one
+   * whose lock is free was left by a node that died; queued here, it takes the lock and resumes (execute leaves it
+   * alone while its node lives). Only with locks other processes see: otherwise a free lock proves nothing.
+   */
+  async function adoptOrphans(): Promise<void> {
+    if (!locks.crossProcess) return;
+    const local = new Set([...running.keys(), ...queue.map((job) => job.id)]);
+    for (const job of state.read().jobs) {
+      if (job.status !== 'running' || job.finishedAt || local.has(job.id) || isBusy(job.rule)) continue;
+      const rule = state.read().syncRules.find((candidate) => candidate.name === job.rule);
+      if (!rule) continue;
+      resumed.add(job.id);
+      await enqueue(rule, structuredClone(job) as JobRecord, undefined, undefined, false);
+    }
+  }
+
+  /**
+   * Rules with a job running anywhere in the cluster (the records are shared) are not due. With in-process locks a
+   * "running" record of another process may be stale for ever (nothing adopts it), so only this process's jobs count.
+   */
   function dueRules(now: number): SyncRuleRecord[] {
     if (isPaused()) return [];
+    const runningSomewhere = new Set(
+      locks.crossProcess ? state.read().jobs.filter((job) => job.status === 'running' && !job.finishedAt).map((job) => job.rule) : [],
+    );
     return state.read().syncRules.filter((rule) => {
-      if (rule.paused || isBusy(rule.name)) return false;
+      if (rule.paused || isBusy(rule.name) || runningSomewhere.has(rule.name)) return false;
       const next = nextScheduledRun(rule);
       return next !== null && next <= now;
     });
@@ -295,7 +378,9 @@ export function createSyncScheduler(deps: {
       if (!controller) {
         const known = state.read().jobs.find((job) => job.id === jobId);
         if (!known) throw new SyncJobStateError(`no sync job "${jobId.slice(0, 80)}"`, 'not-found');
-        throw new SyncJobStateError(`sync job ${jobId} is not running (it ${known.status === 'running' ? 'was stopped by a shutdown' : known.status})`, 'conflict');
+        // A job another node runs is recorded as running too; only that node can stop it.
+        const why = known.status !== 'running' ? known.status : locks.crossProcess ? 'runs on another node of the cluster, or was stopped by a shutdown' : 'was stopped by a shutdown';
+        throw new SyncJobStateError(`sync job ${jobId} is not running${known.status === 'running' ? ' here' : ''} (it ${why})`, 'conflict');
       }
       if (requestedBy) requesters.set(jobId, requestedBy);
       const done = whenFinished(jobId);
@@ -342,10 +427,15 @@ export function createSyncScheduler(deps: {
           continue;
         }
         log.info({ job: job.id, rule: job.rule }, 'resuming a sync job interrupted by a restart');
-        await enqueue(rule, structuredClone(job) as JobRecord);
+        resumed.add(job.id);
+        await enqueue(rule, structuredClone(job) as JobRecord, undefined, undefined, false);
       }
       timer = setInterval(tick, tickMs);
       timer.unref();
+      // A node that becomes the leader (its predecessor died) looks for due rules and orphaned jobs at once.
+      deps.leader?.onChange((leader) => {
+        if (leader && !closed) tick();
+      });
       tick();
     },
 

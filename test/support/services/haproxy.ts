@@ -79,6 +79,11 @@ export interface HaproxyOptions {
   readonly backends: readonly string[];
   /** Rewrite the realm of Bearer challenges to the frontend's own URL, so clients fetch tokens through haproxy too. */
   readonly rewriteRealm?: boolean;
+  /**
+   * The frontend's port, when the backends must know it beforehand (their --public-url). Default: a free one (and
+   * another if that is taken before haproxy binds it).
+   */
+  readonly port?: number;
   /** Wait at start until every backend is up (default true); false when some are expected to be down. */
   readonly waitForBackends?: boolean;
   /** Limit for the whole start. Default 20 s. */
@@ -146,7 +151,7 @@ export async function startHaproxy(options: HaproxyOptions): Promise<HaproxyServ
   try {
     // The port was free a moment ago; another process may take it first, and haproxy then exits: pick another.
     for (let attempt = 1; ; attempt += 1) {
-      const port = await freePort();
+      const port = options.port ?? (await freePort());
       const realmUrl = options.rewriteRealm ? `http://127.0.0.1:${port}` : undefined;
       config = haproxyConfig({ port, backends: options.backends, statsSocket, ...(realmUrl !== undefined ? { realmUrl } : {}) });
       await writeFile(configPath, config, { mode: 0o600 });
@@ -163,7 +168,7 @@ export async function startHaproxy(options: HaproxyOptions): Promise<HaproxyServ
         });
         break;
       } catch (error) {
-        if (attempt >= 3 || !/exited while starting/.test(String(error))) throw error;
+        if (options.port !== undefined || attempt >= 3 || !/exited while starting/.test(String(error))) throw error;
       }
     }
     const port = Number(/bind 127\.0\.0\.1:(\d+)/.exec(config)?.[1]);
