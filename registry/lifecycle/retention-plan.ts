@@ -1,4 +1,5 @@
 import { namespaceOf } from '../core/names.js';
+import { immutablePatternsFor, tagPatternMatches } from './immutable-tags.js';
 import { isVersionTag, newestFirst } from '../mirror/sync/tag-filter.js';
 import type { State } from '../state/index.js';
 import { policyFor } from './policies.js';
@@ -108,12 +109,6 @@ const iso = (epochMs: number): string => new Date(epochMs).toISOString().replace
 const short = (digest: string): string => digest.replace(/^(sha\d+:[0-9a-f]{12})[0-9a-f]*$/, '$1');
 const days = (count: number): string => `${count} day${count === 1 ? '' : 's'}`;
 
-/** `*` matches any run of characters; everything else is literal (the immutable-tag patterns' grammar). */
-export function matchesTagPattern(pattern: string, tag: string): boolean {
-  const source = pattern.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*');
-  return new RegExp(`^${source}$`).test(tag);
-}
-
 function planRepository(input: RetentionInput, facts: RepositoryFacts, plan: RetentionPlan): void {
   const { repository } = facts;
   const policy = policyFor(input.state, repository);
@@ -121,13 +116,14 @@ function planRepository(input: RetentionInput, facts: RepositoryFacts, plan: Ret
   if (!hasRules(rules)) return;
   const namespace = namespaceOf(repository);
   const pinned = new Set(input.state.pins.filter((pin) => pin.repository === repository).map((pin) => pin.reference));
-  const immutable = policy.immutableTags ?? [];
+  // The same patterns the push path enforces (a repository's add to its namespace's).
+  const immutable = immutablePatternsFor(input.state, repository);
 
   const tags = new Map([...facts.tags].sort((a, b) => compare(a.tag, b.tag)).map((tag) => [tag.tag, tag]));
   const manifests = new Map([...facts.manifests].sort((a, b) => compare(a.digest, b.digest)).map((manifest) => [manifest.digest, manifest]));
 
   const tagProtection = (tag: TagFacts): RetentionSpared['why'] | undefined =>
-    pinned.has(tag.tag) || pinned.has(tag.digest) ? 'pinned' : immutable.some((pattern) => matchesTagPattern(pattern, tag.tag)) ? 'immutable' : undefined;
+    pinned.has(tag.tag) || pinned.has(tag.digest) ? 'pinned' : immutable.some((pattern) => tagPatternMatches(pattern, tag.tag)) ? 'immutable' : undefined;
   // A protected manifest keeps its platforms too (pulling the pinned index must still work).
   const protectedManifests = new Map<string, RetentionSpared['why']>();
   const protect = (digest: string, why: RetentionSpared['why']) => {

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { addPin } from '../../registry/lifecycle/pins.js';
-import { dayMs, matchesTagPattern, planRetention, type RepositoryFacts, type RetentionInput } from '../../registry/lifecycle/retention-plan.js';
+import { dayMs, planRetention, type RepositoryFacts, type RetentionInput } from '../../registry/lifecycle/retention-plan.js';
+import { tagPatternMatches as matchesTagPattern } from '../../registry/lifecycle/immutable-tags.js';
 import { checkRetentionRules, RetentionRuleError, setRetentionRules } from '../../registry/lifecycle/retention-rules.js';
 import { defaultState, type LifecyclePolicyRecord, type PinRecord } from '../../registry/state/index.js';
 
@@ -181,7 +182,7 @@ test('rules are checked where they are saved: ranges, unknown fields, unpulled-d
   assert.throws(() => setRetentionRules(state, '../etc', { keepNewest: 1 }), /invalid scope/);
 });
 
-test('immutable patterns: * matches any run, the rest is literal', () => {
+test("immutable patterns (the push path's matcher): * matches any run, the rest is literal", () => {
   assert.ok(matchesTagPattern('v*', 'v1.2'));
   assert.ok(matchesTagPattern('*', 'anything'));
   assert.ok(matchesTagPattern('1.*.0', '1.22.0'));
