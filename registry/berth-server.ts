@@ -282,7 +282,8 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
   syncRef = sync;
   await sync.start();
   recordContentChanges(registry, state, audit, log);
-  const importer = createImageImporter({ stores: registry, state, audit, log });
+  // Imports obey what pushes obey (immutable tags, quotas): its own checks instance, over the same stores and state.
+  const importer = createImageImporter({ stores: registry, state, audit, log, policy: lifecycleChecksOf(registry, () => state.read()).checks });
   importerRef = importer;
   logContentTraffic(registry, log);
 

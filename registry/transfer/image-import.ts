@@ -47,6 +47,8 @@ export interface ImportOptions {
   readonly repository?: string;
   /** Throws (a TransferError) when nothing may be imported into the repository: checked before any write. */
   readonly checkRepository?: (repository: string) => void | Promise<void>;
+  /** Throws when the whole plan may not be imported (immutable tags it would move, quotas it would pass): before any write. */
+  readonly checkPlan?: (plan: ImportPlan) => Promise<void>;
   readonly onProgress?: (progress: ImportProgress) => void;
 }
 
@@ -95,6 +97,7 @@ export async function importArchive(stores: ImportStores, source: ArchiveSource,
   const scan = await scanArchive(counted(source.open(), 'checking', source.size, options.onProgress));
   const plan = planImport(scan, options.repository);
   for (const repository of plan.repositories.keys()) await options.checkRepository?.(repository);
+  await options.checkPlan?.(plan);
   for (const { repository, externalManifests } of plan.repositories.values()) {
     for (const digest of externalManifests) {
       if (!(await stores.repositories.getManifest(repository, digest))) {

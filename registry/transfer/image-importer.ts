@@ -3,11 +3,14 @@ import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { AuditLog } from '../auth/audit-log.js';
 import { recordNamespaceOfPush } from '../auth/namespace-of-push.js';
+import { isRegistryError } from '../core/errors.js';
 import { namespaceOf } from '../core/names.js';
+import type { ContentPolicy } from '../http/content-policy.js';
 import type { Logger } from '../log.js';
 import type { StateStore } from '../state/index.js';
 import { isTransferError, refusedArchive } from './archive-error.js';
 import { importArchive, type ImportProgress, type ImportResult, type ImportStores } from './image-import.js';
+import type { ImportPlan } from './import-plan.js';
 
 /**
  * Importing an archive file the way every entry point does it (`berth import`, the watched folder, the GUI's
@@ -21,6 +24,11 @@ export interface ImageImporterDeps {
   readonly state: StateStore;
   readonly audit: AuditLog;
   readonly log: Logger;
+  /**
+   * The rules a push obeys (lifecycle/content-policy.ts): an import that would move an immutable tag or pass a
+   * namespace's storage quota is refused whole, before anything is stored, as the push would be.
+   */
+  readonly policy?: ContentPolicy;
 }
 
 export interface ImportFileRequest {
@@ -37,7 +45,7 @@ export interface ImageImporter {
   importFile(request: ImportFileRequest): Promise<ImportResult>;
 }
 
-export function createImageImporter({ stores, state, audit, log }: ImageImporterDeps): ImageImporter {
+export function createImageImporter({ stores, state, audit, log, policy }: ImageImporterDeps): ImageImporter {
   const recordNamespace = recordNamespaceOfPush(state, audit, log);
   let queue: Promise<unknown> = Promise.resolve();
 
@@ -45,6 +53,33 @@ export function createImageImporter({ stores, state, audit, log }: ImageImporter
     const namespace = namespaceOf(repository);
     if (state.read().upstreams.some((upstream) => upstream.name === namespace)) {
       throw refusedArchive(`namespace "${namespace}" mirrors upstream "${namespace}" and takes no pushes or imports: import into a namespace of your own (--repository team/${repository.split('/').at(-1) ?? 'app'})`);
+    }
+  }
+
+  async function checkPlan(plan: ImportPlan): Promise<void> {
+    if (!policy) return;
+    try {
+      for (const image of plan.images) if (image.tag !== undefined) await policy.beforeTagPut(image.repository, image.tag, image.digest);
+      // What each namespace would newly hold: blobs and manifests, each counted once, as the quota counts them.
+      const byNamespace = new Map<string, { repository: string; sizes: Map<string, number> }>();
+      for (const { repository, blobs, manifests } of plan.repositories.values()) {
+        const namespace = namespaceOf(repository);
+        let entry = byNamespace.get(namespace);
+        if (!entry) byNamespace.set(namespace, (entry = { repository, sizes: new Map() }));
+        for (const digest of blobs) entry.sizes.set(digest, plan.blobEntries.get(digest)?.size ?? 0);
+        for (const manifest of manifests) entry.sizes.set(manifest.digest, manifest.bytes.length);
+      }
+      for (const { repository, sizes } of byNamespace.values()) {
+        const allowance = await policy.storageAllowance(repository);
+        if (!allowance) continue;
+        let needs = 0;
+        for (const [digest, size] of sizes) if (!(await allowance.holds(digest))) needs += size;
+        if (needs > allowance.remaining) throw allowance.refuse(needs);
+      }
+    } catch (error) {
+      // The push path's DENIED, said as an archive refused: nothing of it was imported.
+      if (isRegistryError(error)) throw refusedArchive(error.message);
+      throw error;
     }
   }
 
@@ -56,7 +91,7 @@ export function createImageImporter({ stores, state, audit, log }: ImageImporter
       const result = await importArchive(
         stores,
         { open: () => createReadStream(request.path), size },
-        { repository: request.repository, checkRepository, onProgress: request.onProgress },
+        { repository: request.repository, checkRepository, checkPlan, onProgress: request.onProgress },
       );
       for (const repository of new Set(result.images.map((image) => image.repository))) {
         await recordNamespace({ repository, actor, client, reason: 'first import' });

@@ -1,3 +1,4 @@
+import { lifecycleChecksOf } from '../../lifecycle/content-policy.js';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { rename, rm, stat } from 'node:fs/promises';
@@ -73,7 +74,8 @@ async function importFile(file: string, command: Command): Promise<void> {
     const state = await openState(dataDir, metadata);
     const audit = await openAuditLog(dataDir, metadata);
     try {
-      const importer = createImageImporter({ stores: registry, state, audit, log: silentLogger() });
+      const policy = lifecycleChecksOf(registry, () => state.read()).checks;
+      const importer = createImageImporter({ stores: registry, state, audit, log: silentLogger(), policy });
       const result = await importer.importFile({ path, repository: values.repository, actor: 'admin', client: 'cli' });
       if (values.json) {
         console.log(JSON.stringify(result, null, 2));
