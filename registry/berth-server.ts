@@ -2,6 +2,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import { fileURLToPath } from 'node:url';
 import type { Server } from 'node:http';
 import { gcScheduleOf } from './storage/gc-settings.js';
+import { policyFor } from './lifecycle/policies.js';
 import type { AddressInfo } from 'node:net';
 import { createTokenGate, namespacePolicy } from './auth/access-gate.js';
 import type { AuditLog } from './auth/audit-log.js';
@@ -206,6 +207,7 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
     names,
     // Read at every use: the GUI's garbage-collection settings apply without a restart.
     garbageCollection: () => gcScheduleOf(state.read().settings),
+    trashDays: (repository) => policyFor(state.read(), repository).trashDays,
     configurationChanged: () => state.refresh(),
     manifestPushed: recordNamespaceOfPush(state, audit, log),
     mirror: (stores) => {
@@ -437,11 +439,13 @@ function recordContentChanges(registry: Registry, state: StateStore, audit: Audi
   registry.events.on('manifest.pushed', (e) => {
     void record({ action: 'push', actor: e.actor, client: e.client, namespace: namespaceOf(e.repository), repository: e.repository, reference: e.reference, digest: e.digest, outcome: 'success' });
   });
+  // A delete goes to the trash: the event names the entry that restores it.
+  const trashDetail = (trashEntry: string | undefined) => (trashEntry ? { detail: { trashEntry } } : {});
   registry.events.on('manifest.deleted', (e) =>
-    void record({ action: 'delete', actor: e.actor, client: e.client, namespace: namespaceOf(e.repository), repository: e.repository, digest: e.digest, outcome: 'success' }),
+    void record({ action: 'delete', actor: e.actor, client: e.client, namespace: namespaceOf(e.repository), repository: e.repository, digest: e.digest, outcome: 'success', ...trashDetail(e.trashEntry) }),
   );
   registry.events.on('tag.deleted', (e) =>
-    void record({ action: 'delete', actor: e.actor, client: e.client, namespace: namespaceOf(e.repository), repository: e.repository, reference: e.tag, outcome: 'success' }),
+    void record({ action: 'delete', actor: e.actor, client: e.client, namespace: namespaceOf(e.repository), repository: e.repository, reference: e.tag, outcome: 'success', ...trashDetail(e.trashEntry) }),
   );
   registry.events.on('blob.deleted', (e) =>
     void record({ action: 'delete', actor: e.actor, client: e.client, namespace: namespaceOf(e.repository), repository: e.repository, digest: e.digest, outcome: 'success' }),

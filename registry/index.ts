@@ -25,6 +25,7 @@ import { openIndexStores, type IndexStores } from './storage/metadata-index-stor
 import type { MetadataBackend } from './state/metadata-backend.js';
 import { createPullRecords, type PullRecords } from './pull-records.js';
 import { createUploadStore, defaultUploadLimits, type UploadLimits, type UploadStore } from './storage/upload-store.js';
+import { createTrash, type DeleteGuard, type Trash } from './lifecycle/trash.js';
 
 export interface RegistryOptions {
   /** Berth's data directory: blobs, repositories, state, keys. */
@@ -38,8 +39,15 @@ export interface RegistryOptions {
    * must be migrated: `berth serve` does that at start).
    */
   metadata?: MetadataBackend;
-  /** The metadata index and the pull records, opened by the caller (overrides `metadata`); closed by close() either way. */
+  /** The metadata index, the pull records and the trash, opened by the caller (overrides `metadata`); closed by close() either way. */
   stores?: IndexStores;
+  /**
+   * Days a deleted tag, manifest or repository stays in the trash (lifecycle/policies.ts policyFor(...).trashDays),
+   * asked at each delete. Default: 30.
+   */
+  trashDays?: (repository: string) => number;
+  /** Asked before every delete; throws to refuse it (immutable tags). See lifecycle/trash.ts. */
+  deleteGuard?: DeleteGuard;
   /**
    * Build (first start, missing, another schema version) or verify the index against the link files in the
    * background right after start (default true). Listings answer from the files until a first build is done.
@@ -97,6 +105,8 @@ export interface Registry {
   readonly index: RepositoryIndex;
   /** Pull counts and last pull times per tag and repository (client manifest GETs over /v2); flushed by close(). */
   readonly pulls: PullRecords;
+  /** The one way to delete tags, manifests and repositories: into the trash, restorable until it expires. */
+  readonly trash: Trash;
   /**
    * Builds or verifies the metadata index against the link files now (after the one in progress, if any), repairing
    * what differs.
@@ -148,15 +158,16 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
   await mkdir(options.dataDir, { recursive: true, mode: privateDirMode });
   const driver = options.driver ?? createFilesystemDriver(options.dataDir);
   const blobs = createBlobStore(driver);
-  const { index, usage } = options.stores ?? (await openIndexStores(options.dataDir, options.metadata ?? { kind: 'file' }));
+  const { index, usage, trash: trashStore } = options.stores ?? (await openIndexStores(options.dataDir, options.metadata ?? { kind: 'file' }));
   const pulls = createPullRecords(usage, { log });
   const uploads = createUploadStore(driver, blobs, { ...defaultUploadLimits, ...options.uploadLimits });
   const repositories = createRepositoryStore(driver, blobs, index);
+  const trash = createTrash({ repositories, blobs, store: trashStore, trashDays: options.trashDays, guard: options.deleteGuard });
   const events = createRegistryEvents();
   // The hot path's only cost: a Map update per manifest GET (see pull-records.ts).
   events.on('manifest.pulled', (e) => pulls.count(e.repository, e.reference));
   const mirror = options.mirror?.({ driver, blobs, uploads, repositories, log });
-  const distribution = createDistributionApi({ blobs, uploads, repositories, events, log, mirror, gate: options.gate ?? openGate, configurationChanged: options.configurationChanged, manifestPushed: options.manifestPushed });
+  const distribution = createDistributionApi({ blobs, uploads, repositories, trash, events, log, mirror, gate: options.gate ?? openGate, configurationChanged: options.configurationChanged, manifestPushed: options.manifestPushed });
   const guard = createRequestGuard(options.names ?? createListenerNames({ tlsNames: () => [] }));
   const router = createRequestRouter([{ prefix: '/v2', handle: distribution }, ...(options.mounts ?? [])], guard, log);
   const handler = options.metrics ? instrumentRequests(options.metrics, router) : router;
@@ -185,7 +196,7 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
   const pendingPushes = trackPendingPushes(events, gcGraceMs);
   const runGarbageCollection = (gcOptions: GarbageCollectionRunOptions = {}): Promise<GarbageCollectionResult> => {
     const run = gcRunning.then(() =>
-      collectGarbage(driver, index, { graceMs: gcOptions.graceMs ?? gcGraceMs(), dryRun: gcOptions.dryRun, now: gcOptions.now, log }),
+      collectGarbage(driver, index, { graceMs: gcOptions.graceMs ?? gcGraceMs(), dryRun: gcOptions.dryRun, now: gcOptions.now, log, trash }),
     );
     gcRunning = run.catch(() => undefined);
     return run;
@@ -250,6 +261,7 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
     repositories,
     index,
     pulls,
+    trash,
     checkIndex,
     handler,
     connectionPolicy,
@@ -298,6 +310,7 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
       stopChecks.abort();
       await indexCheck;
       await index.close();
+      await trashStore.close();
       // After the listeners drained: the pulls they served last are in this final flush.
       await pulls.close();
     },

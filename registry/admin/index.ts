@@ -1,3 +1,4 @@
+import { trashRoutes } from './routes/trash.js';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Mount } from '../http/request-router.js';
 import type { Registry } from '../index.js';
@@ -79,6 +80,7 @@ export function createAdminApi(deps: AdminDeps): Mount[] {
     auditRoutes(ctx),
     tlsRoutes(ctx),
     eventRoutes(ctx),
+    trashRoutes(ctx),
   ]) {
     app.use(router);
   }

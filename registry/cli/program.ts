@@ -12,6 +12,7 @@ import { registerServeCommand } from './commands/serve.js';
 import { registerStatusCommand } from './commands/status.js';
 import { registerSyncCommands } from './commands/sync.js';
 import { registerTokenCommands } from './commands/token.js';
+import { registerTrashCommands } from './commands/trash.js';
 import { registerTrustCommand } from './commands/trust.js';
 import { registerUiUrlCommand } from './commands/ui-url.js';
 import { registerUpstreamCommands } from './commands/upstream.js';
@@ -38,6 +39,7 @@ export function createProgram(): BerthCommand {
   registerTokenCommands(program);
   registerNamespaceCommands(program);
   registerImageCommands(program);
+  registerTrashCommands(program);
   registerUpstreamCommands(program);
   registerSyncCommands(program);
   registerMirrorConfigCommand(program);

@@ -45,6 +45,8 @@ export interface RepositoryStore {
   /** Deletes a manifest revision and every tag pointing at it; false when unknown. */
   deleteManifest(repository: string, digest: ParsedDigest): Promise<boolean>;
   deleteTag(repository: string, tag: string): Promise<boolean>;
+  /** The tags pointing at a manifest, read from the link files (what deleteManifest would remove), lexical order. */
+  tagsOf(repository: string, digest: ParsedDigest): Promise<string[]>;
   /** Tags in lexical order (one page of them when `page` is given), or undefined when the repository does not exist. */
   listTags(repository: string, page?: PageRequest): Promise<string[] | undefined>;
   /** One page of tags with their digests and push times (O(page) once the index is built). */
@@ -264,6 +266,14 @@ export function createRepositoryStore(driver: StorageDriver, blobs: BlobStore, i
       await driver.delete(pathFor({ kind: 'tag', repository, tag }));
       cache.invalidate(repository);
       return true;
+    },
+
+    async tagsOf(repository, digest) {
+      const tags: string[] = [];
+      for (const tag of (await walkTags(repository)) ?? []) {
+        if ((await readLink(pathFor({ kind: 'tagCurrentLink', repository, tag })))?.digest === digest.digest) tags.push(tag);
+      }
+      return tags;
     },
 
     async listTags(repository, page = {}) {

@@ -1,3 +1,4 @@
+import { policyFor } from '../../registry/lifecycle/policies.js';
 import assert from 'node:assert/strict';
 import { createCipheriv, randomBytes } from 'node:crypto';
 import { mkdtemp } from 'node:fs/promises';
@@ -63,7 +64,8 @@ export async function startAdminServer(options: { mirror?: MirrorControl; dataDi
     mirror: options.mirror,
     version: testVersion,
   });
-  registry = await createRegistry({ dataDir, logger: log, mounts });
+  // As the server does: each namespace's trash days, read at every delete.
+  registry = await createRegistry({ dataDir, logger: log, mounts, trashDays: (repository) => policyFor(state.read(), repository).trashDays });
   const { url, server } = await registry.listen({ host: '127.0.0.1', port: 0 });
   urls.http = url;
 
