@@ -236,8 +236,8 @@ async function remove(text: string, command: Command): Promise<void> {
     const digest = entry.manifests[0]?.digest ?? '';
     await auditAdmin(dataDir, metadataOf(command), { ...event, reference: tag, detail: { trashEntry: entry.id } });
     console.log(
-      `Deleted tag ${formatReference(image)}. ${restoreHint(entry.id, entry.expiresAt)} Its manifest ${shortDigest(digest)}… is still pullable by digest: ` +
-        `"berth image rm ${repository}@${digest}" deletes it too.`,
+      `Deleted tag ${formatReference(image)}. Its manifest ${shortDigest(digest)}… is still pullable by digest: ` +
+        `"berth image rm ${repository}@${digest}" deletes it too. ${restoreHint(entry.id, entry.expiresAt)}`,
     );
   });
 }
