@@ -447,6 +447,12 @@ function recordContentChanges(registry: Registry, state: StateStore, audit: Audi
   registry.events.on('tag.deleted', (e) =>
     void record({ action: 'delete', actor: e.actor, client: e.client, namespace: namespaceOf(e.repository), repository: e.repository, reference: e.tag, outcome: 'success', ...trashDetail(e.trashEntry) }),
   );
+  // Dropped by a collection (the trash days ran out): gone for good, by Berth itself.
+  registry.events.on('trash.expired', (e) => {
+    for (const entry of e.entries) {
+      void record({ action: 'trash.expire', actor: 'berth', client: 'local', namespace: namespaceOf(entry.repository), repository: entry.repository, outcome: 'success', detail: { trashEntry: entry.id } });
+    }
+  });
   registry.events.on('blob.deleted', (e) =>
     void record({ action: 'delete', actor: e.actor, client: e.client, namespace: namespaceOf(e.repository), repository: e.repository, digest: e.digest, outcome: 'success' }),
   );

@@ -14,6 +14,8 @@ export interface RegistryEventMap {
   'blob.pushed': [{ repository: string; digest: string; size: number; actor: string; client: string }];
   /** A blob linked from another repository (`POST .../uploads/?mount=&from=`), as a push does for shared layers. */
   'blob.mounted': [{ repository: string; digest: string; from: string; actor: string; client: string }];
+  /** Trash entries a garbage collection dropped because they expired (their content is freed from then on). */
+  'trash.expired': [{ entries: Array<{ id: string; repository: string }> }];
   'manifest.pulled': [{ repository: string; reference: string; digest: string; size: number; durationMs: number; actor: string; client: string }];
 }
 

@@ -192,11 +192,19 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
   const gcSettings = (): { intervalMs?: number; graceMs?: number } | undefined =>
     gcOption === false ? undefined : typeof gcOption === 'function' ? gcOption() : { intervalMs: 24 * hour, ...gcOption };
   const gcGraceMs = () => gcSettings()?.graceMs ?? hour;
+  // What the trash keeps, and the entries a collection drops as expired announced (the server audits them).
+  const trashForCollection = {
+    async collectionRoots(at: Date, dryRun: boolean) {
+      const found = await trash.collectionRoots(at, dryRun);
+      if (!dryRun && found.expired.length > 0) events.emit('trash.expired', { entries: found.expired.map(({ id, repository }) => ({ id, repository })) });
+      return found;
+    },
+  };
   let gcRunning: Promise<unknown> = Promise.resolve();
   const pendingPushes = trackPendingPushes(events, gcGraceMs);
   const runGarbageCollection = (gcOptions: GarbageCollectionRunOptions = {}): Promise<GarbageCollectionResult> => {
     const run = gcRunning.then(() =>
-      collectGarbage(driver, index, { graceMs: gcOptions.graceMs ?? gcGraceMs(), dryRun: gcOptions.dryRun, now: gcOptions.now, log, trash }),
+      collectGarbage(driver, index, { graceMs: gcOptions.graceMs ?? gcGraceMs(), dryRun: gcOptions.dryRun, now: gcOptions.now, log, trash: trashForCollection }),
     );
     gcRunning = run.catch(() => undefined);
     return run;

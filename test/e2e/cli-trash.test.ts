@@ -95,6 +95,12 @@ test('trash list, restore, days and empty beside a running server: a deleted ima
   await fails(['trash', 'restore', listed[0]?.id ?? '', ...data], 1, /expired at .*: it is deleted for good/);
   assert.match(await berthCliOk(['trash', 'empty', '--expired-only', ...data]), /^Dropped 1 expired trash entry for good\. "berth gc" frees their space\.$/m);
   assert.deepEqual(JSON.parse(await berthCliOk(['trash', 'list', '--json', ...data])), []);
+  // Or a collection drops it (audited as trash.expire) and frees its space in the same run.
+  await skopeoCopy(image.ref, dockerRef(berth.host, 'tmp/scratch', 'y'), ['--dest-creds', `ci:${ci}`]);
+  await berthCliOk(['image', 'rm', 'tmp/scratch:y', ...data]);
+  assert.match(await berthCliOk(['gc', '--grace', '0', ...data]), /^1 expired trash entry was dropped for good\.$/m);
+  const expiries = (await berthCliOk(['audit', '--json', '--action', 'trash.expire', ...data])).trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+  assert.deepEqual(expiries.map((event) => [event.actor, event.repository]), [['admin', 'tmp/scratch']]);
 
   // Mistakes: how the command was called (exit 2), what the trash holds (exit 1).
   await fails(['trash', 'restore', '../../state', ...data], 2, /"\.\.\/\.\.\/state" is not a trash entry id \(16 hex characters\): see "berth trash list"/);

@@ -215,8 +215,11 @@ for (const backend of backends) {
       const dry = await registry.registry.collectGarbage({ graceMs: 0, now: future, dryRun: true });
       assert.equal(dry.trashEntriesExpired, 1);
       assert.equal((await registry.registry.trash.list()).length, 1, 'a dry run drops nothing');
+      const announced: string[] = [];
+      registry.registry.events.on('trash.expired', (event) => announced.push(...event.entries.map((expired) => expired.id)));
       const freed = await registry.registry.collectGarbage({ graceMs: 0, now: future });
       assert.equal(freed.trashEntriesExpired, 1);
+      assert.deepEqual(announced, [entry.id], 'announced for the audit trail');
       assert.ok(freed.blobsDeleted >= 4, `the manifest, config and two layers of team/db:2 are freed (${freed.blobsDeleted})`);
       for (const layer of two.layers) assert.equal(await registry.registry.blobs.size(parseDigest(layer.digest)), undefined);
       await assert.rejects(registry.registry.trash.restore(entry.id), (error: unknown) => error instanceof TrashError && error.code === 'BERTH_TRASH_ENTRY_NOT_FOUND');

@@ -1,6 +1,7 @@
 import { formatDuration, parseDuration } from '../../core/duration.js';
 import { collectGarbage, type GarbageCollectionResult } from '../../storage/garbage-collector.js';
 import { trashCollectionRoots } from '../../lifecycle/trash.js';
+import type { TrashEntry } from '../../lifecycle/trash-store.js';
 import { openIndexStores } from '../../storage/metadata-index-stores.js';
 import { CliUsageError } from '../cli-error.js';
 import type { Command } from 'commander';
@@ -26,7 +27,14 @@ async function gc(command: Command): Promise<void> {
   const { index, usage, trash: trashStore } = await openIndexStores(dataDir, metadata);
   await usage.close();
   // What the trash still holds is kept; its expired entries are dropped and freed by this run.
-  const trash = { collectionRoots: (at: Date, dryRun: boolean) => trashCollectionRoots(trashStore, at, dryRun) };
+  const expired: TrashEntry[] = [];
+  const trash = {
+    async collectionRoots(at: Date, dryRun: boolean) {
+      const found = await trashCollectionRoots(trashStore, at, dryRun);
+      if (!dryRun) expired.push(...found.expired);
+      return found;
+    },
+  };
   let result: GarbageCollectionResult;
   try {
     // The storage the index describes (checked against the database's binding): sweeping another would delete content the index never saw.
@@ -37,6 +45,10 @@ async function gc(command: Command): Promise<void> {
   }
   if (!result.dryRun && (result.blobsDeleted > 0 || result.layerLinksRemoved > 0 || result.trashEntriesExpired > 0)) {
     await auditAdmin(dataDir, metadataOf(command), { action: 'storage.gc', detail: auditDetail(result) });
+  }
+  // As the server audits the entries its collections drop: gone for good.
+  for (const entry of expired) {
+    await auditAdmin(dataDir, metadataOf(command), { action: 'trash.expire', namespace: entry.namespace, repository: entry.repository, detail: { trashEntry: entry.id } });
   }
   console.log(values.json ? JSON.stringify(result, null, 2) : formatGcResult(result));
 }
@@ -85,7 +97,7 @@ export function formatGcResult(result: GarbageCollectionResult): string {
     lines.push(`Kept ${plural(result.trashManifestsKept, 'deleted manifest')} of the trash (restorable until the entry expires).`);
   }
   if (result.trashEntriesExpired > 0) {
-    lines.push(`${plural(result.trashEntriesExpired, 'expired trash entry', 'expired trash entries')} ${result.dryRun ? 'would be' : 'were'} dropped for good.`);
+    lines.push(`${plural(result.trashEntriesExpired, 'expired trash entry', 'expired trash entries')} ${result.dryRun ? 'would be' : result.trashEntriesExpired === 1 ? 'was' : 'were'} dropped for good.`);
   }
   if (result.youngSpared > 0) {
     const spared = plural(result.youngSpared, 'unreferenced blob or link', 'unreferenced blobs or links');
