@@ -99,9 +99,12 @@ export function createTrash(options: TrashOptions): Trash {
     };
   }
 
-  async function describe(repository: string, digest: string, tags: string[], subject?: string): Promise<TrashedManifest | undefined> {
+  /** What an entry records of a stored manifest (its subject read from its bytes); undefined when not stored. */
+  async function describe(repository: string, digest: string): Promise<TrashedManifest | undefined> {
     const manifest = await repositories.getManifest(repository, digest);
     if (!manifest) return undefined;
+    const tags = await repositories.tagsOf(repository, parseDigest(digest));
+    const subject = parseManifest(manifest.bytes).subject?.digest;
     return { digest, mediaType: manifest.mediaType, size: manifest.bytes.length, tags, ...(subject ? { subject } : {}) };
   }
 
@@ -114,8 +117,7 @@ export function createTrash(options: TrashOptions): Trash {
       for (const referrer of await repositories.referrers(repository, parseDigest(subject.digest))) {
         if (seen.has(referrer.digest)) continue;
         seen.add(referrer.digest);
-        const tags = await repositories.tagsOf(repository, parseDigest(referrer.digest));
-        const described = await describe(repository, referrer.digest, tags, subject.digest);
+        const described = await describe(repository, referrer.digest);
         if (described) found.push(described);
       }
     }
@@ -177,8 +179,10 @@ export function createTrash(options: TrashOptions): Trash {
     },
 
     async moveManifest(repository, digest, by) {
-      const root = await describe(repository, digest, await repositories.tagsOf(repository, parseDigest(digest)));
-      if (!root) return undefined;
+      const described = await describe(repository, digest);
+      if (!described) return undefined;
+      // The deleted manifest is the entry's root even when it is itself a referrer (its subject stays).
+      const { subject: _subject, ...root } = described;
       const entry = newEntry(repository, { kind: 'manifest', digest }, await withReferrers(repository, root), by);
       await guard(entry);
       await store.add(entry);
@@ -196,11 +200,8 @@ export function createTrash(options: TrashOptions): Trash {
       if (!digests) return undefined;
       const manifests: TrashedManifest[] = [];
       for (const digest of digests) {
-        const described = await describe(repository, digest, await repositories.tagsOf(repository, parseDigest(digest)));
-        if (!described) continue;
-        const bytes = (await repositories.getManifest(repository, digest))?.bytes;
-        const subject = bytes ? parseManifest(bytes).subject?.digest : undefined;
-        manifests.push(subject ? { ...described, subject } : described);
+        const described = await describe(repository, digest);
+        if (described) manifests.push(described);
       }
       // Subjects before their referrers, as in a manifest entry.
       manifests.sort((a, b) => Number(a.subject !== undefined) - Number(b.subject !== undefined));
