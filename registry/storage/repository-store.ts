@@ -45,7 +45,7 @@ export interface RepositoryStore {
   /** Deletes a manifest revision and every tag pointing at it; false when unknown. */
   deleteManifest(repository: string, digest: ParsedDigest): Promise<boolean>;
   deleteTag(repository: string, tag: string): Promise<boolean>;
-  /** The tags pointing at a manifest, read from the link files (what deleteManifest would remove), lexical order. */
+  /** The tags pointing at a manifest (from the index once built, else the link files), lexical order. */
   tagsOf(repository: string, digest: ParsedDigest): Promise<string[]>;
   /** Tags in lexical order (one page of them when `page` is given), or undefined when the repository does not exist. */
   listTags(repository: string, page?: PageRequest): Promise<string[] | undefined>;
@@ -269,6 +269,8 @@ export function createRepositoryStore(driver: StorageDriver, blobs: BlobStore, i
     },
 
     async tagsOf(repository, digest) {
+      // One query once the index is built; deleteManifest still reads the files (what it removes is what they hold).
+      if (await indexed()) return ((await index.listTags(repository, {})) ?? []).filter((entry) => entry.digest === digest.digest).map((entry) => entry.tag);
       const tags: string[] = [];
       for (const tag of (await walkTags(repository)) ?? []) {
         if ((await readLink(pathFor({ kind: 'tagCurrentLink', repository, tag })))?.digest === digest.digest) tags.push(tag);
