@@ -207,7 +207,11 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
     names,
     // Read at every use: the GUI's garbage-collection settings apply without a restart.
     garbageCollection: () => gcScheduleOf(state.read().settings),
-    trashDays: (repository) => policyFor(state.read(), repository).trashDays,
+    // Looked at afresh (a stat) at each delete: `berth trash days` run a moment ago applies to the very next one.
+    trashDays: (repository) => {
+      state.refresh();
+      return policyFor(state.read(), repository).trashDays;
+    },
     configurationChanged: () => state.refresh(),
     manifestPushed: recordNamespaceOfPush(state, audit, log),
     mirror: (stores) => {

@@ -8,7 +8,7 @@ import { makeTempDir } from '../support/temp-dir.js';
 import { requireTools, toolSkipReason } from '../support/tools.js';
 import { sha256File } from './data-dir-check.js';
 import { berthCli, berthCliOk, httpGet } from './mirror-fixture.js';
-import { dockerRef, skopeoCopy } from './skopeo.js';
+import { dockerRef, skopeoCopy, skopeoDelete } from './skopeo.js';
 
 /**
  * `berth trash list|restore|empty|days` as a user runs them beside a running `berth serve` with the default settings
@@ -101,6 +101,17 @@ test('trash list, restore, days and empty beside a running server: a deleted ima
   assert.match(await berthCliOk(['gc', '--grace', '0', ...data]), /^1 expired trash entry was dropped for good\.$/m);
   const expiries = (await berthCliOk(['audit', '--json', '--action', 'trash.expire', ...data])).trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
   assert.deepEqual(expiries.map((event) => [event.actor, event.repository]), [['admin', 'tmp/scratch']]);
+
+  // A client's DELETE through the server: the namespace's days, set a moment ago by the CLI, and the audit event
+  // naming the entry that restores it.
+  const cleaner = lastLine(await berthCliOk(['token', 'create', '--name', 'cleaner', '--scope', 'team/*:pull,delete', ...data]));
+  assert.match(await berthCliOk(['trash', 'days', 'team', '2', ...data]), /^Deletes in team are now restorable for 2 day\(s\) \(was 30\)\./m);
+  await skopeoDelete(ref, ['--creds', `cleaner:${cleaner}`]);
+  const [byClient] = JSON.parse(await berthCliOk(['trash', 'list', 'team', '--json', ...data])) as Array<ListedEntry & { deletedBy: string }>;
+  assert.equal(byClient?.deletedBy, 'cleaner');
+  assert.equal(Date.parse(byClient?.expiresAt ?? '') - Date.parse(byClient?.deletedAt ?? ''), 2 * 86_400_000);
+  const deletes = (await berthCliOk(['audit', '--json', '--action', 'delete', '--namespace', 'team', ...data])).trim().split('\n').map((line) => JSON.parse(line) as { actor: string; detail?: { trashEntry?: string } });
+  assert.deepEqual(deletes.map((event) => [event.actor, event.detail?.trashEntry]), [['admin', entry.id], ['cleaner', byClient?.id]]);
 
   // Mistakes: how the command was called (exit 2), what the trash holds (exit 1).
   await fails(['trash', 'restore', '../../state', ...data], 2, /"\.\.\/\.\.\/state" is not a trash entry id \(16 hex characters\): see "berth trash list"/);
