@@ -90,6 +90,19 @@ test('the Trash page lists what was deleted and restores it; a moved tag is refu
     });
   });
 
+  await step('Free unused space says the Trash keeps a deleted image\'s layers, and links there', async () => {
+    await berthCliOk(['image', 'rm', `team/app@${image.manifestDigest}`, ...data]);
+    await page.goto(`${berth.url}/ui/`);
+    await page.getByRole('button', { name: 'Free unused space' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Free unused space' });
+    await dialog.getByText(/1 deleted manifest in the Trash keeps its layers until it expires, so it can be restored\. Empty the Trash to free that space now\./).waitFor();
+    await settle(page);
+    axe.push(await assertAccessible(page, 'Free unused space with a kept trash entry (1280x800)'));
+    await dialog.getByRole('link', { name: 'Trash' }).click();
+    await page.waitForURL(/\/ui\/trash$/);
+    await trashRow(/team\/app@sha256:[0-9a-f]{12} \(1\)/).getByRole('button', { name: /^Restore team\/app@/ }).waitFor();
+  });
+
   for (const line of axe) t.diagnostic(`axe: ${line}`);
   assert.deepEqual(pageErrors, [], 'no uncaught errors in the page');
 });
