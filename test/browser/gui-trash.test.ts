@@ -82,10 +82,30 @@ test('the Trash page lists what was deleted and restores it; a moved tag is refu
     await alert.getByText('BERTH_TRASH_TAG_TAKEN').waitFor();
     await settle(page);
     axe.push(await assertAccessible(page, 'Trash page, refused restore (1280x800)'));
+    await screenshot(page, 'trash-restore-refused');
+    // Restored as another tag first (an invalid name is refused in the same place), then forced back.
+    await page.getByLabel('Or restore it as tag').fill('not a tag!');
+    await page.getByRole('button', { name: 'Restore as this tag' }).click();
+    await page.getByRole('alert').filter({ hasText: 'Could not restore team/app:1' }).getByText(/is not a valid tag/).waitFor();
+    await trashRow(/team\/app:1/).getByRole('button', { name: 'Restore team/app:1' }).click();
+    await page.getByLabel('Or restore it as tag').fill('1-before');
+    await page.getByRole('button', { name: 'Restore as this tag' }).click();
+    await page.getByRole('status').getByText('Restored team/app:1: team/app:1-before can be pulled again.').waitFor();
+    const asOther = JSON.parse(await berthCliOk(['image', 'inspect', 'team/app:1-before', '--json', ...data])) as { digest: string };
+    assert.equal(asOther.digest, image.manifestDigest);
+    const stillOther = JSON.parse(await berthCliOk(['image', 'inspect', 'team/app:1', '--json', ...data])) as { digest: string };
+    assert.equal(stillOther.digest, other.manifestDigest, 'restoring as another tag leaves the pushed one alone');
+
+    // Once more with the force: 1-before deleted, pushed again with the other image, then moved back.
+    await berthCliOk(['image', 'rm', 'team/app:1-before', ...data]);
+    await skopeoCopy(other.ref, dockerRef(berth.host, 'team/app', '1-before'), ['--dest-creds', `ci:${secret}`, '--preserve-digests']);
+    await page.goto(`${berth.url}/ui/trash`);
+    await trashRow(/team\/app:1-before/).getByRole('button', { name: 'Restore team/app:1-before' }).click();
+    await page.getByRole('alert').filter({ hasText: 'Could not restore team/app:1-before' }).getByText('team/app:1-before now names another manifest').waitFor();
     await page.getByRole('button', { name: 'Move the tag back and restore' }).click();
-    await page.getByRole('status').getByText(/^Restored team\/app:1/).waitFor();
+    await page.getByRole('status').getByText(/^Restored team\/app:1-before/).waitFor();
     await waitFor('the tag to name the restored image', async () => {
-      const raw = await berthCliOk(['image', 'inspect', 'team/app:1', '--json', ...data]);
+      const raw = await berthCliOk(['image', 'inspect', 'team/app:1-before', '--json', ...data]);
       return (JSON.parse(raw) as { digest: string }).digest === image.manifestDigest;
     });
   });
@@ -100,7 +120,7 @@ test('the Trash page lists what was deleted and restores it; a moved tag is refu
     axe.push(await assertAccessible(page, 'Free unused space with a kept trash entry (1280x800)'));
     await dialog.getByRole('link', { name: 'Trash' }).click();
     await page.waitForURL(/\/ui\/trash$/);
-    await trashRow(/team\/app@sha256:[0-9a-f]{12} \(1\)/).getByRole('button', { name: /^Restore team\/app@/ }).waitFor();
+    await trashRow(/team\/app@sha256:[0-9a-f]{12} \(1-before\)/).getByRole('button', { name: /^Restore team\/app@/ }).waitFor();
   });
 
   for (const line of axe) t.diagnostic(`axe: ${line}`);

@@ -1,4 +1,4 @@
-import { Alert, Button, Group, Loader, Paper, Text } from '@mantine/core';
+import { Alert, Button, Group, Loader, Paper, Text, TextInput } from '@mantine/core';
 import { useState } from 'react';
 import { api, ApiError } from '../api/client.js';
 import { adminPaths, type EmptyTrashResponse, type RestoreTrashResponse, type TrashEntryView, type TrashResponse } from '../api/contract.js';
@@ -25,12 +25,14 @@ export function TrashPage() {
   const [busy, setBusy] = useState<string>();
   const [emptying, setEmptying] = useState(false);
 
-  const restore = async (entry: TrashEntryView, force = false) => {
+  const [asTag, setAsTag] = useState('');
+  const restore = async (entry: TrashEntryView, options: { force?: boolean; as?: string } = {}) => {
     setBusy(entry.id);
     setRestored(undefined);
     setFailure(undefined);
     try {
-      const result = await api.post<RestoreTrashResponse>(adminPaths.trashRestore(entry.id), { force });
+      const result = await api.post<RestoreTrashResponse>(adminPaths.trashRestore(entry.id), { force: options.force ?? false, ...(options.as ? { as: options.as } : {}) });
+      setAsTag('');
       const tags = result.tags.map((tag) => `${result.repository}:${tag}`);
       setRestored(`Restored ${trashEntryName(entry)}${tags.length > 0 ? `: ${tags.join(', ')} can be pulled again.` : '.'}`);
       bump();
@@ -65,10 +67,25 @@ export function TrashPage() {
         <div style={{ marginBottom: 16 }}>
           <ErrorAlert error={failure.error} title={`Could not restore ${trashEntryName(failure.entry)}`} />
           {tagTaken && (
-            <Group mt="xs">
-              <Button size="xs" color="red" variant="light" loading={busy === failure.entry.id} onClick={() => void restore(failure.entry, true)}>
+            <Group mt="xs" align="flex-end" gap="sm">
+              <Button size="xs" color="red" variant="light" loading={busy === failure.entry.id} onClick={() => void restore(failure.entry, { force: true })}>
                 Move the tag back and restore
               </Button>
+              {failure.entry.deleted.kind !== 'repository' && (
+                <form
+                  onSubmit={(event) => {
+                    event.preventDefault();
+                    if (asTag.trim()) void restore(failure.entry, { as: asTag.trim() });
+                  }}
+                >
+                  <Group gap="xs" align="flex-end">
+                    <TextInput size="xs" label="Or restore it as tag" placeholder="1-restored" value={asTag} onChange={(event) => setAsTag(event.currentTarget.value)} />
+                    <Button size="xs" variant="light" type="submit" disabled={!asTag.trim()} loading={busy === failure.entry.id}>
+                      Restore as this tag
+                    </Button>
+                  </Group>
+                </form>
+              )}
             </Group>
           )}
         </div>
