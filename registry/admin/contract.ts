@@ -608,6 +608,12 @@ export interface TrashDaysRequest {
   days: number;
 }
 
+/** `GET /api/trash/days` → 200: each namespace's trash days (the default where it set none). */
+export interface TrashDaysResponse {
+  defaultDays: number;
+  namespaces: Array<{ namespace: string; days: number; isDefault: boolean }>;
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Tokens
 // ---------------------------------------------------------------------------------------------------------------

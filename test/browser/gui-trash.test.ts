@@ -123,6 +123,17 @@ test('the Trash page lists what was deleted and restores it; a moved tag is refu
     await trashRow(/team\/app@sha256:[0-9a-f]{12} \(1-before\)/).getByRole('button', { name: /^Restore team\/app@/ }).waitFor();
   });
 
+  await step('a namespace\'s trash days are set on the Trash page, as berth trash days does', async () => {
+    const section = page.getByRole('region', { name: 'How long deletes stay' });
+    await section.getByText('team uses the default, 30 days.').waitFor();
+    await section.getByLabel('Days in the trash').fill('7');
+    await section.getByRole('button', { name: 'Save' }).click();
+    await section.getByRole('status').getByText('Deletes in team now stay restorable for 7 days.').waitFor();
+    assert.match(await berthCliOk(['trash', 'days', 'team', ...data]), /^Deletes in team stay in the trash for 7 day\(s\)\.$/m);
+    await settle(page);
+    axe.push(await assertAccessible(page, 'Trash page with the days form (1280x800)'));
+  });
+
   for (const line of axe) t.diagnostic(`axe: ${line}`);
   assert.deepEqual(pageErrors, [], 'no uncaught errors in the page');
 });

@@ -1,5 +1,6 @@
 import { Router, type Request } from 'express';
 import { isRepositoryName } from '../../core/names.js';
+import { defaultTrashDays, namespacePolicy } from '../../lifecycle/policies.js';
 import { setTrashDays, maxTrashDays } from '../../lifecycle/trash-days.js';
 import { isTrashEntryId, type TrashEntry } from '../../lifecycle/trash-store.js';
 import { AdminError, badRequest } from '../admin-error.js';
@@ -8,6 +9,7 @@ import {
   type EmptyTrashResponse,
   type RestoreTrashResponse,
   type TrashDaysRequest,
+  type TrashDaysResponse,
   type TrashEntryView,
   type TrashResponse,
 } from '../contract.js';
@@ -63,6 +65,20 @@ export function trashRoutes(ctx: AdminContext): Router {
       await auditChange(ctx, req, { action: 'trash.empty', ...(namespace !== undefined ? { namespace } : {}), detail: { removed: removed.length, expiredOnly, entries: removed.slice(0, 100).map((entry) => entry.id) } });
     }
     const body: EmptyTrashResponse = { removed: removed.length };
+    res.json(body);
+  });
+
+  router.get(adminRoutes.trashDays, (_req, res) => {
+    const state = ctx.state.read();
+    // Every namespace there is a setting for: those recorded (first push, berth namespace create) and the mirrors'.
+    const names = [...new Set([...state.namespaces.map((ns) => ns.name), ...state.upstreams.map((upstream) => upstream.name)])].sort();
+    const body: TrashDaysResponse = {
+      defaultDays: defaultTrashDays,
+      namespaces: names.map((namespace) => {
+        const days = namespacePolicy(state, namespace)?.trashDays;
+        return { namespace, days: days ?? defaultTrashDays, isDefault: days === undefined };
+      }),
+    };
     res.json(body);
   });
 

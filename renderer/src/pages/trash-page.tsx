@@ -9,6 +9,7 @@ import { EmptyState } from '../components/empty-state.js';
 import { ErrorAlert, LoadError } from '../components/error-alert.js';
 import { IconCheck, IconTrash } from '../components/icons.js';
 import { PageHeader } from '../components/page-header.js';
+import { TrashDaysForm } from '../components/trash/trash-days-form.js';
 import { TrashTable, trashEntryName } from '../components/trash/trash-table.js';
 
 /**
@@ -105,6 +106,9 @@ export function TrashPage() {
           <TrashTable entries={entries} onRestore={(entry) => void restore(entry)} />
         )}
       </Paper>
+      <div style={{ marginTop: 24 }}>
+        <TrashDaysForm />
+      </div>
       <ConfirmDialog
         opened={emptying}
         title="Empty the trash?"
