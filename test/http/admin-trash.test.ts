@@ -6,6 +6,7 @@ import type {
   DeleteRepositoryResponse,
   EmptyTrashResponse,
   RestoreTrashResponse,
+  TrashDaysResponse,
   TrashResponse,
 } from '../../registry/admin/contract.js';
 import { makeArtifact, makeImage, mediaTypes, request } from '../support/oci-client.js';
@@ -93,6 +94,15 @@ describe('the trash over the admin API', () => {
     assertAdminError(await admin.api('PUT', '/api/trash/days', { namespace: 'a/b', days: 3 }), 400, 'BERTH_TRASH_INVALID');
     assert.deepEqual((await admin.api('PUT', '/api/trash/days', { namespace: 'tmp', days: 0 })).body, { namespace: 'tmp', days: 0 });
     assert.equal(admin.state.read().policies.find((policy) => policy.scope === 'tmp')?.trashDays, 0, 'stored in the lifecycle policy');
+    assert.equal((await admin.api('POST', '/api/namespaces', { name: 'shop' })).status, 201);
+    const days = await admin.api<TrashDaysResponse>('GET', '/api/trash/days');
+    assert.deepEqual(days.body, {
+      defaultDays: 30,
+      namespaces: [
+        { namespace: 'shop', days: 30, isDefault: true },
+        { namespace: 'tmp', days: 0, isDefault: false },
+      ],
+    });
     await makeImage(admin.url, 'tmp/scratch', { tag: 'x' });
     await makeImage(admin.url, 'shop/keep', { tag: 'x' });
     const gone = await admin.api<DeleteRepositoryResponse>('DELETE', '/api/repositories?repository=tmp/scratch');
@@ -112,8 +122,8 @@ describe('the trash over the admin API', () => {
     assert.ok(left.includes(kept.body.trashEntry) && !left.includes(gone.body.trashEntry), 'only the expired entry went');
     const audit = await admin.api<AuditResponse>('GET', '/api/audit?action=trash.empty');
     assert.deepEqual(audit.body.events.at(-1)?.detail, { removed: 1, expiredOnly: true, entries: [gone.body.trashEntry] });
-    const days = await admin.api<AuditResponse>('GET', '/api/audit?action=trash.days');
-    assert.deepEqual(days.body.events.at(-1)?.detail, { days: 0, was: 30 });
+    const daysAudit = await admin.api<AuditResponse>('GET', '/api/audit?action=trash.days');
+    assert.deepEqual(daysAudit.body.events.at(-1)?.detail, { days: 0, was: 30 });
 
     // Emptying a namespace drops its entries for good, restorable or not.
     assert.deepEqual((await admin.api<EmptyTrashResponse>('DELETE', '/api/trash?namespace=shop')).body.removed >= 1, true);

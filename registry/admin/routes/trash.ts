@@ -70,8 +70,10 @@ export function trashRoutes(ctx: AdminContext): Router {
 
   router.get(adminRoutes.trashDays, (_req, res) => {
     const state = ctx.state.read();
-    // Every namespace there is a setting for: those recorded (first push, berth namespace create) and the mirrors'.
-    const names = [...new Set([...state.namespaces.map((ns) => ns.name), ...state.upstreams.map((upstream) => upstream.name)])].sort();
+    // Every namespace there is a setting for: those recorded (first push, berth namespace create), the mirrors', and
+    // any with a policy of its own.
+    const policyScopes = state.policies.map((policy) => policy.scope).filter((scope) => !scope.includes('/'));
+    const names = [...new Set([...state.namespaces.map((ns) => ns.name), ...state.upstreams.map((upstream) => upstream.name), ...policyScopes])].sort();
     const body: TrashDaysResponse = {
       defaultDays: defaultTrashDays,
       namespaces: names.map((namespace) => {
