@@ -4,6 +4,7 @@ import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { Server } from 'node:http';
 import { gcScheduleOf } from './storage/gc-settings.js';
+import { policyFor } from './lifecycle/policies.js';
 import type { AddressInfo } from 'node:net';
 import { createTokenGate, namespacePolicy } from './auth/access-gate.js';
 import type { AuditLog } from './auth/audit-log.js';
@@ -262,6 +263,11 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
       return gcLeader?.isLeader() ? schedule : { graceMs: schedule.graceMs };
     },
     locks,
+    // Looked at afresh (a stat) at each delete: `berth trash days` run a moment ago applies to the very next one.
+    trashDays: (repository) => {
+      state.refresh();
+      return policyFor(state.read(), repository).trashDays;
+    },
     configurationChanged: () => state.refresh(),
     manifestPushed: recordNamespaceOfPush(state, audit, log),
     // Read at every request: a quota or an immutable pattern set by the CLI or the GUI applies to the next push.
@@ -342,7 +348,7 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
   // Like the pruner below, started once the listeners are up. Every run (the schedule's, the GUI's, the admin API's)
   // takes its queue; the scheduled one is claimed in the shared state, so one node of a cluster runs it per interval.
   const retention = createRetentionScheduler({
-    run: (runOptions) => runRetention({ repositories: registry.repositories, pulls: registry.pulls, state, audit, offline: () => offlineMirrors(state, upstreams) }, runOptions),
+    run: (runOptions) => runRetention({ repositories: registry.repositories, trash: registry.trash, pulls: registry.pulls, state, audit, offline: () => offlineMirrors(state, upstreams) }, runOptions),
     everyHours: () => effectiveRetentionEveryHours(state.read().settings.retentionEveryHours),
     claim: (intervalMs) => claimScheduledRun(state, intervalMs),
     log,
@@ -521,12 +527,20 @@ function recordContentChanges(registry: Registry, state: StateStore, audit: Audi
   registry.events.on('manifest.pushed', (e) => {
     void record({ action: 'push', actor: e.actor, client: e.client, namespace: namespaceOf(e.repository), repository: e.repository, reference: e.reference, digest: e.digest, outcome: 'success' });
   });
+  // A delete goes to the trash: the event names the entry that restores it.
+  const trashDetail = (trashEntry: string | undefined) => (trashEntry ? { detail: { trashEntry } } : {});
   registry.events.on('manifest.deleted', (e) =>
-    void record({ action: 'delete', actor: e.actor, client: e.client, namespace: namespaceOf(e.repository), repository: e.repository, digest: e.digest, outcome: 'success' }),
+    void record({ action: 'delete', actor: e.actor, client: e.client, namespace: namespaceOf(e.repository), repository: e.repository, digest: e.digest, outcome: 'success', ...trashDetail(e.trashEntry) }),
   );
   registry.events.on('tag.deleted', (e) =>
-    void record({ action: 'delete', actor: e.actor, client: e.client, namespace: namespaceOf(e.repository), repository: e.repository, reference: e.tag, outcome: 'success' }),
+    void record({ action: 'delete', actor: e.actor, client: e.client, namespace: namespaceOf(e.repository), repository: e.repository, reference: e.tag, outcome: 'success', ...trashDetail(e.trashEntry) }),
   );
+  // Dropped by a collection (the trash days ran out): gone for good, by Berth itself.
+  registry.events.on('trash.expired', (e) => {
+    for (const entry of e.entries) {
+      void record({ action: 'trash.expire', actor: 'berth', client: 'local', namespace: namespaceOf(entry.repository), repository: entry.repository, outcome: 'success', detail: { trashEntry: entry.id } });
+    }
+  });
   registry.events.on('blob.deleted', (e) =>
     void record({ action: 'delete', actor: e.actor, client: e.client, namespace: namespaceOf(e.repository), repository: e.repository, digest: e.digest, outcome: 'success' }),
   );

@@ -7,12 +7,15 @@ import { EventEmitter } from 'node:events';
  */
 export interface RegistryEventMap {
   'manifest.pushed': [{ repository: string; reference: string; digest: string; mediaType: string; size: number; durationMs: number; actor: string; client: string }];
-  'manifest.deleted': [{ repository: string; digest: string; actor: string; client: string }];
-  'tag.deleted': [{ repository: string; tag: string; actor: string; client: string }];
+  /** `trashEntry`: the trash entry that can bring it back (lifecycle/trash.ts). */
+  'manifest.deleted': [{ repository: string; digest: string; actor: string; client: string; trashEntry?: string }];
+  'tag.deleted': [{ repository: string; tag: string; actor: string; client: string; trashEntry?: string }];
   'blob.deleted': [{ repository: string; digest: string; actor: string; client: string }];
   'blob.pushed': [{ repository: string; digest: string; size: number; actor: string; client: string }];
   /** A blob linked from another repository (`POST .../uploads/?mount=&from=`), as a push does for shared layers. */
   'blob.mounted': [{ repository: string; digest: string; from: string; actor: string; client: string }];
+  /** Trash entries a garbage collection dropped because they expired (their content is freed from then on). */
+  'trash.expired': [{ entries: Array<{ id: string; repository: string }> }];
   'manifest.pulled': [{ repository: string; reference: string; digest: string; size: number; durationMs: number; actor: string; client: string }];
   /**
    * An authorized request refused by a lifecycle rule (an immutable tag, a quota: http/content-policy.ts): `rule` is

@@ -28,6 +28,7 @@ import { createPullRecords, type PullRecords } from './pull-records.js';
 import type { ContentPolicy } from './http/content-policy.js';
 import { createPullTraffic, type PullTraffic } from './lifecycle/pull-traffic.js';
 import { createUploadStore, defaultUploadLimits, type UploadLimits, type UploadStore } from './storage/upload-store.js';
+import { createTrash, type DeleteGuard, type Trash } from './lifecycle/trash.js';
 
 export interface RegistryOptions {
   /** Berth's data directory: blobs, repositories, state, keys. */
@@ -41,8 +42,15 @@ export interface RegistryOptions {
    * must be migrated: `berth serve` does that at start).
    */
   metadata?: MetadataBackend;
-  /** The metadata index and the pull records, opened by the caller (overrides `metadata`); closed by close() either way. */
+  /** The metadata index, the pull records and the trash, opened by the caller (overrides `metadata`); closed by close() either way. */
   stores?: IndexStores;
+  /**
+   * Days a deleted tag, manifest or repository stays in the trash (lifecycle/policies.ts policyFor(...).trashDays),
+   * asked at each delete. Default: 30.
+   */
+  trashDays?: (repository: string) => number;
+  /** Asked before every delete; throws to refuse it (immutable tags). See lifecycle/trash.ts. */
+  deleteGuard?: DeleteGuard;
   /**
    * Build (first start, missing, another schema version) or verify the index against the link files in the
    * background right after start (default true). Listings answer from the files until a first build is done.
@@ -110,6 +118,8 @@ export interface Registry {
   readonly pulls: PullRecords;
   /** Blob bytes served per namespace and month (client blob GETs over /v2): what pull-traffic quotas read. */
   readonly traffic: PullTraffic;
+  /** The one way to delete tags, manifests and repositories: into the trash, restorable until it expires. */
+  readonly trash: Trash;
   /**
    * Builds or verifies the metadata index against the link files now (after the one in progress, if any), repairing
    * what differs.
@@ -161,18 +171,28 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
   await mkdir(options.dataDir, { recursive: true, mode: privateDirMode });
   const driver = options.driver ?? createFilesystemDriver(options.dataDir);
   const blobs = createBlobStore(driver);
-  const { index, usage } = options.stores ?? (await openIndexStores(options.dataDir, options.metadata ?? { kind: 'file' }));
+  const { index, usage, trash: trashStore } = options.stores ?? (await openIndexStores(options.dataDir, options.metadata ?? { kind: 'file' }));
   const pulls = createPullRecords(usage, { log });
   const traffic = createPullTraffic(usage, { log });
   const locks = options.locks ?? createLocalLocks();
   const uploads = createUploadStore(driver, blobs, { ...defaultUploadLimits, ...options.uploadLimits }, locks);
   const repositories = createRepositoryStore(driver, blobs, index);
   const events = createRegistryEvents();
+  const policy = options.contentPolicy?.({ index, blobs, repositories, traffic, events });
+  // Every delete (over /v2, the admin API, the CLI, retention) is a move into the trash, which asks first: immutable
+  // tags refuse it there, whichever way it came.
+  const deleteGuard: DeleteGuard | undefined =
+    policy || options.deleteGuard
+      ? async (change) => {
+          await policy?.beforeDelete(change.repository, change.tags);
+          await options.deleteGuard?.(change);
+        }
+      : undefined;
+  const trash = createTrash({ repositories, blobs, store: trashStore, trashDays: options.trashDays, guard: deleteGuard });
   // The hot path's only cost: a Map update per manifest GET (see pull-records.ts).
   events.on('manifest.pulled', (e) => pulls.count(e.repository, e.reference));
   const mirror = options.mirror?.({ driver, blobs, uploads, repositories, log });
-  const policy = options.contentPolicy?.({ index, blobs, repositories, traffic, events });
-  const distribution = createDistributionApi({ blobs, uploads, repositories, events, log, mirror, policy, gate: options.gate ?? openGate, configurationChanged: options.configurationChanged, manifestPushed: options.manifestPushed });
+  const distribution = createDistributionApi({ blobs, uploads, repositories, trash, events, log, mirror, policy, gate: options.gate ?? openGate, configurationChanged: options.configurationChanged, manifestPushed: options.manifestPushed });
   const guard = createRequestGuard(options.names ?? createListenerNames({ tlsNames: () => [] }));
   const router = createRequestRouter([{ prefix: '/v2', handle: distribution }, ...(options.mounts ?? [])], guard, log);
   const handler = options.metrics ? instrumentRequests(options.metrics, router) : router;
@@ -197,12 +217,20 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
   const gcSettings = (): { intervalMs?: number; graceMs?: number } | undefined =>
     gcOption === false ? undefined : typeof gcOption === 'function' ? gcOption() : { intervalMs: 24 * hour, ...gcOption };
   const gcGraceMs = () => gcSettings()?.graceMs ?? hour;
+  // What the trash keeps, and the entries a collection drops as expired announced (the server audits them).
+  const trashForCollection = {
+    async collectionRoots(at: Date, dryRun: boolean) {
+      const found = await trash.collectionRoots(at, dryRun);
+      if (!dryRun && found.expired.length > 0) events.emit('trash.expired', { entries: found.expired.map(({ id, repository }) => ({ id, repository })) });
+      return found;
+    },
+  };
   let gcRunning: Promise<unknown> = Promise.resolve();
   const pendingPushes = trackPendingPushes(events, gcGraceMs);
   const runGarbageCollection = (gcOptions: GarbageCollectionRunOptions = {}): Promise<GarbageCollectionResult> => {
     const run = gcRunning.then(() =>
       runExclusive(locks, lockNames.gc, 'a garbage collection', () =>
-        collectGarbage(driver, index, { graceMs: gcOptions.graceMs ?? gcGraceMs(), dryRun: gcOptions.dryRun, now: gcOptions.now, log }),
+        collectGarbage(driver, index, { graceMs: gcOptions.graceMs ?? gcGraceMs(), dryRun: gcOptions.dryRun, now: gcOptions.now, log, trash: trashForCollection }),
       ),
     );
     gcRunning = run.catch(() => undefined);
@@ -271,6 +299,7 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
     index,
     pulls,
     traffic,
+    trash,
     checkIndex,
     handler,
     connectionPolicy,
@@ -319,6 +348,7 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
       stopChecks.abort();
       await indexCheck;
       await index.close();
+      await trashStore.close();
       // After the listeners drained: the pulls they served last are in this final flush (the traffic's first: closing
       // the pull records closes the store they share).
       await traffic.close();

@@ -3,6 +3,7 @@ import type { NextFunction, Request, Response } from 'express';
 import { isAuthError } from '../auth/errors.js';
 import { DurationError } from '../core/duration.js';
 import { isRegistryError } from '../core/errors.js';
+import { isTrashError } from '../lifecycle/trash-errors.js';
 import type { Refusal } from '../http/request-guard.js';
 import type { Logger } from '../log.js';
 import { isTlsError } from '../tls/errors.js';
@@ -63,6 +64,7 @@ export function mapAdminError(error: unknown): Mapped {
   const body = (code: string, message: string, hint?: string): ErrorBody => ({ error: hint ? { code, message, hint } : { code, message } });
   if (error instanceof AdminError) return { status: error.status, body: body(error.code, error.message, error.hint) };
   if (isAuthError(error)) return { status: error.status, body: body(error.code, error.message) };
+  if (isTrashError(error)) return { status: error.status, body: body(error.code, error.message, error.hint) };
   if (error instanceof DurationError) return { status: 400, body: body('BERTH_VALIDATION', error.message) };
   if (isRegistryError(error)) return { status: error.status, body: body(`BERTH_REGISTRY_${error.code}`, error.message) };
   if (isTlsError(error)) {

@@ -73,6 +73,11 @@ export type AdminErrorCode =
   | 'BERTH_IMPORT_UNAVAILABLE' // 503: this process does not import archives
   | 'BERTH_ARCHIVE_INVALID' // 400: an uploaded archive is corrupt or unsafe (the message names the entry); nothing imported
   | 'BERTH_ARCHIVE_REFUSED' // 400: a well-formed archive Berth will not take (names, a mirrored namespace); nothing imported
+  | 'BERTH_TRASH_ENTRY_NOT_FOUND' // 404: no such trash entry (restored, emptied, or never there)
+  | 'BERTH_TRASH_EXPIRED' // 410: the entry's retention ran out
+  | 'BERTH_TRASH_TAG_TAKEN' // 409: a tag to restore now names another manifest (restore with force, or as another tag)
+  | 'BERTH_TRASH_CONTENT_GONE' // 410: blobs the entry needs are no longer stored
+  | 'BERTH_TRASH_INVALID' // 400: e.g. a new tag name for a deleted repository
   | 'BERTH_INTERNAL'; // 500: a bug; details are in the server log, never in the answer
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -113,6 +118,8 @@ export const adminRoutes = {
   retentionRun: '/api/retention/run',
   pins: '/api/pins',
   signOut: '/api/signout',
+  trash: '/api/trash',
+  trashDays: '/api/trash/days',
   /** Not under /api: the link `berth ui-url` prints. Consumes `?code=`, sets the cookie, 303 to `/ui/`. */
   signIn: '/ui/signin',
 } as const;
@@ -144,6 +151,9 @@ export const adminPaths = {
   untagged: (repository: string) => `${adminRoutes.untagged}${query({ repository })}`,
   content: (repository: string, digest: string, within?: string) => `${adminRoutes.content}${query({ repository, digest, in: within })}`,
   token: (name: string) => `${adminRoutes.tokens}/${segment(name)}`,
+  /** `GET` lists entries (`?namespace=`), `DELETE` empties (`?namespace=&expiredOnly=true`). */
+  trash: (q: { namespace?: string; expiredOnly?: boolean } = {}) => `${adminRoutes.trash}${query({ namespace: q.namespace, expiredOnly: q.expiredOnly ? 'true' : undefined })}`,
+  trashRestore: (id: string) => `${adminRoutes.trash}/${segment(id)}/restore`,
   upstream: (name: string) => `${adminRoutes.upstreams}/${segment(name)}`,
   upstreamTest: (name: string) => `${adminRoutes.upstreams}/${segment(name)}/test`,
   syncRule: (name: string) => `${adminRoutes.syncRules}/${segment(name)}`,
@@ -236,6 +246,10 @@ export interface GarbageCollectionResponse {
   unreadableManifests: number;
   /** Blobs (and layer links) a push linked, stored again or read while the run was going on: kept. */
   relinkedDuringRun: number;
+  /** Trash entries that had expired and were dropped by this run (dry run: that would be). */
+  trashEntriesExpired: number;
+  /** Manifests kept because an unexpired trash entry holds them (restorable). */
+  trashManifestsKept: number;
   startedAt: string;
   durationMs: number;
 }
@@ -391,6 +405,9 @@ export interface DeleteRepositoryResponse {
   repository: string;
   tags: number;
   manifests: number;
+  /** The trash entry that restores it (see TrashEntryView), and when it expires. */
+  trashEntry: string;
+  expiresAt: string;
 }
 
 /** `GET /api/repositories?namespace=&q=` */
@@ -580,6 +597,81 @@ export interface DeleteManifestResponse {
   deleted: 'tag' | 'manifest';
   repository: string;
   reference: string;
+  /** The trash entry that restores it (see TrashEntryView), and when it expires. */
+  trashEntry: string;
+  expiresAt: string;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Trash
+// ---------------------------------------------------------------------------------------------------------------
+
+/** One manifest of a trash entry, with the tags it lost; `subject` is set on referrers (signatures, SBOMs). */
+export interface TrashedManifestView {
+  digest: string;
+  mediaType: string;
+  size: number;
+  tags: string[];
+  subject?: string;
+}
+
+/**
+ * `GET /api/trash?namespace=` → 200 `TrashResponse`, newest first. Every delete (over /v2, this API, the CLI, a
+ * lifecycle rule) makes one entry; it can be restored until `expiresAt` (the namespace's trash days, default 30).
+ */
+export interface TrashEntryView {
+  id: string;
+  repository: string;
+  namespace: string;
+  deleted: { kind: 'tag'; tag: string } | { kind: 'manifest'; digest: string } | { kind: 'repository' };
+  /** The deleted manifest first, then its referrers; for a tag, the manifest it named (still stored). */
+  manifests: TrashedManifestView[];
+  deletedAt: string;
+  expiresAt: string;
+  deletedBy: string;
+  /** Past expiresAt: no longer restorable, freed by the next garbage collection. */
+  expired: boolean;
+}
+
+export interface TrashResponse {
+  entries: TrashEntryView[];
+}
+
+/**
+ * `POST /api/trash/:id/restore` with `RestoreTrashRequest` → 200 `RestoreTrashResponse`. Refused with
+ * BERTH_TRASH_TAG_TAKEN (409) when a tag now names another manifest (unless `force`), BERTH_TRASH_CONTENT_GONE or
+ * BERTH_TRASH_EXPIRED (410), BERTH_TRASH_ENTRY_NOT_FOUND (404); a refused restore changes nothing.
+ * Audited as `trash.restore`.
+ */
+export interface RestoreTrashRequest {
+  /** Restore the tag(s) as this one tag instead. */
+  as?: string;
+  /** Move a tag that now names another manifest back. */
+  force?: boolean;
+}
+
+export interface RestoreTrashResponse {
+  id: string;
+  repository: string;
+  tags: string[];
+  manifestsRestored: number;
+}
+
+/** `DELETE /api/trash?namespace=&expiredOnly=true` → 200: entries dropped for good (audited as `trash.empty`). */
+export interface EmptyTrashResponse {
+  removed: number;
+}
+
+/** `PUT /api/trash/days` → 200 with the same body: how long a namespace's deletes stay restorable (0-3650). */
+export interface TrashDaysRequest {
+  namespace: string;
+  days: number;
+}
+
+/** `GET /api/trash/days` → 200: each namespace's trash days (the default where it set none). */
+export interface TrashDaysResponse {
+  defaultDays: number;
+  namespaces: Array<{ namespace: string; days: number; isDefault: boolean }>;
 }
 
 // ---------------------------------------------------------------------------------------------------------------

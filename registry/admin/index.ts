@@ -1,3 +1,4 @@
+import { trashRoutes } from './routes/trash.js';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Mount } from '../http/request-router.js';
 import type { Registry } from '../index.js';
@@ -83,6 +84,7 @@ export function createAdminApi(deps: AdminDeps): Mount[] {
     eventRoutes(ctx),
     retentionRoutes(ctx),
     imageImportRoutes(ctx),
+    trashRoutes(ctx),
   ]) {
     app.use(router);
   }

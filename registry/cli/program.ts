@@ -17,6 +17,7 @@ import { registerStatusCommand } from './commands/status.js';
 import { registerSyncCommands } from './commands/sync.js';
 import { registerTokenCommands } from './commands/token.js';
 import { registerTransferCommands } from './commands/transfer.js';
+import { registerTrashCommands } from './commands/trash.js';
 import { registerTrustCommand } from './commands/trust.js';
 import { registerUiUrlCommand } from './commands/ui-url.js';
 import { registerUpstreamCommands } from './commands/upstream.js';
@@ -46,6 +47,7 @@ export function createProgram(): BerthCommand {
   registerTransferCommands(program);
   registerQuotaCommands(program);
   registerImmutableCommands(program);
+  registerTrashCommands(program);
   registerUpstreamCommands(program);
   registerSyncCommands(program);
   registerMirrorConfigCommand(program);

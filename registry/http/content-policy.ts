@@ -9,10 +9,11 @@ import type { RegistryError } from '../core/errors.js';
 export interface ContentPolicy {
   /** Before a manifest PUT by tag: refuses to move an immutable tag to another digest (same digest is fine). */
   beforeTagPut(repository: string, tag: string, digest: string): Promise<void>;
-  /** Before a tag DELETE. */
-  beforeTagDelete(repository: string, tag: string): Promise<void>;
-  /** Before a manifest DELETE by digest (which deletes every tag pointing at it). */
-  beforeManifestDelete(repository: string, digest: string): Promise<void>;
+  /**
+   * Before tags go into the trash (lifecycle/trash.ts asks it for every move): a tag delete names its tag, a manifest
+   * delete every tag pointing at it or its referrers, a repository delete all of them. Refuses an immutable one.
+   */
+  beforeDelete(repository: string, tags: readonly string[]): Promise<void>;
   /** What the namespace of `repository` may still store, or undefined when it has no storage quota. */
   storageAllowance(repository: string): Promise<StorageAllowance | undefined>;
   /**

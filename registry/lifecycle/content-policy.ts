@@ -15,12 +15,9 @@ import { createStorageQuota, type StorageQuota } from './storage-quota.js';
 /**
  * The lifecycle rules the distribution API applies to clients (http/content-policy.ts), read from the state's
  * policies at every request (a change applies at once): immutable tags, the storage quota, the monthly pull
- * traffic. The admin API and the CLI ask the same checks before their deletes (`tags`).
+ * traffic. Deletes from anywhere ask beforeDelete through the trash (registry/index.ts wires it as the trash's guard).
  */
-export interface LifecycleChecks extends ContentPolicy {
-  /** Before a whole repository is deleted: refused while it holds an immutable tag. */
-  beforeRepositoryDelete(repository: string): Promise<void>;
-}
+export type LifecycleChecks = ContentPolicy;
 
 export function createLifecycleChecks(deps: {
   state: () => Pick<State, 'policies' | 'upstreams'>;
@@ -33,10 +30,6 @@ export function createLifecycleChecks(deps: {
   const isMirror = (repository: string) => deps.state().upstreams.some((upstream) => upstream.name === namespaceOf(repository));
   const patternsOf = (repository: string) => (isMirror(repository) ? [] : immutablePatternsFor(deps.state(), repository));
   const patternOf = (repository: string, tag: string) => immutablePatternOf({ immutableTags: patternsOf(repository) }, tag);
-
-  async function tagsPointingAt(repository: string, digest: string): Promise<string[]> {
-    return ((await repositories.tagPage(repository, {})) ?? []).filter((entry) => entry.digest === digest).map((entry) => entry.tag);
-  }
 
   /** The pull that reaches the monthly quota is served whole; from then on pulls are refused until the month ends. */
   async function assertPullRoom(repository: string): Promise<void> {
@@ -54,22 +47,10 @@ export function createLifecycleChecks(deps: {
       const current = await repositories.getManifest(repository, tag);
       if (current && current.digest !== digest) throw immutableTagDenied(repository, tag, pattern, 'move', current.digest);
     },
-    async beforeTagDelete(repository, tag) {
-      const pattern = patternOf(repository, tag);
-      if (pattern && (await repositories.getManifest(repository, tag))) throw immutableTagDenied(repository, tag, pattern, 'delete');
-    },
-    async beforeManifestDelete(repository, digest) {
-      if (patternsOf(repository).length === 0) return;
-      for (const tag of await tagsPointingAt(repository, digest)) {
+    async beforeDelete(repository, tags) {
+      for (const tag of tags) {
         const pattern = patternOf(repository, tag);
         if (pattern) throw immutableTagDenied(repository, tag, pattern, 'delete');
-      }
-    },
-    async beforeRepositoryDelete(repository) {
-      if (patternsOf(repository).length === 0) return;
-      for (const entry of (await repositories.tagPage(repository, {})) ?? []) {
-        const pattern = patternOf(repository, entry.tag);
-        if (pattern) throw immutableTagDenied(repository, entry.tag, pattern, 'delete');
       }
     },
     storageAllowance: (repository) => deps.storage.allowance(repository),

@@ -1,5 +1,5 @@
 import type { AuditLog } from '../auth/audit-log.js';
-import { parseDigest } from '../core/digest.js';
+import { isRegistryError } from '../core/errors.js';
 import { namespaceOf } from '../core/names.js';
 import type { PullRecords } from '../pull-records.js';
 import type { State } from '../state/index.js';
@@ -7,19 +7,22 @@ import type { RepositoryStore } from '../storage/repository-store.js';
 import { readRetentionFacts } from './retention-facts.js';
 import { planRetention, type RetentionRemoval, type RetentionSpared } from './retention-plan.js';
 import { mirrorNamespaces } from './retention-rules.js';
+import type { Trash } from './trash.js';
+import type { TrashEntry } from './trash-store.js';
 
 /**
  * One retention run: read the facts, plan (retention-plan.ts), and, unless it is a dry run, carry out exactly that
  * plan. A dry run and a real run over the same content therefore list the same removals.
  *
- * Removals go through the registry's own delete (RepositoryStore.deleteTag / deleteManifest, what the admin API's
- * and the CLI's deletes call), tags first, then manifests, each audited as `retention.remove` with its rule and
+ * Removals go through the registry's one way to delete (lifecycle/trash.ts: into the trash, restorable until it
+ * expires, and refused for an immutable tag), tags first, then manifests, each audited as `retention.remove` with its rule and
  * reason. What changed between the plan and the removal (a tag moved, a manifest tagged again by a push) is left
  * alone and reported as skipped: retention never removes what it did not plan to.
  */
 
 export interface RetentionRunDeps {
   repositories: RepositoryStore;
+  trash: Pick<Trash, 'moveTag' | 'moveManifest'>;
   pulls: PullRecords;
   state: { read(): Pick<State, 'policies' | 'pins' | 'upstreams' | 'syncRules'> };
   audit: AuditLog;
@@ -87,10 +90,19 @@ export async function runRetention(deps: RetentionRunDeps, options: RetentionRun
       report.skipped.push({ ...removal, why });
       continue;
     }
-    const removed =
-      removal.kind === 'tag'
-        ? await deps.repositories.deleteTag(removal.repository, removal.reference)
-        : await deps.repositories.deleteManifest(removal.repository, parseDigest(removal.digest));
+    let removed: TrashEntry | undefined;
+    try {
+      const by = { actor: who.actor };
+      removed =
+        removal.kind === 'tag'
+          ? await deps.trash.moveTag(removal.repository, removal.reference, by)
+          : await deps.trash.moveManifest(removal.repository, removal.digest, by);
+    } catch (error) {
+      // A rule that the trash refuses (an immutable tag pattern set since the plan): left alone, with the reason.
+      if (!isRegistryError(error)) throw error;
+      report.skipped.push({ ...removal, why: error.message });
+      continue;
+    }
     if (!removed) {
       report.skipped.push({ ...removal, why: 'already gone' });
       continue;

@@ -8,6 +8,7 @@ import { pathFor } from './paths.js';
 import { createMarker } from './garbage-marks.js';
 import { buildRepositoryIndex } from './repository-index-builder.js';
 import type { RepositoryIndex } from './repository-index.js';
+import type { Trash } from '../lifecycle/trash.js';
 
 /**
  * Mark-and-sweep garbage collection over Berth's link files (after CNCF distribution's `registry garbage-collect`,
@@ -54,6 +55,11 @@ import type { RepositoryIndex } from './repository-index.js';
  * it), and a manifest PUT re-links a layer whose link went after its first check. On an object store the move is
  * a copy and a delete: the argument holds (at every moment one of the two copies exists), at the price of a copy.
  *
+ * The trash (lifecycle/trash.ts): before marking, entries that expired are dropped; the manifests the others hold
+ * are marked like revisions of their repository (garbage-marks.ts, extra roots), so a deleted image stays
+ * restorable, bytes, layer links and all, until its entry expires; the run that drops the entry frees it (subject
+ * to the grace period like anything else).
+ *
  * Memory: one set of digests per repository and one global set; manifests (small) are read whole, blobs never.
  */
 export interface GarbageCollectionOptions {
@@ -65,6 +71,8 @@ export interface GarbageCollectionOptions {
   log?: Logger;
   /** The clock ages are measured against (tests). Default: now. */
   now?: Date;
+  /** What the trash keeps (lifecycle/trash.ts collectionRoots); without it nothing deleted is kept. */
+  trash?: Pick<Trash, 'collectionRoots'>;
 }
 
 export interface GarbageCollectionResult {
@@ -90,6 +98,10 @@ export interface GarbageCollectionResult {
   unreadableManifests: number;
   /** Blobs (and layer links) that a push linked, stored again or read during the run: kept (see the top). */
   relinkedDuringRun: number;
+  /** Trash entries that had expired and were dropped by this run (in a dry run: that would be). */
+  trashEntriesExpired: number;
+  /** Manifests kept because an unexpired trash entry holds them. */
+  trashManifestsKept: number;
   startedAt: string;
   durationMs: number;
 }
@@ -122,6 +134,8 @@ export async function collectGarbage(driver: StorageDriver, index: RepositoryInd
     youngSpared: 0,
     unreadableManifests: 0,
     relinkedDuringRun: 0,
+    trashEntriesExpired: 0,
+    trashManifestsKept: 0,
     startedAt: new Date(started).toISOString(),
     durationMs: 0,
   };
@@ -139,8 +153,21 @@ export async function collectGarbage(driver: StorageDriver, index: RepositoryInd
   //    writer that does not share this index left different is repaired, so the marks below miss no link.
   const checked = await buildRepositoryIndex(driver, blobs, index, { log: options.log });
 
+  // The trash's expired entries go now (their content is collectable from this run on); the others' manifests are
+  // extra roots of both looks below. Read once: a manifest moved to the trash during the run was a revision at the
+  // first look, so what it references is already marked, and marks are only ever added to.
+  let trashRoots: ReadonlyArray<{ repository: string; digest: string }> = [];
+  if (options.trash) {
+    // Expiry by the later of the run's clock and the wall clock: "reclaim now" measures ages from a second ago
+    // (registry/index.ts), which must not keep an entry that has just expired.
+    const { expired, roots } = await options.trash.collectionRoots(new Date(Math.max(now, Date.now())), dryRun);
+    result.trashEntriesExpired = expired.length;
+    result.trashManifestsKept = roots.length;
+    trashRoots = roots;
+  }
+
   // 2. Mark every repository from the index, then sweep its layer links.
-  const marker = createMarker(index, blobs);
+  const marker = createMarker(index, blobs, options.trash ? async () => trashRoots : undefined);
   const marks = await marker.markAll();
   // Every digest a remaining link of any repository points at (or a manifest references): what the blob sweep keeps.
   const linked = new Set<string>();

@@ -8,7 +8,13 @@ import type { ManifestReferences, RepositoryIndex } from './repository-index.js'
  * an index's children and theirs) to the digests the repository keeps. What a manifest references comes from the
  * index (recorded when it was stored) or, once, from its bytes, and is looked up once per run however many
  * repositories share it: the cost is O(links + references), not repositories x blobs.
+ *
+ * Extra roots (the trash's manifests, lifecycle/trash.ts) are followed like revisions of their repository, so what
+ * a deleted-but-restorable image needs (its bytes, layers, layer links) stays, also in a repository that has no link
+ * left; one whose bytes are gone does not make its repository unreadable (it is not a revision any more).
  */
+export type ExtraRoots = () => Promise<ReadonlyArray<{ repository: string; digest: string }>>;
+
 export interface RepositoryMarks {
   /** Root manifests: revisions (and intents) and tag targets. */
   roots: Set<string>;
@@ -29,10 +35,10 @@ export interface Marker {
   /** Reads the index and marks every repository. */
   markAll(): Promise<Map<string, RepositoryMarks>>;
   /** Follows `roots` into `marks` (manifests already followed are skipped): for manifests that appeared since markAll. */
-  follow(marks: RepositoryMarks, roots: Iterable<string>): Promise<void>;
+  follow(marks: RepositoryMarks, roots: Iterable<string>, options?: { required?: boolean }): Promise<void>;
 }
 
-export function createMarker(index: RepositoryIndex, blobs: Pick<BlobStore, 'read'>): Marker {
+export function createMarker(index: RepositoryIndex, blobs: Pick<BlobStore, 'read'>, extraRoots?: ExtraRoots): Marker {
   const known = new Map<string, ManifestReferences | null>();
   const referencesOf = async (manifest: string): Promise<ManifestReferences | null> => {
     let references = known.get(manifest);
@@ -43,11 +49,11 @@ export function createMarker(index: RepositoryIndex, blobs: Pick<BlobStore, 'rea
     return references;
   };
 
-  async function follow(marks: RepositoryMarks, roots: Iterable<string>): Promise<void> {
+  async function follow(marks: RepositoryMarks, roots: Iterable<string>, { required = true } = {}): Promise<void> {
     const pending: Array<{ digest: string; root: boolean }> = [];
     for (const root of roots) {
       marks.roots.add(root);
-      pending.push({ digest: root, root: true });
+      pending.push({ digest: root, root: required });
     }
     // Children are followed even when they are not revisions any more (deleted by digest while the index still
     // names them), so an index that is kept stays complete.
@@ -72,17 +78,24 @@ export function createMarker(index: RepositoryIndex, blobs: Pick<BlobStore, 'rea
     async markAll() {
       const marks = new Map<string, RepositoryMarks>();
       const roots = new Map<string, string[]>();
-      for (const { repository, kind, digest } of await index.linkedDigests()) {
+      const marksOf = (repository: string): RepositoryMarks => {
         let entry = marks.get(repository);
         if (!entry) {
           entry = { roots: new Set(), manifests: new Set(), referenced: new Set(), layers: new Set(), unreadable: 0 };
           marks.set(repository, entry);
           roots.set(repository, []);
         }
+        return entry;
+      };
+      for (const { repository, kind, digest } of await index.linkedDigests()) {
+        const entry = marksOf(repository);
         if (kind === 'layer') entry.layers.add(digest);
         else roots.get(repository)?.push(digest);
       }
+      const extra = extraRoots ? await extraRoots() : [];
+      for (const { repository } of extra) marksOf(repository);
       for (const [repository, entry] of marks) await follow(entry, roots.get(repository) ?? []);
+      for (const { repository, digest } of extra) await follow(marksOf(repository), [digest], { required: false });
       return marks;
     },
   };

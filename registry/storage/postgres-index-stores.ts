@@ -4,6 +4,7 @@ import { migrate } from '../state/postgres/migrations.js';
 import type { IndexStores, PostgresIndexStoresOptions } from './metadata-index-stores.js';
 import { openPostgresRepositoryIndex } from './postgres-repository-index.js';
 import { openPostgresUsageStore } from './postgres-usage-store.js';
+import { openPostgresTrashStore } from '../lifecycle/postgres-trash-store.js';
 
 /** Over an open pool that the caller keeps and ends, or over its own pool opened from `target`. */
 export async function openPostgresIndexStores(source: pg.Pool | PostgresTarget, options: PostgresIndexStoresOptions = {}): Promise<IndexStores> {
@@ -17,8 +18,9 @@ export async function openPostgresIndexStores(source: pg.Pool | PostgresTarget, 
   }
   const index = openPostgresRepositoryIndex(pool);
   const usage = openPostgresUsageStore(pool);
-  if (!owned) return { index, usage };
-  let open = 2;
+  const trash = openPostgresTrashStore(pool);
+  if (!owned) return { index, usage, trash };
+  let open = 3;
   const released = async () => {
     open -= 1;
     if (open === 0) await owned.close();
@@ -30,5 +32,6 @@ export async function openPostgresIndexStores(source: pg.Pool | PostgresTarget, 
   return {
     index: { ...index, close: once(index.close) },
     usage: { ...usage, close: once(usage.close) },
+    trash: { ...trash, close: once(trash.close) },
   };
 }

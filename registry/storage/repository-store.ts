@@ -42,9 +42,16 @@ export interface RepositoryStore {
     contentType: string | undefined,
     options?: { requireReferences?: boolean },
   ): Promise<PutManifestResult>;
-  /** Deletes a manifest revision and every tag pointing at it; false when unknown. */
+  /**
+   * Deletes a manifest revision and every tag pointing at it; false when unknown. For good, without the trash: only
+   * lifecycle/trash.ts calls the three deletes here. Every delete a client, a person or a lifecycle rule makes goes
+   * through Registry.trash (moveManifest, moveTag, moveRepository), so it can be restored.
+   */
   deleteManifest(repository: string, digest: ParsedDigest): Promise<boolean>;
+  /** See deleteManifest: for good; use Registry.trash.moveTag. */
   deleteTag(repository: string, tag: string): Promise<boolean>;
+  /** The tags pointing at a manifest (from the index once built, else the link files), lexical order. */
+  tagsOf(repository: string, digest: ParsedDigest): Promise<string[]>;
   /** Tags in lexical order (one page of them when `page` is given), or undefined when the repository does not exist. */
   listTags(repository: string, page?: PageRequest): Promise<string[] | undefined>;
   /** One page of tags with their digests and push times (O(page) once the index is built). */
@@ -68,6 +75,7 @@ export interface RepositoryStore {
    * Deletes every tag, manifest revision, referrer link, blob link and upload session of the repository, tags first
    * (a crash half-way leaves untagged manifests, never a tag to nothing). Blobs themselves stay for garbage
    * collection; repositories nested below it (`team/app/api` under `team/app`) are kept. False when unknown.
+   * For good: use Registry.trash.moveRepository (see deleteManifest).
    */
   deleteRepository(repository: string): Promise<{ tags: number; manifests: number } | undefined>;
 }
@@ -266,6 +274,16 @@ export function createRepositoryStore(driver: StorageDriver, blobs: BlobStore, i
       await driver.delete(pathFor({ kind: 'tag', repository, tag }));
       cache.invalidate(repository);
       return true;
+    },
+
+    async tagsOf(repository, digest) {
+      // One query once the index is built; deleteManifest still reads the files (what it removes is what they hold).
+      if (await indexed()) return ((await index.listTags(repository, {})) ?? []).filter((entry) => entry.digest === digest.digest).map((entry) => entry.tag);
+      const tags: string[] = [];
+      for (const tag of (await walkTags(repository)) ?? []) {
+        if ((await readLink(pathFor({ kind: 'tagCurrentLink', repository, tag })))?.digest === digest.digest) tags.push(tag);
+      }
+      return tags;
     },
 
     async listTags(repository, page = {}) {

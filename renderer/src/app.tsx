@@ -15,6 +15,7 @@ import { NotFoundPage } from './pages/not-found-page.js';
 import { OverviewPage } from './pages/overview-page.js';
 import { SettingsPage } from './pages/settings-page.js';
 import { TokensPage } from './pages/tokens-page.js';
+import { TrashPage } from './pages/trash-page.js';
 import { useRoute, type Route } from './router.js';
 
 function CurrentPage({ route }: { route: Route }) {
@@ -31,6 +32,8 @@ function CurrentPage({ route }: { route: Route }) {
       return <SettingsPage />;
     case 'audit':
       return <AuditPage route={route} />;
+    case 'trash':
+      return <TrashPage />;
     default:
       return <NotFoundPage />;
   }

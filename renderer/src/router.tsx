@@ -6,7 +6,7 @@ import { useEffect, useSyncExternalStore, type AnchorHTMLAttributes, type MouseE
  */
 export const uiBase = '/ui';
 
-export type PageId = 'overview' | 'images' | 'tokens' | 'mirror' | 'settings' | 'audit';
+export type PageId = 'overview' | 'images' | 'tokens' | 'mirror' | 'settings' | 'audit' | 'trash';
 
 export interface Route {
   page: PageId | 'not-found';
@@ -15,7 +15,7 @@ export interface Route {
   query: URLSearchParams;
 }
 
-const pages: readonly PageId[] = ['overview', 'images', 'tokens', 'mirror', 'settings', 'audit'];
+const pages: readonly PageId[] = ['overview', 'images', 'tokens', 'mirror', 'settings', 'audit', 'trash'];
 
 export function parseLocation(pathname: string, search: string): Route {
   const inside = pathname.startsWith(uiBase) ? pathname.slice(uiBase.length) : pathname;

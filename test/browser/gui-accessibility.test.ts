@@ -211,7 +211,7 @@ test('the GUI is accessible on every page, in both themes, wide and narrow', { s
     await page.setViewportSize(wide);
     await page.goto(`${berth.url}/ui/settings`);
     const stops = await tabThrough(page);
-    for (const name of ['Overview', 'Images', 'Access tokens', 'Mirror', 'Settings', 'Audit']) {
+    for (const name of ['Overview', 'Images', 'Access tokens', 'Mirror', 'Settings', 'Audit', 'Trash']) {
       assert.ok(stops.some((stop) => stop.element.startsWith('a ') && stop.element.includes(`"${name}`)), `the ${name} link took focus: ${stops.map((stop) => stop.element).join(', ')}`);
     }
     // And inside the narrow layout's drawer.

@@ -36,6 +36,8 @@ test('Free unused space offers "free now" for a just-deleted image and frees its
   const deleted = await fetch(`${berth.url}/api/manifests?repository=team/gone&reference=${manifest.digest}`, { method: 'DELETE', headers: { cookie, 'x-berth-admin': '1' } });
   assert.equal(deleted.status, 200);
   assert.ok(await blobFileExists(dataDir, layer), 'deleting the image leaves its layer on disk until collected');
+  // The delete went to the trash, which keeps the layer while the image is restorable: dropped for good first.
+  assert.match(await berthCliOk(['trash', 'empty', '--namespace', 'team', '--data', dataDir]), /^Dropped 1 trash entry for good/m);
 
   const context = await launchBrowser(t);
   const page = await firstPage(context);

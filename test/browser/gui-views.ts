@@ -66,6 +66,16 @@ export function guiViews(repository: string, tag: string): GuiView[] {
     },
     { name: 'Settings', path: '/ui/settings', ready: table('Namespaces'), main: true },
     { name: 'Audit', path: '/ui/audit', ready: table('Audit events'), main: true },
+    {
+      name: 'Trash',
+      path: '/ui/trash',
+      // The filled Berth deleted nothing: its trash shows the empty state (the table is gui-trash.test.ts's).
+      ready: async (page) => {
+        await page.getByRole('heading', { name: 'The trash is empty' }).waitFor();
+      },
+      main: false,
+      tables: false,
+    },
   ];
 }
 

@@ -60,7 +60,8 @@ describe('registry on the S3 driver (radosgw)', { skip: radosgwSkipReason(), tim
       assert.equal(await sha256File(join(pulled, blob.digest.replace('sha256:', ''))), await sha256File(blobPath(image.dir, blob.digest)), blob.digest);
     }
     // Only the node's own metadata index (derived from the bucket's link files) and its pull records live on local disk.
-    assert.deepEqual((await readdir(registry.dataDir)).sort(), ['index', 'usage'], 'no blob, link or upload in the data directory');
+    // Only metadata: the index, the pull records and the trash (SQLite, as no shared database was given).
+    assert.deepEqual((await readdir(registry.dataDir)).sort(), ['index', 'trash', 'usage'], 'no blob, link or upload in the data directory');
 
     const result = await registry.registry.collectGarbage({ graceMs: 0 });
     assert.equal(result.blobsDeleted, 0, 'garbage collection over S3 keeps every referenced blob');

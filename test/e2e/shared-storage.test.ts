@@ -112,6 +112,17 @@ describe('two berth serve nodes on S3 storage and PostgreSQL metadata', { skip: 
     assert.equal(goneStatus, 404, 'node A still serves the manifest deleted through node B 2 s later');
     assert.deepEqual(await skopeoListTags(hostA, 'team/app'), ['v1']);
 
+    // The delete went to the trash in the shared database: node A's CLI sees node B's entry, and gc keeps its
+    // blobs until it is emptied (or expires).
+    const trashed = await cli(['trash', 'list', '--json', '--data', dataA]);
+    assert.equal(trashed.code, 0, trashed.stderr);
+    assert.deepEqual((JSON.parse(trashed.stdout) as Array<{ deleted: unknown }>).map((entry) => entry.deleted), [{ kind: 'manifest', digest: doomed.manifestDigest }]);
+    const kept = await cli(['gc', '--data', dataA, '--grace', '0s', '--json']);
+    assert.equal(kept.code, 0, kept.stderr);
+    assert.deepEqual((({ blobsDeleted, trashManifestsKept }) => ({ blobsDeleted, trashManifestsKept }))(JSON.parse(kept.stdout) as { blobsDeleted: number; trashManifestsKept: number }), { blobsDeleted: 0, trashManifestsKept: 1 });
+    const emptied = await cli(['trash', 'empty', '--data', dataA]);
+    assert.equal(emptied.code, 0, emptied.stderr);
+
     // berth gc on the shared backends (grace 0: nothing is pushing) frees the deleted image's own blobs only.
     const gc = await cli(['gc', '--data', dataA, '--grace', '0s', '--json']);
     assert.equal(gc.code, 0, gc.stderr);

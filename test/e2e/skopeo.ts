@@ -40,8 +40,8 @@ export async function skopeoListTags(host: string, repo: string): Promise<string
   return (JSON.parse(result.stdout) as { Tags: string[] }).Tags;
 }
 
-export function skopeoDelete(ref: string): Promise<RunResult> {
-  return runOk('skopeo', ['delete', '--tls-verify=false', ref], defaults);
+export function skopeoDelete(ref: string, extra: readonly string[] = []): Promise<RunResult> {
+  return runOk('skopeo', ['delete', '--tls-verify=false', ...extra, ref], defaults);
 }
 
 /** Like skopeoCopy but returns the result whatever the exit code (for expected failures and crash tests). */

@@ -198,7 +198,10 @@ describe('repositories, tags and manifests', () => {
 
     const tagDeleted = await admin.api<DeleteManifestResponse>('DELETE', `/api/manifests?repository=${q(repo)}&reference=a`);
     assert.equal(tagDeleted.status, 200);
-    assert.deepEqual(tagDeleted.body, { deleted: 'tag', repository: repo, reference: 'a' });
+    const { trashEntry, expiresAt, ...what } = tagDeleted.body;
+    assert.deepEqual(what, { deleted: 'tag', repository: repo, reference: 'a' });
+    assert.match(trashEntry, /^[0-9a-f]{16}$/, 'restorable from the trash');
+    assert.ok(Date.parse(expiresAt) > Date.now());
     assert.equal((await request('GET', `${admin.url}/v2/${repo}/manifests/a`, { headers: accept })).status, 404);
     assert.equal((await request('GET', `${admin.url}/v2/${repo}/manifests/b`, { headers: accept })).status, 200);
 

@@ -1,3 +1,4 @@
+import { policyFor } from '../../registry/lifecycle/policies.js';
 import assert from 'node:assert/strict';
 import { createCipheriv, randomBytes } from 'node:crypto';
 import { mkdtemp } from 'node:fs/promises';
@@ -64,8 +65,14 @@ export async function startAdminServer(options: { mirror?: MirrorControl; dataDi
     mirror: options.mirror,
     version: testVersion,
   });
-  // Berth's lifecycle checks (immutable tags, quotas) as berth-server wires them: inert until a policy is set.
-  registry = await createRegistry({ dataDir, logger: log, mounts, contentPolicy: (stores) => lifecycleChecksOf(stores, () => state.read(), { cacheWith: stores.events }).checks });
+  // Berth's lifecycle checks (immutable tags, quotas) and each namespace's trash days as berth-server wires them.
+  registry = await createRegistry({
+    dataDir,
+    logger: log,
+    mounts,
+    contentPolicy: (stores) => lifecycleChecksOf(stores, () => state.read(), { cacheWith: stores.events }).checks,
+    trashDays: (repository) => policyFor(state.read(), repository).trashDays,
+  });
   const { url, server } = await registry.listen({ host: '127.0.0.1', port: 0 });
   urls.http = url;
 

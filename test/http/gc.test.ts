@@ -24,7 +24,12 @@ import { assertAdminError, startAdminServer, type AdminServer } from './admin-fi
 /**
  * Garbage collection end to end: images pushed and deleted over /v2, collection run through the library, the
  * `berth gc` command and the admin API, and the survivors pulled back byte-exact.
+ *
+ * A delete goes to the trash, which keeps its content until the entry expires: these registries keep deletes for
+ * 0 days (the entry has expired by the next collection, which drops it and frees its content). What the trash keeps
+ * with the default 30 days is test/e2e/trash-restore.test.ts's subject.
  */
+const trashNothing = { trashDays: () => 0 };
 
 interface TestImage {
   repo: string;
@@ -111,7 +116,7 @@ function berth(args: string[]): Promise<CliRun> {
 describe('garbage collection over a running registry', () => {
   let reg: RunningRegistry;
   before(async () => {
-    reg = await startRegistry(undefined, { garbageCollection: false });
+    reg = await startRegistry(undefined, { garbageCollection: false, ...trashNothing });
   });
   after(() => reg.close());
 
@@ -185,7 +190,7 @@ describe('garbage collection over a running registry', () => {
 describe('berth gc', () => {
   let reg: RunningRegistry;
   before(async () => {
-    reg = await startRegistry(undefined, { garbageCollection: false });
+    reg = await startRegistry(undefined, { garbageCollection: false, ...trashNothing });
   });
   after(() => reg.close());
 
@@ -235,6 +240,8 @@ describe('POST /api/storage/gc', () => {
   let admin: AdminServer;
   before(async () => {
     admin = await startAdminServer();
+    // The setting the GUI and `berth trash days gc 0` write: deletes in namespace gc are not kept.
+    assert.equal((await admin.api('PUT', '/api/trash/days', { namespace: 'gc', days: 0 })).status, 200);
   });
   after(() => admin.close());
 
@@ -267,8 +274,11 @@ describe('POST /api/storage/gc', () => {
     assert.equal(afterRun.blobs, before.blobs - 3);
 
     const audit = await admin.api<AuditResponse>('GET', '/api/audit?action=storage.gc');
-    assert.equal(audit.body.events.length, 1, 'one audited run (the dry run and the run that freed nothing are not changes)');
-    assert.deepEqual(audit.body.events[0]?.detail, { blobsDeleted: 3, bytesFreed: freedBytes, layerLinksRemoved: 3, graceMs: 60 * 60 * 1000 });
+    // The dry run is no change; the first run freed nothing but dropped the expired trash entry.
+    assert.deepEqual(audit.body.events.map((event) => event.detail), [
+      { blobsDeleted: 0, bytesFreed: 0, layerLinksRemoved: 0, graceMs: 60 * 60 * 1000, trashEntriesExpired: 1 },
+      { blobsDeleted: 3, bytesFreed: freedBytes, layerLinksRemoved: 3, graceMs: 60 * 60 * 1000, trashEntriesExpired: 0 },
+    ]);
   });
   it('reclaims now without the grace period, refuses while a push has sent layers but not its image, and audits it', async () => {
     const { doomed, kept, freedBytes } = await pushPairAndDeleteOne(admin.url);
@@ -302,6 +312,6 @@ describe('POST /api/storage/gc', () => {
     await assertPullable(admin.url, kept);
     assert.equal(await blobStatus(admin.url, pending, layer.digest), 200, 'the push that finished keeps its layers');
     const audit = await admin.api<AuditResponse>('GET', '/api/audit?action=storage.gc');
-    assert.deepEqual(audit.body.events.at(-1)?.detail, { blobsDeleted: 3, bytesFreed: freedBytes, layerLinksRemoved: 3, graceMs: 1, skipGracePeriod: true });
+    assert.deepEqual(audit.body.events.at(-1)?.detail, { blobsDeleted: 3, bytesFreed: freedBytes, layerLinksRemoved: 3, graceMs: 1, trashEntriesExpired: 1, skipGracePeriod: true });
   });
 });

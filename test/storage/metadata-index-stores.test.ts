@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { openPostgresDatabase } from '../../registry/state/postgres/database.js';
+import type { TrashEntry } from '../../registry/lifecycle/trash-store.js';
 import { openIndexStores } from '../../registry/storage/metadata-index-stores.js';
 import { openPostgresIndexStores } from '../../registry/storage/postgres-index-stores.js';
 import { makeTempDir } from '../support/temp-dir.js';
 import { postgresSkipReason, startPostgres, type PostgresServer } from '../support/services/postgres.js';
 
-/** The factory the configuration uses: migrations on request, one pool for both stores, ended by the last close. */
+/** The factory the configuration uses: migrations on request, one pool for all the stores, ended by the last close. */
 
 const skip = postgresSkipReason();
 let server: PostgresServer;
@@ -15,24 +16,39 @@ before(async () => {
 });
 after(() => server?.stop());
 
+const trashEntry: TrashEntry = {
+  id: '0123456789abcdef',
+  repository: 'team/app',
+  namespace: 'team',
+  deleted: { kind: 'tag', tag: '1' },
+  manifests: [{ digest: `sha256:${'a'.repeat(64)}`, mediaType: 'application/vnd.oci.image.manifest.v1+json', size: 10, tags: ['1'] }],
+  deletedAt: '2026-06-01T00:00:00.000Z',
+  expiresAt: '2026-07-01T00:00:00.000Z',
+  deletedBy: 'ci',
+};
+
 const connectionsTo = async (database: string) =>
   Number((await server.psql(`SELECT count(*) FROM pg_stat_activity WHERE datname = '${database}' AND application_name = 'berth';`)).trim());
 
-test('the file backend opens the SQLite index and pull records in the data directory', async (t) => {
+test('the file backend opens the SQLite index, pull records and trash in the data directory', async (t) => {
   const dataDir = await makeTempDir(t, 'berth-index-stores-');
   const stores = await openIndexStores(dataDir, { kind: 'file' });
   await stores.index.putTag('team/app', '1', `sha256:${'a'.repeat(64)}`, new Date());
+  await stores.trash.add(trashEntry);
   await stores.index.close();
   await stores.usage.close();
+  await stores.trash.close();
   const again = await openIndexStores(dataDir, { kind: 'file' });
   t.after(async () => {
     await again.index.close();
     await again.usage.close();
+    await again.trash.close();
   });
   assert.deepEqual(await again.index.listTagNames('team/app', {}), ['1'], 'kept in the data directory');
+  assert.deepEqual(await again.trash.get(trashEntry.id), trashEntry);
 });
 
-test('opened from a URL: migrates, both stores share one pool, and the second close ends it', { skip }, async () => {
+test('opened from a URL: migrates, the stores share one pool, and the last close ends it', { skip }, async () => {
   const info = await server.createDatabase();
   const stores = await openIndexStores('/nonexistent', { kind: 'postgres', target: { url: info.url, password: info.connection.password } }, { migrate: true });
   await stores.index.putTag('team/app', '1', `sha256:${'a'.repeat(64)}`, new Date());
@@ -44,6 +60,8 @@ test('opened from a URL: migrates, both stores share one pool, and the second cl
   await stores.index.close();
   assert.equal((await stores.usage.referenceUsage('team/app', ['1']))?.pullCount, 2, 'the pool stays while the pull records are open');
   await stores.usage.close();
+  assert.equal((await stores.trash.list()).length, 0, 'the pool stays while the trash is open');
+  await stores.trash.close();
   assert.equal(await connectionsTo(info.name), 0, 'the last close ended the pool');
 });
 
@@ -55,6 +73,7 @@ test('over a pool the caller owns: without migrate a fresh database is refused b
   await assert.rejects(stores.index.isReady(), /relation "berth_index_meta" does not exist/);
   await stores.index.close();
   await stores.usage.close();
+  await stores.trash.close();
   assert.equal((await database.pool.query('SELECT 1 AS one')).rows[0]?.one, 1);
 });
 

@@ -469,3 +469,54 @@ testOnEachIndex('the work grows linearly with the store: storage operations for 
   // A collection that looked at every repository for every candidate blob would need about 16x.
   assert.ok(large <= small * 4.5, `${large} operations for 40 repositories, ${small} for 10`);
 });
+
+/** What the trash hands a collection (lifecycle/trash.ts collectionRoots), fixed for the test. */
+function trashHolding(roots: Array<{ repository: string; digest: string }>, expired = 0) {
+  return {
+    async collectionRoots() {
+      return { expired: Array.from({ length: expired }, () => ({}) as never), roots };
+    },
+  };
+}
+
+testOnEachIndex('trash roots keep a deleted image whole (bytes, layer links, an index and its children), also in a repository with no link left', async (t, backend) => {
+  const stores = await openStores(t, backend);
+  const trashed = await pushImage(stores, 'team/a', 'v1', [randomBytes(4000)]);
+  const amd = await pushImage(stores, 'team/gone', undefined, [randomBytes(1000)]);
+  const arm = await pushImage(stores, 'team/gone', undefined, [randomBytes(1000)]);
+  const index = await pushIndex(stores, 'team/gone', 'multi', [amd, arm]);
+  const other = await pushImage(stores, 'team/a', 'v2', [randomBytes(500)]);
+  assert.ok(await stores.repositories.deleteManifest('team/a', parseDigest(trashed.digest)));
+  await stores.repositories.deleteRepository('team/gone');
+  const trash = trashHolding([
+    { repository: 'team/a', digest: trashed.digest },
+    { repository: 'team/gone', digest: index.digest },
+  ]);
+
+  const result = await collectGarbage(stores.driver, stores.index, { graceMs: 0, trash });
+  assert.equal(result.blobsDeleted, 0, 'nothing the trash holds is freed');
+  assert.equal(result.layerLinksRemoved, 0, 'the deleted image keeps its layer links in its repository');
+  assert.equal(result.trashManifestsKept, 2);
+  for (const blob of [...trashed.blobs, ...amd.blobs, ...arm.blobs]) assert.ok(await stored(stores, blob.digest), blob.digest);
+  for (const digest of [trashed.digest, index.digest, amd.digest, arm.digest]) assert.ok(await stored(stores, digest), digest);
+  assert.notEqual(await stores.repositories.blobSize('team/a', parseDigest(trashed.blobs[1]?.digest ?? '')), undefined);
+  await assertComplete(stores, 'team/a', other.bytes, 'team/a:v2');
+
+  // Without the entries (expired and dropped), the same content is garbage.
+  const freed = await collectGarbage(stores.driver, stores.index, { graceMs: 0, trash: trashHolding([], 2) });
+  assert.equal(freed.trashEntriesExpired, 2);
+  assert.equal(freed.blobsDeleted, trashed.blobs.length + 1 + amd.blobs.length + 1 + arm.blobs.length + 1 + 1);
+  assert.ok(await stored(stores, other.digest), 'the image not deleted stays');
+  await assertEveryTagComplete(stores);
+});
+
+testOnEachIndex('a trash root whose bytes are gone does not stop its repository\'s layer links from being judged', async (t, backend) => {
+  const stores = await openStores(t, backend);
+  const doomed = await pushImage(stores, 'team/a', 'v1', [randomBytes(2000)]);
+  await pushImage(stores, 'team/a', 'v2', [randomBytes(300)]);
+  assert.ok(await stores.repositories.deleteManifest('team/a', parseDigest(doomed.digest)));
+  const result = await collectGarbage(stores.driver, stores.index, { graceMs: 0, trash: trashHolding([{ repository: 'team/a', digest: `sha256:${'0'.repeat(64)}` }]) });
+  assert.equal(result.unreadableManifests, 0);
+  assert.equal(result.layerLinksRemoved, doomed.blobs.length, 'the deleted image\'s links go as without the trash');
+  await assertEveryTagComplete(stores);
+});

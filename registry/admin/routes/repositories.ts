@@ -1,7 +1,6 @@
 import { Router, type Request } from 'express';
 import { isDigest, parseDigest } from '../../core/digest.js';
 import { isRepositoryName, isTag, namespaceOf } from '../../core/names.js';
-import { lifecycleChecksOf } from '../../lifecycle/content-policy.js';
 import { AdminError, badRequest } from '../admin-error.js';
 import {
   adminRoutes,
@@ -50,8 +49,6 @@ const manifestNotFound = (repository: string, reference: string) =>
  */
 export function repositoryRoutes(ctx: AdminContext, inspector: ImageInspector): Router {
   const router = Router();
-  /** The same immutable-tag checks as a DELETE over /v2 (DENIED, answered 403 BERTH_REGISTRY_DENIED). */
-  const checks = () => lifecycleChecksOf(ctx.registry, () => ctx.state.read()).checks;
 
   router.get(adminRoutes.repositories, async (req, res) => {
     const namespace = queryParam(req, 'namespace');
@@ -110,13 +107,13 @@ export function repositoryRoutes(ctx: AdminContext, inspector: ImageInspector): 
 
   router.delete(adminRoutes.repositories, async (req, res) => {
     const repository = repositoryParam(req);
-    await checks().beforeRepositoryDelete(repository);
-    const deleted = await ctx.registry.repositories.deleteRepository(repository);
-    if (!deleted) throw repositoryNotFound(repository);
+    const moved = await ctx.registry.trash.moveRepository(repository, { actor: 'admin' });
+    if (!moved) throw repositoryNotFound(repository);
+    const { entry, ...deleted } = moved;
     await ctx.registry.pulls.forget(repository);
-    await auditChange(ctx, req, { action: 'repository.delete', namespace: namespaceOf(repository), repository, detail: deleted });
+    await auditChange(ctx, req, { action: 'repository.delete', namespace: namespaceOf(repository), repository, detail: { ...deleted, trashEntry: entry.id } });
     ctx.hub.publish({ type: 'repository.deleted', repository, actor: 'admin' });
-    const body: DeleteRepositoryResponse = { repository, ...deleted };
+    const body: DeleteRepositoryResponse = { repository, ...deleted, trashEntry: entry.id, expiresAt: entry.expiresAt };
     res.json(body);
   });
 
@@ -140,19 +137,13 @@ export function repositoryRoutes(ctx: AdminContext, inspector: ImageInspector): 
     const repository = repositoryParam(req);
     const reference = referenceParam(req);
     const client = clientOf(req);
-    let deleted: DeleteManifestResponse['deleted'];
-    if (isDigest(reference)) {
-      await checks().beforeManifestDelete(repository, reference);
-      if (!(await ctx.registry.repositories.deleteManifest(repository, parseDigest(reference)))) throw manifestNotFound(repository, reference);
-      ctx.registry.events.emit('manifest.deleted', { repository, digest: reference, actor: 'admin', client });
-      deleted = 'manifest';
-    } else {
-      await checks().beforeTagDelete(repository, reference);
-      if (!(await ctx.registry.repositories.deleteTag(repository, reference))) throw manifestNotFound(repository, reference);
-      ctx.registry.events.emit('tag.deleted', { repository, tag: reference, actor: 'admin', client });
-      deleted = 'tag';
-    }
-    const body: DeleteManifestResponse = { deleted, repository, reference };
+    const by = { actor: 'admin' };
+    const deleted: DeleteManifestResponse['deleted'] = isDigest(reference) ? 'manifest' : 'tag';
+    const entry = deleted === 'manifest' ? await ctx.registry.trash.moveManifest(repository, parseDigest(reference).digest, by) : await ctx.registry.trash.moveTag(repository, reference, by);
+    if (!entry) throw manifestNotFound(repository, reference);
+    if (deleted === 'manifest') ctx.registry.events.emit('manifest.deleted', { repository, digest: reference, actor: 'admin', client, trashEntry: entry.id });
+    else ctx.registry.events.emit('tag.deleted', { repository, tag: reference, actor: 'admin', client, trashEntry: entry.id });
+    const body: DeleteManifestResponse = { deleted, repository, reference, trashEntry: entry.id, expiresAt: entry.expiresAt };
     res.json(body);
   });
   return router;

@@ -26,7 +26,7 @@ export function retentionRoutes(ctx: AdminContext): Router {
   const run = (options: RetentionRunOptions) => {
     const scheduler = ctx.retention?.();
     if (scheduler) return scheduler.run(options);
-    return runRetention({ repositories: ctx.registry.repositories, pulls: ctx.registry.pulls, state: ctx.state, audit: ctx.audit }, options);
+    return runRetention({ repositories: ctx.registry.repositories, trash: ctx.registry.trash, pulls: ctx.registry.pulls, state: ctx.state, audit: ctx.audit }, options);
   };
 
   router.get(adminRoutes.retention, (_req, res) => {

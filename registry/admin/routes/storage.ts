@@ -30,9 +30,9 @@ export function createStorageReport(ctx: AdminContext): StorageReport {
     async collectGarbage(req: Request, { dryRun, skipGracePeriod }: { dryRun: boolean; skipGracePeriod: boolean }): Promise<GarbageCollectionResponse> {
       const result: GarbageCollectionResponse = skipGracePeriod ? await reclaimNow(ctx, dryRun) : await ctx.registry.collectGarbage({ dryRun });
       if (!dryRun) meter.invalidate();
-      if (!dryRun && (result.blobsDeleted > 0 || result.layerLinksRemoved > 0)) {
-        const { blobsDeleted, bytesFreed, layerLinksRemoved, graceMs } = result;
-        await auditChange(ctx, req, { action: 'storage.gc', detail: { blobsDeleted, bytesFreed, layerLinksRemoved, graceMs, ...(skipGracePeriod ? { skipGracePeriod } : {}) } });
+      if (!dryRun && (result.blobsDeleted > 0 || result.layerLinksRemoved > 0 || result.trashEntriesExpired > 0)) {
+        const { blobsDeleted, bytesFreed, layerLinksRemoved, graceMs, trashEntriesExpired } = result;
+        await auditChange(ctx, req, { action: 'storage.gc', detail: { blobsDeleted, bytesFreed, layerLinksRemoved, graceMs, trashEntriesExpired, ...(skipGracePeriod ? { skipGracePeriod } : {}) } });
       }
       return result;
     },

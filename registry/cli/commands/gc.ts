@@ -2,6 +2,8 @@ import { hostname } from 'node:os';
 import { lockNames, openClusterLocks, runExclusive } from '../../cluster/cluster-locks.js';
 import { formatDuration, parseDuration } from '../../core/duration.js';
 import { collectGarbage, type GarbageCollectionResult } from '../../storage/garbage-collector.js';
+import { trashCollectionRoots } from '../../lifecycle/trash.js';
+import type { TrashEntry } from '../../lifecycle/trash-store.js';
 import { openIndexStores } from '../../storage/metadata-index-stores.js';
 import { CliUsageError } from '../cli-error.js';
 import type { Command } from 'commander';
@@ -24,8 +26,17 @@ async function gc(command: Command): Promise<void> {
   // marks from it (and first brings it up to date with the files).
   const storage = storageOf(command);
   const metadata = metadataOf(command);
-  const { index, usage } = await openIndexStores(dataDir, metadata);
+  const { index, usage, trash: trashStore } = await openIndexStores(dataDir, metadata);
   await usage.close();
+  // What the trash still holds is kept; its expired entries are dropped and freed by this run.
+  const expired: TrashEntry[] = [];
+  const trash = {
+    async collectionRoots(at: Date, dryRun: boolean) {
+      const found = await trashCollectionRoots(trashStore, at, dryRun);
+      if (!dryRun) expired.push(...found.expired);
+      return found;
+    },
+  };
   // With a shared database, under the cluster's gc lock: refused, naming the node, while a node collects (its
   // schedule or the GUI's "reclaim now"), and no node starts one while this runs.
   const locks = await openClusterLocks(metadata, { node: () => `${hostname()} berth gc pid ${process.pid}` });
@@ -33,14 +44,19 @@ async function gc(command: Command): Promise<void> {
   try {
     // The storage the index describes (checked against the database's binding): sweeping another would delete content the index never saw.
     result = await runExclusive(locks, lockNames.gc, 'a garbage collection', () =>
-      withStorage(dataDir, storage, metadata, (driver) => collectGarbage(driver, index, { graceMs, dryRun: values.dryRun === true })),
+      withStorage(dataDir, storage, metadata, (driver) => collectGarbage(driver, index, { graceMs, dryRun: values.dryRun === true, trash })),
     );
   } finally {
     await index.close();
+    await trashStore.close();
     await locks.close();
   }
-  if (!result.dryRun && (result.blobsDeleted > 0 || result.layerLinksRemoved > 0)) {
+  if (!result.dryRun && (result.blobsDeleted > 0 || result.layerLinksRemoved > 0 || result.trashEntriesExpired > 0)) {
     await auditAdmin(dataDir, metadataOf(command), { action: 'storage.gc', detail: auditDetail(result) });
+  }
+  // As the server audits the entries its collections drop: gone for good.
+  for (const entry of expired) {
+    await auditAdmin(dataDir, metadataOf(command), { action: 'trash.expire', namespace: entry.namespace, repository: entry.repository, detail: { trashEntry: entry.id } });
   }
   console.log(values.json ? JSON.stringify(result, null, 2) : formatGcResult(result));
 }
@@ -52,7 +68,8 @@ export function registerGcCommand(program: Command): void {
     '[--dry-run] [--grace 1h] [--json]',
     'Frees the disk space of deleted images: removes blobs (layers, configs, manifests) that no manifest of any ' +
       'repository references any more. Tagged and untagged manifests are kept (an untagged one is still pullable by ' +
-      'digest): to free an image, delete its manifest by digest first (berth image rm REPO@DIGEST, or the GUI).',
+      'digest): to free an image, delete its manifest by digest first (berth image rm REPO@DIGEST, or the GUI). ' +
+      'Deleted images stay in the trash (restorable) until their entry expires or "berth trash empty" drops it.',
   )
     .summary('free the disk space of deleted images (garbage collection)')
     .option('--dry-run', 'report what would be freed, delete nothing')
@@ -71,8 +88,8 @@ function graceOf(text: string): number {
 }
 
 export function auditDetail(result: GarbageCollectionResult): Record<string, number> {
-  const { blobsDeleted, bytesFreed, layerLinksRemoved, graceMs } = result;
-  return { blobsDeleted, bytesFreed, layerLinksRemoved, graceMs };
+  const { blobsDeleted, bytesFreed, layerLinksRemoved, graceMs, trashEntriesExpired } = result;
+  return { blobsDeleted, bytesFreed, layerLinksRemoved, graceMs, trashEntriesExpired };
 }
 
 /** What a person wants to read after a run: what went (or would go), what stays, and anything spared. */
@@ -84,6 +101,12 @@ export function formatGcResult(result: GarbageCollectionResult): string {
     `Kept ${formatBytes(result.bytesKept)} in ${plural(result.blobsKept, 'blob')}, ${plural(result.manifestsKept, 'manifest')}` +
       ` in ${plural(result.repositories, 'repository', 'repositories')}.`,
   ];
+  if (result.trashManifestsKept > 0) {
+    lines.push(`Kept ${plural(result.trashManifestsKept, 'deleted manifest')} of the trash (restorable until the entry expires).`);
+  }
+  if (result.trashEntriesExpired > 0) {
+    lines.push(`${plural(result.trashEntriesExpired, 'expired trash entry', 'expired trash entries')} ${result.dryRun ? 'would be' : result.trashEntriesExpired === 1 ? 'was' : 'were'} dropped for good.`);
+  }
   if (result.youngSpared > 0) {
     const spared = plural(result.youngSpared, 'unreferenced blob or link', 'unreferenced blobs or links');
     lines.push(`Spared ${spared} younger than ${formatDuration(result.graceMs)} (pushes in progress).`);

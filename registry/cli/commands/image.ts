@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { ManifestDetail, TagSummary } from '../../admin/contract.js';
 import { createImageInspector, type ImageInspector } from '../../admin/image-inspect.js';
 import type { AuditEvent } from '../../auth/index.js';
-import { parseDigest } from '../../core/digest.js';
+import { policyFor } from '../../lifecycle/policies.js';
 import { isRepositoryName, namespaceOf } from '../../core/names.js';
 import { createRegistry, type Registry } from '../../index.js';
 import { lifecycleChecksOf } from '../../lifecycle/content-policy.js';
@@ -25,8 +25,19 @@ export async function withRegistry<T>(command: Command, work: (registry: Registr
   const dataDir = dataDirOf(command);
   requireDataDir(dataDir);
   const metadata = metadataOf(command);
+  // The namespaces' policies as the server reads them: trash days (a delete here is restorable as long as there), and
+  // the immutable tags and quotas its deletes and writes obey.
+  const { policies, upstreams } = await withState(dataDir, metadata, async (state) => state.read());
   return withStorage(dataDir, storageOf(command), metadata, async (driver) => {
-    const registry = await createRegistry({ dataDir, metadata, driver, garbageCollection: false, checkIndexAtStart: false });
+    const registry = await createRegistry({
+      dataDir,
+      metadata,
+      driver,
+      garbageCollection: false,
+      checkIndexAtStart: false,
+      trashDays: (repository) => policyFor({ policies }, repository).trashDays,
+      contentPolicy: (stores) => lifecycleChecksOf(stores, () => ({ policies, upstreams })).checks,
+    });
     try {
       return await work(registry, dataDir);
     } finally {
@@ -219,30 +230,26 @@ async function remove(text: string, command: Command): Promise<void> {
   await withRegistry(command, async (registry, dataDir) => {
     const { repository } = image;
     const event = { action: 'delete', namespace: namespaceOf(repository), repository } as const;
-    // Immutable tags are refused here as over /v2 and in the GUI.
-    const policies = await withState(dataDir, metadataOf(command), async (state) => state.read());
-    const { checks } = lifecycleChecksOf(registry, () => policies);
-    if (image.digest) await checks.beforeManifestDelete(repository, image.digest);
-    else await checks.beforeTagDelete(repository, image.tag as string);
+    const by = { actor: 'admin' };
+    const restoreHint = (id: string, expiresAt: string) => `It is in the trash until ${formatTime(expiresAt)}: "berth trash restore ${id}" brings it back.`;
     if (image.digest) {
-      const tags = (await createImageInspector(() => registry).detail(repository, image.digest))?.tags ?? [];
-      if (!(await registry.repositories.deleteManifest(repository, parseDigest(image.digest)))) {
-        throw new Error(`no manifest ${formatReference(image)} in this Berth: see "berth image list ${repository}"`);
-      }
-      await auditAdmin(dataDir, metadataOf(command), { ...event, digest: image.digest });
+      const entry = await registry.trash.moveManifest(repository, image.digest, by);
+      if (!entry) throw new Error(`no manifest ${formatReference(image)} in this Berth: see "berth image list ${repository}"`);
+      await auditAdmin(dataDir, metadataOf(command), { ...event, digest: image.digest, detail: { trashEntry: entry.id } });
+      const tags = entry.manifests[0]?.tags ?? [];
       const untagged = tags.length > 0 ? ` and its tag${tags.length === 1 ? '' : 's'} ${tags.join(', ')}` : '';
-      console.log(`Deleted ${formatReference(image)}${untagged}. "berth gc" frees the space of layers no other image uses.`);
+      const referrers = entry.manifests.length > 1 ? ` with ${entry.manifests.length - 1} referrer(s)` : '';
+      console.log(`Deleted ${formatReference(image)}${untagged}${referrers}. ${restoreHint(entry.id, entry.expiresAt)}`);
       return;
     }
     const tag = image.tag as string;
-    const before = await registry.repositories.getManifest(repository, tag);
-    if (!before || !(await registry.repositories.deleteTag(repository, tag))) {
-      throw new Error(`no tag ${formatReference(image)} in this Berth: see "berth image list ${repository}"`);
-    }
-    await auditAdmin(dataDir, metadataOf(command), { ...event, reference: tag });
+    const entry = await registry.trash.moveTag(repository, tag, by);
+    if (!entry) throw new Error(`no tag ${formatReference(image)} in this Berth: see "berth image list ${repository}"`);
+    const digest = entry.manifests[0]?.digest ?? '';
+    await auditAdmin(dataDir, metadataOf(command), { ...event, reference: tag, detail: { trashEntry: entry.id } });
     console.log(
-      `Deleted tag ${formatReference(image)}. Its manifest ${shortDigest(before.digest)}… is still pullable by digest: ` +
-        `"berth image rm ${repository}@${before.digest}" deletes it, then "berth gc" frees its space.`,
+      `Deleted tag ${formatReference(image)}. Its manifest ${shortDigest(digest)}… is still pullable by digest: ` +
+        `"berth image rm ${repository}@${digest}" deletes it too. ${restoreHint(entry.id, entry.expiresAt)}`,
     );
   });
 }
@@ -337,7 +344,7 @@ Examples:
     .argument('<IMAGE>', 'the image, e.g. team/app:1 or team/app@sha256:…')
     .addOption(jsonOption('print the details as JSON (the admin API\'s shape, plus pushedAt)'))
     .action((text: string, _options, command: Command) => inspect(text, command));
-  leaf(image, 'rm', 'REPOSITORY:TAG|REPOSITORY@DIGEST', 'deletes a tag, or a manifest and every tag on it (as DELETE over the registry API does); "berth gc" then frees the space')
+  leaf(image, 'rm', 'REPOSITORY:TAG|REPOSITORY@DIGEST', 'deletes a tag, or a manifest with every tag on it and its referrers (as DELETE over the registry API does), into the trash: "berth trash restore" brings it back until it expires')
     .alias('delete')
     .argument('<IMAGE>', 'the tag (team/app:1) or manifest (team/app@sha256:…) to delete')
     .action((text: string, _options, command: Command) => remove(text, command));

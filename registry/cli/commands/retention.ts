@@ -116,7 +116,7 @@ async function run(rawScope: string | undefined, command: Command): Promise<void
     const audit = await openAuditLog(dataDir, metadata);
     try {
       return await runRetention(
-        { repositories: registry.repositories, pulls: registry.pulls, state, audit },
+        { repositories: registry.repositories, trash: registry.trash, pulls: registry.pulls, state, audit },
         { dryRun: values.dryRun === true, ...(scope !== undefined ? { scope } : {}), ...(asOf ? { now: asOf } : {}), actor: 'admin', client: 'cli' },
       );
     } finally {

@@ -5,6 +5,7 @@ import type { Logger } from '../../log.js';
 import type { BlobStore } from '../../storage/blob-store.js';
 import type { RepositoryStore } from '../../storage/repository-store.js';
 import type { UploadStore } from '../../storage/upload-store.js';
+import type { Trash } from '../../lifecycle/trash.js';
 import type { Caller } from '../access.js';
 import type { ContentPolicy } from '../content-policy.js';
 import type { MirrorHook } from '../mirror-hook.js';
@@ -14,6 +15,8 @@ export interface DistributionDeps {
   blobs: BlobStore;
   uploads: UploadStore;
   repositories: RepositoryStore;
+  /** Every DELETE goes through it: gone for clients at once, restorable by an admin until the entry expires. */
+  trash: Trash;
   events: RegistryEvents;
   log: Logger;
   /** Present when upstreams are configured. */

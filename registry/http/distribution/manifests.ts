@@ -5,7 +5,7 @@ import { assertTag, isTag } from '../../core/names.js';
 import { apiVersionHeader, readSmallBody, sendEmpty, type DistributionDeps, type RequestContext } from './context.js';
 
 /** Manifests by tag or digest: the bytes served are exactly the bytes pushed. */
-export function createManifestHandlers({ repositories, events, mirror, manifestPushed, policy }: DistributionDeps) {
+export function createManifestHandlers({ repositories, trash, events, mirror, manifestPushed, policy }: DistributionDeps) {
   /** A push names a tag to create: a malformed one is 400 TAG_INVALID. */
   function checkReference(reference: string): string {
     if (reference.includes(':')) return parseDigest(reference).digest;
@@ -88,14 +88,16 @@ export function createManifestHandlers({ repositories, events, mirror, manifestP
 
   async function remove(ctx: RequestContext, name: string, reference: string): Promise<void> {
     checkExistingReference(name, reference);
+    // Into the trash: for this client (and every other) the manifest or tag is gone now, as the spec says.
+    const by = { actor: ctx.caller.name };
     if (isDigest(reference)) {
-      await policy?.beforeManifestDelete(name, reference);
-      if (!(await repositories.deleteManifest(name, parseDigest(reference)))) throw unknownManifest(name, reference);
-      events.emit('manifest.deleted', { repository: name, digest: reference, actor: ctx.caller.name, client: ctx.client });
+      const entry = await trash.moveManifest(name, parseDigest(reference).digest, by);
+      if (!entry) throw unknownManifest(name, reference);
+      events.emit('manifest.deleted', { repository: name, digest: reference, actor: ctx.caller.name, client: ctx.client, trashEntry: entry.id });
     } else {
-      await policy?.beforeTagDelete(name, reference);
-      if (!(await repositories.deleteTag(name, reference))) throw unknownManifest(name, reference);
-      events.emit('tag.deleted', { repository: name, tag: reference, actor: ctx.caller.name, client: ctx.client });
+      const entry = await trash.moveTag(name, reference, by);
+      if (!entry) throw unknownManifest(name, reference);
+      events.emit('tag.deleted', { repository: name, tag: reference, actor: ctx.caller.name, client: ctx.client, trashEntry: entry.id });
     }
     sendEmpty(ctx.res, 202);
   }

@@ -141,4 +141,18 @@ export const migrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    id: 8,
+    name: 'trash',
+    // The trash (registry/lifecycle/trash-store.ts): what a delete took away, until it expires or is restored, seen
+    // by every node. Not derived data: nothing can rebuild it. The entry as JSON plus the columns queries filter on.
+    sql: `
+      CREATE TABLE berth_trash_entries (
+        id text PRIMARY KEY, repository text COLLATE "C" NOT NULL, namespace text COLLATE "C" NOT NULL,
+        deleted_at timestamptz NOT NULL, expires_at timestamptz NOT NULL, entry jsonb NOT NULL
+      );
+      CREATE INDEX berth_trash_entries_by_namespace ON berth_trash_entries (namespace, deleted_at);
+      CREATE INDEX berth_trash_entries_by_expiry ON berth_trash_entries (expires_at);
+    `,
+  },
 ];

@@ -9,7 +9,7 @@ import { hrefFor, Link, type PageId, type Route } from '../router.js';
 import classes from './app-layout.module.css';
 import { BerthLogo } from './berth-logo.js';
 import { ConnectionNotice } from './connection-notice.js';
-import { IconBox, IconHome, IconKey, IconList, IconMirror, IconSettings } from './icons.js';
+import { IconBox, IconHome, IconKey, IconList, IconMirror, IconSettings, IconTrash } from './icons.js';
 import { ThemeToggle } from './theme-toggle.js';
 
 const navigation: Array<{ page: PageId; label: string; icon: ReactNode }> = [
@@ -19,6 +19,7 @@ const navigation: Array<{ page: PageId; label: string; icon: ReactNode }> = [
   { page: 'mirror', label: 'Mirror', icon: <IconMirror /> },
   { page: 'settings', label: 'Settings', icon: <IconSettings /> },
   { page: 'audit', label: 'Audit', icon: <IconList /> },
+  { page: 'trash', label: 'Trash', icon: <IconTrash /> },
 ];
 
 /**

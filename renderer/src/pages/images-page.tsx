@@ -22,6 +22,8 @@ import { RelativeTime } from '../components/relative-time.js';
 import { formatBytes, formatCount, shortDigest } from '../format.js';
 import { hrefFor, Link, navigate, type Route } from '../router.js';
 
+/** Every delete goes to the trash (registry/lifecycle/trash.ts): what the confirm says instead of "cannot be undone". */
+const trashNote = 'It goes to the Trash, where it can be restored (tags, signatures and all) until it expires; its space is freed after that.';
 const contentEvents = ['manifest.pushed', 'manifest.deleted', 'tag.deleted', 'repository.deleted'] as const;
 
 function pushExample(host: string, repository = 'team/app'): string {
@@ -353,25 +355,25 @@ function RepositoryView({ repository, route }: { repository: string; route: Rout
           <Text size="sm">
             This deletes <code className="berth-mono">{repository}</code>: every tag
             {tagTotal === undefined ? '' : ` (${formatCount(tagTotal)})`} and every manifest, untagged ones, signatures and SBOMs
-            included. Clients pulling from it will get “name unknown”. The disk space is freed by the next garbage collection. It cannot be undone.
+            included. Clients pulling from it will get “name unknown”. {trashNote}
           </Text>
         )}
         {pending?.kind === 'tag' && (
           <Text size="sm">
             This removes the tag <code className="berth-mono">{`${repository}:${pending.tag}`}</code>. The image itself stays if other
-            tags or digests refer to it; clients pulling this tag will get “manifest unknown”.
+            tags or digests refer to it; clients pulling this tag will get “manifest unknown”. {trashNote}
           </Text>
         )}
         {pending?.kind === 'manifest' && pending.role && (
           <Text size="sm">
             This deletes the manifest <code className="berth-mono">{`${repository}@${shortDigest(pending.digest, 16)}`}</code>.{' '}
-            {untaggedConsequence[pending.role]} Its layers are freed by the next garbage collection if nothing else uses them. It cannot be undone.
+            {untaggedConsequence[pending.role]} {trashNote}
           </Text>
         )}
         {pending?.kind === 'manifest' && !pending.role && (
           <Text size="sm">
             This deletes the image <code className="berth-mono">{`${repository}@${shortDigest(pending.digest, 16)}`}</code>
-            {pending.tags.length > 0 ? ` and every tag pointing at it: ${pending.tags.join(', ')}.` : '.'} It cannot be undone.
+            {pending.tags.length > 0 ? ` and every tag pointing at it: ${pending.tags.join(', ')}.` : '.'} {trashNote}
           </Text>
         )}
       </ConfirmDialog>
@@ -384,7 +386,7 @@ function RepositoryView({ repository, route }: { repository: string; route: Rout
       >
         <Text size="sm">
           That was the last tag of <code className="berth-mono">{repository}</code>. What is left in it (untagged manifests, pullable by digest
-          only) keeps it listed. Delete the repository too, with everything left in it? Cancel keeps it. It cannot be undone.
+          only) keeps it listed. Delete the repository too, with everything left in it? Cancel keeps it. {trashNote}
         </Text>
       </ConfirmDialog>
     </>

@@ -5,6 +5,7 @@ import { adminRoutes, type GarbageCollectionRequest, type GarbageCollectionRespo
 import { formatBytes, formatCount } from '../../format.js';
 import { ErrorAlert } from '../error-alert.js';
 import { IconCheck } from '../icons.js';
+import { hrefFor, Link } from '../../router.js';
 
 /**
  * What the dialog shows: the dry run's plan (confirm or nothing to do), or the real run's result. A discriminated
@@ -62,6 +63,17 @@ function SparedNote({ gc }: { gc: GarbageCollectionResponse }) {
       {plural(gc.youngSpared, 'unused blob or link', 'unused blobs or links')} from the last {graceText(gc.graceMs)}{' '}
       {gc.youngSpared === 1 ? 'is' : 'are'} kept for now: a push in progress uploads its layers before the image that uses
       them. Run this again later to free {gc.youngSpared === 1 ? 'it' : 'them'}.
+    </Text>
+  );
+}
+
+/** Deleted images stay restorable in the Trash, which keeps their blobs: where to go to free them now. */
+function TrashNote({ gc }: { gc: GarbageCollectionResponse }) {
+  if (gc.trashManifestsKept === 0) return null;
+  return (
+    <Text size="sm" c="dimmed">
+      {plural(gc.trashManifestsKept, 'deleted manifest')} in the <Link href={hrefFor('trash')}>Trash</Link> {gc.trashManifestsKept === 1 ? 'keeps its' : 'keep their'}{' '}
+      layers until {gc.trashManifestsKept === 1 ? 'it expires' : 'they expire'}, so {gc.trashManifestsKept === 1 ? 'it' : 'they'} can be restored. Empty the Trash to free that space now.
     </Text>
   );
 }
@@ -205,6 +217,7 @@ export function FreeSpaceButton({ onFreed }: { onFreed: () => void }) {
               Without the wait: what changes from now on (a push that starts meanwhile) is still kept.
             </Text>
           )}
+          {gc && <TrashNote gc={gc} />}
           {gc && <UnreadableNote gc={gc} />}
           {error !== undefined && <ErrorAlert error={error} />}
           <Group justify="flex-end" gap="sm">
