@@ -47,9 +47,9 @@ describe('berth on PostgreSQL metadata (two nodes)', { skip: postgresSkipReason(
     const first = await ok(['migrate', '--metadata', db.url], env);
     assert.match(
       first,
-      /^applied migration 1: state sections\napplied migration 2: audit events\napplied migration 3: repository index\napplied migration 4: pull records\napplied migration 5: storage binding\napplied migration 6: shared secrets\napplied migration 7: quota usage\n.*: 7 migration\(s\) applied \(schema at migration 7\)$/m,
+      /^applied migration 1: state sections\napplied migration 2: audit events\napplied migration 3: repository index\napplied migration 4: pull records\napplied migration 5: storage binding\napplied migration 6: shared secrets\napplied migration 7: quota usage\napplied migration 8: trash\n.*: 8 migration\(s\) applied \(schema at migration 8\)$/m,
     );
-    assert.match(await ok(['migrate', '--metadata', db.url], env), /already up to date \(schema at migration 7\)/);
+    assert.match(await ok(['migrate', '--metadata', db.url], env), /already up to date \(schema at migration 8\)/);
     const withPassword = db.url.replace('berth@', `berth:${db.connection.password}@`);
     const refused = await cli(['migrate', '--metadata', withPassword], {});
     assert.equal(refused.code, 2, refused.stderr);
