@@ -188,7 +188,7 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
           await options.deleteGuard?.(change);
         }
       : undefined;
-  const trash = createTrash({ repositories, blobs, store: trashStore, trashDays: options.trashDays, guard: deleteGuard });
+  const trash = createTrash({ repositories, blobs, store: trashStore, trashDays: options.trashDays, guard: deleteGuard, policy });
   // The hot path's only cost: a Map update per manifest GET (see pull-records.ts).
   events.on('manifest.pulled', (e) => pulls.count(e.repository, e.reference));
   const mirror = options.mirror?.({ driver, blobs, uploads, repositories, log });

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { parseDigest } from '../core/digest.js';
 import { parseManifest } from '../core/manifest.js';
 import { isTag, namespaceOf } from '../core/names.js';
+import type { ContentPolicy } from '../http/content-policy.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { RepositoryStore } from '../storage/repository-store.js';
 import { defaultTrashDays } from './policies.js';
@@ -74,6 +75,8 @@ export interface TrashOptions {
   /** Days an entry of this repository is kept (its lifecycle policy). Default: 30. */
   trashDays?: (repository: string) => number;
   guard?: DeleteGuard;
+  /** What a push obeys: a restore that would put back a tag an immutable pattern now holds elsewhere is refused. */
+  policy?: Pick<ContentPolicy, 'beforeTagPut'>;
   now?: () => Date;
 }
 
@@ -252,6 +255,10 @@ export function createTrash(options: TrashOptions): Trash {
           `${entry.repository}:${taken.join(', ')} now ${taken.length === 1 ? 'names' : 'name'} another manifest`,
           'restore with force to move the tag back, or restore it as another tag',
         );
+      }
+      // Forced or not, a tag moves back only where a push could move it (an immutable tag pushed again stays).
+      for (const manifest of wanted) {
+        for (const tag of manifest.tags) if (!inPlace.has(tag)) await options.policy?.beforeTagPut(entry.repository, tag, manifest.digest);
       }
       let manifestsRestored = 0;
       const tags: string[] = [];

@@ -130,4 +130,18 @@ describe('the trash over the admin API', () => {
     assert.deepEqual((await admin.api<TrashResponse>('GET', '/api/trash?namespace=shop')).body.entries, []);
     assertAdminError(await admin.api('GET', '/api/trash?namespace=..%2Fetc'), 400, 'BERTH_VALIDATION');
   });
+  it('a forced restore never moves a tag that an immutable pattern now holds: refused as a push would be, nothing changed', async () => {
+    await makeImage(admin.url, 'frozen/app', { tag: 'v1' });
+    const deleted = await admin.api<DeleteManifestResponse>('DELETE', '/api/manifests?repository=frozen/app&reference=v1');
+    const second = await makeImage(admin.url, 'frozen/app', { tag: 'v1' });
+    assert.equal((await admin.api('POST', '/api/namespaces', { name: 'frozen' })).status, 201);
+    assert.equal((await admin.api('PUT', '/api/namespaces/frozen/immutable-tags', { patterns: ['v*'] })).status, 200);
+    const refused = await admin.api<{ error: { message: string } }>('POST', `/api/trash/${deleted.body.trashEntry}/restore`, { force: true });
+    assert.equal(refused.status, 403);
+    assert.match(refused.body.error.message, /immutable/);
+    const live = await request('GET', `${admin.url}/v2/frozen/app/manifests/v1`, { headers: { accept: mediaTypes.ociManifest } });
+    assert.equal(live.headers.get('docker-content-digest'), second.digest, 'the tag stays where it was pushed');
+    // Restored under another tag instead, as the refusal allows.
+    assert.equal((await admin.api('POST', `/api/trash/${deleted.body.trashEntry}/restore`, { as: 'old-v1' })).status, 200);
+  });
 });
