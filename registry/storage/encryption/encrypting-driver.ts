@@ -1,0 +1,178 @@
+import type { Readable } from 'node:stream';
+import { isPathNotFound, type FileInfo, type StorageDriver } from '../driver.js';
+import { contentKindOf, uploadTailPathOf } from '../paths.js';
+import { createDataKeys, type DataKeys } from './data-keys.js';
+import { readEncryptionMarker } from './encryption-marker.js';
+import { EncryptedObjectError, headerBytes, layoutOf, newHeader, parseHeader, type FrameHeader } from './frame-format.js';
+import { decryptInto, decryptingReader, decryptWhole, encryptWhole, type EncryptedObject } from './frame-reader.js';
+import { openFrameWriter, uploadPlaintextSize } from './frame-writer.js';
+import type { MasterKeys } from './key-ring.js';
+
+/**
+ * Encryption at rest for any backend: a StorageDriver over another one that encrypts image content (blobs,
+ * manifests, upload data: paths.ts contentKindOf) in the frame format of frame-format.ts and leaves everything
+ * else (links, tags, start times) as it is. Above it nothing changes: sizes, ranges and stat are the plaintext's.
+ *
+ * - Writes are encrypted while the storage's marker says so (encryption-marker.ts, re-read every few seconds, so
+ *   `berth encryption enable` in another process takes effect without a restart).
+ * - Reads look at each object's header: plaintext and encrypted objects are read alike, so a store that is being
+ *   encrypted (encrypt-existing.ts) or has never been is served the same way. What an object is, is cached by
+ *   path, size and modification time: a blob served often is looked at once.
+ * - A ranged read decrypts only the frames the range covers.
+ */
+export interface EncryptingDriver extends StorageDriver {
+  readonly dataKeys: DataKeys;
+  readonly masterKeys: MasterKeys;
+  /** Whether new content is written encrypted now (re-reads the marker). */
+  encryptsWrites(refresh?: boolean): Promise<boolean>;
+}
+
+const markerTtlMs = 2000;
+const cacheLimit = 10_000;
+
+interface Inspected {
+  readonly info: FileInfo;
+  /** Set for an encrypted object. */
+  readonly object?: EncryptedObject;
+}
+
+export function createEncryptingDriver(inner: StorageDriver, masterKeys: MasterKeys): EncryptingDriver {
+  const dataKeys = createDataKeys(inner, masterKeys);
+  let marker: { value: boolean; at: number } | undefined;
+  /** Header (or null: plaintext) of finished objects, by path, valid for one size and modification time. */
+  const headers = new Map<string, { size: number; mtime: number; header: FrameHeader | null }>();
+
+  async function encryptsWrites(refresh = false): Promise<boolean> {
+    if (!refresh && marker && Date.now() - marker.at < markerTtlMs) return marker.value;
+    marker = { value: (await readEncryptionMarker(inner)) !== undefined, at: Date.now() };
+    return marker.value;
+  }
+
+  async function readPrefix(path: string, size: number): Promise<Buffer> {
+    const parts: Buffer[] = [];
+    for await (const chunk of await inner.reader(path, { start: 0, end: Math.min(headerBytes, size) - 1 })) parts.push(chunk as Buffer);
+    return Buffer.concat(parts);
+  }
+
+  async function headerOf(path: string, info: FileInfo): Promise<FrameHeader | undefined> {
+    if (info.size < 8) return undefined;
+    const cached = headers.get(path);
+    if (cached && cached.size === info.size && cached.mtime === info.modifiedAt.getTime()) return cached.header ?? undefined;
+    const header = parseHeader(await readPrefix(path, info.size));
+    headers.delete(path);
+    headers.set(path, { size: info.size, mtime: info.modifiedAt.getTime(), header: header ?? null });
+    if (headers.size > cacheLimit) headers.delete(headers.keys().next().value as string);
+    return header;
+  }
+
+  async function objectOf(header: FrameHeader, storedSize: number): Promise<EncryptedObject> {
+    return { header, key: await dataKeys.open(header.keyId), layout: layoutOf(storedSize, header.frameSize) };
+  }
+
+  /** What `path` (a content or upload path) holds. */
+  async function inspect(path: string, kind: 'content' | 'upload'): Promise<Inspected> {
+    if (kind === 'upload') {
+      // Upload data being written has a tail object, which holds its header (its own bytes may not be readable yet:
+      // an S3 multipart upload is not an object until its last chunk; and none may be stored yet, all in the tail).
+      const tail = await tailHeader(uploadTailPathOf(path));
+      if (tail) {
+        const info = await inner.stat(path).catch((error: unknown): FileInfo => {
+          if (isPathNotFound(error)) return { size: 0, modifiedAt: new Date(), isDirectory: false };
+          throw error;
+        });
+        const size = (await uploadPlaintextSize(inner, path, uploadTailPathOf(path), dataKeys, info.size)) ?? 0;
+        const object = await objectOf(tail, Math.max(info.size, headerBytes));
+        return { info: { ...info, size }, object };
+      }
+    }
+    const info = await inner.stat(path);
+    if (info.isDirectory) return { info };
+    const header = await headerOf(path, info);
+    if (!header) return { info };
+    const object = await objectOf(header, info.size);
+    // Only upload data may lack its last frame: a finished object without one was cut short at a frame boundary.
+    if (kind === 'content' && !object.layout.finished) throw new EncryptedObjectError(`encrypted object ${path} is cut short (its last frame is missing)`);
+    return { info: { ...info, size: object.layout.plaintextSize }, object };
+  }
+
+  async function tailHeader(tailPath: string): Promise<FrameHeader | undefined> {
+    try {
+      return parseHeader(await inner.getContent(tailPath));
+    } catch (error) {
+      if (isPathNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
+  function forget(path: string): void {
+    for (const key of headers.keys()) if (key === path || key.startsWith(`${path}/`)) headers.delete(key);
+  }
+
+  return {
+    name: inner.name,
+    dataKeys,
+    masterKeys,
+    encryptsWrites,
+
+    async getContent(path) {
+      const bytes = await inner.getContent(path);
+      if (!contentKindOf(path)) return bytes;
+      const header = parseHeader(bytes);
+      if (!header) return bytes;
+      return decryptWhole(await objectOf(header, bytes.length), bytes);
+    },
+
+    async putContent(path, content) {
+      forget(path);
+      if (contentKindOf(path) !== 'content' || !(await encryptsWrites())) return inner.putContent(path, content);
+      const { id, key } = await dataKeys.create();
+      const bytes = typeof content === 'string' ? Buffer.from(content, 'utf8') : content;
+      return inner.putContent(path, encryptWhole(key, newHeader(id), bytes));
+    },
+
+    async reader(path, range): Promise<Readable> {
+      const kind = contentKindOf(path);
+      if (!kind) return inner.reader(path, range);
+      const { object } = await inspect(path, kind);
+      return object ? decryptingReader(inner, path, object, range) : inner.reader(path, range);
+    },
+
+    async copyTo(path, destination, range) {
+      const kind = contentKindOf(path);
+      if (!kind) return inner.copyTo(path, destination, range);
+      const { object } = await inspect(path, kind);
+      return object ? decryptInto(inner, path, object, destination, range) : inner.copyTo(path, destination, range);
+    },
+
+    async writer(path) {
+      const kind = contentKindOf(path);
+      if (!kind) return inner.writer(path);
+      forget(path);
+      const framed = await openFrameWriter(inner, dataKeys, path, uploadTailPathOf(path), await encryptsWrites());
+      return framed ?? inner.writer(path);
+    },
+
+    async stat(path) {
+      const kind = contentKindOf(path);
+      if (!kind) return inner.stat(path);
+      return (await inspect(path, kind)).info;
+    },
+
+    list: (path) => inner.list(path),
+
+    async move(source, destination) {
+      forget(source);
+      forget(destination);
+      await inner.move(source, destination);
+      forget(destination);
+    },
+
+    async delete(path) {
+      forget(path);
+      await inner.delete(path);
+    },
+
+    removeEmptyFolder: (path) => inner.removeEmptyFolder(path),
+    purgeLeftovers: (olderThanMs) => inner.purgeLeftovers(olderThanMs),
+  };
+}
