@@ -2,6 +2,7 @@ import { berthVersion } from '../version.js';
 import { BerthCommand, configureHelp, dataOption, metadataOption, storageOption } from './command-kit.js';
 import { registerAuditCommands } from './commands/audit.js';
 import { registerCaCommands } from './commands/ca.js';
+import { registerEncryptionCommands } from './commands/encryption.js';
 import { registerGcCommand } from './commands/gc.js';
 import { registerImageCommands } from './commands/image.js';
 import { registerMigrateCommand } from './commands/migrate.js';
@@ -44,6 +45,7 @@ export function createProgram(): BerthCommand {
   registerUiUrlCommand(program);
   registerAuditCommands(program);
   registerGcCommand(program);
+  registerEncryptionCommands(program);
   registerMigrateCommand(program);
   registerSecretsCommands(program);
   registerCaCommands(program);

@@ -18,11 +18,10 @@ export interface DataKeys {
   create(): Promise<{ id: string; key: Buffer }>;
   /** The data key `id` (cached; unwrapped once per process). */
   open(id: string): Promise<Buffer>;
-  /**
-   * Re-wraps every stored data key not wrapped by the active master key. Returns how many were re-wrapped and, per
-   * master key id, how many key files still use it after the pass (0 for all: nothing needs the old keys).
-   */
-  rewrapAll(onProgress?: (done: number) => void): Promise<{ rewrapped: number; total: number; remaining: Map<string, number> }>;
+  /** Re-wraps every stored data key not wrapped by the active master key; returns how many, of how many. */
+  rewrapAll(onProgress?: (done: number) => void): Promise<{ rewrapped: number; total: number }>;
+  /** How many stored data keys each master key wraps. */
+  countByMaster(): Promise<Map<string, number>>;
 }
 
 interface KeyFile {
@@ -84,6 +83,18 @@ export function createDataKeys(driver: StorageDriver, masterKeys: MasterKeys): D
     }
   }
 
+  async function* keyFiles(): AsyncGenerator<{ id: string; file: KeyFile }> {
+    for await (const id of keyIds()) {
+      try {
+        yield { id, file: await readKeyFile(id) };
+      } catch (error) {
+        // Deleted meanwhile: nothing to re-wrap or count.
+        if (error instanceof EncryptedObjectError && isPathNotFound(error.cause)) continue;
+        throw error;
+      }
+    }
+  }
+
   return {
     async create() {
       const id = newKeyId();
@@ -103,30 +114,23 @@ export function createDataKeys(driver: StorageDriver, masterKeys: MasterKeys): D
 
     async rewrapAll(onProgress) {
       const active = await masterKeys.active();
-      const remaining = new Map<string, number>();
       let rewrapped = 0;
       let total = 0;
-      for await (const id of keyIds()) {
+      for await (const { id, file } of keyFiles()) {
         total += 1;
-        let file: KeyFile;
-        try {
-          file = await readKeyFile(id);
-        } catch (error) {
-          // Deleted meanwhile (a cancelled upload's key): nothing to re-wrap.
-          if (error instanceof EncryptedObjectError && isPathNotFound(error.cause)) continue;
-          throw error;
-        }
-        if (file.master !== active.id) {
-          const key = await unseal(id, file);
-          await driver.putContent(pathFor({ kind: 'dataKey', keyId: id }), JSON.stringify(await seal(id, key)));
-          rewrapped += 1;
-          onProgress?.(rewrapped);
-          remaining.set(active.id, (remaining.get(active.id) ?? 0) + 1);
-        } else {
-          remaining.set(file.master, (remaining.get(file.master) ?? 0) + 1);
-        }
+        if (file.master === active.id) continue;
+        const key = await unseal(id, file);
+        await driver.putContent(pathFor({ kind: 'dataKey', keyId: id }), JSON.stringify(await seal(id, key)));
+        rewrapped += 1;
+        onProgress?.(rewrapped);
       }
-      return { rewrapped, total, remaining };
+      return { rewrapped, total };
+    },
+
+    async countByMaster() {
+      const counts = new Map<string, number>();
+      for await (const { file } of keyFiles()) counts.set(file.master, (counts.get(file.master) ?? 0) + 1);
+      return counts;
     },
   };
 }

@@ -25,6 +25,8 @@ export interface EncryptingDriver extends StorageDriver {
   readonly masterKeys: MasterKeys;
   /** Whether new content is written encrypted now (re-reads the marker). */
   encryptsWrites(refresh?: boolean): Promise<boolean>;
+  /** Whether the object at a content path is stored encrypted. Throws PathNotFoundError. */
+  isEncrypted(path: string): Promise<boolean>;
 }
 
 const markerTtlMs = 2000;
@@ -113,6 +115,10 @@ export function createEncryptingDriver(inner: StorageDriver, masterKeys: MasterK
     dataKeys,
     masterKeys,
     encryptsWrites,
+
+    async isEncrypted(path) {
+      return (await inspect(path, contentKindOf(path) ?? 'content')).object !== undefined;
+    },
 
     async getContent(path) {
       const bytes = await inner.getContent(path);
