@@ -180,6 +180,7 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
       audit,
       dataDir,
       storageBackend: storage.description,
+      encryption: storage.driver,
       urls: () => urls,
       applyListeners: () => (applyRef ? applyRef() : Promise.reject(new Error('the listeners are not up yet'))),
       certificates: () => certificates,

@@ -1,4 +1,5 @@
 import type { AuditLog } from '../auth/audit-log.js';
+import type { EncryptingDriver } from '../storage/encryption/encrypting-driver.js';
 import type { Registry } from '../index.js';
 import type { Logger } from '../log.js';
 import type { StateStore } from '../state/index.js';
@@ -42,6 +43,8 @@ export interface AdminDeps {
   signInFailures?: SignInFailures;
   /** When the server started (uptime in health and the overview). Default: when the admin API was created. */
   startedAt?: number;
+  /** The instance's storage (under its encrypting layer), for encryption at rest (routes/encryption.ts). */
+  encryption?: EncryptingDriver;
 }
 
 /** What every route module gets: the deps plus the pieces createAdminApi builds once. */
