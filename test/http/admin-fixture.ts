@@ -10,6 +10,9 @@ import type { ErrorBody, ListenerInfo } from '../../registry/admin/contract.js';
 import { createRegistry, type Registry } from '../../registry/index.js';
 import { silentLogger } from '../../registry/log.js';
 import { createStateStore, type StateStore } from '../../registry/state/index.js';
+import { createEncryptingDriver } from '../../registry/storage/encryption/encrypting-driver.js';
+import { fileKeyRingStore, MasterKeys } from '../../registry/storage/encryption/key-ring.js';
+import { createFilesystemDriver } from '../../registry/storage/filesystem-driver.js';
 import { removeDir } from '../support/temp-dir.js';
 
 /**
@@ -43,7 +46,15 @@ export function testSealer(): (plain: string) => string {
   };
 }
 
-export async function startAdminServer(options: { mirror?: MirrorControl; dataDir?: string; signIn?: boolean } = {}): Promise<AdminServer> {
+export async function startAdminServer(
+  options: {
+    mirror?: MirrorControl;
+    dataDir?: string;
+    signIn?: boolean;
+    /** Serve the storage through the encrypting layer (as `berth serve` does), master keys in this ring file. */
+    keyRingFile?: string;
+  } = {},
+): Promise<AdminServer> {
   const dataDir = options.dataDir ?? join(await mkdtemp(join(tmpdir(), 'berth-admin-')), 'data');
   const state = await createStateStore(dataDir);
   const audit = await createAuditLog(dataDir);
@@ -51,6 +62,7 @@ export async function startAdminServer(options: { mirror?: MirrorControl; dataDi
   const log = silentLogger();
   // The registry takes the admin mounts at creation, and the admin API needs the registry: pass it lazily.
   let registry: Registry | undefined;
+  const encryption = options.keyRingFile ? createEncryptingDriver(createFilesystemDriver(dataDir), new MasterKeys(fileKeyRingStore(options.keyRingFile))) : undefined;
   const mounts = createAdminApi({
     registry: () => registry as Registry,
     state,
@@ -62,8 +74,9 @@ export async function startAdminServer(options: { mirror?: MirrorControl; dataDi
     sealSecret: testSealer(),
     mirror: options.mirror,
     version: testVersion,
+    ...(encryption ? { encryption } : {}),
   });
-  registry = await createRegistry({ dataDir, logger: log, mounts });
+  registry = await createRegistry({ dataDir, logger: log, mounts, ...(encryption ? { driver: encryption } : {}) });
   const { url, server } = await registry.listen({ host: '127.0.0.1', port: 0 });
   urls.http = url;
 
