@@ -33,6 +33,7 @@ import { createUpstreamPool, type UpstreamPool } from './mirror/upstream-pool.js
 import { claimServerRecord } from './runtime/server-record-keeper.js';
 import type { StateStore } from './state/index.js';
 import { checkMasterKey, openAuditLog, openSecretBox, openSharedKey, openStateStore, type MetadataBackend } from './state/metadata-backend.js';
+import type { KeyRingStore } from './storage/encryption/key-ring.js';
 import { openStorage, type OpenStorage, type StorageBackend } from './storage/storage-backend.js';
 import { createCertificateManager, type CertificateManager } from './tls/index.js';
 
@@ -46,6 +47,8 @@ export interface BerthOptions {
   metadata?: MetadataBackend;
   /** Where image content lives (storage/storage-backend.ts). Default: the data directory. */
   storage?: StorageBackend;
+  /** Where the encryption master keys are kept (storage/encryption/key-ring.ts). Default: BERTH_ENCRYPTION_KEY_FILE's file. */
+  keyRing?: KeyRingStore;
   /** Plain-HTTP listener; null turns it off. Default: settings.listen, else 127.0.0.1:5000. */
   listen?: string | null;
   /** HTTPS listener; null turns it off. Default: settings.tlsListen, else 127.0.0.1:5443. */
@@ -120,7 +123,7 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
     const secrets = await openSecretBox(dataDir, metadata);
     // Last, so that nothing here fails with it open; before the index is verified against it: storage other than the
     // one the database is bound to is refused here.
-    const storage: OpenStorage = await openStorage(dataDir, options.storage ?? { kind: 'filesystem' }, metadata);
+    const storage: OpenStorage = await openStorage(dataDir, options.storage ?? { kind: 'filesystem' }, metadata, options.keyRing ? { keyRing: options.keyRing } : {});
     return { listen, tlsListen, jwtKey, secrets, storage };
   });
 
