@@ -112,6 +112,27 @@ function describeEncryption(name: string, open: () => Promise<Backend>, skip?: s
       assert.deepEqual(await readAll(await other.reader(blob, { start: 2 * frame - 3, end: 2 * frame + 3 })), content.subarray(2 * frame - 3, 2 * frame + 4));
     });
 
+    test("upload data read while it is written (what a mirror fetch's followers do) yields a prefix of the plaintext, never a half frame", async () => {
+      const content = markedContent(4 * frame + 777);
+      const upload = pathFor({ kind: 'uploadData', repository: 'mirror/follow', id: '00000000-0000-4000-8000-00000000f011' });
+      const writer = await driver.writer(upload);
+      const step = 100_003;
+      for (let offset = 0; offset < content.length; offset += step) {
+        await new Promise<void>((resolve, reject) => writer.stream.write(content.subarray(offset, offset + step), (error) => (error ? reject(error) : resolve())));
+        const seen = await readAll(await driver.reader(upload, { start: 0, end: Number.MAX_SAFE_INTEGER })).catch((error: unknown) => {
+          // S3 keeps upload data in a multipart upload, which is not an object to read until it is committed.
+          if ((error as Error).name === 'PathNotFoundError') return Buffer.alloc(0);
+          throw error;
+        });
+        assert.equal(seen.length % frame, 0, 'whole frames only');
+        assert.deepEqual(seen, content.subarray(0, seen.length));
+      }
+      await pipeline(Readable.from([]), writer.stream);
+      await writer.commit();
+      assert.deepEqual(await readAll(await driver.reader(upload)), content, 'once committed, all of it');
+      assert.equal((await driver.stat(upload)).size, content.length);
+    });
+
     test('sizes at and around frame multiples, and the empty blob, round-trip through upload and putContent', async () => {
       for (const size of [0, 1, frame - 1, frame, frame + 1, 2 * frame]) {
         const content = markedContent(size);

@@ -3,7 +3,7 @@ import { isPathNotFound, type FileInfo, type StorageDriver } from '../driver.js'
 import { contentKindOf, uploadTailPathOf } from '../paths.js';
 import { createDataKeys, type DataKeys } from './data-keys.js';
 import { readEncryptionMarker } from './encryption-marker.js';
-import { EncryptedObjectError, headerBytes, layoutOf, newHeader, parseHeader, type FrameHeader } from './frame-format.js';
+import { EncryptedObjectError, headerBytes, layoutOf, newHeader, parseHeader, tagBytes, type FrameHeader } from './frame-format.js';
 import { decryptInto, decryptingReader, decryptWhole, encryptWhole, type EncryptedObject } from './frame-reader.js';
 import { openFrameWriter, uploadPlaintextSize } from './frame-writer.js';
 import type { MasterKeys } from './key-ring.js';
@@ -83,7 +83,10 @@ export function createEncryptingDriver(inner: StorageDriver, masterKeys: MasterK
           throw error;
         });
         const size = (await uploadPlaintextSize(inner, path, uploadTailPathOf(path), dataKeys, info.size)) ?? 0;
-        const object = await objectOf(tail, Math.max(info.size, headerBytes));
+        // Readable are the whole frames stored now: a frame being appended (a mirror fetch read while it is written)
+        // is not read half, and the last frame exists only once the tail is gone.
+        const whole = Math.floor(Math.max(info.size - headerBytes, 0) / (tail.frameSize + tagBytes));
+        const object = { header: tail, key: await dataKeys.open(tail.keyId), layout: { frames: whole, finished: false, plaintextSize: whole * tail.frameSize } };
         return { info: { ...info, size }, object };
       }
     }
