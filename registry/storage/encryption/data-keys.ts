@@ -20,6 +20,8 @@ export interface DataKeys {
   open(id: string): Promise<Buffer>;
   /** Re-wraps every stored data key not wrapped by the active master key; returns how many, of how many. */
   rewrapAll(onProgress?: (done: number) => void): Promise<{ rewrapped: number; total: number }>;
+  /** Deletes data key `id` (its object is gone). */
+  remove(id: string): Promise<void>;
   /** How many stored data keys each master key wraps. */
   countByMaster(): Promise<Map<string, number>>;
 }
@@ -125,6 +127,11 @@ export function createDataKeys(driver: StorageDriver, masterKeys: MasterKeys): D
         onProgress?.(rewrapped);
       }
       return { rewrapped, total };
+    },
+
+    async remove(id) {
+      cache.delete(id);
+      await driver.delete(pathFor({ kind: 'dataKey', keyId: id }));
     },
 
     async countByMaster() {

@@ -27,6 +27,8 @@ export interface EncryptingDriver extends StorageDriver {
   encryptsWrites(refresh?: boolean): Promise<boolean>;
   /** Whether the object at a content path is stored encrypted. Throws PathNotFoundError. */
   isEncrypted(path: string): Promise<boolean>;
+  /** Deletes an object nothing else refers to (a rewrite thrown away) together with its data key. */
+  discard(path: string): Promise<void>;
 }
 
 const markerTtlMs = 2000;
@@ -118,6 +120,15 @@ export function createEncryptingDriver(inner: StorageDriver, masterKeys: MasterK
     dataKeys,
     masterKeys,
     encryptsWrites,
+
+    async discard(path) {
+      const kind = contentKindOf(path);
+      const object = kind ? await inspect(path, kind).then((found) => found.object, () => undefined) : undefined;
+      forget(path);
+      await inner.delete(path);
+      await inner.delete(uploadTailPathOf(path));
+      if (object) await dataKeys.remove(object.header.keyId);
+    },
 
     async isEncrypted(path) {
       return (await inspect(path, contentKindOf(path) ?? 'content')).object !== undefined;

@@ -6,6 +6,7 @@ import { isPathNotFound } from '../driver.js';
 import { pathFor } from '../paths.js';
 import type { EncryptingDriver } from './encrypting-driver.js';
 import { readEncryptionMarker, writeEncryptionMarker } from './encryption-marker.js';
+import { encryptionKeyFileEnv, KeyRingError } from './key-ring.js';
 
 /**
  * What `berth encryption status|enable|rotate` and the admin API do, over an open storage:
@@ -92,6 +93,7 @@ export async function encryptionStatus(driver: EncryptingDriver): Promise<Encryp
 }
 
 export async function enableEncryption(driver: EncryptingDriver, onProgress?: (done: number) => void): Promise<EnableResult> {
+  await refuseSecondRing(driver);
   const { active, created } = await driver.masterKeys.ensure();
   await writeEncryptionMarker(driver);
   if (!(await driver.encryptsWrites(true))) throw new Error('the encryption marker was written but does not read back');
@@ -123,6 +125,18 @@ export async function enableEncryption(driver: EncryptingDriver, onProgress?: (d
   return { createdKeyRing: created, activeKey: active.id, encrypted, bytes, alreadyEncrypted, vanished, damaged };
 }
 
+/**
+ * A storage already encrypted with a ring this process does not see (another user's default path, a node without
+ * BERTH_ENCRYPTION_KEY_FILE) must not get a second ring: what it wrapped, the others could not open.
+ */
+export async function refuseSecondRing(driver: EncryptingDriver): Promise<void> {
+  if ((await driver.masterKeys.entries()) !== undefined) return;
+  if (!(await readEncryptionMarker(driver))) return;
+  throw new KeyRingError(
+    `encryption is on for this storage, but there is no key ring at ${driver.masterKeys.store.source}: set ${encryptionKeyFileEnv} to the ring the running Berth uses (a new ring could not open what is stored)`,
+  );
+}
+
 /** Rewrites one plaintext blob encrypted; undefined (and nothing replaced) when its bytes are not its digest. */
 async function rewriteEncrypted(driver: EncryptingDriver, digest: ParsedDigest, path: string): Promise<number | undefined> {
   const temp = pathFor({ kind: 'encryptionRewrite', id: randomUUID() });
@@ -140,17 +154,15 @@ async function rewriteEncrypted(driver: EncryptingDriver, digest: ParsedDigest, 
     await pipeline(await driver.reader(path), tap, writer.stream);
     await writer.commit();
     if (hash.digest('hex') !== digest.hex || !(await driver.isEncrypted(temp))) {
-      await driver.delete(temp);
+      await driver.discard(temp);
       return undefined;
     }
     await driver.move(temp, path);
     return size;
   } catch (error) {
     await writer.close().catch(() => undefined);
-    await driver.delete(temp).catch(() => undefined);
+    await driver.discard(temp).catch(() => undefined);
     throw error;
-  } finally {
-    await driver.delete(`${temp}-tail`).catch(() => undefined);
   }
 }
 
