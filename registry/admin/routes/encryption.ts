@@ -15,11 +15,8 @@ export function encryptionRoutes(ctx: AdminContext, driver: EncryptingDriver): R
   const router = Router();
   let pass: { running: boolean; encrypted: number; error?: string } | undefined;
 
-  // Counting encrypted blobs walks the store: a Settings page opened often reuses a count up to 10 s old.
-  let counted: { at: number; value: Awaited<ReturnType<typeof encryptionStatus>> } | undefined;
-  const status = async (fresh = false): Promise<EncryptionStatusResponse> => {
-    if (fresh || pass?.running || !counted || Date.now() - counted.at > 10_000) counted = { at: Date.now(), value: await encryptionStatus(driver) };
-    const current = counted.value;
+  const status = async (): Promise<EncryptionStatusResponse> => {
+    const current = await encryptionStatus(driver);
     return { ...current, keyRing: { ...current.keyRing, retiredKeys: [...current.keyRing.retiredKeys] }, blobs: { ...current.blobs }, ...(pass ? { pass: { ...pass } } : {}) };
   };
 
@@ -35,13 +32,11 @@ export function encryptionRoutes(ctx: AdminContext, driver: EncryptingDriver): R
     pass = current;
     void enableEncryption(driver, (done) => (current.encrypted = done)).then(
       async (result) => {
-        counted = undefined;
         current.running = false;
         current.encrypted = result.encrypted;
         await auditChange(ctx, req, { action: 'storage.encryption.enable', detail: { encrypted: result.encrypted, bytes: result.bytes, activeKey: result.activeKey } }).catch(() => undefined);
       },
       (error: unknown) => {
-        counted = undefined;
         current.running = false;
         current.error = error instanceof Error ? error.message : String(error);
         ctx.log.error({ err: error }, 'encrypting the stored blobs failed');
@@ -50,12 +45,11 @@ export function encryptionRoutes(ctx: AdminContext, driver: EncryptingDriver): R
     // The marker is written by the pass's first step: wait for it, so the answer says "enabled".
     for (let tries = 0; tries < 100 && !(await driver.encryptsWrites(true)) && current.running; tries += 1) await new Promise((resolve) => setTimeout(resolve, 20));
     if (created) ctx.log.warn({ keyRing: driver.masterKeys.store.source, activeKey: active.id }, 'made a new encryption master key ring: back it up apart from the data');
-    res.status(202).json(await status(true));
+    res.status(202).json(await status());
   });
 
   router.post(adminRoutes.encryptionRotate, async (req, res) => {
     const result = await rotateMasterKey(driver);
-    counted = undefined;
     await auditChange(ctx, req, { action: 'storage.encryption.rotate', detail: { activeKey: result.activeKey, previousKey: result.previousKey, rewrapped: result.rewrapped } });
     const body: EncryptionRotateResponse = { ...result, dropped: [...result.dropped], kept: [...result.kept] };
     res.json(body);
