@@ -133,6 +133,31 @@ function describeEncryption(name: string, open: () => Promise<Backend>, skip?: s
       assert.equal((await driver.stat(upload)).size, content.length);
     });
 
+    test('an upload cut inside a frame, or finished and opened again (a retried PUT), is repaired and resumes where its bytes end', async () => {
+      const content = markedContent(3 * frame + 5000);
+      const upload = pathFor({ kind: 'uploadData', repository: 'repair/cut', id: '00000000-0000-4000-8000-0000000c0001' });
+      const first = await driver.writer(upload);
+      await pipeline(Readable.from([content.subarray(0, 2 * frame + 100)]), first.stream);
+      await first.close();
+      // A write that died inside a frame: bytes after the whole frames that are no frame.
+      const raw = await backend.inner.writer(upload);
+      await pipeline(Readable.from([randomBytes(5000)]), raw.stream);
+      await raw.close();
+      const resumed = await driver.writer(upload);
+      assert.equal(resumed.initialSize, 2 * frame + 100, 'the whole frames and the matching tail count; the torn bytes do not');
+      await pipeline(Readable.from([content.subarray(2 * frame + 100, 3 * frame)]), resumed.stream);
+      await resumed.commit();
+      assert.deepEqual(await readAll(await driver.reader(upload)), content.subarray(0, 3 * frame));
+
+      // Finished, then opened again by a retried last chunk: it goes on from its end.
+      const retried = await driver.writer(upload);
+      assert.equal(retried.initialSize, 3 * frame);
+      await pipeline(Readable.from([content.subarray(3 * frame)]), retried.stream);
+      await retried.commit();
+      assert.deepEqual(await readAll(await driver.reader(upload)), content);
+      assert.equal((await readAll(await backend.inner.reader(upload))).indexOf(marker), -1);
+    });
+
     test('sizes at and around frame multiples, and the empty blob, round-trip through upload and putContent', async () => {
       for (const size of [0, 1, frame - 1, frame, frame + 1, 2 * frame]) {
         const content = markedContent(size);

@@ -1,8 +1,10 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
-import { finished } from 'node:stream/promises';
+import { finished, pipeline } from 'node:stream/promises';
 import { isPathNotFound, type FileWriter, type StorageDriver } from '../driver.js';
+import { uploadTailPathOf } from '../paths.js';
 import type { DataKeys } from './data-keys.js';
+import { decryptingReader } from './frame-reader.js';
 import { EncryptedObjectError, headerBytes, newHeader, openFrame, parseHeader, sealFrame, tagBytes, type FrameHeader } from './frame-format.js';
 
 /**
@@ -69,6 +71,21 @@ async function readTail(driver: StorageDriver, path: string, keys: DataKeys): Pr
   }
 }
 
+/** A finished encrypted object as if it had a tail that matches nothing (its last frame becomes the pending bytes). */
+async function finishedObject(driver: StorageDriver, path: string, keys: DataKeys): Promise<{ tail: Tail; key: Buffer } | undefined> {
+  const parts: Buffer[] = [];
+  try {
+    for await (const chunk of await driver.reader(path, { start: 0, end: headerBytes - 1 })) parts.push(chunk as Buffer);
+  } catch (error) {
+    // Not readable as an object: an S3 multipart upload, never a finished object (those are committed).
+    if (isPathNotFound(error)) return undefined;
+    throw error;
+  }
+  const header = parseHeader(Buffer.concat(parts));
+  if (!header) return undefined;
+  return { tail: { header, frameIndex: -1, plaintext: Buffer.alloc(0) }, key: await keys.open(header.keyId) };
+}
+
 /** The plaintext size of upload data that has a tail: whole frames + the tail when it matches. */
 export async function uploadPlaintextSize(driver: StorageDriver, path: string, tailPath: string, keys: DataKeys, storedSize: number): Promise<number | undefined> {
   const found = await readTail(driver, tailPath, keys);
@@ -92,7 +109,6 @@ export async function uploadPlaintextSize(driver: StorageDriver, path: string, t
  * or when nothing is stored and `encryptNew` is false.
  */
 export async function openFrameWriter(driver: StorageDriver, keys: DataKeys, path: string, tailPath: string, encryptNew: boolean): Promise<FileWriter | undefined> {
-  const found = await readTail(driver, tailPath, keys);
   const storedSize = await driver.stat(path).then(
     (info) => info.size,
     (error: unknown) => {
@@ -100,6 +116,8 @@ export async function openFrameWriter(driver: StorageDriver, keys: DataKeys, pat
       throw error;
     },
   );
+  // No tail but stored bytes: a finished encrypted object (its commit deleted the tail) opened again, or plaintext.
+  const found = (await readTail(driver, tailPath, keys)) ?? (storedSize >= headerBytes ? await finishedObject(driver, path, keys) : undefined);
   let header: FrameHeader;
   let key: Buffer;
   let frames = 0;
@@ -133,35 +151,36 @@ export async function openFrameWriter(driver: StorageDriver, keys: DataKeys, pat
   return frameWriter(driver, path, tailPath, key, header, frames, pending, storedSize < headerBytes);
 }
 
-/** Rewrites an object that ends inside a frame or with its last frame: whole frames re-encrypted under a new nonce base. */
+/**
+ * Rewrites an object that ends inside a frame or with its last frame: its whole frames re-encrypted under a new
+ * nonce base, streamed (one frame in memory), into `<path>-repair`, then moved over the object.
+ */
 async function repair(driver: StorageDriver, path: string, tailPath: string, tail: Tail, key: Buffer, whole: number, rest: number): Promise<{ header: FrameHeader; frames: number; pending: Buffer }> {
   const old = tail.header;
   // Committing makes what a dead writer left readable (an S3 multipart upload becomes an object).
   const settle = await driver.writer(path);
   await settle.commit();
-  const stored: Buffer[] = [];
-  for await (const chunk of await driver.reader(path)) stored.push(chunk as Buffer);
-  const bytes = Buffer.concat(stored);
   const sealedFrame = old.frameSize + tagBytes;
   let pending: Buffer = tail.frameIndex === whole ? tail.plaintext : Buffer.alloc(0);
   if (rest >= tagBytes) {
+    const start = headerBytes + whole * sealedFrame;
+    const parts: Buffer[] = [];
+    for await (const chunk of await driver.reader(path, { start, end: start + rest - 1 })) parts.push(chunk as Buffer);
     try {
-      pending = openFrame(key, old, whole, bytes.subarray(headerBytes + whole * sealedFrame), true);
+      pending = openFrame(key, old, whole, Buffer.concat(parts), true);
     } catch {
       // A write cut inside the frame: the tail (when it matches) holds these bytes.
     }
   }
   const header = newHeader(old.keyId, old.frameSize);
-  const parts: Buffer[] = [header.bytes];
-  for (let index = 0; index < whole; index += 1) {
-    const plain = openFrame(key, old, index, bytes.subarray(headerBytes + index * sealedFrame, headerBytes + (index + 1) * sealedFrame), false);
-    parts.push(...sealFrame(key, header, index, plain, false));
-  }
   const temp = `${path}-repair`;
+  const tempTail = uploadTailPathOf(temp);
   await driver.delete(temp);
-  const writer = await driver.writer(temp);
-  for (const part of parts) writer.stream.write(part);
-  await writer.commit();
+  const plaintext = await decryptingReader(driver, path, { header: old, key, layout: { frames: whole, finished: false, plaintextSize: whole * old.frameSize } });
+  const writer = await frameWriter(driver, temp, tempTail, key, header, 0, Buffer.alloc(0), true);
+  await pipeline(plaintext, writer.stream);
+  await writer.close();
+  await driver.delete(tempTail);
   await driver.putContent(tailPath, sealTail(key, { header, frameIndex: whole, plaintext: pending }));
   await driver.move(temp, path);
   return { header, frames: whole, pending };
