@@ -33,6 +33,7 @@ import { createUpstreamPool, type UpstreamPool } from './mirror/upstream-pool.js
 import { claimServerRecord } from './runtime/server-record-keeper.js';
 import type { StateStore } from './state/index.js';
 import { checkMasterKey, openAuditLog, openSecretBox, openSharedKey, openStateStore, type MetadataBackend } from './state/metadata-backend.js';
+import { requireKeyRingIfEncrypted } from './storage/encryption/encryption-operations.js';
 import type { KeyRingStore } from './storage/encryption/key-ring.js';
 import { openStorage, type OpenStorage, type StorageBackend } from './storage/storage-backend.js';
 import { createCertificateManager, type CertificateManager } from './tls/index.js';
@@ -124,6 +125,11 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
     // Last, so that nothing here fails with it open; before the index is verified against it: storage other than the
     // one the database is bound to is refused here.
     const storage: OpenStorage = await openStorage(dataDir, options.storage ?? { kind: 'filesystem' }, metadata, options.keyRing ? { keyRing: options.keyRing } : {});
+    // Encrypted storage without this process's key ring: refused now, not at the first push.
+    await requireKeyRingIfEncrypted(storage.driver).catch((error: unknown) => {
+      storage.close();
+      throw error;
+    });
     return { listen, tlsListen, jwtKey, secrets, storage };
   });
 

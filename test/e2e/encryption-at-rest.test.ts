@@ -166,6 +166,13 @@ function describeEncryptionAtRest(name: string, open: (t: TestContext, work: str
       await assertPullsExact(berth.host, before, 'team/before', join(work, 'pull-restarted'));
       const blob = await fetch(`${berth.url}/v2/team/after/blobs/${big.digest}`);
       assert.equal(sha256(Buffer.from(await blob.arrayBuffer())), big.digest);
+
+      // Started without the ring (another user's default path): refused at start, saying what to set.
+      await berth.stop();
+      await assert.rejects(
+        startBerth({ dataDir, env: { ...env, BERTH_ENCRYPTION_KEY_FILE: join(work, 'elsewhere', 'keys.json') } }),
+        /encryption is on for this storage, but there is no key ring at file .*elsewhere.*BERTH_ENCRYPTION_KEY_FILE/,
+      );
     });
   });
 }

@@ -1,5 +1,5 @@
 import { Router } from 'express';
-import { enableEncryption, encryptionStatus, refuseSecondRing, rotateMasterKey } from '../../storage/encryption/encryption-operations.js';
+import { enableEncryption, encryptionStatus, requireKeyRingIfEncrypted, rotateMasterKey } from '../../storage/encryption/encryption-operations.js';
 import type { EncryptingDriver } from '../../storage/encryption/encrypting-driver.js';
 import { AdminError } from '../admin-error.js';
 import { adminRoutes, type EncryptionRotateResponse, type EncryptionStatusResponse } from '../contract.js';
@@ -26,7 +26,7 @@ export function encryptionRoutes(ctx: AdminContext, driver: EncryptingDriver): R
 
   router.post(adminRoutes.encryptionEnable, async (req, res) => {
     if (pass?.running) throw new AdminError('BERTH_ENCRYPTION_RUNNING', 409, 'existing blobs are being encrypted right now', 'wait until the pass ended (GET /api/encryption shows it)');
-    await refuseSecondRing(driver);
+    await requireKeyRingIfEncrypted(driver);
     const { active, created } = await driver.masterKeys.ensure();
     const current: { running: boolean; encrypted: number; error?: string } = { running: true, encrypted: 0 };
     pass = current;

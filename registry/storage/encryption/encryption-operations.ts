@@ -93,7 +93,7 @@ export async function encryptionStatus(driver: EncryptingDriver): Promise<Encryp
 }
 
 export async function enableEncryption(driver: EncryptingDriver, onProgress?: (done: number) => void): Promise<EnableResult> {
-  await refuseSecondRing(driver);
+  await requireKeyRingIfEncrypted(driver);
   const { active, created } = await driver.masterKeys.ensure();
   await writeEncryptionMarker(driver);
   if (!(await driver.encryptsWrites(true))) throw new Error('the encryption marker was written but does not read back');
@@ -127,9 +127,10 @@ export async function enableEncryption(driver: EncryptingDriver, onProgress?: (d
 
 /**
  * A storage already encrypted with a ring this process does not see (another user's default path, a node without
- * BERTH_ENCRYPTION_KEY_FILE) must not get a second ring: what it wrapped, the others could not open.
+ * BERTH_ENCRYPTION_KEY_FILE) must not get a second ring: what it wrapped, the others could not open. A server
+ * checks this at start, so it fails then, said plainly, rather than on the first push.
  */
-export async function refuseSecondRing(driver: EncryptingDriver): Promise<void> {
+export async function requireKeyRingIfEncrypted(driver: EncryptingDriver): Promise<void> {
   if ((await driver.masterKeys.entries()) !== undefined) return;
   if (!(await readEncryptionMarker(driver))) return;
   throw new KeyRingError(
