@@ -94,12 +94,10 @@ export async function uploadPlaintextSize(driver: StorageDriver, path: string, t
   if (storedSize <= headerBytes) return frameIndex === 0 ? plaintext.length : 0;
   const body = storedSize - headerBytes;
   const sealedFrame = header.frameSize + tagBytes;
+  // Whole frames plus the tail when it follows them. Bytes after the whole frames are a frame being written, a write
+  // cut short, or the last frame of a commit whose tail is not deleted yet: in that last case the tail holds the
+  // same bytes as the last frame, so the sum is right in every case.
   const whole = Math.floor(body / sealedFrame);
-  const rest = body % sealedFrame;
-  if (rest >= tagBytes) {
-    // A finished object whose tail was not deleted yet (the commit's last step): the object says it all.
-    return whole * header.frameSize + rest - tagBytes;
-  }
   return whole * header.frameSize + (frameIndex === whole ? plaintext.length : 0);
 }
 
