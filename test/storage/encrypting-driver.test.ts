@@ -200,6 +200,24 @@ function describeEncryption(name: string, open: () => Promise<Backend>, skip?: s
       await assert.rejects(async () => readAll(await driver.reader(damaged)), /does not authenticate/);
     });
 
+    test('deleting an encrypted object (garbage collection) or a cancelled upload session deletes its data key too', async () => {
+      const keyCount = async () => (await driver.dataKeys.countByMaster()).get((await driver.masterKeys.active()).id) ?? 0;
+      const quarantined = pathFor({ kind: 'quarantinedBlob', digest: digest('f1') });
+      const before = await keyCount();
+      await driver.putContent(quarantined, markedContent(1000));
+      assert.equal(await keyCount(), before + 1);
+      await driver.delete(quarantined);
+      assert.equal(await keyCount(), before, "the blob's key left with it");
+
+      const session = pathFor({ kind: 'upload', repository: 'team/cancel', id: '00000000-0000-4000-8000-0000000ca11e' });
+      const writer = await driver.writer(`${session}/data`);
+      await pipeline(Readable.from([markedContent(frame + 10)]), writer.stream);
+      await writer.close();
+      assert.equal(await keyCount(), before + 1);
+      await driver.delete(session);
+      assert.equal(await keyCount(), before, "the cancelled upload's key left with it");
+    });
+
     test('plaintext content stored before encryption was enabled reads as it is beside encrypted content', async () => {
       const content = markedContent(frame + 99);
       const blob = pathFor({ kind: 'blobData', digest: digest('e1') });

@@ -32,6 +32,8 @@ export interface EncryptingDriver extends StorageDriver {
 }
 
 const markerTtlMs = 2000;
+/** An upload session's folder (what the upload store deletes on cancel and purge). */
+const uploadSessionPattern = /^\/repositories\/.+\/_uploads\/[0-9a-f-]+$/;
 const cacheLimit = 10_000;
 
 interface Inspected {
@@ -111,6 +113,20 @@ export function createEncryptingDriver(inner: StorageDriver, masterKeys: MasterK
     }
   }
 
+  /** The data key of what deleting `path` removes: a content object, or an upload session's encrypted data. */
+  async function keyIdOf(path: string): Promise<string | undefined> {
+    try {
+      if (contentKindOf(path) === 'content') {
+        const info = await inner.stat(path);
+        return info.isDirectory ? undefined : (await headerOf(path, info))?.keyId;
+      }
+      if (uploadSessionPattern.test(path)) return (await tailHeader(uploadTailPathOf(`${path}/data`)))?.keyId;
+    } catch (error) {
+      if (!isPathNotFound(error)) throw error;
+    }
+    return undefined;
+  }
+
   function forget(path: string): void {
     for (const key of headers.keys()) if (key === path || key.startsWith(`${path}/`)) headers.delete(key);
   }
@@ -188,8 +204,12 @@ export function createEncryptingDriver(inner: StorageDriver, masterKeys: MasterK
     },
 
     async delete(path) {
+      // An object's data key goes with it (the garbage collector deleting a blob, a cancelled upload's session):
+      // keys are per stored object, which moves (upload, blob, quarantine) but is never copied.
+      const keyId = await keyIdOf(path);
       forget(path);
       await inner.delete(path);
+      if (keyId) await dataKeys.remove(keyId);
     },
 
     removeEmptyFolder: (path) => inner.removeEmptyFolder(path),
