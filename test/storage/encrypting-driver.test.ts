@@ -218,6 +218,21 @@ function describeEncryption(name: string, open: () => Promise<Backend>, skip?: s
       assert.equal(await keyCount(), before, "the cancelled upload's key left with it");
     });
 
+    test('a copy into a response that goes away mid-blob fails at once instead of hanging', async () => {
+      const blob = pathFor({ kind: 'blobData', digest: digest('f2') });
+      await driver.putContent(blob, markedContent(6 * frame));
+      let writes = 0;
+      const destination: Writable = new Writable({
+        write(_chunk, _encoding, callback) {
+          writes += 1;
+          if (writes === 2) destination.destroy();
+          callback();
+        },
+      });
+      await assert.rejects(driver.copyTo(blob, destination, { start: 0, end: 6 * frame - 1 }), /went away|destroyed/);
+      assert.ok(writes < 6, `stopped early (${writes} writes)`);
+    });
+
     test('plaintext content stored before encryption was enabled reads as it is beside encrypted content', async () => {
       const content = markedContent(frame + 99);
       const blob = pathFor({ kind: 'blobData', digest: digest('e1') });

@@ -76,34 +76,41 @@ async function decryptedPieces(driver: StorageDriver, path: string, object: Encr
 
 /** Writes plaintext `[start, end]` into `destination` without ending it (StorageDriver.copyTo over encrypted objects). */
 export async function decryptInto(driver: StorageDriver, path: string, object: EncryptedObject, destination: Writable, range: { start: number; end: number }): Promise<void> {
-  // The pieces go straight into the response, without a Readable in between (one stream hop less per frame).
+  // The pieces go straight into the response, without a Readable in between (one stream hop less per frame), and a
+  // few are in flight at once (like the plain copy's buffers): the next frame is decrypted while the socket sends.
   const source = await decryptedPieces(driver, path, object, range);
   let failure: Error | undefined;
   let wake: (() => void) | undefined;
+  let inFlight = 0;
+  const wait = () => new Promise<void>((resolve) => (wake = resolve));
   const onClose = () => {
     failure ??= Object.assign(new Error('the client went away'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
     wake?.();
   };
-  const onDrain = () => wake?.();
   destination.once('close', onClose);
-  destination.on('drain', onDrain);
   if (destination.destroyed) onClose();
   try {
     for await (const chunk of source) {
       if (failure) throw failure;
-      if (!destination.write(chunk) && !failure && !destination.destroyed) {
-        await new Promise<void>((resolve) => (wake = resolve));
-        wake = undefined;
-      }
+      inFlight += 1;
+      destination.write(chunk, (error) => {
+        inFlight -= 1;
+        if (error) failure ??= error;
+        wake?.();
+      });
+      while (inFlight >= piecesInFlight && !failure) await wait();
     }
+    while (inFlight > 0 && !failure) await wait();
     if (failure) throw failure;
   } finally {
     destination.off('close', onClose);
-    destination.off('drain', onDrain);
     // Ends the ranged read of the stored object when the copy stopped early (the client went away).
     await source.return(undefined);
   }
 }
+
+/** Decrypted frames handed to the response before waiting for the first to be written. */
+const piecesInFlight = 4;
 
 /** A small object (manifest) encrypted whole, in memory: header + frames + the last frame. */
 export function encryptWhole(key: Buffer, header: FrameHeader, content: Uint8Array): Buffer {
