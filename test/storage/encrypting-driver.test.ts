@@ -233,6 +233,21 @@ function describeEncryption(name: string, open: () => Promise<Backend>, skip?: s
       assert.ok(writes < 6, `stopped early (${writes} writes)`);
     });
 
+    test('an upload started before encryption was enabled stays plaintext to its end, its size right at every step (on S3 too)', async () => {
+      const content = markedContent(2 * frame + 999);
+      const upload = pathFor({ kind: 'uploadData', repository: 'team/early', id: '00000000-0000-4000-8000-0000000ea417' });
+      const early = await backend.inner.writer(upload);
+      await pipeline(Readable.from([content.subarray(0, frame + 5)]), early.stream);
+      await early.close();
+      assert.equal((await driver.stat(upload)).size, frame + 5, 'the closed chunk counts (an S3 multipart upload is not readable yet)');
+      const later = await driver.writer(upload);
+      assert.equal(later.initialSize, frame + 5);
+      await pipeline(Readable.from([content.subarray(frame + 5)]), later.stream);
+      await later.commit();
+      assert.deepEqual(await readAll(await driver.reader(upload)), content);
+      assert.equal(await driver.isEncrypted(upload), false);
+    });
+
     test('plaintext content stored before encryption was enabled reads as it is beside encrypted content', async () => {
       const content = markedContent(frame + 99);
       const blob = pathFor({ kind: 'blobData', digest: digest('e1') });

@@ -96,7 +96,12 @@ export function createEncryptingDriver(inner: StorageDriver, masterKeys: MasterK
     }
     const info = await inner.stat(path);
     if (info.isDirectory) return { info };
-    const header = await headerOf(path, info);
+    const header = await headerOf(path, info).catch((error: unknown) => {
+      // Upload data without a tail is plaintext; on S3 it is not readable until its last chunk (a multipart upload),
+      // while stat sees its bytes: its size is the answer, not "not found".
+      if (kind === 'upload' && isPathNotFound(error)) return undefined;
+      throw error;
+    });
     if (!header) return { info };
     const object = await objectOf(header, info.size);
     // Only upload data may lack its last frame: a finished object without one was cut short at a frame boundary.
