@@ -11,6 +11,7 @@ import { createImageLayout, mediaTypes, type ImageLayout } from '../test/support
 import { createTempDir, removeDir } from '../test/support/temp-dir.js';
 import { requireTools, run, trackChild } from '../test/support/tools.js';
 import { measureBearerManifestGet } from './bearer.js';
+import { measureEncryptedBlobs, type EncryptedFigures } from './encryption.js';
 import { measureIdleRss, type IdleRss } from './idle-rss.js';
 import { bestBlobGet, timePull, timePush, type BlobGetResult } from './measure.js';
 import { runMetadataBenchmark, type MetadataResults } from './metadata.js';
@@ -38,6 +39,7 @@ const { values: flags } = parseArgs({
     'push-runs': { type: 'string', default: '3' },
     'skip-berth': { type: 'boolean', default: false },
     'skip-mirror': { type: 'boolean', default: false },
+    'skip-encryption': { type: 'boolean', default: false },
     'skip-metadata': { type: 'boolean', default: false },
     /** Divides every size of the metadata rows (0.1: a quick look). */
     'metadata-scale': { type: 'string', default: '1' },
@@ -178,6 +180,8 @@ function ratio(a: number | undefined, b: number | undefined): number | undefined
 
 interface RegistryHalf {
   ceiling?: WrkResult;
+  /** Berth with encryption at rest on: the same push and blob GET. */
+  encrypted?: EncryptedFigures;
   /** Berth with token auth, a Bearer JWT on every request. */
   bearer?: WrkResult;
   /** `berth serve` with its defaults, idle after start. */
@@ -229,6 +233,13 @@ async function measureRegistry(scratch: string, results: Record<Side, SideResult
       }
     }
 
+    if (berth && !flags['skip-encryption']) {
+      try {
+        half.encrypted = await measureEncryptedBlobs({ scratch, bigs, blobRuns, log });
+      } catch (error) {
+        log(`encrypted blobs FAILED: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
     if (berth) {
       try {
         half.bearer = await measureBearerManifestGet({ scratch, small, wrk: wrkOptions, log });
@@ -286,6 +297,7 @@ async function main(): Promise<void> {
   let ceiling: WrkResult | undefined;
   let berthPeakRss: number | undefined;
   let bearer: WrkResult | undefined;
+  let encrypted: EncryptedFigures | undefined;
   let idle: IdleRss | undefined;
   let mirror: MirrorResults | undefined;
   let metadata: MetadataResults | undefined;
@@ -296,6 +308,7 @@ async function main(): Promise<void> {
       ceiling = registryHalf.ceiling;
       berthPeakRss = registryHalf.berthPeakRss;
       bearer = registryHalf.bearer;
+      encrypted = registryHalf.encrypted;
       idle = registryHalf.idle;
     }
     if (runMirror) {
@@ -336,6 +349,9 @@ async function main(): Promise<void> {
     check('Berth peak RSS', rssMiB, 'atMost', 200, 'MiB'),
     check('manifest GET req/s, Bearer JWT (token auth)/open (--auth none)', ratio(bearer?.requestsPerSec, b.manifestGet?.requestsPerSec), 'atLeast', 0.9, 'x'),
     check('Berth idle RSS after start', idle?.rssMiB, 'atMost', 60, 'MiB'),
+    check('blob GET MiB/s, encrypted at rest/unencrypted', ratio(encrypted?.blobGet.mibPerSec, b.blobGet?.mibPerSec), 'atLeast', 0.8, 'x'),
+    // Push is a time: "at least 0.8x the speed" is at most 1/0.8 = 1.25x the time.
+    check('push time, encrypted at rest/unencrypted', ratio(encrypted?.push, b.push), 'atMost', 1.25, 'x'),
   ];
   const rows: Row[] = [
     {
@@ -352,6 +368,8 @@ async function main(): Promise<void> {
     { metric: `blob GET ${blobMiB} MiB (MiB/s)`, berth: b.blobGet?.mibPerSec, distribution: d.blobGet?.mibPerSec, ratio: registryChecks[1]?.value, check: registryChecks[1], digits: 0 },
     { metric: `skopeo push ${blobMiB} MiB (s)`, berth: b.push, distribution: d.push, ratio: registryChecks[2]?.value, check: registryChecks[2], digits: 2 },
     { metric: `skopeo pull ${blobMiB} MiB (s)`, berth: b.pull, distribution: d.pull, ratio: ratio(b.pull, d.pull), digits: 2 },
+    { metric: `  blob GET encrypted at rest vs unencrypted (MiB/s)`, berth: encrypted?.blobGet.mibPerSec, distribution: b.blobGet?.mibPerSec, ratio: registryChecks[6]?.value, check: registryChecks[6], digits: 0 },
+    { metric: `  skopeo push encrypted at rest vs unencrypted (s)`, berth: encrypted?.push, distribution: b.push, ratio: registryChecks[7]?.value, check: registryChecks[7], digits: 2 },
     { metric: 'Berth peak RSS (MiB)', berth: rssMiB, check: registryChecks[3], digits: 0 },
     { metric: 'idle RSS 15 s after start, defaults (MiB)', berth: idle?.rssMiB, distribution: idle?.distributionRssMiB, check: registryChecks[5], digits: 1 },
     { metric: '  of which private (RssAnon) (MiB)', berth: idle?.anonMiB, digits: 1 },
@@ -441,6 +459,7 @@ async function main(): Promise<void> {
       },
       blobGet: { berth: b.blobGet, distribution: d.blobGet },
       pushSeconds: { berth: b.push, distribution: d.push },
+      encryptedAtRest: encrypted && { blobGet: encrypted.blobGet, pushSeconds: encrypted.push },
       pullSeconds: { berth: b.pull, distribution: d.pull },
       berthPeakRssMiB: rssMiB,
       berthIdle: idle,

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { app, BrowserWindow, clipboard, dialog, session } from 'electron';
+import { app, BrowserWindow, clipboard, dialog, safeStorage, session } from 'electron';
 import { createSignInUrl } from '../registry/admin/sign-in.js';
 import { startBerth, type Berth } from '../registry/berth-server.js';
 import { defaultDataDir } from '../registry/config/data-dir.js';
@@ -18,6 +18,7 @@ import { setupContentSecurity } from './content-security.js';
 import { setupIpc } from './ipc.js';
 import { getOpenAtLogin, setOpenAtLogin, startedAtLogin } from './login-item.js';
 import { isSameCertificate } from './logic/certificate-trust.js';
+import { desktopKeyRingStore } from './logic/keychain-key-ring.js';
 import { parseLaunchOptions } from './logic/launch-options.js';
 import { createShutdown, quitWhenAllWindowsClosed, secondInstanceSteps } from './logic/lifecycle.js';
 import { settingsPlan, tlsNamesOf } from './logic/live-settings.js';
@@ -74,7 +75,9 @@ function baseUrl(server: Berth): string | undefined {
 async function startServer(): Promise<void> {
   tray?.update({ server: 'starting', error: undefined });
   try {
-    berth = await startBerth({ dataDir, logger: log });
+    // Encryption keys sealed by the OS keychain when there is one (main/logic/keychain-key-ring.ts).
+    const keyRing = desktopKeyRingStore(app.getPath('userData'), safeStorage);
+    berth = await startBerth({ dataDir, logger: log, ...(keyRing ? { keyRing } : {}) });
     mirror = berth.sync;
   } catch (error) {
     const message = (error as Error).message;

@@ -45,6 +45,8 @@ import { createUpstreamPool, type UpstreamPool } from './mirror/upstream-pool.js
 import { claimServerRecord } from './runtime/server-record-keeper.js';
 import type { StateStore } from './state/index.js';
 import { checkMasterKey, openAuditLog, openSecretBox, openSharedKey, openStateStore, type MetadataBackend } from './state/metadata-backend.js';
+import { requireKeyRingIfEncrypted } from './storage/encryption/encryption-operations.js';
+import type { KeyRingStore } from './storage/encryption/key-ring.js';
 import { openStorage, type OpenStorage, type StorageBackend } from './storage/storage-backend.js';
 import { createCertificateManager, type CertificateManager } from './tls/index.js';
 import { createImageImporter, type ImageImporter } from './transfer/image-importer.js';
@@ -60,6 +62,8 @@ export interface BerthOptions {
   metadata?: MetadataBackend;
   /** Where image content lives (storage/storage-backend.ts). Default: the data directory. */
   storage?: StorageBackend;
+  /** Where the encryption master keys are kept (storage/encryption/key-ring.ts). Default: BERTH_ENCRYPTION_KEY_FILE's file. */
+  keyRing?: KeyRingStore;
   /** Plain-HTTP listener; null turns it off. Default: settings.listen, else 127.0.0.1:5000. */
   listen?: string | null;
   /** HTTPS listener; null turns it off. Default: settings.tlsListen, else 127.0.0.1:5443. */
@@ -150,7 +154,12 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
     const secrets = await openSecretBox(dataDir, metadata);
     // Last, so that nothing here fails with it open; before the index is verified against it: storage other than the
     // one the database is bound to is refused here.
-    const storage: OpenStorage = await openStorage(dataDir, options.storage ?? { kind: 'filesystem' }, metadata);
+    const storage: OpenStorage = await openStorage(dataDir, options.storage ?? { kind: 'filesystem' }, metadata, options.keyRing ? { keyRing: options.keyRing } : {});
+    // Encrypted storage without this process's key ring: refused now, not at the first push.
+    await requireKeyRingIfEncrypted(storage.driver).catch((error: unknown) => {
+      storage.close();
+      throw error;
+    });
     return { listen, tlsListen, jwtKey, secrets, storage };
   });
 
@@ -230,6 +239,7 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
       dataDir,
       storageBackend: storage.description,
       storageUsage,
+      encryption: storage.driver,
       urls: () => urls,
       applyListeners: () => (applyRef ? applyRef() : Promise.reject(new Error('the listeners are not up yet'))),
       certificates: () => certificates,

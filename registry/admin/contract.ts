@@ -61,6 +61,7 @@ export type AdminErrorCode =
   | 'BERTH_SYNC_RULE_NOT_FOUND' // 404
   | 'BERTH_SYNC_RULE_EXISTS' // 409
   | 'BERTH_GC_PUSH_IN_PROGRESS' // 409: reclaim now while a push or a sync job is still bringing in blobs
+  | 'BERTH_ENCRYPTION_RUNNING' // 409: enable encryption while the pass that encrypts existing blobs still runs
   | 'BERTH_JOB_NOT_FOUND' // 404
   | 'BERTH_JOB_STATE' // 409: cancel of a job that is not running, retry of one that did not fail
   | 'BERTH_MIRROR_UNAVAILABLE' // 503: the mirror service is not running in this process
@@ -110,6 +111,9 @@ export const adminRoutes = {
    * (ImportArchiveResponse); `import.progress` events report the upload and the import on /api/events.
    */
   imageImport: '/api/images/import',
+  encryption: '/api/encryption',
+  encryptionEnable: '/api/encryption/enable',
+  encryptionRotate: '/api/encryption/rotate',
   caCertificate: '/api/ca.crt',
   trust: '/api/trust',
   events: '/api/events',
@@ -205,6 +209,33 @@ export interface StorageResponse {
   bytes: number;
   blobs: number;
   repositories: number;
+}
+
+/**
+ * `GET /api/encryption` → 200 `EncryptionStatusResponse`: encryption at rest of image content (blobs, manifests,
+ * upload data; storage/encryption/). `POST /api/encryption/enable` (no body) → 202 `EncryptionStatusResponse`: makes
+ * the master key ring when there is none, turns encryption on for new content at once, and encrypts the existing
+ * blobs in the background (`pass` shows its progress). `POST /api/encryption/rotate` (no body) → 200
+ * `EncryptionRotateResponse`: a new master key, every data key re-wrapped (no blob rewritten). Audited as
+ * `storage.encryption.enable` and `storage.encryption.rotate`. The same as `berth encryption status|enable|rotate`.
+ */
+export interface EncryptionStatusResponse {
+  enabled: boolean;
+  enabledAt?: string;
+  /** Where the master keys are kept (`file PATH`, or the desktop's keychain), and their ids: never the keys. */
+  keyRing: { source: string; activeKey?: string; retiredKeys: string[] };
+  blobs: { encrypted: number; plaintext: number };
+  /** The background pass that encrypts existing blobs, when one ran in this server since it started. */
+  pass?: { running: boolean; encrypted: number; error?: string };
+}
+
+export interface EncryptionRotateResponse {
+  activeKey: string;
+  previousKey: string;
+  rewrapped: number;
+  dataKeys: number;
+  dropped: string[];
+  kept: string[];
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { AuditLog } from '../auth/audit-log.js';
+import type { EncryptingDriver } from '../storage/encryption/encrypting-driver.js';
 import type { Registry } from '../index.js';
 import type { RetentionScheduler } from '../lifecycle/retention-schedule.js';
 import type { Logger } from '../log.js';
@@ -57,6 +58,8 @@ export interface AdminDeps {
   startedAt?: number;
   /** Imports archives uploaded by the GUI (POST /api/images/import); created after the admin API, so a function. */
   importer?: () => ImageImporter | undefined;
+  /** The instance's storage (under its encrypting layer), for encryption at rest (routes/encryption.ts). */
+  encryption?: EncryptingDriver;
 }
 
 /** What every route module gets: the deps plus the pieces createAdminApi builds once. */

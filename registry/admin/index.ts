@@ -19,6 +19,7 @@ import { retentionRoutes } from './routes/retention.js';
 import { sessionRoutes } from './routes/session.js';
 import { settingsRoutes } from './routes/settings.js';
 import { createStorageReport, storageRoutes } from './routes/storage.js';
+import { encryptionRoutes } from './routes/encryption.js';
 import { syncRuleRoutes } from './routes/sync-rules.js';
 import { tlsRoutes } from './routes/tls.js';
 import { tokenRoutes } from './routes/tokens.js';
@@ -72,6 +73,7 @@ export function createAdminApi(deps: AdminDeps): Mount[] {
     session.signOut,
     overviewRoutes(ctx, storage),
     storageRoutes(storage),
+    ...(deps.encryption ? [encryptionRoutes(ctx, deps.encryption)] : []),
     namespaceRoutes(ctx),
     repositoryRoutes(ctx, createImageInspector(registry)),
     contentRoutes(ctx),

@@ -6,7 +6,7 @@ import { isAuthError, type AuditEventInput } from '../auth/index.js';
 import { defaultDataDir } from '../config/data-dir.js';
 import type { StateStore } from '../state/index.js';
 import { MetadataOptionError, openAuditLog, openStateStore, parseMetadataOption, type MetadataBackend } from '../state/metadata-backend.js';
-import type { StorageDriver } from '../storage/driver.js';
+import type { EncryptingDriver } from '../storage/encryption/encrypting-driver.js';
 import { openStorage, parseStorageOption, StorageOptionError, type StorageBackend } from '../storage/storage-backend.js';
 import { CliUsageError } from './cli-error.js';
 import { optionsOf } from './command-kit.js';
@@ -89,7 +89,7 @@ export function storageOf(command: Command): StorageBackend {
  * Runs `work` on the command's storage, checked against the metadata database's binding (a gc or sync against
  * another bucket than the database describes would delete or write the wrong content), and closes it after.
  */
-export async function withStorage<T>(dataDir: string, storage: StorageBackend, metadata: MetadataBackend, work: (driver: StorageDriver) => Promise<T>): Promise<T> {
+export async function withStorage<T>(dataDir: string, storage: StorageBackend, metadata: MetadataBackend, work: (driver: EncryptingDriver) => Promise<T>): Promise<T> {
   const opened = await openStorage(dataDir, storage, metadata);
   try {
     return await work(opened.driver);

@@ -2,6 +2,7 @@ import { berthVersion } from '../version.js';
 import { BerthCommand, configureHelp, dataOption, metadataOption, storageOption } from './command-kit.js';
 import { registerAuditCommands } from './commands/audit.js';
 import { registerCaCommands } from './commands/ca.js';
+import { registerEncryptionCommands } from './commands/encryption.js';
 import { registerGcCommand } from './commands/gc.js';
 import { registerImageCommands } from './commands/image.js';
 import { registerImmutableCommands } from './commands/immutable.js';
@@ -56,6 +57,7 @@ export function createProgram(): BerthCommand {
   registerGcCommand(program);
   registerRetentionCommands(program);
   registerPinCommands(program);
+  registerEncryptionCommands(program);
   registerMigrateCommand(program);
   registerSecretsCommands(program);
   registerCaCommands(program);

@@ -12,8 +12,16 @@ import type { ParsedDigest } from '../core/digest.js';
  *                                                                 manifest whose subject is <subject>
  *   /repositories/<name>/_uploads/<id>/data                      upload session bytes
  *   /repositories/<name>/_uploads/<id>/startedat                 RFC 3339 start time (for purging)
+ *   /repositories/<name>/_uploads/<id>/data-tail                 encrypted upload data only: the last partial frame
+ *                                                                 between PATCHes (storage/encryption/frame-writer.ts)
  *   /gc-quarantine/<alg>/<hex>                                   a blob's data while garbage collection makes its
  *                                                                 last check (storage/blob-quarantine.ts)
+ *   /encryption/data-keys/<2 hex>/<key id>                        an encrypted object's data key, wrapped by a master key
+ *                                                                 (storage/encryption/data-keys.ts)
+ *   /encryption/rewrites/<uuid>                                  a plaintext blob being rewritten encrypted
+ *                                                                 (storage/encryption/encrypt-existing.ts)
+ *   /berth-encryption                                            whether new content is written encrypted
+ *                                                                 (storage/encryption/encryption-marker.ts)
  *   /berth-storage-id                                            random id of this storage, written once when a
  *                                                                 PostgreSQL metadata database is first bound to it
  *                                                                 (storage/storage-binding.ts)
@@ -29,6 +37,11 @@ export type PathSpec =
   | { kind: 'quarantinedBlob'; digest: ParsedDigest }
   | { kind: 'quarantineRoot' }
   | { kind: 'storageId' }
+  | { kind: 'dataKeysRoot' }
+  | { kind: 'dataKey'; keyId: string }
+  | { kind: 'encryptionRewrites' }
+  | { kind: 'encryptionRewrite'; id: string }
+  | { kind: 'encryptionMarker' }
   | { kind: 'repositoriesRoot' }
   | { kind: 'repository'; repository: string }
   | { kind: 'layerLinks'; repository: string; algorithm: string }
@@ -46,7 +59,8 @@ export type PathSpec =
   | { kind: 'uploads'; repository: string }
   | { kind: 'upload'; repository: string; id: string }
   | { kind: 'uploadData'; repository: string; id: string }
-  | { kind: 'uploadStartedAt'; repository: string; id: string };
+  | { kind: 'uploadStartedAt'; repository: string; id: string }
+  | { kind: 'uploadDataTail'; repository: string; id: string };
 
 /** The `_`-prefixed folders of a repository; a folder holding one of them is a repository. */
 export type RepositoryFolder = '_manifests' | '_referrers' | '_layers' | '_uploads';
@@ -65,6 +79,16 @@ export function pathFor(spec: PathSpec): string {
       return '/gc-quarantine';
     case 'storageId':
       return '/berth-storage-id';
+    case 'dataKeysRoot':
+      return '/encryption/data-keys';
+    case 'dataKey':
+      return `/encryption/data-keys/${spec.keyId.slice(0, 2)}/${spec.keyId}`;
+    case 'encryptionRewrites':
+      return '/encryption/rewrites';
+    case 'encryptionRewrite':
+      return `/encryption/rewrites/${spec.id}`;
+    case 'encryptionMarker':
+      return '/berth-encryption';
     case 'repositoriesRoot':
       return '/repositories';
     case 'repository':
@@ -101,5 +125,25 @@ export function pathFor(spec: PathSpec): string {
       return `/repositories/${spec.repository}/_uploads/${spec.id}/data`;
     case 'uploadStartedAt':
       return `/repositories/${spec.repository}/_uploads/${spec.id}/startedat`;
+    case 'uploadDataTail':
+      return `/repositories/${spec.repository}/_uploads/${spec.id}/data-tail`;
   }
+}
+
+/**
+ * What a stored object holds, for the encrypting layer (storage/encryption/encrypting-driver.ts): `content` is a
+ * finished blob or manifest (in /blobs, the quarantine, or a rewrite), `upload` is upload data still being
+ * appended to; anything else (links, start times, keys, markers) is not image content and stays as it is.
+ */
+export function contentKindOf(path: string): 'content' | 'upload' | undefined {
+  if (/^\/blobs\/[a-z0-9]+\/[0-9a-f]{2}\/[0-9a-f]+\/data$/.test(path)) return 'content';
+  if (/^\/gc-quarantine\/[a-z0-9]+\/[0-9a-f]+$/.test(path)) return 'content';
+  if (/^\/encryption\/rewrites\/[0-9a-f-]+$/.test(path)) return 'content';
+  if (/^\/repositories\/.+\/_uploads\/[0-9a-f-]+\/data$/.test(path)) return 'upload';
+  return undefined;
+}
+
+/** The tail object of upload data at `uploadDataPath` (see uploadDataTail above). */
+export function uploadTailPathOf(uploadDataPath: string): string {
+  return `${uploadDataPath}-tail`;
 }

@@ -1,6 +1,9 @@
 import { readOwnerOnlySecretFile } from '../config/secret-file.js';
 import type { MetadataBackend } from '../state/metadata-backend.js';
 import type { StorageDriver } from './driver.js';
+import type { EncryptingDriver } from './encryption/encrypting-driver.js';
+import { createEncryptingDriver } from './encryption/encrypting-driver.js';
+import { defaultKeyRingPath, fileKeyRingStore, MasterKeys, type KeyRingStore } from './encryption/key-ring.js';
 import { createFilesystemDriver } from './filesystem-driver.js';
 import type { S3DriverOptions, S3Encryption } from './s3-driver.js';
 import { bindStorage } from './storage-binding.js';
@@ -163,7 +166,8 @@ export function describeStorage(backend: StorageBackend, dataDir: string): strin
 
 /** An open storage: the driver, and close() for its connections (nothing to close for the filesystem). */
 export interface OpenStorage {
-  readonly driver: StorageDriver;
+  /** The backend's driver under the encrypting layer (storage/encryption/encrypting-driver.ts). */
+  readonly driver: EncryptingDriver;
   readonly description: string;
   close(): void;
 }
@@ -174,7 +178,12 @@ export interface OpenStorage {
  * With a PostgreSQL `metadata`, the storage must then be the one the database is bound to (storage-binding.ts):
  * StorageMismatchError otherwise, before anything reads or writes content.
  */
-export async function openStorage(dataDir: string, backend: StorageBackend, metadata: MetadataBackend): Promise<OpenStorage> {
+export async function openStorage(
+  dataDir: string,
+  backend: StorageBackend,
+  metadata: MetadataBackend,
+  options: { keyRing?: KeyRingStore } = {},
+): Promise<OpenStorage> {
   const description = describeStorage(backend, dataDir);
   const opened = backend.kind === 'filesystem' ? openFilesystem(dataDir, description) : await openS3(backend, description);
   try {
@@ -183,14 +192,22 @@ export async function openStorage(dataDir: string, backend: StorageBackend, meta
     opened.close();
     throw error;
   }
-  return opened;
+  // Every backend gets encryption at rest the same way: reads follow each object's header, writes the marker.
+  const masterKeys = new MasterKeys(options.keyRing ?? fileKeyRingStore(defaultKeyRingPath()));
+  return { ...opened, driver: createEncryptingDriver(opened.driver, masterKeys) };
 }
 
-function openFilesystem(dataDir: string, description: string): OpenStorage {
+interface OpenBackend {
+  readonly driver: StorageDriver;
+  readonly description: string;
+  close(): void;
+}
+
+function openFilesystem(dataDir: string, description: string): OpenBackend {
   return { driver: createFilesystemDriver(dataDir), description, close: () => undefined };
 }
 
-async function openS3(backend: Extract<StorageBackend, { kind: 's3' }>, description: string): Promise<OpenStorage> {
+async function openS3(backend: Extract<StorageBackend, { kind: 's3' }>, description: string): Promise<OpenBackend> {
   try {
     // Loaded only here: the AWS SDK is large, and the desktop default never needs it.
     const { createS3Driver } = await import('./s3-driver.js');

@@ -12,6 +12,9 @@ import { lifecycleChecksOf } from '../../registry/lifecycle/content-policy.js';
 import { createRegistry, type Registry } from '../../registry/index.js';
 import { silentLogger } from '../../registry/log.js';
 import { createStateStore, type StateStore } from '../../registry/state/index.js';
+import { createEncryptingDriver } from '../../registry/storage/encryption/encrypting-driver.js';
+import { fileKeyRingStore, MasterKeys } from '../../registry/storage/encryption/key-ring.js';
+import { createFilesystemDriver } from '../../registry/storage/filesystem-driver.js';
 import { removeDir } from '../support/temp-dir.js';
 
 /**
@@ -45,7 +48,15 @@ export function testSealer(): (plain: string) => string {
   };
 }
 
-export async function startAdminServer(options: { mirror?: MirrorControl; dataDir?: string; signIn?: boolean } = {}): Promise<AdminServer> {
+export async function startAdminServer(
+  options: {
+    mirror?: MirrorControl;
+    dataDir?: string;
+    signIn?: boolean;
+    /** Serve the storage through the encrypting layer (as `berth serve` does), master keys in this ring file. */
+    keyRingFile?: string;
+  } = {},
+): Promise<AdminServer> {
   const dataDir = options.dataDir ?? join(await mkdtemp(join(tmpdir(), 'berth-admin-')), 'data');
   const state = await createStateStore(dataDir);
   const audit = await createAuditLog(dataDir);
@@ -53,6 +64,7 @@ export async function startAdminServer(options: { mirror?: MirrorControl; dataDi
   const log = silentLogger();
   // The registry takes the admin mounts at creation, and the admin API needs the registry: pass it lazily.
   let registry: Registry | undefined;
+  const encryption = options.keyRingFile ? createEncryptingDriver(createFilesystemDriver(dataDir), new MasterKeys(fileKeyRingStore(options.keyRingFile))) : undefined;
   const mounts = createAdminApi({
     registry: () => registry as Registry,
     state,
@@ -64,12 +76,14 @@ export async function startAdminServer(options: { mirror?: MirrorControl; dataDi
     sealSecret: testSealer(),
     mirror: options.mirror,
     version: testVersion,
+    ...(encryption ? { encryption } : {}),
   });
   // Berth's lifecycle checks (immutable tags, quotas) and each namespace's trash days as berth-server wires them.
   registry = await createRegistry({
     dataDir,
     logger: log,
     mounts,
+    ...(encryption ? { driver: encryption } : {}),
     contentPolicy: (stores) => lifecycleChecksOf(stores, () => state.read(), { cacheWith: stores.events }).checks,
     trashDays: (repository) => policyFor(state.read(), repository).trashDays,
   });

@@ -9,6 +9,7 @@ import { InlineCode } from '../components/code-snippet.js';
 import { LoadError } from '../components/error-alert.js';
 import { PageHeader } from '../components/page-header.js';
 import { SectionCard } from '../components/section-card.js';
+import { EncryptionStatus } from '../components/settings/encryption-status.js';
 import { ListenersForm } from '../components/settings/listeners-form.js';
 import { MaintenanceForm } from '../components/settings/maintenance-form.js';
 import { NamespaceAccess } from '../components/settings/namespace-access.js';
@@ -80,6 +81,10 @@ export function SettingsPage() {
 
         <SectionCard title="Quotas and immutable tags" description="Limit what a namespace stores and how much is pulled from it each month; keep released tags from moving.">
           {namespaces.data ? <NamespaceLimits namespaces={namespaces.data.namespaces} onChanged={bump} /> : null}
+        </SectionCard>
+
+        <SectionCard title="Encryption at rest" description="Blobs, manifests and uploads encrypted with AES-256-GCM; the master key is kept outside the data.">
+          <EncryptionStatus />
         </SectionCard>
 
         <SectionCard title="Data directory" description="Images, state and keys. Set with --data or BERTH_DATA when Berth starts; read-only here.">

@@ -1,0 +1,57 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { parseRingText, ringText, type KeyRingStore } from '../../registry/storage/encryption/key-ring.js';
+
+/**
+ * The desktop app's encryption key ring: the ring's text sealed by the OS keychain (Electron's safeStorage: the
+ * macOS Keychain, Windows DPAPI, libsecret/kwallet on Linux) in a 0600 file of the app's own folder, so the master
+ * keys are neither in the data directory nor readable from the file alone. `cipher` is safeStorage; these are plain
+ * functions so they are tested without Electron.
+ */
+export interface KeychainCipher {
+  isEncryptionAvailable(): boolean;
+  encryptString(text: string): Buffer;
+  decryptString(sealed: Buffer): string;
+}
+
+export function keychainKeyRingStore(path: string, cipher: KeychainCipher): KeyRingStore {
+  return {
+    source: `the OS keychain (sealed in ${path})`,
+    async load() {
+      let sealed: Buffer;
+      try {
+        sealed = await readFile(path);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+        throw error;
+      }
+      return parseRingText(cipher.decryptString(sealed), path);
+    },
+    async save(entries) {
+      if (!cipher.isEncryptionAvailable()) throw new Error('the OS keychain is not available: cannot keep encryption keys in it');
+      await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+      const temp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+      const handle = await open(temp, 'wx', 0o600);
+      try {
+        await handle.writeFile(cipher.encryptString(ringText(entries)));
+        await handle.sync();
+      } catch (error) {
+        await handle.close();
+        await unlink(temp).catch(() => undefined);
+        throw error;
+      }
+      await handle.close();
+      await rename(temp, path);
+    },
+    async version() {
+      const info = await stat(path).catch(() => undefined);
+      return info ? `${info.mtimeMs}/${info.size}/${info.ino}` : 'none';
+    },
+  };
+}
+
+/** The store the app uses: the keychain when the OS offers one, else undefined (Berth's default key file). */
+export function desktopKeyRingStore(userDataDir: string, cipher: KeychainCipher): KeyRingStore | undefined {
+  return cipher.isEncryptionAvailable() ? keychainKeyRingStore(join(userDataDir, 'encryption-keys.sealed'), cipher) : undefined;
+}
