@@ -108,9 +108,12 @@ function describeStorageFigures(backend: Backend): void {
       }
     });
 
-    test('garbage collection frees the deleted image, and both show it at once', async () => {
+    test('garbage collection frees the deleted image once the trash lets it go, and both show it at once', async () => {
       const deleted = await fetch(`${berth.url}/v2/team/app/manifests/${image.manifestDigest}`, { method: 'DELETE' });
       assert.equal(deleted.status, 202, `DELETE manifest: ${await deleted.text()}`);
+      // A delete goes to the trash first (kept 30 days, blobs and all): emptied here, so the collection may free it.
+      const emptied = await fetch(`${berth.url}/api/trash`, { method: 'DELETE', headers: { cookie, 'x-berth-admin': '1' } });
+      assert.equal(emptied.status, 200, `DELETE /api/trash: ${await emptied.text()}`);
       const response = await fetch(`${berth.url}/api/storage/gc`, {
         method: 'POST',
         headers: { cookie, 'x-berth-admin': '1', 'content-type': 'application/json' },
