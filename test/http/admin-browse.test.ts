@@ -289,7 +289,10 @@ describe('repositories', () => {
 
     const deleted = await admin.api<DeleteRepositoryResponse>('DELETE', `/api/repositories?repository=${q(repo)}`);
     assert.equal(deleted.status, 200, JSON.stringify(deleted.body));
-    assert.deepEqual(deleted.body, { repository: repo, tags: 1, manifests: 3 });
+    const { trashEntry, expiresAt, ...counts } = deleted.body;
+    assert.deepEqual(counts, { repository: repo, tags: 1, manifests: 3 });
+    assert.match(trashEntry, /^[0-9a-f]{16}$/, 'into the trash, restorable');
+    assert.ok(Date.parse(expiresAt) > Date.now());
 
     const names = (await admin.api<RepositoriesResponse>('GET', '/api/repositories')).body.repositories.map((entry) => entry.name);
     assert.ok(!names.includes(repo), 'gone from the list');
@@ -302,7 +305,7 @@ describe('repositories', () => {
     const event = audit.body.events.find((entry) => entry.repository === repo);
     assert.ok(event, JSON.stringify(audit.body));
     assert.equal(event.actor, 'admin');
-    assert.deepEqual(event.detail, { tags: 1, manifests: 3 });
+    assert.deepEqual(event.detail, { tags: 1, manifests: 3, trashEntry });
 
     assertAdminError(await admin.api('DELETE', `/api/repositories?repository=${q(repo)}`), 404, 'BERTH_REPOSITORY_NOT_FOUND');
     assertAdminError(await admin.api('DELETE', '/api/repositories'), 400, 'BERTH_VALIDATION');
