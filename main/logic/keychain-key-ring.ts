@@ -1,7 +1,7 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { parseRingText, ringText, type KeyRingStore } from '../../registry/storage/encryption/key-ring.js';
+import { writePrivateFileAtomically } from '../../registry/config/private-file.js';
 
 /**
  * The desktop app's encryption key ring: the ring's text sealed by the OS keychain (Electron's safeStorage: the
@@ -30,19 +30,7 @@ export function keychainKeyRingStore(path: string, cipher: KeychainCipher): KeyR
     },
     async save(entries) {
       if (!cipher.isEncryptionAvailable()) throw new Error('the OS keychain is not available: cannot keep encryption keys in it');
-      await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-      const temp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
-      const handle = await open(temp, 'wx', 0o600);
-      try {
-        await handle.writeFile(cipher.encryptString(ringText(entries)));
-        await handle.sync();
-      } catch (error) {
-        await handle.close();
-        await unlink(temp).catch(() => undefined);
-        throw error;
-      }
-      await handle.close();
-      await rename(temp, path);
+      await writePrivateFileAtomically(path, cipher.encryptString(ringText(entries)));
     },
     async version() {
       const info = await stat(path).catch(() => undefined);

@@ -1,9 +1,9 @@
-import { randomBytes } from 'node:crypto';
-import { chmod, lstat, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { lstat, readdir, readFile, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Adapter } from 'lowdb';
 import { pidExists } from '../runtime/process-liveness.js';
 import { normalizeState, StateFileError, type State } from './schema.js';
+import { writePrivateFileAtomically } from '../config/private-file.js';
 
 /**
  * A lowdb adapter for state.json. lowdb's own JSONFile (steno) writes through `.state.json.tmp` with the default
@@ -26,20 +26,7 @@ export class SecureJsonFile implements Adapter<State> {
   }
 
   async write(data: State): Promise<void> {
-    const temp = join(dirname(this.path), `.${basename(this.path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-    const handle = await open(temp, 'wx', 0o600);
-    try {
-      await handle.writeFile(`${JSON.stringify(data, null, 2)}\n`);
-      await handle.sync();
-    } catch (error) {
-      await handle.close();
-      await unlink(temp).catch(() => undefined);
-      throw error;
-    }
-    await handle.close();
-    // A umask can only remove bits, but make the mode explicit anyway (e.g. umask 0 still yields 0600 here).
-    await chmod(temp, 0o600);
-    await rename(temp, this.path);
+    await writePrivateFileAtomically(this.path, `${JSON.stringify(data, null, 2)}\n`);
   }
 }
 

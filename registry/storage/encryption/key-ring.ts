@@ -1,8 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { inspect } from 'node:util';
+import { writePrivateFileAtomically } from '../../config/private-file.js';
 
 /**
  * The master keys that wrap the data key of every encrypted object (encryption/data-keys.ts). They are kept
@@ -110,19 +111,7 @@ export function fileKeyRingStore(path: string): KeyRingStore {
       return parseRingText(text, path);
     },
     async save(entries) {
-      await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-      const temp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
-      const handle = await open(temp, 'wx', 0o600);
-      try {
-        await handle.writeFile(ringText(entries));
-        await handle.sync();
-      } catch (error) {
-        await handle.close();
-        await unlink(temp).catch(() => undefined);
-        throw error;
-      }
-      await handle.close();
-      await rename(temp, path);
+      await writePrivateFileAtomically(path, ringText(entries));
     },
     async version() {
       const info = await stat(path).catch(() => undefined);
