@@ -27,6 +27,12 @@ export interface StorageDriver {
   writer(path: string): Promise<FileWriter>;
   /** Throws PathNotFoundError. */
   stat(path: string): Promise<FileInfo>;
+  /**
+   * Like stat, but the object as stored, not decoded: its stored size and age. For the garbage collector's sweep,
+   * which needs only the age and a byte figure per blob; a layer that decodes (encryption at rest) would otherwise
+   * read every blob's header. Absent: stat is already that.
+   */
+  statStored?(path: string): Promise<FileInfo>;
   /** Names of the direct children of a directory; [] when it does not exist. */
   list(path: string): Promise<string[]>;
   /**

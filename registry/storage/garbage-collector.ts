@@ -291,7 +291,8 @@ export async function collectGarbage(driver: StorageDriver, index: RepositoryInd
       await forEachConcurrently((await driver.list(`/blobs/${algorithm}/${prefix}`)).sort(), stepsAtOnce, async (hex) => {
         const digest = digestFrom(algorithm, hex);
         if (!digest) return; // Not a blob folder (an interrupted write's leftover): purgeLeftovers owns those.
-        const info = await statOf(driver, pathFor({ kind: 'blobData', digest }));
+        // As stored: its age decides, and the byte figures are what the disk or bucket holds.
+        const info = await statOf(driver, pathFor({ kind: 'blobData', digest }), 'stored');
         if (!info) return;
         const young = !linked.has(digest.digest) && !isOld(info.modifiedAt);
         if (young) result.youngSpared += 1;
@@ -325,9 +326,9 @@ function digestFrom(algorithm: string, hex: string): ParsedDigest | undefined {
   return isDigest(text) ? parseDigest(text) : undefined;
 }
 
-async function statOf(driver: StorageDriver, path: string): Promise<FileInfo | undefined> {
+async function statOf(driver: StorageDriver, path: string, as: 'decoded' | 'stored' = 'decoded'): Promise<FileInfo | undefined> {
   try {
-    return await driver.stat(path);
+    return await (as === 'stored' && driver.statStored ? driver.statStored(path) : driver.stat(path));
   } catch (error) {
     if (isPathNotFound(error)) return undefined;
     throw error;

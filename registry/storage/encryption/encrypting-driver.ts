@@ -42,6 +42,11 @@ interface Inspected {
   readonly object?: EncryptedObject;
 }
 
+/** Link folders: only link files lie below them, never an encrypted object. */
+const linkFolder = /\/_(layers|manifests|referrers)(\/|$)/;
+/** A blob's folder or an upload session's: the objects below it are `data` (and an upload's `data-tail`). */
+const singleObjectFolder = /^(\/blobs\/[a-z0-9]+\/[0-9a-f]{2}\/[0-9a-f]+|\/repositories\/.+\/_uploads\/[0-9a-f-]+)$/;
+
 export function createEncryptingDriver(inner: StorageDriver, masterKeys: MasterKeys): EncryptingDriver {
   const dataKeys = createDataKeys(inner, masterKeys);
   let marker: { value: boolean; at: number } | undefined;
@@ -132,8 +137,21 @@ export function createEncryptingDriver(inner: StorageDriver, masterKeys: MasterK
     return undefined;
   }
 
+  /**
+   * Drops the cached headers of `path` and of what lies below it. A scan of the whole cache is the last resort: the
+   * collector deletes thousands of layer links and blob folders in one run, and a scan per delete made it O(n^2)
+   * (1,000 repositories: 0.3 s of 4 in the scan alone).
+   */
   function forget(path: string): void {
-    for (const key of headers.keys()) if (key === path || key.startsWith(`${path}/`)) headers.delete(key);
+    headers.delete(path);
+    if (contentKindOf(path) || linkFolder.test(path)) return;
+    const single = singleObjectFolder.exec(path);
+    if (single) {
+      headers.delete(`${path}/data`);
+      headers.delete(uploadTailPathOf(`${path}/data`));
+      return;
+    }
+    for (const key of headers.keys()) if (key.startsWith(`${path}/`)) headers.delete(key);
   }
 
   return {
@@ -199,6 +217,8 @@ export function createEncryptingDriver(inner: StorageDriver, masterKeys: MasterK
       return (await inspect(path, kind)).info;
     },
 
+    // Age and stored size straight from the backend: no header read (the collector's sweep of every blob).
+    statStored: (path) => inner.stat(path),
     list: (path) => inner.list(path),
 
     async move(source, destination) {
