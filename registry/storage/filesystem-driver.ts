@@ -1,7 +1,6 @@
 import {
   close as closeCallback,
   createReadStream,
-  createWriteStream,
   fstat as fstatCallback,
   open as openCallback,
   read as readCallback,
@@ -15,6 +14,7 @@ import { dirname, join, resolve, sep } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { privateDirMode, privateFileMode } from '../config/private-modes.js';
+import { createBatchedFileWrites } from './batched-file-writes.js';
 import { PathNotFoundError, type FileInfo, type FileWriter, type SpaceUsage, type StorageDriver } from './driver.js';
 
 /**
@@ -204,7 +204,7 @@ export function createFilesystemDriver(root: string): StorageDriver {
       const initialSize = (await handle.stat()).size;
       // We own the handle (fsync before close): the stream gets the bare fd, since a FileHandle given to a
       // stream stays referenced until the stream closes it, and handle.close() would then wait forever.
-      const stream = createWriteStream('', { fd: handle.fd, autoClose: false, emitClose: false, highWaterMark: readChunkBytes });
+      const stream = createBatchedFileWrites(handle.fd);
       let closed = false;
       const closeOnce = async (sync: boolean): Promise<void> => {
         if (closed) return;
