@@ -15,12 +15,14 @@ export const fileWriteBatchBytes = 1024 * 1024;
  * A writable stream that appends to an open file descriptor in batches of `fileWriteBatchBytes` (one writev of the
  * gathered chunks, no copy into a bigger buffer). A write's callback comes at once while its batch is still
  * gathering, and only after the write when it completes a batch, so a writer that is faster than the disk is held
- * back with at most one batch in memory. `end()` writes what is left. The descriptor stays open: its owner fsyncs
- * and closes it.
+ * back with at most one batch in memory. `end()` writes what is left; `destroy()` drops it. The descriptor stays
+ * open: its owner waits for 'close' (no write of the stream runs after it), then fsyncs and closes it.
  */
 export function createBatchedFileWrites(fd: number, batchBytes = fileWriteBatchBytes): Writable {
   let gathered: Buffer[] = [];
   let gatheredBytes = 0;
+  /** The batch being written, if any: a destroyed stream waits for it before it closes. */
+  let writing: Promise<void> | undefined;
 
   const flush = (callback: (error?: Error | null) => void): void => {
     const buffers = gathered;
@@ -30,7 +32,8 @@ export function createBatchedFileWrites(fd: number, batchBytes = fileWriteBatchB
       callback();
       return;
     }
-    writeAll(fd, buffers).then(() => callback(), callback);
+    writing = writeAll(fd, buffers).finally(() => (writing = undefined));
+    writing.then(() => callback(), callback);
   };
 
   return new Writable({
@@ -43,6 +46,15 @@ export function createBatchedFileWrites(fd: number, batchBytes = fileWriteBatchB
       else flush(callback);
     },
     final: flush,
+    // A stream destroyed mid-batch (its source failed) emits 'close' only once the batch's writev is done: the
+    // owner then reads the file's size as the resume offset and closes the descriptor, and a write landing after
+    // that would move the offset under a resumed upload or, once the number is reused, go into another file.
+    destroy(error, callback) {
+      gathered = [];
+      gatheredBytes = 0;
+      if (writing === undefined) callback(error);
+      else writing.then(() => callback(error), () => callback(error));
+    },
   });
 }
 

@@ -210,10 +210,10 @@ export function createFilesystemDriver(root: string): StorageDriver {
         if (closed) return;
         closed = true;
         try {
-          if (!stream.writableFinished && !stream.destroyed) {
-            stream.end();
-            await finished(stream).catch(() => undefined);
-          }
+          if (!stream.writableFinished && !stream.destroyed) stream.end();
+          // Also when the stream was destroyed (its source failed): its 'close' waits for a write still running, so
+          // the size a resumed upload starts from is final and nothing writes to the descriptor once it is closed.
+          await finished(stream).catch(() => undefined);
           if (sync) await handle.sync();
         } finally {
           await handle.close();

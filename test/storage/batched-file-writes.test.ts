@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import { fstatSync } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -45,6 +46,29 @@ describe('batched file writes (the filesystem driver writer under every upload a
       assert.ok(accepted <= 4, `write() accepted ${accepted} chunks of 64 KiB before asking the writer to wait`);
       stream.end();
       await new Promise((resolve, reject) => stream.once('finish', resolve).once('error', reject));
+    } finally {
+      await handle.close();
+    }
+  });
+
+  it('a stream destroyed while a batch is being written closes only after that write: the size is final by then', async () => {
+    const path = join(root, 'destroyed');
+    const handle = await open(path, 'a');
+    try {
+      // A big batch, so that its writev is still running when the stream is destroyed.
+      const batch = 32 * 1024 * KiB;
+      const stream = createBatchedFileWrites(handle.fd, batch);
+      stream.on('error', () => undefined);
+      const chunk = randomBytes(64 * KiB);
+      // The last of these completes the batch: its writev starts now, and the stream is destroyed (a cut source) at once.
+      for (let written = 0; written < batch; written += chunk.length) stream.write(chunk);
+      stream.write(chunk);
+      stream.destroy(new Error('connection reset by the client'));
+      // Read synchronously in the 'close' listener: the file as the stream's owner sees it when it goes on.
+      const atClose = await new Promise<number>((resolve) => stream.once('close', () => resolve(fstatSync(handle.fd).size)));
+      assert.equal(atClose, batch, 'the batch under way is in the file at close; the chunk after it is dropped');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal((await handle.stat()).size, atClose, 'nothing lands after close');
     } finally {
       await handle.close();
     }
