@@ -33,6 +33,6 @@ export interface StorageAllowance {
   remaining: number;
   /** Whether the namespace already holds `digest` (storing it in another of its repositories adds no bytes). */
   holds(digest: string): Promise<boolean>;
-  /** The DENIED answer: the quota, the usage and, when known, what the refused write needs. */
-  refuse(needs?: number): RegistryError;
+  /** The DENIED answer: the quota, the usage and, when known, what the refused write (`what`: "this upload") needs. */
+  refuse(needs?: number, what?: string): RegistryError;
 }

@@ -80,15 +80,15 @@ export function createStorageQuota(deps: {
         namespace,
         remaining: Math.max(limit - used, 0),
         holds: (digest) => index.namespaceLinks(namespace, digest),
-        refuse: (needs) => storageQuotaDenied(namespace, used, limit, needs),
+        refuse: (needs, what) => storageQuotaDenied(namespace, used, limit, needs, what),
       };
     },
   };
 }
 
 /** `namespace "team" is over its storage quota: 9.8 MiB used of 10 MiB, this upload needs 2.0 MiB` (DENIED, 403). */
-export function storageQuotaDenied(namespace: string, used: number, limit: number, needs?: number): RegistryError {
-  const need = needs === undefined ? '' : `, this upload needs ${formatBytes(needs)}`;
+export function storageQuotaDenied(namespace: string, used: number, limit: number, needs?: number, what = 'this upload'): RegistryError {
+  const need = needs === undefined ? '' : `, ${what} needs ${formatBytes(needs)}`;
   return new RegistryError(
     'DENIED',
     `namespace "${namespace}" is over its storage quota: ${formatBytes(used)} used of ${formatBytes(limit)}${need}; delete images (then "berth gc") or raise the quota ("berth quota set ${namespace} --max-storage SIZE")`,

@@ -75,8 +75,11 @@ export interface TrashOptions {
   /** Days an entry of this repository is kept (its lifecycle policy). Default: 30. */
   trashDays?: (repository: string) => number;
   guard?: DeleteGuard;
-  /** What a push obeys: a restore that would put back a tag an immutable pattern now holds elsewhere is refused. */
-  policy?: Pick<ContentPolicy, 'beforeTagPut'>;
+  /**
+   * What a push obeys: a restore that would put back a tag an immutable pattern now holds elsewhere is refused, and
+   * so is one that would take the namespace past its storage quota.
+   */
+  policy?: Pick<ContentPolicy, 'beforeTagPut' | 'storageAllowance'>;
   now?: () => Date;
 }
 
@@ -147,6 +150,32 @@ export function createTrash(options: TrashOptions): Trash {
     const parsed = parseManifest(bytes);
     for (const blob of parsed.blobs) if ((await blobs.size(parseDigest(blob.digest))) === undefined) missing.add(blob.digest);
     for (const child of parsed.manifests) await missingContent(child.digest, missing, seen);
+  }
+
+  /** Each digest a manifest's restore links (itself, its blobs, children and theirs) with its stored size. */
+  async function contentSizes(digest: string, sizes: Map<string, number>): Promise<void> {
+    if (sizes.has(digest)) return;
+    const bytes = await blobs.read(parseDigest(digest));
+    if (!bytes) return;
+    sizes.set(digest, bytes.length);
+    const parsed = parseManifest(bytes);
+    for (const blob of parsed.blobs) sizes.set(blob.digest, (await blobs.size(parseDigest(blob.digest))) ?? 0);
+    for (const child of parsed.manifests) await contentSizes(child.digest, sizes);
+  }
+
+  /**
+   * A restore links content into the namespace again, as a push does, so it passes the same storage quota: what the
+   * namespace no longer links counts (a deleted image's layers usually still count while it is in the trash, its
+   * manifests do not), and a restore that would pass the quota is refused with the push's DENIED answer.
+   */
+  async function assertQuotaRoom(repository: string, wanted: readonly TrashedManifest[]): Promise<void> {
+    const allowance = await options.policy?.storageAllowance(repository);
+    if (!allowance) return;
+    const sizes = new Map<string, number>();
+    for (const manifest of wanted) await contentSizes(manifest.digest, sizes);
+    let adds = 0;
+    for (const [digest, size] of sizes) if (!(await allowance.holds(digest))) adds += size;
+    if (adds > allowance.remaining) throw allowance.refuse(adds, 'this restore');
   }
 
   /**
@@ -260,6 +289,7 @@ export function createTrash(options: TrashOptions): Trash {
       for (const manifest of wanted) {
         for (const tag of manifest.tags) if (!inPlace.has(tag)) await options.policy?.beforeTagPut(entry.repository, tag, manifest.digest);
       }
+      await assertQuotaRoom(entry.repository, wanted);
       let manifestsRestored = 0;
       const tags: string[] = [];
       for (const manifest of wanted) {

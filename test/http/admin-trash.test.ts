@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type {
   AuditResponse,
+  Namespace,
   DeleteManifestResponse,
   DeleteRepositoryResponse,
   EmptyTrashResponse,
@@ -143,5 +144,27 @@ describe('the trash over the admin API', () => {
     assert.equal(live.headers.get('docker-content-digest'), second.digest, 'the tag stays where it was pushed');
     // Restored under another tag instead, as the refusal allows.
     assert.equal((await admin.api('POST', `/api/trash/${deleted.body.trashEntry}/restore`, { as: 'old-v1' })).status, 200);
+  });
+
+  it('a restore that would pass the namespace storage quota is refused as a push would be, with the usage; nothing is restored; within the quota it works', async () => {
+    const usage = async () => (await admin.api<{ namespaces: Namespace[] }>('GET', '/api/namespaces')).body.namespaces.find((ns) => ns.name === 'full')?.usage.storageBytes;
+    const image = await makeImage(admin.url, 'full/app', { tag: '1', layers: 1 });
+    assert.equal((await admin.api('POST', '/api/namespaces', { name: 'full' })).status, 201);
+    const deleted = await admin.api<DeleteManifestResponse>('DELETE', `/api/manifests?repository=full/app&reference=${q(image.digest)}`);
+    assert.equal(deleted.status, 200);
+    const inTrash = await usage();
+    assert.ok(inTrash !== undefined && inTrash > 0, 'the trashed layers still count');
+    // The namespace is full: the restore needs at least the manifest, which the namespace no longer links.
+    assert.equal((await admin.api('PUT', '/api/namespaces/full/quota', { storageBytes: inTrash })).status, 200);
+    const refused = await admin.api<{ error: { message: string } }>('POST', `/api/trash/${deleted.body.trashEntry}/restore`, {});
+    assert.equal(refused.status, 403);
+    assert.match(refused.body.error.message, /namespace "full" is over its storage quota: .* used of .*, this restore needs \d+ B/);
+    assert.equal(await manifestStatus('full/app', '1'), 404, 'nothing restored');
+    assert.equal((await admin.api<TrashResponse>('GET', '/api/trash?namespace=full')).body.entries.length, 1, 'the entry stays');
+
+    assert.equal((await admin.api('PUT', '/api/namespaces/full/quota', { storageBytes: inTrash + 100_000 })).status, 200);
+    assert.equal((await admin.api('POST', `/api/trash/${deleted.body.trashEntry}/restore`, {})).status, 200);
+    assert.equal(await manifestStatus('full/app', '1'), 200);
+    assert.ok(((await usage()) ?? 0) > inTrash, 'the restored manifest counts again');
   });
 });
