@@ -17,6 +17,17 @@ await build({
   platform: 'node',
   // Built-ins and packages: everything that is not a relative path.
   external: (id) => !id.startsWith('.') && !id.startsWith('/'),
-  output: { dir: dist, format: 'esm', entryFileNames: 'berth-cli.js', chunkFileNames: 'berth-cli-chunks/[name]-[hash].js', sourcemap: true },
+  output: {
+    dir: dist,
+    format: 'esm',
+    entryFileNames: 'berth-cli.js',
+    chunkFileNames: 'berth-cli-chunks/[name]-[hash].js',
+    sourcemap: true,
+    // V8 keeps each module's source text for as long as the process runs: the comments were half of it, and one
+    // non-ASCII character makes the whole text two bytes a character. Without both, an idle `berth serve` holds
+    // 0.4 MiB of source instead of 1.5 MiB. Stack traces still map back through the source map.
+    comments: false,
+    charset: 'ascii',
+  },
   logLevel: 'warn',
 });

@@ -9,7 +9,7 @@ import type { ContentPolicy } from '../http/content-policy.js';
 import type { Logger } from '../log.js';
 import type { StateStore } from '../state/index.js';
 import { isTransferError, refusedArchive } from './archive-error.js';
-import { importArchive, type ImportProgress, type ImportResult, type ImportStores } from './image-import.js';
+import type { ImportProgress, ImportResult, ImportStores } from './image-import.js';
 import type { ImportPlan } from './import-plan.js';
 
 /**
@@ -88,6 +88,8 @@ export function createImageImporter({ stores, state, audit, log, policy }: Image
     const { size } = await stat(request.path);
     const { actor, client } = request;
     try {
+      // The archive code (and tar-stream under it) loads at the first import: an idle server never needs it.
+      const { importArchive } = await import('./image-import.js');
       const result = await importArchive(
         stores,
         { open: () => createReadStream(request.path), size },

@@ -8,7 +8,6 @@ import { privateFileMode } from '../../config/private-modes.js';
 import { isRepositoryName } from '../../core/names.js';
 import { silentLogger } from '../../log.js';
 import { openAuditLog } from '../../state/metadata-backend.js';
-import { writeArchive } from '../../transfer/archive-writer.js';
 import { hostPlatform, planExport } from '../../transfer/export-plan.js';
 import { createImageImporter } from '../../transfer/image-importer.js';
 import { CliUsageError } from '../cli-error.js';
@@ -49,6 +48,8 @@ async function exportImages(texts: string[], command: Command): Promise<void> {
     // Written beside the target and renamed at the end: a failed export leaves no archive that looks whole.
     const partial = join(dirname(output), `.${basename(output)}.${randomBytes(4).toString('hex')}.partial`);
     try {
+      // Loaded here, not with the CLI: every other command (and `berth serve`) would pay for tar-stream.
+      const { writeArchive } = await import('../../transfer/archive-writer.js');
       await writeArchive(registry.blobs, plan, createWriteStream(partial, { mode: privateFileMode }));
       await rename(partial, output);
     } catch (error) {

@@ -1,5 +1,14 @@
-import semver from 'semver';
+import { createRequire } from 'node:module';
+import type Semver from 'semver';
 import type { SyncRuleRecord } from '../../state/index.js';
+
+// semver (about 1 MiB of heap with its ranges and classes) is required at the first tag filtered or ordered, not
+// with the CLI: an idle `berth serve` and most commands never compare versions. It is a CommonJS package, hence require.
+let loaded: typeof Semver | undefined;
+function semverLib(): typeof Semver {
+  loaded ??= createRequire(import.meta.url)('semver') as typeof Semver;
+  return loaded;
+}
 
 /**
  * The tags a sync rule takes, in this order: include regex, exclude regex, semver range, newest N.
@@ -13,8 +22,8 @@ export function selectTags(tags: readonly string[], filter: SyncRuleRecord['tags
   if (filter.semver) {
     const range = filter.semver;
     selected = selected.filter((tag) => {
-      const version = semver.valid(tag.replace(/^v/, ''), { loose: true });
-      return version !== null && semver.satisfies(version, range, { includePrerelease: false, loose: true });
+      const version = semverLib().valid(tag.replace(/^v/, ''), { loose: true });
+      return version !== null && semverLib().satisfies(version, range, { includePrerelease: false, loose: true });
     });
   }
   if (filter.newest !== undefined) selected = [...selected].sort(newestFirst).slice(0, filter.newest);
@@ -23,14 +32,14 @@ export function selectTags(tags: readonly string[], filter: SyncRuleRecord['tags
 
 /** Whether a tag reads as a semantic version (`1.2.3`, `v2.0.0-rc.1`), as the ordering below takes it. */
 export function isVersionTag(tag: string): boolean {
-  return semver.valid(tag.replace(/^v/, ''), { loose: true }) !== null;
+  return semverLib().valid(tag.replace(/^v/, ''), { loose: true }) !== null;
 }
 
 /** A sort comparator, newest first: semver tags by version (a `v` prefix allowed), then the rest lexically descending. Retention's semver order uses it too. */
 export function newestFirst(a: string, b: string): number {
-  const va = semver.valid(a.replace(/^v/, ''), { loose: true });
-  const vb = semver.valid(b.replace(/^v/, ''), { loose: true });
-  if (va && vb) return semver.rcompare(va, vb, true);
+  const va = semverLib().valid(a.replace(/^v/, ''), { loose: true });
+  const vb = semverLib().valid(b.replace(/^v/, ''), { loose: true });
+  if (va && vb) return semverLib().rcompare(va, vb, true);
   if (va) return -1;
   if (vb) return 1;
   return a < b ? 1 : a > b ? -1 : 0;
@@ -48,7 +57,7 @@ export function validateTagFilter(filter: SyncRuleRecord['tags']): void {
       throw new Error(`invalid ${flag} pattern "${pattern.slice(0, 100)}": ${reason}`);
     }
   }
-  if (filter.semver !== undefined && semver.validRange(filter.semver, { loose: true }) === null) {
+  if (filter.semver !== undefined && semverLib().validRange(filter.semver, { loose: true }) === null) {
     throw new Error(`invalid semver range "${filter.semver.slice(0, 100)}" (examples: ">=1.2 <2", "^3", "~1.4")`);
   }
   if (filter.newest !== undefined && (!Number.isInteger(filter.newest) || filter.newest < 1)) {
