@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isRegistryError, RegistryError } from '../core/errors.js';
 import type { Logger } from '../log.js';
 
@@ -34,6 +34,23 @@ export function sendError(res: ServerResponse, error: unknown, log: Logger): voi
     'Content-Length': Buffer.byteLength(body),
   });
   res.end(body);
+  if (!res.hasHeader('connection') && res.req && !res.req.complete && !res.req.destroyed) lingerOverUnreadBody(res.req);
+}
+
+/**
+ * nginx's lingering_time: how long the rest of a refused request's body is read and dropped before the connection is
+ * cut. Node drains an unread body once the answer is sent, which lets a client still writing it finish and read the
+ * answer (cutting the connection at once resets it mid-write: "broken pipe" instead of the error); the bound keeps a
+ * client that never stops from holding the connection.
+ */
+const lingerMs = 30_000;
+
+function lingerOverUnreadBody(req: IncomingMessage): void {
+  const timer = setTimeout(() => req.socket.destroy(), lingerMs);
+  timer.unref();
+  const done = (): void => clearTimeout(timer);
+  req.once('end', done);
+  req.once('close', done);
 }
 
 /** Error codes of a connection the client closed or reset: the stream ends early, and nobody is at fault. */

@@ -2,7 +2,6 @@ import { parseDigest } from '../../core/digest.js';
 import { RegistryError } from '../../core/errors.js';
 import { assertRepositoryName } from '../../core/names.js';
 import type { SizeLimit } from '../../storage/upload-store.js';
-import type { StorageAllowance } from '../content-policy.js';
 import { hasBody, sendEmpty, uploadRange, type DistributionDeps, type RequestContext } from './context.js';
 
 /**
@@ -19,7 +18,10 @@ export function createUploadHandlers({ uploads, repositories, events, policy }: 
   /**
    * The storage quota's say on bytes about to be written to a session (before a byte of them is): undefined when the
    * namespace has no quota or already holds `digest`; a refusal (the session cancelled: nothing stays stored) when
-   * the bytes declared would pass it; otherwise the limit that cuts a body that turns out longer.
+   * the bytes declared would pass it; otherwise the limit that cuts a body that turns out longer. A refusal is
+   * answered before the body is read; the connection stays open while the client sends the rest, which is dropped
+   * (sendError bounds for how long): closing it at once would reset a client still writing, and skopeo then reports
+   * "broken pipe" instead of the quota it ran into.
    */
   async function quotaLimit(ctx: RequestContext, name: string, id: string, digest?: string): Promise<SizeLimit | undefined> {
     const allowance = await policy?.storageAllowance(name);
@@ -28,7 +30,7 @@ export function createUploadHandlers({ uploads, repositories, events, policy }: 
     const declared = declaredLength(ctx);
     if (offset + (declared ?? 0) > allowance.remaining || (declared === undefined && hasBody(ctx.req) && allowance.remaining <= offset)) {
       await uploads.cancel(name, id).catch(() => undefined);
-      throw refusedUnread(ctx, allowance, offset + (declared ?? 0) || undefined);
+      throw allowance.refuse(offset + (declared ?? 0) || undefined);
     }
     return { maxSize: allowance.remaining, refuse: (size) => allowance.refuse(size) };
   }
@@ -81,7 +83,7 @@ export function createUploadHandlers({ uploads, repositories, events, policy }: 
     // A namespace at its quota takes no new upload session; a monolithic upload (`?digest=`) is judged on its digest
     // and length when it completes (a blob the namespace already holds adds nothing).
     const allowance = digest === null ? await policy?.storageAllowance(name) : undefined;
-    if (allowance && allowance.remaining <= 0) throw refusedUnread(ctx, allowance, declaredLength(ctx));
+    if (allowance && allowance.remaining <= 0) throw allowance.refuse(declaredLength(ctx));
     const session = await uploads.start(name);
     if (digest !== null && !mount) {
       try {
@@ -130,13 +132,6 @@ export function createUploadHandlers({ uploads, repositories, events, policy }: 
 function declaredLength(ctx: RequestContext): number | undefined {
   const header = ctx.req.headers['content-length'];
   return header === undefined || !/^\d+$/.test(header) ? undefined : Number(header);
-}
-
-/** A refusal answered before the body is read: the connection closes rather than read bytes that will not be kept. */
-function refusedUnread(ctx: RequestContext, allowance: StorageAllowance, needs: number | undefined): RegistryError {
-  const error = allowance.refuse(needs);
-  if (hasBody(ctx.req)) error.headers.Connection = 'close';
-  return error;
 }
 
 /**
