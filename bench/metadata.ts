@@ -197,6 +197,16 @@ export async function runMetadataBenchmark({ scratch, scale, log }: Options): Pr
         berth: await medianOf(3, () => walkAll(berth.url)),
         distribution: await medianOf(3, () => walkAll(distribution.url)),
       };
+      // The GUI's Images page: every repository with its size, tag count, last push and pulls.
+      const cookie = await signInAsAdmin(berth);
+      figures.adminRepositories = {
+        berth: await medianOf(3, async () => {
+          const listed = await timedGet(`${berth.url}/api/repositories`, { cookie });
+          const count = (JSON.parse(listed.body) as { repositories: unknown[] }).repositories.length;
+          if (count !== catalogCount) throw new Error(`the admin API listed ${count} repositories, not ${catalogCount}`);
+          return listed.seconds;
+        }),
+      };
     } finally {
       await berth.stop();
       await distribution.stop();
@@ -246,6 +256,7 @@ export async function runMetadataBenchmark({ scratch, scale, log }: Options): Pr
     { metric: `_catalog, ${catalogCount} repositories (s)`, ...figures.catalog, ratio: checks[2]?.value, check: checks[2], digits: 3 },
     { metric: `admin API tag list, ${tagCount} tags, one response (s)`, berth: figures.adminTagsAll?.berth, digits: 3 },
     { metric: `  one page of 100 at offset 5,000 (s)`, berth: figures.adminTagsPage?.berth, digits: 4 },
+    { metric: `admin API repository list (the GUI's Images page), ${catalogCount} repositories (s)`, berth: figures.adminRepositories?.berth, digits: 3 },
     { metric: `start until /v2/ answers, ${catalogCount} repositories (s; node process start included)`, ...figures.startup, ratio: ratio(figures.startup), digits: 3 },
     { metric: `  same, empty store (s)`, berth: figures.startupEmpty?.berth, digits: 3 },
     { metric: `  first start, index built in the background (s)`, berth: figures.startupFirst?.berth ?? startupCheck, digits: 3 },

@@ -411,9 +411,12 @@ export interface RepositorySummary {
   name: string;
   namespace: string;
   tagCount: number;
-  /** Unique bytes its manifests reference (manifests, configs, layers; each blob once, shared or not). */
+  /**
+   * Unique bytes it holds (manifests, configs, layers; each blob once, shared or not): what its namespace's storage
+   * quota counts for it, so a layer uploaded but never referenced counts too.
+   */
   size: number;
-  /** The newest push of a tag or manifest (link file time); absent when it holds none. */
+  /** The newest push of a tag (of a manifest, for a repository without tags); absent when it holds none. */
   lastPushedAt?: string;
   /** Client manifest GETs over /v2 on the last 7 UTC days, today included (HEAD requests are not pulls). */
   pullsLast7Days: number;

@@ -1,10 +1,10 @@
 import { formatBytes } from '../core/byte-size.js';
-import { parseDigest } from '../core/digest.js';
 import { RegistryError } from '../core/errors.js';
 import { namespaceOf } from '../core/names.js';
 import type { RegistryEvents } from '../events.js';
 import type { StorageAllowance } from '../http/content-policy.js';
 import type { LifecyclePolicyRecord } from '../state/index.js';
+import { recordBlobSizes } from '../storage/blob-size-backfill.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { RepositoryIndex } from '../storage/repository-index.js';
 import { namespacePolicy } from './policies.js';
@@ -56,14 +56,7 @@ export function createStorageQuota(deps: {
     let { bytes, unsized } = await index.namespaceUsage(namespace);
     // Each pass records sizes, so the next one lists others; a link to a blob that is not stored counts nothing.
     for (let pass = 0; unsized.length > 0 && pass < 100; pass += 1) {
-      let recorded = 0;
-      for (const digest of unsized) {
-        const size = await blobs.size(parseDigest(digest));
-        if (size === undefined) continue;
-        await index.putBlobSize(digest, size);
-        recorded += 1;
-      }
-      if (recorded === 0) break;
+      if ((await recordBlobSizes(index, blobs, unsized)) === 0) break;
       ({ bytes, unsized } = await index.namespaceUsage(namespace));
     }
     return bytes;

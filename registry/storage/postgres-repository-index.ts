@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { inTransaction } from '../state/postgres/database.js';
-import type { LinkKind, ManifestReferences, PageRequest, RepositoryIndex, RepositorySnapshot, TagEntry } from './repository-index.js';
+import type { LinkKind, ManifestReferences, PageRequest, RepositoryIndex, RepositorySnapshot, RepositoryUsage, TagEntry } from './repository-index.js';
 
 /**
  * The metadata index in PostgreSQL, shared by every node of a scale-out Berth: the same rows and semantics as the
@@ -74,6 +74,11 @@ const sql = {
                          WHERE repository = $1 OR (repository >= $2 AND repository < $3)) d
                    LEFT JOIN berth_index_blob_sizes s ON s.digest = d.digest`,
   namespaceLinks: `SELECT 1 FROM berth_index_links WHERE (repository = $1 OR (repository >= $2 AND repository < $3)) AND digest = $4 LIMIT 1`,
+  repositoryBytes: `SELECT d.repository, coalesce(sum(s.size), 0)::bigint AS bytes, count(*)::bigint AS blobs,
+                      coalesce(array_agg(d.digest) FILTER (WHERE s.size IS NULL), '{}') AS unsized
+                    FROM (SELECT DISTINCT repository, digest FROM berth_index_links) d
+                    LEFT JOIN berth_index_blob_sizes s ON s.digest = d.digest GROUP BY d.repository`,
+  repositoryTags: 'SELECT repository, count(*)::bigint AS tags, max(pushed_at) AS last FROM berth_index_tags GROUP BY repository',
 
   clearTags: 'DELETE FROM berth_index_tags WHERE repository = $1',
   clearReferrers: 'DELETE FROM berth_index_referrers WHERE repository = $1',
@@ -297,6 +302,23 @@ function createIndex(pool: pg.Pool): RepositoryIndex {
     },
     async namespaceLinks(namespace, digest) {
       return ((await pool.query(sql.namespaceLinks, [namespace, `${namespace}/`, `${namespace}0`, digest])).rowCount ?? 0) > 0;
+    },
+    async repositoryUsages() {
+      const [bytes, tags] = await inTransaction(pool, async (client) => {
+        // One snapshot for both reads: the sizes and the tags describe the same moment.
+        await client.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+        return [
+          await client.query<{ repository: string; bytes: string; blobs: string; unsized: string[] }>(sql.repositoryBytes),
+          await client.query<{ repository: string; tags: string; last: Date }>(sql.repositoryTags),
+        ] as const;
+      });
+      const tagged = new Map(tags.rows.map((row) => [row.repository, row]));
+      return bytes.rows.map((row) => {
+        const tag = tagged.get(row.repository);
+        const usage: RepositoryUsage = { repository: row.repository, bytes: Number(row.bytes), blobs: Number(row.blobs), unsized: row.unsized, tags: Number(tag?.tags ?? 0) };
+        if (tag) usage.lastTagPushedAt = tag.last;
+        return usage;
+      });
     },
 
     async close() {

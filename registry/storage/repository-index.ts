@@ -93,6 +93,12 @@ export interface RepositoryIndex {
   namespaceUsage(namespace: string, unsizedLimit?: number): Promise<NamespaceUsage>;
   /** Whether a repository of `namespace` links `digest` (then storing it there again adds no bytes). */
   namespaceLinks(namespace: string, digest: string): Promise<boolean>;
+  /**
+   * Every repository that links anything, with what a listing shows (the GUI's Images page), in one pass over the
+   * index instead of reading each repository's manifests: its unique linked bytes as namespaceUsage counts them
+   * (for the repository alone, nested ones not included; `unsized` lists all), its tag count and newest tag push.
+   */
+  repositoryUsages(): Promise<RepositoryUsage[]>;
 
   close(): Promise<void>;
 }
@@ -104,6 +110,13 @@ export interface NamespaceUsage {
   /** Unique digests linked. */
   blobs: number;
   unsized: string[];
+}
+
+export interface RepositoryUsage extends NamespaceUsage {
+  repository: string;
+  tags: number;
+  /** When a tag of it last moved; undefined when it has no tag. */
+  lastTagPushedAt?: Date;
 }
 
 export interface ManifestReferences {

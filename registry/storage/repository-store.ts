@@ -1,12 +1,13 @@
 import { digestOf, isDigest, parseDigest, type ParsedDigest } from '../core/digest.js';
 import { RegistryError } from '../core/errors.js';
 import { parseManifest, type Descriptor } from '../core/manifest.js';
+import { recordBlobSizes } from './blob-size-backfill.js';
 import type { BlobStore } from './blob-store.js';
 import { isPathNotFound, pathExists, type StorageDriver } from './driver.js';
 import { createManifestCache, type CachedManifest } from './manifest-cache.js';
 import { pathFor, type RepositoryFolder } from './paths.js';
 import { readTag, referencesOf } from './repository-index-builder.js';
-import type { PageRequest, RepositoryIndex, TagEntry } from './repository-index.js';
+import type { PageRequest, RepositoryIndex, RepositoryUsage, TagEntry } from './repository-index.js';
 import { listedRepositories } from './repository-walk.js';
 
 export type StoredManifest = CachedManifest;
@@ -62,6 +63,11 @@ export interface RepositoryStore {
   listRepositories(): Promise<string[]>;
   /** One page of repositories in lexical order (O(page) once the index is built). */
   repositoryPage(page: PageRequest): Promise<string[]>;
+  /**
+   * Each repository's unique linked bytes, tag count and newest tag push from the index in one pass (sizes it lacks
+   * read from the blob store once and recorded), keyed by name; undefined until the index is built.
+   */
+  usages(): Promise<Map<string, RepositoryUsage> | undefined>;
   /** Descriptors of the manifests whose subject is `subject`. */
   referrers(repository: string, subject: ParsedDigest): Promise<Descriptor[]>;
   /** Digests of every manifest revision stored in the repository (tagged or not), lexical order; undefined when unknown. */
@@ -317,6 +323,15 @@ export function createRepositoryStore(driver: StorageDriver, blobs: BlobStore, i
     async repositoryPage(page) {
       if (await indexed()) return index.listRepositories(page);
       return pageOf(await listedRepositories(driver), page);
+    },
+
+    async usages() {
+      if (!(await indexed())) return undefined;
+      let usages = await index.repositoryUsages();
+      // Once per store after a rebuild: later listings find every size recorded.
+      const unsized = [...new Set(usages.flatMap((usage) => usage.unsized))];
+      if (unsized.length > 0 && (await recordBlobSizes(index, blobs, unsized)) > 0) usages = await index.repositoryUsages();
+      return new Map(usages.map((usage) => [usage.repository, usage]));
     },
 
     async referrers(repository, subject) {

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { openPrivateSqlite } from './private-sqlite.js';
-import type { LinkKind, ManifestReferences, PageRequest, RepositoryIndex, RepositorySnapshot, TagEntry } from './repository-index.js';
+import type { LinkKind, ManifestReferences, PageRequest, RepositoryIndex, RepositorySnapshot, RepositoryUsage, TagEntry } from './repository-index.js';
 
 /**
  * The metadata index in SQLite (better-sqlite3), one file under `<data>/index/` shared by the server and the CLI
@@ -124,6 +124,11 @@ function createIndex(db: Database.Database): RepositoryIndex {
       )
       .pluck(),
     namespaceLinks: db.prepare(`SELECT 1 FROM links WHERE (${inNamespace}) AND digest = @digest LIMIT 1`).pluck(),
+    repositoryBytes: db.prepare(
+      `SELECT d.repository, coalesce(sum(s.size), 0) AS bytes, count(*) AS blobs, json_group_array(d.digest) FILTER (WHERE s.size IS NULL) AS unsized
+       FROM (SELECT DISTINCT repository, digest FROM links) d LEFT JOIN blob_sizes s ON s.digest = d.digest GROUP BY d.repository`,
+    ),
+    repositoryTags: db.prepare('SELECT repository, count(*) AS tags, max(pushed_at) AS last FROM tags GROUP BY repository'),
     tagsOf: db.prepare('SELECT tag, digest, pushed_at FROM tags WHERE repository = ?'),
     linksOf: db.prepare('SELECT kind, digest, committed FROM links WHERE repository = ?'),
     referrersOf: db.prepare('SELECT subject, digest FROM referrers WHERE repository = ?'),
@@ -278,6 +283,27 @@ function createIndex(db: Database.Database): RepositoryIndex {
     },
     async namespaceLinks(namespace, digest) {
       return statements.namespaceLinks.get({ ...namespaceBounds(namespace), digest }) !== undefined;
+    },
+
+    async repositoryUsages() {
+      // One read transaction: the sizes and the tags describe the same moment.
+      return db.transaction(() => {
+        const tags = new Map(
+          (statements.repositoryTags.all() as Array<{ repository: string; tags: number; last: number }>).map((row) => [row.repository, row]),
+        );
+        return (statements.repositoryBytes.all() as Array<{ repository: string; bytes: number; blobs: number; unsized: string | null }>).map((row) => {
+          const tagged = tags.get(row.repository);
+          const usage: RepositoryUsage = {
+            repository: row.repository,
+            bytes: row.bytes,
+            blobs: row.blobs,
+            unsized: row.unsized === null ? [] : (JSON.parse(row.unsized) as string[]),
+            tags: tagged?.tags ?? 0,
+          };
+          if (tagged) usage.lastTagPushedAt = new Date(tagged.last);
+          return usage;
+        });
+      })();
     },
 
     async close() {

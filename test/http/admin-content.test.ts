@@ -84,13 +84,18 @@ async function openEvents(server: AdminServer) {
 
 describe('repositories, tags and manifests', () => {
   it('lists repositories with tag counts, filtered by namespace and text', async () => {
-    await pushImage('shop/web', '1.0');
-    await pushImage('shop/web', '1.1');
+    const first = await pushImage('shop/web', '1.0');
+    const pushedAfter = Date.now();
+    const second = await pushImage('shop/web', '1.1');
     await pushImage('ops/tools/cli', 'latest');
     const all = await admin.api<RepositoriesResponse>('GET', '/api/repositories');
     assert.equal(all.status, 200);
     const web = all.body.repositories.find((r) => r.name === 'shop/web');
-    assert.deepEqual({ ...web, size: 0, lastPushedAt: undefined }, { name: 'shop/web', namespace: 'shop', tagCount: 2, source: 'pushed', size: 0, lastPushedAt: undefined, pullsLast7Days: 0, pullCount: 0 });
+    // Size: both manifests and layers, the config they share once.
+    assert.equal(first.config.digest, second.config.digest);
+    assert.deepEqual({ ...web, lastPushedAt: undefined }, { name: 'shop/web', namespace: 'shop', tagCount: 2, source: 'pushed', size: first.size + second.size - second.config.size, lastPushedAt: undefined, pullsLast7Days: 0, pullCount: 0 });
+    // The newest push is the second image's tag (not the first's).
+    assert.ok(Date.parse(web?.lastPushedAt ?? '') >= pushedAfter - 1000 && Date.parse(web?.lastPushedAt ?? '') <= Date.now(), `last push ${web?.lastPushedAt}`);
     const ops = await admin.api<RepositoriesResponse>('GET', '/api/repositories?namespace=ops');
     assert.deepEqual(ops.body.repositories.map((r) => r.name), ['ops/tools/cli']);
     const search = await admin.api<RepositoriesResponse>('GET', '/api/repositories?q=WEB');

@@ -322,6 +322,26 @@ export function describeRepositoryIndexContract(name: string, open: () => Promis
       assert.equal((await index.namespaceUsage('team')).bytes, 1023);
     });
 
+    it('repository usages: per repository the unique linked bytes (not its nested ones), unsized digests, tag count and newest tag push', async ({ index, another }) => {
+      assert.deepEqual(await index.repositoryUsages(), []);
+      await index.putBlobSize(a, 100);
+      await index.putBlobSize(b, 20);
+      await index.commitLink('team/app', 'layer', a);
+      await index.commitLink('team/app', 'manifest', b);
+      await index.intendLink('team/app', 'layer', c); // a push in flight: its bytes are stored, its size not yet known
+      await index.commitLink('team/app/nested', 'layer', a); // a repository of its own, not part of team/app
+      await index.putTag('team/app', 'v1', b, new Date('2026-01-01T00:00:00Z'));
+      await index.putTag('team/app', 'v2', b, new Date('2026-03-01T00:00:00Z'));
+      const byName = new Map((await (await another()).repositoryUsages()).map((usage) => [usage.repository, usage]));
+      assert.deepEqual([...byName.keys()].sort(), ['team/app', 'team/app/nested']);
+      assert.deepEqual(byName.get('team/app'), { repository: 'team/app', bytes: 120, blobs: 3, unsized: [c], tags: 2, lastTagPushedAt: new Date('2026-03-01T00:00:00Z') });
+      assert.deepEqual(byName.get('team/app/nested'), { repository: 'team/app/nested', bytes: 100, blobs: 1, unsized: [], tags: 0 });
+      await index.putBlobSize(c, 3);
+      await index.removeTag('team/app', 'v2');
+      const app = (await index.repositoryUsages()).find((usage) => usage.repository === 'team/app');
+      assert.deepEqual(app, { repository: 'team/app', bytes: 123, blobs: 3, unsized: [], tags: 1, lastTagPushedAt: new Date('2026-01-01T00:00:00Z') });
+    });
+
     it('concurrent rebuilds and pushes on two instances: a tag written after the counter was read is never lost', async ({ index, another }) => {
       const second = await another();
       await index.commitLink('team/app', 'manifest', a);

@@ -56,17 +56,22 @@ export function repositoryRoutes(ctx: AdminContext, inspector: ImageInspector): 
     // An upstream's name is its pull-through namespace (see CreateUpstreamRequest): what lives there is mirrored.
     const upstreams = new Set(ctx.state.read().upstreams.map((upstream) => upstream.name));
     const repositories: RepositorySummary[] = [];
+    // From the index in one query once it is built. Until then, and for a repository without tags (whose last push
+    // is a manifest's, which the index does not date), each repository's manifests are read.
+    const usages = await ctx.registry.repositories.usages();
     for (const name of await ctx.registry.repositories.listRepositories()) {
       if (namespace !== undefined && namespaceOf(name) !== namespace) continue;
       if (q !== undefined && !name.toLowerCase().includes(q)) continue;
-      const facts = await inspector.repositoryFacts(name);
+      let indexed = usages?.get(name);
+      if (indexed?.tags === 0) indexed = undefined;
+      const facts = indexed ? { size: indexed.bytes, lastPushedAt: indexed.lastTagPushedAt } : await inspector.repositoryFacts(name);
       // Deleted between the walk and the read: it is gone, leave it out.
       if (!facts) continue;
       const usage = await ctx.registry.pulls.repositoryUsage(name);
       const summary: RepositorySummary = {
         name,
         namespace: namespaceOf(name),
-        tagCount: await ctx.registry.repositories.countTags(name),
+        tagCount: indexed ? indexed.tags : await ctx.registry.repositories.countTags(name),
         size: facts.size,
         source: 'pushed',
         pullsLast7Days: usage.pullsLast7Days,
