@@ -1,13 +1,12 @@
 import type { Command } from 'commander';
 import type { ManifestDetail, TagSummary } from '../../admin/contract.js';
 import { createImageInspector, type ImageInspector } from '../../admin/image-inspect.js';
-import type { AuditEvent } from '../../auth/index.js';
 import { policyFor } from '../../lifecycle/policies.js';
 import { isRepositoryName, namespaceOf } from '../../core/names.js';
 import { createRegistry, type Registry } from '../../index.js';
 import { lifecycleChecksOf } from '../../lifecycle/content-policy.js';
 import type { StateStore } from '../../state/index.js';
-import { openAuditLog, type MetadataBackend } from '../../state/metadata-backend.js';
+import type { MetadataBackend } from '../../state/metadata-backend.js';
 import { CliUsageError } from '../cli-error.js';
 import { auditAdmin, dataDirOf, formatTable, formatTime, metadataOf, openState, requireDataDir, storageOf, withStorage } from '../admin-support.js';
 import { group, jsonOption, leaf, optionsOf } from '../command-kit.js';
@@ -55,31 +54,6 @@ async function withState<T>(dataDir: string, metadata: MetadataBackend, work: (s
   }
 }
 
-/**
- * When each tag got its current manifest, from the audit trail's push and import events (pushes over /v2, `image cp`, imports).
- * Unknown for what arrived otherwise (a mirror's cache, a sync) or was pruned from the trail.
- */
-async function pushTimes(dataDir: string, metadata: MetadataBackend, namespace?: string): Promise<Map<string, string>> {
-  const audit = await openAuditLog(dataDir, metadata);
-  const events: AuditEvent[] = [];
-  try {
-    // An imported image (berth import, the import folder) counts as pushed when it was imported.
-    for (const action of ['push', 'image.import']) events.push(...(await audit.query({ action, ...(namespace ? { namespace } : {}), limit: 200_000 })).events);
-    events.sort((a, b) => a.time.localeCompare(b.time));
-  } finally {
-    await audit.close();
-  }
-  const times = new Map<string, string>();
-  for (const event of events) {
-    if (event.outcome !== 'success' || !event.repository || !event.reference || !event.digest) continue;
-    times.set(`${event.repository}\n${event.reference}\n${event.digest}`, event.time);
-  }
-  return times;
-}
-
-const pushedAt = (times: Map<string, string>, repository: string, reference: string, digest: string): string | null =>
-  times.get(`${repository}\n${reference}\n${digest}`) ?? null;
-
 interface ListedTag extends Omit<TagSummary, 'pushedAt'> {
   pushedAt: string | null;
 }
@@ -100,20 +74,19 @@ async function list(filter: string | undefined, command: Command): Promise<void>
   if (filter !== undefined && !isRepositoryName(filter)) {
     throw new CliUsageError(`"${filter.slice(0, 120)}" is neither a namespace (team) nor a repository (team/app)`);
   }
-  await withRegistry(command, async (registry, dataDir) => {
+  await withRegistry(command, async (registry) => {
     const inspector = createImageInspector(() => registry);
     const names = (await registry.repositories.listRepositories()).filter((name) => selects(filter, name));
     if (filter !== undefined && names.length === 0) {
       throw new Error(`no ${filter.includes('/') ? 'repository' : 'namespace'} "${filter}" holds images: see "berth image list"`);
     }
-    const times = await pushTimes(dataDir, metadataOf(command), filter === undefined ? undefined : namespaceOf(filter));
     const listed: ListedRepository[] = [];
     for (const repository of names) {
       const tags: ListedTag[] = [];
       for (const tag of (await registry.repositories.listTags(repository)) ?? []) {
         // A tag deleted between the listing and the read just drops out.
         const summary = await inspector.summary(repository, tag);
-        if (summary) tags.push({ ...summary, pushedAt: pushedAt(times, repository, tag, summary.digest) });
+        if (summary) tags.push({ ...summary, pushedAt: summary.pushedAt ?? null });
       }
       listed.push({ repository, tags });
     }
@@ -216,11 +189,11 @@ async function describe(inspector: ImageInspector, detail: ManifestDetail, pushe
 async function inspect(text: string, command: Command): Promise<void> {
   const values = optionsOf<{ json?: boolean }>(command);
   const image = parseImageReference(text, 'image');
-  await withRegistry(command, async (registry, dataDir) => {
+  await withRegistry(command, async (registry) => {
     const inspector = createImageInspector(() => registry);
     const detail = await inspectOrFail(inspector, image);
-    const times = image.tag ? await pushTimes(dataDir, metadataOf(command), namespaceOf(image.repository)) : new Map<string, string>();
-    const pushed = image.tag ? pushedAt(times, image.repository, image.tag, detail.digest) : null;
+    // When the tag got its current manifest (the index's time, as the GUI shows it).
+    const pushed = image.tag ? ((await registry.repositories.pushedAt(image.repository, image.tag))?.toISOString() ?? null) : null;
     console.log(values.json ? JSON.stringify({ ...detail, pushedAt: pushed }, null, 2) : await describe(inspector, detail, pushed));
   });
 }
