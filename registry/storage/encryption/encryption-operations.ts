@@ -31,6 +31,8 @@ export interface EncryptionStatus {
 
 export interface EnableResult {
   readonly createdKeyRing: boolean;
+  /** Where the ring is kept (its store's source): what to back up. */
+  readonly keyRing: string;
   readonly activeKey: string;
   /** Blobs rewritten encrypted by this run. */
   readonly encrypted: number;
@@ -122,7 +124,7 @@ export async function enableEncryption(driver: EncryptingDriver, onProgress?: (d
       vanished += 1;
     }
   }
-  return { createdKeyRing: created, activeKey: active.id, encrypted, bytes, alreadyEncrypted, vanished, damaged };
+  return { createdKeyRing: created, keyRing: driver.masterKeys.store.source, activeKey: active.id, encrypted, bytes, alreadyEncrypted, vanished, damaged };
 }
 
 /**
