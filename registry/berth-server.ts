@@ -197,6 +197,12 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
     urls: () => urls,
     upstreams: () => upstreams.all().map(({ record, client }) => ({ name: record.name, ...healthOf(client.health.state()) })),
     log,
+  }).catch(async (error: unknown) => {
+    // Refused: what is open (a database's lock connection and pools) must not keep the process alive.
+    await locks.close().catch(() => undefined);
+    storage.close();
+    await state.close().catch(() => undefined);
+    throw error;
   });
   const audit = await openAuditLog(dataDir, metadata);
   // One meter of the blob store (the data directory or the bucket) for /metrics and the admin API: one walk serves both.
