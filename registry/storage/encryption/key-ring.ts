@@ -8,12 +8,13 @@ import { writePrivateFileAtomically } from '../../config/private-file.js';
 /**
  * The master keys that wrap the data key of every encrypted object (encryption/data-keys.ts). They are kept
  * outside the data: in an owner-only file (BERTH_ENCRYPTION_KEY_FILE, default ~/.config/berth/encryption-keys.json,
- * never inside the data directory, so a copy or backup of the data alone does not decrypt), or, in the desktop
- * app, sealed by the OS keychain (main/logic/keychain-key-ring.ts provides such a KeyRingStore).
+ * never inside the data directory, so a copy or backup of the data alone does not decrypt); in the desktop app,
+ * sealed by the OS keychain (main/logic/keychain-key-ring.ts); with PostgreSQL metadata, in the database every node
+ * shares (state/postgres/shared-key-ring.ts). The metadata backend picks (state/metadata-backend.ts openKeyRing).
  *
- * The ring has one active key (wraps new data keys) and at most one retired key: the one the last rotation
- * replaced. A retired key only unwraps, and it stays until the next rotation finds nothing wrapped with it, so a
- * process that wrapped a data key a moment before it saw the rotation loses nothing.
+ * The ring has one active key (wraps new data keys) and the retired keys (usually one: the one the last rotation
+ * replaced; two rotations at once leave two). A retired key only unwraps, and it stays until a rotation finds
+ * nothing wrapped with it, so a process that wrapped a data key a moment before it saw the rotation loses nothing.
  */
 
 export const encryptionKeyFileEnv = 'BERTH_ENCRYPTION_KEY_FILE';
