@@ -136,7 +136,9 @@ export async function runClusterBenchmark(settings: ClusterSettings): Promise<Cl
   let cluster: Cluster | undefined;
   try {
     log('cluster: starting radosgw + PostgreSQL, 3 Berth nodes on them, haproxy');
-    cluster = await startCluster({ nodes: 3, auth: 'none' });
+    // Unencrypted, as in the rows before new S3 + PostgreSQL deployments were encrypted by default: comparable with
+    // them and with distribution (which stores plaintext).
+    cluster = await startCluster({ nodes: 3, auth: 'none', encryption: 'off' });
     const { servicesMs, nodesMs, proxyMs, totalMs } = cluster.startup;
     results.startup = {
       radosgwSeconds: cluster.radosgw.startupMs / 1000,
@@ -164,7 +166,7 @@ export async function runClusterBenchmark(settings: ClusterSettings): Promise<Cl
     await run('berth3', async () => ({ target: { host: three.host, url: three.url }, stop: async () => undefined }));
     // One node straight, as distribution's one process is reached: no balancer in between.
     await run('berth1', async () => {
-      const single = await startCluster({ nodes: 1, auth: 'none', services });
+      const single = await startCluster({ nodes: 1, auth: 'none', services, encryption: 'off' });
       if (results.startup) results.startup.oneNodeSeconds = single.startup.nodesMs / 1000;
       const node = single.nodes[0]?.berth;
       if (!node) throw new Error('the one-node cluster has no node');

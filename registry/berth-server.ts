@@ -47,6 +47,7 @@ import type { StateStore } from './state/index.js';
 import { checkMasterKey, openAuditLog, openSecretBox, openSharedKey, openStateStore, type MetadataBackend } from './state/metadata-backend.js';
 import { requireKeyRingIfEncrypted } from './storage/encryption/encryption-operations.js';
 import type { KeyRingStore } from './storage/encryption/key-ring.js';
+import { applyDeploymentEncryption, isTeamDeployment, type EncryptionChoice } from './storage/encryption/new-deployment.js';
 import { openStorage, type OpenStorage, type StorageBackend } from './storage/storage-backend.js';
 import { createCertificateManager, type CertificateManager } from './tls/index.js';
 import { createImageImporter, type ImageImporter } from './transfer/image-importer.js';
@@ -62,8 +63,16 @@ export interface BerthOptions {
   metadata?: MetadataBackend;
   /** Where image content lives (storage/storage-backend.ts). Default: the data directory. */
   storage?: StorageBackend;
-  /** Where the encryption master keys are kept (storage/encryption/key-ring.ts). Default: BERTH_ENCRYPTION_KEY_FILE's file. */
+  /**
+   * Where the encryption master keys are kept (storage/encryption/key-ring.ts). Default: the metadata backend's
+   * (BERTH_ENCRYPTION_KEY_FILE's file, or the PostgreSQL database every node shares).
+   */
   keyRing?: KeyRingStore;
+  /**
+   * Encryption at rest of a new deployment (storage/encryption/new-deployment.ts): `auto` (default) turns it on for
+   * a new S3 + PostgreSQL one; `off` records that it stays off.
+   */
+  encryption?: EncryptionChoice;
   /** Plain-HTTP listener; null turns it off. Default: settings.listen, else 127.0.0.1:5000. */
   listen?: string | null;
   /** HTTPS listener; null turns it off. Default: settings.tlsListen, else 127.0.0.1:5443. */
@@ -139,7 +148,7 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
   const settings = state.read().settings;
   const auth = options.auth ?? 'token';
   // A refused start closes the state first: a database's pool and listener would otherwise keep the process alive.
-  const { listen, tlsListen, jwtKey, secrets, storage } = await closingStateOnFailure(state, async () => {
+  const { listen, tlsListen, jwtKey, secrets, storage, locks } = await closingStateOnFailure(state, async () => {
     const listen = address(options.listen, settings.listen, '127.0.0.1:5000');
     const tlsListen = address(options.tlsListen, settings.tlsListen, '127.0.0.1:5443');
     if (listen && !isLoopback(listen.host) && !options.forcePlainHttp) {
@@ -155,12 +164,29 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
     // Last, so that nothing here fails with it open; before the index is verified against it: storage other than the
     // one the database is bound to is refused here.
     const storage: OpenStorage = await openStorage(dataDir, options.storage ?? { kind: 'filesystem' }, metadata, options.keyRing ? { keyRing: options.keyRing } : {});
-    // Encrypted storage without this process's key ring: refused now, not at the first push.
-    await requireKeyRingIfEncrypted(storage.driver).catch((error: unknown) => {
+    // One garbage collection and one sync schedule across the cluster, one request at a time per upload session, one
+    // download per upstream blob, one encryption decision for a new storage: all through these (cluster-locks.ts).
+    // The node's name is what `berth status` shows for the locks it holds.
+    const nodeName = `${hostname()}/${[listen, tlsListen].filter((at) => at !== null).map((at) => `${at.host}:${at.port}`)[0] ?? 'no listener'} pid ${process.pid}`;
+    let locks: ClusterLocks | undefined;
+    try {
+      // Encrypted storage without this process's key ring: refused now, not at the first push.
+      await requireKeyRingIfEncrypted(storage.driver);
+      locks = await openClusterLocks(metadata, { node: () => nodeName });
+      // Before anything is served: a new team deployment is encrypted from its first push.
+      await applyDeploymentEncryption({
+        driver: storage.driver,
+        teamDeployment: isTeamDeployment(options.storage ?? { kind: 'filesystem' }, metadata),
+        choice: options.encryption ?? 'auto',
+        locks,
+        log,
+      });
+    } catch (error) {
+      await locks?.close().catch(() => undefined);
       storage.close();
       throw error;
-    });
-    return { listen, tlsListen, jwtKey, secrets, storage };
+    }
+    return { listen, tlsListen, jwtKey, secrets, storage, locks };
   });
 
   // Before anything binds a port: a second server on the same data directory is refused with the first one's address.
@@ -171,6 +197,12 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
     urls: () => urls,
     upstreams: () => upstreams.all().map(({ record, client }) => ({ name: record.name, ...healthOf(client.health.state()) })),
     log,
+  }).catch(async (error: unknown) => {
+    // Refused: what is open (a database's lock connection and pools) must not keep the process alive.
+    await locks.close().catch(() => undefined);
+    storage.close();
+    await state.close().catch(() => undefined);
+    throw error;
   });
   const audit = await openAuditLog(dataDir, metadata);
   // One meter of the blob store (the data directory or the bucket) for /metrics and the admin API: one walk serves both.
@@ -214,11 +246,6 @@ export async function startBerth(options: BerthOptions): Promise<Berth> {
     mounts.push({ prefix: '/token', handle: createTokenEndpoint({ store: state, jwtKey, service: tokenService, policy, credentials, pullTarget }) });
   }
   const upstreams = createUpstreamPool({ state, secrets, log, onHealthChange: (name, online) => metrics.upstreamOnline(name, online) });
-  // One garbage collection and one sync schedule across the cluster, one request at a time per upload session, one
-  // download per upstream blob: all through these (cluster/cluster-locks.ts). The node's name is what `berth status`
-  // shows for the locks it holds.
-  const nodeName = `${hostname()}/${[listen, tlsListen].filter((at) => at !== null).map((at) => `${at.host}:${at.port}`)[0] ?? 'no listener'} pid ${process.pid}`;
-  const locks = await openClusterLocks(metadata, { node: () => nodeName });
   /** Set once the registry exists: until then (and on every node but one of a cluster) no scheduled collection runs. */
   let gcLeader: Leadership | undefined;
   let fetcher: BlobFetcher | undefined;

@@ -1,6 +1,6 @@
-import { readFile, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseRingText, ringText, type KeyRingStore } from '../../registry/storage/encryption/key-ring.js';
+import { checkFileBasis, fileRevision, parseRingText, ringText, type KeyRingStore } from '../../registry/storage/encryption/key-ring.js';
 import { writePrivateFileAtomically } from '../../registry/config/private-file.js';
 
 /**
@@ -16,9 +16,13 @@ export interface KeychainCipher {
 }
 
 export function keychainKeyRingStore(path: string, cipher: KeychainCipher): KeyRingStore {
+  const source = `the OS keychain (sealed in ${path})`;
   return {
-    source: `the OS keychain (sealed in ${path})`,
+    source,
+    missingHint: `start the app as the user whose keychain holds the ring (its sealed copy is ${path})`,
     async load() {
+      // The revision before the read, as the ring file store does: a file replaced in between makes its save conflict.
+      const revision = await fileRevision(path);
       let sealed: Buffer;
       try {
         sealed = await readFile(path);
@@ -26,16 +30,14 @@ export function keychainKeyRingStore(path: string, cipher: KeychainCipher): KeyR
         if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
         throw error;
       }
-      return parseRingText(cipher.decryptString(sealed), path);
+      return { entries: parseRingText(cipher.decryptString(sealed), path), revision };
     },
-    async save(entries) {
+    async save(entries, basis) {
       if (!cipher.isEncryptionAvailable()) throw new Error('the OS keychain is not available: cannot keep encryption keys in it');
+      await checkFileBasis(path, source, basis);
       await writePrivateFileAtomically(path, cipher.encryptString(ringText(entries)));
     },
-    async version() {
-      const info = await stat(path).catch(() => undefined);
-      return info ? `${info.mtimeMs}/${info.size}/${info.ino}` : 'none';
-    },
+    version: () => fileRevision(path),
   };
 }
 

@@ -222,7 +222,7 @@ export interface StorageResponse {
 export interface EncryptionStatusResponse {
   enabled: boolean;
   enabledAt?: string;
-  /** Where the master keys are kept (`file PATH`, or the desktop's keychain), and their ids: never the keys. */
+  /** Where the master keys are kept (`file PATH`, the metadata database, or the desktop's keychain), and their ids: never the keys. */
   keyRing: { source: string; activeKey?: string; retiredKeys: string[] };
   blobs: { encrypted: number; plaintext: number };
   /** The background pass that encrypts existing blobs, when one ran in this server since it started. */

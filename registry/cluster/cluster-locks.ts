@@ -9,7 +9,9 @@ import type { MetadataBackend } from '../state/metadata-backend.js';
  * - `gc`: one garbage collection at a time, scheduled or manual (`berth gc`, the GUI's "reclaim now");
  * - `sync-rule:<name>`: one run of a sync rule at a time;
  * - `upload:<id>`: one request at a time on an upload session (two PATCHes of one upload must not interleave);
- * - `fetch:<upstream>\n<digest>`: one node downloads a blob from its upstream, the others wait for it.
+ * - `fetch:<upstream>\n<digest>`: one node downloads a blob from its upstream, the others wait for it;
+ * - `encryption-decision`: nodes starting together on a new storage decide its encryption once
+ *   (storage/encryption/new-deployment.ts).
  *
  * A lock is held by its process until released, or until the process dies or loses its database connection: the
  * database then releases it at once, so no lock outlives its holder and nothing needs a heartbeat or a timeout.
@@ -73,6 +75,7 @@ export const lockNames = {
   syncRule: (rule: string) => `sync-rule:${rule}`,
   upload: (id: string) => `upload:${id}`,
   fetch: (upstream: string, digest: string) => `fetch:${upstream}\n${digest}`,
+  encryptionDecision: 'encryption-decision',
 } as const;
 
 /** The locks `berth status` reports. */

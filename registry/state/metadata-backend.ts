@@ -11,6 +11,7 @@ import { createAuditLog, type AuditLog } from '../auth/audit-log.js';
 import { jwtKeyRelativePath } from '../auth/jwt.js';
 import { secretBoxWithKey, secretsKeyRelativePath, type SecretBox } from '../auth/secret-box.js';
 import { loadOrCreateSecretKey, readSecretKeyFile } from '../auth/secret-key.js';
+import { defaultKeyRingPath, fileKeyRingStore, type KeyRingStore, type MasterKeyEntry } from '../storage/encryption/key-ring.js';
 
 /**
  * Where a Berth instance keeps its shared metadata (the app state), chosen once where the instance is composed:
@@ -21,8 +22,9 @@ import { loadOrCreateSecretKey, readSecretKeyFile } from '../auth/secret-key.js'
  * PGPASSWORD, from a file named by BERTH_METADATA_PASSWORD_FILE (owner-only, like an ssh key), or from ~/.pgpass
  * (PGPASSFILE), in that order.
  *
- * The keys every node must share (the bearer-token signing key, the secret box's key) follow the backend too: files
- * in the data directory, or rows of the database sealed with the operator's master key (state/master-key.ts).
+ * The keys every node must share (the bearer-token signing key, the secret box's key, the encryption master key
+ * ring) follow the backend too: files (in the data directory; the ring in BERTH_ENCRYPTION_KEY_FILE), or rows of the
+ * database sealed with the operator's master key (state/master-key.ts).
  */
 
 export type MetadataBackend =
@@ -171,6 +173,31 @@ export async function openSharedKey(dataDir: string, backend: MetadataBackend, w
 /** The secret box that seals upstream passwords, over the backend's shared key (`auth/secrets.key` with the file backend). */
 export async function openSecretBox(dataDir: string, backend: MetadataBackend): Promise<SecretBox> {
   return secretBoxWithKey(await openSharedKey(dataDir, backend, 'secretBox'));
+}
+
+/** The encryption key ring's store, and close() for what it holds open. */
+export interface OpenKeyRing {
+  readonly store: KeyRingStore;
+  close(): Promise<void>;
+}
+
+/**
+ * Where the encryption master key ring is kept, by the backend, with no exception: the ring file
+ * (BERTH_ENCRYPTION_KEY_FILE, default ~/.config/berth/encryption-keys.json) with the file backend; one row of the
+ * database with PostgreSQL (state/postgres/shared-key-ring.ts), which every node and CLI shares. There a ring file is
+ * only ever `earlierRing`'s source: the ring a cluster shared as a file before, stored once as the first.
+ */
+export async function openKeyRing(backend: MetadataBackend, options: { earlierRing?: () => Promise<readonly MasterKeyEntry[] | undefined> } = {}): Promise<OpenKeyRing> {
+  if (backend.kind === 'file') return { store: fileKeyRingStore(defaultKeyRingPath()), close: async () => undefined };
+  const { openPostgresDatabase, sharedKeyRingStore } = await postgres();
+  // Its own small pool: a version poll or a ring read must not wait behind state transactions.
+  const database = openPostgresDatabase(backend.target, { maxConnections: 2 });
+  const store = sharedKeyRingStore(database.pool, {
+    label: database.label,
+    masterKey: () => masterKeyOf(backend),
+    ...(options.earlierRing ? { earlierRing: options.earlierRing } : {}),
+  });
+  return { store, close: () => database.close() };
 }
 
 /** `berth secrets rotate-master`: every shared key sealed with `next` instead of the master key in use, the keys themselves kept. */

@@ -1,9 +1,10 @@
 import { readOwnerOnlySecretFile } from '../config/secret-file.js';
-import type { MetadataBackend } from '../state/metadata-backend.js';
+import { openKeyRing, type MetadataBackend, type OpenKeyRing } from '../state/metadata-backend.js';
 import type { StorageDriver } from './driver.js';
 import type { EncryptingDriver } from './encryption/encrypting-driver.js';
 import { createEncryptingDriver } from './encryption/encrypting-driver.js';
-import { defaultKeyRingPath, fileKeyRingStore, MasterKeys, type KeyRingStore } from './encryption/key-ring.js';
+import { readEncryptionMarker } from './encryption/encryption-marker.js';
+import { defaultKeyRingPath, fileKeyRingStore, MasterKeys, type KeyRingStore, type MasterKeyEntry } from './encryption/key-ring.js';
 import { createFilesystemDriver } from './filesystem-driver.js';
 import type { S3DriverOptions, S3Encryption } from './s3-driver.js';
 import { bindStorage } from './storage-binding.js';
@@ -192,9 +193,34 @@ export async function openStorage(
     opened.close();
     throw error;
   }
+  // The key ring follows the metadata backend (a file, or the database every node shares), unless one is given
+  // (the desktop app's keychain).
+  let ring: OpenKeyRing;
+  try {
+    ring = options.keyRing ? { store: options.keyRing, close: async () => undefined } : await openKeyRing(metadata, { earlierRing: () => ringFileOfEncryptedStorage(opened.driver) });
+  } catch (error) {
+    opened.close();
+    throw error;
+  }
   // Every backend gets encryption at rest the same way: reads follow each object's header, writes the marker.
-  const masterKeys = new MasterKeys(options.keyRing ?? fileKeyRingStore(defaultKeyRingPath()));
-  return { ...opened, driver: createEncryptingDriver(opened.driver, masterKeys) };
+  const driver = createEncryptingDriver(opened.driver, new MasterKeys(ring.store));
+  return {
+    driver,
+    description: opened.description,
+    close() {
+      opened.close();
+      void ring.close();
+    },
+  };
+}
+
+/**
+ * The ring file of this process (BERTH_ENCRYPTION_KEY_FILE, else the default path) when the storage is encrypted
+ * already: what a cluster that shared one ring file used before its ring moved into the database.
+ */
+async function ringFileOfEncryptedStorage(driver: StorageDriver): Promise<readonly MasterKeyEntry[] | undefined> {
+  if (!(await readEncryptionMarker(driver))) return undefined;
+  return (await fileKeyRingStore(defaultKeyRingPath()).load())?.entries;
 }
 
 interface OpenBackend {

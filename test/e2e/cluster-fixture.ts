@@ -68,6 +68,11 @@ export interface ClusterOptions {
    * PostgreSQL): the cluster gets a new bucket and a new database on them, and stop() leaves them running.
    */
   readonly services?: { readonly radosgw: RadosgwServer; readonly postgres: PostgresServer };
+  /**
+   * The nodes' BERTH_ENCRYPTION. Default unset: a new S3 + PostgreSQL deployment is encrypted at rest, as the
+   * README's team registry is; `off` keeps it unencrypted (the benchmark, comparable with its earlier rows).
+   */
+  readonly encryption?: 'auto' | 'off';
 }
 
 /** node:test's `skip` option for a cluster test: outside CI, a reason naming what is missing. */
@@ -121,6 +126,9 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       AWS_EC2_METADATA_DISABLED: 'true',
       PGPASSWORD: undefined,
       BERTH_LOG_LEVEL: undefined,
+      BERTH_ENCRYPTION: options.encryption,
+      // The machine's own ring file must not be offered to the database (storage-backend.ts ringFileOfEncryptedStorage).
+      BERTH_ENCRYPTION_KEY_FILE: join(work, 'no-encryption-key-file'),
     };
 
     // The balancer's address is each node's --public-url (BERTH_PUBLIC_URL, as in the README's berth.env): challenges

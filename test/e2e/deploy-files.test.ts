@@ -10,6 +10,8 @@ import { publicUrlEnv } from '../../registry/config/public-url.js';
 import { masterKeyEnv, masterKeyFileEnv } from '../../registry/state/master-key.js';
 import { metadataEnv, metadataPasswordFileEnv } from '../../registry/state/metadata-backend.js';
 import { storageEnv } from '../../registry/storage/storage-backend.js';
+import { encryptionKeyFileEnv } from '../../registry/storage/encryption/key-ring.js';
+import { encryptionChoiceEnv } from '../../registry/storage/encryption/new-deployment.js';
 import { berthBin } from '../support/berth-process.js';
 import { probe } from '../support/net.js';
 import { makeTempDir } from '../support/temp-dir.js';
@@ -39,7 +41,7 @@ function teamRegistrySection(): string {
 const systemdAnalyze: ToolRequirement = { name: 'systemd-analyze', debianPackage: 'systemd' };
 
 /** The BERTH_ variables Berth reads (the constants where they are read), plus the unit's own BERTH_LISTEN. */
-const knownVariables = new Set([metadataEnv, metadataPasswordFileEnv, storageEnv, masterKeyFileEnv, masterKeyEnv, publicUrlEnv, 'BERTH_DATA', 'BERTH_LISTEN']);
+const knownVariables = new Set([metadataEnv, metadataPasswordFileEnv, storageEnv, masterKeyFileEnv, masterKeyEnv, publicUrlEnv, encryptionChoiceEnv, encryptionKeyFileEnv, 'BERTH_DATA', 'BERTH_LISTEN']);
 
 /** `Key=value` lines of a unit file (comments and sections left out). */
 function unitSettings(text: string): [string, string][] {

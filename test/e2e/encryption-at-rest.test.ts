@@ -3,7 +3,6 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { createS3Driver } from '../../registry/storage/s3-driver.js';
-import type { StorageDriver } from '../../registry/storage/driver.js';
 import { berthBin, startBerth, type BerthProcess } from '../support/berth-process.js';
 import { sha256 } from '../support/oci-client.js';
 import { blobPath, createImageLayout, type ImageLayout } from '../support/oci-layout.js';
@@ -11,7 +10,7 @@ import { radosgwSkipReason, requireRadosgw, startRadosgw } from '../support/serv
 import { makeTempDir } from '../support/temp-dir.js';
 import { requireTools, runOk, toolSkipReason } from '../support/tools.js';
 import { radosgwDriverOptions } from '../storage/s3-backend.js';
-import { sha256File } from './data-dir-check.js';
+import { assertPullsExact, objectsOf, objectsWithPlaintext, plaintextMarker } from './encryption-checks.js';
 import { dockerRef, skopeoCopy } from './skopeo.js';
 
 /**
@@ -23,7 +22,7 @@ import { dockerRef, skopeoCopy } from './skopeo.js';
  */
 
 const MiB = 1024 * 1024;
-const marker = 'BERTH-ENCRYPTION-MARKER-5e1c';
+const marker = plaintextMarker;
 
 interface Store {
   /** Every stored object's bytes, by path (a raw view below Berth). */
@@ -40,53 +39,10 @@ async function filesUnder(dir: string, found = new Map<string, Buffer>()): Promi
   return found;
 }
 
-async function objectsOf(driver: StorageDriver, path = '', found = new Map<string, Buffer>()): Promise<Map<string, Buffer>> {
-  for (const name of await driver.list(path === '' ? '/' : path)) {
-    const child = `${path}/${name}`;
-    if ((await driver.stat(child)).isDirectory) await objectsOf(driver, child, found);
-    else found.set(child, await driver.getContent(child));
-  }
-  return found;
-}
-
-/** Byte windows of an image that must appear nowhere in storage: the marker, and samples of every layer. */
-async function plaintextSamples(image: ImageLayout): Promise<Buffer[]> {
-  const samples = [Buffer.from(marker)];
-  for (const layer of image.layers) {
-    const bytes = await readFile(blobPath(image.dir, layer.digest));
-    // Windows of random-looking bytes (tar headers and padding are names and zeros that any file may hold).
-    for (const from of [0, Math.floor(bytes.length / 2), Math.floor(bytes.length * 0.9)]) {
-      for (let at = from; at + 48 <= bytes.length; at += 512) {
-        const window = bytes.subarray(at, at + 48);
-        if (new Set(window).size >= 32) {
-          samples.push(window);
-          break;
-        }
-      }
-    }
-  }
-  return samples;
-}
-
 async function assertNoPlaintext(store: Store, images: readonly ImageLayout[]): Promise<number> {
-  const samples = (await Promise.all(images.map(plaintextSamples))).flat();
   const objects = await store.objects();
-  let blobs = 0;
-  for (const [path, bytes] of objects) {
-    if (path.includes('/blobs/')) blobs += 1;
-    for (const sample of samples) {
-      assert.equal(bytes.indexOf(sample), -1, `${path} holds plaintext of an image`);
-    }
-  }
-  return blobs;
-}
-
-async function assertPullsExact(host: string, image: ImageLayout, repo: string, into: string): Promise<void> {
-  await skopeoCopy(dockerRef(host, repo, image.tag), `dir:${into}`);
-  assert.deepEqual(await readFile(join(into, 'manifest.json')), image.manifestBytes, 'manifest byte-exact');
-  for (const blob of [image.config, ...image.layers]) {
-    assert.equal(await sha256File(join(into, blob.digest.replace('sha256:', ''))), blob.digest, `${repo} ${blob.digest} byte-exact`);
-  }
+  assert.deepEqual(await objectsWithPlaintext(objects, images), [], 'objects that hold plaintext of an image');
+  return [...objects.keys()].filter((path) => path.includes('/blobs/')).length;
 }
 
 function describeEncryptionAtRest(name: string, open: (t: TestContext, work: string) => Promise<Store>, skip?: string): void {

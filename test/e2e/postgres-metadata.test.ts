@@ -47,9 +47,9 @@ describe('berth on PostgreSQL metadata (two nodes)', { skip: postgresSkipReason(
     const first = await ok(['migrate', '--metadata', db.url], env);
     assert.match(
       first,
-      /^applied migration 1: state sections\napplied migration 2: audit events\napplied migration 3: repository index\napplied migration 4: pull records\napplied migration 5: storage binding\napplied migration 6: shared secrets\napplied migration 7: quota usage\napplied migration 8: trash\n.*: 8 migration\(s\) applied \(schema at migration 8\)$/m,
+      /^applied migration 1: state sections\napplied migration 2: audit events\napplied migration 3: repository index\napplied migration 4: pull records\napplied migration 5: storage binding\napplied migration 6: shared secrets\napplied migration 7: quota usage\napplied migration 8: trash\napplied migration 9: secret revisions\n.*: 9 migration\(s\) applied \(schema at migration 9\)$/m,
     );
-    assert.match(await ok(['migrate', '--metadata', db.url], env), /already up to date \(schema at migration 8\)/);
+    assert.match(await ok(['migrate', '--metadata', db.url], env), /already up to date \(schema at migration 9\)/);
     const withPassword = db.url.replace('berth@', `berth:${db.connection.password}@`);
     const refused = await cli(['migrate', '--metadata', withPassword], {});
     assert.equal(refused.code, 2, refused.stderr);
@@ -134,11 +134,12 @@ describe('berth on PostgreSQL metadata (two nodes)', { skip: postgresSkipReason(
     assert.equal((await call('GET', `${nodeB.url}/v2/`, { credentials })).status, 200);
     assert.equal((await call('GET', `${nodeA.url}/v2/`, { credentials })).status, 200);
 
-    // Neither node has key files: the keys are rows of the database, sealed with the master key.
+    // Neither node has key files: the keys are rows of the database, sealed with the master key (the encryption key
+    // ring too: a new S3 + PostgreSQL deployment is encrypted at rest by default).
     for (const dataDir of [dataA, dataB]) {
       for (const name of ['jwt.key', 'secrets.key']) assert.equal(existsSync(join(dataDir, 'auth', name)), false, `${name} in ${dataDir}`);
     }
-    assert.equal((await server.psql('SELECT name FROM berth_secrets ORDER BY name;', db.name)).trim(), 'jwt-signing-key\nsecret-box-key');
+    assert.equal((await server.psql('SELECT name FROM berth_secrets ORDER BY name;', db.name)).trim(), 'encryption-key-ring\njwt-signing-key\nsecret-box-key');
 
     // An upstream password given through node A's data directory opens on node B: in `berth upstream test`, and in
     // the running node's pull-through, which sends it upstream.

@@ -37,7 +37,7 @@ export function formatEnable(result: EnableResult): string {
     `${result.createdKeyRing ? 'Made a new master key ring' : 'Using the master key ring'} (active key ${result.activeKey}); new content is written encrypted.`,
     `Encrypted ${result.encrypted} existing blob${result.encrypted === 1 ? '' : 's'} (${formatBytes(result.bytes)}); ${result.alreadyEncrypted} were encrypted already.`,
   ];
-  if (result.createdKeyRing) lines.push('Back up the key ring file and keep it apart from the data: without it the content cannot be read.');
+  if (result.createdKeyRing) lines.push(`Back up the key ring (${result.keyRing}) apart from the data: without it the content cannot be read.`);
   if (result.damaged.length > 0) lines.push(`Left as they are (stored bytes do not match their digest): ${result.damaged.join(', ')}`);
   return lines.join('\n');
 }
@@ -55,7 +55,8 @@ export function registerEncryptionCommands(program: Command): void {
     'encryption',
     'encryption at rest of image content: status, enable, rotate the master key',
     'Encrypts blobs, manifests and upload data with AES-256-GCM, each with its own data key wrapped by a master key ' +
-      'kept outside the data (BERTH_ENCRYPTION_KEY_FILE, default ~/.config/berth/encryption-keys.json).',
+      'kept outside the data: with --metadata postgres:// in the database (sealed with the master key, shared by every node), ' +
+      'else in BERTH_ENCRYPTION_KEY_FILE (default ~/.config/berth/encryption-keys.json).',
   );
   leaf(encryption, 'status', '[--json]', 'Whether new content is written encrypted, the master key ids, and how many blobs are encrypted.')
     .addOption(jsonOption('print the status as JSON'))

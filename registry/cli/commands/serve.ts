@@ -12,6 +12,7 @@ import { CliUsageError } from '../cli-error.js';
 import { checkDataDirPath, dataDirOf, metadataOf, storageOf } from '../admin-support.js';
 import { describeMetadata } from '../../state/metadata-backend.js';
 import { describeStorage } from '../../storage/storage-backend.js';
+import { encryptionChoiceEnv, EncryptionOptionError, parseEncryptionChoice, type EncryptionChoice } from '../../storage/encryption/new-deployment.js';
 import { optionsOf, leaf } from '../command-kit.js';
 
 interface ServeOptions {
@@ -23,6 +24,7 @@ interface ServeOptions {
   logFormat?: string;
   importFolder?: string;
   publicUrl?: string;
+  encryption?: string;
 }
 
 async function serve(command: Command): Promise<void> {
@@ -36,6 +38,7 @@ async function serve(command: Command): Promise<void> {
   const metadata = metadataOf(command);
   const storage = storageOf(command);
   const publicUrl = publicUrlOf(values.publicUrl);
+  const encryption = encryptionOf(values.encryption);
   const log = createLogger({ level, format });
   let berth;
   try {
@@ -51,6 +54,7 @@ async function serve(command: Command): Promise<void> {
       forcePlainHttp: values.forcePlainHttp === true,
       version: berthVersion,
       publicUrl,
+      encryption,
     });
   } catch (error) {
     if ((error as Error).message.startsWith('invalid listen address') || (error as Error).message.startsWith('refusing') || (error as Error).message.startsWith('--auth none')) {
@@ -120,6 +124,15 @@ function publicUrlOf(flag: string | undefined): string | undefined {
   }
 }
 
+function encryptionOf(flag: string | undefined): EncryptionChoice {
+  try {
+    return parseEncryptionChoice(flag);
+  } catch (error) {
+    if (error instanceof EncryptionOptionError) throw new CliUsageError(error.message);
+    throw error;
+  }
+}
+
 /** pretty on a terminal, JSON lines otherwise (a pipe, a file, the desktop app and tests read those). */
 function logFormatOf(flag: string | undefined): LogFormat {
   if (flag === undefined) return process.stdout.isTTY ? 'pretty' : 'json';
@@ -131,7 +144,7 @@ export function registerServeCommand(program: Command): void {
   leaf(
     program,
     'serve',
-    '[--listen HOST:PORT|off] [--tls-listen HOST:PORT|off] [--auth token|none] [--log-format pretty|json]',
+    '[--listen HOST:PORT|off] [--tls-listen HOST:PORT|off] [--auth token|none] [--encryption auto|off] [--log-format pretty|json]',
     'Runs the registry headless until SIGINT/SIGTERM (in-flight requests finish first). "berth status" shows what it ' +
       'listens on; "berth ui-url" prints a sign-in link for the GUI.',
   )
@@ -142,6 +155,10 @@ export function registerServeCommand(program: Command): void {
     .option('--force-plain-http', 'allow --listen on a non-loopback address')
     .option('--import-folder <DIR>', 'archives dropped in DIR are imported, then moved to DIR/imported/ or DIR/failed/ (default: the saved setting, else DATA/import); off turns it off')
     .option('--public-url <URL>', `the address clients use behind a load balancer (https://registry.team.example): the realm of token challenges, and a name Berth answers for (default: $${publicUrlEnv})`)
+    .option(
+      '--encryption <MODE>',
+      `encryption at rest of a new deployment: auto turns it on for a new S3 + PostgreSQL one (master keys in the database); off keeps it unencrypted, also at later starts; an existing storage keeps what it has (default: $${encryptionChoiceEnv}, else auto)`,
+    )
     .option('--log-level <LEVEL>', `${logLevels.join('|')} (default: $BERTH_LOG_LEVEL, else info)`)
     .option('--log-format <FORMAT>', 'pretty: readable lines with local times; json: one JSON object per line (default: pretty on a terminal, json otherwise)')
     .action((_options, command: Command) => serve(command));

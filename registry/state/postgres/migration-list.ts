@@ -155,4 +155,15 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX berth_trash_entries_by_expiry ON berth_trash_entries (expires_at);
     `,
   },
+  {
+    id: 9,
+    name: 'secret revisions',
+    // A revision per shared secret, for the one row that changes: the encryption master key ring
+    // (registry/state/postgres/shared-key-ring.ts). It grows by one with every change of the ring, so nodes poll a
+    // number, not the sealed text, to see another's rotation; re-sealing under a new master key leaves it as it is
+    // (the ring is the same, and running nodes must not re-read what their old master key no longer opens).
+    sql: `
+      ALTER TABLE berth_secrets ADD COLUMN revision bigint NOT NULL DEFAULT 1;
+    `,
+  },
 ];

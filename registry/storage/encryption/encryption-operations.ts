@@ -6,7 +6,7 @@ import { isPathNotFound } from '../driver.js';
 import { pathFor } from '../paths.js';
 import type { EncryptingDriver } from './encrypting-driver.js';
 import { readEncryptionMarker, writeEncryptionMarker } from './encryption-marker.js';
-import { encryptionKeyFileEnv, KeyRingError } from './key-ring.js';
+import { KeyRingError } from './key-ring.js';
 
 /**
  * What `berth encryption status|enable|rotate` and the admin API do, over an open storage:
@@ -31,6 +31,8 @@ export interface EncryptionStatus {
 
 export interface EnableResult {
   readonly createdKeyRing: boolean;
+  /** Where the ring is kept (its store's source): what to back up. */
+  readonly keyRing: string;
   readonly activeKey: string;
   /** Blobs rewritten encrypted by this run. */
   readonly encrypted: number;
@@ -122,7 +124,7 @@ export async function enableEncryption(driver: EncryptingDriver, onProgress?: (d
       vanished += 1;
     }
   }
-  return { createdKeyRing: created, activeKey: active.id, encrypted, bytes, alreadyEncrypted, vanished, damaged };
+  return { createdKeyRing: created, keyRing: driver.masterKeys.store.source, activeKey: active.id, encrypted, bytes, alreadyEncrypted, vanished, damaged };
 }
 
 /**
@@ -134,7 +136,7 @@ export async function requireKeyRingIfEncrypted(driver: EncryptingDriver): Promi
   if ((await driver.masterKeys.entries()) !== undefined) return;
   if (!(await readEncryptionMarker(driver))) return;
   throw new KeyRingError(
-    `encryption is on for this storage, but there is no key ring at ${driver.masterKeys.store.source}: set ${encryptionKeyFileEnv} to the ring the running Berth uses (a new ring could not open what is stored)`,
+    `encryption is on for this storage, but there is no key ring at ${driver.masterKeys.store.source}: ${driver.masterKeys.store.missingHint} (a new ring could not open what is stored)`,
   );
 }
 

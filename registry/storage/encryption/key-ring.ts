@@ -8,12 +8,13 @@ import { writePrivateFileAtomically } from '../../config/private-file.js';
 /**
  * The master keys that wrap the data key of every encrypted object (encryption/data-keys.ts). They are kept
  * outside the data: in an owner-only file (BERTH_ENCRYPTION_KEY_FILE, default ~/.config/berth/encryption-keys.json,
- * never inside the data directory, so a copy or backup of the data alone does not decrypt), or, in the desktop
- * app, sealed by the OS keychain (main/logic/keychain-key-ring.ts provides such a KeyRingStore).
+ * never inside the data directory, so a copy or backup of the data alone does not decrypt); in the desktop app,
+ * sealed by the OS keychain (main/logic/keychain-key-ring.ts); with PostgreSQL metadata, in the database every node
+ * shares (state/postgres/shared-key-ring.ts). The metadata backend picks (state/metadata-backend.ts openKeyRing).
  *
- * The ring has one active key (wraps new data keys) and at most one retired key: the one the last rotation
- * replaced. A retired key only unwraps, and it stays until the next rotation finds nothing wrapped with it, so a
- * process that wrapped a data key a moment before it saw the rotation loses nothing.
+ * The ring has one active key (wraps new data keys) and the retired keys (usually one: the one the last rotation
+ * replaced; two rotations at once leave two). A retired key only unwraps, and it stays until a rotation finds
+ * nothing wrapped with it, so a process that wrapped a data key a moment before it saw the rotation loses nothing.
  */
 
 export const encryptionKeyFileEnv = 'BERTH_ENCRYPTION_KEY_FILE';
@@ -26,21 +27,44 @@ export interface MasterKeyEntry {
   readonly retired: boolean;
 }
 
+/** A ring as stored, with the revision a save() of its successor names. */
+export interface StoredKeyRing {
+  readonly entries: MasterKeyEntry[];
+  /** Opaque; different after every save. */
+  readonly revision: string;
+}
+
 /** Where the ring is kept: load undefined when there is none yet. */
 export interface KeyRingStore {
   /** For messages: `file /home/me/.config/berth/encryption-keys.json`. */
   readonly source: string;
-  load(): Promise<MasterKeyEntry[] | undefined>;
-  save(entries: readonly MasterKeyEntry[]): Promise<void>;
+  /** What to do when the ring is missing where data says there is one, for messages: `set BERTH_ENCRYPTION_KEY_FILE to ...`. */
+  readonly missingHint: string;
+  load(): Promise<StoredKeyRing | undefined>;
+  /**
+   * Replaces the ring that was loaded at `basis` (its revision; undefined: there was no ring). When the stored ring is
+   * no longer that one (another process saved meanwhile), nothing is written and KeyRingConflictError is thrown: the
+   * caller (MasterKeys) reads again and recomputes, so two rotations at once cannot lose a key.
+   */
+  save(entries: readonly MasterKeyEntry[], basis: string | undefined): Promise<void>;
   /** Changes when the stored ring changes (a file's mtime and size): lets a process see another's rotation. */
   version(): Promise<string>;
 }
 
 export class KeyRingError extends Error {
-  readonly code = 'BERTH_ENCRYPTION_KEYS';
+  readonly code: string = 'BERTH_ENCRYPTION_KEYS';
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'KeyRingError';
+  }
+}
+
+/** A save() whose basis is no longer the stored ring. */
+export class KeyRingConflictError extends KeyRingError {
+  override readonly code = 'BERTH_ENCRYPTION_KEYS_CHANGED';
+  constructor(source: string) {
+    super(`the key ring at ${source} was changed by another process meanwhile`);
+    this.name = 'KeyRingConflictError';
   }
 }
 
@@ -92,40 +116,72 @@ export function parseRingText(text: string, source: string): MasterKeyEntry[] {
   return entries;
 }
 
+/**
+ * A ring file's revision: its mtime, size and inode (an atomic write is a new inode), or `none`. The version and the
+ * save basis of the file stores (this one and the desktop keychain's).
+ */
+export async function fileRevision(path: string): Promise<string> {
+  const info = await stat(path).catch(() => undefined);
+  return info ? revisionOf(info) : 'none';
+}
+
+function revisionOf(info: { mtimeMs: number; size: number; ino: number }): string {
+  return `${info.mtimeMs}/${info.size}/${info.ino}`;
+}
+
+/**
+ * A file store's compare-and-swap: refused when the file is not the one loaded at `basis`. Between processes of one
+ * host the check and the rename are two steps (a rotation in the very same moment can still win unseen); the
+ * PostgreSQL store's is one statement (state/postgres/shared-key-ring.ts).
+ */
+export async function checkFileBasis(path: string, source: string, basis: string | undefined): Promise<void> {
+  if ((await fileRevision(path)) !== (basis ?? 'none')) throw new KeyRingConflictError(source);
+}
+
 /** The ring in an owner-only JSON file, written atomically (temp file 0600, fsync, rename). */
 export function fileKeyRingStore(path: string): KeyRingStore {
+  const source = `file ${path}`;
   return {
-    source: `file ${path}`,
+    source,
+    missingHint: `set ${encryptionKeyFileEnv} to the ring the running Berth uses`,
     async load() {
       let text: string;
+      let revision: string;
       try {
+        // Stat before the read: a file replaced in between is loaded with the older revision, so its save conflicts.
         const info = await stat(path);
         if ((info.mode & 0o077) !== 0) {
           throw new KeyRingError(`${path} is readable by others (mode ${(info.mode & 0o777).toString(8)}): chmod 600 ${path}`);
         }
+        revision = revisionOf(info);
         text = await readFile(path, 'utf8');
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
         throw error;
       }
-      return parseRingText(text, path);
+      return { entries: parseRingText(text, path), revision };
     },
-    async save(entries) {
+    async save(entries, basis) {
+      await checkFileBasis(path, source, basis);
       await writePrivateFileAtomically(path, ringText(entries));
     },
-    async version() {
-      const info = await stat(path).catch(() => undefined);
-      return info ? `${info.mtimeMs}/${info.size}/${info.ino}` : 'none';
-    },
+    version: () => fileRevision(path),
   };
 }
+
+/** How often a save is tried again after another process changed the ring meanwhile (each time re-read first). */
+const saveAttempts = 5;
 
 /**
  * The ring as a process uses it: the active key for new data keys (re-read when the store changed, so a rotation
  * by another process is followed at the next write) and any key by id (re-read once when the id is unknown).
+ * Every change is a compare-and-swap on the revision it was computed from: one that lost against another
+ * process's change is computed again from the ring that won.
  */
 export class MasterKeys {
   #entries: MasterKeyEntry[] | undefined;
+  /** The revision #entries were loaded at: the basis of the next save. */
+  #revision: string | undefined;
   #version: string | undefined;
 
   constructor(readonly store: KeyRingStore) {}
@@ -139,9 +195,7 @@ export class MasterKeys {
   /** The key that wraps new data keys; a missing ring is an error that says how to make one. */
   async active(): Promise<MasterKeyEntry> {
     await this.refresh();
-    const active = this.#entries?.find((entry) => !entry.retired);
-    if (!active) throw new KeyRingError(`no encryption key ring at ${this.store.source}: run "berth encryption enable" (or set ${encryptionKeyFileEnv} to the ring other nodes use)`);
-    return active;
+    return this.activeOf(this.#entries);
   }
 
   async byId(id: string): Promise<MasterKeyEntry> {
@@ -154,53 +208,82 @@ export class MasterKeys {
     return found;
   }
 
-  /** Makes a ring with one new key when there is none; returns the active key. */
+  /** Makes a ring with one new key when there is none; returns the active key (another process's, if it made one first). */
   async ensure(): Promise<{ active: MasterKeyEntry; created: boolean }> {
     await this.refresh();
-    if (this.#entries) return { active: await this.active(), created: false };
-    const entry = newMasterKey();
-    await this.store.save([entry]);
-    await this.refresh(true);
-    return { active: entry, created: true };
+    return this.change<{ active: MasterKeyEntry; created: boolean }>((current) => {
+      if (current) return { result: { active: this.activeOf(current), created: false } };
+      const entry = newMasterKey();
+      return { next: [entry], result: { active: entry, created: true } };
+    });
   }
 
   /**
    * Adds a new active key; the old active one becomes retired. A key retired earlier is dropped when `dropRetired`
-   * says nothing uses it (else it stays, and the rotation says so).
+   * says nothing uses it (else it stays, and the rotation says so). `dropRetired` is asked about the keys retired when
+   * the rotation begins, once: a key another process's rotation retired meanwhile is kept (it may wrap data keys that
+   * count did not see), for a later rotation to drop.
    */
   async rotate(dropRetired: (id: string) => Promise<boolean>): Promise<{ active: MasterKeyEntry; retired: string; dropped: string[]; kept: string[] }> {
-    const previous = await this.active();
-    const dropped: string[] = [];
-    const kept: string[] = [];
+    this.activeOf(await this.entries());
+    const unused = new Set<string>();
     for (const entry of this.#entries ?? []) {
-      if (!entry.retired) continue;
-      if (await dropRetired(entry.id)) dropped.push(entry.id);
-      else kept.push(entry.id);
+      if (entry.retired && (await dropRetired(entry.id))) unused.add(entry.id);
     }
-    const next = newMasterKey();
-    const entries = [
-      ...(this.#entries ?? []).filter((entry) => entry.retired && kept.includes(entry.id)),
-      { ...previous, retired: true },
-      next,
-    ];
-    await this.store.save(entries);
-    await this.refresh(true);
-    return { active: next, retired: previous.id, dropped, kept };
+    return this.change((current) => {
+      const previous = this.activeOf(current);
+      const retired = (current ?? []).filter((entry) => entry.retired);
+      const kept = retired.filter((entry) => !unused.has(entry.id));
+      const next = newMasterKey();
+      return {
+        next: [...kept, { ...previous, retired: true }, next],
+        result: { active: next, retired: previous.id, dropped: retired.filter((entry) => unused.has(entry.id)).map((entry) => entry.id), kept: kept.map((entry) => entry.id) },
+      };
+    });
   }
 
   /** Drops a retired key (after a rotation's re-wrap found nothing left that uses it). */
   async drop(id: string): Promise<void> {
     await this.refresh();
-    const entries = this.#entries ?? [];
-    if (!entries.some((entry) => entry.id === id && entry.retired)) return;
-    await this.store.save(entries.filter((entry) => entry.id !== id));
-    await this.refresh(true);
+    await this.change((current) => {
+      const entries = current ?? [];
+      if (!entries.some((entry) => entry.id === id && entry.retired)) return { result: undefined };
+      return { next: entries.filter((entry) => entry.id !== id), result: undefined };
+    });
+  }
+
+  /**
+   * Saves what `plan` makes of the ring loaded now (no `next`: nothing to save); when another process saved first,
+   * loads the ring that won and plans again.
+   */
+  private async change<T>(plan: (current: readonly MasterKeyEntry[] | undefined) => { next?: MasterKeyEntry[]; result: T }): Promise<T> {
+    for (let attempt = 1; ; attempt += 1) {
+      const { next, result } = plan(this.#entries);
+      if (!next) return result;
+      try {
+        await this.store.save(next, this.#revision);
+      } catch (error) {
+        if (!(error instanceof KeyRingConflictError) || attempt >= saveAttempts) throw error;
+        await this.refresh(true);
+        continue;
+      }
+      await this.refresh(true);
+      return result;
+    }
+  }
+
+  private activeOf(entries: readonly MasterKeyEntry[] | undefined): MasterKeyEntry {
+    const active = entries?.find((entry) => !entry.retired);
+    if (!active) throw new KeyRingError(`no encryption key ring at ${this.store.source}: run "berth encryption enable" (or ${this.store.missingHint})`);
+    return active;
   }
 
   private async refresh(force = false): Promise<void> {
     const version = await this.store.version();
     if (!force && version === this.#version && this.#entries !== undefined) return;
-    this.#entries = await this.store.load();
+    const stored = await this.store.load();
+    this.#entries = stored?.entries;
+    this.#revision = stored?.revision;
     this.#version = version;
   }
 
