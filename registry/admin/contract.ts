@@ -222,6 +222,8 @@ export interface StorageResponse {
 export interface EncryptionStatusResponse {
   enabled: boolean;
   enabledAt?: string;
+  /** When the deployment was started with `--encryption off` (a later default start keeps it off). */
+  offChosenAt?: string;
   /** Where the master keys are kept (`file PATH`, the metadata database, or the desktop's keychain), and their ids: never the keys. */
   keyRing: { source: string; activeKey?: string; retiredKeys: string[] };
   blobs: { encrypted: number; plaintext: number };

@@ -24,7 +24,9 @@ async function run<T>(command: Command, work: Parameters<typeof withStorage<T>>[
 
 export function formatStatus(status: EncryptionStatus): string {
   const lines = [
-    status.enabled ? `Encryption at rest: on (since ${status.enabledAt ?? '?'}).` : 'Encryption at rest: off (enable it with "berth encryption enable").',
+    status.enabled
+      ? `Encryption at rest: on (since ${status.enabledAt ?? '?'}).`
+      : `Encryption at rest: off${status.offChosenAt ? ` (chosen with --encryption off at the first start, ${status.offChosenAt})` : ''} (enable it with "berth encryption enable").`,
     `Master keys: ${status.keyRing.activeKey ? `${status.keyRing.activeKey} active` : 'none yet'}${status.keyRing.retiredKeys.length > 0 ? `, ${status.keyRing.retiredKeys.join(', ')} retired` : ''} (${status.keyRing.source}).`,
     `Blobs: ${status.blobs.encrypted} encrypted, ${status.blobs.plaintext} plaintext.`,
   ];

@@ -5,7 +5,7 @@ import { parseDigest, type ParsedDigest } from '../../core/digest.js';
 import { isPathNotFound } from '../driver.js';
 import { pathFor } from '../paths.js';
 import type { EncryptingDriver } from './encrypting-driver.js';
-import { readEncryptionMarker, writeEncryptionMarker } from './encryption-marker.js';
+import { readEncryptionDecision, readEncryptionMarker, writeEncryptionMarker } from './encryption-marker.js';
 import { KeyRingError } from './key-ring.js';
 
 /**
@@ -24,6 +24,8 @@ import { KeyRingError } from './key-ring.js';
 export interface EncryptionStatus {
   readonly enabled: boolean;
   readonly enabledAt?: string;
+  /** When the deployment was started with `--encryption off`, which keeps later default starts from turning it on. */
+  readonly offChosenAt?: string;
   /** Where the master keys are kept, and their ids (never the keys). */
   readonly keyRing: { readonly source: string; readonly activeKey?: string; readonly retiredKeys: readonly string[] };
   readonly blobs: { readonly encrypted: number; readonly plaintext: number };
@@ -74,7 +76,8 @@ async function* storedBlobs(driver: EncryptingDriver): AsyncGenerator<{ digest: 
 }
 
 export async function encryptionStatus(driver: EncryptingDriver): Promise<EncryptionStatus> {
-  const marker = await readEncryptionMarker(driver);
+  const decision = await readEncryptionDecision(driver);
+  const marker = decision?.enabled === true ? decision : undefined;
   const entries = (await driver.masterKeys.entries()) ?? [];
   const blobs = { encrypted: 0, plaintext: 0 };
   for await (const { path } of storedBlobs(driver)) {
@@ -89,6 +92,7 @@ export async function encryptionStatus(driver: EncryptingDriver): Promise<Encryp
   return {
     enabled: marker !== undefined,
     ...(marker ? { enabledAt: marker.enabledAt } : {}),
+    ...(decision?.enabled === false ? { offChosenAt: decision.decidedAt } : {}),
     keyRing: { source: driver.masterKeys.store.source, ...(active ? { activeKey: active.id } : {}), retiredKeys: entries.filter((entry) => entry.retired).map((entry) => entry.id) },
     blobs,
   };
