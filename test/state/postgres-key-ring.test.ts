@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { KeyRingConflictError, MasterKeys, newMasterKey, type MasterKeyEntry } from '../../registry/storage/encryption/key-ring.js';
 import { MasterKey } from '../../registry/state/master-key.js';
-import { openKeyRing, openSharedKey, rotateMasterKey, type MetadataBackend, type OpenKeyRing } from '../../registry/state/metadata-backend.js';
+import { openKeyRing, openSharedKey, rotateMasterKey, type OpenKeyRing } from '../../registry/state/metadata-backend.js';
 import { openPostgresDatabase } from '../../registry/state/postgres/database.js';
-import { migrate } from '../../registry/state/postgres/migrations.js';
 import { keyRingSecretName, sharedKeyRingStore } from '../../registry/state/postgres/shared-key-ring.js';
+import { migratedDatabase, postgresBackendOf } from './postgres-databases.js';
 import { postgresForFile, type PostgresDatabaseInfo } from '../support/services/postgres.js';
 import { makeTempDir } from '../support/temp-dir.js';
 
@@ -24,24 +24,9 @@ const { skip } = postgres;
 
 const masterKey = (label = 'BERTH_MASTER_KEY') => new MasterKey(randomBytes(32), label);
 
-async function freshDatabase(): Promise<PostgresDatabaseInfo> {
-  const info = await postgres.server().createDatabase();
-  const setup = openPostgresDatabase({ url: info.url, password: info.connection.password });
-  try {
-    await migrate(setup.pool);
-  } finally {
-    await setup.close();
-  }
-  return info;
-}
-
-function backendOf(info: PostgresDatabaseInfo, key: MasterKey): MetadataBackend {
-  return { kind: 'postgres', target: { url: info.url, password: info.connection.password }, masterKey: key };
-}
-
 /** A node's view of the ring, as openStorage opens it; closed after the test. */
 async function ringOf(t: TestContext, info: PostgresDatabaseInfo, key: MasterKey, options: Parameters<typeof openKeyRing>[1] = {}): Promise<OpenKeyRing> {
-  const ring = await openKeyRing(backendOf(info, key), options);
+  const ring = await openKeyRing(postgresBackendOf(info, key), options);
   t.after(() => ring.close());
   return ring;
 }
@@ -59,7 +44,7 @@ async function ringRow(info: PostgresDatabaseInfo): Promise<{ sealed: string; re
 const ids = (entries: readonly MasterKeyEntry[] | undefined) => (entries ?? []).map((entry) => `${entry.id}${entry.retired ? ' retired' : ''}`);
 
 test('eight nodes enabling at once agree on one ring: one row, one of them made it, all wrap with the same key', { skip }, async (t) => {
-  const info = await freshDatabase();
+  const info = await migratedDatabase(postgres.server());
   const key = masterKey();
   const rings = await Promise.all(Array.from({ length: 8 }, () => ringOf(t, info, key)));
   const results = await Promise.all(rings.map((ring) => new MasterKeys(ring.store).ensure()));
@@ -73,7 +58,7 @@ test('eight nodes enabling at once agree on one ring: one row, one of them made 
 });
 
 test('a save from a stale revision writes nothing and says so; the ring that won stays', { skip }, async (t) => {
-  const info = await freshDatabase();
+  const info = await migratedDatabase(postgres.server());
   const key = masterKey();
   const [a, b] = [await ringOf(t, info, key), await ringOf(t, info, key)];
   await new MasterKeys(a.store).ensure();
@@ -93,7 +78,7 @@ test('a save from a stale revision writes nothing and says so; the ring that won
 });
 
 test('two nodes rotating at once: both succeed, and every key either of them wrapped with is still in the ring', { skip }, async (t) => {
-  const info = await freshDatabase();
+  const info = await migratedDatabase(postgres.server());
   const key = masterKey();
   const [a, b] = [new MasterKeys((await ringOf(t, info, key)).store), new MasterKeys((await ringOf(t, info, key)).store)];
   const first = (await a.ensure()).active;
@@ -113,7 +98,7 @@ test('two nodes rotating at once: both succeed, and every key either of them wra
 });
 
 test('a rotation on one node is followed by another within about a second, at most one version query a second', { skip }, async (t) => {
-  const info = await freshDatabase();
+  const info = await migratedDatabase(postgres.server());
   const key = masterKey();
   const a = new MasterKeys((await ringOf(t, info, key)).store);
   await a.ensure();
@@ -155,13 +140,13 @@ test('a rotation on one node is followed by another within about a second, at mo
 });
 
 test('a node with another operator master key is refused with a message saying so, and never makes a ring', { skip }, async (t) => {
-  const info = await freshDatabase();
+  const info = await migratedDatabase(postgres.server());
   const right = masterKey();
   const wrong = masterKey('BERTH_MASTER_KEY_FILE /etc/berth/other.key');
   const dir = join(await makeTempDir(t), 'node');
   await mkdir(dir, { mode: 0o700 });
   // The cluster's first node made its shared keys (as `berth serve` does at start), no ring yet.
-  await openSharedKey(dir, backendOf(info, right), 'jwt');
+  await openSharedKey(dir, postgresBackendOf(info, right), 'jwt');
   const refusal = /the master key from BERTH_MASTER_KEY_FILE \/etc\/berth\/other\.key does not open the shared key "(jwt-signing-key|encryption-key-ring)": every node needs the master key the cluster was set up with/;
   await assert.rejects(new MasterKeys((await ringOf(t, info, wrong)).store).ensure(), refusal);
   assert.equal(await ringRow(info), undefined, 'no ring was made under the wrong master key');
@@ -177,13 +162,13 @@ test('a node with another operator master key is refused with a message saying s
 });
 
 test('rotate-master re-seals the ring too: a running node keeps its keys, but cannot overwrite the ring with the old master key', { skip }, async (t) => {
-  const info = await freshDatabase();
+  const info = await migratedDatabase(postgres.server());
   const old = masterKey();
   const running = new MasterKeys((await ringOf(t, info, old)).store);
   const { active } = await running.ensure();
   const revision = (await ringRow(info))?.revision;
   const next = masterKey('--new-key-file /etc/berth/master.key.new');
-  const result = await rotateMasterKey(backendOf(info, old), next);
+  const result = await rotateMasterKey(postgresBackendOf(info, old), next);
   assert.deepEqual(result.resealed, [keyRingSecretName]);
   assert.equal((await ringRow(info))?.revision, revision, 'the ring did not change: nodes polling its revision re-read nothing');
   // The new master key opens the same ring; the running node keeps wrapping with it for now.
@@ -197,7 +182,7 @@ test('rotate-master re-seals the ring too: a running node keeps its keys, but ca
 });
 
 test('a ring file of a cluster from before (the storage encrypted already) is stored once as the shared ring', { skip }, async (t) => {
-  const info = await freshDatabase();
+  const info = await migratedDatabase(postgres.server());
   const key = masterKey();
   const earlier = [{ ...newMasterKey(), retired: true }, newMasterKey()];
   const first = new MasterKeys((await ringOf(t, info, key, { earlierRing: async () => earlier })).store);
@@ -209,7 +194,7 @@ test('a ring file of a cluster from before (the storage encrypted already) is st
   assert.deepEqual(ids(await other.entries()), ids(earlier));
   assert.equal(asked, false);
   // Without a file (or an unencrypted storage) nothing is made until "enable".
-  const empty = await freshDatabase();
+  const empty = await migratedDatabase(postgres.server());
   assert.equal(await new MasterKeys((await ringOf(t, empty, key, { earlierRing: async () => undefined })).store).entries(), undefined);
   assert.equal(await ringRow(empty), undefined);
 });

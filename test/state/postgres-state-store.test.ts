@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { openPostgresDatabase } from '../../registry/state/postgres/database.js';
-import { migrate } from '../../registry/state/postgres/migrations.js';
 import { createPostgresStateStore } from '../../registry/state/postgres/postgres-state-store.js';
 import type { StateStore } from '../../registry/state/index.js';
 import { stateStoreContract } from '../contract/state-store-contract.js';
 import { createSettingsFollower } from '../../registry/config/settings-follower.js';
+import { migratedDatabase } from './postgres-databases.js';
 import { postgresForFile, type PostgresDatabaseInfo } from '../support/services/postgres.js';
 
 const postgres = postgresForFile();
@@ -23,28 +23,17 @@ async function openNode(info: PostgresDatabaseInfo, options: { refreshMs?: numbe
   }
 }
 
-async function migratedDatabase(): Promise<PostgresDatabaseInfo> {
-  const info = await postgres.server().createDatabase();
-  const database = openPostgresDatabase({ url: info.url, password: info.connection.password });
-  try {
-    await migrate(database.pool);
-  } finally {
-    await database.close();
-  }
-  return info;
-}
-
 stateStoreContract({
   name: 'postgres',
   skip,
   fresh: async () => {
-    const info = await migratedDatabase();
+    const info = await migratedDatabase(postgres.server());
     return { open: () => openNode(info) };
   },
 });
 
 test('postgres state store: 4 nodes doing 25 increments each end at exactly 100, and every node sees 100', { skip, timeout: 60_000 }, async (t) => {
-  const info = await migratedDatabase();
+  const info = await migratedDatabase(postgres.server());
   const nodes = await Promise.all(Array.from({ length: 4 }, () => openNode(info)));
   t.after(() => Promise.all(nodes.map((node) => node.close())));
   await Promise.all(
@@ -64,7 +53,7 @@ test('postgres state store: 4 nodes doing 25 increments each end at exactly 100,
 });
 
 test('postgres state store: a node whose listener connection is cut still sees changes (polling, then a new listener)', { skip, timeout: 60_000 }, async (t) => {
-  const info = await migratedDatabase();
+  const info = await migratedDatabase(postgres.server());
   const reader = await openNode(info, { refreshMs: 200 });
   const writer = await openNode(info);
   t.after(async () => {
@@ -100,7 +89,7 @@ test('postgres state store: an unmigrated database is refused with what to run',
 });
 
 test('postgres state store: an update on a database that went away fails, and the snapshot stays the last good one', { skip, timeout: 60_000 }, async (t) => {
-  const info = await migratedDatabase();
+  const info = await migratedDatabase(postgres.server());
   const store = await openNode(info);
   t.after(() => store.close());
   await store.update((draft) => {
@@ -119,7 +108,7 @@ test('postgres state store: an update on a database that went away fails, and th
 });
 
 test('postgres state store: a settings follower on one node applies what another node changed, once per change', { skip, timeout: 30_000 }, async (t) => {
-  const info = await migratedDatabase();
+  const info = await migratedDatabase(postgres.server());
   const nodeA = await openNode(info);
   const nodeB = await openNode(info);
   t.after(async () => {
@@ -166,7 +155,7 @@ test('postgres state store: a settings follower on one node applies what another
 });
 
 test('postgres state store: a NOTIFY by hand with any payload makes a node look, and never crashes it', { skip, timeout: 30_000 }, async (t) => {
-  const info = await migratedDatabase();
+  const info = await migratedDatabase(postgres.server());
   const store = await openNode(info);
   t.after(() => store.close());
   // A change written behind the store's back (no NOTIFY), then notifications with odd payloads.
