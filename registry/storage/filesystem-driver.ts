@@ -8,7 +8,7 @@ import {
   stat as statCallback,
 } from 'node:fs';
 import { promisify } from 'node:util';
-import { lstat, mkdir, open, opendir, rename, rm, rmdir, stat } from 'node:fs/promises';
+import { lstat, mkdir, open, opendir, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, join, resolve, sep } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
@@ -97,20 +97,23 @@ async function readWhole(fd: number): Promise<Buffer> {
 const parentRetries = 5;
 
 /**
- * Runs `operation` (which creates `target`) after creating `target`'s parent folders, and again when it fails with
- * ENOENT because the parent was removed in between: a DELETE of a blob link, or the garbage collector tidying an
- * empty blob folder, removes folders that another request is about to write into. Without this, that request
- * failed with a bare ENOENT (a 500). `sourceExists` tells a missing parent from a missing source (rename); it
- * throws when the source is gone, which ends the retries.
+ * Runs `operation` (which creates `target`), and when it fails with ENOENT creates `target`'s parent folders and runs
+ * it again: the parent may never have existed, or been removed in between (a DELETE of a blob link, or the garbage
+ * collector tidying an empty blob folder, removes folders that another request is about to write into; without the
+ * retry that request failed with a bare ENOENT, a 500). The parent is made only after a miss: `mkdir -p` of a folder
+ * that exists costs two calls (mkdir, then a stat to see it is a folder), and most moves go into one that does (the
+ * collector's quarantine moves, restores, re-encryption); a write into a new folder pays one failed call instead.
+ * `sourceExists` tells a missing parent from a missing source (rename); it throws when the source is gone, which
+ * ends the retries.
  */
 async function inParent<T>(target: string, operation: () => Promise<T>, sourceExists?: () => Promise<void>): Promise<T> {
   for (let attempt = 0; ; attempt += 1) {
     try {
       // Inside the try: `mkdir -p` itself fails with ENOENT when a folder it just made is removed under it.
-      await mkdir(dirname(target), { recursive: true, mode: privateDirMode });
+      if (attempt > 0) await mkdir(dirname(target), { recursive: true, mode: privateDirMode });
       return await operation();
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= parentRetries) throw error;
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || attempt > parentRetries) throw error;
       await sourceExists?.();
     }
   }
@@ -144,8 +147,9 @@ export function createFilesystemDriver(root: string): StorageDriver {
     // The temp file sits beside the target: a delete of the folder takes it too, so a retry starts over.
     await inParent(target, async () => {
       const temp = `${target}.${randomBytes(6).toString('hex')}.tmp`;
+      // Outside the try: when the folder is missing (inParent then makes it) there is no temp file to remove.
+      const handle = await open(temp, 'w', privateFileMode);
       try {
-        const handle = await open(temp, 'w', privateFileMode);
         try {
           await handle.writeFile(content);
           await handle.sync();
@@ -256,8 +260,17 @@ export function createFilesystemDriver(root: string): StorageDriver {
     },
 
     async delete(path) {
+      const target = full(path);
+      // Most deletes are of one file (a link, a quarantined blob): one unlink, where rm looks first (lstat) and then
+      // removes. A folder (EISDIR on Linux, EPERM on macOS) goes as a subtree.
+      try {
+        await unlink(target);
+        return;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      }
       // Retried: a write into the subtree while it is being removed makes its last rmdir fail with ENOTEMPTY.
-      await rm(full(path), { recursive: true, force: true, maxRetries: 5, retryDelay: 5 });
+      await rm(target, { recursive: true, force: true, maxRetries: 5, retryDelay: 5 });
     },
 
     async removeEmptyFolder(path) {

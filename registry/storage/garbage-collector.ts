@@ -3,7 +3,7 @@ import { isDigest, parseDigest, type ParsedDigest } from '../core/digest.js';
 import type { Logger } from '../log.js';
 import { deleteQuarantined, listQuarantined, quarantineBlob, quarantinedInfo, restoreBlob } from './blob-quarantine.js';
 import { createBlobStore } from './blob-store.js';
-import { isPathNotFound, type FileInfo, type StorageDriver } from './driver.js';
+import { deleteLinkFile, isPathNotFound, type FileInfo, type StorageDriver } from './driver.js';
 import { pathFor } from './paths.js';
 import { createMarker } from './garbage-marks.js';
 import { buildRepositoryIndex } from './repository-index-builder.js';
@@ -228,7 +228,7 @@ export async function collectGarbage(driver: StorageDriver, index: RepositoryInd
     for (const digest of candidates) {
       if (repositoryMarks.unreadable === 0 && !repositoryMarks.referenced.has(digest.digest)) {
         if (!dryRun) {
-          await driver.delete(pathFor({ kind: 'layerLink', repository, digest }).slice(0, -'/link'.length));
+          await deleteLinkFile(driver, pathFor({ kind: 'layerLink', repository, digest }));
           await index.removeLink(repository, 'layer', digest.digest);
         }
         unlinked.add(digest.digest);
