@@ -5,7 +5,11 @@ import {
   open as openCallback,
   read as readCallback,
   readdir as readdirCallback,
+  readdirSync,
+  readFileSync,
   stat as statCallback,
+  statSync,
+  type Stats,
 } from 'node:fs';
 import { promisify } from 'node:util';
 import { lstat, mkdir, open, opendir, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
@@ -124,12 +128,54 @@ async function inParent<T>(target: string, operation: () => Promise<T>, sourceEx
   }
 }
 
+/** The reads of the metadata paths (stat, list, getContent), on the thread pool or on the calling thread. */
+interface MetadataReads {
+  stat(path: string): Promise<Stats>;
+  readdir(path: string): Promise<string[]>;
+  /** A small file whole (links, manifests). */
+  readFile(path: string): Promise<Buffer>;
+}
+
+const pooledReads: MetadataReads = {
+  stat: statPath,
+  readdir: readFolder,
+  async readFile(path) {
+    const fd = await openFd(path, 'r');
+    try {
+      return await readWhole(fd);
+    } finally {
+      await closeFd(fd);
+    }
+  },
+};
+
+// Async functions, so a failure is a rejection like the pool's.
+const inlineReads: MetadataReads = {
+  stat: async (path) => statSync(path),
+  readdir: async (path) => readdirSync(path),
+  readFile: async (path) => readFileSync(path),
+};
+
+export interface FilesystemDriverOptions {
+  /**
+   * stat, list and getContent run on the calling thread (the fs.*Sync calls) instead of libuv's thread pool: for a
+   * process that does nothing else while it reads tens of thousands of link files and folders (`berth gc`), where the
+   * hand-off to a pool thread and back costs more than the stat of a cached inode (10,000 stats: 8 us each inline, 16-19
+   * us through the pool at 16 in flight; gc's index check of 1,000 repositories 0.58 -> 0.31-0.36 s). Never in the server:
+   * each such call stops every request meanwhile. Writes, renames and deletes stay on the pool either way: they wait on
+   * the file system's journal, and the pool runs several side by side (2,000 unlink + rmdir: 0.5-1.2 s one by one,
+   * 0.25-0.4 s at 4-16 in flight).
+   */
+  readonly inlineReads?: boolean;
+}
+
 /**
  * StorageDriver over a local directory. Every path is confined to `root`. Folders are created 0700 and files 0600
  * (explicitly, so the umask does not matter): image content is for the data directory's owner only.
  */
-export function createFilesystemDriver(root: string): StorageDriver {
+export function createFilesystemDriver(root: string, options: FilesystemDriverOptions = {}): StorageDriver {
   const base = resolve(root);
+  const reads = options.inlineReads ? inlineReads : pooledReads;
 
   const inside = base.endsWith(sep) ? base : base + sep;
   // What paths.ts builds (`/a/b`, no empty segment) maps by concatenation where the separator is `/`; anything else
@@ -177,12 +223,7 @@ export function createFilesystemDriver(root: string): StorageDriver {
     name: 'filesystem',
 
     async getContent(path) {
-      const fd = await openFd(full(path), 'r').catch((error: unknown) => notFound(path, error));
-      try {
-        return await readWhole(fd);
-      } finally {
-        await closeFd(fd);
-      }
+      return reads.readFile(full(path)).catch((error: unknown) => notFound(path, error));
     },
 
     putContent(path, content) {
@@ -242,7 +283,7 @@ export function createFilesystemDriver(root: string): StorageDriver {
 
     async stat(path): Promise<FileInfo> {
       try {
-        const info = await statPath(full(path));
+        const info = await reads.stat(full(path));
         return { size: info.size, modifiedAt: info.mtime, isDirectory: info.isDirectory() };
       } catch (error) {
         return notFound(path, error);
@@ -251,7 +292,7 @@ export function createFilesystemDriver(root: string): StorageDriver {
 
     async list(path) {
       try {
-        return await readFolder(full(path));
+        return await reads.readdir(full(path));
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code;
         if (code === 'ENOENT' || code === 'ENOTDIR') return [];
