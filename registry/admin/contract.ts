@@ -285,6 +285,8 @@ export interface GarbageCollectionResponse {
   trashManifestsKept: number;
   startedAt: string;
   durationMs: number;
+  /** Milliseconds per step of the run (recover, verify, trash, mark, layerSweep, secondLook, blobSweep). */
+  phasesMs: Record<'recover' | 'verify' | 'trash' | 'mark' | 'layerSweep' | 'secondLook' | 'blobSweep', number>;
 }
 
 export interface UpstreamsSummary {

@@ -7,7 +7,7 @@ import { defaultDataDir } from '../config/data-dir.js';
 import type { StateStore } from '../state/index.js';
 import { MetadataOptionError, openAuditLog, openStateStore, parseMetadataOption, type MetadataBackend } from '../state/metadata-backend.js';
 import type { EncryptingDriver } from '../storage/encryption/encrypting-driver.js';
-import { openStorage, parseStorageOption, StorageOptionError, type StorageBackend } from '../storage/storage-backend.js';
+import { openStorage, parseStorageOption, StorageOptionError, type OpenStorageOptions, type StorageBackend } from '../storage/storage-backend.js';
 import { CliUsageError } from './cli-error.js';
 import { optionsOf } from './command-kit.js';
 
@@ -89,8 +89,14 @@ export function storageOf(command: Command): StorageBackend {
  * Runs `work` on the command's storage, checked against the metadata database's binding (a gc or sync against
  * another bucket than the database describes would delete or write the wrong content), and closes it after.
  */
-export async function withStorage<T>(dataDir: string, storage: StorageBackend, metadata: MetadataBackend, work: (driver: EncryptingDriver) => Promise<T>): Promise<T> {
-  const opened = await openStorage(dataDir, storage, metadata);
+export async function withStorage<T>(
+  dataDir: string,
+  storage: StorageBackend,
+  metadata: MetadataBackend,
+  work: (driver: EncryptingDriver) => Promise<T>,
+  options: Pick<OpenStorageOptions, 'inlineReads'> = {},
+): Promise<T> {
+  const opened = await openStorage(dataDir, storage, metadata, options);
   try {
     return await work(opened.driver);
   } finally {

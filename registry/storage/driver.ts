@@ -105,3 +105,13 @@ export async function pathExists(driver: Pick<StorageDriver, 'stat'>, path: stri
     throw error;
   }
 }
+
+/**
+ * Deletes a link file (`…/<hex>/link`) and then its folder, if that is empty: on the filesystem an unlink and an
+ * rmdir, where deleting the folder as a subtree looks at it first (rm -r: lstat, rmdir, readdir, lstat, unlink,
+ * rmdir). A folder that still holds something (a concurrent write's temp file) stays: that write then lands.
+ */
+export async function deleteLinkFile(driver: Pick<StorageDriver, 'delete' | 'removeEmptyFolder'>, linkPath: string): Promise<void> {
+  await driver.delete(linkPath);
+  await driver.removeEmptyFolder(linkPath.slice(0, linkPath.lastIndexOf('/')));
+}

@@ -5,10 +5,14 @@ import {
   open as openCallback,
   read as readCallback,
   readdir as readdirCallback,
+  readdirSync,
+  readFileSync,
   stat as statCallback,
+  statSync,
+  type Stats,
 } from 'node:fs';
 import { promisify } from 'node:util';
-import { lstat, mkdir, open, opendir, rename, rm, rmdir, stat } from 'node:fs/promises';
+import { lstat, mkdir, open, opendir, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, join, resolve, sep } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
@@ -93,43 +97,97 @@ async function readWhole(fd: number): Promise<Buffer> {
   return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, total);
 }
 
+/** A `.` or `..` segment: refused in every storage path. */
+const dotSegment = /(?:^|\/)\.\.?(?:\/|$)/;
+/** `/a/b/c`: a leading slash and no empty segment. */
+const plainPath = /^(?:\/[^/]+)+$/;
+
 /** How often a write retries after its parent folder vanished under it (a concurrent delete of the folder). */
 const parentRetries = 5;
 
 /**
- * Runs `operation` (which creates `target`) after creating `target`'s parent folders, and again when it fails with
- * ENOENT because the parent was removed in between: a DELETE of a blob link, or the garbage collector tidying an
- * empty blob folder, removes folders that another request is about to write into. Without this, that request
- * failed with a bare ENOENT (a 500). `sourceExists` tells a missing parent from a missing source (rename); it
- * throws when the source is gone, which ends the retries.
+ * Runs `operation` (which creates `target`), and when it fails with ENOENT creates `target`'s parent folders and runs
+ * it again: the parent may never have existed, or been removed in between (a DELETE of a blob link, or the garbage
+ * collector tidying an empty blob folder, removes folders that another request is about to write into; without the
+ * retry that request failed with a bare ENOENT, a 500). The parent is made only after a miss: `mkdir -p` of a folder
+ * that exists costs two calls (mkdir, then a stat to see it is a folder), and most moves go into one that does (the
+ * collector's quarantine moves, restores, re-encryption); a write into a new folder pays one failed call instead.
+ * `sourceExists` tells a missing parent from a missing source (rename); it throws when the source is gone, which
+ * ends the retries.
  */
 async function inParent<T>(target: string, operation: () => Promise<T>, sourceExists?: () => Promise<void>): Promise<T> {
   for (let attempt = 0; ; attempt += 1) {
     try {
       // Inside the try: `mkdir -p` itself fails with ENOENT when a folder it just made is removed under it.
-      await mkdir(dirname(target), { recursive: true, mode: privateDirMode });
+      if (attempt > 0) await mkdir(dirname(target), { recursive: true, mode: privateDirMode });
       return await operation();
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= parentRetries) throw error;
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || attempt > parentRetries) throw error;
       await sourceExists?.();
     }
   }
+}
+
+/** The reads of the metadata paths (stat, list, getContent), on the thread pool or on the calling thread. */
+interface MetadataReads {
+  stat(path: string): Promise<Stats>;
+  readdir(path: string): Promise<string[]>;
+  /** A small file whole (links, manifests). */
+  readFile(path: string): Promise<Buffer>;
+}
+
+const pooledReads: MetadataReads = {
+  stat: statPath,
+  readdir: readFolder,
+  async readFile(path) {
+    const fd = await openFd(path, 'r');
+    try {
+      return await readWhole(fd);
+    } finally {
+      await closeFd(fd);
+    }
+  },
+};
+
+// Async functions, so a failure is a rejection like the pool's.
+const inlineReads: MetadataReads = {
+  stat: async (path) => statSync(path),
+  readdir: async (path) => readdirSync(path),
+  readFile: async (path) => readFileSync(path),
+};
+
+export interface FilesystemDriverOptions {
+  /**
+   * stat, list and getContent run on the calling thread (the fs.*Sync calls) instead of libuv's thread pool: for a
+   * process that does nothing else while it reads tens of thousands of link files and folders (`berth gc`), where the
+   * hand-off to a pool thread and back costs more than the stat of a cached inode (10,000 stats: 8 us each inline, 16-19
+   * us through the pool at 16 in flight; gc's index check of 1,000 repositories 0.58 -> 0.31-0.36 s). Never in the server:
+   * each such call stops every request meanwhile. Writes, renames and deletes stay on the pool either way: they wait on
+   * the file system's journal, and the pool runs several side by side (2,000 unlink + rmdir: 0.5-1.2 s one by one,
+   * 0.25-0.4 s at 4-16 in flight).
+   */
+  readonly inlineReads?: boolean;
 }
 
 /**
  * StorageDriver over a local directory. Every path is confined to `root`. Folders are created 0700 and files 0600
  * (explicitly, so the umask does not matter): image content is for the data directory's owner only.
  */
-export function createFilesystemDriver(root: string): StorageDriver {
+export function createFilesystemDriver(root: string, options: FilesystemDriverOptions = {}): StorageDriver {
   const base = resolve(root);
+  const reads = options.inlineReads ? inlineReads : pooledReads;
+
+  const inside = base.endsWith(sep) ? base : base + sep;
+  // What paths.ts builds (`/a/b`, no empty segment) maps by concatenation where the separator is `/`; anything else
+  // is normalised by join. The garbage collector maps tens of thousands of paths: split-filter-join cost 0.1 s CPU.
+  const concatenates = sep === '/';
+  const prefix = base.endsWith(sep) ? base.slice(0, -1) : base;
 
   function full(path: string): string {
     // Paths come from storage/paths.ts, built from validated names; this is the last line of defence.
-    if (!path.startsWith('/') || path.split('/').some((part) => part === '..' || part === '.')) {
-      throw new Error(`illegal storage path: ${path}`);
-    }
-    const target = join(base, ...path.split('/').filter(Boolean));
-    if (target !== base && !target.startsWith(base + sep)) throw new Error(`illegal storage path: ${path}`);
+    if (!path.startsWith('/') || dotSegment.test(path)) throw new Error(`illegal storage path: ${path}`);
+    const target = concatenates && plainPath.test(path) ? prefix + path : join(base, ...path.split('/').filter(Boolean));
+    if (target !== base && !target.startsWith(inside)) throw new Error(`illegal storage path: ${path}`);
     return target;
   }
 
@@ -144,8 +202,9 @@ export function createFilesystemDriver(root: string): StorageDriver {
     // The temp file sits beside the target: a delete of the folder takes it too, so a retry starts over.
     await inParent(target, async () => {
       const temp = `${target}.${randomBytes(6).toString('hex')}.tmp`;
+      // Outside the try: when the folder is missing (inParent then makes it) there is no temp file to remove.
+      const handle = await open(temp, 'w', privateFileMode);
       try {
-        const handle = await open(temp, 'w', privateFileMode);
         try {
           await handle.writeFile(content);
           await handle.sync();
@@ -164,12 +223,7 @@ export function createFilesystemDriver(root: string): StorageDriver {
     name: 'filesystem',
 
     async getContent(path) {
-      const fd = await openFd(full(path), 'r').catch((error: unknown) => notFound(path, error));
-      try {
-        return await readWhole(fd);
-      } finally {
-        await closeFd(fd);
-      }
+      return reads.readFile(full(path)).catch((error: unknown) => notFound(path, error));
     },
 
     putContent(path, content) {
@@ -229,7 +283,7 @@ export function createFilesystemDriver(root: string): StorageDriver {
 
     async stat(path): Promise<FileInfo> {
       try {
-        const info = await statPath(full(path));
+        const info = await reads.stat(full(path));
         return { size: info.size, modifiedAt: info.mtime, isDirectory: info.isDirectory() };
       } catch (error) {
         return notFound(path, error);
@@ -238,7 +292,7 @@ export function createFilesystemDriver(root: string): StorageDriver {
 
     async list(path) {
       try {
-        return await readFolder(full(path));
+        return await reads.readdir(full(path));
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code;
         if (code === 'ENOENT' || code === 'ENOTDIR') return [];
@@ -256,8 +310,17 @@ export function createFilesystemDriver(root: string): StorageDriver {
     },
 
     async delete(path) {
+      const target = full(path);
+      // Most deletes are of one file (a link, a quarantined blob): one unlink, where rm looks first (lstat) and then
+      // removes. A folder (EISDIR on Linux, EPERM on macOS) goes as a subtree.
+      try {
+        await unlink(target);
+        return;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      }
       // Retried: a write into the subtree while it is being removed makes its last rmdir fail with ENOTEMPTY.
-      await rm(full(path), { recursive: true, force: true, maxRetries: 5, retryDelay: 5 });
+      await rm(target, { recursive: true, force: true, maxRetries: 5, retryDelay: 5 });
     },
 
     async removeEmptyFolder(path) {

@@ -3,7 +3,7 @@ import { isDigest, parseDigest, type ParsedDigest } from '../core/digest.js';
 import type { Logger } from '../log.js';
 import { deleteQuarantined, listQuarantined, quarantineBlob, quarantinedInfo, restoreBlob } from './blob-quarantine.js';
 import { createBlobStore } from './blob-store.js';
-import { isPathNotFound, type FileInfo, type StorageDriver } from './driver.js';
+import { deleteLinkFile, isPathNotFound, type FileInfo, type StorageDriver } from './driver.js';
 import { pathFor } from './paths.js';
 import { createMarker } from './garbage-marks.js';
 import { buildRepositoryIndex } from './repository-index-builder.js';
@@ -104,6 +104,22 @@ export interface GarbageCollectionResult {
   trashManifestsKept: number;
   startedAt: string;
   durationMs: number;
+  /**
+   * Milliseconds each step took, in run order: recovering what a killed run left in the quarantine, the index check
+   * against the link files, the trash, marking, the layer-link sweep, the second look and the blob sweep. Where the
+   * time goes at scale (bench/README.md's gc rows).
+   */
+  phasesMs: GarbageCollectionPhases;
+}
+
+export interface GarbageCollectionPhases {
+  recover: number;
+  verify: number;
+  trash: number;
+  mark: number;
+  layerSweep: number;
+  secondLook: number;
+  blobSweep: number;
 }
 
 /** Unreferenced blobs quarantined, then checked against the index, at a time. */
@@ -138,6 +154,13 @@ export async function collectGarbage(driver: StorageDriver, index: RepositoryInd
     trashManifestsKept: 0,
     startedAt: new Date(started).toISOString(),
     durationMs: 0,
+    phasesMs: { recover: 0, verify: 0, trash: 0, mark: 0, layerSweep: 0, secondLook: 0, blobSweep: 0 },
+  };
+  let lap = performance.now();
+  const phaseDone = (phase: keyof GarbageCollectionPhases) => {
+    const at = performance.now();
+    result.phasesMs[phase] = Math.round(at - lap);
+    lap = at;
   };
 
   // A run killed between moving a blob into the quarantine and its last check left it there: back it goes, and this
@@ -148,10 +171,12 @@ export async function collectGarbage(driver: StorageDriver, index: RepositoryInd
       if (digest) await restoreBlob(driver, digest);
     }
   }
+  phaseDone('recover');
 
   // 1. The index is brought up to date with the link files first (one linear pass): what a crash, an OS crash or a
   //    writer that does not share this index left different is repaired, so the marks below miss no link.
   const checked = await buildRepositoryIndex(driver, blobs, index, { log: options.log });
+  phaseDone('verify');
 
   // The trash's expired entries go now (their content is collectable from this run on); the others' manifests are
   // extra roots of both looks below. Read once: a manifest moved to the trash during the run was a revision at the
@@ -165,10 +190,12 @@ export async function collectGarbage(driver: StorageDriver, index: RepositoryInd
     result.trashManifestsKept = roots.length;
     trashRoots = roots;
   }
+  phaseDone('trash');
 
   // 2. Mark every repository from the index, then sweep its layer links.
   const marker = createMarker(index, blobs, options.trash ? async () => trashRoots : undefined);
   const marks = await marker.markAll();
+  phaseDone('mark');
   // Every digest a remaining link of any repository points at (or a manifest references): what the blob sweep keeps.
   const linked = new Set<string>();
   // Per repository: the layer links this run removed (for the second look below).
@@ -201,7 +228,7 @@ export async function collectGarbage(driver: StorageDriver, index: RepositoryInd
     for (const digest of candidates) {
       if (repositoryMarks.unreadable === 0 && !repositoryMarks.referenced.has(digest.digest)) {
         if (!dryRun) {
-          await driver.delete(pathFor({ kind: 'layerLink', repository, digest }).slice(0, -'/link'.length));
+          await deleteLinkFile(driver, pathFor({ kind: 'layerLink', repository, digest }));
           await index.removeLink(repository, 'layer', digest.digest);
         }
         unlinked.add(digest.digest);
@@ -217,6 +244,7 @@ export async function collectGarbage(driver: StorageDriver, index: RepositoryInd
   });
   // Every repository folder the verify walked counts, also one whose images are all gone.
   result.repositories = checked.repositories;
+  phaseDone('layerSweep');
 
   // 3. A second look before any blob goes: manifests pushed during the sweep keep their blobs, and a layer link this
   //    run removed is restored when such a manifest needs it (it was pushed after the first look). One more read
@@ -240,6 +268,8 @@ export async function collectGarbage(driver: StorageDriver, index: RepositoryInd
       result.manifestsKept += Math.max(0, fresh.manifests.size - (before?.manifests.size ?? 0));
     }
   }
+
+  phaseDone('secondLook');
 
   // 4. Sweep the blob store. Listing the fan-out folders is cheap; each blob is stat'ed once and never read.
   //    Unreferenced old blobs are moved into the quarantine in batches; after each batch, one look at the index per
@@ -310,6 +340,7 @@ export async function collectGarbage(driver: StorageDriver, index: RepositoryInd
     }
   }
   await flush();
+  phaseDone('blobSweep');
   result.durationMs = Date.now() - started;
   return result;
 }

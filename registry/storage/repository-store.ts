@@ -3,7 +3,7 @@ import { RegistryError } from '../core/errors.js';
 import { parseManifest, type Descriptor } from '../core/manifest.js';
 import { recordBlobSizes } from './blob-size-backfill.js';
 import type { BlobStore } from './blob-store.js';
-import { isPathNotFound, pathExists, type StorageDriver } from './driver.js';
+import { deleteLinkFile, isPathNotFound, pathExists, type StorageDriver } from './driver.js';
 import { createManifestCache, type CachedManifest } from './manifest-cache.js';
 import { pathFor, type RepositoryFolder } from './paths.js';
 import { readTag, referencesOf } from './repository-index-builder.js';
@@ -167,7 +167,7 @@ export function createRepositoryStore(driver: StorageDriver, blobs: BlobStore, i
     async unlinkBlob(repository, digest) {
       const path = pathFor({ kind: 'layerLink', repository, digest });
       if (!(await exists(path))) return false;
-      await driver.delete(path.slice(0, -'/link'.length));
+      await deleteLinkFile(driver, path);
       await index.removeLink(repository, 'layer', digest.digest);
       return true;
     },

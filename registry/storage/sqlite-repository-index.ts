@@ -165,6 +165,23 @@ function createIndex(db: Database.Database): RepositoryIndex {
     return true;
   });
 
+  // One read transaction: the four reads describe one moment (a writer in another process may commit between
+  // statements), and a transaction per statement took and released SQLite's shared lock each time (fcntl twice and
+  // an fstat; the collector's index check reads every repository's snapshot).
+  const snapshot = db.transaction((repository: string): { snapshot: RepositorySnapshot; intents: number } | undefined => {
+    if (statements.hasRepository.get(repository) === undefined) return undefined;
+    const tags = statements.tagsOf.all(repository) as Array<{ tag: string; digest: string; pushed_at: number }>;
+    const links = statements.linksOf.all(repository) as Array<{ kind: LinkKind; digest: string; committed: number }>;
+    const held: RepositorySnapshot = {
+      exists: true,
+      layers: links.filter((link) => link.committed && link.kind === 'layer').map((link) => link.digest),
+      manifests: links.filter((link) => link.committed && link.kind === 'manifest').map((link) => link.digest),
+      tags: tags.map((row) => ({ tag: row.tag, digest: row.digest, pushedAt: new Date(row.pushed_at) })),
+      referrers: statements.referrersOf.all(repository) as Array<{ subject: string; digest: string }>,
+    };
+    return { snapshot: held, intents: links.filter((link) => !link.committed).length };
+  });
+
   const forget = db.transaction((repository: string, expected: number) => {
     if (changesOf(repository) !== expected) return false;
     statements.clearTags.run(repository);
@@ -236,17 +253,7 @@ function createIndex(db: Database.Database): RepositoryIndex {
       return statements.countTags.get(repository) as number;
     },
     async snapshotOf(repository) {
-      if (statements.hasRepository.get(repository) === undefined) return undefined;
-      const tags = statements.tagsOf.all(repository) as Array<{ tag: string; digest: string; pushed_at: number }>;
-      const links = statements.linksOf.all(repository) as Array<{ kind: LinkKind; digest: string; committed: number }>;
-      const snapshot: RepositorySnapshot = {
-        exists: true,
-        layers: links.filter((link) => link.committed && link.kind === 'layer').map((link) => link.digest),
-        manifests: links.filter((link) => link.committed && link.kind === 'manifest').map((link) => link.digest),
-        tags: tags.map((row) => ({ tag: row.tag, digest: row.digest, pushedAt: new Date(row.pushed_at) })),
-        referrers: statements.referrersOf.all(repository) as Array<{ subject: string; digest: string }>,
-      };
-      return { snapshot, intents: links.filter((link) => !link.committed).length };
+      return snapshot(repository);
     },
     async listReferrers(repository, subject) {
       return statements.listReferrers.all(repository, subject) as string[];

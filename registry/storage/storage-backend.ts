@@ -183,10 +183,10 @@ export async function openStorage(
   dataDir: string,
   backend: StorageBackend,
   metadata: MetadataBackend,
-  options: { keyRing?: KeyRingStore } = {},
+  options: OpenStorageOptions = {},
 ): Promise<OpenStorage> {
   const description = describeStorage(backend, dataDir);
-  const opened = backend.kind === 'filesystem' ? openFilesystem(dataDir, description) : await openS3(backend, description);
+  const opened = backend.kind === 'filesystem' ? openFilesystem(dataDir, description, options) : await openS3(backend, description);
   try {
     await bindStorage(opened.driver, description, metadata);
   } catch (error) {
@@ -223,14 +223,23 @@ async function ringFileOfEncryptedStorage(driver: StorageDriver): Promise<readon
   return (await fileKeyRingStore(defaultKeyRingPath()).load())?.entries;
 }
 
+export interface OpenStorageOptions {
+  readonly keyRing?: KeyRingStore;
+  /**
+   * For a CLI command that only works through the storage (`berth gc`): the filesystem's metadata reads run on the
+   * calling thread (filesystem-driver.ts FilesystemDriverOptions). Never for the server. Nothing on S3.
+   */
+  readonly inlineReads?: boolean;
+}
+
 interface OpenBackend {
   readonly driver: StorageDriver;
   readonly description: string;
   close(): void;
 }
 
-function openFilesystem(dataDir: string, description: string): OpenBackend {
-  return { driver: createFilesystemDriver(dataDir), description, close: () => undefined };
+function openFilesystem(dataDir: string, description: string, options: OpenStorageOptions): OpenBackend {
+  return { driver: createFilesystemDriver(dataDir, { inlineReads: options.inlineReads === true }), description, close: () => undefined };
 }
 
 async function openS3(backend: Extract<StorageBackend, { kind: 's3' }>, description: string): Promise<OpenBackend> {

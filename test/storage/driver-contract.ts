@@ -4,7 +4,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { after, before, describe, test } from 'node:test';
-import { isPathNotFound, type StorageDriver } from '../../registry/storage/driver.js';
+import { deleteLinkFile, isPathNotFound, type StorageDriver } from '../../registry/storage/driver.js';
 
 /**
  * The one StorageDriver contract suite, after CNCF distribution's testsuites.go: every backend runs it as it is.
@@ -222,6 +222,26 @@ export function describeDriverContract(name: string, open: () => Promise<DriverB
       await driver.removeEmptyFolder(`${base}/blob`);
       assert.deepEqual(await driver.list(base), []);
       await driver.removeEmptyFolder(`${base}/never`);
+    });
+
+    it('deleteLinkFile removes a link with its folder; a folder that holds anything else stays; a link written meanwhile lands', async () => {
+      const base = dir('delete-link');
+      await driver.putContent(`${base}/sha256/aa/link`, 'sha256:aa');
+      await deleteLinkFile(driver, `${base}/sha256/aa/link`);
+      assert.deepEqual(await driver.list(`${base}/sha256`), [], 'link and folder are gone');
+      await driver.putContent(`${base}/sha256/bb/link`, 'sha256:bb');
+      await driver.putContent(`${base}/sha256/bb/other`, 'x');
+      await deleteLinkFile(driver, `${base}/sha256/bb/link`);
+      assert.deepEqual(await driver.list(`${base}/sha256/bb`), ['other']);
+      await deleteLinkFile(driver, `${base}/sha256/never/link`);
+      // The collector removing a layer link while a push writes it again: the write never fails.
+      for (let round = 0; round < 20; round++) {
+        const link = `${base}/race/r${round}/link`;
+        await driver.putContent(link, 'old');
+        await Promise.all([deleteLinkFile(driver, link), driver.putContent(link, 'new')]);
+        const found = await driver.getContent(link).catch((error: unknown) => (isPathNotFound(error) ? undefined : Promise.reject(error)));
+        if (found) assert.equal(found.toString(), 'new');
+      }
     });
 
     it('putContent and move racing a delete of their folder still store the object (no ENOENT)', async () => {

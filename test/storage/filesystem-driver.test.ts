@@ -11,3 +11,13 @@ describeDriverContract('filesystem driver', async () => {
     close: () => removeDir(root),
   };
 });
+
+/** As `berth gc` opens it (stat, list and getContent on the calling thread): the same contract, to the letter. */
+describeDriverContract('filesystem driver with inline reads', async () => {
+  const root = await createTempDir('berth-fs-driver-inline-');
+  return {
+    driver: createFilesystemDriver(root, { inlineReads: true }),
+    another: async () => createFilesystemDriver(root, { inlineReads: true }),
+    close: () => removeDir(root),
+  };
+});

@@ -152,6 +152,11 @@ testOnEachIndex('frees exactly the blobs of a deleted image; a layer shared with
   assert.equal(result.bytesKept, kept.bytes.length + kept.blobs.reduce((sum, blob) => sum + blob.size, 0));
   for (const digest of expectedFreed) assert.equal(await stored(stores, digest), false, `${digest} was freed`);
   assert.ok(await stored(stores, digestOf(shared)), 'the shared layer stays');
+  // The --json figures say where the time went, step by step in run order, adding up to the whole run.
+  assert.deepEqual(Object.keys(result.phasesMs), ['recover', 'verify', 'trash', 'mark', 'layerSweep', 'secondLook', 'blobSweep']);
+  const phases = Object.values(result.phasesMs);
+  assert.ok(phases.every((ms) => Number.isInteger(ms) && ms >= 0), JSON.stringify(result.phasesMs));
+  assert.ok(phases.reduce((sum, ms) => sum + ms, 0) <= result.durationMs + phases.length, `${JSON.stringify(result.phasesMs)} within ${result.durationMs} ms`);
   assert.equal(await stores.repositories.blobSize('team/a', parseDigest(digestOf(shared))), undefined, 'but is no longer visible in team/a');
   await assertEveryTagComplete(stores);
 
