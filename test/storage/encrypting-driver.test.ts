@@ -200,6 +200,50 @@ function describeEncryption(name: string, open: () => Promise<Backend>, skip?: s
       await assert.rejects(async () => readAll(await driver.reader(damaged)), /does not authenticate/);
     });
 
+    test('a damaged frame deep in a blob fails the read after the good frames before it, a reader that stops early leaves no error behind, and a range before the damage still reads', async () => {
+      const content = markedContent(8 * frame + 3);
+      const blob = pathFor({ kind: 'blobData', digest: digest('e1') });
+      await driver.putContent(blob, content);
+      const stored = Buffer.from(await backend.inner.getContent(blob));
+      const sealed = frame + tagBytes;
+      stored.writeUInt8((stored[headerBytes + 5 * sealed + 7] ?? 0) ^ 1, headerBytes + 5 * sealed + 7);
+      const damaged = pathFor({ kind: 'blobData', digest: digest('e2') });
+      await backend.inner.putContent(damaged, stored);
+
+      const unhandled: unknown[] = [];
+      const onUnhandled = (reason: unknown) => unhandled.push(reason);
+      process.on('unhandledRejection', onUnhandled);
+      try {
+        // Copy to the end: the five good frames arrive, byte-exact, then the damaged one fails the copy.
+        const received: Buffer[] = [];
+        const collector = new Writable({
+          write(chunk: Buffer, _encoding, callback) {
+            received.push(Buffer.from(chunk));
+            callback();
+          },
+        });
+        await assert.rejects(driver.copyTo(damaged, collector, { start: 0, end: content.length - 1 }), /frame 5 does not authenticate/);
+        assert.deepEqual(Buffer.concat(received), content.subarray(0, 5 * frame));
+        await assert.rejects(async () => readAll(await driver.reader(damaged)), /frame 5 does not authenticate/);
+
+        // Stop after the first piece, and a copy whose destination fails: neither leaves a rejection behind.
+        for await (const chunk of await driver.reader(damaged)) {
+          assert.deepEqual(chunk, content.subarray(0, (chunk as Buffer).length));
+          break;
+        }
+        const copyStopped = new Writable({ write: (_chunk, _encoding, callback) => callback(new Error('socket closed')) });
+        copyStopped.on('error', () => undefined);
+        await assert.rejects(driver.copyTo(damaged, copyStopped, { start: 0, end: content.length - 1 }), /socket closed/);
+        // A rejection left behind would surface within a few turns of the event loop.
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        assert.deepEqual(unhandled, []);
+      } finally {
+        process.off('unhandledRejection', onUnhandled);
+      }
+      // A range that ends before the damage reads, though the frames after it are damaged.
+      assert.deepEqual(await readAll(await driver.reader(damaged, { start: frame - 5, end: 3 * frame + 5 })), content.subarray(frame - 5, 3 * frame + 6));
+    });
+
     test('deleting an encrypted object (garbage collection) or a cancelled upload session deletes its data key too', async () => {
       const keyCount = async () => (await driver.dataKeys.countByMaster()).get((await driver.masterKeys.active()).id) ?? 0;
       const quarantined = pathFor({ kind: 'quarantinedBlob', digest: digest('f1') });
