@@ -67,9 +67,9 @@ describe('tag pages', () => {
     assert.equal(all.status, 200);
     assert.equal(all.body.total, names.length);
     assert.equal(all.body.next, undefined);
-    const order = tagsOf(all.body);
-    assert.deepEqual(order.slice(0, 4), ['latest', 't20', 't19', 't18']);
-    assert.deepEqual(order.slice(-4), ['t2', 't1', '1.2.10', '1.2.9']);
+    // The whole order: the summaries are read several at once, and each must land at its tag's place.
+    const versions = Array.from({ length: 20 }, (_, i) => `t${20 - i}`);
+    assert.deepEqual(tagsOf(all.body), ['latest', ...versions, '1.2.10', '1.2.9']);
   });
 
   it('sort=name is natural ascending (t1, t2, ... t10), and n/last walk it page by page, each tag once', async () => {
