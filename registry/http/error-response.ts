@@ -26,15 +26,22 @@ export function sendError(res: ServerResponse, error: unknown, log: Logger): voi
   const body = JSON.stringify({
     errors: [{ code: registryError.code, message: registryError.message, detail: registryError.detail }],
   });
+  const req = res.req as IncomingMessage | undefined;
+  // An error that closes the connection on purpose (a guard's refusal, an oversized manifest) does not linger.
+  const unread = registryError.headers.Connection === undefined && req !== undefined && !req.complete && !req.destroyed ? req : undefined;
+  const closeAfterBody = unread !== undefined && clientAskedToClose(unread);
   res.writeHead(registryError.status, {
     // Docker recognises a v2 registry by this header, on its 401 ping answer too.
     'Docker-Distribution-API-Version': 'registry/2.0',
     ...registryError.headers,
+    // Node would close a `Connection: close` request's connection right after the answer, while the client is still
+    // sending the body: its next write meets a reset. Said keep-alive, Node keeps reading; lingerOverUnreadBody closes.
+    ...(closeAfterBody ? { Connection: 'keep-alive' } : {}),
     'Content-Type': 'application/json; charset=utf-8',
     'Content-Length': Buffer.byteLength(body),
   });
   res.end(body);
-  if (!res.hasHeader('connection') && res.req && !res.req.complete && !res.req.destroyed) lingerOverUnreadBody(res.req);
+  if (unread) lingerOverUnreadBody(unread, closeAfterBody);
 }
 
 /**
@@ -45,12 +52,26 @@ export function sendError(res: ServerResponse, error: unknown, log: Logger): voi
  */
 const lingerMs = 30_000;
 
-function lingerOverUnreadBody(req: IncomingMessage): void {
+/**
+ * Reads and drops the rest of a refused request's body, then (`closeAfterBody`: the client asked for it) closes the
+ * connection in stages as RFC 9112 §9.6 describes: the write side first, so the answer is not lost to a reset.
+ */
+function lingerOverUnreadBody(req: IncomingMessage, closeAfterBody: boolean): void {
   const timer = setTimeout(() => req.socket.destroy(), lingerMs);
   timer.unref();
   const done = (): void => clearTimeout(timer);
-  req.once('end', done);
+  req.once('end', () => {
+    done();
+    if (closeAfterBody) req.socket.end();
+  });
   req.once('close', done);
+}
+
+/** `Connection: close`, or HTTP/1.0 without keep-alive: Node would close the connection after the answer. */
+function clientAskedToClose(req: IncomingMessage): boolean {
+  const tokens = (req.headers.connection ?? '').toLowerCase().split(',').map((token) => token.trim());
+  if (tokens.includes('close')) return true;
+  return req.httpVersion === '1.0' && !tokens.includes('keep-alive');
 }
 
 /** Error codes of a connection the client closed or reset: the stream ends early, and nobody is at fault. */

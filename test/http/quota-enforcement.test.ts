@@ -137,6 +137,35 @@ describe('storage quota', () => {
     assert.equal(await uploadSessions('team/app'), 0);
   });
 
+  it('a client that asked for Connection: close (as skopeo does) reads the refusal, sends the rest, then sees the close', async () => {
+    // Closing at once, as Node does for such a request, reset skopeo mid-write in CI: "write: broken pipe" instead
+    // of the quota. The connection must stay readable until the body is in, and close only then.
+    const start = await request('POST', `${admin.url}/v2/team/app/blobs/uploads/`, { expected: 202 });
+    const location = new URL(start.headers.get('location') as string, admin.url);
+    const socket = connect(Number(location.port), location.hostname);
+    const errors: Error[] = [];
+    socket.on('error', (error) => errors.push(error));
+    let received = '';
+    socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+    const ended = new Promise<void>((resolve) => socket.once('end', resolve));
+    const body = randomBytes(4 * 1024 * 1024);
+    await new Promise<void>((resolve) => socket.once('connect', resolve));
+    socket.write(
+      `PATCH ${location.pathname} HTTP/1.1\r\nHost: ${location.host}\r\nContent-Type: application/octet-stream\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`,
+    );
+    for (let i = 0; i < 200 && !/\}\]\}$/.test(received) && !socket.destroyed; i += 1) await sleep(10);
+    assert.match(received, /^HTTP\/1\.1 403 [^]*"code":"DENIED"[^]*over its storage quota[^]*\}\]\}$/);
+    // Half the body, a pause (a reset would arrive now), then the rest.
+    await new Promise<void>((resolve, reject) => socket.write(body.subarray(0, body.length / 2), (error) => (error ? reject(error) : resolve())));
+    await sleep(200);
+    const written = await new Promise<Error | null | undefined>((resolve) => socket.write(body.subarray(body.length / 2), resolve));
+    assert.equal(written ?? null, null, 'the rest of the body is taken, not reset');
+    await ended; // the server's close, once the body is in
+    socket.end();
+    assert.deepEqual(errors, [], 'no reset');
+    assert.equal(await uploadSessions('team/app'), 0);
+  });
+
   it('chunks that fit pass; the final PUT that would pass the quota is refused', async () => {
     const start = await request('POST', `${admin.url}/v2/team/app/blobs/uploads/`, { expected: 202 });
     const location = new URL(start.headers.get('location') as string, admin.url).href;
