@@ -13,6 +13,7 @@ import {
   type GrantPolicy,
   type ResourceAccess,
 } from './bearer-tokens.js';
+import { createBearerDecisions } from './bearer-decisions.js';
 import { createBearerVerifier } from './bearer-verifier.js';
 import type { CredentialCheck } from './credential-check.js';
 import type { TokenRealm } from './token-realm.js';
@@ -47,6 +48,7 @@ export function createTokenGate(options: TokenGateOptions): AccessGate {
   const { store, jwtKey, service, credentials, audit, realm } = options;
   const policy = namespacePolicy(store);
   const bearerVerifier = createBearerVerifier({ key: jwtKey, service });
+  const bearerDecisions = createBearerDecisions();
   const fail = (reason: string) => options.onFailure?.(reason);
 
   function challenge(req: IncomingMessage, needs: readonly AccessNeed[], message: string, error?: 'invalid_token' | 'insufficient_scope') {
@@ -109,7 +111,8 @@ export function createTokenGate(options: TokenGateOptions): AccessGate {
     return tokenCaller(result.record.name, result.record.id);
   }
 
-  function authenticateBearer(req: IncomingMessage, jwt: string, needs: readonly AccessNeed[]): { caller: Caller; claims: BearerClaims } {
+  /** The caller of a verified JWT, and until when its access token is live (its expiry; Infinity without one). */
+  function authenticateBearer(req: IncomingMessage, jwt: string, needs: readonly AccessNeed[]): { caller: Caller; claims: BearerClaims; liveUntilMs: number } {
     let claims: BearerClaims;
     try {
       claims = bearerVerifier.verify(jwt);
@@ -117,6 +120,7 @@ export function createTokenGate(options: TokenGateOptions): AccessGate {
       fail('invalid_token');
       throw challenge(req, needs, 'bearer token invalid or expired', 'invalid_token');
     }
+    let liveUntilMs = Number.POSITIVE_INFINITY;
     if (claims.tid !== undefined) {
       // The JWT outlives neither a revocation nor an expiry: its client must log in again, so say so (401, not DENIED).
       const record = store.read().tokens.find((token) => token.id === claims.tid);
@@ -124,45 +128,60 @@ export function createTokenGate(options: TokenGateOptions): AccessGate {
         fail('invalid_token');
         throw challenge(req, needs, `access token ${record ? tokenStatus(record) : 'unknown'}`, 'invalid_token');
       }
+      if (record.expiresAt) liveUntilMs = Date.parse(record.expiresAt);
     }
     const caller = claims.tid === undefined ? anonymousCaller() : tokenCaller(claims.sub, claims.tid);
-    return { caller, claims };
+    return { caller, claims, liveUntilMs };
+  }
+
+  /** A bearer JWT's decision, remembered for `snapshot` (the state it was taken on; see bearer-decisions.ts). */
+  function authorizeBearer(req: IncomingMessage, header: string, jwt: string, needs: readonly AccessNeed[], snapshot: object): Caller {
+    const { caller, claims, liveUntilMs } = authenticateBearer(req, jwt, needs);
+    checkNeeds(req, needs, caller, true);
+    // A bearer token carries only what /token granted for it: ask the client to fetch a wider one. Unless the
+    // request needs no credentials at all: a JWT granted before a namespace was opened (or for another spelling
+    // of the name) must never make a request fail that would succeed without it.
+    if (!anonymousSuffices(needs)) {
+      for (const need of needs) {
+        for (const action of need.actions) {
+          if (!claims.access.some((entry) => entry.type === 'repository' && entry.name === need.repository && (entry.actions.includes(action) || entry.actions.includes('*')))) {
+            throw challenge(req, needs, `token does not cover ${action} on ${need.repository}`, 'insufficient_scope');
+          }
+        }
+      }
+    }
+    bearerDecisions.remember(header, needs, snapshot, Math.min(claims.exp * 1000, liveUntilMs), caller);
+    return caller;
+  }
+
+  /** What the identity can never do is settled first (DENIED): asking for a wider JWT would not help. */
+  function checkNeeds(req: IncomingMessage, needs: readonly AccessNeed[], caller: Caller, withBearer: boolean): void {
+    for (const need of needs) {
+      for (const action of need.actions) {
+        if (!caller.can(need.repository, action as Action)) {
+          if (caller.name === 'anonymous' && !withBearer) throw challenge(req, needs, 'authentication required');
+          throw deny(req, caller, needs, need);
+        }
+      }
+    }
   }
 
   return {
     authorize(req, needs) {
       const header = req.headers.authorization;
-      const bearer = parseBearerAuthorization(header);
-      const basic = bearer ? null : parseBasicAuthorization(header);
-      let caller: Caller;
-      let claims: BearerClaims | undefined;
-      if (bearer) ({ caller, claims } = authenticateBearer(req, bearer, needs));
-      else if (basic) caller = authenticateBasic(req, basic, needs);
-      else caller = anonymousCaller();
-
+      if (header !== undefined) {
+        // Asked before the header is parsed: only a bearer header that was let through is in there.
+        const snapshot = store.read();
+        const recalled = bearerDecisions.recall(header, needs, snapshot, Date.now());
+        if (recalled) return recalled;
+        const bearer = parseBearerAuthorization(header);
+        if (bearer) return authorizeBearer(req, header, bearer, needs, snapshot);
+      }
+      const basic = parseBasicAuthorization(header);
+      const caller = basic ? authenticateBasic(req, basic, needs) : anonymousCaller();
       // `GET /v2/` and the catalog need an identity; docker login relies on that 401.
-      if (needs.length === 0 && !bearer && !basic) throw challenge(req, needs, 'authentication required');
-
-      // What the identity can never do is settled first (DENIED): asking for a wider JWT would not help.
-      for (const need of needs) {
-        for (const action of need.actions) {
-          if (!caller.can(need.repository, action as Action)) {
-            if (caller.name === 'anonymous' && !bearer) throw challenge(req, needs, 'authentication required');
-            throw deny(req, caller, needs, need);
-          }
-        }
-      }
-      // A bearer token carries only what /token granted for it: ask the client to fetch a wider one. Unless the
-      // request needs no credentials at all: a JWT granted before a namespace was opened (or for another spelling
-      // of the name) must never make a request fail that would succeed without it.
-      if (claims && anonymousSuffices(needs)) return caller;
-      for (const need of needs) {
-        for (const action of need.actions) {
-          if (claims && !claims.access.some((entry) => entry.type === 'repository' && entry.name === need.repository && (entry.actions.includes(action) || entry.actions.includes('*')))) {
-            throw challenge(req, needs, `token does not cover ${action} on ${need.repository}`, 'insufficient_scope');
-          }
-        }
-      }
+      if (needs.length === 0 && !basic) throw challenge(req, needs, 'authentication required');
+      checkNeeds(req, needs, caller, false);
       return caller;
     },
   };
