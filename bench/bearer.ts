@@ -1,39 +1,91 @@
 import { join } from 'node:path';
-import { berthBin, startBerth } from '../test/support/berth-process.js';
+import { berthBin, startBerth, type BerthProcess } from '../test/support/berth-process.js';
 import { mediaTypes, type ImageLayout } from '../test/support/oci-layout.js';
 import { runOk } from '../test/support/tools.js';
+import { cpuSeconds } from './process-cpu.js';
 import { runWrk, type WrkOptions, type WrkResult } from './wrk.js';
 
+/** One side of the comparison: the median round by req/s, and Berth's CPU per request over all its rounds. */
+export interface ManifestGetSide {
+  median: WrkResult;
+  /** Berth's own CPU time per request (µs): steadier than req/s when the machine is busy. */
+  cpuMicrosPerRequest: number | undefined;
+}
+
+export interface BearerFigures {
+  /** A Berth with its default `--auth token`, wrk sending `Authorization: Bearer JWT`. */
+  bearer: ManifestGetSide;
+  /** A Berth with `--auth none`, the same image, measured in the rounds between. */
+  open: ManifestGetSide;
+  rounds: number;
+}
+
+const rounds = 3;
+
 /**
- * Manifest GET with Docker token auth, as a logged-in client pulls: a Berth with its default `--auth token`, an
+ * Manifest GET with Docker token auth, as a logged-in client pulls, against the same GET on an open Berth: what
+ * token auth costs on the hot path (issue 12's target: at least 0.9x). A Berth with its default `--auth token`, an
  * access token created with the CLI, a JWT from `/token`, then wrk sending `Authorization: Bearer JWT` on every
- * request. Compared with the open (`--auth none`) figure of the same run, it shows what token auth costs on the
- * hot path (issue 12's target: at least 0.9x).
+ * request; beside it a Berth with `--auth none` holding the same image. Both run at once and are measured in
+ * alternating rounds (open, Bearer, open, ...), each figure the median of its rounds: two Berths measured minutes
+ * apart on this 2-core machine differed by more than the cost being measured.
  */
 export async function measureBearerManifestGet(options: {
   scratch: string;
   small: ImageLayout;
   wrk: WrkOptions;
   log: (message: string) => void;
-}): Promise<WrkResult> {
-  const dataDir = join(options.scratch, 'berth-token-data');
-  const berth = await startBerth({ dataDir, auth: 'token', tlsListen: 'off' });
+}): Promise<BearerFigures> {
+  const tokenData = join(options.scratch, 'berth-token-data');
+  const tokenBerth = await startBerth({ dataDir: tokenData, auth: 'token', tlsListen: 'off' });
+  let openBerth: BerthProcess | undefined;
   try {
-    const created = await runOk(process.execPath, [berthBin, 'token', 'create', '--name', 'bench', '--scope', 'bench/*:pull,push', '--data', dataDir]);
+    const created = await runOk(process.execPath, [berthBin, 'token', 'create', '--name', 'bench', '--scope', 'bench/*:pull,push', '--data', tokenData]);
     const secret = created.stdout.trimEnd().split('\n').at(-1) ?? '';
-    await runOk('skopeo', ['copy', '--dest-tls-verify=false', '--dest-creds', `bench:${secret}`, options.small.ref, `docker://${berth.host}/bench/small:1`], { timeoutMs: 120_000 });
-    const answer = await fetch(`${berth.url}/token?service=berth&scope=repository:bench/small:pull`, {
+    await runOk('skopeo', ['copy', '--dest-tls-verify=false', '--dest-creds', `bench:${secret}`, options.small.ref, `docker://${tokenBerth.host}/bench/small:1`], { timeoutMs: 120_000 });
+    const answer = await fetch(`${tokenBerth.url}/token?service=berth&scope=repository:bench/small:pull`, {
       headers: { Authorization: `Basic ${Buffer.from(`bench:${secret}`).toString('base64')}` },
     });
     const { token } = (await answer.json()) as { token: string };
-    const url = `${berth.url}/v2/bench/small/manifests/1`;
-    const headers = { Accept: mediaTypes.imageManifest, Authorization: `Bearer ${token}` };
-    options.log(`berth (token auth): manifest GET with a Bearer JWT (${options.wrk.durationSec}s after a 2s warm-up)`);
-    await runWrk(url, { ...options.wrk, durationSec: 2, headers });
-    const result = await runWrk(url, { ...options.wrk, headers });
-    if (result.non2xx3xx > 0) throw new Error(`Bearer manifest GET: ${result.non2xx3xx} of ${result.requests} responses were not 2xx/3xx, the figure is void`);
-    return result;
+
+    openBerth = await startBerth({ dataDir: join(options.scratch, 'berth-open-data'), auth: 'none', tlsListen: 'off' });
+    await runOk('skopeo', ['copy', '--dest-tls-verify=false', options.small.ref, `docker://${openBerth.host}/bench/small:1`], { timeoutMs: 120_000 });
+
+    const sides: Array<{ name: string; berth: BerthProcess; headers: Record<string, string> }> = [
+      { name: 'open', berth: openBerth, headers: { Accept: mediaTypes.imageManifest } },
+      { name: 'Bearer', berth: tokenBerth, headers: { Accept: mediaTypes.imageManifest, Authorization: `Bearer ${token}` } },
+    ];
+    const results = new Map<string, { runs: WrkResult[]; cpu: number; requests: number; cpuKnown: boolean }>();
+    for (const side of sides) {
+      // A warm-up per Berth, unmeasured: the first requests load the manifest and compile the hot path.
+      await runWrk(`${side.berth.url}/v2/bench/small/manifests/1`, { ...options.wrk, durationSec: 2, headers: side.headers });
+      results.set(side.name, { runs: [], cpu: 0, requests: 0, cpuKnown: true });
+    }
+    options.log(`berth: manifest GET, open and with a Bearer JWT (token auth), ${rounds} alternating rounds of ${options.wrk.durationSec}s each`);
+    for (let round = 0; round < rounds; round += 1) {
+      for (const side of sides) {
+        const before = await cpuSeconds(side.berth.pid);
+        const result = await runWrk(`${side.berth.url}/v2/bench/small/manifests/1`, { ...options.wrk, headers: side.headers });
+        const after = await cpuSeconds(side.berth.pid);
+        if (result.non2xx3xx > 0) throw new Error(`${side.name} manifest GET: ${result.non2xx3xx} of ${result.requests} responses were not 2xx/3xx, the figure is void`);
+        const entry = results.get(side.name);
+        if (!entry) continue;
+        entry.runs.push(result);
+        entry.requests += result.requests;
+        if (before === undefined || after === undefined) entry.cpuKnown = false;
+        else entry.cpu += after - before;
+      }
+    }
+    const sideOf = (name: string): ManifestGetSide => {
+      const entry = results.get(name);
+      if (!entry || entry.runs.length === 0) throw new Error(`no ${name} rounds`);
+      const sorted = [...entry.runs].sort((a, b) => a.requestsPerSec - b.requestsPerSec);
+      const median = sorted[Math.floor(sorted.length / 2)] as WrkResult;
+      return { median, cpuMicrosPerRequest: entry.cpuKnown && entry.requests > 0 ? (entry.cpu * 1e6) / entry.requests : undefined };
+    };
+    return { bearer: sideOf('Bearer'), open: sideOf('open'), rounds };
   } finally {
-    await berth.stop();
+    await tokenBerth.stop();
+    await openBerth?.stop();
   }
 }

@@ -5,6 +5,7 @@ import { startDistribution, type DistributionServer } from '../test/support/dist
 import { removeDir } from '../test/support/temp-dir.js';
 import { runOk, type RunResult } from '../test/support/tools.js';
 import { timePull } from './measure.js';
+import { cpuSeconds } from './process-cpu.js';
 import { buildMirrorImages, pushImages, type MirrorImages, type UpstreamImage } from './mirror-images.js';
 
 /**
@@ -99,19 +100,6 @@ function best(runs: readonly number[]): number {
 function least(values: ReadonlyArray<number | undefined>): number | undefined {
   const known = values.filter((value): value is number => value !== undefined);
   return known.length === 0 ? undefined : Math.min(...known);
-}
-
-/** CPU seconds (utime + stime) a Linux process has used so far; USER_HZ is 100 on every Linux this runs on. */
-async function cpuSeconds(pid: number | undefined): Promise<number | undefined> {
-  if (pid === undefined) return undefined;
-  try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the command name, which may itself hold spaces: utime and stime are the 12th and 13th of them.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return undefined;
-  }
 }
 
 /** Runs `work` and returns its result with the CPU seconds `pid` spent meanwhile. */
