@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { runOk, trackChild } from './tools.js';
+import { createBoundedLog } from './bounded-log.js';
 
 /**
  * Berth as a real child process (`node bin/berth.js serve ...`), for end-to-end tests and the benchmark.
@@ -53,7 +54,7 @@ export interface BerthProcess {
   readonly ready: BerthLogLine;
   /** Everything printed on stdout and stderr (capped to the last 8 MiB). */
   logs(): string;
-  /** Parsed stdout lines so far. */
+  /** Parsed stdout lines so far (the newest 100,000 at least). */
   logLines(): readonly BerthLogLine[];
   /** Resolves with the first log line (past or future) matching `predicate`; rejects on timeout or exit. */
   waitForLog(predicate: (line: BerthLogLine) => boolean, timeoutMs?: number): Promise<BerthLogLine>;
@@ -72,6 +73,8 @@ export interface BerthProcess {
 }
 
 const maxLogChars = 8 * 1024 * 1024;
+/** Parsed lines kept (the newest): enough for any test, bounded for a benchmark's millions of pull lines. */
+const maxLogLines = 100_000;
 
 /** VmHWM (peak RSS) of a Linux process in bytes, or undefined if it cannot be read. */
 export async function readPeakRss(pid: number): Promise<number | undefined> {
@@ -108,13 +111,11 @@ export async function startBerth(options: StartBerthOptions): Promise<BerthProce
   const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   trackChild(child);
 
-  let log = '';
+  const output = createBoundedLog(maxLogChars);
+  const append = output.append;
+  const logText = output.text;
   const lines: BerthLogLine[] = [];
   const waiters = new Set<{ predicate: (line: BerthLogLine) => boolean; resolve: (line: BerthLogLine) => void }>();
-  const append = (text: string): void => {
-    log += text;
-    if (log.length > maxLogChars) log = log.slice(log.length - maxLogChars);
-  };
   let partial = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
     append(chunk);
@@ -125,6 +126,7 @@ export async function startBerth(options: StartBerthOptions): Promise<BerthProce
       if (text.trim() === '') continue;
       const line = parseLine(text);
       lines.push(line);
+      if (lines.length > 2 * maxLogLines) lines.splice(0, lines.length - maxLogLines);
       for (const waiter of waiters) {
         if (waiter.predicate(line)) {
           waiters.delete(waiter);
@@ -160,14 +162,14 @@ export async function startBerth(options: StartBerthOptions): Promise<BerthProce
       };
       const timer = setTimeout(() => {
         waiters.delete(waiter);
-        reject(new Error(`no matching Berth log line within ${timeoutMs} ms\n--- logs ---\n${log.slice(-4000)}`));
+        reject(new Error(`no matching Berth log line within ${timeoutMs} ms\n--- logs ---\n${logText().slice(-4000)}`));
       }, timeoutMs);
       waiters.add(waiter);
       void exited.then((info) => {
         if (!waiters.has(waiter)) return;
         waiters.delete(waiter);
         clearTimeout(timer);
-        reject(new Error(`Berth exited (code ${info.code ?? 'none'}, signal ${info.signal ?? 'none'}) before the expected log line\n--- logs ---\n${log.slice(-4000)}`));
+        reject(new Error(`Berth exited (code ${info.code ?? 'none'}, signal ${info.signal ?? 'none'}) before the expected log line\n--- logs ---\n${logText().slice(-4000)}`));
       });
     });
   };
@@ -207,7 +209,7 @@ export async function startBerth(options: StartBerthOptions): Promise<BerthProce
     pid: child.pid ?? 0,
     process: child,
     ready,
-    logs: () => log,
+    logs: logText,
     logLines: () => lines,
     waitForLog,
     peakRssBytes: () => (exitInfo || child.pid === undefined ? Promise.resolve(undefined) : readPeakRss(child.pid)),

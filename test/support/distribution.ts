@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createBoundedLog } from './bounded-log.js';
 import { freePort, waitForHttp } from './net.js';
 import { createTempDir, removeDir } from './temp-dir.js';
 import { findTool, requireTool, run, runOk, trackChild } from './tools.js';
@@ -178,7 +179,7 @@ export async function startDistribution(options: DistributionOptions = {}): Prom
     await writeFile(htpasswdFile, `${await htpasswdLine(options.auth.username, options.auth.password)}\n`, { mode: 0o600 });
   }
 
-  let log = '';
+  const output = createBoundedLog(maxLogChars);
   const entries: AccessLogEntry[] = [];
   let child: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
@@ -186,10 +187,7 @@ export async function startDistribution(options: DistributionOptions = {}): Prom
 
   // With S3, the config alone says where and as whom: the machine's AWS_* settings (a CA bundle, a profile) stay out.
   const childEnv = options.s3 ? Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('AWS_'))) : process.env;
-  const append = (text: string): void => {
-    log += text;
-    if (log.length > maxLogChars) log = log.slice(log.length - maxLogChars);
-  };
+  const append = output.append;
   const spawnOn = (port: number): void => {
     exitNote = undefined;
     const proc = spawn(distributionBinary, ['serve', configFile], { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv });
@@ -242,8 +240,8 @@ export async function startDistribution(options: DistributionOptions = {}): Prom
         child?.kill('SIGKILL');
         await exited;
         const reason = error instanceof Error ? error.message : String(error);
-        if (fixedPort !== undefined || attempt >= 3 || !/address already in use/.test(log)) {
-          throw new Error(`docker-registry did not start: ${reason}\n--- logs ---\n${log.slice(-4000)}`);
+        if (fixedPort !== undefined || attempt >= 3 || !/address already in use/.test(output.text())) {
+          throw new Error(`docker-registry did not start: ${reason}\n--- logs ---\n${output.text().slice(-4000)}`);
         }
       }
     }
@@ -283,7 +281,7 @@ export async function startDistribution(options: DistributionOptions = {}): Prom
     storageDir,
     configFile,
     pid: () => child?.pid,
-    logs: () => log,
+    logs: output.text,
     requests: () => entries,
     stop,
     close: stop,

@@ -3,6 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { readPeakRss, startBerth } from '../support/berth-process.js';
+import { createBoundedLog } from '../support/bounded-log.js';
 import { makeTempDir } from '../support/temp-dir.js';
 import { findTool, requireTools, run, runOk, toolSkipReason } from '../support/tools.js';
 
@@ -18,6 +19,21 @@ function withCi<T>(value: string | undefined, fn: () => T): T {
     else process.env.CI = saved;
   }
 }
+
+test('a bounded log keeps exactly the last maxChars of what was appended, however it was chunked', () => {
+  const log = createBoundedLog(10);
+  let all = '';
+  for (let i = 0; i < 50; i += 1) {
+    const chunk = `${i},`;
+    log.append(chunk);
+    all += chunk;
+    assert.equal(log.text(), all.slice(-10), `after chunk ${i}`);
+  }
+  const big = createBoundedLog(4);
+  big.append('abcdefghij');
+  big.append('k');
+  assert.equal(big.text(), 'hijk');
+});
 
 test('findTool finds executables on PATH and nothing else', () => {
   assert.match(findTool('sh') ?? '', /^\/.*\/sh$/);
