@@ -24,7 +24,20 @@ const redactPaths = ['password', 'token', 'secret', 'authorization', '*.password
 export function createLogger(options: { level?: string; destination?: DestinationStream; format?: LogFormat } = {}): Logger {
   const level = options.level ?? process.env.BERTH_LOG_LEVEL ?? 'info';
   const destination = options.format === 'pretty' ? prettyStream(options.destination) : (options.destination ?? pino.destination(1));
-  return pino({ name: 'berth', level, redact: { paths: redactPaths, censor: '[redacted]' } }, destination);
+  return pino({ name: loggerName, level, redact: { paths: redactPaths, censor: '[redacted]' } }, destination);
+}
+
+const loggerName = 'berth';
+
+/**
+ * A logger writing to `log`'s destination, at its level, without the redaction: for lines whose fields are a fixed
+ * set holding no key a redact path names (the traffic line per manifest pull). @pinojs/redact clones each line's
+ * object to look for secrets, 8.8 against 4.2 us a line, 4 % of a manifest GET's CPU. A second pino instance, not a
+ * child: a child that overrides `redact` left an idle server holding 2.5 MiB more.
+ */
+export function unredactedLogger(log: Logger): Logger {
+  const destination = (log as unknown as Record<symbol, DestinationStream>)[pino.symbols.streamSym];
+  return pino({ name: loggerName, level: log.level }, destination);
 }
 
 /** A logger that drops everything: for library users and tests that do not want output. */
