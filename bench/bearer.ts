@@ -65,40 +65,47 @@ export async function measureBearerManifestGet(options: {
     openBerth = await startBerth({ dataDir: join(options.scratch, 'berth-open-data'), auth: 'none', tlsListen: 'off' });
     await runOk('skopeo', ['copy', '--dest-tls-verify=false', options.small.ref, `docker://${openBerth.host}/bench/small:1`], { timeoutMs: 120_000 });
 
-    const sides: Array<{ name: string; berth: BerthProcess; headers: Record<string, string> }> = [
-      { name: 'open', berth: openBerth, headers: { Accept: mediaTypes.imageManifest } },
-      { name: 'anonymous', berth: tokenBerth, headers: { Accept: mediaTypes.imageManifest } },
-      { name: 'Bearer', berth: tokenBerth, headers: { Accept: mediaTypes.imageManifest, Authorization: `Bearer ${token}` } },
-    ];
-    const results = new Map<string, { runs: WrkResult[]; cpu: number; requests: number; cpuKnown: boolean }>();
-    for (const side of sides) {
-      // A warm-up per side, unmeasured: the first requests load the manifest and compile the hot path.
-      await runWrk(`${side.berth.url}/v2/bench/small/manifests/1`, { ...options.wrk, durationSec: 2, headers: side.headers });
-      results.set(side.name, { runs: [], cpu: 0, requests: 0, cpuKnown: true });
+    interface Side {
+      name: string;
+      url: string;
+      headers: Record<string, string>;
+      pid: number;
+      runs: WrkResult[];
+      /** Berth's CPU seconds over the measured rounds; undefined when /proc could not be read. */
+      cpu: number | undefined;
     }
+    const side = (name: string, berth: BerthProcess, headers: Record<string, string>): Side => ({
+      name,
+      url: `${berth.url}/v2/bench/small/manifests/1`,
+      headers: { Accept: mediaTypes.imageManifest, ...headers },
+      pid: berth.pid,
+      runs: [],
+      cpu: 0,
+    });
+    const open = side('open', openBerth, {});
+    const anonymous = side('anonymous', tokenBerth, {});
+    const bearer = side('Bearer', tokenBerth, { Authorization: `Bearer ${token}` });
+    const sides = [open, anonymous, bearer];
+    // A warm-up per side, unmeasured: the first requests load the manifest and compile the hot path.
+    for (const { url, headers } of sides) await runWrk(url, { ...options.wrk, durationSec: 2, headers });
     options.log(`berth: manifest GET, open (--auth none), anonymous and with a Bearer JWT (token auth), ${rounds} alternating rounds of ${options.wrk.durationSec}s each`);
     for (let round = 0; round < rounds; round += 1) {
-      for (const side of sides) {
-        const before = await cpuSeconds(side.berth.pid);
-        const result = await runWrk(`${side.berth.url}/v2/bench/small/manifests/1`, { ...options.wrk, headers: side.headers });
-        const after = await cpuSeconds(side.berth.pid);
-        if (result.non2xx3xx > 0) throw new Error(`${side.name} manifest GET: ${result.non2xx3xx} of ${result.requests} responses were not 2xx/3xx, the figure is void`);
-        const entry = results.get(side.name);
-        if (!entry) continue;
-        entry.runs.push(result);
-        entry.requests += result.requests;
-        if (before === undefined || after === undefined) entry.cpuKnown = false;
-        else entry.cpu += after - before;
+      for (const measured of sides) {
+        const before = await cpuSeconds(measured.pid);
+        const result = await runWrk(measured.url, { ...options.wrk, headers: measured.headers });
+        const after = await cpuSeconds(measured.pid);
+        if (result.non2xx3xx > 0) throw new Error(`${measured.name} manifest GET: ${result.non2xx3xx} of ${result.requests} responses were not 2xx/3xx, the figure is void`);
+        measured.runs.push(result);
+        measured.cpu = before === undefined || after === undefined || measured.cpu === undefined ? undefined : measured.cpu + after - before;
       }
     }
-    const sideOf = (name: string): ManifestGetSide => {
-      const entry = results.get(name);
-      if (!entry || entry.runs.length === 0) throw new Error(`no ${name} rounds`);
-      const sorted = [...entry.runs].sort((a, b) => a.requestsPerSec - b.requestsPerSec);
+    const sideOf = ({ runs, cpu }: Side): ManifestGetSide => {
+      const sorted = [...runs].sort((a, b) => a.requestsPerSec - b.requestsPerSec);
       const median = sorted[Math.floor(sorted.length / 2)] as WrkResult;
-      return { median, cpuMicrosPerRequest: entry.cpuKnown && entry.requests > 0 ? (entry.cpu * 1e6) / entry.requests : undefined };
+      const requests = runs.reduce((sum, run) => sum + run.requests, 0);
+      return { median, cpuMicrosPerRequest: cpu !== undefined && requests > 0 ? (cpu * 1e6) / requests : undefined };
     };
-    return { bearer: sideOf('Bearer'), anonymous: sideOf('anonymous'), open: sideOf('open'), rounds };
+    return { bearer: sideOf(bearer), anonymous: sideOf(anonymous), open: sideOf(open), rounds };
   } finally {
     await tokenBerth.stop();
     await openBerth?.stop();

@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { runOk, trackChild } from './tools.js';
 import { createBoundedLog } from './bounded-log.js';
+import { runOk, trackChild } from './tools.js';
 
 /**
  * Berth as a real child process (`node bin/berth.js serve ...`), for end-to-end tests and the benchmark.
@@ -112,13 +112,11 @@ export async function startBerth(options: StartBerthOptions): Promise<BerthProce
   trackChild(child);
 
   const output = createBoundedLog(maxLogChars);
-  const append = output.append;
-  const logText = output.text;
   const lines: BerthLogLine[] = [];
   const waiters = new Set<{ predicate: (line: BerthLogLine) => boolean; resolve: (line: BerthLogLine) => void }>();
   let partial = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    append(chunk);
+    output.append(chunk);
     partial += chunk;
     const split = partial.split('\n');
     partial = split.pop() ?? '';
@@ -135,7 +133,7 @@ export async function startBerth(options: StartBerthOptions): Promise<BerthProce
       }
     }
   });
-  child.stderr.setEncoding('utf8').on('data', append);
+  child.stderr.setEncoding('utf8').on('data', output.append);
 
   let exitInfo: BerthExit | undefined;
   const exited = new Promise<BerthExit>((resolve) => {
@@ -162,14 +160,14 @@ export async function startBerth(options: StartBerthOptions): Promise<BerthProce
       };
       const timer = setTimeout(() => {
         waiters.delete(waiter);
-        reject(new Error(`no matching Berth log line within ${timeoutMs} ms\n--- logs ---\n${logText().slice(-4000)}`));
+        reject(new Error(`no matching Berth log line within ${timeoutMs} ms\n--- logs ---\n${output.text().slice(-4000)}`));
       }, timeoutMs);
       waiters.add(waiter);
       void exited.then((info) => {
         if (!waiters.has(waiter)) return;
         waiters.delete(waiter);
         clearTimeout(timer);
-        reject(new Error(`Berth exited (code ${info.code ?? 'none'}, signal ${info.signal ?? 'none'}) before the expected log line\n--- logs ---\n${logText().slice(-4000)}`));
+        reject(new Error(`Berth exited (code ${info.code ?? 'none'}, signal ${info.signal ?? 'none'}) before the expected log line\n--- logs ---\n${output.text().slice(-4000)}`));
       });
     });
   };
@@ -209,7 +207,7 @@ export async function startBerth(options: StartBerthOptions): Promise<BerthProce
     pid: child.pid ?? 0,
     process: child,
     ready,
-    logs: logText,
+    logs: output.text,
     logLines: () => lines,
     waitForLog,
     peakRssBytes: () => (exitInfo || child.pid === undefined ? Promise.resolve(undefined) : readPeakRss(child.pid)),
