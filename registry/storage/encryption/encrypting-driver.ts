@@ -4,7 +4,8 @@ import { contentKindOf, uploadTailPathOf } from '../paths.js';
 import { createDataKeys, type DataKeys } from './data-keys.js';
 import { readEncryptionMarker } from './encryption-marker.js';
 import { EncryptedObjectError, headerBytes, layoutOf, newHeader, parseHeader, tagBytes, type FrameHeader } from './frame-format.js';
-import { decryptInto, decryptingReader, decryptWhole, encryptWhole, type EncryptedObject } from './frame-reader.js';
+import type { EncryptedObject } from './frame-opener.js';
+import { decryptInto, decryptingReader, decryptWhole, encryptWhole } from './frame-reader.js';
 import { openFrameWriter, uploadPlaintextSize } from './frame-writer.js';
 import type { MasterKeys } from './key-ring.js';
 

@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomBytes, type DecipherGCM } from 'node:crypto';
 
 /**
  * The on-disk form of an encrypted object (blob, manifest, upload data): a fixed 64-byte header, then frames of
@@ -108,18 +108,32 @@ export function sealFrame(key: Buffer, header: FrameHeader, index: number, plain
   return [body, cipher.getAuthTag()];
 }
 
-/** The plaintext of frame `index` (`sealed` = ciphertext + tag); throws EncryptedObjectError when it does not authenticate. */
-export function openFrame(key: Buffer, header: FrameHeader, index: number, sealed: Uint8Array, last: boolean): Buffer {
-  if (sealed.length < tagBytes) throw new EncryptedObjectError(`encrypted object: frame ${index} is cut short`);
+/**
+ * A decipher for frame `index` with its nonce and AAD set. The caller feeds it the frame's ciphertext (in one piece
+ * or several), sets the tag and ends it with authenticateFrame; no plaintext it gave may be used before that.
+ */
+export function frameDecipher(key: Buffer, header: FrameHeader, index: number, last: boolean): DecipherGCM {
   const decipher = createDecipheriv('aes-256-gcm', key, nonceOf(header, index));
   decipher.setAAD(aadOf(header, index, last));
-  decipher.setAuthTag(sealed.subarray(sealed.length - tagBytes));
-  const body = decipher.update(sealed.subarray(0, sealed.length - tagBytes));
+  return decipher;
+}
+
+/** Ends frame `index`'s decipher; throws EncryptedObjectError when the frame does not authenticate. */
+export function authenticateFrame(decipher: DecipherGCM, index: number, tag: Uint8Array): void {
   try {
+    decipher.setAuthTag(tag);
     decipher.final();
   } catch (error) {
     throw new EncryptedObjectError(`encrypted object: frame ${index} does not authenticate (damaged, truncated or reordered)`, { cause: error });
   }
+}
+
+/** The plaintext of frame `index` (`sealed` = ciphertext + tag); throws EncryptedObjectError when it does not authenticate. */
+export function openFrame(key: Buffer, header: FrameHeader, index: number, sealed: Uint8Array, last: boolean): Buffer {
+  if (sealed.length < tagBytes) throw new EncryptedObjectError(`encrypted object: frame ${index} is cut short`);
+  const decipher = frameDecipher(key, header, index, last);
+  const body = decipher.update(sealed.subarray(0, sealed.length - tagBytes));
+  authenticateFrame(decipher, index, sealed.subarray(sealed.length - tagBytes));
   return body;
 }
 

@@ -1,13 +1,7 @@
-import { Readable, type Writable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import type { StorageDriver } from '../driver.js';
-import { frameSpan, openFrame, sealFrame, tagBytes, type FrameHeader, type FrameLayout } from './frame-format.js';
-
-/** An encrypted object as found: its header, data key and layout (from its stored size). */
-export interface EncryptedObject {
-  readonly header: FrameHeader;
-  readonly key: Buffer;
-  readonly layout: FrameLayout;
-}
+import { openFrame, sealFrame, tagBytes, type FrameHeader } from './frame-format.js';
+import { FrameOpener, planFramedRead, type EncryptedObject } from './frame-opener.js';
 
 /**
  * Plaintext `[start, end]` of an encrypted object, as a stream: one ranged read of the frames that cover the range,
@@ -19,97 +13,91 @@ export async function decryptingReader(driver: StorageDriver, path: string, obje
 
 /** The plaintext of `range` as an async sequence of pieces (a frame each, the first and last cut to the range). */
 async function decryptedPieces(driver: StorageDriver, path: string, object: EncryptedObject, range?: { start: number; end: number }): Promise<AsyncGenerator<Buffer>> {
-  const { header, key, layout } = object;
-  const start = range?.start ?? 0;
-  const end = Math.min(range?.end ?? Number.MAX_SAFE_INTEGER, layout.plaintextSize - 1);
-  if (layout.frames === 0 || start > end) return (async function* () {})();
-  const span = frameSpan(layout, header.frameSize, { start, end });
-  const stored = await driver.reader(path, { start: span.storedStart, end: span.storedEnd });
-  const sealedFrame = header.frameSize + tagBytes;
-  const lastIndex = layout.finished ? layout.frames - 1 : -1;
+  const read = planFramedRead(object, range);
+  if (!read) return (async function* () {})();
+  const stored = await driver.reader(path, { start: read.span.storedStart, end: read.span.storedEnd });
+  const opener = new FrameOpener(object, read);
 
   async function* frames(): AsyncGenerator<Buffer> {
-    let index = span.firstFrame;
-    let wanted = end - start + 1;
-    let skip = span.skip;
-    let parts: Buffer[] = [];
-    let partBytes = 0;
-    const emit = (sealed: Buffer): Buffer | undefined => {
-      const plain = openFrame(key, header, index, sealed, index === lastIndex);
-      index += 1;
-      const piece = plain.subarray(skip, Math.min(plain.length, skip + wanted));
-      skip = 0;
-      wanted -= piece.length;
-      return piece.length > 0 ? piece : undefined;
-    };
+    const opened: Buffer[] = [];
+    const collect = (piece: Buffer) => opened.push(piece);
     for await (const chunk of stored as AsyncIterable<Buffer>) {
-      let offset = 0;
-      while (offset < chunk.length && wanted > 0) {
-        const expected = index === lastIndex ? layout.plaintextSize - index * header.frameSize + tagBytes : sealedFrame;
-        const need = expected - partBytes;
-        if (partBytes === 0 && chunk.length - offset >= need) {
-          // The common case: a whole frame inside the chunk, opened without a copy.
-          const piece = emit(chunk.subarray(offset, offset + need));
-          offset += need;
-          if (piece) yield piece;
-          continue;
-        }
-        const take = Math.min(need, chunk.length - offset);
-        parts.push(chunk.subarray(offset, offset + take));
-        partBytes += take;
-        offset += take;
-        if (partBytes === expected) {
-          const piece = emit(Buffer.concat(parts, partBytes));
-          parts = [];
-          partBytes = 0;
-          if (piece) yield piece;
-        }
-      }
-      if (wanted <= 0) break;
+      opener.push(chunk, collect);
+      yield* opened.splice(0);
+      if (opener.satisfied) break;
     }
     // Bytes the driver did not deliver are never made up: a short object is an error, not a short answer.
-    if (wanted > 0 && layout.finished) throw new Error(`encrypted object ${path} ended ${wanted} bytes early`);
+    if (!opener.satisfied && object.layout.finished) throw new Error(`encrypted object ${path} ended ${opener.missing} bytes early`);
   }
 
   return frames();
 }
 
-/** Writes plaintext `[start, end]` into `destination` without ending it (StorageDriver.copyTo over encrypted objects). */
+/**
+ * Writes plaintext `[start, end]` into `destination` without ending it (StorageDriver.copyTo over encrypted objects).
+ *
+ * The stored frames come through the inner driver's own copyTo, into a sink that opens them: on the filesystem that
+ * reads into a ring of reused buffers, where a read stream would allocate a fresh MiB per chunk for the collector.
+ * A chunk is given back once its frames are opened and at most `piecesInFlight` opened frames wait for the socket, so
+ * the next chunk is read and opened while the socket sends.
+ */
 export async function decryptInto(driver: StorageDriver, path: string, object: EncryptedObject, destination: Writable, range: { start: number; end: number }): Promise<void> {
-  // The pieces go straight into the response, without a Readable in between (one stream hop less per frame), and a
-  // few are in flight at once (like the plain copy's buffers): the next frame is decrypted while the socket sends.
-  const source = await decryptedPieces(driver, path, object, range);
-  let failure: Error | undefined;
-  let wake: (() => void) | undefined;
+  const read = planFramedRead(object, range);
+  if (!read) return;
+  const opener = new FrameOpener(object, read);
+  let broken: Error | undefined;
   let inFlight = 0;
-  const wait = () => new Promise<void>((resolve) => (wake = resolve));
+  let resume: (() => void) | undefined;
+  const settle = () => {
+    if (!resume || (inFlight >= piecesInFlight && !broken)) return;
+    const next = resume;
+    resume = undefined;
+    next();
+  };
+  const written = (error?: Error | null) => {
+    inFlight -= 1;
+    if (error) broken ??= error;
+    settle();
+  };
+  const send = (piece: Buffer) => {
+    inFlight += 1;
+    destination.write(piece, written);
+  };
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      try {
+        opener.push(chunk, send);
+      } catch (error) {
+        broken ??= error as Error;
+      }
+      resume = () => callback(broken);
+      settle();
+    },
+  });
+  // The copy below reports the failure; the sink's own error event must not go unheard.
+  sink.on('error', () => undefined);
   const onClose = () => {
-    failure ??= Object.assign(new Error('the client went away'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
-    wake?.();
+    broken ??= Object.assign(new Error('the client went away'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
+    sink.destroy();
   };
   destination.once('close', onClose);
   if (destination.destroyed) onClose();
   try {
-    for await (const chunk of source) {
-      if (failure) throw failure;
-      inFlight += 1;
-      destination.write(chunk, (error) => {
-        inFlight -= 1;
-        if (error) failure ??= error;
-        wake?.();
-      });
-      while (inFlight >= piecesInFlight && !failure) await wait();
+    try {
+      await driver.copyTo(path, sink, { start: read.span.storedStart, end: read.span.storedEnd });
+    } catch (error) {
+      throw broken ?? error;
     }
-    while (inFlight > 0 && !failure) await wait();
-    if (failure) throw failure;
+    while (inFlight > 0 && !broken) await new Promise<void>((resolve) => (resume = resolve));
+    if (broken) throw broken;
+    if (!opener.satisfied && object.layout.finished) throw new Error(`encrypted object ${path} ended ${opener.missing} bytes early`);
   } finally {
     destination.off('close', onClose);
-    // Ends the ranged read of the stored object when the copy stopped early (the client went away).
-    await source.return(undefined);
+    sink.destroy();
   }
 }
 
-/** Decrypted frames handed to the response before waiting for the first to be written. */
+/** Opened frames handed to the response before a stored chunk is given back to the driver. */
 const piecesInFlight = 4;
 
 /** A small object (manifest) encrypted whole, in memory: header + frames + the last frame. */
