@@ -1,41 +1,90 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { berthBin, startBerth } from '../test/support/berth-process.js';
+import { berthBin, startBerth, type BerthProcess } from '../test/support/berth-process.js';
 import type { ImageLayout } from '../test/support/oci-layout.js';
 import { runOk } from '../test/support/tools.js';
-import { bestBlobGet, timePush, type BlobGetResult } from './measure.js';
+import { curlBlobGet, timePush, type BlobGetResult } from './measure.js';
 
 /**
- * Encryption at rest (issue 11): the same push and blob GET as Berth's own rows, against a Berth whose storage has
- * `berth encryption enable` on (AES-256-GCM frames, storage/encryption/). Compared with Berth's unencrypted figures
- * of the same run; the target is at least 0.8x of them. The master key ring is a file in the scratch folder.
+ * Encryption at rest (issue 11): push and blob GET against a Berth whose storage has `berth encryption enable` on
+ * (AES-256-GCM frames, storage/encryption/), and against a plain Berth, in the same alternating rounds. Two processes
+ * measured minutes apart differ by more on this machine than the target allows (stop 20's note), so each round
+ * measures both sides back to back, the side that goes first alternating, and the figure checked is the median of
+ * the rounds' own ratios: a slow spell of the machine then spoils one round, not the comparison. The target is at
+ * least 0.8x of the plain figures. The master key ring is a file in the scratch folder.
  */
 export interface EncryptedFigures {
+  /** Best rounds of each side. */
   readonly push: number;
   readonly blobGet: BlobGetResult;
+  readonly plainPush: number;
+  readonly plainBlobGet: BlobGetResult;
+  /** Median over the rounds of encrypted/plain push time, and of encrypted/plain blob GET MiB/s. */
+  readonly pushRatio: number;
+  readonly blobGetRatio: number;
+  readonly pushRounds: number;
+  readonly blobGetRounds: number;
 }
+
+interface Side {
+  readonly berth: BerthProcess;
+  pushes: number[];
+  blobGets: BlobGetResult[];
+}
+
+/** Blob GET rounds at least: a 128 MiB GET takes a tenth of a second, and the ratio of two of them is noisy. */
+const minBlobGetRounds = 7;
+
+const median = (values: readonly number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  if (sorted.length === 0) throw new Error('no round');
+  return sorted[Math.floor(sorted.length / 2)] as number;
+};
 
 export async function measureEncryptedBlobs(options: {
   scratch: string;
+  /** One image per push round: each round pushes new blobs to both sides, so neither finds them already there. */
   bigs: readonly ImageLayout[];
   blobRuns: number;
   log: (message: string) => void;
 }): Promise<EncryptedFigures> {
-  const dataDir = join(options.scratch, 'berth-encrypted-data');
-  await mkdir(dataDir, { recursive: true });
   const env = { BERTH_ENCRYPTION_KEY_FILE: join(options.scratch, 'berth-encryption-keys.json') };
-  await runOk(process.execPath, [berthBin, 'encryption', 'enable', '--data', dataDir], { env, timeoutMs: 60_000 });
-  const berth = await startBerth({ dataDir, env });
+  const encryptedDir = join(options.scratch, 'berth-encrypted-data');
+  const plainDir = join(options.scratch, 'berth-plain-data');
+  await mkdir(encryptedDir, { recursive: true });
+  await mkdir(plainDir, { recursive: true });
+  await runOk(process.execPath, [berthBin, 'encryption', 'enable', '--data', encryptedDir], { env, timeoutMs: 60_000 });
+  const started: BerthProcess[] = [];
   try {
-    options.log(`berth (encrypted): skopeo push, best of ${options.bigs.length}`);
-    let push = Number.POSITIVE_INFINITY;
-    for (const [index, big] of options.bigs.entries()) push = Math.min(push, await timePush(big.ref, `${berth.host}/bench/big:${index}`));
+    const encrypted: Side = { berth: await startBerth({ dataDir: encryptedDir, env }), pushes: [], blobGets: [] };
+    started.push(encrypted.berth);
+    const plain: Side = { berth: await startBerth({ dataDir: plainDir }), pushes: [], blobGets: [] };
+    started.push(plain.berth);
+    const inTurn = (round: number): Side[] => (round % 2 === 0 ? [encrypted, plain] : [plain, encrypted]);
+
+    options.log(`encrypted and plain berth: skopeo push in ${options.bigs.length} alternating rounds`);
+    for (const [index, big] of options.bigs.entries()) {
+      for (const side of inTurn(index)) side.pushes.push(await timePush(big.ref, `${side.berth.host}/bench/big:${index}`));
+    }
     const layer = options.bigs[0]?.layers[0];
     if (!layer) throw new Error('no big image');
-    options.log(`berth (encrypted): blob GET with curl, best of ${options.blobRuns}`);
-    const blobGet = await bestBlobGet(`${berth.url}/v2/bench/big/blobs/${layer.digest}`, layer.size, options.blobRuns);
-    return { push, blobGet };
+    const getRounds = Math.max(options.blobRuns, minBlobGetRounds);
+    options.log(`encrypted and plain berth: blob GET with curl in ${getRounds} alternating rounds`);
+    for (let round = 0; round < getRounds; round++) {
+      for (const side of inTurn(round)) side.blobGets.push(await curlBlobGet(`${side.berth.url}/v2/bench/big/blobs/${layer.digest}`, layer.size));
+    }
+    const fastest = (results: readonly BlobGetResult[]) => results.reduce((best, result) => (result.seconds < best.seconds ? result : best));
+    return {
+      push: Math.min(...encrypted.pushes),
+      plainPush: Math.min(...plain.pushes),
+      blobGet: fastest(encrypted.blobGets),
+      plainBlobGet: fastest(plain.blobGets),
+      pushRatio: median(encrypted.pushes.map((seconds, round) => seconds / (plain.pushes[round] as number))),
+      blobGetRatio: median(encrypted.blobGets.map((result, round) => result.mibPerSec / (plain.blobGets[round] as BlobGetResult).mibPerSec)),
+      pushRounds: encrypted.pushes.length,
+      blobGetRounds: getRounds,
+    };
   } finally {
-    await berth.stop();
+    for (const berth of started) await berth.stop();
   }
 }

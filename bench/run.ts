@@ -349,9 +349,9 @@ async function main(): Promise<void> {
     check('Berth peak RSS', rssMiB, 'atMost', 200, 'MiB'),
     check('manifest GET req/s, Bearer JWT/anonymous on one token-auth Berth, paired rounds', ratio(bearer?.bearer.median.requestsPerSec, bearer?.anonymous.median.requestsPerSec), 'atLeast', 0.9, 'x'),
     check('Berth idle RSS after start', idle?.rssMiB, 'atMost', 60, 'MiB'),
-    check('blob GET MiB/s, encrypted at rest/unencrypted', ratio(encrypted?.blobGet.mibPerSec, b.blobGet?.mibPerSec), 'atLeast', 0.8, 'x'),
+    check('blob GET MiB/s, encrypted at rest/unencrypted, median of paired rounds', encrypted?.blobGetRatio, 'atLeast', 0.8, 'x'),
     // Push is a time: "at least 0.8x the speed" is at most 1/0.8 = 1.25x the time.
-    check('push time, encrypted at rest/unencrypted', ratio(encrypted?.push, b.push), 'atMost', 1.25, 'x'),
+    check('push time, encrypted at rest/unencrypted, median of paired rounds', encrypted?.pushRatio, 'atMost', 1.25, 'x'),
   ];
   const rows: Row[] = [
     {
@@ -371,8 +371,8 @@ async function main(): Promise<void> {
     { metric: `blob GET ${blobMiB} MiB (MiB/s)`, berth: b.blobGet?.mibPerSec, distribution: d.blobGet?.mibPerSec, ratio: registryChecks[1]?.value, check: registryChecks[1], digits: 0 },
     { metric: `skopeo push ${blobMiB} MiB (s)`, berth: b.push, distribution: d.push, ratio: registryChecks[2]?.value, check: registryChecks[2], digits: 2 },
     { metric: `skopeo pull ${blobMiB} MiB (s)`, berth: b.pull, distribution: d.pull, ratio: ratio(b.pull, d.pull), digits: 2 },
-    { metric: `  blob GET encrypted at rest vs unencrypted (MiB/s)`, berth: encrypted?.blobGet.mibPerSec, distribution: b.blobGet?.mibPerSec, ratio: registryChecks[6]?.value, check: registryChecks[6], digits: 0 },
-    { metric: `  skopeo push encrypted at rest vs unencrypted (s)`, berth: encrypted?.push, distribution: b.push, ratio: registryChecks[7]?.value, check: registryChecks[7], digits: 2 },
+    { metric: `  blob GET encrypted at rest vs a plain Berth, best of ${encrypted?.blobGetRounds ?? 7} paired rounds; ratio: their median (MiB/s)`, berth: encrypted?.blobGet.mibPerSec, distribution: encrypted?.plainBlobGet.mibPerSec, ratio: registryChecks[6]?.value, check: registryChecks[6], digits: 0 },
+    { metric: `  skopeo push encrypted at rest vs a plain Berth, best of ${encrypted?.pushRounds ?? 3} paired rounds; ratio: their median (s)`, berth: encrypted?.push, distribution: encrypted?.plainPush, ratio: registryChecks[7]?.value, check: registryChecks[7], digits: 2 },
     { metric: 'Berth peak RSS (MiB)', berth: rssMiB, check: registryChecks[3], digits: 0 },
     { metric: 'idle RSS 15 s after start, defaults (MiB)', berth: idle?.rssMiB, distribution: idle?.distributionRssMiB, check: registryChecks[5], digits: 1 },
     { metric: '  of which private (RssAnon) (MiB)', berth: idle?.anonMiB, digits: 1 },
@@ -467,7 +467,7 @@ async function main(): Promise<void> {
       },
       blobGet: { berth: b.blobGet, distribution: d.blobGet },
       pushSeconds: { berth: b.push, distribution: d.push },
-      encryptedAtRest: encrypted && { blobGet: encrypted.blobGet, pushSeconds: encrypted.push },
+      encryptedAtRest: encrypted,
       pullSeconds: { berth: b.pull, distribution: d.pull },
       berthPeakRssMiB: rssMiB,
       berthIdle: idle,
