@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
-import { Readable } from 'node:stream';
+import type { Writable } from 'node:stream';
 import { createLocalLocks, lockNames, type ClusterLock, type ClusterLocks } from '../cluster/cluster-locks.js';
 import type { ParsedDigest } from '../core/digest.js';
 import { isRegistryError } from '../core/errors.js';
@@ -25,11 +25,12 @@ export interface BlobFetch {
   /** Resolves when the blob is verified, stored and linked; rejects when nothing was cached. */
   readonly done: Promise<void>;
   /**
-   * A stream of the blob's bytes for one client: from memory or the upload file while it grows, then from the
-   * store. Its last bytes wait for Berth's own digest check and commit, so a client never sees a clean end of a
-   * blob that Berth did not verify: a cut, stalled or corrupt download makes the stream fail instead.
+   * Writes the blob's bytes into one client's response without ending it: from memory or the upload file while it
+   * grows, then from the store. Its last bytes wait for Berth's own digest check and commit, so a client never sees
+   * a clean end of a blob that Berth did not verify: a cut, stalled or corrupt download rejects instead (the caller
+   * then cuts the connection). Resolves once every byte was handed to the response.
    */
-  follow(): Readable;
+  sendTo(response: Writable): Promise<void>;
 }
 
 /** Where a blob comes from: which upstream, and which of its repositories is asked for it. */
@@ -101,6 +102,9 @@ const recentBytesKept = 16 * 1024 * 1024;
 
 /** Followers read in slices at least this big, so a fast download does not turn into tiny reads. */
 const followSliceBytes = 1024 * 1024;
+
+/** The most a follower hands its response in one go (one writev of the chunks that arrived meanwhile). */
+const followBatchBytes = 4 * 1024 * 1024;
 
 interface RunningFetch extends BlobFetch {
   /** False once the download fell below its share of the rate floor: new clients start a fresh fetch. */
@@ -227,10 +231,17 @@ export function createBlobFetcher(deps: {
     const recent: RecentChunk[] = [];
     let recentBytes = 0;
     let waiting: Array<() => void> = [];
-    const wakeFollowers = () => {
+    const wakeNow = () => {
+      wakePending = undefined;
       const woken = waiting;
       waiting = [];
       for (const wake of woken) wake();
+    };
+    // Once per turn of the event loop, not per chunk: the socket hands over several 64 KiB reads in one turn, and a
+    // follower woken after them sends them as one batch.
+    let wakePending: NodeJS.Immediate | undefined;
+    const wakeFollowers = () => {
+      if (waiting.length > 0) wakePending ??= setImmediate(wakeNow);
     };
     let failure: Error | undefined;
     let uploadPath: string | undefined;
@@ -380,62 +391,112 @@ export function createBlobFetcher(deps: {
     /** The end of the blob is handed out only once Berth verified and stored it: is this the end? */
     const isLast = (offset: number, length: number) => expectedSize !== undefined && offset + length >= expectedSize;
 
-    /** The bytes from `offset` on that are still in memory, or undefined when they are older (or not here yet). */
-    const fromMemory = (offset: number): Buffer | undefined => {
+    /**
+     * The bytes from `offset` on that are still in memory, as contiguous pieces of at most followBatchBytes in all;
+     * empty when they are older (or not here yet).
+     */
+    const fromMemory = (offset: number): Buffer[] => {
       const first = recent[0];
-      if (first === undefined || offset < first.offset || offset >= received) return undefined;
+      if (first === undefined || offset < first.offset || offset >= received) return [];
       // Chunks are contiguous: search by offset (followers are usually at the newest few).
       let index = recent.length - 1;
       while (index > 0 && (recent[index] as RecentChunk).offset > offset) index -= 1;
       const chunk = recent[index] as RecentChunk;
-      return offset === chunk.offset ? chunk.bytes : chunk.bytes.subarray(offset - chunk.offset);
+      const pieces = [offset === chunk.offset ? chunk.bytes : chunk.bytes.subarray(offset - chunk.offset)];
+      let bytes = (pieces[0] as Buffer).length;
+      for (index += 1; index < recent.length && bytes < followBatchBytes; index += 1) {
+        const next = (recent[index] as RecentChunk).bytes;
+        pieces.push(next);
+        bytes += next.length;
+      }
+      return pieces;
     };
 
-    async function* follow(): AsyncGenerator<Buffer> {
+    async function sendTo(response: Writable): Promise<void> {
       let offset = 0;
-      for (;;) {
-        if (failure) throw failure;
-        if (expectedSize !== undefined && offset >= expectedSize) return;
-        if (finished) {
-          await done;
-          for await (const rest of await deps.blobs.reader(digest, { start: offset, end: Number.MAX_SAFE_INTEGER })) {
-            offset += (rest as Buffer).length;
-            yield rest as Buffer;
+      let gone = false;
+      let wake: (() => void) | undefined;
+      const onClose = () => {
+        gone = true;
+        wake?.();
+      };
+      const onDrain = () => wake?.();
+      response.once('close', onClose);
+      response.on('drain', onDrain);
+      let lastWrite: Promise<void> = Promise.resolve();
+      const wentAway = () => Object.assign(new Error('the client went away'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
+      /** Hands `pieces` over as one write (corked: one writev), then waits while the response is full. */
+      const send = async (pieces: readonly Buffer[]): Promise<void> => {
+        if (gone) throw wentAway();
+        if (pieces.length > 1) response.cork();
+        for (const piece of pieces) {
+          lastWrite = new Promise<void>((resolve, reject) => response.write(piece, (error) => (error ? reject(error) : resolve())));
+          lastWrite.catch(() => undefined);
+          offset += piece.length;
+        }
+        if (pieces.length > 1) response.uncork();
+        while (response.writableNeedDrain && !gone) await new Promise<void>((resolve) => (wake = resolve));
+        wake = undefined;
+        if (gone) throw wentAway();
+      };
+      try {
+        for (;;) {
+          if (failure) throw failure;
+          if (expectedSize !== undefined && offset >= expectedSize) break;
+          if (finished) {
+            await done;
+            // In the store now, verified: the rest as any cached blob is served (the driver's reused buffers).
+            if (offset < received) await deps.blobs.copyTo(digest, response, { start: offset, end: received - 1 });
+            offset = received;
+            break;
           }
-          return;
-        }
-        const inMemory = fromMemory(offset);
-        if (inMemory) {
-          if (isLast(offset, inMemory.length)) await done;
-          offset += inMemory.length;
-          yield inMemory;
-          continue;
-        }
-        if (offset === received || uploadPath === undefined) {
-          // Caught up (or not started): wait for the next chunk, the upload file, or the end.
-          await new Promise<void>((resolve) => waiting.push(resolve));
-          continue;
-        }
-        // Further behind than memory holds: read the upload file up to where memory starts.
-        const before = offset;
-        const until = (recent[0]?.offset ?? received) - 1;
-        try {
-          const file = await deps.driver.reader(uploadPath, { start: offset, end: until });
-          for await (const part of file as AsyncIterable<Buffer>) {
-            if (isLast(offset, part.length)) await done;
-            offset += part.length;
-            yield part;
+          const pieces = fromMemory(offset);
+          if (pieces.length > 0) {
+            const bytes = pieces.reduce((sum, piece) => sum + piece.length, 0);
+            if (isLast(offset, bytes)) {
+              // Everything but the last piece now; the last once the blob verified.
+              const last = pieces.pop() as Buffer;
+              if (pieces.length > 0) await send(pieces);
+              await done;
+              await send([last]);
+            } else {
+              await send(pieces);
+            }
+            continue;
           }
-        } catch (error) {
-          // Not created yet, or just moved into the blob store: wait for the next step of the fetch.
-          if (!isPathNotFound(error)) throw error;
+          if (offset === received || uploadPath === undefined) {
+            // Caught up (or not started): wait for the next chunks, the upload file, or the end.
+            await new Promise<void>((resolve) => waiting.push(resolve));
+            continue;
+          }
+          // Further behind than memory holds: read the upload file up to where memory starts.
+          const before = offset;
+          const until = (recent[0]?.offset ?? received) - 1;
+          try {
+            const file = await deps.driver.reader(uploadPath, { start: offset, end: until });
+            try {
+              for await (const part of file as AsyncIterable<Buffer>) {
+                if (isLast(offset, part.length)) await done;
+                await send([part]);
+              }
+            } finally {
+              file.destroy();
+            }
+          } catch (error) {
+            // Not created yet, or just moved into the blob store: wait for the next step of the fetch.
+            if (!isPathNotFound(error)) throw error;
+          }
+          // Bytes counted but not yet flushed to the file: wait a moment rather than spin.
+          if (offset === before) await Promise.race([nextChange(), done.catch(() => undefined), delay(20)]);
         }
-        // Bytes counted but not yet flushed to the file: wait a moment rather than spin.
-        if (offset === before) await Promise.race([nextChange(), done.catch(() => undefined), delay(20)]);
+        await lastWrite;
+      } finally {
+        response.off('close', onClose);
+        response.off('drain', onDrain);
       }
     }
 
-    return { started, done, follow: () => Readable.from(follow(), { objectMode: false }), joinable: () => joinable && !finished };
+    return { started, done, sendTo, joinable: () => joinable && !finished };
   }
 
   return {

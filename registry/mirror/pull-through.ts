@@ -1,4 +1,3 @@
-import { pipeline } from 'node:stream/promises';
 import { isDigest, parseDigest } from '../core/digest.js';
 import { RegistryError } from '../core/errors.js';
 import { apiVersionHeader } from '../http/distribution/context.js';
@@ -202,8 +201,9 @@ export function createPullThrough(options: PullThroughOptions): MirrorHook {
           ETag: `"${digest.digest}"`,
           ...(size !== undefined ? { 'Content-Length': size } : {}),
         });
-        await pipeline(fetch.follow(), ctx.res);
+        await fetch.sendTo(ctx.res);
         await fetch.done;
+        ctx.res.end();
         await repositories.linkBlob(local, digest);
         return 'served';
       } catch (error) {

@@ -316,3 +316,43 @@ test('a client that joins a running fetch late gets every byte: the start from t
   for (const answer of [firstAnswer, second]) assert.deepEqual(answer, { status: 200, digest: layer.digest, bytes: layer.size });
   assert.equal(proxy.requests.filter((seen) => seen.method === 'GET' && seen.path.endsWith(layer.digest)).length, 1, 'one download served both clients');
 });
+
+test('a client that leaves in the middle of a cold fetch costs the others nothing: they get every byte, the blob is cached once', { skip: toolSkipReason(...tools), timeout: 90_000 }, async (t) => {
+  requireTools(...tools);
+  const dist = await startDistribution({ logLevel: 'warn' });
+  t.after(() => dist.stop());
+  const image = await createImageLayout(await makeTempDir(t), { tag: '1', layers: [{ bytes: 40 * 1024 * 1024, compress: false }] });
+  await pushImage(image.ref, dist.host, 'library/leaver:1');
+  const layer = image.layers[0];
+  assert.ok(layer);
+  // 8 MiB at once, then about 12 MiB/s: both clients are on the download while it runs.
+  const proxy = await startFaultProxy(t, dist.url, blobGets({ kind: 'trickle', afterBodyBytes: 8 * 1024 * 1024, intervalMs: 20, bytes: 256 * 1024 }, layer.digest));
+  const mirror = await startMirror(t, { auth: 'token', upstreams: [{ name: 'up', url: proxy.url }] });
+  const blobUrl = `${mirror.url}/v2/up/library/leaver/blobs/${layer.digest}`;
+
+  const stayer = hashGet(blobUrl);
+  const leaverGot = await new Promise<number>((resolve, reject) => {
+    const req = httpRequest(blobUrl, (res) => {
+      let bytes = 0;
+      res.on('data', (chunk: Buffer) => {
+        bytes += chunk.length;
+        // Gone after 4 MiB: the socket closes under the response Berth is writing.
+        if (bytes >= 4 * 1024 * 1024) {
+          req.destroy();
+          resolve(bytes);
+        }
+      });
+      res.on('end', () => reject(new Error('the leaving client got the whole blob')));
+    });
+    req.on('error', () => undefined);
+    req.end();
+  });
+  assert.ok(leaverGot < layer.size);
+  assert.deepEqual(await stayer, { status: 200, digest: layer.digest, bytes: layer.size });
+  // Cached once, whole: the next GET is served from the store, and the upstream saw one download.
+  assert.deepEqual(await hashGet(blobUrl), { status: 200, digest: layer.digest, bytes: layer.size });
+  assert.equal(proxy.requests.filter((seen) => seen.method === 'GET' && seen.path.endsWith(layer.digest)).length, 1, 'one download for all three');
+  assert.equal(await blobFileExists(mirror.dataDir, layer.digest), true);
+  const exit = await Promise.race([mirror.berth.exited, new Promise((resolve) => setTimeout(() => resolve('running'), 100))]);
+  assert.equal(exit, 'running', 'Berth stays up');
+});
