@@ -49,6 +49,11 @@ export interface PullThroughFigures {
     readonly berthWarm?: number;
     readonly upstreamDirect?: number;
     readonly upstreamCold?: number;
+    /**
+     * Berth's upload path for the same bytes: `skopeo copy` of the image from the upstream into a fresh Berth (no
+     * upstream configured), which hashes and writes every blob as the cold pull does, without serving it.
+     */
+    readonly berthUpload?: number;
   };
 }
 
@@ -157,7 +162,7 @@ async function measurePullThrough(
   let warmUpstreamRequests = 0;
   const warmRequestSamples: string[] = [];
   type Samples = Array<number | undefined>;
-  const cpu = { berthCold: [] as Samples, berthWarm: [] as Samples, upstreamDirect: [] as Samples, upstreamCold: [] as Samples };
+  const cpu = { berthCold: [] as Samples, berthWarm: [] as Samples, upstreamDirect: [] as Samples, upstreamCold: [] as Samples, berthUpload: [] as Samples };
   // Interleaved rounds (direct, cold, warm): a noisy moment on the machine hits all three alike.
   await runRounds(settings.runs, 'pull-through', errors, async (round) => {
     settings.log(`mirror: round ${round + 1}/${settings.runs}: direct pull, then cold and warm pull through a fresh Berth`);
@@ -191,6 +196,7 @@ async function measurePullThrough(
       await berth?.stop();
       await removeDir(dataDir);
     }
+    cpu.berthUpload.push(await uploadCpu(upstream, path, join(settings.scratch, `mirror-upload-${round}`), settings));
   });
   if (coldRuns.length === 0 || warmRuns.length === 0) return undefined;
   if (warmUpstreamRequests > 0) {
@@ -210,8 +216,30 @@ async function measurePullThrough(
       berthWarm: least(cpu.berthWarm),
       upstreamDirect: least(cpu.upstreamDirect),
       upstreamCold: least(cpu.upstreamCold),
+      berthUpload: least(cpu.berthUpload),
     },
   };
+}
+
+/** Berth's CPU seconds for taking the image in through its upload path: skopeo from the upstream into a fresh Berth. */
+async function uploadCpu(upstream: DistributionServer, path: string, dataDir: string, settings: MirrorSettings): Promise<number | undefined> {
+  await mkdir(dataDir, { recursive: true });
+  let berth: BerthProcess | undefined;
+  try {
+    berth = await startBerth({ dataDir, nodeArgs: settings.berthNodeArgs });
+    const target = berth.host;
+    const copy = await withCpu(berth.pid, () =>
+      runOk('skopeo', ['--insecure-policy', 'copy', '--quiet', '--retry-times', '0', '--preserve-digests', '--src-tls-verify=false', '--dest-tls-verify=false', `docker://${upstream.host}/${path}`, `docker://${target}/bench/upload:1`], {
+        timeoutMs: 120_000,
+      }),
+    );
+    return copy.cpu;
+  } catch (error) {
+    throw await withBerthContext(error, berth);
+  } finally {
+    await berth?.stop();
+    await removeDir(dataDir);
+  }
 }
 
 /** skopeo sync's YAML source: every sync repository with its tag, from the upstream. */

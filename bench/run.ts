@@ -393,6 +393,7 @@ async function main(): Promise<void> {
     { metric: `cold pull-through ${imageText} (s)`, berth: pt?.cold, distribution: pt?.direct, ratio: mirrorChecks[0]?.value, check: mirrorChecks[0], digits: 2 },
     { metric: `warm pull from the cache (s)`, berth: pt?.warm, distribution: pt?.direct, ratio: mirrorChecks[1]?.value, check: mirrorChecks[1], digits: 2 },
     { metric: '  CPU s, Berth cold pull vs upstream direct', berth: pt?.cpuSeconds.berthCold, distribution: pt?.cpuSeconds.upstreamDirect, ratio: ratio(pt?.cpuSeconds.berthCold, pt?.cpuSeconds.upstreamDirect), digits: 2 },
+    { metric: '  CPU s, Berth cold pull vs its upload path (skopeo upstream → fresh Berth)', berth: pt?.cpuSeconds.berthCold, distribution: pt?.cpuSeconds.berthUpload, ratio: ratio(pt?.cpuSeconds.berthCold, pt?.cpuSeconds.berthUpload), digits: 2 },
     { metric: '  CPU s, Berth warm pull vs upstream direct', berth: pt?.cpuSeconds.berthWarm, distribution: pt?.cpuSeconds.upstreamDirect, ratio: ratio(pt?.cpuSeconds.berthWarm, pt?.cpuSeconds.upstreamDirect), digits: 2 },
     { metric: `sync ${syncText} vs skopeo sync → Berth (s)`, berth: sy?.berth, distribution: sy?.skopeoToBerth, ratio: mirrorChecks[2]?.value, check: mirrorChecks[2], digits: 2 },
     { metric: `sync vs skopeo sync → docker-registry (s)`, berth: sy?.berth, distribution: sy?.skopeoToDistribution, ratio: ratio(sy?.berth, sy?.skopeoToDistribution), digits: 2 },
