@@ -35,6 +35,8 @@ export interface PullThroughFigures {
   readonly direct: number;
   readonly cold: number;
   readonly warm: number;
+  /** The same cold pull through a fresh docker-registry in proxy mode (reference). */
+  readonly distributionProxyCold: number;
   readonly directRuns: readonly number[];
   readonly coldRuns: readonly number[];
   readonly warmRuns: readonly number[];
@@ -54,6 +56,8 @@ export interface PullThroughFigures {
      * upstream configured), which hashes and writes every blob as the cold pull does, without serving it.
      */
     readonly berthUpload?: number;
+    /** docker-registry in proxy mode during its cold pull. */
+    readonly distributionProxyCold?: number;
   };
 }
 
@@ -162,10 +166,18 @@ async function measurePullThrough(
   let warmUpstreamRequests = 0;
   const warmRequestSamples: string[] = [];
   type Samples = Array<number | undefined>;
-  const cpu = { berthCold: [] as Samples, berthWarm: [] as Samples, upstreamDirect: [] as Samples, upstreamCold: [] as Samples, berthUpload: [] as Samples };
+  const proxyRuns: number[] = [];
+  const cpu = {
+    berthCold: [] as Samples,
+    berthWarm: [] as Samples,
+    upstreamDirect: [] as Samples,
+    upstreamCold: [] as Samples,
+    berthUpload: [] as Samples,
+    distributionProxyCold: [] as Samples,
+  };
   // Interleaved rounds (direct, cold, warm): a noisy moment on the machine hits all three alike.
   await runRounds(settings.runs, 'pull-through', errors, async (round) => {
-    settings.log(`mirror: round ${round + 1}/${settings.runs}: direct pull, then cold and warm pull through a fresh Berth`);
+    settings.log(`mirror: round ${round + 1}/${settings.runs}: direct pull, cold and warm pull through a fresh Berth, its upload path, a cold pull through docker-registry's proxy mode`);
     const direct = await withCpu(upstream.pid(), () => timePull(`${upstream.host}/${path}`, out));
     directRuns.push(direct.result);
     cpu.upstreamDirect.push(direct.cpu);
@@ -197,6 +209,14 @@ async function measurePullThrough(
       await removeDir(dataDir);
     }
     cpu.berthUpload.push(await uploadCpu(upstream, path, join(settings.scratch, `mirror-upload-${round}`), settings));
+    const proxy = await startDistribution({ accessLog: false, logLevel: 'error', proxy: { remoteUrl: upstream.url } });
+    try {
+      const proxyCold = await withCpu(proxy.pid(), () => timePull(`${proxy.host}/${path}`, out));
+      proxyRuns.push(proxyCold.result);
+      cpu.distributionProxyCold.push(proxyCold.cpu);
+    } finally {
+      await proxy.stop();
+    }
   });
   if (coldRuns.length === 0 || warmRuns.length === 0) return undefined;
   if (warmUpstreamRequests > 0) {
@@ -206,6 +226,7 @@ async function measurePullThrough(
   return {
     direct: best(directRuns),
     cold: best(coldRuns),
+    distributionProxyCold: best(proxyRuns),
     warm: best(warmRuns),
     directRuns,
     coldRuns,
@@ -217,6 +238,7 @@ async function measurePullThrough(
       upstreamDirect: least(cpu.upstreamDirect),
       upstreamCold: least(cpu.upstreamCold),
       berthUpload: least(cpu.berthUpload),
+      distributionProxyCold: least(cpu.distributionProxyCold),
     },
   };
 }

@@ -392,6 +392,8 @@ async function main(): Promise<void> {
   const mirrorRows: Row[] = [
     { metric: `cold pull-through ${imageText} (s)`, berth: pt?.cold, distribution: pt?.direct, ratio: mirrorChecks[0]?.value, check: mirrorChecks[0], digits: 2 },
     { metric: `warm pull from the cache (s)`, berth: pt?.warm, distribution: pt?.direct, ratio: mirrorChecks[1]?.value, check: mirrorChecks[1], digits: 2 },
+    { metric: '  cold pull through docker-registry in proxy mode, for reference (s)', berth: pt?.distributionProxyCold, distribution: pt?.direct, ratio: ratio(pt?.distributionProxyCold, pt?.direct), digits: 2 },
+    { metric: '  CPU s, Berth cold pull vs docker-registry proxy cold pull', berth: pt?.cpuSeconds.berthCold, distribution: pt?.cpuSeconds.distributionProxyCold, ratio: ratio(pt?.cpuSeconds.berthCold, pt?.cpuSeconds.distributionProxyCold), digits: 2 },
     { metric: '  CPU s, Berth cold pull vs upstream direct', berth: pt?.cpuSeconds.berthCold, distribution: pt?.cpuSeconds.upstreamDirect, ratio: ratio(pt?.cpuSeconds.berthCold, pt?.cpuSeconds.upstreamDirect), digits: 2 },
     { metric: '  CPU s, Berth cold pull vs its upload path (skopeo upstream → fresh Berth)', berth: pt?.cpuSeconds.berthCold, distribution: pt?.cpuSeconds.berthUpload, ratio: ratio(pt?.cpuSeconds.berthCold, pt?.cpuSeconds.berthUpload), digits: 2 },
     { metric: '  CPU s, Berth warm pull vs upstream direct', berth: pt?.cpuSeconds.berthWarm, distribution: pt?.cpuSeconds.upstreamDirect, ratio: ratio(pt?.cpuSeconds.berthWarm, pt?.cpuSeconds.upstreamDirect), digits: 2 },
