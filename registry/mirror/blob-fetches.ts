@@ -465,8 +465,14 @@ export function createBlobFetcher(deps: {
             continue;
           }
           if (offset === received || uploadPath === undefined) {
-            // Caught up (or not started): wait for the next chunks, the upload file, or the end.
-            await new Promise<void>((resolve) => waiting.push(resolve));
+            // Caught up (or not started): wait for the next chunks, the upload file, the end, or the client leaving
+            // (a stalled upstream must not hold a departed client's request until the rate floor ends the fetch).
+            await new Promise<void>((resolve) => {
+              waiting.push(resolve);
+              wake = resolve;
+            });
+            wake = undefined;
+            if (gone) throw wentAway();
             continue;
           }
           // Further behind than memory holds: read the upload file up to where memory starts.
