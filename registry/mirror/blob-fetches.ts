@@ -6,7 +6,7 @@ import type { ParsedDigest } from '../core/digest.js';
 import { isRegistryError } from '../core/errors.js';
 import type { Logger } from '../log.js';
 import type { BlobStore } from '../storage/blob-store.js';
-import { isPathNotFound, type StorageDriver } from '../storage/driver.js';
+import { destinationClosedError, isPathNotFound, type StorageDriver } from '../storage/driver.js';
 import { pathFor } from '../storage/paths.js';
 import type { StateStore } from '../state/index.js';
 import type { RepositoryStore } from '../storage/repository-store.js';
@@ -424,10 +424,9 @@ export function createBlobFetcher(deps: {
       response.once('close', onClose);
       response.on('drain', onDrain);
       let lastWrite: Promise<void> = Promise.resolve();
-      const wentAway = () => Object.assign(new Error('the client went away'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
       /** Hands `pieces` over as one write (corked: one writev), then waits while the response is full. */
       const send = async (pieces: readonly Buffer[]): Promise<void> => {
-        if (gone) throw wentAway();
+        if (gone) throw destinationClosedError();
         if (pieces.length > 1) response.cork();
         for (const piece of pieces) {
           lastWrite = new Promise<void>((resolve, reject) => response.write(piece, (error) => (error ? reject(error) : resolve())));
@@ -437,7 +436,7 @@ export function createBlobFetcher(deps: {
         if (pieces.length > 1) response.uncork();
         while (response.writableNeedDrain && !gone) await new Promise<void>((resolve) => (wake = resolve));
         wake = undefined;
-        if (gone) throw wentAway();
+        if (gone) throw destinationClosedError();
       };
       try {
         for (;;) {
@@ -472,7 +471,7 @@ export function createBlobFetcher(deps: {
               wake = resolve;
             });
             wake = undefined;
-            if (gone) throw wentAway();
+            if (gone) throw destinationClosedError();
             continue;
           }
           // Further behind than memory holds: read the upload file up to where memory starts.

@@ -82,6 +82,15 @@ export interface FileWriter {
   close(): Promise<void>;
 }
 
+/**
+ * What a copy into a response (copyTo, a mirror fetch's follower) rejects with when the response closed before every
+ * byte was handed over: the client went away. Its code is the one Node's own streams use, which the error writer
+ * (http/error-response.ts) recognises as no fault of Berth's.
+ */
+export function destinationClosedError(): Error {
+  return Object.assign(new Error('the client went away'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
+}
+
 export class PathNotFoundError extends Error {
   readonly path: string;
   constructor(path: string, options?: { cause?: unknown }) {

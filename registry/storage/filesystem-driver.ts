@@ -19,7 +19,7 @@ import type { Readable, Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { privateDirMode, privateFileMode } from '../config/private-modes.js';
 import { createBatchedFileWrites } from './batched-file-writes.js';
-import { PathNotFoundError, type FileInfo, type FileWriter, type SpaceUsage, type StorageDriver } from './driver.js';
+import { destinationClosedError, PathNotFoundError, type FileInfo, type FileWriter, type SpaceUsage, type StorageDriver } from './driver.js';
 
 /**
  * 1 MiB read chunks: measured on the target machine, fs streams with the default 64 KiB chunks
@@ -53,7 +53,7 @@ async function copyRange(fd: number, destination: Writable, range: { start: numb
     resolve?.();
   };
   const onClose = () => {
-    failure ??= Object.assign(new Error('the client went away'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
+    failure ??= destinationClosedError();
     wake();
   };
   destination.once('close', onClose);

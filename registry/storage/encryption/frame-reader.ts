@@ -1,5 +1,5 @@
 import { Readable, Writable } from 'node:stream';
-import type { StorageDriver } from '../driver.js';
+import { destinationClosedError, type StorageDriver } from '../driver.js';
 import { openFrame, sealFrame, tagBytes, type FrameHeader } from './frame-format.js';
 import { FrameOpener, planFramedRead, type EncryptedObject } from './frame-opener.js';
 
@@ -77,7 +77,7 @@ export async function decryptInto(driver: StorageDriver, path: string, object: E
   // The copy below reports the failure; the sink's own error event must not go unheard.
   sink.on('error', () => undefined);
   const onClose = () => {
-    broken ??= Object.assign(new Error('the client went away'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
+    broken ??= destinationClosedError();
     sink.destroy();
   };
   destination.once('close', onClose);

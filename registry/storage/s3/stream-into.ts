@@ -1,4 +1,5 @@
 import type { Readable, Writable } from 'node:stream';
+import { destinationClosedError } from '../driver.js';
 
 /**
  * Writes exactly `expected` bytes of `source` into `destination` without ending it, pausing the source while
@@ -30,7 +31,7 @@ export async function streamInto(source: Readable, destination: Writable, expect
       wake = undefined;
       if (written >= expected || gone) break;
     }
-    if (gone) throw Object.assign(new Error('the client went away'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
+    if (gone) throw destinationClosedError();
     if (written < expected) throw new Error(`object ended ${expected - written} bytes early`);
     await lastWrite;
   } finally {
