@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { berthBin, startBerth, type BerthProcess } from '../test/support/berth-process.js';
 import type { ImageLayout } from '../test/support/oci-layout.js';
 import { runOk } from '../test/support/tools.js';
-import { curlBlobGet, timePush, type BlobGetResult } from './measure.js';
+import { curlBlobGet, median, timePush, type BlobGetResult } from './measure.js';
 
 /**
  * Encryption at rest (issue 11): push and blob GET against a Berth whose storage has `berth encryption enable` on
@@ -34,12 +34,6 @@ interface Side {
 
 /** Blob GET rounds at least: a 128 MiB GET takes a tenth of a second, and the ratio of two of them is noisy. */
 const minBlobGetRounds = 7;
-
-const median = (values: readonly number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  if (sorted.length === 0) throw new Error('no round');
-  return sorted[Math.floor(sorted.length / 2)] as number;
-};
 
 export async function measureEncryptedBlobs(options: {
   scratch: string;

@@ -3,6 +3,12 @@ import { runOk } from '../test/support/tools.js';
 
 const mib = 1024 * 1024;
 
+/** The middle value (the upper one of an even count); throws on none, so a figure is never made up. */
+export function median(values: readonly number[]): number {
+  if (values.length === 0) throw new Error('median of no values');
+  return [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
+}
+
 export interface BlobGetResult {
   readonly seconds: number;
   readonly bytes: number;

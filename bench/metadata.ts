@@ -5,6 +5,7 @@ import { signInAsAdmin } from '../test/support/berth-admin.js';
 import { berthBin, startBerth, type BerthProcess } from '../test/support/berth-process.js';
 import { distributionBinary, startDistribution } from '../test/support/distribution.js';
 import { run } from '../test/support/tools.js';
+import { median } from './measure.js';
 import { seedStore, type SeedSpec } from './metadata-store.js';
 import { check, type Row, type TargetCheck } from './report.js';
 
@@ -30,7 +31,6 @@ interface Options {
   log: (message: string) => void;
 }
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
 
 /** Seconds for one GET whose body is read to the end; fails on anything but 200. */
 async function timedGet(url: string, headers: Record<string, string> = {}): Promise<{ seconds: number; body: string; link: string | null }> {
