@@ -26,9 +26,11 @@ export interface BlobFetch {
   readonly done: Promise<void>;
   /**
    * Writes the blob's bytes into one client's response without ending it: from memory or the upload file while it
-   * grows, then from the store. Its last bytes wait for Berth's own digest check and commit, so a client never sees
-   * a clean end of a blob that Berth did not verify: a cut, stalled or corrupt download rejects instead (the caller
-   * then cuts the connection). Resolves once every byte was handed to the response.
+   * grows, then from the store. Its last bytes wait for Berth's own digest check, so a client never sees a clean
+   * end of a blob that Berth did not verify: a cut, stalled or corrupt download rejects instead (the caller then
+   * cuts the connection). They do not wait for the blob to be stored (fsync, commit, link): a verified blob is the
+   * right answer even when storing it fails, and the next pull then fetches it again. Resolves once every byte was
+   * handed to the response; `done` says whether it was cached.
    */
   sendTo(response: Writable): Promise<void>;
 }
@@ -262,6 +264,14 @@ export function createBlobFetcher(deps: {
     });
     // A client joining a running fetch may never look at `started`; its failure is reported through `done`.
     started.catch(() => undefined);
+    /** Resolves once the downloaded bytes matched the digest (or with `done`); rejects with `done`. */
+    let markVerified!: () => void;
+    let verifyFailed!: (error: Error) => void;
+    const verified = new Promise<void>((resolve, reject) => {
+      markVerified = resolve;
+      verifyFailed = reject;
+    });
+    verified.catch(() => undefined);
 
     /** Called for every chunk, inside the upstream client's own pass over the bytes (no extra stream stage). */
     const onChunk = (chunk: Buffer) => {
@@ -345,7 +355,7 @@ export function createBlobFetcher(deps: {
         breakOff = (error) => upstream.stream.destroy(error);
         expectedSize = upstream.size;
         announce({ size: upstream.size });
-        await deps.uploads.complete(local, session.id, digest, upstream.stream);
+        await deps.uploads.complete(local, session.id, digest, upstream.stream, { onVerified: markVerified });
         await deps.repositories.linkBlob(local, digest);
         remember(source.upstream, digest.digest);
       } catch (error) {
@@ -357,6 +367,7 @@ export function createBlobFetcher(deps: {
         throw mismatch;
       }
     }
+    done.then(markVerified, verifyFailed);
     done.then(
       () => {
         finished = true;
@@ -388,7 +399,7 @@ export function createBlobFetcher(deps: {
     done.catch(() => undefined).finally(() => clearInterval(meter));
 
     const nextChange = () => new Promise<void>((resolve) => changes.once('change', () => resolve()));
-    /** The end of the blob is handed out only once Berth verified and stored it: is this the end? */
+    /** The end of the blob is handed out only once Berth verified it: is this the end? */
     const isLast = (offset: number, length: number) => expectedSize !== undefined && offset + length >= expectedSize;
 
     /**
@@ -456,7 +467,7 @@ export function createBlobFetcher(deps: {
               // Everything but the last piece now; the last once the blob verified.
               const last = pieces.pop() as Buffer;
               if (pieces.length > 0) await send(pieces);
-              await done;
+              await verified;
               await send([last]);
             } else {
               await send(pieces);
@@ -481,7 +492,7 @@ export function createBlobFetcher(deps: {
             const file = await deps.driver.reader(uploadPath, { start: offset, end: until });
             try {
               for await (const part of file as AsyncIterable<Buffer>) {
-                if (isLast(offset, part.length)) await done;
+                if (isLast(offset, part.length)) await verified;
                 await send([part]);
               }
             } finally {

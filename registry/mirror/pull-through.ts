@@ -202,6 +202,9 @@ export function createPullThrough(options: PullThroughOptions): MirrorHook {
           ...(size !== undefined ? { 'Content-Length': size } : {}),
         });
         await fetch.sendTo(ctx.res);
+        // Every byte is out once verified; the response ends once the blob is stored too. A client counts the
+        // Content-Length and needs no end, while a shutdown drains open responses, so it waits for the store; a
+        // failure to store cuts the connection of a client that already has the whole blob.
         await fetch.done;
         ctx.res.end();
         await repositories.linkBlob(local, digest);

@@ -40,8 +40,8 @@ export interface UploadStore {
    * body is read (a quota); what was written before stays until the caller cancels the session.
    */
   append(repository: string, id: string, body: Readable, start?: number, limit?: SizeLimit): Promise<UploadStatus>;
-  /** Appends an optional last chunk (`limit` as for append), verifies the digest, stores the blob and ends the session. */
-  complete(repository: string, id: string, digest: ParsedDigest, body?: Readable, start?: number, limit?: SizeLimit): Promise<{ size: number }>;
+  /** Appends an optional last chunk, verifies the digest, stores the blob and ends the session. */
+  complete(repository: string, id: string, digest: ParsedDigest, body?: Readable, options?: CompleteOptions): Promise<{ size: number }>;
   cancel(repository: string, id: string): Promise<void>;
   /** Deletes sessions started more than `maxAgeMs` ago; returns how many. */
   purge(maxAgeMs: number, now?: Date): Promise<number>;
@@ -65,6 +65,19 @@ export interface UploadLimits {
 export interface SizeLimit {
   readonly maxSize: number;
   refuse(size: number): Error;
+}
+
+export interface CompleteOptions {
+  /** Where the last chunk starts (Content-Range), as for append. */
+  readonly start?: number;
+  /** As for append. */
+  readonly limit?: SizeLimit;
+  /**
+   * Called once the digest matched, before the data is flushed to stable storage and moved into the blob store:
+   * a mirror releases the last bytes of a verified blob to its clients without making them wait for the fsync and
+   * the commit (on S3, the multipart completion and the copy into place). A later failure still rejects `complete`.
+   */
+  readonly onVerified?: () => void;
 }
 
 export const defaultUploadLimits: UploadLimits = { perRepository: 100, total: 1000 };
@@ -166,7 +179,14 @@ export function createUploadStore(driver: StorageDriver, blobs: BlobStore, limit
   }
 
   /** Streams `body` onto the session's data file, feeding the running hash when it is in step. */
-  async function write(key: string, repository: string, id: string, body: Readable, start: number | undefined, durable: boolean, limit?: SizeLimit) {
+  async function write(
+    key: string,
+    repository: string,
+    id: string,
+    body: Readable,
+    options: { start?: number | undefined; limit?: SizeLimit | undefined; durable: boolean; beforeCommit?: (size: number) => void },
+  ) {
+    const { start, limit, durable } = options;
     const writer = await driver.writer(pathFor({ kind: 'uploadData', repository, id }));
     const offset = writer.initialSize;
     if (start !== undefined && start !== offset) {
@@ -205,9 +225,17 @@ export function createUploadStore(driver: StorageDriver, blobs: BlobStore, limit
       await writer.close();
       throw limit.refuse(refusedAt);
     }
-    await (durable ? writer.commit() : writer.close());
-    if (tracked) tracked.offset = offset + written;
-    return offset + written;
+    const size = offset + written;
+    if (tracked) tracked.offset = size;
+    try {
+      options.beforeCommit?.(size);
+      await (durable ? writer.commit() : writer.close());
+    } catch (error) {
+      hashes.delete(key);
+      await writer.close().catch(() => undefined);
+      throw error;
+    }
+    return size;
   }
 
   async function digestOfFile(repository: string, id: string, algorithm: string): Promise<string> {
@@ -253,23 +281,29 @@ export function createUploadStore(driver: StorageDriver, blobs: BlobStore, limit
       const key = `${repository}/${id}`;
       return exclusive(key, id, async () => {
         await assertExists(repository, id);
-        const offset = await write(key, repository, id, body, start, false, limit);
+        const offset = await write(key, repository, id, body, { start, limit, durable: false });
         return { id, repository, offset };
       });
     },
 
-    complete(repository, id, digest, body, start, limit) {
+    complete(repository, id, digest, body, options = {}) {
       const key = `${repository}/${id}`;
       return exclusive(key, id, async () => {
         await assertExists(repository, id);
-        const size = body
-          ? await write(key, repository, id, body, start, true, limit)
-          : await write(key, repository, id, emptyStream(), undefined, true, limit);
-        const running = hashes.get(key);
-        const actual =
-          running && running.offset === size && digest.algorithm === 'sha256'
-            ? running.hash.digest('hex')
-            : await digestOfFile(repository, id, digest.algorithm);
+        /** The digest of what was written, from the running hash when it followed every byte. */
+        let actual: string | undefined;
+        const checkRunningHash = (size: number) => {
+          const running = hashes.get(key);
+          if (!running || running.offset !== size || digest.algorithm !== 'sha256') return;
+          hashes.delete(key); // a digested hash takes no more bytes
+          actual = running.hash.digest('hex');
+          if (actual === digest.hex) options.onVerified?.();
+        };
+        const size = await write(key, repository, id, body ?? emptyStream(), { start: options.start, limit: options.limit, durable: true, beforeCommit: checkRunningHash });
+        if (actual === undefined) {
+          actual = await digestOfFile(repository, id, digest.algorithm);
+          if (actual === digest.hex) options.onVerified?.();
+        }
         if (actual !== digest.hex) {
           await remove(key, repository, id);
           throw new RegistryError('DIGEST_INVALID', `uploaded content has digest ${digest.algorithm}:${actual}, not ${digest.digest}`, {

@@ -10,7 +10,7 @@ import { makeTempDir } from '../support/temp-dir.js';
 import { requireTools, toolSkipReason } from '../support/tools.js';
 import { pushImage } from '../mirror/fixtures.js';
 import { skopeoCopy, skopeoCopyResult, skopeoInspectRaw } from './skopeo.js';
-import { berthCliOk, blobFileExists, errorCodes, httpGet, startMirror } from './mirror-fixture.js';
+import { berthCliOk, errorCodes, httpGet, startMirror, waitForCachedBlob } from './mirror-fixture.js';
 
 /**
  * Credentials on both sides of the mirror: Berth with token auth serving a mirrored namespace to anonymous
@@ -94,7 +94,7 @@ test('an upstream with Basic auth over TLS, configured with --password-stdin and
   });
   assert.ok((await skopeoInspectRaw(`docker://${mirror.host}/sec/team/app:v1`)).equals(image.manifestBytes));
   await skopeoCopy(`docker://${mirror.host}/sec/team/app:v1`, `oci:${await makeTempDir(t)}:v1`);
-  for (const layer of image.layers) assert.ok(await blobFileExists(mirror.dataDir, layer.digest));
+  for (const layer of image.layers) await waitForCachedBlob(mirror.dataDir, layer.digest);
   // distribution answers 401 without credentials: a 200 for a blob means Berth sent the right ones.
   const blobGets = dist.requests().filter((entry) => entry.method === 'GET' && entry.path.startsWith('/v2/team/app/blobs/'));
   assert.ok(blobGets.some((entry) => entry.status === 200), `blob GETs at the upstream: ${blobGets.map((e) => e.status).join(',')}`);
@@ -117,7 +117,7 @@ test('another Berth as the upstream', { skip: toolSkipReason('skopeo'), timeout:
   const mirror = await startMirror(t, { upstreams: [{ name: 'peer', url: upstream.url }] });
   assert.ok((await skopeoInspectRaw(`docker://${mirror.host}/peer/team/app:1`)).equals(image.manifestBytes));
   await skopeoCopy(`docker://${mirror.host}/peer/team/app:1`, `oci:${await makeTempDir(t)}:1`);
-  for (const layer of image.layers) assert.ok(await blobFileExists(mirror.dataDir, layer.digest));
+  for (const layer of image.layers) await waitForCachedBlob(mirror.dataDir, layer.digest);
   const tags = await httpGet(`${mirror.url}/v2/peer/team/app/tags/list`);
   assert.equal(tags.status, 200, tags.body.toString());
   assert.deepEqual(JSON.parse(tags.body.toString()), { name: 'peer/team/app', tags: ['1'] });

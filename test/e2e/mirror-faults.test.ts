@@ -13,7 +13,7 @@ import { requireTools, toolSkipReason } from '../support/tools.js';
 import { pushImage, startFront } from '../mirror/fixtures.js';
 import { sha256File } from './data-dir-check.js';
 import { skopeoCopyResult } from './skopeo.js';
-import { berthCliOk, blobFileExists, blobOutcome, eventually, hashGet, soon, startMirror } from './mirror-fixture.js';
+import { berthCliOk, blobFileExists, blobOutcome, eventually, hashGet, soon, startMirror, waitForCachedBlob } from './mirror-fixture.js';
 
 /**
  * The upstream dies in the middle of a blob: a node:http proxy in front of docker-registry forwards the
@@ -124,8 +124,8 @@ test('docker-registry killed while a blob streams: the client fails, nothing is 
     return answer;
   });
   assert.deepEqual(again, { status: 200, digest: layer.digest, bytes: layer.size });
-  // The last bytes reach the client only once Berth verified and stored the blob.
-  assert.ok(await blobFileExists(mirror.dataDir, layer.digest), 'committed before the client got its last byte');
+  // The last bytes waited for Berth's digest check, not for the store (fsync, move, link): the blob lands just after.
+  await waitForCachedBlob(mirror.dataDir, layer.digest);
 });
 
 
@@ -187,7 +187,7 @@ test('default settings: an upstream reset after 0 B or 1 MiB, or a corrupt byte,
     return answer;
   });
   assert.deepEqual(pulled, { status: 200, digest: layer.digest, bytes: layer.size });
-  assert.ok(await blobFileExists(mirror.dataDir, layer.digest));
+  await waitForCachedBlob(mirror.dataDir, layer.digest);
   assert.deepEqual(mirror.berth.logLines().filter((line) => line.level === 'fatal' || /uncaught|unhandled/i.test(String(line.msg))), []);
 });
 
@@ -219,7 +219,7 @@ test('a trickling upstream (1 byte every 20 s): its clients fail within the rate
   assert.match(await first, /^failed: /);
   const heldMs = Date.now() - startedAt;
   assert.ok(heldMs < 60_000, `the trickled client was released after ${heldMs} ms`);
-  assert.ok(await blobFileExists(mirror.dataDir, layer.digest), 'the fresh fetch is what got cached');
+  await waitForCachedBlob(mirror.dataDir, layer.digest); // the fresh fetch is what got cached
   const third = await hashGet(blobUrl);
   assert.deepEqual(third, { status: 200, digest: layer.digest, bytes: layer.size });
   assert.equal(proxy.requests.filter((seen) => seen.path.endsWith(layer.digest)).length, 2, 'served from the cache');
@@ -352,7 +352,7 @@ test('a client that leaves in the middle of a cold fetch costs the others nothin
   // Cached once, whole: the next GET is served from the store, and the upstream saw one download.
   assert.deepEqual(await hashGet(blobUrl), { status: 200, digest: layer.digest, bytes: layer.size });
   assert.equal(proxy.requests.filter((seen) => seen.method === 'GET' && seen.path.endsWith(layer.digest)).length, 1, 'one download for all three');
-  assert.equal(await blobFileExists(mirror.dataDir, layer.digest), true);
+  await waitForCachedBlob(mirror.dataDir, layer.digest);
   const exit = await Promise.race([mirror.berth.exited, new Promise((resolve) => setTimeout(() => resolve('running'), 100))]);
   assert.equal(exit, 'running', 'Berth stays up');
 });

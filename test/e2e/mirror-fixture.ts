@@ -126,6 +126,15 @@ export async function blobFileExists(dataDir: string, digest: string): Promise<b
   }
 }
 
+/**
+ * Waits until a blob pulled through the mirror is in the content store. A client gets the blob's last bytes once
+ * Berth verified them, and storing it (fsync, move into place, link) ends just after: a check made the moment the
+ * pull ends would race that.
+ */
+export async function waitForCachedBlob(dataDir: string, digest: string, timeoutMs = 10_000): Promise<void> {
+  await eventually(`${digest} in the content store`, () => blobFileExists(dataDir, digest), timeoutMs);
+}
+
 /** Polls `check` until it returns true (state written by another process, logs): fails after `timeoutMs`. */
 export async function eventually(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -9,7 +9,7 @@ import { makeTempDir } from '../support/temp-dir.js';
 import { requireTools, toolSkipReason } from '../support/tools.js';
 import { pushImage } from '../mirror/fixtures.js';
 import { skopeoCopy, skopeoCopyResult, skopeoInspect, skopeoInspectRaw } from './skopeo.js';
-import { berthCliOk, blobFileExists, errorCodes, eventually, hashGet, httpGet, startMirror, upstreamGets } from './mirror-fixture.js';
+import { berthCliOk, errorCodes, eventually, hashGet, httpGet, startMirror, upstreamGets, waitForCachedBlob } from './mirror-fixture.js';
 
 /**
  * Pull-through from Debian's docker-registry (plain HTTP on loopback) with real clients: the three routing
@@ -50,8 +50,7 @@ test('pull-through mirror of docker-registry', { skip: toolSkipReason(...tools),
   await t.test('an image pulls through by path prefix, byte-exact, and its blobs land in the cache', async () => {
     assert.ok((await skopeoInspectRaw(ref('up/library/app:1'))).equals(app.manifestBytes), 'manifest bytes as the upstream has them');
     await skopeoCopy(ref('up/library/app:1'), `oci:${join(out, 'app')}:1`);
-    for (const layer of app.layers) assert.ok(await blobFileExists(mirror.dataDir, layer.digest), `${layer.digest} cached`);
-    assert.ok(await blobFileExists(mirror.dataDir, app.config.digest));
+    for (const blob of [...app.layers, app.config]) await waitForCachedBlob(mirror.dataDir, blob.digest);
     // By digest too, and the cache answers without asking the upstream for blobs again.
     const before = upstreamGets(dist.requests(), `/v2/library/app/blobs/${app.layers[0]?.digest}`);
     await skopeoCopy(ref(`up/library/app@${app.manifestDigest}`), `oci:${join(out, 'app-again')}:1`);
@@ -92,7 +91,7 @@ test('pull-through mirror of docker-registry', { skip: toolSkipReason(...tools),
     for (const blob of [...big.layers, big.config]) {
       const gets = upstreamGets(dist.requests(), `/v2/library/big/blobs/${blob.digest}`);
       assert.equal(gets, 1, `${blob.digest} (${blob.size} bytes) fetched ${gets} times`);
-      assert.ok(await blobFileExists(mirror.dataDir, blob.digest));
+      await waitForCachedBlob(mirror.dataDir, blob.digest);
     }
   });
 

@@ -49,7 +49,7 @@ export function createUploadHandlers({ uploads, repositories, events, policy }: 
     if (!rawDigest) throw new RegistryError('DIGEST_INVALID', 'the digest query parameter is required to complete an upload');
     const digest = parseDigest(rawDigest);
     const limit = await quotaLimit(ctx, name, id, digest.digest);
-    const { size } = await limited(name, id, limit, () => uploads.complete(name, id, digest, hasBody(ctx.req) ? ctx.req : undefined, start, limit));
+    const { size } = await limited(name, id, limit, () => uploads.complete(name, id, digest, hasBody(ctx.req) ? ctx.req : undefined, { start, limit }));
     if (!(await repositories.linkBlob(name, digest))) {
       // Only a garbage collection with no grace period can take a blob between its upload and its link.
       throw new RegistryError('BLOB_UPLOAD_INVALID', `blob ${digest.digest} was collected before it could be linked: upload it again`);
