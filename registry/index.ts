@@ -342,6 +342,8 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
       await Promise.all([...servers].map((server) => drain(server, graceMs)));
       servers.clear();
       connections.close();
+      // Blobs whose clients have every byte and are gone may still be on their way into the store.
+      await mirror?.settle();
       // A collection in progress finishes (it deletes only garbage, but a half-done run would leave the data
       // directory busy for whoever removes or reopens it next).
       await gcRunning;

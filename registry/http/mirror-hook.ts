@@ -35,4 +35,9 @@ export interface MirrorHook {
   serveBlob(ctx: RequestContext, local: string, digest: string): Promise<'served' | 'cached' | 'unknown'>;
   /** Tags as the upstream lists them, or the cached ones while it is down. */
   tags(local: string): Promise<string[] | undefined>;
+  /**
+   * Resolves once what was fetched for responses that ended (or whose clients left) is stored and linked: the
+   * registry waits for it after its listeners drained, before it closes its stores.
+   */
+  settle(): Promise<void>;
 }

@@ -62,6 +62,12 @@ export interface BlobFetcher {
    * Resolves true when the blob is now linked in `local`.
    */
   linkIfKnown(local: string, digest: ParsedDigest, upstream: string): Promise<boolean>;
+  /**
+   * Resolves once every fetch whose blob verified is stored too (or failed to be). Its clients may already have
+   * every byte and be gone, so no open connection holds a shutdown for it: the server waits for this instead before
+   * it closes the stores. Fetches still downloading are not waited for.
+   */
+  whenStored(): Promise<void>;
 }
 
 /**
@@ -145,6 +151,8 @@ export function createBlobFetcher(deps: {
   const served = new Map<string, Set<string>>();
   const namespacesOf = deps.namespacesOf ?? ((upstream: string) => [upstream]);
   const locks = deps.locks ?? createLocalLocks();
+  /** The fetches between their digest check and their end (see whenStored). */
+  const storing = new Set<Promise<void>>();
 
   const remember = (upstream: string, digest: string) => {
     let digests = served.get(upstream);
@@ -368,6 +376,14 @@ export function createBlobFetcher(deps: {
       }
     }
     done.then(markVerified, verifyFailed);
+    void verified.then(
+      () => {
+        const stored = done.catch(() => undefined);
+        storing.add(stored);
+        void stored.then(() => storing.delete(stored));
+      },
+      () => undefined,
+    );
     done.then(
       () => {
         finished = true;
@@ -527,6 +543,10 @@ export function createBlobFetcher(deps: {
       if (!(await servedBy(upstream, digest))) return false;
       // False when collected by GC before the link was written: the link alone shows nothing, so fetch instead.
       return deps.repositories.linkBlob(local, digest);
+    },
+
+    async whenStored() {
+      await Promise.all([...storing]);
     },
   };
 }

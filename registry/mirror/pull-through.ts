@@ -1,10 +1,10 @@
-import { isDigest, parseDigest } from '../core/digest.js';
+import { isDigest, parseDigest, type ParsedDigest } from '../core/digest.js';
 import { RegistryError } from '../core/errors.js';
 import { apiVersionHeader } from '../http/distribution/context.js';
 import type { MirrorHook } from '../http/mirror-hook.js';
 import type { Logger } from '../log.js';
 import type { StoredManifest, RepositoryStore } from '../storage/repository-store.js';
-import type { BlobFetcher } from './blob-fetches.js';
+import type { BlobFetch, BlobFetcher } from './blob-fetches.js';
 import { parseManifest } from '../core/manifest.js';
 import { isUpstreamNotFoundError, isUpstreamUnavailableError, type UpstreamUnavailableError } from './errors.js';
 import { createPromiseFlight } from './single-flight.js';
@@ -88,6 +88,28 @@ export function createPullThrough(options: PullThroughOptions): MirrorHook {
     for (const blob of parsed.blobs) entry.blobs.add(blob.digest);
     listedBy.set(local, entry);
     return manifest;
+  }
+
+  /** Stores and links still running for responses that ended: settle() waits for them. */
+  const pendingAfterResponses = new Set<Promise<void>>();
+  function afterResponse(work: Promise<void>): Promise<void> {
+    pendingAfterResponses.add(work);
+    void work.finally(() => pendingAfterResponses.delete(work)).catch(() => undefined);
+    return work;
+  }
+
+  /** Links the fetched blob into `local` (it may have shared another repository's fetch) once it is stored. */
+  async function linkOnceStored(local: string, digest: ParsedDigest, fetch: BlobFetch): Promise<void> {
+    try {
+      await fetch.done;
+    } catch {
+      return; // nothing was cached: the fetcher logged why, and the next pull fetches again
+    }
+    try {
+      await repositories.linkBlob(local, digest);
+    } catch (error) {
+      log.warn({ err: error, repository: local, digest: digest.digest }, 'linking a fetched blob failed: the next pull links it');
+    }
   }
 
   /** At most this many stored manifests are read to find out whether one lists a blob (see isListed). */
@@ -202,18 +224,20 @@ export function createPullThrough(options: PullThroughOptions): MirrorHook {
           ...(size !== undefined ? { 'Content-Length': size } : {}),
         });
         await fetch.sendTo(ctx.res);
-        // Every byte is out once verified; the response ends once the blob is stored too. A client counts the
-        // Content-Length and needs no end, while a shutdown drains open responses, so it waits for the store; a
-        // failure to store cuts the connection of a client that already has the whole blob.
-        await fetch.done;
+        // The client has the whole verified blob: its response ends now, and its connection is free for the next
+        // request while the blob is stored. A shutdown waits for that in settle(), since no open connection holds it.
         ctx.res.end();
-        await repositories.linkBlob(local, digest);
+        await afterResponse(linkOnceStored(local, digest, fetch));
         return 'served';
       } catch (error) {
         if (isUpstreamNotFoundError(error)) return 'unknown';
         if (isUpstreamUnavailableError(error)) throw unavailable(error);
         throw error;
       }
+    },
+
+    async settle() {
+      await Promise.all([fetcher.whenStored(), ...pendingAfterResponses]);
     },
 
     async tags(local) {

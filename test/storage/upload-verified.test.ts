@@ -121,7 +121,7 @@ test('without the running hash (a session resumed by another process): verified 
   assert.equal(await isStored(blobs, bytes), true);
 });
 
-test('a mirror fetch hands its client the whole verified blob while the commit is still held', { skip: toolSkipReason('docker-registry', 'skopeo'), timeout: 60_000 }, async (t) => {
+test('a mirror fetch hands its client the whole verified blob while the commit is still held; whenStored waits for the commit', { skip: toolSkipReason('docker-registry', 'skopeo'), timeout: 60_000 }, async (t) => {
   requireTools('docker-registry', 'skopeo');
   const registry = await startDistribution({ logLevel: 'warn', accessLog: false });
   t.after(() => registry.stop());
@@ -154,7 +154,10 @@ test('a mirror fetch hands its client the whole verified blob while the commit i
   await held.waiting;
   assert.equal(await stateOf(fetch.done), 'pending', 'the blob is not stored yet');
   assert.equal(await blobs.size(parseDigest(layer.digest)), undefined);
+  const stored = fetcher.whenStored();
+  assert.equal(await stateOf(stored), 'pending', 'a shutdown waits for the store of a blob whose client has it all');
   held.release();
+  await stored;
   await fetch.done;
   assert.equal(await blobs.size(parseDigest(layer.digest)), layer.size);
   assert.equal(await repositories.blobSize('up/library/held', parseDigest(layer.digest)), layer.size, 'linked once stored');
