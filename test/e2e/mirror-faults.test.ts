@@ -356,3 +356,33 @@ test('a client that leaves in the middle of a cold fetch costs the others nothin
   const exit = await Promise.race([mirror.berth.exited, new Promise((resolve) => setTimeout(() => resolve('running'), 100))]);
   assert.equal(exit, 'running', 'Berth stays up');
 });
+
+test('defaults: Berth stopped the moment a cold pull ends keeps what it served; restarted with the upstream gone, the image pulls from its cache', { skip: toolSkipReason(...tools), timeout: 120_000 }, async (t) => {
+  requireTools(...tools);
+  const dist = await startDistribution({ logLevel: 'warn' });
+  t.after(() => dist.stop());
+  const image = await createImageLayout(await makeTempDir(t), { tag: '1', layers: [{ bytes: 8 * 1024 * 1024, compress: false }, { bytes: 8 * 1024 * 1024, compress: false }] });
+  await pushImage(image.ref, dist.host, 'library/kept:1');
+  // Token auth, as `berth serve` starts by default.
+  const mirror = await startMirror(t, { auth: 'token', upstreams: [{ name: 'up', url: dist.url }] });
+  const ref = `up/library/kept:1`;
+  const first = await skopeoCopyResult(`docker://${mirror.host}/${ref}`, `oci:${await makeTempDir(t)}:1`);
+  assert.equal(first.code, 0, first.stderr);
+  // At once: the client's last bytes went out at the digest check, and the store may still be finishing.
+  assert.deepEqual(await mirror.berth.stop(), { code: 0, signal: null }, 'a clean stop');
+  for (const blob of [...image.layers, image.config]) assert.ok(await blobFileExists(mirror.dataDir, blob.digest), `${blob.digest} stored before the process ended`);
+
+  dist.kill();
+  const restarted = await startBerth({ dataDir: mirror.dataDir, auth: 'token' });
+  try {
+    const out = await makeTempDir(t);
+    // dir: keeps each blob as the registry sent it, in a file named by its digest.
+    const offline = await skopeoCopyResult(`docker://${restarted.host}/${ref}`, `dir:${out}`);
+    assert.equal(offline.code, 0, offline.stderr);
+    for (const layer of image.layers) {
+      assert.equal(await sha256File(join(out, layer.digest.slice('sha256:'.length))), layer.digest, 'byte-exact from the cache');
+    }
+  } finally {
+    await restarted.stop();
+  }
+});
