@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { createStateStore } from '../../registry/state/index.js';
 import { startBerth, type BerthProcess } from '../support/berth-process.js';
 import { startDistribution } from '../support/distribution.js';
@@ -23,6 +23,17 @@ import { berthCliOk, blobFileExists, blobOutcome, eventually, hashGet, soon, sta
 
 const tools = ['docker-registry', 'skopeo'] as const;
 
+/** A docker-registry upstream (stopped after the test) holding `library/NAME:1`, one plain-tar layer per size. */
+async function upstreamWithImage(t: TestContext, name: string, layerSizes: readonly number[]) {
+  const dist = await startDistribution({ logLevel: 'warn' });
+  t.after(() => dist.stop());
+  const image = await createImageLayout(await makeTempDir(t), { tag: '1', layers: layerSizes.map((bytes) => ({ bytes, compress: false })) });
+  await pushImage(image.ref, dist.host, `library/${name}:1`);
+  const layer = image.layers[0];
+  assert.ok(layer);
+  return { dist, image, layer };
+}
+
 async function entries(dir: string): Promise<string[]> {
   try {
     return await readdir(dir);
@@ -34,12 +45,7 @@ async function entries(dir: string): Promise<string[]> {
 
 test('an upstream cut mid-blob leaves no cached blob, and the pull succeeds once it is back', { skip: toolSkipReason(...tools), timeout: 90_000 }, async (t) => {
   requireTools(...tools);
-  const dist = await startDistribution({ logLevel: 'warn' });
-  t.after(() => dist.stop());
-  const image = await createImageLayout(await makeTempDir(t), { tag: '1', layers: [{ bytes: 6 * 1024 * 1024, compress: false }] });
-  await pushImage(image.ref, dist.host, 'library/cut:1');
-  const layer = image.layers[0];
-  assert.ok(layer);
+  const { dist, layer } = await upstreamWithImage(t, 'cut', [6 * 1024 * 1024]);
 
   const cutAt = 1024 * 1024;
   const dying = await startFront(t, { target: dist.url, cutBlobsAfterBytes: cutAt });
@@ -76,12 +82,7 @@ test('an upstream cut mid-blob leaves no cached blob, and the pull succeeds once
 
 test('docker-registry killed while a blob streams: the client fails, nothing is cached, a restart heals', { skip: toolSkipReason(...tools), timeout: 90_000 }, async (t) => {
   requireTools(...tools);
-  const dist = await startDistribution({ logLevel: 'warn' });
-  t.after(() => dist.stop());
-  const image = await createImageLayout(await makeTempDir(t), { tag: '1', layers: [{ bytes: 64 * 1024 * 1024, compress: false }] });
-  await pushImage(image.ref, dist.host, 'library/killed:1');
-  const layer = image.layers[0];
-  assert.ok(layer);
+  const { dist, layer } = await upstreamWithImage(t, 'killed', [64 * 1024 * 1024]);
   // In front of the registry: once 2 MiB of the blob went through, the registry process gets SIGKILL.
   let killed = false;
   const front = await startFront(t, {
@@ -142,12 +143,7 @@ function logCount(berth: BerthProcess, msg: string, digest: string): number {
 
 test('default settings: an upstream reset after 0 B or 1 MiB, or a corrupt byte, fails only that response; nothing is cached; Berth stays up', { skip: toolSkipReason(...tools), timeout: 120_000 }, async (t) => {
   requireTools(...tools);
-  const dist = await startDistribution({ logLevel: 'warn' });
-  t.after(() => dist.stop());
-  const image = await createImageLayout(await makeTempDir(t), { tag: '1', layers: [{ bytes: 4 * 1024 * 1024, compress: false }] });
-  await pushImage(image.ref, dist.host, 'library/app:1');
-  const layer = image.layers[0];
-  assert.ok(layer);
+  const { dist, layer } = await upstreamWithImage(t, 'app', [4 * 1024 * 1024]);
   const proxy = await startFaultProxy(t, dist.url);
   // Token auth, as `berth serve` starts by default; the mirrored namespace of an upstream without credentials is public.
   const mirror = await startMirror(t, { auth: 'token', upstreams: [{ name: 'up', url: proxy.url }] });
@@ -193,12 +189,7 @@ test('default settings: an upstream reset after 0 B or 1 MiB, or a corrupt byte,
 
 test('a trickling upstream (1 byte every 20 s): its clients fail within the rate floor, new clients start a fresh fetch', { skip: toolSkipReason(...tools), timeout: 120_000 }, async (t) => {
   requireTools(...tools);
-  const dist = await startDistribution({ logLevel: 'warn' });
-  t.after(() => dist.stop());
-  const image = await createImageLayout(await makeTempDir(t), { tag: '1', layers: [{ bytes: 2 * 1024 * 1024, compress: false }] });
-  await pushImage(image.ref, dist.host, 'library/slow:1');
-  const layer = image.layers[0];
-  assert.ok(layer);
+  const { dist, layer } = await upstreamWithImage(t, 'slow', [2 * 1024 * 1024]);
   const proxy = await startFaultProxy(t, dist.url, blobGets({ kind: 'trickle', afterBodyBytes: 0, intervalMs: 20_000 }, layer.digest));
   const mirror = await startMirror(t, { auth: 'token', upstreams: [{ name: 'up', url: proxy.url }] });
   const blobUrl = `${mirror.url}/v2/up/library/slow/blobs/${layer.digest}`;
@@ -227,12 +218,7 @@ test('a trickling upstream (1 byte every 20 s): its clients fail within the rate
 
 test('a sync job resumed at start meets an upstream reset: Berth stays up, the job fails, the audit log says why', { skip: toolSkipReason(...tools), timeout: 120_000 }, async (t) => {
   requireTools(...tools);
-  const dist = await startDistribution({ logLevel: 'warn' });
-  t.after(() => dist.stop());
-  const image = await createImageLayout(await makeTempDir(t), { tag: '1', layers: [{ bytes: 1024 * 1024, compress: false }] });
-  await pushImage(image.ref, dist.host, 'library/app:1');
-  const layer = image.layers[0];
-  assert.ok(layer);
+  const { dist, layer } = await upstreamWithImage(t, 'app', [1024 * 1024]);
   // First the blob hangs, so the job is caught in the middle when Berth is killed.
   const proxy = await startFaultProxy(t, dist.url, blobGets({ kind: 'stall', afterBodyBytes: 0 }, layer.digest));
   const mirror = await startMirror(t, {
@@ -295,12 +281,7 @@ async function auditEvents(dataDir: string): Promise<Array<Record<string, unknow
 test('a client that joins a running fetch late gets every byte: the start from the upload file, the rest from memory', { skip: toolSkipReason(...tools), timeout: 90_000 }, async (t) => {
   // The fetch keeps the last 16 MiB of the download in memory; a client further behind reads the upload file first.
   requireTools(...tools);
-  const dist = await startDistribution({ logLevel: 'warn' });
-  t.after(() => dist.stop());
-  const image = await createImageLayout(await makeTempDir(t), { tag: '1', layers: [{ bytes: 48 * 1024 * 1024, compress: false }] });
-  await pushImage(image.ref, dist.host, 'library/late:1');
-  const layer = image.layers[0];
-  assert.ok(layer);
+  const { dist, layer } = await upstreamWithImage(t, 'late', [48 * 1024 * 1024]);
   // 24 MiB at once, then about 12 MiB/s: the second client arrives while the download is under way.
   const headStart = 24 * 1024 * 1024;
   const proxy = await startFaultProxy(t, dist.url, blobGets({ kind: 'trickle', afterBodyBytes: headStart, intervalMs: 20, bytes: 256 * 1024 }, layer.digest));
@@ -319,12 +300,7 @@ test('a client that joins a running fetch late gets every byte: the start from t
 
 test('a client that leaves in the middle of a cold fetch costs the others nothing: they get every byte, the blob is cached once', { skip: toolSkipReason(...tools), timeout: 90_000 }, async (t) => {
   requireTools(...tools);
-  const dist = await startDistribution({ logLevel: 'warn' });
-  t.after(() => dist.stop());
-  const image = await createImageLayout(await makeTempDir(t), { tag: '1', layers: [{ bytes: 40 * 1024 * 1024, compress: false }] });
-  await pushImage(image.ref, dist.host, 'library/leaver:1');
-  const layer = image.layers[0];
-  assert.ok(layer);
+  const { dist, layer } = await upstreamWithImage(t, 'leaver', [40 * 1024 * 1024]);
   // 8 MiB at once, then about 12 MiB/s: both clients are on the download while it runs.
   const proxy = await startFaultProxy(t, dist.url, blobGets({ kind: 'trickle', afterBodyBytes: 8 * 1024 * 1024, intervalMs: 20, bytes: 256 * 1024 }, layer.digest));
   const mirror = await startMirror(t, { auth: 'token', upstreams: [{ name: 'up', url: proxy.url }] });
@@ -359,10 +335,7 @@ test('a client that leaves in the middle of a cold fetch costs the others nothin
 
 test('defaults: Berth stopped the moment a cold pull ends keeps what it served; restarted with the upstream gone, the image pulls from its cache', { skip: toolSkipReason(...tools), timeout: 120_000 }, async (t) => {
   requireTools(...tools);
-  const dist = await startDistribution({ logLevel: 'warn' });
-  t.after(() => dist.stop());
-  const image = await createImageLayout(await makeTempDir(t), { tag: '1', layers: [{ bytes: 8 * 1024 * 1024, compress: false }, { bytes: 8 * 1024 * 1024, compress: false }] });
-  await pushImage(image.ref, dist.host, 'library/kept:1');
+  const { dist, image } = await upstreamWithImage(t, 'kept', [8 * 1024 * 1024, 8 * 1024 * 1024]);
   // Token auth, as `berth serve` starts by default.
   const mirror = await startMirror(t, { auth: 'token', upstreams: [{ name: 'up', url: dist.url }] });
   const ref = `up/library/kept:1`;
