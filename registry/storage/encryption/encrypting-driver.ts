@@ -4,8 +4,8 @@ import { contentKindOf, uploadTailPathOf } from '../paths.js';
 import { createDataKeys, type DataKeys } from './data-keys.js';
 import { readEncryptionMarker } from './encryption-marker.js';
 import { EncryptedObjectError, headerBytes, layoutOf, newHeader, parseHeader, tagBytes, type FrameHeader } from './frame-format.js';
-import type { EncryptedObject } from './frame-opener.js';
-import { decryptInto, decryptingReader, decryptWhole, encryptWhole } from './frame-reader.js';
+import { FirstFrameMismatchError, type EncryptedObject } from './frame-opener.js';
+import { decryptInto, decryptingReader, decryptWhole, encryptWhole, headerRereads } from './frame-reader.js';
 import { openFrameWriter, uploadPlaintextSize } from './frame-writer.js';
 import type { MasterKeys } from './key-ring.js';
 
@@ -138,6 +138,12 @@ export function createEncryptingDriver(inner: StorageDriver, masterKeys: MasterK
     return undefined;
   }
 
+  /** The object at `path` as it is now, past the header cache (a read whose first frame did not fit its header). */
+  async function reinspect(path: string, kind: 'content' | 'upload'): Promise<EncryptedObject | undefined> {
+    forget(path);
+    return (await inspect(path, kind)).object;
+  }
+
   /**
    * Drops the cached headers of `path` and of what lies below it. A scan of the whole cache is the last resort: the
    * collector deletes thousands of layer links and blob folders in one run, and a scan per delete made it O(n^2)
@@ -194,14 +200,23 @@ export function createEncryptingDriver(inner: StorageDriver, masterKeys: MasterK
       const kind = contentKindOf(path);
       if (!kind) return inner.reader(path, range);
       const { object } = await inspect(path, kind);
-      return object ? decryptingReader(inner, path, object, range) : inner.reader(path, range);
+      return object ? decryptingReader(inner, path, object, range, () => reinspect(path, kind)) : inner.reader(path, range);
     },
 
     async copyTo(path, destination, range) {
       const kind = contentKindOf(path);
       if (!kind) return inner.copyTo(path, destination, range);
-      const { object } = await inspect(path, kind);
-      return object ? decryptInto(inner, path, object, destination, range) : inner.copyTo(path, destination, range);
+      for (let rereads = 0; ; rereads += 1) {
+        const { object } = await inspect(path, kind);
+        if (!object) return inner.copyTo(path, destination, range);
+        try {
+          return await decryptInto(inner, path, object, destination, range);
+        } catch (error) {
+          // Nothing was written yet: the object may have been stored again since its header was read.
+          if (!(error instanceof FirstFrameMismatchError) || rereads >= headerRereads) throw error;
+          forget(path);
+        }
+      }
     },
 
     async writer(path) {

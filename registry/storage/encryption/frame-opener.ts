@@ -1,5 +1,5 @@
 import type { DecipherGCM } from 'node:crypto';
-import { authenticateFrame, frameDecipher, frameSpan, tagBytes, type FrameHeader, type FrameLayout, type FrameSpan } from './frame-format.js';
+import { authenticateFrame, EncryptedObjectError, frameDecipher, frameSpan, tagBytes, type FrameHeader, type FrameLayout, type FrameSpan } from './frame-format.js';
 
 /** An encrypted object as found: its header, data key and layout (from its stored size). */
 export interface EncryptedObject {
@@ -7,6 +7,14 @@ export interface EncryptedObject {
   readonly key: Buffer;
   readonly layout: FrameLayout;
 }
+
+/**
+ * The first frame of a read did not authenticate, and no plaintext was handed on. Besides damage, this is what a
+ * header read before the object was stored again looks like: a blob pushed twice is replaced (blob-store.ts), with a
+ * new data key, and a cached header (or one read just before, by this node or another) no longer fits its frames.
+ * The reader may look at the header again and retry.
+ */
+export class FirstFrameMismatchError extends EncryptedObjectError {}
 
 /** What a read of plaintext `[start, end]` of an object has to fetch: the stored bytes of the frames that cover it. */
 export interface FramedRead {
@@ -32,6 +40,7 @@ export function planFramedRead(object: EncryptedObject, range?: { start: number;
  */
 export class FrameOpener {
   private index: number;
+  private readonly firstIndex: number;
   private skip: number;
   private wanted: number;
   private readonly lastIndex: number;
@@ -48,6 +57,7 @@ export class FrameOpener {
     read: FramedRead,
   ) {
     this.index = read.span.firstFrame;
+    this.firstIndex = read.span.firstFrame;
     this.skip = read.span.skip;
     this.wanted = read.end - read.start + 1;
     // An upload still being written has no last frame yet: every frame it holds is a whole one.
@@ -94,7 +104,12 @@ export class FrameOpener {
   }
 
   private closeFrame(decipher: DecipherGCM, emit: (piece: Buffer) => void): void {
-    authenticateFrame(decipher, this.index, this.tag);
+    try {
+      authenticateFrame(decipher, this.index, this.tag);
+    } catch (error) {
+      if (this.index !== this.firstIndex || !(error instanceof EncryptedObjectError)) throw error;
+      throw new FirstFrameMismatchError(error.message, { cause: error.cause });
+    }
     const parts = this.pending;
     this.pending = [];
     this.decipher = undefined;

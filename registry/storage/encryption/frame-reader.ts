@@ -1,33 +1,63 @@
 import { Readable, Writable } from 'node:stream';
 import { destinationClosedError, type StorageDriver } from '../driver.js';
 import { openFrame, sealFrame, tagBytes, type FrameHeader } from './frame-format.js';
-import { FrameOpener, planFramedRead, type EncryptedObject } from './frame-opener.js';
+import { FirstFrameMismatchError, FrameOpener, planFramedRead, type EncryptedObject } from './frame-opener.js';
+
+/** How often a read looks at an object's header again when its first frame does not fit (FirstFrameMismatchError). */
+export const headerRereads = 2;
 
 /**
  * Plaintext `[start, end]` of an encrypted object, as a stream: one ranged read of the frames that cover the range,
  * each frame authenticated before any of its bytes is handed on. Memory: one frame (plus the driver's chunk).
+ * `reinspect`, when given, reads the header afresh after a FirstFrameMismatchError, and the read starts over.
  */
-export async function decryptingReader(driver: StorageDriver, path: string, object: EncryptedObject, range?: { start: number; end: number }): Promise<Readable> {
-  return Readable.from(await decryptedPieces(driver, path, object, range), { objectMode: false, highWaterMark: 4 * object.header.frameSize });
+export async function decryptingReader(
+  driver: StorageDriver,
+  path: string,
+  object: EncryptedObject,
+  range?: { start: number; end: number },
+  reinspect?: () => Promise<EncryptedObject | undefined>,
+): Promise<Readable> {
+  return Readable.from(await decryptedPieces(driver, path, object, range, reinspect), { objectMode: false, highWaterMark: 4 * object.header.frameSize });
 }
 
 /** The plaintext of `range` as an async sequence of pieces (a frame each, the first and last cut to the range). */
-async function decryptedPieces(driver: StorageDriver, path: string, object: EncryptedObject, range?: { start: number; end: number }): Promise<AsyncGenerator<Buffer>> {
-  const read = planFramedRead(object, range);
-  if (!read) return (async function* () {})();
-  const stored = await driver.reader(path, { start: read.span.storedStart, end: read.span.storedEnd });
-  const opener = new FrameOpener(object, read);
+async function decryptedPieces(
+  driver: StorageDriver,
+  path: string,
+  first: EncryptedObject,
+  range: { start: number; end: number } | undefined,
+  reinspect: (() => Promise<EncryptedObject | undefined>) | undefined,
+): Promise<AsyncGenerator<Buffer>> {
+  const open = async (object: EncryptedObject) => {
+    const read = planFramedRead(object, range);
+    if (!read) return undefined;
+    return { object, stored: await driver.reader(path, { start: read.span.storedStart, end: read.span.storedEnd }), opener: new FrameOpener(object, read) };
+  };
+  // The first read is opened here, so that a missing object fails the call rather than the stream.
+  let current = await open(first);
 
   async function* frames(): AsyncGenerator<Buffer> {
     const opened: Buffer[] = [];
     const collect = (piece: Buffer) => opened.push(piece);
-    for await (const chunk of stored as AsyncIterable<Buffer>) {
-      opener.push(chunk, collect);
-      yield* opened.splice(0);
-      if (opener.satisfied) break;
+    for (let rereads = 0; current; rereads += 1) {
+      const { object, stored, opener } = current;
+      try {
+        for await (const chunk of stored as AsyncIterable<Buffer>) {
+          opener.push(chunk, collect);
+          yield* opened.splice(0);
+          if (opener.satisfied) break;
+        }
+      } catch (error) {
+        const fresh = error instanceof FirstFrameMismatchError && reinspect && rereads < headerRereads ? await reinspect() : undefined;
+        if (!fresh) throw error;
+        current = await open(fresh);
+        continue;
+      }
+      // Bytes the driver did not deliver are never made up: a short object is an error, not a short answer.
+      if (!opener.satisfied && object.layout.finished) throw new Error(`encrypted object ${path} ended ${opener.missing} bytes early`);
+      return;
     }
-    // Bytes the driver did not deliver are never made up: a short object is an error, not a short answer.
-    if (!opener.satisfied && object.layout.finished) throw new Error(`encrypted object ${path} ended ${opener.missing} bytes early`);
   }
 
   return frames();
