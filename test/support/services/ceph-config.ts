@@ -61,7 +61,10 @@ osd_crush_update_on_start = true
 [client]
 monmap = ${dir}/monmap
 [client.rgw.a]
-rgw_frontends = beast endpoint=127.0.0.1:${rgwPort}
+# Nagle off, as README's team registry says: with it on, radosgw sends a small answer's headers and body in two
+# segments, the second waits for the ACK of the first, and the client delays that ACK by 40 ms on a kept-alive
+# connection (a 4 KiB read: 43 ms against 1.6 ms).
+rgw_frontends = beast endpoint=127.0.0.1:${rgwPort} tcp_nodelay=1
 rgw_data = ${dir}/rgw
 rgw_dns_name = 127.0.0.1
 rgw_thread_pool_size = 64
