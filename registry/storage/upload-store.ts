@@ -299,7 +299,9 @@ export function createUploadStore(driver: StorageDriver, blobs: BlobStore, limit
           actual = running.hash.digest('hex');
           if (actual === digest.hex) options.onVerified?.();
         };
-        const size = await write(key, repository, id, body ?? emptyStream(), { start: options.start, limit: options.limit, durable: true, beforeCommit: checkRunningHash });
+        // Without a body there is no chunk whose start could be checked (Content-Range on an empty PUT is ignored).
+        const start = body ? options.start : undefined;
+        const size = await write(key, repository, id, body ?? emptyStream(), { start, limit: options.limit, durable: true, beforeCommit: checkRunningHash });
         if (actual === undefined) {
           actual = await digestOfFile(repository, id, digest.algorithm);
           if (actual === digest.hex) options.onVerified?.();
