@@ -8,7 +8,7 @@ import { makeTempDir } from '../support/temp-dir.js';
 import { requireTools, toolSkipReason } from '../support/tools.js';
 import { pushImage } from '../mirror/fixtures.js';
 import { sha256File } from './data-dir-check.js';
-import { berthCliOk, startMirror, upstreamGets } from './mirror-fixture.js';
+import { berthCliOk, startMirror, upstreamGets, waitForCachedBlob } from './mirror-fixture.js';
 import { skopeoCopy } from './skopeo.js';
 
 /**
@@ -43,6 +43,7 @@ test('pull-through mirror with encryption at rest', { skip: toolSkipReason(...to
   await Promise.all(pulls);
   assert.equal(upstreamGets(dist.requests(), `/v2/library/big/blobs/${image.layers[0]?.digest}`), 1, 'one upstream fetch served both pulls');
 
+  for (const blob of [image.config, ...image.layers]) await waitForCachedBlob(mirror.dataDir, blob.digest);
   const samples: Buffer[] = [];
   for (const layer of image.layers) {
     const bytes = await readFile(blobPath(image.dir, layer.digest));

@@ -9,7 +9,7 @@ import { createImageLayout } from '../support/oci-layout.js';
 import { makeTempDir } from '../support/temp-dir.js';
 import { requireTools, toolSkipReason } from '../support/tools.js';
 import { pushImage, startFront } from '../mirror/fixtures.js';
-import { berthCliOk, blobOutcome, errorCodes, eventually, hashGet, httpGet, startMirror } from '../e2e/mirror-fixture.js';
+import { berthCliOk, blobOutcome, errorCodes, eventually, hashGet, httpGet, startMirror, waitForCachedBlob } from '../e2e/mirror-fixture.js';
 
 /**
  * Issue 8, row 4: mirror fetches are shared per (upstream, digest), never across upstreams, and a blob is
@@ -100,6 +100,7 @@ test('a private upstream\'s blob never reaches a public namespace, not while it 
   });
 
   await t.test('once the private blob is stored, the public namespace still cannot read it', async () => {
+    await waitForCachedBlob(mirror.dataDir, layer.digest);
     const answer = await httpGet(blobUrl('pub'));
     assert.deepEqual([answer.status, errorCodes(answer)], [404, ['BLOB_UNKNOWN']]);
     assert.equal(await exists(publicLink), false, 'no link to the private blob in the public namespace');
