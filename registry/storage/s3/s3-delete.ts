@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { DeleteObjectsCommand } from '@aws-sdk/client-s3';
 import type { S3Context } from './s3-context.js';
 import { request } from './s3-errors.js';
@@ -32,13 +33,27 @@ export async function deleteTree(ctx: S3Context, key: string, below: string): Pr
   if (batch.length > 0) await deleteBatch(ctx, below, batch);
 }
 
+/**
+ * Per-key errors of DeleteObjects that a retry clears: the service busy, or (radosgw's UnknownError) a write to the
+ * same key racing the delete in its bucket index, seen in the contract test that writes a link while deleting it.
+ */
+const transientKeyErrors = new Set(['InternalError', 'SlowDown', 'ServiceUnavailable', 'UnknownError']);
+const keyRetryDelaysMs = [50, 150, 400];
+
 async function deleteBatch(ctx: S3Context, below: string, keys: readonly string[]): Promise<void> {
-  const result = await request('DeleteObjects', below, () =>
-    ctx.client.send(new DeleteObjectsCommand({ Bucket: ctx.bucket, Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true } })),
-  );
-  const failed = (result.Errors ?? []).filter((error) => error.Code !== 'NoSuchKey');
-  if (failed.length > 0) {
-    const first = failed[0];
-    throw new Error(`S3 DeleteObjects ${below}: ${failed.length} of ${keys.length} keys not deleted (${first?.Key}: ${first?.Code} ${first?.Message ?? ''})`);
+  let pending = keys;
+  for (let attempt = 0; ; attempt += 1) {
+    const result = await request('DeleteObjects', below, () =>
+      ctx.client.send(new DeleteObjectsCommand({ Bucket: ctx.bucket, Delete: { Objects: pending.map((Key) => ({ Key })), Quiet: true } })),
+    );
+    const failed = (result.Errors ?? []).filter((error) => error.Code !== 'NoSuchKey');
+    if (failed.length === 0) return;
+    const wait = keyRetryDelaysMs[attempt];
+    if (wait === undefined || !failed.every((error) => error.Key && transientKeyErrors.has(error.Code ?? ''))) {
+      const first = failed[0];
+      throw new Error(`S3 DeleteObjects ${below}: ${failed.length} of ${pending.length} keys not deleted (${first?.Key}: ${first?.Code} ${first?.Message ?? ''})`);
+    }
+    await delay(wait);
+    pending = failed.map((error) => error.Key as string);
   }
 }
