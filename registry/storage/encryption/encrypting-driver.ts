@@ -82,7 +82,7 @@ export function createEncryptingDriver(inner: StorageDriver, masterKeys: MasterK
   }
 
   /** What `path` (a content or upload path) holds. */
-  async function inspect(path: string, kind: 'content' | 'upload'): Promise<Inspected> {
+  async function inspect(path: string, kind: 'content' | 'upload', second = false): Promise<Inspected> {
     if (kind === 'upload') {
       // Upload data being written has a tail object, which holds its header (its own bytes may not be readable yet:
       // an S3 multipart upload is not an object until its last chunk; and none may be stored yet, all in the tail).
@@ -109,9 +109,18 @@ export function createEncryptingDriver(inner: StorageDriver, masterKeys: MasterK
       throw error;
     });
     if (!header) return { info };
-    const object = await objectOf(header, info.size);
-    // Only upload data may lack its last frame: a finished object without one was cut short at a frame boundary.
-    if (kind === 'content' && !object.layout.finished) throw new EncryptedObjectError(`encrypted object ${path} is cut short (its last frame is missing)`);
+    let object: EncryptedObject;
+    try {
+      object = await objectOf(header, info.size);
+      // Only upload data may lack its last frame: a finished object without one was cut short at a frame boundary.
+      if (kind === 'content' && !object.layout.finished) throw new EncryptedObjectError(`encrypted object ${path} is cut short (its last frame is missing)`);
+    } catch (error) {
+      // The size and the header may come from two versions of the object, rewritten between the two reads (the
+      // encryption pass over a plaintext blob, a blob pushed again): look once more before calling it damaged.
+      if (second || !(error instanceof EncryptedObjectError)) throw error;
+      forget(path);
+      return inspect(path, kind, true);
+    }
     return { info: { ...info, size: object.layout.plaintextSize }, object };
   }
 
