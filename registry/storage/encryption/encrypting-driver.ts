@@ -4,8 +4,8 @@ import { contentKindOf, uploadTailPathOf } from '../paths.js';
 import { createDataKeys, type DataKeys } from './data-keys.js';
 import { readEncryptionMarker } from './encryption-marker.js';
 import { EncryptedObjectError, headerBytes, layoutOf, newHeader, parseHeader, tagBytes, type FrameHeader } from './frame-format.js';
-import { FirstFrameMismatchError, type EncryptedObject } from './frame-opener.js';
-import { decryptInto, decryptingReader, decryptWhole, encryptWhole, headerRereads } from './frame-reader.js';
+import type { EncryptedObject } from './frame-opener.js';
+import { decryptInto, decryptingReader, decryptWhole, encryptWhole } from './frame-reader.js';
 import { openFrameWriter, uploadPlaintextSize } from './frame-writer.js';
 import type { MasterKeys } from './key-ring.js';
 
@@ -215,17 +215,8 @@ export function createEncryptingDriver(inner: StorageDriver, masterKeys: MasterK
     async copyTo(path, destination, range) {
       const kind = contentKindOf(path);
       if (!kind) return inner.copyTo(path, destination, range);
-      for (let rereads = 0; ; rereads += 1) {
-        const { object } = await inspect(path, kind);
-        if (!object) return inner.copyTo(path, destination, range);
-        try {
-          return await decryptInto(inner, path, object, destination, range);
-        } catch (error) {
-          // Nothing was written yet: the object may have been stored again since its header was read.
-          if (!(error instanceof FirstFrameMismatchError) || rereads >= headerRereads) throw error;
-          forget(path);
-        }
-      }
+      const { object } = await inspect(path, kind);
+      return object ? decryptInto(inner, path, object, destination, range, () => reinspect(path, kind)) : inner.copyTo(path, destination, range);
     },
 
     async writer(path) {

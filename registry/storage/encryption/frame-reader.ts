@@ -4,7 +4,10 @@ import { openFrame, sealFrame, tagBytes, type FrameHeader } from './frame-format
 import { FirstFrameMismatchError, FrameOpener, planFramedRead, type EncryptedObject } from './frame-opener.js';
 
 /** How often a read looks at an object's header again when its first frame does not fit (FirstFrameMismatchError). */
-export const headerRereads = 2;
+const headerRereads = 2;
+
+/** The object as it is now, its header read afresh (undefined: no longer encrypted). */
+export type Reinspect = () => Promise<EncryptedObject | undefined>;
 
 /**
  * Plaintext `[start, end]` of an encrypted object, as a stream: one ranged read of the frames that cover the range,
@@ -16,7 +19,7 @@ export async function decryptingReader(
   path: string,
   object: EncryptedObject,
   range?: { start: number; end: number },
-  reinspect?: () => Promise<EncryptedObject | undefined>,
+  reinspect?: Reinspect,
 ): Promise<Readable> {
   return Readable.from(await decryptedPieces(driver, path, object, range, reinspect), { objectMode: false, highWaterMark: 4 * object.header.frameSize });
 }
@@ -27,7 +30,7 @@ async function decryptedPieces(
   path: string,
   first: EncryptedObject,
   range: { start: number; end: number } | undefined,
-  reinspect: (() => Promise<EncryptedObject | undefined>) | undefined,
+  reinspect: Reinspect | undefined,
 ): Promise<AsyncGenerator<Buffer>> {
   const open = async (object: EncryptedObject) => {
     const read = planFramedRead(object, range);
@@ -69,9 +72,30 @@ async function decryptedPieces(
  * The stored frames come through the inner driver's own copyTo, into a sink that opens them: on the filesystem that
  * reads into a ring of reused buffers, where a read stream would allocate a fresh MiB per chunk for the collector.
  * A chunk is given back once its frames are opened and at most `piecesInFlight` opened frames wait for the socket, so
- * the next chunk is read and opened while the socket sends.
+ * the next chunk is read and opened while the socket sends. `reinspect` as for decryptingReader.
  */
-export async function decryptInto(driver: StorageDriver, path: string, object: EncryptedObject, destination: Writable, range: { start: number; end: number }): Promise<void> {
+export async function decryptInto(
+  driver: StorageDriver,
+  path: string,
+  object: EncryptedObject,
+  destination: Writable,
+  range: { start: number; end: number },
+  reinspect?: Reinspect,
+): Promise<void> {
+  let current = object;
+  for (let rereads = 0; ; rereads += 1) {
+    try {
+      return await decryptIntoOnce(driver, path, current, destination, range);
+    } catch (error) {
+      // Nothing was written yet (see FirstFrameMismatchError): the object may have been stored again since.
+      const fresh = error instanceof FirstFrameMismatchError && reinspect && rereads < headerRereads ? await reinspect() : undefined;
+      if (!fresh) throw error;
+      current = fresh;
+    }
+  }
+}
+
+async function decryptIntoOnce(driver: StorageDriver, path: string, object: EncryptedObject, destination: Writable, range: { start: number; end: number }): Promise<void> {
   const read = planFramedRead(object, range);
   if (!read) return;
   const opener = new FrameOpener(object, read);
