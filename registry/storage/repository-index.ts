@@ -27,6 +27,13 @@ export interface RepositoryIndex {
   markReady(): Promise<void>;
   /** The repository's change counter (see replaceRepository). */
   changeCount(repository: string): Promise<number>;
+  /**
+   * The same counter read synchronously, by an index on this machine (SQLite: a few µs). The manifest cache checks
+   * its entries against it (each repository's at most once a millisecond), so a running server serves nothing that
+   * another process (the CLI's `retention run`, `image rm`) removed before the request came. A shared database leaves it out: a round trip per manifest GET would
+   * cost more than the cache saves, and its nodes keep to the cache's 1 s TTL.
+   */
+  readonly changeCountNow?: (repository: string) => number;
 
   /** Before a link file is written: the link may exist from now on (collection keeps what it names). */
   intendLink(repository: string, kind: LinkKind, digest: string): Promise<void>;

@@ -96,7 +96,7 @@ export interface PutManifestResult {
 const repositoryFolders: readonly RepositoryFolder[] = ['_manifests', '_referrers', '_layers', '_uploads'];
 
 export function createRepositoryStore(driver: StorageDriver, blobs: BlobStore, index: RepositoryIndex): RepositoryStore {
-  const cache = createManifestCache();
+  const cache = createManifestCache({ changeCount: index.changeCountNow });
   /** Walk the files until the index is built (first start, or after it was deleted). */
   const indexed = () => index.isReady();
 

@@ -202,6 +202,7 @@ function createIndex(db: Database.Database): RepositoryIndex {
     async changeCount(repository) {
       return changesOf(repository);
     },
+    changeCountNow: changesOf,
 
     async intendLink(repository, kind, digest) {
       change(repository, () => statements.intend.run(repository, kind, digest, Date.now()));
