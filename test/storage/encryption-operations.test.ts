@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parseDigest } from '../../registry/core/digest.js';
 import { createEncryptingDriver } from '../../registry/storage/encryption/encrypting-driver.js';
-import { enableEncryption, encryptionStatus, rotateMasterKey } from '../../registry/storage/encryption/encryption-operations.js';
-import { fileKeyRingStore, MasterKeys } from '../../registry/storage/encryption/key-ring.js';
+import { enableEncryption, encryptionStatus, requireKeyRingIfEncrypted, rotateMasterKey } from '../../registry/storage/encryption/encryption-operations.js';
+import { fileKeyRingStore, MasterKeys, type KeyRingStore } from '../../registry/storage/encryption/key-ring.js';
 import { createFilesystemDriver } from '../../registry/storage/filesystem-driver.js';
 import { pathFor } from '../../registry/storage/paths.js';
 import { makeTempDir } from '../support/temp-dir.js';
@@ -60,5 +60,36 @@ describe('encryption operations', () => {
     const elsewhere = createEncryptingDriver(inner, new MasterKeys(fileKeyRingStore(join(dir, 'other-user', 'ring.json'))));
     await assert.rejects(enableEncryption(elsewhere), /encryption is on for this storage, but there is no key ring at file .*other-user.*BERTH_ENCRYPTION_KEY_FILE/);
     await assert.rejects(rotateMasterKey(elsewhere), /no encryption key ring/);
+  });
+
+  it('does not refuse a node that checks for the ring while another node turns encryption on (a new cluster\'s first start)', async (t) => {
+    const dir = await makeTempDir(t);
+    const { inner } = await storeWithBlobs(dir, 1);
+    const ringPath = join(dir, 'ring.json');
+    const enabling = createEncryptingDriver(inner, new MasterKeys(fileKeyRingStore(ringPath)));
+    // The starting node's reads of the shared ring: the other node's enable lands just after its first one.
+    const shared = fileKeyRingStore(ringPath);
+    let enabled: Promise<unknown> | undefined;
+    const starting: KeyRingStore = {
+      source: shared.source,
+      missingHint: shared.missingHint,
+      save: (entries, basis) => shared.save(entries, basis),
+      version: () => shared.version(),
+      async load() {
+        const ring = await shared.load();
+        enabled ??= enableEncryption(enabling);
+        await enabled;
+        return ring;
+      },
+    };
+    const node = createEncryptingDriver(inner, new MasterKeys(starting));
+    await requireKeyRingIfEncrypted(node);
+    // A check that read no ring (the hook ran) must not have read the marker after it; one that read the marker
+    // first and found none is done. Either way the other node's enable now completes.
+    enabled ??= enableEncryption(enabling);
+    await enabled;
+    // Once enabled, the starting node sees both the marker and the ring.
+    await requireKeyRingIfEncrypted(node);
+    assert.equal(await node.encryptsWrites(true), true);
   });
 });

@@ -137,8 +137,11 @@ export async function enableEncryption(driver: EncryptingDriver, onProgress?: (d
  * checks this at start, so it fails then, said plainly, rather than on the first push.
  */
 export async function requireKeyRingIfEncrypted(driver: EncryptingDriver): Promise<void> {
-  if ((await driver.masterKeys.entries()) !== undefined) return;
+  // The marker first, then the ring: enabling makes the ring before it writes the marker, so a marker seen means a
+  // ring to see. The other order failed a node starting beside the one that was turning encryption on for a new
+  // cluster: no ring yet, then the marker just written.
   if (!(await readEncryptionMarker(driver))) return;
+  if ((await driver.masterKeys.entries()) !== undefined) return;
   throw new KeyRingError(
     `encryption is on for this storage, but there is no key ring at ${driver.masterKeys.store.source}: ${driver.masterKeys.store.missingHint} (a new ring could not open what is stored)`,
   );
