@@ -1,10 +1,10 @@
 /**
  * Keeps manifest reads off the disk on the hot path (`GET /v2/<name>/manifests/<tag>` is what every
  * `docker pull` starts with). Entries are keyed by `repository@reference` and dropped at once by this
- * process's own writes. Another process's writes are seen at once when `changeCount` is given (the local index's
- * counter, read in about 2 µs: the CLI's `retention run` or `image rm` beside a running server), and otherwise,
- * so that a second Berth on shared storage is seen, after `ttlMs`; the TTL also bounds a read that overlapped
- * another process's tag deletion (the index row goes before the file). Bounded by total bytes; the oldest entries go first.
+ * process's own writes. Another process's writes (the CLI's `retention run` or `image rm` beside a running server)
+ * are seen a millisecond later when `changeCount` is given (the local index's counter), and otherwise, so that a
+ * second Berth on shared storage is seen, after `ttlMs`. The TTL also bounds a read that overlapped another
+ * process's tag deletion (the index row goes before the file). Bounded by total bytes; the oldest entries go first.
  */
 export interface CachedManifest {
   readonly digest: string;

@@ -30,8 +30,9 @@ export interface RepositoryIndex {
   /**
    * The same counter read synchronously, by an index on this machine (SQLite: a few µs). The manifest cache checks
    * its entries against it (each repository's at most once a millisecond), so a running server serves nothing that
-   * another process (the CLI's `retention run`, `image rm`) removed before the request came. A shared database leaves it out: a round trip per manifest GET would
-   * cost more than the cache saves, and its nodes keep to the cache's 1 s TTL.
+   * another process (the CLI's `retention run`, `image rm`) removed before the request came. A shared database
+   * leaves it out: a round trip per manifest GET would cost more than the cache saves, and its nodes keep to the
+   * cache's 1 s TTL.
    */
   readonly changeCountNow?: (repository: string) => number;
 
