@@ -18,3 +18,26 @@ export async function forEachConcurrently<T>(items: Iterable<T>, limit: number, 
   await Promise.all(Array.from({ length: Math.max(1, limit) }, worker));
   if (failure) throw failure.error;
 }
+
+/** Work under way that a shutdown waits for, though no open connection or caller holds it any more. */
+export interface PendingWork {
+  /** Holds `work` until it settles, whatever its outcome; returns it unchanged. */
+  track<T>(work: Promise<T>): Promise<T>;
+  /** Resolves once everything tracked, also what was tracked while waiting, has settled. */
+  settled(): Promise<void>;
+}
+
+export function createPendingWork(): PendingWork {
+  const pending = new Set<Promise<void>>();
+  return {
+    track(work) {
+      const held = work.then(() => undefined, () => undefined);
+      pending.add(held);
+      void held.then(() => pending.delete(held));
+      return work;
+    },
+    async settled() {
+      while (pending.size > 0) await Promise.all([...pending]);
+    },
+  };
+}

@@ -3,6 +3,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { Writable } from 'node:stream';
 import { createLocalLocks, lockNames, type ClusterLock, type ClusterLocks } from '../cluster/cluster-locks.js';
 import type { ParsedDigest } from '../core/digest.js';
+import { createPendingWork } from '../core/concurrent.js';
 import { isRegistryError } from '../core/errors.js';
 import type { Logger } from '../log.js';
 import type { BlobStore } from '../storage/blob-store.js';
@@ -152,7 +153,7 @@ export function createBlobFetcher(deps: {
   const namespacesOf = deps.namespacesOf ?? ((upstream: string) => [upstream]);
   const locks = deps.locks ?? createLocalLocks();
   /** The fetches between their digest check and their end (see whenStored). */
-  const storing = new Set<Promise<void>>();
+  const storing = createPendingWork();
 
   const remember = (upstream: string, digest: string) => {
     let digests = served.get(upstream);
@@ -376,12 +377,9 @@ export function createBlobFetcher(deps: {
       }
     }
     done.then(markVerified, verifyFailed);
+    // Not returned: a failed store is the fetch's own failure, handled where `done` is.
     void verified.then(
-      () => {
-        const stored = done.catch(() => undefined);
-        storing.add(stored);
-        void stored.then(() => storing.delete(stored));
-      },
+      () => void storing.track(done),
       () => undefined,
     );
     done.then(
@@ -545,9 +543,7 @@ export function createBlobFetcher(deps: {
       return deps.repositories.linkBlob(local, digest);
     },
 
-    async whenStored() {
-      await Promise.all([...storing]);
-    },
+    whenStored: () => storing.settled(),
   };
 }
 

@@ -1,3 +1,4 @@
+import { createPendingWork } from '../core/concurrent.js';
 import { isDigest, parseDigest, type ParsedDigest } from '../core/digest.js';
 import { RegistryError } from '../core/errors.js';
 import { apiVersionHeader } from '../http/distribution/context.js';
@@ -91,12 +92,7 @@ export function createPullThrough(options: PullThroughOptions): MirrorHook {
   }
 
   /** Stores and links still running for responses that ended: settle() waits for them. */
-  const pendingAfterResponses = new Set<Promise<void>>();
-  function afterResponse(work: Promise<void>): Promise<void> {
-    pendingAfterResponses.add(work);
-    void work.finally(() => pendingAfterResponses.delete(work)).catch(() => undefined);
-    return work;
-  }
+  const afterResponses = createPendingWork();
 
   /** Links the fetched blob into `local` (it may have shared another repository's fetch) once it is stored. */
   async function linkOnceStored(local: string, digest: ParsedDigest, fetch: BlobFetch): Promise<void> {
@@ -227,7 +223,7 @@ export function createPullThrough(options: PullThroughOptions): MirrorHook {
         // The client has the whole verified blob: its response ends now, and its connection is free for the next
         // request while the blob is stored. A shutdown waits for that in settle(), since no open connection holds it.
         ctx.res.end();
-        await afterResponse(linkOnceStored(local, digest, fetch));
+        await afterResponses.track(linkOnceStored(local, digest, fetch));
         return 'served';
       } catch (error) {
         if (isUpstreamNotFoundError(error)) return 'unknown';
@@ -237,7 +233,7 @@ export function createPullThrough(options: PullThroughOptions): MirrorHook {
     },
 
     async settle() {
-      await Promise.all([fetcher.whenStored(), ...pendingAfterResponses]);
+      await Promise.all([fetcher.whenStored(), afterResponses.settled()]);
     },
 
     async tags(local) {
